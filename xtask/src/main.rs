@@ -1,0 +1,23 @@
+//! `cargo xtask`: parses the command line and dispatches. Nothing else lives here.
+mod config;
+mod flags;
+mod repo;
+mod ui;
+mod version;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let flags = match flags::Xtask::from_env() {
+        Ok(flags) => flags,
+        Err(err) => return ui::usage_error(err),
+    };
+    ui::init(flags.quiet, flags.verbose);
+    let result = match flags.subcommand {
+        flags::XtaskCmd::Version(cmd) => version::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => ui::report_error(&err),
+    }
+}

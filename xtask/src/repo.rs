@@ -1,0 +1,136 @@
+//! Git reads, through libgit2 (no `git` process): HEAD, branch, tags, dirty and shallow state,
+//! and the one history walk the version needs.
+use anyhow::{Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use git2::{Oid, Repository, StatusOptions};
+
+pub(crate) struct Repo {
+    repo: Repository,
+}
+
+/// A tag as listed: its name (without `refs/tags/`) and the object it points at (a commit, or
+/// an annotated tag object, peeled only when needed).
+pub(crate) struct TagRef {
+    pub(crate) name: String,
+    pub(crate) target: Oid,
+}
+
+impl Repo {
+    /// The repository containing `path`, or `None` when there is none.
+    pub(crate) fn discover(path: &Utf8Path) -> Result<Option<Repo>> {
+        match Repository::discover(path) {
+            Ok(repo) => Ok(Some(Repo { repo })),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("opening the git repository at {path}")),
+        }
+    }
+
+    /// The work tree's root (the repository itself for a bare one).
+    pub(crate) fn root(&self) -> Utf8PathBuf {
+        let path = self.repo.workdir().unwrap_or_else(|| self.repo.path());
+        Utf8PathBuf::from_path_buf(path.to_path_buf()).unwrap_or_else(|p| p.to_string_lossy().into_owned().into())
+    }
+
+    /// HEAD's commit; `None` in a repository with no commit yet.
+    pub(crate) fn head(&self) -> Result<Option<Oid>> {
+        match self.repo.head() {
+            Ok(head) => Ok(Some(head.peel_to_commit().context("resolving HEAD to a commit")?.id())),
+            Err(e) if e.code() == git2::ErrorCode::UnbornBranch || e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e).context("reading HEAD"),
+        }
+    }
+
+    /// The checked-out branch; `None` on a detached HEAD.
+    pub(crate) fn branch(&self) -> Result<Option<String>> {
+        if self.repo.head_detached().context("reading HEAD")? {
+            return Ok(None);
+        }
+        let head = self.repo.find_reference("HEAD").context("reading HEAD")?;
+        Ok(head
+            .symbolic_target()
+            .and_then(|t| t.strip_prefix("refs/heads/"))
+            .map(str::to_owned))
+    }
+
+    pub(crate) fn is_shallow(&self) -> bool {
+        self.repo.is_shallow()
+    }
+
+    /// A tracked file modified or a change staged, as `git status --untracked-files=no` says.
+    pub(crate) fn is_dirty(&self) -> Result<bool> {
+        if self.repo.is_bare() {
+            return Ok(false);
+        }
+        let mut opts = StatusOptions::new();
+        opts.include_untracked(false).include_ignored(false).exclude_submodules(true);
+        let statuses = self.repo.statuses(Some(&mut opts)).context("reading the work tree's status")?;
+        Ok(!statuses.is_empty())
+    }
+
+    pub(crate) fn tags(&self) -> Result<Vec<TagRef>> {
+        let mut tags = Vec::new();
+        self.repo
+            .tag_foreach(|target, name| {
+                if let Some(name) = std::str::from_utf8(name).ok().and_then(|n| n.strip_prefix("refs/tags/")) {
+                    tags.push(TagRef { name: name.to_owned(), target });
+                }
+                true
+            })
+            .context("listing tags")?;
+        Ok(tags)
+    }
+
+    /// The commit a tag names; `None` when the object is missing (a shallow clone) or no commit.
+    pub(crate) fn peel(&self, target: Oid) -> Option<Oid> {
+        let object = self.repo.find_object(target, None).ok()?;
+        object.peel_to_commit().ok().map(|c| c.id())
+    }
+
+    /// `Some(git rev-list --count TAG..HEAD)` when `tag` is reachable from `head`, else `None`,
+    /// in one walk: from `head`, hiding the tag's parents. The tag commit shows up in that walk
+    /// exactly when it is reachable, and every other commit it yields is in `TAG..HEAD`. When the
+    /// tag is not reachable the walk stops where the tag's history joins HEAD's.
+    pub(crate) fn distance_if_reachable(&self, head: Oid, tag: Oid) -> Result<Option<u64>> {
+        if head == tag {
+            return Ok(Some(0));
+        }
+        let commit = self.repo.find_commit(tag).with_context(|| format!("reading commit {tag}"))?;
+        let mut walk = self.repo.revwalk().context("starting a history walk")?;
+        walk.push(head)?;
+        for parent in commit.parent_ids() {
+            walk.hide(parent)?;
+        }
+        let (mut count, mut seen) = (0u64, false);
+        for oid in walk {
+            if oid.context("walking history")? == tag {
+                seen = true;
+            } else {
+                count += 1;
+            }
+        }
+        Ok(seen.then_some(count))
+    }
+
+    /// `git rev-list --count HEAD`.
+    pub(crate) fn count_commits(&self, head: Oid) -> Result<u64> {
+        let mut walk = self.repo.revwalk().context("starting a history walk")?;
+        walk.push(head)?;
+        let mut count = 0;
+        for oid in walk {
+            oid.context("walking history")?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Whether `descendant` contains `ancestor` (equal counts).
+    pub(crate) fn contains(&self, descendant: Oid, ancestor: Oid) -> Result<bool> {
+        Ok(descendant == ancestor
+            || self.repo.graph_descendant_of(descendant, ancestor).context("comparing commits")?)
+    }
+
+    /// The committer time of `commit`, in seconds since the epoch.
+    pub(crate) fn commit_time(&self, commit: Oid) -> Result<i64> {
+        Ok(self.repo.find_commit(commit).with_context(|| format!("reading commit {commit}"))?.time().seconds())
+    }
+}

@@ -1,0 +1,353 @@
+//! The version rules: git history → version. All of them live in this module.
+//!
+//! setuptools_scm's `guess-next-dev` with no local part, with three changes: version tags are
+//! SemVer (optionally `v`-prefixed, after `version-tag-prefix`); the base is the *highest*
+//! version tag reachable from HEAD, not the nearest; and a shallow clone with no reachable
+//! version tag is an error rather than a wrong `0.1.devN`.
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use semver::{Prerelease, Version};
+use serde::Serialize;
+
+use crate::{config::Config, flags, repo::Repo, ui};
+
+/// Used as the version outside a git repository (a build from a source tarball).
+pub(crate) const OVERRIDE_VAR: &str = "RELEASE_VERSION";
+
+/// What `cargo xtask version --format json` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct VersionInfo {
+    #[serde(serialize_with = "serialize_display")]
+    pub(crate) semver: Version,
+    pub(crate) pep440: Option<String>,
+    /// The base tag's name.
+    pub(crate) tag: Option<String>,
+    pub(crate) distance: u64,
+    pub(crate) commit: Option<String>,
+    pub(crate) dirty: bool,
+    pub(crate) shallow: bool,
+}
+
+impl VersionInfo {
+    /// HEAD is exactly on the base tag and the tree is clean: a release version.
+    pub(crate) fn is_release(&self) -> bool {
+        self.tag.is_some() && self.distance == 0 && !self.dirty
+    }
+}
+
+fn serialize_display<S: serde::Serializer>(v: &impl std::fmt::Display, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+/// How a tag name reads under the version rules.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TagKind {
+    Version(Version),
+    /// Looks like a version (`1.2`, `v1.2.3.4`) but is not SemVer: ignored, with a warning.
+    NotSemver,
+    Other,
+}
+
+pub(crate) fn parse_tag(name: &str, prefix: &str) -> TagKind {
+    let Some(rest) = name.strip_prefix(prefix) else { return TagKind::Other };
+    let bare = rest.strip_prefix('v').unwrap_or(rest);
+    if !bare.starts_with(|c: char| c.is_ascii_digit()) {
+        return TagKind::Other;
+    }
+    match Version::parse(bare) {
+        Ok(v) => TagKind::Version(v),
+        Err(_) if bare.chars().all(|c| c.is_ascii_digit() || c == '.') => TagKind::NotSemver,
+        Err(_) => TagKind::Other,
+    }
+}
+
+/// The version of a commit `distance` commits past `base` (or dirty on it).
+pub(crate) fn dev_version(base: &Version, distance: u64) -> Version {
+    let mut next = base.clone();
+    if base.pre.is_empty() {
+        next.patch += 1;
+        next.pre = prerelease(&format!("dev.{distance}"));
+    } else {
+        // Bump the last number of the pre-release: rc.1 → rc.2, rc1 → rc2, alpha → alpha.1.
+        let mut idents: Vec<String> = base.pre.split('.').map(str::to_owned).collect();
+        let last = idents.last_mut().expect("a pre-release has an identifier");
+        let digits_at = last.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        match last[digits_at..].parse::<u64>() {
+            Ok(n) => *last = format!("{}{}", &last[..digits_at], n + 1),
+            Err(_) => idents.push("1".to_owned()),
+        }
+        idents.push(format!("dev.{distance}"));
+        next.pre = prerelease(&idents.join("."));
+    }
+    next
+}
+
+fn prerelease(s: &str) -> Prerelease {
+    Prerelease::new(s).expect("built from valid identifiers")
+}
+
+/// The PEP 440 form of a SemVer version, as `packaging` normalizes it; `None` when there is none
+/// (`1.0.0-foo.1`). Build metadata becomes a local version only for an exact tag (`with_local`).
+pub(crate) fn pep440(v: &Version, with_local: bool) -> Option<String> {
+    let mut out = format!("{}.{}.{}", v.major, v.minor, v.patch);
+    let idents: Vec<&str> = if v.pre.is_empty() { Vec::new() } else { v.pre.split('.').collect() };
+    let mut rest = idents.as_slice();
+    // Optional pre-release segment: a label with its number joined (`rc1`) or next (`rc.1`).
+    if let Some((first, tail)) = rest.split_first() {
+        let lower = first.to_ascii_lowercase();
+        let label_len = lower.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let pep_label = match &lower[..label_len] {
+            "a" | "alpha" => Some("a"),
+            "b" | "beta" => Some("b"),
+            "c" | "rc" | "pre" | "preview" => Some("rc"),
+            _ => None,
+        };
+        if let Some(label) = pep_label {
+            let joined = &lower[label_len..];
+            let (number, tail) = if !joined.is_empty() {
+                (joined.parse::<u64>().ok()?, tail)
+            } else if let Some((n, t)) = tail.split_first().and_then(|(n, t)| Some((n.parse::<u64>().ok()?, t))) {
+                (n, t)
+            } else {
+                (0, tail)
+            };
+            out.push_str(&format!("{label}{number}"));
+            rest = tail;
+        }
+    }
+    // Optional dev segment: `dev.5` or `dev5`.
+    if let Some((first, tail)) = rest.split_first() {
+        let lower = first.to_ascii_lowercase();
+        if let Some(joined) = lower.strip_prefix("dev") {
+            let (number, tail) = if !joined.is_empty() {
+                (joined.parse::<u64>().ok()?, tail)
+            } else if let Some((n, t)) = tail.split_first().and_then(|(n, t)| Some((n.parse::<u64>().ok()?, t))) {
+                (n, t)
+            } else {
+                (0, tail)
+            };
+            out.push_str(&format!(".dev{number}"));
+            rest = tail;
+        }
+    }
+    if !rest.is_empty() {
+        return None;
+    }
+    if with_local && !v.build.is_empty() {
+        out.push('+');
+        out.push_str(&v.build.as_str().to_ascii_lowercase().replace('-', "."));
+    }
+    Some(out)
+}
+
+/// A reachable version tag chosen as the base.
+struct Base {
+    name: String,
+    version: Version,
+    distance: u64,
+}
+
+/// Reads the version of the checkout at HEAD.
+pub(crate) fn compute(repo: &Repo, config: &Config) -> Result<VersionInfo> {
+    let shallow = repo.is_shallow();
+    let Some(head) = repo.head()? else {
+        return Ok(VersionInfo {
+            semver: Version::parse("0.1.0-dev.0").expect("valid"),
+            pep440: Some("0.1.dev0".to_owned()),
+            tag: None,
+            distance: 0,
+            commit: None,
+            dirty: false,
+            shallow,
+        });
+    };
+    let dirty = repo.is_dirty()?;
+    let base = highest_reachable_tag(repo, head, &config.version_tag_prefix)?;
+    let commit = Some(head.to_string());
+    let Some(base) = base else {
+        if shallow {
+            return Err(ui::error_with_help(
+                "this is a shallow clone and no version tag is reachable from HEAD, so the version cannot be known",
+                "fetch the full history and tags: `git fetch --unshallow --tags` (in CI, check out with full history, e.g. actions/checkout with `fetch-depth: 0`)",
+            ));
+        }
+        let distance = repo.count_commits(head)?;
+        return Ok(VersionInfo {
+            semver: Version::parse(&format!("0.1.0-dev.{distance}")).expect("valid"),
+            pep440: Some(format!("0.1.dev{distance}")),
+            tag: None,
+            distance,
+            commit,
+            dirty,
+            shallow,
+        });
+    };
+    let exact = base.distance == 0 && !dirty;
+    let semver = if exact { base.version.clone() } else { dev_version(&base.version, base.distance) };
+    let pep440 = pep440(&semver, exact);
+    Ok(VersionInfo { semver, pep440, tag: Some(base.name), distance: base.distance, commit, dirty, shallow })
+}
+
+/// Every tag that is a version tag under the rules, highest first (warning about near misses).
+pub(crate) fn version_tags(repo: &Repo, prefix: &str) -> Result<Vec<(String, Version, git2::Oid)>> {
+    let mut tags = Vec::new();
+    for tag in repo.tags()? {
+        match parse_tag(&tag.name, prefix) {
+            TagKind::Version(v) => tags.push((tag.name, v, tag.target)),
+            TagKind::NotSemver => {
+                ui::warn(format_args!("tag `{}` looks like a version but is not SemVer (X.Y.Z): ignored", tag.name))
+            }
+            TagKind::Other => {}
+        }
+    }
+    tags.sort_by(|a, b| b.1.cmp_precedence(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(tags)
+}
+
+/// Tries tags from the highest down and stops at the first reachable one: on a usual history the
+/// highest tag is reachable, so this is one walk of `TAG..HEAD`.
+fn highest_reachable_tag(repo: &Repo, head: git2::Oid, prefix: &str) -> Result<Option<Base>> {
+    for (name, version, target) in version_tags(repo, prefix)? {
+        let Some(commit) = repo.peel(target) else { continue };
+        if let Some(distance) = repo.distance_if_reachable(head, commit)? {
+            return Ok(Some(Base { name, version, distance }));
+        }
+    }
+    Ok(None)
+}
+
+/// The repository at `path` and the configuration of its work tree.
+pub(crate) fn open(path: Option<&Utf8Path>) -> Result<(Option<Repo>, Utf8PathBuf, Config)> {
+    let start = match path {
+        Some(p) => p.to_owned(),
+        None => Utf8PathBuf::try_from(std::env::current_dir().context("reading the current directory")?)
+            .context("the current directory is not UTF-8")?,
+    };
+    let repo = Repo::discover(&start)?;
+    let root = match &repo {
+        Some(r) => r.root(),
+        None => start.ancestors().find(|d| d.join("Cargo.toml").exists()).unwrap_or(&start).to_owned(),
+    };
+    let config = Config::load(&root)?;
+    Ok((repo, root, config))
+}
+
+/// The version of the repository at `path` (or the current directory's), honouring
+/// `RELEASE_VERSION` outside git.
+pub(crate) fn read(path: Option<&Utf8Path>) -> Result<VersionInfo> {
+    let (repo, root, config) = open(path)?;
+    let override_version = std::env::var(OVERRIDE_VAR).ok().filter(|v| !v.is_empty());
+    match repo {
+        Some(repo) => {
+            if override_version.is_some() {
+                ui::warn(format_args!("{OVERRIDE_VAR} is ignored inside a git repository"));
+            }
+            compute(&repo, &config)
+        }
+        None => {
+            let Some(text) = override_version else {
+                return Err(ui::error_with_help(
+                    format!("{root} is not in a git repository, so there is no history to take a version from"),
+                    format!("run inside a git checkout, or set {OVERRIDE_VAR} to a SemVer version (e.g. {OVERRIDE_VAR}=1.2.3)"),
+                ));
+            };
+            let semver = Version::parse(text.strip_prefix('v').unwrap_or(&text))
+                .with_context(|| format!("{OVERRIDE_VAR}={text:?} is not a SemVer version"))?;
+            Ok(VersionInfo {
+                pep440: pep440(&semver, true),
+                semver,
+                tag: None,
+                distance: 0,
+                commit: None,
+                dirty: false,
+                shallow: false,
+            })
+        }
+    }
+}
+
+pub(crate) fn run(cmd: flags::Version) -> Result<()> {
+    let repo = cmd.repo.map(Utf8PathBuf::try_from).transpose().context("--repo is not UTF-8")?;
+    let info = read(repo.as_deref())?;
+    match cmd.format.as_deref().unwrap_or("semver") {
+        "semver" => println!("{}", info.semver),
+        "pep440" => match &info.pep440 {
+            Some(p) => println!("{p}"),
+            None => bail!(
+                "version {} has no PEP 440 form (PEP 440 knows only a/alpha, b/beta, rc/c/pre/preview and dev pre-releases); --format semver works",
+                info.semver
+            ),
+        },
+        "json" => println!("{}", serde_json::to_string(&info)?),
+        other => bail!("unknown --format `{other}`: expected semver, pep440 or json"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check_dev(base: &str, distance: u64, semver: &str, pep: Option<&str>) {
+        let v = dev_version(&Version::parse(base).unwrap(), distance);
+        assert_eq!(v.to_string(), semver);
+        assert_eq!(pep440(&v, false).as_deref(), pep);
+    }
+
+    #[test]
+    fn dev_versions() {
+        check_dev("1.2.3", 5, "1.2.4-dev.5", Some("1.2.4.dev5"));
+        check_dev("1.2.3", 0, "1.2.4-dev.0", Some("1.2.4.dev0"));
+        check_dev("1.2.3-rc.1", 2, "1.2.3-rc.2.dev.2", Some("1.2.3rc2.dev2"));
+        check_dev("1.0.0-alpha", 3, "1.0.0-alpha.1.dev.3", Some("1.0.0a1.dev3"));
+        check_dev("1.0.0-rc1", 1, "1.0.0-rc2.dev.1", Some("1.0.0rc2.dev1"));
+        check_dev("1.0.0-beta.9", 1, "1.0.0-beta.10.dev.1", Some("1.0.0b10.dev1"));
+        check_dev("1.2.3+build7", 5, "1.2.4-dev.5+build7", Some("1.2.4.dev5"));
+        check_dev("1.0.0-foo.1", 1, "1.0.0-foo.2.dev.1", None);
+    }
+
+    #[track_caller]
+    fn check_pep(semver: &str, pep: Option<&str>) {
+        assert_eq!(pep440(&Version::parse(semver).unwrap(), true).as_deref(), pep);
+    }
+
+    #[test]
+    fn pep440_forms() {
+        check_pep("1.2.3", Some("1.2.3"));
+        check_pep("1.3.0-rc.1", Some("1.3.0rc1"));
+        check_pep("1.0.0-alpha", Some("1.0.0a0"));
+        check_pep("1.0.0-Beta.2", Some("1.0.0b2"));
+        check_pep("1.0.0-preview.1", Some("1.0.0rc1"));
+        check_pep("1.2.3+build7", Some("1.2.3+build7"));
+        check_pep("1.2.3+Build-7", Some("1.2.3+build.7"));
+        check_pep("1.0.0-foo.1", None);
+        check_pep("1.0.0-rc.1.2", None);
+    }
+
+    #[track_caller]
+    fn check_tag(name: &str, prefix: &str, expected: Option<&str>) {
+        let got = match parse_tag(name, prefix) {
+            TagKind::Version(v) => Some(v.to_string()),
+            _ => None,
+        };
+        assert_eq!(got.as_deref(), expected, "tag {name:?} prefix {prefix:?}");
+    }
+
+    #[test]
+    fn version_tags_are_semver() {
+        check_tag("1.2.3", "", Some("1.2.3"));
+        check_tag("v1.2.3", "", Some("1.2.3"));
+        check_tag("1.3.0-rc.1", "", Some("1.3.0-rc.1"));
+        check_tag("1.2.3+build7", "", Some("1.2.3+build7"));
+        check_tag("release-1.2.3", "release-", Some("1.2.3"));
+        check_tag("mypkg-v2.0.0", "mypkg-v", Some("2.0.0"));
+        for other in ["1.2", "1.2.3rc1", "build42", "deploy-2024", "xtask-v0.1.0", "v1.2.3.4", "V1.2.3"] {
+            check_tag(other, "", None);
+        }
+        check_tag("1.2.3", "release-", None);
+        assert_eq!(parse_tag("1.2", ""), TagKind::NotSemver);
+        assert_eq!(parse_tag("v1.2.3.4", ""), TagKind::NotSemver);
+        assert_eq!(parse_tag("1.2.3rc1", ""), TagKind::Other);
+    }
+}

@@ -1,0 +1,162 @@
+//! Test helpers: real git repositories in temp dirs, and the real xtask binary run on them.
+#![allow(dead_code)]
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+};
+
+pub const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
+
+pub struct TestRepo {
+    pub dir: tempfile::TempDir,
+}
+
+/// `git` with a fixed identity and no user or system configuration.
+pub fn git_cmd(dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .stdin(Stdio::null());
+    cmd
+}
+
+#[track_caller]
+pub fn git_in(dir: &Path, args: &[&str]) -> String {
+    let out = git_cmd(dir).args(args).output().expect("running git");
+    assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+}
+
+impl TestRepo {
+    pub fn new() -> TestRepo {
+        let dir = tempfile::tempdir().unwrap();
+        git_in(dir.path(), &["init", "-q", "-b", "main"]);
+        TestRepo { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    #[track_caller]
+    pub fn git(&self, args: &[&str]) -> String {
+        git_in(self.path(), args)
+    }
+
+    pub fn write(&self, file: &str, text: &str) {
+        let path = self.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// A commit that adds `<msg>.txt` (so branches merge without conflicts); returns its id.
+    pub fn commit(&self, msg: &str) -> String {
+        let file: String = msg.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let file = format!("{file}.txt");
+        self.write(&file, msg);
+        self.git(&["add", &file]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", msg]);
+        self.head()
+    }
+
+    pub fn commits(&self, n: usize) {
+        for i in 0..n {
+            self.commit(&format!("c{i}"));
+        }
+    }
+
+    /// `n` empty commits on the current branch, fast (git fast-import).
+    pub fn many_commits(&self, n: usize) {
+        let branch = self.git(&["symbolic-ref", "HEAD"]);
+        let mut stream = String::new();
+        for i in 0..n {
+            stream.push_str(&format!(
+                "commit {branch}\ncommitter Test <test@example.com> {} +0000\ndata <<EOT\nbulk {i}\nEOT\n",
+                1_700_000_000 + i
+            ));
+            if i == 0 {
+                stream.push_str(&format!("from {}\n", self.head()));
+            }
+            stream.push_str(&format!("M 644 inline bulk.txt\ndata <<EOT\n{i}\nEOT\n\n"));
+        }
+        let mut child = git_cmd(self.path())
+            .args(["fast-import", "--quiet"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(stream.as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success());
+        self.git(&["reset", "-q", "--hard"]);
+    }
+
+    pub fn tag(&self, name: &str) {
+        self.git(&["tag", name]);
+    }
+
+    pub fn annotated_tag(&self, name: &str) {
+        self.git(&["tag", "-a", name, "-m", name]);
+    }
+
+    pub fn head(&self) -> String {
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    pub fn xtask(&self, args: &[&str]) -> Output {
+        xtask_in(self.path(), args)
+    }
+
+    /// `cargo xtask version` (last line of stdout), asserting success.
+    #[track_caller]
+    pub fn version(&self, format: &str) -> String {
+        let out = self.xtask(&["version", "--format", format]);
+        assert!(out.status.success(), "version failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().last().unwrap_or("").to_owned()
+    }
+}
+
+pub fn xtask_in(dir: &Path, args: &[&str]) -> Output {
+    xtask_cmd(dir).args(args).output().expect("running xtask")
+}
+
+pub fn xtask_cmd(dir: &Path) -> Command {
+    let mut cmd = Command::new(XTASK);
+    cmd.current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env_remove("RELEASE_VERSION")
+        .env_remove("RELEASE_REPOSITORY")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    for var in CI_VARS {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Variables a CI system sets; removed so tests run the same inside CI and out.
+pub const CI_VARS: &[&str] = &[
+    "CI", "GITHUB_ACTIONS", "GITHUB_REF", "GITHUB_REF_NAME", "GITHUB_REF_TYPE", "GITHUB_EVENT_NAME",
+    "GITHUB_REPOSITORY", "GITHUB_HEAD_REF", "GITHUB_STEP_SUMMARY", "GITLAB_CI", "CI_COMMIT_TAG",
+    "CI_COMMIT_BRANCH", "CI_PIPELINE_SOURCE", "CI_PROJECT_PATH", "CI_MERGE_REQUEST_IID", "TRAVIS",
+    "TRAVIS_BRANCH", "TRAVIS_TAG", "TRAVIS_EVENT_TYPE", "TRAVIS_REPO_SLUG", "TRAVIS_PULL_REQUEST",
+    "TRAVIS_PULL_REQUEST_SLUG",
+];
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The workspace this test suite belongs to.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
