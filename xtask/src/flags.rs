@@ -21,5 +21,23 @@ xflags::xflags! {
             /// The repository to read (default: the current directory's).
             optional --repo repo: PathBuf
         }
+
+        /// Build the service for every configured target and package each build reproducibly
+        /// in dist/ (with SHA256SUMS). Example: cargo xtask dist --target x86_64-unknown-linux-musl
+        cmd dist {
+            /// Build only this target (repeatable).
+            repeated --target target: String
+            /// tar.gz (default) or zip.
+            optional --format format: String
+        }
+
+        /// Copy the packages into each image context's pkg/, by platform, verified.
+        /// Example: cargo xtask distcopy dist/ docker/pkg/ rpi-docker/pkg/
+        cmd distcopy {
+            /// Where the packages are (default: dist/).
+            optional --from from: PathBuf
+            /// Destination pkg/ directories (default: every configured context's).
+            repeated pkg_dirs: PathBuf
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! `cargo xtask`: parses the command line and dispatches. Nothing else lives here.
 mod config;
+mod dist;
+mod distcopy;
 mod flags;
 mod repo;
 mod ui;
@@ -15,6 +17,8 @@ fn main() -> ExitCode {
     ui::init(flags.quiet, flags.verbose);
     let result = match flags.subcommand {
         flags::XtaskCmd::Version(cmd) => version::run(cmd),
+        flags::XtaskCmd::Dist(cmd) => dist::run(cmd),
+        flags::XtaskCmd::Distcopy(cmd) => distcopy::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

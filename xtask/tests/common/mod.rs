@@ -160,3 +160,47 @@ pub fn stdout(out: &Output) -> String {
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
+
+/// A copy of this workspace's files (tracked and untracked-not-ignored, as they are on disk)
+/// committed into a fresh repository: the real project, on a history the test controls.
+pub fn scratch_workspace() -> TestRepo {
+    let root = workspace_root();
+    let files = git_in(&root, &["ls-files", "-z", "--cached", "--others", "--exclude-standard"]);
+    let repo = TestRepo::new();
+    for file in files.split('\0').filter(|f| !f.is_empty()) {
+        let src = root.join(file);
+        if !src.is_file() {
+            continue; // deleted in the work tree
+        }
+        let dst = repo.path().join(file);
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(&src, &dst).unwrap();
+    }
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-q", "-m", "scratch copy of the workspace"]);
+    repo
+}
+
+/// One target directory for every scratch workspace, so the service is built once, not per test.
+pub fn shared_target_dir() -> PathBuf {
+    let base = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
+    base.join("scratch")
+}
+
+impl TestRepo {
+    /// `cargo xtask ARGS` in this repository, with the shared target dir.
+    pub fn xtask_shared(&self, args: &[&str]) -> Output {
+        xtask_cmd(self.path()).env("CARGO_TARGET_DIR", shared_target_dir()).args(args).output().unwrap()
+    }
+}
+
+#[track_caller]
+pub fn assert_ok(out: &Output) {
+    assert!(out.status.success(), "failed ({}):\nstdout:\n{}\nstderr:\n{}", out.status, stdout(out), stderr(out));
+}
+
+#[track_caller]
+pub fn assert_fails_with(out: &Output, needle: &str) {
+    assert!(!out.status.success(), "succeeded, expected failure with {needle:?}:\n{}", stderr(out));
+    assert!(stderr(out).contains(needle), "stderr lacks {needle:?}:\n{}", stderr(out));
+}

@@ -1,0 +1,360 @@
+//! `cargo xtask dist`: build the service once per target, on the host, and package each build
+//! reproducibly (`dist/service-<version>-<target>.tar.gz` + `dist/SHA256SUMS`). Every image is
+//! made from these packages, never from a rebuild.
+use std::io::{Read, Write};
+
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use xshell::{cmd, Shell};
+
+use crate::{config::Config, flags, ui, version};
+
+pub(crate) const CRATE: &str = "service";
+pub(crate) const SUMS: &str = "SHA256SUMS";
+/// The manifest inside every package; `distcopy` and the pipeline read it to refuse a stale one.
+pub(crate) const MANIFEST: &str = "manifest.json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Manifest {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) target: String,
+    pub(crate) platform: String,
+    pub(crate) commit: String,
+    /// SHA-256 of the binary.
+    pub(crate) sha256: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    TarGz,
+    Zip,
+}
+
+impl Format {
+    pub(crate) fn parse(s: Option<&str>) -> Result<Format> {
+        match s.unwrap_or("tar.gz") {
+            "tar.gz" | "tgz" => Ok(Format::TarGz),
+            "zip" => Ok(Format::Zip),
+            other => bail!("unknown --format `{other}`: expected tar.gz or zip"),
+        }
+    }
+    fn ext(self) -> &'static str {
+        match self {
+            Format::TarGz => "tar.gz",
+            Format::Zip => "zip",
+        }
+    }
+}
+
+/// One file in a package.
+pub(crate) struct Entry {
+    pub(crate) path: String,
+    pub(crate) mode: u32,
+    pub(crate) data: Vec<u8>,
+}
+
+/// What `dist` needs to know; the pipeline fills it from its plan.
+pub(crate) struct DistRequest<'a> {
+    pub(crate) root: &'a Utf8Path,
+    pub(crate) config: &'a Config,
+    pub(crate) version: &'a str,
+    pub(crate) commit: &'a str,
+    /// Seconds since the epoch for every mtime in the archives.
+    pub(crate) epoch: i64,
+    pub(crate) targets: Vec<String>,
+    pub(crate) format: Format,
+}
+
+pub(crate) fn run(cmd: flags::Dist) -> Result<()> {
+    let (repo, root, config) = version::open(None)?;
+    let info = version::read(Some(&root))?;
+    let commit = info.commit.clone().unwrap_or_else(|| "unknown".to_owned());
+    let epoch = source_date_epoch(repo.as_ref(), info.commit.as_deref())?;
+    let targets = if cmd.target.is_empty() {
+        config.targets.iter().map(|t| t.target.clone()).collect()
+    } else {
+        cmd.target
+    };
+    let format = Format::parse(cmd.format.as_deref())?;
+    let version = info.semver.to_string();
+    let packages = dist(&DistRequest { root: &root, config: &config, version: &version, commit: &commit, epoch, targets, format })?;
+    for p in &packages {
+        println!("{p}");
+    }
+    Ok(())
+}
+
+/// `SOURCE_DATE_EPOCH` if set, else the commit's time (0 with no commit).
+pub(crate) fn source_date_epoch(repo: Option<&crate::repo::Repo>, commit: Option<&str>) -> Result<i64> {
+    if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
+        return v.trim().parse().with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds"));
+    }
+    match (repo, commit) {
+        (Some(repo), Some(c)) => repo.commit_time(git2::Oid::from_str(c)?),
+        _ => Ok(0),
+    }
+}
+
+/// Builds and packages; returns the package paths.
+pub(crate) fn dist(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
+    for t in &req.targets {
+        if req.config.platform_of(t).is_none() {
+            let known: Vec<&str> = req.config.targets.iter().map(|t| t.target.as_str()).collect();
+            bail!("target `{t}` is not in the configuration's `targets` ({})", known.join(", "));
+        }
+    }
+    let binaries = build(req)?;
+    let dist_dir = req.root.join("dist");
+    std::fs::create_dir_all(&dist_dir).with_context(|| format!("creating {dist_dir}"))?;
+    remove_stale(&dist_dir, req.version)?;
+    let readme = read_optional(&req.root.join(CRATE).join("README.md"))?;
+    let license = read_optional(&req.root.join("LICENSE"))?;
+    let mut packages = Vec::new();
+    for (target, binary) in req.targets.iter().zip(binaries) {
+        let data = std::fs::read(&binary).with_context(|| format!("reading the built binary {binary}"))?;
+        let manifest = Manifest {
+            name: CRATE.to_owned(),
+            version: req.version.to_owned(),
+            target: target.clone(),
+            platform: req.config.platform_of(target).expect("checked above").to_owned(),
+            commit: req.commit.to_owned(),
+            sha256: sha256_hex(&data),
+        };
+        let mut entries = vec![
+            Entry { path: format!("bin/{CRATE}"), mode: 0o755, data },
+            Entry { path: MANIFEST.to_owned(), mode: 0o644, data: serde_json::to_vec_pretty(&manifest)? },
+        ];
+        if let Some(readme) = &readme {
+            entries.push(Entry { path: "README.md".to_owned(), mode: 0o644, data: readme.clone() });
+        }
+        if let Some(license) = &license {
+            entries.push(Entry { path: "LICENSE".to_owned(), mode: 0o644, data: license.clone() });
+        }
+        let path = dist_dir.join(format!("{CRATE}-{}-{target}.{}", req.version, req.format.ext()));
+        let bytes = match req.format {
+            Format::TarGz => tar_gz(entries, req.epoch)?,
+            Format::Zip => zip(entries, req.epoch)?,
+        };
+        write_atomic(&path, &bytes)?;
+        ui::info(format_args!("packaged {path} ({} bytes)", bytes.len()));
+        packages.push(path);
+    }
+    write_sums(&dist_dir)?;
+    Ok(packages)
+}
+
+fn read_optional(path: &Utf8Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(data) => Ok(Some(data)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {path}")),
+    }
+}
+
+/// The directory cargo builds into: `CARGO_TARGET_DIR`, or the workspace's `target/`.
+pub(crate) fn target_dir(root: &Utf8Path) -> Utf8PathBuf {
+    match std::env::var("CARGO_TARGET_DIR") {
+        Ok(dir) if !dir.is_empty() => {
+            let dir = Utf8PathBuf::from(dir);
+            if dir.is_absolute() { dir } else { root.join(dir) }
+        }
+        _ => root.join("target"),
+    }
+}
+
+/// One `cargo build` for every target (cargo builds them in parallel), with the version and
+/// commit injected.
+fn build(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
+    let sh = Shell::new()?;
+    sh.change_dir(req.root);
+    let _v = sh.push_env("SERVICE_VERSION", req.version);
+    let _c = sh.push_env("SERVICE_COMMIT", req.commit);
+    let _e = sh.push_env("SOURCE_DATE_EPOCH", req.epoch.to_string());
+    // Registry sources are compiled from CARGO_HOME; remap it so the binary (and so the package)
+    // is the same on every machine. Workspace paths are relative already, std's are remapped.
+    let cargo_home = std::env::var("CARGO_HOME")
+        .ok()
+        .or_else(|| std::env::var("HOME").ok().map(|h| format!("{h}/.cargo")))
+        .unwrap_or_default();
+    let mut args = Vec::new();
+    for t in &req.targets {
+        args.push("--target".to_owned());
+        args.push(t.clone());
+        if !cargo_home.is_empty() {
+            let flag = serde_json::to_string(&format!("--remap-path-prefix={cargo_home}=/cargo"))?;
+            args.push("--config".to_owned());
+            args.push(format!("target.{t}.rustflags=[{flag}]"));
+        }
+    }
+    let quiet = ui::quiet().then_some("--quiet");
+    ui::info(format_args!("building {CRATE} {} for {}", req.version, req.targets.join(", ")));
+    cmd!(sh, "cargo build {quiet...} --release --locked -p {CRATE} {args...}")
+        .run()
+        .with_context(|| format!("building {CRATE} for {}", req.targets.join(", ")))?;
+    let dir = target_dir(req.root);
+    Ok(req.targets.iter().map(|t| dir.join(t).join("release").join(CRATE)).collect())
+}
+
+/// Removes packages of other versions (and every checksum list) so `dist/` holds one version.
+fn remove_stale(dist_dir: &Utf8Path, version: &str) -> Result<()> {
+    let keep = format!("{CRATE}-{version}-");
+    for entry in dist_dir.read_dir_utf8().with_context(|| format!("reading {dist_dir}"))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let is_package = name.starts_with(&format!("{CRATE}-")) && (name.ends_with(".tar.gz") || name.ends_with(".zip"));
+        if is_package && !name.starts_with(&keep) {
+            std::fs::remove_file(entry.path()).with_context(|| format!("removing stale package {}", entry.path()))?;
+            ui::info(format_args!("removed stale package {}", entry.path()));
+        }
+    }
+    Ok(())
+}
+
+/// `dist/SHA256SUMS` over every package in `dist/`, in `sha256sum -c` format, sorted.
+fn write_sums(dist_dir: &Utf8Path) -> Result<()> {
+    let mut names: Vec<String> = dist_dir
+        .read_dir_utf8()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| n.ends_with(".tar.gz") || n.ends_with(".zip"))
+        .collect();
+    names.sort();
+    let mut sums = String::new();
+    for name in names {
+        let data = std::fs::read(dist_dir.join(&name)).with_context(|| format!("reading {name}"))?;
+        sums.push_str(&format!("{}  {name}\n", sha256_hex(&data)));
+    }
+    write_atomic(&dist_dir.join(SUMS), sums.as_bytes())
+}
+
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(data))
+}
+
+pub(crate) fn write_atomic(path: &Utf8Path, data: &[u8]) -> Result<()> {
+    let tmp = Utf8PathBuf::from(format!("{path}.tmp{}", std::process::id()));
+    std::fs::write(&tmp, data).with_context(|| format!("writing {tmp}"))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {tmp} to {path}"))
+}
+
+/// A reproducible `.tar.gz`: entries sorted, owner 0:0 with no names, fixed modes, every mtime
+/// `epoch`, and a gzip header with no name and mtime 0.
+pub(crate) fn tar_gz(mut entries: Vec<Entry>, epoch: i64) -> Result<Vec<u8>> {
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    let gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::new(6));
+    let mut tar = tar::Builder::new(gz);
+    let mtime = u64::try_from(epoch).unwrap_or(0);
+    let mut dirs_done = std::collections::BTreeSet::new();
+    for entry in &entries {
+        // Directory entries first, so every extractor creates them with a fixed mode.
+        if let Some((dir, _)) = entry.path.rsplit_once('/') {
+            if dirs_done.insert(dir.to_owned()) {
+                let mut h = header(0o755, mtime, 0);
+                h.set_entry_type(tar::EntryType::Directory);
+                tar.append_data(&mut h, format!("{dir}/"), std::io::empty())?;
+            }
+        }
+        let mut h = header(entry.mode, mtime, entry.data.len() as u64);
+        tar.append_data(&mut h, &entry.path, entry.data.as_slice())?;
+    }
+    let gz = tar.into_inner().context("finishing the tar stream")?;
+    gz.finish().context("finishing the gzip stream")
+}
+
+fn header(mode: u32, mtime: u64, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(mtime);
+    h.set_size(size);
+    h
+}
+
+/// A reproducible `.zip`: entries sorted, fixed permissions, every time `epoch` (clamped to
+/// 1980, the format's start).
+pub(crate) fn zip(mut entries: Vec<Entry>, epoch: i64) -> Result<Vec<u8>> {
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let time = zip_time(epoch);
+    for entry in &entries {
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(6))
+            .last_modified_time(time)
+            .unix_permissions(entry.mode);
+        zip.start_file(entry.path.as_str(), options)?;
+        zip.write_all(&entry.data)?;
+    }
+    Ok(zip.finish().context("finishing the zip archive")?.into_inner())
+}
+
+/// Seconds since the epoch → a zip (MS-DOS) timestamp, in UTC.
+fn zip_time(epoch: i64) -> zip::DateTime {
+    let days = epoch.div_euclid(86_400);
+    let secs = epoch.rem_euclid(86_400);
+    // Days since 1970-01-01 → civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    zip::DateTime::from_date_and_time(
+        year.clamp(1980, 2107) as u16,
+        month as u8,
+        day as u8,
+        (secs / 3600) as u8,
+        (secs % 3600 / 60) as u8,
+        (secs % 60) as u8,
+    )
+    .unwrap_or_default()
+}
+
+/// The manifest inside a `.tar.gz` package.
+pub(crate) fn read_manifest(package: &Utf8Path) -> Result<Manifest> {
+    let file = std::fs::File::open(package).with_context(|| format!("opening {package}"))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
+    for entry in archive.entries().with_context(|| format!("reading {package}"))? {
+        let mut entry = entry.with_context(|| format!("reading {package}"))?;
+        if entry.path()?.as_os_str() == MANIFEST {
+            let mut text = String::new();
+            entry.read_to_string(&mut text)?;
+            return serde_json::from_str(&text).with_context(|| format!("parsing {MANIFEST} in {package}"));
+        }
+    }
+    bail!("{package} has no {MANIFEST}: it was not made by `cargo xtask dist`")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zip_times() {
+        let t = zip_time(1_700_000_000); // 2023-11-14 22:13:20 UTC
+        assert_eq!((t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second()), (2023, 11, 14, 22, 13, 20));
+        assert_eq!(zip_time(0).year(), 1980);
+    }
+
+    #[test]
+    fn tar_gz_is_reproducible_and_sorted() {
+        let entries = || vec![
+            Entry { path: "manifest.json".into(), mode: 0o644, data: b"{}".to_vec() },
+            Entry { path: "bin/service".into(), mode: 0o755, data: vec![1, 2, 3] },
+        ];
+        let a = tar_gz(entries(), 1_700_000_000).unwrap();
+        assert_eq!(a, tar_gz(entries(), 1_700_000_000).unwrap());
+        assert_ne!(a, tar_gz(entries(), 1_700_000_001).unwrap());
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(a.as_slice()));
+        let names: Vec<String> =
+            archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+        assert_eq!(names, ["bin/", "bin/service", "manifest.json"]);
+    }
+}

@@ -1,0 +1,178 @@
+//! `cargo xtask distcopy [--from DIR] [PKG_DIR...]`: copy the packages into each image build
+//! context's `pkg/`, laid out by platform (`pkg/linux/arm/v7/…`), verified against SHA256SUMS.
+//! Everything is checked before any `pkg/` is touched, and each `pkg/` is replaced whole.
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::{
+    config::Config,
+    dist::{self, Manifest, SUMS},
+    flags, ui, version,
+};
+
+/// A package in the source directory, checked against its checksum.
+#[derive(Debug, Clone)]
+pub(crate) struct Package {
+    pub(crate) path: Utf8PathBuf,
+    pub(crate) sha256: String,
+    pub(crate) manifest: Manifest,
+}
+
+pub(crate) fn run(cmd: flags::Distcopy) -> Result<()> {
+    let (_repo, root, config) = version::open(None)?;
+    let cwd = Utf8PathBuf::try_from(std::env::current_dir()?)?;
+    let from = match cmd.from {
+        Some(p) => cwd.join(Utf8PathBuf::try_from(p)?),
+        None => root.join("dist"),
+    };
+    let dests = cmd
+        .pkg_dirs
+        .into_iter()
+        .map(|p| Utf8PathBuf::try_from(p).map(|p| cwd.join(p)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let filled = distcopy(&root, &config, &from, &dests, None)?;
+    for (dir, packages) in filled {
+        for p in packages {
+            println!("{dir}/{}/{}", p.manifest.platform, p.path.file_name().unwrap_or_default());
+        }
+    }
+    Ok(())
+}
+
+/// Fills each destination (default: every configured context's `pkg/`). With `expect_version`,
+/// packages of any other version are refused as stale. Returns what went where.
+pub(crate) fn distcopy(
+    root: &Utf8Path,
+    config: &Config,
+    from: &Utf8Path,
+    dests: &[Utf8PathBuf],
+    expect_version: Option<&str>,
+) -> Result<Vec<(Utf8PathBuf, Vec<Package>)>> {
+    let packages = read_packages(from)?;
+    let version = &packages[0].manifest.version;
+    if let Some(p) = packages.iter().find(|p| &p.manifest.version != version) {
+        bail!("{from} holds two versions ({version} and {}): run `cargo xtask dist` to rebuild it", p.manifest.version);
+    }
+    if let Some(expected) = expect_version.filter(|e| e != version) {
+        return Err(ui::error_with_help(
+            format!("the packages in {from} are version {version}, but this release is {expected}"),
+            "run `cargo xtask dist` to build the packages for this version",
+        ));
+    }
+    let dests: Vec<(Utf8PathBuf, Vec<String>)> = if dests.is_empty() {
+        config.context.iter().map(|c| (root.join(&c.dir).join("pkg"), c.platforms.clone())).collect()
+    } else {
+        dests.iter().map(|d| (d.clone(), platforms_for(root, config, d))).collect()
+    };
+    // Check everything first: nothing is copied unless every destination can be filled.
+    let mut plan = Vec::new();
+    for (dest, platforms) in &dests {
+        let mut chosen = Vec::new();
+        for platform in platforms {
+            match packages.iter().find(|p| &p.manifest.platform == platform) {
+                Some(p) => chosen.push(p.clone()),
+                None => {
+                    return Err(ui::error_with_help(
+                        format!("{from} has no .tar.gz package for {platform}, which {dest} needs"),
+                        format!("run `cargo xtask dist` (it builds every configured target){}", target_hint(config, platform)),
+                    ))
+                }
+            }
+        }
+        plan.push((dest.clone(), chosen));
+    }
+    for (dest, chosen) in &plan {
+        fill(dest, chosen)?;
+        ui::info(format_args!("filled {dest} with {} package(s) of {version}", chosen.len()));
+    }
+    Ok(plan)
+}
+
+fn target_hint(config: &Config, platform: &str) -> String {
+    match config.targets.iter().find(|t| t.platform == platform) {
+        Some(t) => format!("; the target for {platform} is {}", t.target),
+        None => String::new(),
+    }
+}
+
+/// A destination `<context dir>/pkg` gets that context's platforms; any other gets all.
+fn platforms_for(root: &Utf8Path, config: &Config, dest: &Utf8Path) -> Vec<String> {
+    let canonical = |p: &Utf8Path| p.canonicalize_utf8().unwrap_or_else(|_| p.to_owned());
+    let parent = dest.parent().map(canonical);
+    for c in &config.context {
+        if parent.as_deref() == Some(canonical(&root.join(&c.dir)).as_path()) && dest.file_name() == Some("pkg") {
+            return c.platforms.clone();
+        }
+    }
+    config.targets.iter().map(|t| t.platform.clone()).collect()
+}
+
+/// The `.tar.gz` packages listed in `from/SHA256SUMS`, each verified and its manifest read.
+pub(crate) fn read_packages(from: &Utf8Path) -> Result<Vec<Package>> {
+    let sums_path = from.join(SUMS);
+    let sums = match std::fs::read_to_string(&sums_path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ui::error_with_help(
+                format!("no packages: {sums_path} does not exist"),
+                "run `cargo xtask dist` first",
+            ))
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {sums_path}")),
+    };
+    let mut packages = Vec::new();
+    for line in sums.lines().filter(|l| !l.trim().is_empty()) {
+        let Some((sha, name)) = line.split_once("  ").or_else(|| line.split_once(" *")) else {
+            bail!("{sums_path}: malformed line {line:?}");
+        };
+        if !name.ends_with(".tar.gz") {
+            continue; // .zip packages are for downloads; images are made from .tar.gz
+        }
+        let path = from.join(name);
+        let data = std::fs::read(&path).with_context(|| format!("reading {path} (listed in {SUMS})"))?;
+        let actual = dist::sha256_hex(&data);
+        if actual != sha {
+            return Err(ui::error_with_help(
+                format!("checksum mismatch for {path}: {SUMS} says {sha}, the file is {actual}"),
+                "the package changed after it was built; run `cargo xtask dist` again",
+            ));
+        }
+        let manifest = dist::read_manifest(&path)?;
+        packages.push(Package { path, sha256: actual, manifest });
+    }
+    if packages.is_empty() {
+        return Err(ui::error_with_help(format!("no .tar.gz packages in {from}"), "run `cargo xtask dist` first"));
+    }
+    Ok(packages)
+}
+
+/// Replaces `dest` with a directory holding exactly `packages`, by platform. Built aside and
+/// renamed into place, so a failure leaves the old `pkg/` (or none), never a half-filled one.
+fn fill(dest: &Utf8Path, packages: &[Package]) -> Result<()> {
+    let dest: Utf8PathBuf = dest.components().collect(); // no trailing `/`
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {parent}"))?;
+    }
+    let staging = Utf8PathBuf::from(format!("{dest}.tmp{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    let result = (|| -> Result<()> {
+        for p in packages {
+            let dir = staging.join(&p.manifest.platform);
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {dir}"))?;
+            let target = dir.join(p.path.file_name().expect("a package has a file name"));
+            std::fs::copy(&p.path, &target).with_context(|| format!("copying {} to {target}", p.path))?;
+            let copied = dist::sha256_hex(&std::fs::read(&target)?);
+            if copied != p.sha256 {
+                bail!("checksum mismatch after copying {} to {target}", p.path);
+            }
+        }
+        if dest.exists() {
+            std::fs::remove_dir_all(&dest).with_context(|| format!("emptying {dest}"))?;
+        }
+        std::fs::rename(&staging, &dest).with_context(|| format!("moving the packages into {dest}"))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    result
+}

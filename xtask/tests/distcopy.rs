@@ -1,0 +1,119 @@
+//! `cargo xtask distcopy` with packages made here (no build): layout, stale removal, checks.
+mod common;
+use common::*;
+use std::{path::Path, process::Command};
+
+const PLATFORMS: [(&str, &str); 3] = [
+    ("x86_64-unknown-linux-musl", "linux/amd64"),
+    ("aarch64-unknown-linux-gnu", "linux/arm64"),
+    ("armv7-unknown-linux-gnueabihf", "linux/arm/v7"),
+];
+
+/// A workspace with the default configuration and `dist/` holding packages of `version`.
+fn workspace_with_packages(version: &str, platforms: &[(&str, &str)]) -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("Cargo.toml", "[workspace]\nmembers = []\n");
+    repo.commit("a");
+    let dist = repo.path().join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    for (target, platform) in platforms {
+        let stage = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(stage.path().join("bin")).unwrap();
+        std::fs::write(stage.path().join("bin/service"), format!("binary for {target}")).unwrap();
+        let manifest = serde_json::json!({"name": "service", "version": version, "target": target,
+            "platform": platform, "commit": "abc", "sha256": "0"});
+        std::fs::write(stage.path().join("manifest.json"), manifest.to_string()).unwrap();
+        let name = format!("service-{version}-{target}.tar.gz");
+        let out = Command::new("tar").arg("czf").arg(dist.join(&name)).args(["-C"]).arg(stage.path()).args(["bin", "manifest.json"]).output().unwrap();
+        assert_ok(&out);
+    }
+    let out = Command::new("sh").arg("-c").arg("sha256sum *.tar.gz > SHA256SUMS").current_dir(&dist).output().unwrap();
+    assert_ok(&out);
+    repo
+}
+
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() { walk(base, &p, out) } else { out.push(p.strip_prefix(base).unwrap().display().to_string()) }
+        }
+    }
+    if dir.exists() { walk(dir, dir, &mut out); }
+    out.sort();
+    out
+}
+
+#[test]
+fn fills_every_context_by_platform() {
+    let repo = workspace_with_packages("1.2.3", &PLATFORMS);
+    assert_ok(&repo.xtask(&["distcopy"]));
+    assert_eq!(files_under(&repo.path().join("docker/pkg")), [
+        "linux/amd64/service-1.2.3-x86_64-unknown-linux-musl.tar.gz",
+        "linux/arm/v7/service-1.2.3-armv7-unknown-linux-gnueabihf.tar.gz",
+        "linux/arm64/service-1.2.3-aarch64-unknown-linux-gnu.tar.gz",
+    ]);
+    assert_eq!(files_under(&repo.path().join("rpi-docker/pkg")), ["linux/arm/v7/service-1.2.3-armv7-unknown-linux-gnueabihf.tar.gz"]);
+}
+
+#[test]
+fn explicit_destinations_like_the_seed() {
+    let repo = workspace_with_packages("1.2.3", &PLATFORMS);
+    let out = repo.xtask(&["distcopy", "--from", "dist/", "rpi-docker/pkg/", "elsewhere/pkg"]);
+    assert_ok(&out);
+    assert_eq!(files_under(&repo.path().join("rpi-docker/pkg")).len(), 1, "a context's pkg/ gets its platforms");
+    assert_eq!(files_under(&repo.path().join("elsewhere/pkg")).len(), 3, "any other gets all");
+    assert!(!repo.path().join("docker/pkg").exists());
+}
+
+#[test]
+fn earlier_packages_are_removed() {
+    let repo = workspace_with_packages("1.2.3", &PLATFORMS);
+    repo.write("docker/pkg/linux/amd64/service-1.0.0-x86_64-unknown-linux-musl.tar.gz", "old");
+    repo.write("docker/pkg/stray.txt", "old");
+    assert_ok(&repo.xtask(&["distcopy"]));
+    let files = files_under(&repo.path().join("docker/pkg"));
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(files.iter().all(|f| f.contains("1.2.3")), "{files:?}");
+}
+
+#[test]
+fn checksum_mismatch_fills_nothing() {
+    let repo = workspace_with_packages("1.2.3", &PLATFORMS);
+    repo.write("rpi-docker/pkg/linux/arm/v7/service-1.0.0-armv7-unknown-linux-gnueabihf.tar.gz", "old");
+    let package = repo.path().join("dist/service-1.2.3-aarch64-unknown-linux-gnu.tar.gz");
+    let mut bytes = std::fs::read(&package).unwrap();
+    bytes.push(0);
+    std::fs::write(&package, bytes).unwrap();
+    assert_fails_with(&repo.xtask(&["distcopy"]), "checksum mismatch");
+    assert!(!repo.path().join("docker/pkg").exists());
+    // The old pkg/ is untouched: nothing half-filled.
+    assert_eq!(files_under(&repo.path().join("rpi-docker/pkg")), ["linux/arm/v7/service-1.0.0-armv7-unknown-linux-gnueabihf.tar.gz"]);
+}
+
+#[test]
+fn missing_source_or_platform_names_the_fix() {
+    let repo = TestRepo::new();
+    repo.commit("a");
+    let out = repo.xtask(&["distcopy"]);
+    assert_fails_with(&out, "no packages");
+    assert_fails_with(&out, "cargo xtask dist");
+
+    let repo = workspace_with_packages("1.2.3", &PLATFORMS[..1]);
+    let out = repo.xtask(&["distcopy"]);
+    assert_fails_with(&out, "no .tar.gz package for linux/arm64");
+    assert_fails_with(&out, "cargo xtask dist");
+    assert!(!repo.path().join("docker/pkg").exists() && !repo.path().join("rpi-docker/pkg").exists());
+}
+
+#[test]
+fn two_versions_in_the_source_are_refused() {
+    let repo = workspace_with_packages("1.2.3", &PLATFORMS);
+    let other = workspace_with_packages("1.2.4", &PLATFORMS[..1]);
+    let name = "service-1.2.4-x86_64-unknown-linux-musl.tar.gz";
+    std::fs::copy(other.path().join("dist").join(name), repo.path().join("dist").join(name)).unwrap();
+    let out = Command::new("sh").arg("-c").arg("sha256sum *.tar.gz > SHA256SUMS").current_dir(repo.path().join("dist")).output().unwrap();
+    assert_ok(&out);
+    assert_fails_with(&repo.xtask(&["distcopy"]), "holds two versions");
+}
