@@ -39,5 +39,58 @@ xflags::xflags! {
             /// Destination pkg/ directories (default: every configured context's).
             repeated pkg_dirs: PathBuf
         }
+
+        /// Release the version tag at HEAD: build, package, push the version tags, then move
+        /// X.Y, X and latest where this is the highest release. Example: cargo xtask release --dry-run
+        cmd release {
+            /// Print the plan and do nothing.
+            optional --dry-run
+            /// Print the plan as JSON and do nothing.
+            optional --json
+            /// Push to this image repository instead of `image` (also RELEASE_REPOSITORY).
+            optional --repository repository: String
+            /// Build into the local Docker engine only; push nothing.
+            optional --local
+            /// The buildx builder to use (default: the current one).
+            optional --builder builder: String
+            /// After a local build, run the host-platform image and show its /version.
+            optional --run
+            /// Port for --run (default 8080, on 127.0.0.1).
+            optional --port port: u16
+        }
+
+        /// Release the current branch as a dev build: images tagged with the branch name, never
+        /// a version or latest. Example: cargo xtask dev-release --local --run
+        cmd dev-release {
+            /// Print the plan and do nothing.
+            optional --dry-run
+            /// Print the plan as JSON and do nothing.
+            optional --json
+            /// The branch to name the images after (default: the checked-out branch).
+            optional --branch branch: String
+            /// Push to this image repository instead of `image` (also RELEASE_REPOSITORY).
+            optional --repository repository: String
+            /// Build into the local Docker engine only; push nothing.
+            optional --local
+            /// The buildx builder to use (default: the current one).
+            optional --builder builder: String
+            /// After a local build, run the host-platform image and show its /version.
+            optional --run
+            /// Port for --run (default 8080, on 127.0.0.1).
+            optional --port port: u16
+        }
+
+        /// In CI: decide from the CI environment (tag push: release; branch push: dev release;
+        /// master/main: nothing; pull request: build only) and do it. Example: cargo xtask ci --dry-run
+        cmd ci {
+            /// Print the plan and do nothing.
+            optional --dry-run
+            /// Print the plan as JSON and do nothing.
+            optional --json
+            /// Push to this image repository instead of `image` (also RELEASE_REPOSITORY).
+            optional --repository repository: String
+            /// The buildx builder to use (default: the current one).
+            optional --builder builder: String
+        }
     }
 }

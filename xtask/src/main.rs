@@ -1,9 +1,15 @@
 //! `cargo xtask`: parses the command line and dispatches. Nothing else lives here.
+mod ci;
 mod config;
 mod dist;
 mod distcopy;
+mod execute;
 mod flags;
+mod pipeline;
+mod plan;
+mod publish;
 mod repo;
+mod tags;
 mod ui;
 mod version;
 
@@ -19,6 +25,9 @@ fn main() -> ExitCode {
         flags::XtaskCmd::Version(cmd) => version::run(cmd),
         flags::XtaskCmd::Dist(cmd) => dist::run(cmd),
         flags::XtaskCmd::Distcopy(cmd) => distcopy::run(cmd),
+        flags::XtaskCmd::Release(cmd) => pipeline::run_release(cmd),
+        flags::XtaskCmd::DevRelease(cmd) => pipeline::run_dev_release(cmd),
+        flags::XtaskCmd::Ci(cmd) => pipeline::run_ci(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

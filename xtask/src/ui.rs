@@ -65,7 +65,7 @@ pub(crate) fn report_error(err: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-pub(crate) const COMMANDS: &[&str] = &["version", "dist", "distcopy"];
+pub(crate) const COMMANDS: &[&str] = &["version", "dist", "distcopy", "release", "dev-release", "ci", "qemu", "doctor", "publish", "bench"];
 
 pub(crate) fn usage_error(err: xflags::Error) -> ExitCode {
     if err.is_help() {

@@ -149,6 +149,12 @@ struct Base {
 
 /// Reads the version of the checkout at HEAD.
 pub(crate) fn compute(repo: &Repo, config: &Config) -> Result<VersionInfo> {
+    let tags = version_tags(repo, &config.version_tag_prefix)?;
+    compute_with_tags(repo, &tags)
+}
+
+/// [`compute`], with the version tags already listed by [`version_tags`].
+pub(crate) fn compute_with_tags(repo: &Repo, tags: &[VersionTag]) -> Result<VersionInfo> {
     let shallow = repo.is_shallow();
     let Some(head) = repo.head()? else {
         return Ok(VersionInfo {
@@ -162,7 +168,7 @@ pub(crate) fn compute(repo: &Repo, config: &Config) -> Result<VersionInfo> {
         });
     };
     let dirty = repo.is_dirty()?;
-    let base = highest_reachable_tag(repo, head, &config.version_tag_prefix)?;
+    let base = highest_reachable_tag(repo, head, tags)?;
     let commit = Some(head.to_string());
     let Some(base) = base else {
         if shallow {
@@ -188,29 +194,36 @@ pub(crate) fn compute(repo: &Repo, config: &Config) -> Result<VersionInfo> {
     Ok(VersionInfo { semver, pep440, tag: Some(base.name), distance: base.distance, commit, dirty, shallow })
 }
 
+/// A version tag: its name, version, and the object it points at (peeled only when needed).
+pub(crate) struct VersionTag {
+    pub(crate) name: String,
+    pub(crate) version: Version,
+    pub(crate) target: git2::Oid,
+}
+
 /// Every tag that is a version tag under the rules, highest first (warning about near misses).
-pub(crate) fn version_tags(repo: &Repo, prefix: &str) -> Result<Vec<(String, Version, git2::Oid)>> {
+pub(crate) fn version_tags(repo: &Repo, prefix: &str) -> Result<Vec<VersionTag>> {
     let mut tags = Vec::new();
     for tag in repo.tags()? {
         match parse_tag(&tag.name, prefix) {
-            TagKind::Version(v) => tags.push((tag.name, v, tag.target)),
+            TagKind::Version(version) => tags.push(VersionTag { name: tag.name, version, target: tag.target }),
             TagKind::NotSemver => {
                 ui::warn(format_args!("tag `{}` looks like a version but is not SemVer (X.Y.Z): ignored", tag.name))
             }
             TagKind::Other => {}
         }
     }
-    tags.sort_by(|a, b| b.1.cmp_precedence(&a.1).then_with(|| a.0.cmp(&b.0)));
+    tags.sort_by(|a, b| b.version.cmp_precedence(&a.version).then_with(|| a.name.cmp(&b.name)));
     Ok(tags)
 }
 
 /// Tries tags from the highest down and stops at the first reachable one: on a usual history the
 /// highest tag is reachable, so this is one walk of `TAG..HEAD`.
-fn highest_reachable_tag(repo: &Repo, head: git2::Oid, prefix: &str) -> Result<Option<Base>> {
-    for (name, version, target) in version_tags(repo, prefix)? {
-        let Some(commit) = repo.peel(target) else { continue };
+fn highest_reachable_tag(repo: &Repo, head: git2::Oid, tags: &[VersionTag]) -> Result<Option<Base>> {
+    for tag in tags {
+        let Some(commit) = repo.peel(tag.target) else { continue };
         if let Some(distance) = repo.distance_if_reachable(head, commit)? {
-            return Ok(Some(Base { name, version, distance }));
+            return Ok(Some(Base { name: tag.name.clone(), version: tag.version.clone(), distance }));
         }
     }
     Ok(None)

@@ -1,0 +1,122 @@
+//! Reading a CI system's environment (GitHub Actions, GitLab CI, Travis CI): plain variables, no
+//! API calls. Pure: it takes the environment as a map. `plan::ci` decides what to do with it.
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CiRef {
+    Branch(String),
+    Tag(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CiEvent {
+    Push,
+    /// A pull or merge request, built from `source_branch`.
+    PullRequest { source_branch: String },
+    /// A manually started run (`workflow_dispatch`, a web pipeline): treated as a push of its ref.
+    Manual,
+    /// Anything else (a schedule, an API trigger): treated as a push of its ref.
+    Other(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CiContext {
+    pub(crate) system: &'static str,
+    pub(crate) event: CiEvent,
+    pub(crate) git_ref: CiRef,
+    /// `owner/name` of the repository the job runs in.
+    pub(crate) repository: Option<String>,
+}
+
+impl CiContext {
+    pub(crate) fn describe(&self) -> String {
+        let what = match (&self.event, &self.git_ref) {
+            (CiEvent::PullRequest { source_branch }, _) => format!("pull request from {source_branch}"),
+            (event, CiRef::Tag(t)) => format!("{} of tag {t}", event_word(event)),
+            (event, CiRef::Branch(b)) => format!("{} to branch {b}", event_word(event)),
+        };
+        format!("{} {what}", self.system)
+    }
+}
+
+fn event_word(event: &CiEvent) -> String {
+    match event {
+        CiEvent::Push => "push".to_owned(),
+        CiEvent::Manual => "manual run".to_owned(),
+        CiEvent::Other(e) => format!("{e} run"),
+        CiEvent::PullRequest { .. } => "pull request".to_owned(),
+    }
+}
+
+/// The CI context, or `None` outside any CI system this tool knows.
+pub(crate) fn detect(env: &BTreeMap<String, String>) -> Result<Option<CiContext>> {
+    let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
+    let require = |k: &str, system: &str| -> Result<String> {
+        match get(k) {
+            Some(v) => Ok(v),
+            None => bail!("{system} is detected, but {k} is not set"),
+        }
+    };
+    if get("GITHUB_ACTIONS").as_deref() == Some("true") {
+        let system = "GitHub Actions";
+        let event_name = require("GITHUB_EVENT_NAME", system)?;
+        let repository = get("GITHUB_REPOSITORY");
+        let name = require("GITHUB_REF_NAME", system)?;
+        let git_ref = match get("GITHUB_REF_TYPE").as_deref() {
+            Some("tag") => CiRef::Tag(name),
+            _ => CiRef::Branch(name),
+        };
+        let event = match event_name.as_str() {
+            "push" => CiEvent::Push,
+            "pull_request" | "pull_request_target" => {
+                CiEvent::PullRequest { source_branch: require("GITHUB_HEAD_REF", system)? }
+            }
+            "workflow_dispatch" => CiEvent::Manual,
+            other => CiEvent::Other(other.to_owned()),
+        };
+        return Ok(Some(CiContext { system, event, git_ref, repository }));
+    }
+    if get("GITLAB_CI").as_deref() == Some("true") {
+        let system = "GitLab CI";
+        let repository = get("CI_PROJECT_PATH");
+        let source = get("CI_PIPELINE_SOURCE").unwrap_or_else(|| "push".to_owned());
+        if source == "merge_request_event" || get("CI_MERGE_REQUEST_IID").is_some() {
+            let source_branch = require("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", system)?;
+            let git_ref = CiRef::Branch(source_branch.clone());
+            return Ok(Some(CiContext { system, event: CiEvent::PullRequest { source_branch }, git_ref, repository }));
+        }
+        let git_ref = match (get("CI_COMMIT_TAG"), get("CI_COMMIT_BRANCH")) {
+            (Some(tag), _) => CiRef::Tag(tag),
+            (None, Some(branch)) => CiRef::Branch(branch),
+            (None, None) => CiRef::Branch(require("CI_COMMIT_REF_NAME", system)?),
+        };
+        let event = match source.as_str() {
+            "push" => CiEvent::Push,
+            "web" => CiEvent::Manual,
+            other => CiEvent::Other(other.to_owned()),
+        };
+        return Ok(Some(CiContext { system, event, git_ref, repository }));
+    }
+    if get("TRAVIS").as_deref() == Some("true") {
+        let system = "Travis CI";
+        let repository = get("TRAVIS_REPO_SLUG");
+        if get("TRAVIS_PULL_REQUEST").is_some_and(|p| p != "false") {
+            let source_branch = require("TRAVIS_PULL_REQUEST_BRANCH", system)?;
+            let git_ref = CiRef::Branch(source_branch.clone());
+            return Ok(Some(CiContext { system, event: CiEvent::PullRequest { source_branch }, git_ref, repository }));
+        }
+        let git_ref = match get("TRAVIS_TAG") {
+            Some(tag) => CiRef::Tag(tag),
+            None => CiRef::Branch(require("TRAVIS_BRANCH", system)?),
+        };
+        let event = match get("TRAVIS_EVENT_TYPE").as_deref().unwrap_or("push") {
+            "push" => CiEvent::Push,
+            "api" => CiEvent::Manual,
+            other => CiEvent::Other(other.to_owned()),
+        };
+        return Ok(Some(CiContext { system, event, git_ref, repository }));
+    }
+    Ok(None)
+}

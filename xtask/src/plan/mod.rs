@@ -1,0 +1,371 @@
+//! The `ReleasePlan`: every decision of a release, made from plain data (git facts, the CI
+//! environment, the configuration). This module is pure: it spawns no process, reads no file
+//! and touches no network, so each rule is tested as a one-line table case. The executor
+//! (`pipeline.rs`) carries a plan out and decides nothing.
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Result};
+use semver::Version;
+use serde::Serialize;
+
+use crate::{
+    ci::{CiContext, CiEvent, CiRef},
+    config::Config,
+    tags,
+    ui,
+    version::{parse_tag, TagKind, VersionInfo},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Kind {
+    Release,
+    DevRelease,
+    BuildOnly,
+    Skip,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct PlanVersion {
+    pub(crate) semver: String,
+    pub(crate) pep440: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct ImagePlan {
+    /// The context's directory (`docker`, `rpi-docker`).
+    pub(crate) context: String,
+    pub(crate) repository: String,
+    pub(crate) platforms: Vec<String>,
+    /// Every tag, bare (`1.2.3`, `rpi-latest`), immutable ones first.
+    pub(crate) tags: Vec<String>,
+    /// The subset of `tags` that moves (`1.2`, `1`, `latest`, …); pushed last.
+    pub(crate) moving_tags: Vec<String>,
+    pub(crate) push: bool,
+}
+
+impl ImagePlan {
+    /// The tag that identifies this build: the version tag or the branch tag.
+    pub(crate) fn primary_tag(&self) -> &str {
+        &self.tags[0]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct PublishPlan {
+    #[serde(rename = "crate")]
+    pub(crate) krate: String,
+    pub(crate) version: String,
+    pub(crate) registry: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct ReleasePlan {
+    pub(crate) kind: Kind,
+    /// Why this plan, in a sentence a person reads.
+    pub(crate) reason: String,
+    pub(crate) version: PlanVersion,
+    pub(crate) commit: Option<String>,
+    pub(crate) branch: Option<String>,
+    /// The git tag being released.
+    pub(crate) tag: Option<String>,
+    /// Local mode: images go to the local engine only.
+    pub(crate) local: bool,
+    pub(crate) images: Vec<ImagePlan>,
+    pub(crate) publish: Vec<PublishPlan>,
+    /// Why `publish` is empty on a plan that would publish, if it is.
+    pub(crate) publish_skipped: Option<String>,
+}
+
+impl ReleasePlan {
+    pub(crate) fn pushes(&self) -> bool {
+        self.images.iter().any(|i| i.push)
+    }
+}
+
+/// Everything the planner reads, gathered beforehand (`pipeline::gather`).
+#[derive(Debug, Clone)]
+pub(crate) struct PlanInput {
+    pub(crate) config: Config,
+    pub(crate) version: VersionInfo,
+    /// The checked-out branch, or the one given with `--branch`.
+    pub(crate) branch: Option<String>,
+    /// Version tags (name, version) pointing at HEAD.
+    pub(crate) head_tags: Vec<(String, Version)>,
+    /// Every version tag's version in the repository.
+    pub(crate) releases: Vec<Version>,
+    /// `--repository`, `RELEASE_REPOSITORY` or `image`; empty: local mode.
+    pub(crate) repository: String,
+    /// `--local`: build into the local engine even with an image configured.
+    pub(crate) force_local: bool,
+}
+
+impl PlanInput {
+    fn local(&self) -> bool {
+        self.force_local || self.repository.is_empty()
+    }
+
+    fn plan(&self, kind: Kind, reason: String, tag: Option<String>, images: Vec<ImagePlan>) -> ReleasePlan {
+        ReleasePlan {
+            kind,
+            reason,
+            version: PlanVersion { semver: self.version.semver.to_string(), pep440: self.version.pep440.clone() },
+            commit: self.version.commit.clone(),
+            branch: self.branch.clone(),
+            tag,
+            local: self.local(),
+            images,
+            publish: Vec::new(),
+            publish_skipped: None,
+        }
+    }
+
+    /// One image per context; `tags_of(prefix)` gives (immutable tags, moving tags).
+    fn images(&self, tags_of: impl Fn(&str) -> (Vec<String>, Vec<String>)) -> Vec<ImagePlan> {
+        let repository = if self.local() { crate::dist::CRATE.to_owned() } else { self.repository.clone() };
+        self.config
+            .context
+            .iter()
+            .map(|c| {
+                let (mut fixed, moving) = tags_of(&c.image_tag_prefix);
+                fixed.extend(moving.iter().cloned());
+                ImagePlan {
+                    context: c.dir.clone(),
+                    repository: repository.clone(),
+                    platforms: c.platforms.clone(),
+                    tags: fixed,
+                    moving_tags: moving,
+                    push: !self.local(),
+                }
+            })
+            .collect()
+    }
+
+    fn publish(&self, plan: &mut ReleasePlan) {
+        if plan.local || self.config.publish.is_empty() {
+            return;
+        }
+        plan.publish = self
+            .config
+            .publish
+            .iter()
+            .map(|krate| PublishPlan {
+                krate: krate.clone(),
+                version: plan.version.semver.clone(),
+                registry: self.config.cargo_registry.clone(),
+            })
+            .collect();
+    }
+}
+
+/// A person's (or CI's) dev release of `branch` (default: the checked-out branch).
+pub(crate) fn dev_release(input: &PlanInput, branch: Option<&str>) -> Result<ReleasePlan> {
+    let Some(branch) = branch.or(input.branch.as_deref()) else {
+        return Err(ui::error_with_help(
+            "HEAD is detached, so there is no branch to name the dev images after",
+            "pass the branch with `--branch NAME`",
+        ));
+    };
+    if !tags::is_valid_branch(branch) {
+        bail!("`{branch}` is not a valid branch name (as `git check-ref-format --branch` says)");
+    }
+    let prefixes: Vec<&str> = input.config.context.iter().map(|c| c.image_tag_prefix.as_str()).collect();
+    let images = input.images(|prefix| {
+        (vec![tags::dev_tag(branch, prefix, &prefixes, &input.config.version_tag_prefix)], Vec::new())
+    });
+    let reason = if input.local() {
+        format!("dev release of branch {branch} into the local Docker engine (local mode: no image repository{})",
+            if input.force_local { " because of --local" } else { " configured" })
+    } else {
+        format!("dev release of branch {branch}: images tagged with the branch name, never a version or latest")
+    };
+    let mut plan = input.plan(Kind::DevRelease, reason, None, images);
+    plan.branch = Some(branch.to_owned());
+    if input.version.is_release() {
+        // HEAD is exactly a release: only that tag's release publishes this version.
+        plan.publish_skipped = Some(format!(
+            "HEAD is exactly on {}, so the version is the release {}: only the release publishes it",
+            input.version.tag.as_deref().unwrap_or("a version tag"),
+            input.version.semver
+        ));
+    } else {
+        input.publish(&mut plan);
+    }
+    Ok(plan)
+}
+
+/// A release of the version tag `tag` (default: the highest version tag at HEAD).
+pub(crate) fn release(input: &PlanInput, tag: Option<&str>) -> Result<ReleasePlan> {
+    let version = &input.version;
+    let (tag_name, tag_version) = match tag {
+        Some(name) => match parse_tag(name, &input.config.version_tag_prefix) {
+            TagKind::Version(v) => (name.to_owned(), v),
+            _ => bail!("`{name}` is not a version tag (SemVer, optionally `v`-prefixed)"),
+        },
+        None => match input.head_tags.first() {
+            Some((name, v)) => (name.clone(), v.clone()),
+            None => {
+                let where_ = match &version.tag {
+                    Some(t) => format!("it is {} commit(s) past {t}", version.distance),
+                    None => "the repository has no version tag".to_owned(),
+                };
+                return Err(ui::error_with_help(
+                    format!("HEAD is not on a version tag ({where_}), so there is nothing to release"),
+                    "tag the commit (`git tag 1.2.3`), or make a dev release with `cargo xtask dev-release`",
+                ));
+            }
+        },
+    };
+    if !input.head_tags.iter().any(|(n, _)| n == &tag_name) {
+        bail!("the tag {tag_name} is not on HEAD ({}): a release builds exactly the tagged commit", short(version.commit.as_deref()));
+    }
+    if version.dirty {
+        return Err(ui::error_with_help(
+            format!("the work tree has uncommitted changes, so HEAD is not exactly the release {tag_name}"),
+            "commit or stash the changes (`git stash`) and run the release again",
+        ));
+    }
+    if version.semver != tag_version || version.distance != 0 {
+        let base = version.tag.as_deref().unwrap_or("?");
+        bail!(
+            "the tag {tag_name} says {tag_version}, but the version at HEAD is {} because the commit already contains {base}: releases never go backwards",
+            version.semver
+        );
+    }
+    if !tag_version.build.is_empty() {
+        return Err(ui::error_with_help(
+            format!("{tag_name} has build metadata (`+{}`), which an image tag cannot hold (`+` is not allowed there)", tag_version.build),
+            "tag the release without `+…`",
+        ));
+    }
+    let (own, moving) = tags::release_tags(&tag_version, &input.releases);
+    let images = input.images(|prefix| {
+        (vec![format!("{prefix}{own}")], moving.iter().map(|m| format!("{prefix}{m}")).collect())
+    });
+    let reason = if moving.is_empty() && !tag_version.pre.is_empty() {
+        format!("release of {tag_name}: a pre-release gets only its own tag")
+    } else if !moving.iter().any(|m| m == "latest") {
+        format!("release of {tag_name}: a higher release exists, so `latest` stays where it is")
+    } else {
+        format!("release of {tag_name}")
+    };
+    let reason = if input.local() { format!("{reason}, into the local Docker engine (local mode)") } else { reason };
+    let mut plan = input.plan(Kind::Release, reason, Some(tag_name), images);
+    input.publish(&mut plan);
+    Ok(plan)
+}
+
+/// What CI does for the event in `ci`.
+pub(crate) fn ci(input: &PlanInput, ci: &CiContext) -> Result<ReleasePlan> {
+    let allowed = !input.config.release_repository.is_empty()
+        && ci.repository.as_deref() == Some(input.config.release_repository.as_str());
+    let not_allowed_reason = || {
+        if input.config.release_repository.is_empty() {
+            "release-repository is not configured, so CI never pushes".to_owned()
+        } else {
+            format!(
+                "this is {}, not {}: only the central repository's CI pushes",
+                ci.repository.as_deref().unwrap_or("an unknown repository"),
+                input.config.release_repository
+            )
+        }
+    };
+    match (&ci.event, &ci.git_ref) {
+        (CiEvent::PullRequest { source_branch }, _) => {
+            let plan = dev_release(input, Some(source_branch))?;
+            Ok(build_only(plan, format!("{}: a pull request builds but never pushes", ci.describe())))
+        }
+        (_, CiRef::Tag(name)) => match parse_tag(name, &input.config.version_tag_prefix) {
+            TagKind::Version(_) => {
+                let plan = release(input, Some(name))?;
+                if allowed { Ok(plan) } else { Ok(build_only(plan, format!("{}: {}", ci.describe(), not_allowed_reason()))) }
+            }
+            _ => Ok(skip(input, format!("{}: {name} is not a version tag, so nothing is released", ci.describe()))),
+        },
+        (_, CiRef::Branch(name)) => {
+            if input.config.no_release_branches.iter().any(|b| b == name) {
+                return Ok(skip(input, format!(
+                    "{}: pushes to {name} release nothing (a version tag pushed on the same commit does the release, so the two never race)",
+                    ci.describe()
+                )));
+            }
+            let plan = dev_release(input, Some(name))?;
+            if allowed { Ok(plan) } else { Ok(build_only(plan, format!("{}: {}", ci.describe(), not_allowed_reason()))) }
+        }
+    }
+}
+
+fn build_only(mut plan: ReleasePlan, reason: String) -> ReleasePlan {
+    plan.kind = Kind::BuildOnly;
+    plan.reason = reason;
+    for image in &mut plan.images {
+        image.push = false;
+    }
+    plan.publish.clear();
+    plan.publish_skipped = None;
+    plan
+}
+
+fn skip(input: &PlanInput, reason: String) -> ReleasePlan {
+    input.plan(Kind::Skip, reason, None, Vec::new())
+}
+
+/// CI must push with credentials from the environment: missing ones are an error naming them.
+pub(crate) fn check_ci_credentials(plan: &ReleasePlan, config: &Config, env: &BTreeMap<String, String>) -> Result<()> {
+    if !plan.pushes() {
+        return Ok(());
+    }
+    let missing: Vec<&str> = [&config.registry_user_env, &config.registry_password_env]
+        .into_iter()
+        .filter(|v| env.get(v.as_str()).is_none_or(|x| x.is_empty()))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(ui::error_with_help(
+            format!("this plan pushes, but {} {} not set", missing.join(" and "), if missing.len() == 1 { "is" } else { "are" }),
+            "give the CI job the registry credentials as secret environment variables",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn short(commit: Option<&str>) -> String {
+    commit.map(|c| c[..c.len().min(12)].to_owned()).unwrap_or_else(|| "no commit".to_owned())
+}
+
+/// The plan for a person: version, each image with its platforms and tags, push or not and why.
+pub(crate) fn render(plan: &ReleasePlan) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let kind = match plan.kind {
+        Kind::Release => "release",
+        Kind::DevRelease => "dev-release",
+        Kind::BuildOnly => "build-only",
+        Kind::Skip => "skip",
+    };
+    let _ = writeln!(out, "plan:    {kind} of {}{}", plan.version.semver,
+        plan.version.pep440.as_ref().map(|p| format!(" (PEP 440: {p})")).unwrap_or_default());
+    let _ = writeln!(out, "why:     {}", plan.reason);
+    let _ = writeln!(out, "commit:  {}{}", short(plan.commit.as_deref()),
+        plan.branch.as_ref().map(|b| format!(" on branch {b}")).unwrap_or_default());
+    if let Some(tag) = &plan.tag {
+        let _ = writeln!(out, "tag:     {tag}");
+    }
+    for image in &plan.images {
+        let fixed: Vec<&str> = image.tags.iter().filter(|t| !image.moving_tags.contains(t)).map(String::as_str).collect();
+        let _ = writeln!(out, "image:   {}/ → {} [{}]", image.context, image.repository, image.platforms.join(", "));
+        let _ = writeln!(out, "         tags {}{}", fixed.join(", "),
+            if image.moving_tags.is_empty() { String::new() } else { format!("; then moving {}", image.moving_tags.join(", ")) });
+        let _ = writeln!(out, "         {}", if image.push { "push: yes" } else if plan.local { "push: no (local engine only)" } else { "push: no" });
+    }
+    for p in &plan.publish {
+        let _ = writeln!(out, "publish: {} {} to cargo registry `{}`", p.krate, p.version, p.registry);
+    }
+    if let Some(why) = &plan.publish_skipped {
+        let _ = writeln!(out, "publish: none: {why}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

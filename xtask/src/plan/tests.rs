@@ -1,0 +1,309 @@
+//! `(git state, CI env, config) → plan`, one line per case.
+use super::*;
+use crate::ci;
+
+fn v(s: &str) -> Version {
+    Version::parse(s).unwrap()
+}
+
+/// Git facts for a test: HEAD on `tag`, or `distance` commits past it.
+#[derive(Clone)]
+struct Git {
+    input: PlanInput,
+}
+
+fn config() -> Config {
+    Config {
+        image: "127.0.0.1:5000/acme/service".into(),
+        release_repository: "acme/service".into(),
+        ..Config::default()
+    }
+}
+
+fn on_tag(tag: &str) -> Git {
+    let version = v(tag.trim_start_matches('v'));
+    Git {
+        input: PlanInput {
+            config: config(),
+            version: VersionInfo {
+                pep440: crate::version::pep440(&version, true),
+                semver: version.clone(),
+                tag: Some(tag.into()),
+                distance: 0,
+                commit: Some("c0ffee".repeat(6) + "abcd"),
+                dirty: false,
+                shallow: false,
+            },
+            branch: Some("feature/x".into()),
+            head_tags: vec![(tag.into(), version.clone())],
+            releases: vec![version],
+            repository: "127.0.0.1:5000/acme/service".into(),
+            force_local: false,
+        },
+    }
+}
+
+fn past(tag: &str, distance: u64) -> Git {
+    let mut g = on_tag(tag);
+    let dev = crate::version::dev_version(&g.input.version.semver, distance);
+    g.input.version.pep440 = crate::version::pep440(&dev, false);
+    g.input.version.semver = dev;
+    g.input.version.distance = distance;
+    g.input.head_tags.clear();
+    g
+}
+
+impl Git {
+    fn releases(mut self, others: &[&str]) -> Git {
+        self.input.releases.extend(others.iter().map(|s| v(s)));
+        self
+    }
+    fn branch(mut self, b: Option<&str>) -> Git {
+        self.input.branch = b.map(str::to_owned);
+        self
+    }
+    fn dirty(mut self) -> Git {
+        self.input.version.dirty = true;
+        self
+    }
+    fn image(mut self, image: &str) -> Git {
+        self.input.repository = image.into();
+        self
+    }
+    fn release_repository(mut self, r: &str) -> Git {
+        self.input.config.release_repository = r.into();
+        self
+    }
+    fn publish(mut self) -> Git {
+        self.input.config.publish = vec!["service".into()];
+        self.input.config.cargo_registry = "local".into();
+        self
+    }
+}
+
+/// `kind push|no-push context:tag,tag …` (moving tags marked with `*`), or the error.
+fn summary(plan: Result<ReleasePlan>) -> String {
+    let plan = match plan {
+        Ok(p) => p,
+        Err(e) => return format!("error: {}", e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")),
+    };
+    let kind = serde_json::to_value(plan.kind).unwrap().as_str().unwrap().to_owned();
+    let mut out = kind;
+    if plan.kind != Kind::Skip {
+        out.push_str(if plan.pushes() { " push" } else { " no-push" });
+    }
+    for image in &plan.images {
+        let tags: Vec<String> = image
+            .tags
+            .iter()
+            .map(|t| if image.moving_tags.contains(t) { format!("*{t}") } else { t.clone() })
+            .collect();
+        out.push_str(&format!(" {}:{}", image.context, tags.join(",")));
+    }
+    for p in &plan.publish {
+        out.push_str(&format!(" publish:{}@{}", p.krate, p.version));
+    }
+    out
+}
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[track_caller]
+fn check_ci(git: Git, vars: &[(&str, &str)], expected: &str) {
+    let ctx = ci::detect(&env(vars)).unwrap().expect("a CI context");
+    let got = summary(ci(&git.input, &ctx));
+    assert!(got.starts_with(expected) || got == expected, "\n got: {got}\nwant: {expected}");
+}
+
+#[track_caller]
+fn check_ci_reason(git: Git, vars: &[(&str, &str)], reason: &str) {
+    let ctx = ci::detect(&env(vars)).unwrap().unwrap();
+    let plan = ci(&git.input, &ctx).unwrap();
+    assert!(plan.reason.contains(reason), "{:?} lacks {reason:?}", plan.reason);
+}
+
+#[track_caller]
+fn check_dev(git: Git, branch: Option<&str>, expected: &str) {
+    let got = summary(dev_release(&git.input, branch));
+    assert!(got.starts_with(expected), "\n got: {got}\nwant: {expected}");
+}
+
+#[track_caller]
+fn check_release(git: Git, expected: &str) {
+    let got = summary(release(&git.input, None));
+    assert!(got.starts_with(expected), "\n got: {got}\nwant: {expected}");
+}
+
+const GH_TAG: &[(&str, &str)] = &[("GITHUB_ACTIONS", "true"), ("GITHUB_EVENT_NAME", "push"), ("GITHUB_REF_TYPE", "tag"), ("GITHUB_REF_NAME", "1.2.3"), ("GITHUB_REPOSITORY", "acme/service")];
+
+fn gh(event: &str, ref_type: &str, name: &str, repo: &str) -> Vec<(&'static str, String)> {
+    vec![("GITHUB_ACTIONS", "true".into()), ("GITHUB_EVENT_NAME", event.into()), ("GITHUB_REF_TYPE", ref_type.into()),
+         ("GITHUB_REF_NAME", name.into()), ("GITHUB_REPOSITORY", repo.into()), ("GITHUB_HEAD_REF", "feature/pr".into())]
+}
+
+fn as_refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    v.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[test]
+fn triggers_github() {
+    check_ci(on_tag("1.2.3"), GH_TAG, "release push docker:1.2.3,*1.2,*1,*latest rpi-docker:rpi-1.2.3,*rpi-1.2,*rpi-1,*rpi-latest");
+    check_ci(on_tag("1.2.3"), &as_refs(&gh("push", "tag", "deploy-2024", "acme/service")), "skip");
+    check_ci_reason(on_tag("1.2.3"), &as_refs(&gh("push", "tag", "deploy-2024", "acme/service")), "not a version tag");
+    check_ci(past("1.2.3", 5), &as_refs(&gh("push", "branch", "master", "acme/service")), "skip");
+    check_ci(past("1.2.3", 5), &as_refs(&gh("push", "branch", "main", "acme/service")), "skip");
+    check_ci_reason(past("1.2.3", 5), &as_refs(&gh("push", "branch", "main", "acme/service")), "never race");
+    check_ci(past("1.2.3", 5), &as_refs(&gh("push", "branch", "feature/add-doodad", "acme/service")), "dev-release push docker:feature-add-doodad rpi-docker:rpi-feature-add-doodad");
+    check_ci(past("1.2.3", 5), &as_refs(&gh("pull_request", "branch", "42/merge", "acme/service")), "build-only no-push docker:feature-pr rpi-docker:rpi-feature-pr");
+    check_ci(past("1.2.3", 5), &as_refs(&gh("push", "branch", "feature/x", "fork/service")), "build-only no-push docker:feature-x");
+    check_ci_reason(past("1.2.3", 5), &as_refs(&gh("push", "branch", "feature/x", "fork/service")), "only the central repository's CI pushes");
+    check_ci(on_tag("1.2.3"), &as_refs(&gh("push", "tag", "1.2.3", "fork/service")), "build-only no-push docker:1.2.3,*1.2");
+    check_ci(past("1.2.3", 5), &as_refs(&gh("workflow_dispatch", "branch", "feature/x", "acme/service")), "dev-release push docker:feature-x");
+    check_ci(on_tag("1.2.3"), &as_refs(&gh("workflow_dispatch", "tag", "1.2.3", "acme/service")), "release push docker:1.2.3");
+    check_ci(past("1.2.3", 5).release_repository(""), &as_refs(&gh("push", "branch", "feature/x", "acme/service")), "build-only no-push");
+}
+
+#[test]
+fn triggers_gitlab_and_travis() {
+    let gl = |extra: &[(&'static str, &'static str)]| {
+        let mut v = vec![("GITLAB_CI", "true"), ("CI_PROJECT_PATH", "acme/service")];
+        v.extend_from_slice(extra);
+        v
+    };
+    check_ci(on_tag("1.2.3"), &gl(&[("CI_PIPELINE_SOURCE", "push"), ("CI_COMMIT_TAG", "1.2.3")]), "release push docker:1.2.3");
+    check_ci(past("1.2.3", 1), &gl(&[("CI_PIPELINE_SOURCE", "push"), ("CI_COMMIT_BRANCH", "master")]), "skip");
+    check_ci(past("1.2.3", 1), &gl(&[("CI_PIPELINE_SOURCE", "push"), ("CI_COMMIT_BRANCH", "feat")]), "dev-release push docker:feat");
+    check_ci(past("1.2.3", 1), &gl(&[("CI_PIPELINE_SOURCE", "web"), ("CI_COMMIT_BRANCH", "feat")]), "dev-release push docker:feat");
+    check_ci(past("1.2.3", 1), &gl(&[("CI_PIPELINE_SOURCE", "merge_request_event"), ("CI_MERGE_REQUEST_IID", "3"), ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "mr/x")]), "build-only no-push docker:mr-x");
+    let tr = |extra: &[(&'static str, &'static str)]| {
+        let mut v = vec![("TRAVIS", "true"), ("TRAVIS_REPO_SLUG", "acme/service"), ("TRAVIS_EVENT_TYPE", "push"), ("TRAVIS_PULL_REQUEST", "false")];
+        v.extend_from_slice(extra);
+        v
+    };
+    check_ci(on_tag("v1.2.3"), &tr(&[("TRAVIS_TAG", "v1.2.3"), ("TRAVIS_BRANCH", "v1.2.3")]), "release push docker:1.2.3");
+    check_ci(past("1.2.3", 1), &tr(&[("TRAVIS_BRANCH", "develop")]), "dev-release push docker:develop");
+    check_ci(past("1.2.3", 1), &tr(&[("TRAVIS_BRANCH", "master")]), "skip");
+    let mut pr = tr(&[("TRAVIS_BRANCH", "master"), ("TRAVIS_PULL_REQUEST_BRANCH", "fix/y")]);
+    pr.retain(|(k, _)| *k != "TRAVIS_PULL_REQUEST");
+    pr.push(("TRAVIS_PULL_REQUEST", "7"));
+    check_ci(past("1.2.3", 1), &pr, "build-only no-push docker:fix-y");
+}
+
+#[test]
+fn outside_ci_there_is_no_context() {
+    assert_eq!(ci::detect(&env(&[("HOME", "/root")])).unwrap(), None);
+    assert!(ci::detect(&env(&[("GITHUB_ACTIONS", "true")])).is_err(), "a half-set environment is an error");
+}
+
+/// The seed's bug: a push to master and a tag push on the same commit must not both publish.
+#[test]
+fn master_push_and_tag_push_on_one_commit_release_once() {
+    let git = on_tag("1.2.3");
+    let master = summary(ci(&git.input, &ci::detect(&env(&as_refs(&gh("push", "branch", "master", "acme/service")))).unwrap().unwrap()));
+    let tag = summary(ci(&git.input, &ci::detect(&env(GH_TAG)).unwrap().unwrap()));
+    assert_eq!(master, "skip");
+    assert!(tag.starts_with("release push"));
+}
+
+#[test]
+fn release_rules() {
+    check_release(on_tag("1.2.3"), "release push docker:1.2.3,*1.2,*1,*latest");
+    check_release(on_tag("1.9.1").releases(&["2.0.0", "1.9.0"]), "release push docker:1.9.1,*1.9,*1 rpi-docker:rpi-1.9.1,*rpi-1.9,*rpi-1");
+    check_release(on_tag("1.9.1").releases(&["2.0.0", "1.10.0"]), "release push docker:1.9.1,*1.9 ");
+    check_release(on_tag("0.4.0"), "release push docker:0.4.0,*0.4,*latest ");
+    check_release(on_tag("1.3.0-rc.1"), "release push docker:1.3.0-rc.1 rpi-docker:rpi-1.3.0-rc.1");
+    check_release(on_tag("v3.0.0"), "release push docker:3.0.0,*3.0,*3,*latest");
+    check_release(past("1.2.3", 2), "error: HEAD is not on a version tag (it is 2 commit(s) past 1.2.3)");
+    check_release(on_tag("1.2.3").dirty(), "error: the work tree has uncommitted changes");
+    check_release(on_tag("1.2.3+build7"), "error: 1.2.3+build7 has build metadata");
+    check_release(on_tag("1.2.3").image(""), "release no-push docker:1.2.3");
+    // A tag 1.9.1 on a commit that already contains 2.0.0: HEAD's version is 2.0.1-dev.1.
+    let mut g = past("2.0.0", 1);
+    g.input.head_tags = vec![("1.9.1".into(), v("1.9.1"))];
+    let got = summary(release(&g.input, Some("1.9.1")));
+    assert!(got.contains("1.9.1") && got.contains("2.0.0") && got.contains("2.0.1-dev.1"), "{got}");
+    // A tag that is not on HEAD.
+    assert!(summary(release(&on_tag("1.2.3").input, Some("1.2.4"))).starts_with("error: the tag 1.2.4 is not on HEAD"));
+}
+
+#[test]
+fn dev_release_branch_names() {
+    check_dev(past("1.2.3", 5), Some("feature/a#1"), "dev-release push docker:feature-a-1 rpi-docker:rpi-feature-a-1");
+    check_dev(past("1.2.3", 5), Some("Feature/UPPER"), "dev-release push docker:Feature-UPPER");
+    check_dev(past("1.2.3", 5), Some("#lead"), "dev-release push docker:lead rpi-docker:rpi-lead");
+    check_dev(past("1.2.3", 5), Some("latest"), "dev-release push docker:branch-latest rpi-docker:rpi-branch-latest");
+    check_dev(past("1.2.3", 5), Some("1.2"), "dev-release push docker:branch-1.2 rpi-docker:rpi-branch-1.2");
+    check_dev(past("1.2.3", 5), Some("v3.0.0"), "dev-release push docker:branch-v3.0.0");
+    check_dev(past("1.2.3", 5), Some("rpi-latest"), "dev-release push docker:branch-rpi-latest rpi-docker:rpi-branch-rpi-latest");
+    check_dev(past("1.2.3", 5), Some("ünïcødé/ß"), "dev-release push docker:n-c-d- rpi-docker:rpi-n-c-d-");
+    check_dev(past("1.2.3", 5), Some("main"), "dev-release push docker:main rpi-docker:rpi-main");
+    check_dev(past("1.2.3", 5), Some("-lead"), "error: `-lead` is not a valid branch name");
+    check_dev(past("1.2.3", 5), Some("..dots"), "error: `..dots` is not a valid branch name");
+    check_dev(past("1.2.3", 5), Some("a b"), "error: `a b` is not a valid branch name");
+    check_dev(past("1.2.3", 5).branch(None), None, "error: HEAD is detached");
+    check_dev(past("1.2.3", 5).branch(Some("feature/y")), None, "dev-release push docker:feature-y");
+    check_dev(past("1.2.3", 5).image(""), Some("x"), "dev-release no-push docker:x rpi-docker:rpi-x");
+    let long = "x".repeat(300);
+    let plan = dev_release(&past("1.2.3", 5).input, Some(&long)).unwrap();
+    assert!(plan.images.iter().all(|i| i.tags[0].len() == 128), "{plan:?}");
+    let symbols = dev_release(&past("1.2.3", 5).input, Some("#+#")).unwrap();
+    assert!(symbols.images[0].tags[0].starts_with("branch-") && symbols.images[0].tags[0].len() == 15);
+}
+
+#[test]
+fn local_mode_names_images_after_the_crate() {
+    let plan = dev_release(&past("1.2.3", 5).image("").input, Some("feature/x")).unwrap();
+    assert!(plan.local);
+    assert_eq!(plan.images[0].repository, "service");
+    let mut forced = past("1.2.3", 5);
+    forced.input.force_local = true;
+    let plan = dev_release(&forced.input, Some("feature/x")).unwrap();
+    assert!(plan.local && !plan.pushes());
+}
+
+#[test]
+fn publish_rules() {
+    check_dev(past("1.2.3", 5).publish(), Some("f"), "dev-release push docker:f rpi-docker:rpi-f publish:service@1.2.4-dev.5");
+    check_release(on_tag("1.2.3").publish(), "release push docker:1.2.3,*1.2,*1,*latest rpi-docker:rpi-1.2.3,*rpi-1.2,*rpi-1,*rpi-latest publish:service@1.2.3");
+    // A dev release on the exact tag never publishes the release version.
+    let plan = dev_release(&on_tag("1.2.3").publish().input, Some("f")).unwrap();
+    assert!(plan.publish.is_empty());
+    assert!(plan.publish_skipped.unwrap().contains("only the release publishes it"));
+    check_ci(past("1.2.3", 1).publish(), &as_refs(&gh("pull_request", "branch", "x", "acme/service")), "build-only no-push docker:feature-pr rpi-docker:rpi-feature-pr");
+    check_dev(past("1.2.3", 5).publish().image(""), Some("f"), "dev-release no-push docker:f rpi-docker:rpi-f");
+}
+
+/// No dev-release plan ever holds `latest`, a version tag or a moving tag.
+#[test]
+fn dev_plans_never_hold_release_tags() {
+    for branch in ["latest", "1.2.3", "v1.2.3", "1", "1.2", "rpi-latest", "rpi-1.2.3", "master", "1.2.3-rc.1"] {
+        let plan = dev_release(&past("1.2.3", 5).input, Some(branch)).unwrap();
+        for image in &plan.images {
+            assert!(image.moving_tags.is_empty());
+            for tag in &image.tags {
+                let bare = tag.strip_prefix("rpi-").unwrap_or(tag);
+                assert_ne!(bare, "latest");
+                assert!(matches!(parse_tag(bare, ""), TagKind::Other), "{branch} → {tag}");
+                assert!(!tag.starts_with("rpi-rpi-") && !(image.context == "docker" && tag.starts_with("rpi-")), "{branch} → {tag}");
+            }
+        }
+    }
+}
+
+#[test]
+fn credentials_are_required_on_a_pushing_ci_path() {
+    let plan = dev_release(&past("1.2.3", 5).input, Some("f")).unwrap();
+    let err = check_ci_credentials(&plan, &config(), &env(&[("REGISTRY_USER", "u")])).unwrap_err();
+    assert!(format!("{err:#}").contains("REGISTRY_PASSWORD is not set"), "{err:#}");
+    assert!(check_ci_credentials(&plan, &config(), &env(&[("REGISTRY_USER", "u"), ("REGISTRY_PASSWORD", "p")])).is_ok());
+}
+
+#[test]
+fn rendering_names_everything() {
+    let text = render(&release(&on_tag("1.2.3").input, None).unwrap());
+    for needle in ["release of 1.2.3", "docker/ → 127.0.0.1:5000/acme/service [linux/amd64, linux/arm64, linux/arm/v7]", "tags 1.2.3; then moving 1.2, 1, latest", "push: yes"] {
+        assert!(text.contains(needle), "{text}");
+    }
+}

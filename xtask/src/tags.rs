@@ -1,0 +1,199 @@
+//! Image tag rules: a branch name made into a dev tag that can never pass for a release tag, and
+//! the tags of a release (its version, then the moving `X.Y`, `X`, `latest`).
+use semver::Version;
+use sha2::{Digest, Sha256};
+
+use crate::version::{parse_tag, TagKind};
+
+/// Docker's limit for a tag, prefix included.
+pub(crate) const MAX_TAG_LEN: usize = 128;
+/// Put before a branch name that would otherwise look like a release tag or a context's tag.
+pub(crate) const BRANCH_GUARD: &str = "branch-";
+
+/// Whether `name` is a branch name `git check-ref-format --branch` accepts.
+pub(crate) fn is_valid_branch(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('-')
+        && name != "HEAD"
+        && git2::Reference::is_valid_name(&format!("refs/heads/{name}"))
+}
+
+/// The dev tag of `branch` for a context with `prefix`; `all_prefixes` are every context's
+/// prefixes (a name starting with one of them is guarded, so `rpi-latest` never lands on the
+/// ARM context's `rpi-latest`). `version_tag_prefix` is the configured version tag prefix.
+pub(crate) fn dev_tag(branch: &str, prefix: &str, all_prefixes: &[&str], version_tag_prefix: &str) -> String {
+    let mut name = String::with_capacity(branch.len());
+    let mut in_run = false;
+    for c in branch.chars() {
+        if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+            name.push(c);
+            in_run = false;
+        } else if !in_run {
+            name.push('-');
+            in_run = true;
+        }
+    }
+    let name = name.trim_start_matches(['.', '-']);
+    let hash = short_hash(branch);
+    let name = if name.is_empty() {
+        format!("{BRANCH_GUARD}{hash}")
+    } else if looks_like_release(name, version_tag_prefix) || all_prefixes.iter().any(|p| !p.is_empty() && name.starts_with(p)) {
+        format!("{BRANCH_GUARD}{name}")
+    } else {
+        name.to_owned()
+    };
+    let full = format!("{prefix}{name}");
+    if full.len() <= MAX_TAG_LEN {
+        return full;
+    }
+    // Cut, and end in the hash of the whole branch name so two long names never share a tag.
+    let keep = MAX_TAG_LEN - 1 - hash.len();
+    format!("{}-{hash}", &full[..keep]) // ASCII only: any index is a char boundary
+}
+
+/// `latest`, or anything that could be read as a version (a version tag, digits and dots).
+fn looks_like_release(name: &str, version_tag_prefix: &str) -> bool {
+    name == "latest"
+        || !matches!(parse_tag(name, ""), TagKind::Other)
+        || (!version_tag_prefix.is_empty() && !matches!(parse_tag(name, version_tag_prefix), TagKind::Other))
+        || name.chars().all(|c| c.is_ascii_digit() || c == '.')
+}
+
+fn short_hash(s: &str) -> String {
+    format!("{:x}", Sha256::digest(s.as_bytes()))[..8].to_owned()
+}
+
+/// Whether `tag` is a valid image tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub(crate) fn is_valid_image_tag(tag: &str) -> bool {
+    let mut chars = tag.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric() || c == '_')
+        && tag.len() <= MAX_TAG_LEN
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// The tags of a release, unprefixed: the version itself, then the moving tags it may move.
+/// A moving tag moves only if this release is the highest release carrying it among
+/// `releases` (every version tag of the repository); pre-releases get only their own tag.
+pub(crate) fn release_tags(version: &Version, releases: &[Version]) -> (String, Vec<String>) {
+    let own = format!("{}.{}.{}{}", version.major, version.minor, version.patch, pre_suffix(version));
+    if !version.pre.is_empty() {
+        return (own, Vec::new());
+    }
+    let higher_exists = |same: &dyn Fn(&Version) -> bool| {
+        releases.iter().any(|r| r.pre.is_empty() && same(r) && r.cmp_precedence(version).is_gt())
+    };
+    let mut moving = Vec::new();
+    if !higher_exists(&|r| r.major == version.major && r.minor == version.minor) {
+        moving.push(format!("{}.{}", version.major, version.minor));
+    }
+    if version.major > 0 && !higher_exists(&|r| r.major == version.major) {
+        moving.push(version.major.to_string());
+    }
+    if !higher_exists(&|_| true) {
+        moving.push("latest".to_owned());
+    }
+    (own, moving)
+}
+
+fn pre_suffix(v: &Version) -> String {
+    if v.pre.is_empty() { String::new() } else { format!("-{}", v.pre) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PREFIXES: &[&str] = &["", "rpi-"];
+
+    #[track_caller]
+    fn check(branch: &str, plain: &str, rpi: &str) {
+        assert_eq!(dev_tag(branch, "", PREFIXES, ""), plain, "{branch:?}");
+        assert_eq!(dev_tag(branch, "rpi-", PREFIXES, ""), rpi, "{branch:?}");
+    }
+
+    #[test]
+    fn dev_tags() {
+        check("feature/add-doodad", "feature-add-doodad", "rpi-feature-add-doodad");
+        check("feature/a#1", "feature-a-1", "rpi-feature-a-1");
+        check("Feature/UPPER", "Feature-UPPER", "rpi-Feature-UPPER");
+        check("#lead", "lead", "rpi-lead");
+        check("a//b", "a-b", "rpi-a-b");
+        check("latest", "branch-latest", "rpi-branch-latest");
+        check("1.2", "branch-1.2", "rpi-branch-1.2");
+        check("1", "branch-1", "rpi-branch-1");
+        check("v3.0.0", "branch-v3.0.0", "rpi-branch-v3.0.0");
+        check("v2.0.0-rc.1", "branch-v2.0.0-rc.1", "rpi-branch-v2.0.0-rc.1");
+        check("1.2.3.4", "branch-1.2.3.4", "rpi-branch-1.2.3.4");
+        check("rpi-latest", "branch-rpi-latest", "rpi-branch-rpi-latest");
+        check("main", "main", "rpi-main");
+        check("héllo/wörld", "h-llo-w-rld", "rpi-h-llo-w-rld");
+        let hash = &short_hash("###");
+        check("###", &format!("branch-{hash}"), &format!("rpi-branch-{hash}"));
+    }
+
+    #[test]
+    fn version_tag_prefix_names_are_guarded() {
+        assert_eq!(dev_tag("release-1.2.3", "", PREFIXES, "release-"), "branch-release-1.2.3");
+        assert_eq!(dev_tag("release-notes", "", PREFIXES, "release-"), "release-notes");
+    }
+
+    #[test]
+    fn long_names_are_cut_with_a_hash() {
+        let long_a = format!("feature/{}", "a".repeat(300));
+        let long_b = format!("feature/{}b", "a".repeat(299));
+        let (a, b) = (dev_tag(&long_a, "rpi-", PREFIXES, ""), dev_tag(&long_b, "rpi-", PREFIXES, ""));
+        assert_eq!(a.len(), 128);
+        assert!(a.starts_with("rpi-feature-aaa"));
+        assert!(a.ends_with(&format!("-{}", short_hash(&long_a))));
+        assert_ne!(a, b);
+        assert_eq!(dev_tag(&long_a, "", PREFIXES, "").len(), 128);
+    }
+
+    #[test]
+    fn branch_names_like_git_check_ref_format() {
+        for ok in ["main", "feature/a#1", "#lead", "latest", "héllo", "a.b"] {
+            assert!(is_valid_branch(ok), "{ok}");
+        }
+        for bad in ["-lead", "..dots", "a b", "a..b", "a~b", "a^b", "a:b", "", "HEAD", "a.lock", "a/", "@{x}"] {
+            assert!(!is_valid_branch(bad), "{bad}");
+        }
+    }
+
+    #[track_caller]
+    fn check_release(version: &str, others: &[&str], own: &str, moving: &[&str]) {
+        let releases: Vec<Version> = others.iter().chain([&version]).map(|v| Version::parse(v).unwrap()).collect();
+        let (o, m) = release_tags(&Version::parse(version).unwrap(), &releases);
+        assert_eq!((o.as_str(), m.iter().map(String::as_str).collect::<Vec<_>>().as_slice()), (own, moving));
+    }
+
+    #[test]
+    fn release_tag_rules() {
+        check_release("1.2.3", &[], "1.2.3", &["1.2", "1", "latest"]);
+        check_release("1.9.1", &["2.0.0", "1.9.0"], "1.9.1", &["1.9", "1"]);
+        check_release("1.9.1", &["2.0.0", "1.10.0"], "1.9.1", &["1.9"]);
+        check_release("1.9.1", &["1.9.2"], "1.9.1", &[]);
+        check_release("0.3.1", &[], "0.3.1", &["0.3", "latest"]);
+        check_release("1.3.0-rc.1", &[], "1.3.0-rc.1", &[]);
+        check_release("1.2.3", &["1.3.0-rc.1"], "1.2.3", &["1.2", "1", "latest"]);
+        check_release("2.0.0", &["2.0.0"], "2.0.0", &["2.0", "2", "latest"]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+        /// The structural guarantee: a dev tag is never `latest`, a version, or a moving tag, and
+        /// always a valid image tag.
+        #[test]
+        fn dev_tags_never_pass_for_release_tags(branch in "[a-zA-Z0-9/#._ lé-]{0,40}|[0-9.v]{1,12}|(rpi-)?(latest|v?[0-9]+(\\.[0-9]+){0,2})") {
+            for prefix in PREFIXES {
+                let tag = dev_tag(&branch, prefix, PREFIXES, "");
+                prop_assert!(is_valid_image_tag(&tag), "{tag:?}");
+                let unprefixed = &tag[prefix.len()..];
+                prop_assert!(unprefixed != "latest");
+                prop_assert!(matches!(parse_tag(unprefixed, ""), TagKind::Other), "{tag:?}");
+                prop_assert!(!unprefixed.chars().all(|c| c.is_ascii_digit() || c == '.'), "{tag:?}");
+                prop_assert!(!unprefixed.starts_with("rpi-"), "{tag:?} would pass for an ARM context's tag");
+            }
+        }
+    }
+}

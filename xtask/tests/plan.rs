@@ -1,0 +1,156 @@
+//! `--dry-run --json` end to end on real git repositories.
+mod common;
+use common::*;
+
+const CONFIG: &str = r#"[workspace]
+members = []
+
+[workspace.metadata.release-pipeline]
+image = "127.0.0.1:5000/acme/service"
+release-repository = "acme/service"
+"#;
+
+fn repo() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("Cargo.toml", CONFIG);
+    repo.git(&["add", "Cargo.toml"]);
+    repo.commit("a");
+    repo
+}
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    assert_ok(out);
+    serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+#[test]
+fn dev_release_plan_json() {
+    let repo = repo();
+    repo.tag("1.2.3");
+    repo.git(&["checkout", "-q", "-b", "feature/add-doodad"]);
+    repo.commits(5);
+    let plan = json_of(&repo.xtask(&["dev-release", "--dry-run", "--json"]));
+    assert_eq!(plan["kind"], "dev-release");
+    assert_eq!(plan["version"]["semver"], "1.2.4-dev.5");
+    assert_eq!(plan["version"]["pep440"], "1.2.4.dev5");
+    assert_eq!(plan["commit"], repo.head());
+    assert_eq!(plan["branch"], "feature/add-doodad");
+    let images = plan["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2);
+    assert_eq!(images[0]["context"], "docker");
+    assert_eq!(images[0]["repository"], "127.0.0.1:5000/acme/service");
+    assert_eq!(images[0]["platforms"], serde_json::json!(["linux/amd64", "linux/arm64", "linux/arm/v7"]));
+    assert_eq!(images[0]["tags"], serde_json::json!(["feature-add-doodad"]));
+    assert_eq!(images[0]["moving_tags"], serde_json::json!([]));
+    assert_eq!(images[0]["push"], true);
+    assert_eq!(images[1]["context"], "rpi-docker");
+    assert_eq!(images[1]["tags"], serde_json::json!(["rpi-feature-add-doodad"]));
+    assert_eq!(images[1]["platforms"], serde_json::json!(["linux/arm/v7"]));
+    assert!(plan["reason"].as_str().unwrap().contains("feature/add-doodad"));
+}
+
+#[test]
+fn release_of_the_tag_at_head() {
+    let repo = repo();
+    repo.tag("1.2.3");
+    let plan = json_of(&repo.xtask(&["release", "--dry-run", "--json"]));
+    assert_eq!(plan["kind"], "release");
+    assert_eq!(plan["version"]["semver"], "1.2.3");
+    assert_eq!(plan["images"][0]["tags"], serde_json::json!(["1.2.3", "1.2", "1", "latest"]));
+    assert_eq!(plan["images"][0]["moving_tags"], serde_json::json!(["1.2", "1", "latest"]));
+    assert_eq!(plan["images"][1]["tags"], serde_json::json!(["rpi-1.2.3", "rpi-1.2", "rpi-1", "rpi-latest"]));
+    let text = stdout(&repo.xtask(&["release", "--dry-run"]));
+    assert!(text.contains("release of 1.2.3") && text.contains("push: yes"), "{text}");
+}
+
+#[test]
+fn old_line_patch_release_keeps_latest() {
+    let repo = repo();
+    repo.tag("1.9.0");
+    let base = repo.head();
+    repo.commit("new major");
+    repo.tag("2.0.0");
+    repo.git(&["checkout", "-q", "-b", "support/1.9", &base]);
+    repo.commit("fix");
+    repo.tag("1.9.1");
+    let plan = json_of(&repo.xtask(&["release", "--dry-run", "--json"]));
+    assert_eq!(plan["images"][0]["tags"], serde_json::json!(["1.9.1", "1.9", "1"]));
+}
+
+#[test]
+fn a_tag_below_a_contained_release_is_refused() {
+    let repo = repo();
+    repo.tag("2.0.0");
+    repo.commit("later");
+    repo.tag("1.9.1");
+    let out = repo.xtask(&["release", "--dry-run"]);
+    assert_fails_with(&out, "1.9.1");
+    assert_fails_with(&out, "2.0.0");
+}
+
+#[test]
+fn release_needs_a_clean_tagged_head() {
+    let repo = repo();
+    repo.tag("1.2.3");
+    repo.commit("past");
+    assert_fails_with(&repo.xtask(&["release", "--dry-run"]), "HEAD is not on a version tag");
+    repo.tag("1.2.4");
+    repo.write("a.txt", "dirty");
+    assert_fails_with(&repo.xtask(&["release", "--dry-run"]), "uncommitted changes");
+}
+
+#[test]
+fn detached_head_needs_the_branch_flag() {
+    let repo = repo();
+    let head = repo.head();
+    repo.git(&["checkout", "-q", "--detach", &head]);
+    assert_fails_with(&repo.xtask(&["dev-release", "--dry-run"]), "--branch NAME");
+    let plan = json_of(&repo.xtask(&["dev-release", "--json", "--branch", "feature/x"]));
+    assert_eq!(plan["images"][0]["tags"], serde_json::json!(["feature-x"]));
+    assert_fails_with(&repo.xtask(&["dev-release", "--dry-run", "--branch", "-lead"]), "not a valid branch name");
+}
+
+#[test]
+fn repository_override_and_local_mode() {
+    let repo = repo();
+    let plan = json_of(&repo.xtask(&["dev-release", "--json", "--repository", "localhost:5001/me/svc"]));
+    assert_eq!(plan["images"][0]["repository"], "localhost:5001/me/svc");
+    let out = xtask_cmd(repo.path()).env("RELEASE_REPOSITORY", "localhost:5002/x").args(["dev-release", "--json"]).output().unwrap();
+    assert_eq!(json_of(&out)["images"][0]["repository"], "localhost:5002/x");
+    let plan = json_of(&repo.xtask(&["dev-release", "--json", "--local"]));
+    assert_eq!(plan["images"][0]["repository"], "service");
+    assert_eq!(plan["images"][0]["push"], false);
+    assert_eq!(plan["local"], true);
+}
+
+fn github(repo: &TestRepo, event: &str, ref_type: &str, name: &str, with_credentials: bool) -> std::process::Output {
+    let mut cmd = xtask_cmd(repo.path());
+    cmd.args(["ci", "--dry-run", "--json"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_EVENT_NAME", event)
+        .env("GITHUB_REF_TYPE", ref_type)
+        .env("GITHUB_REF_NAME", name)
+        .env("GITHUB_REPOSITORY", "acme/service")
+        .env("GITHUB_HEAD_REF", "feature/pr");
+    if with_credentials {
+        cmd.env("REGISTRY_USER", "ci").env("REGISTRY_PASSWORD", "s3cret");
+    } else {
+        cmd.env_remove("REGISTRY_USER").env_remove("REGISTRY_PASSWORD");
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn ci_decides_from_the_environment() {
+    let repo = repo();
+    repo.tag("1.2.3");
+    assert_eq!(json_of(&github(&repo, "push", "tag", "1.2.3", true))["kind"], "release");
+    assert_eq!(json_of(&github(&repo, "push", "branch", "master", true))["kind"], "skip");
+    assert_eq!(json_of(&github(&repo, "push", "branch", "feature/x", true))["kind"], "dev-release");
+    assert_eq!(json_of(&github(&repo, "pull_request", "branch", "1/merge", false))["kind"], "build-only");
+    let out = github(&repo, "push", "branch", "feature/x", false);
+    assert_fails_with(&out, "REGISTRY_USER and REGISTRY_PASSWORD are not set");
+    assert!(!stderr(&out).contains("s3cret"));
+    // Outside CI.
+    assert_fails_with(&repo.xtask(&["ci", "--dry-run"]), "not running in CI");
+}
