@@ -20,6 +20,7 @@ apt_pkgs=(gcc-arm-linux-gnueabihf gcc-aarch64-linux-gnu libc6-dev-armhf-cross li
   musl-tools file qemu-user-static binfmt-support docker-registry apache2-utils skopeo
   shellcheck curl ca-certificates pkg-config)
 
+# shellcheck source=/dev/null
 . /etc/os-release 2>/dev/null || true
 case "${ID:-}:${ID_LIKE:-}" in
   debian:*|ubuntu:*|*:*debian*) ;;
