@@ -294,9 +294,22 @@ pub(crate) fn zip(mut entries: Vec<Entry>, epoch: i64) -> Result<Vec<u8>> {
 
 /// Seconds since the epoch → a zip (MS-DOS) timestamp, in UTC.
 fn zip_time(epoch: i64) -> zip::DateTime {
+    let (year, month, day, hour, minute, second) = civil_time(epoch);
+    zip::DateTime::from_date_and_time(year.clamp(1980, 2107) as u16, month, day, hour, minute, second)
+        .unwrap_or_default()
+}
+
+/// Seconds since the epoch → RFC 3339 in UTC (the `created` image label).
+pub(crate) fn rfc3339(epoch: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil_time(epoch);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// Seconds since the epoch → (year, month, day, hour, minute, second) in UTC, with Howard
+/// Hinnant's days-to-civil algorithm (no date crate for two timestamps).
+fn civil_time(epoch: i64) -> (i64, u8, u8, u8, u8, u8) {
     let days = epoch.div_euclid(86_400);
     let secs = epoch.rem_euclid(86_400);
-    // Days since 1970-01-01 → civil date (Howard Hinnant's algorithm).
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -306,15 +319,7 @@ fn zip_time(epoch: i64) -> zip::DateTime {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    zip::DateTime::from_date_and_time(
-        year.clamp(1980, 2107) as u16,
-        month as u8,
-        day as u8,
-        (secs / 3600) as u8,
-        (secs % 3600 / 60) as u8,
-        (secs % 60) as u8,
-    )
-    .unwrap_or_default()
+    (year, month as u8, day as u8, (secs / 3600) as u8, (secs % 3600 / 60) as u8, (secs % 60) as u8)
 }
 
 /// The manifest inside a `.tar.gz` package.
@@ -341,6 +346,8 @@ mod tests {
         let t = zip_time(1_700_000_000); // 2023-11-14 22:13:20 UTC
         assert_eq!((t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second()), (2023, 11, 14, 22, 13, 20));
         assert_eq!(zip_time(0).year(), 1980);
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
     }
 
     #[test]

@@ -80,6 +80,18 @@ xflags::xflags! {
             optional --port port: u16
         }
 
+        /// Register qemu handlers for the configured foreign platforms (ARM) if missing.
+        cmd qemu {}
+
+        /// Publish the crates listed in `publish` to the cargo registry, with the computed
+        /// version (the publish step of release/dev-release alone). Example: cargo xtask publish --dry-run
+        cmd publish {
+            /// Show what would be published and do nothing.
+            optional --dry-run
+            /// The branch, on a detached HEAD (as for dev-release).
+            optional --branch branch: String
+        }
+
         /// In CI: decide from the CI environment (tag push: release; branch push: dev release;
         /// master/main: nothing; pull request: build only) and do it. Example: cargo xtask ci --dry-run
         cmd ci {

@@ -2,12 +2,14 @@
 mod ci;
 mod config;
 mod dist;
+mod docker;
 mod distcopy;
 mod execute;
 mod flags;
 mod pipeline;
 mod plan;
 mod publish;
+mod qemu;
 mod repo;
 mod tags;
 mod ui;
@@ -28,6 +30,8 @@ fn main() -> ExitCode {
         flags::XtaskCmd::Release(cmd) => pipeline::run_release(cmd),
         flags::XtaskCmd::DevRelease(cmd) => pipeline::run_dev_release(cmd),
         flags::XtaskCmd::Ci(cmd) => pipeline::run_ci(cmd),
+        flags::XtaskCmd::Qemu(cmd) => qemu::run(cmd),
+        flags::XtaskCmd::Publish(cmd) => publish::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,9 +1,18 @@
-//! Publishing the crates to a cargo registry.
+//! Publishing the crates to a cargo registry, driven through `cargo` itself (any registry cargo
+//! knows: git or sparse index). The version reaches the published crate without touching the
+//! checkout: a staged copy of the workspace, edited with `toml_edit`, is what gets published.
 use std::collections::BTreeMap;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use xshell::{cmd, Shell};
 
-use crate::{config::Config, ui};
+use crate::{
+    config::Config,
+    flags,
+    plan::{self, Kind, PlanInput, ReleasePlan},
+    ui,
+};
 
 /// cargo's own token variable for a registry: `CARGO_REGISTRIES_<NAME>_TOKEN`.
 pub(crate) fn token_var(registry: &str) -> String {
@@ -12,11 +21,232 @@ pub(crate) fn token_var(registry: &str) -> String {
 
 pub(crate) fn check_token(config: &Config, env: &BTreeMap<String, String>) -> Result<()> {
     let var = token_var(&config.cargo_registry);
-    if env.get(&var).is_none_or(|t| t.is_empty()) {
-        return Err(ui::error_with_help(
+    match env.get(&var).filter(|t| !t.is_empty()) {
+        Some(token) => {
+            ui::add_secret(token);
+            Ok(())
+        }
+        None => Err(ui::error_with_help(
             format!("this plan publishes to the cargo registry `{}`, but {var} is not set", config.cargo_registry),
             format!("set {var} to the registry's token (a CI secret)"),
-        ));
+        )),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PublishState {
+    Publish,
+    /// Published before from this very commit: a rerun.
+    AlreadyThere,
+    /// A dev version published from another commit (two branches at the same distance).
+    SkipDev { theirs: String },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PublishAction {
+    pub(crate) krate: String,
+    pub(crate) version: String,
+    pub(crate) registry: String,
+    pub(crate) state: PublishState,
+}
+
+impl PublishAction {
+    pub(crate) fn describe(&self) -> String {
+        match &self.state {
+            PublishState::Publish => format!("published to `{}`", self.registry),
+            PublishState::AlreadyThere => format!("already in `{}` from this commit", self.registry),
+            PublishState::SkipDev { theirs } => format!(
+                "skipped: `{}` already has {} from commit {} (the branch's image tag is its own handle)",
+                self.registry,
+                self.version,
+                plan::short(Some(theirs))
+            ),
+        }
+    }
+}
+
+/// `cargo xtask publish`: the publish step alone, for the plan a person's `release` (HEAD on a
+/// version tag) or `dev-release` (otherwise) would make.
+pub(crate) fn run(cmd: flags::Publish) -> Result<()> {
+    let (input, root) = crate::pipeline::gather(None, false)?;
+    let plan = if input.version.is_release() { plan::release(&input, None)? } else { plan::dev_release(&input, cmd.branch.as_deref())? };
+    if let Some(why) = &plan.publish_skipped {
+        ui::info(format_args!("nothing to publish: {why}"));
+        return Ok(());
+    }
+    if plan.publish.is_empty() {
+        ui::info("nothing to publish: `publish` is empty in the configuration");
+        return Ok(());
+    }
+    let env = crate::pipeline::env_map();
+    let actions = preflight(&plan, &input, &root, &env)?;
+    if cmd.dry_run {
+        for a in &actions {
+            println!("{} {}: {:?}", a.krate, a.version, a.state);
+        }
+        return Ok(());
+    }
+    publish(&plan, &input, &root, &actions)?;
+    for a in &actions {
+        ui::info(format_args!("{} {}: {}", a.krate, a.version, a.describe()));
+    }
+    Ok(())
+}
+
+/// Reads the registry for every crate the plan publishes: what is there already, from which
+/// commit. A release version published from another commit is an error, before anything is
+/// built or pushed.
+pub(crate) fn preflight(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, env: &BTreeMap<String, String>) -> Result<Vec<PublishAction>> {
+    if plan.publish.is_empty() || !matches!(plan.kind, Kind::Release | Kind::DevRelease) {
+        return Ok(Vec::new());
+    }
+    if input.config.cargo_registry.is_empty() {
+        return Err(ui::error_with_help("`publish` lists crates but `cargo-registry` is empty", "name the registry (as in cargo's [registries]) in `cargo-registry`"));
+    }
+    check_token(&input.config, env)?;
+    let ours = plan.commit.clone().unwrap_or_default();
+    let mut actions = Vec::new();
+    let mut problems = Vec::new();
+    for p in &plan.publish {
+        let state = match published_commit(root, &p.krate, &p.version, &p.registry)? {
+            None => PublishState::Publish,
+            Some(theirs) if theirs == ours => PublishState::AlreadyThere,
+            Some(theirs) if plan.kind == Kind::Release => {
+                problems.push(format!(
+                    "{} {} is already in the cargo registry `{}`, published from commit {} (this release is {})",
+                    p.krate, p.version, p.registry, plan::short(Some(&theirs)), plan::short(Some(&ours))
+                ));
+                continue;
+            }
+            Some(theirs) => {
+                ui::warn(format_args!(
+                    "{} {} is already in `{}` from commit {}: another branch at the same distance published it; skipping the crate",
+                    p.krate, p.version, p.registry, plan::short(Some(&theirs))
+                ));
+                PublishState::SkipDev { theirs }
+            }
+        };
+        actions.push(PublishAction { krate: p.krate.clone(), version: p.version.clone(), registry: p.registry.clone(), state });
+    }
+    if !problems.is_empty() {
+        return Err(ui::error_with_help(problems.join("\n"), "versions are immutable: tag a new version"));
+    }
+    Ok(actions)
+}
+
+/// The commit recorded in `krate@version` in the registry, `Some("")` when it has none, `None`
+/// when that version is not published. Asks cargo: a probe package depending on exactly that
+/// version, and `cargo metadata` (which reads the published manifest).
+fn published_commit(root: &Utf8Path, krate: &str, version: &str, registry: &str) -> Result<Option<String>> {
+    let sh = Shell::new()?;
+    let probe = staging_dir(root, "probe")?;
+    let mut manifest = toml_edit::DocumentMut::new();
+    manifest["package"]["name"] = toml_edit::value("release-pipeline-probe");
+    manifest["package"]["version"] = toml_edit::value("0.0.0");
+    manifest["package"]["edition"] = toml_edit::value("2021");
+    manifest["package"]["publish"] = toml_edit::value(false);
+    manifest["workspace"] = toml_edit::table();
+    let mut dep = toml_edit::InlineTable::new();
+    dep.insert("version", format!("={version}").into());
+    dep.insert("registry", registry.into());
+    manifest["dependencies"][krate] = toml_edit::value(dep);
+    std::fs::create_dir_all(probe.join("src"))?;
+    std::fs::write(probe.join("Cargo.toml"), manifest.to_string())?;
+    std::fs::write(probe.join("src/lib.rs"), "")?;
+    sh.change_dir(&probe);
+    let out = ui::exec_output(cmd!(sh, "cargo metadata --format-version 1"))?;
+    let _ = std::fs::remove_dir_all(&probe);
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains("failed to select a version") || stderr.contains("no matching package named") {
+            return Ok(None);
+        }
+        return Err(ui::command_failed(&format!("reading {krate} {version} from the cargo registry `{registry}`"), &out));
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).context("parsing cargo metadata")?;
+    let package = meta["packages"].as_array().into_iter().flatten().find(|p| p["name"] == krate && p["version"] == version);
+    Ok(package.map(|p| p.pointer("/metadata/release-pipeline/commit").and_then(|c| c.as_str()).unwrap_or("").to_owned()))
+}
+
+/// A fresh directory under the target dir, inside the workspace (so cargo reads its
+/// `.cargo/config.toml` and the registries named there), git-ignored.
+fn staging_dir(root: &Utf8Path, what: &str) -> Result<Utf8PathBuf> {
+    let dir = crate::dist::target_dir(root).join("release-pipeline").join(format!("{what}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {dir}"))?;
+    Ok(dir)
+}
+
+/// Publishes every crate marked `Publish`, from a staged copy of the workspace with the version
+/// set, the commit recorded, and the published crates pinned to each other (`=version`).
+pub(crate) fn publish(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, actions: &[PublishAction]) -> Result<()> {
+    let to_publish: Vec<&PublishAction> = actions.iter().filter(|a| a.state == PublishState::Publish).collect();
+    if to_publish.is_empty() {
+        return Ok(());
+    }
+    let version = &plan.version.semver;
+    let commit = plan.commit.clone().unwrap_or_default();
+    let stage = staging_dir(root, "publish")?;
+    let crates: Vec<&str> = input.config.publish.iter().map(String::as_str).collect();
+    // The workspace manifest, with only the published crates as members.
+    let mut ws: toml_edit::DocumentMut = std::fs::read_to_string(root.join("Cargo.toml"))?.parse().context("parsing Cargo.toml")?;
+    ws["workspace"]["members"] = toml_edit::value(crates.iter().copied().collect::<toml_edit::Array>());
+    std::fs::write(stage.join("Cargo.toml"), ws.to_string())?;
+    for extra in [".cargo/config.toml", "LICENSE", "Cargo.lock"] {
+        if root.join(extra).exists() {
+            std::fs::create_dir_all(stage.join(extra).parent().expect("has a parent"))?;
+            std::fs::copy(root.join(extra), stage.join(extra))?;
+        }
+    }
+    for krate in &crates {
+        copy_tree(&root.join(krate), &stage.join(krate))?;
+        let path = stage.join(krate).join("Cargo.toml");
+        let mut manifest: toml_edit::DocumentMut = std::fs::read_to_string(&path)?.parse().with_context(|| format!("parsing {path}"))?;
+        manifest["package"]["version"] = toml_edit::value(version.as_str());
+        manifest["package"]["metadata"]["release-pipeline"]["commit"] = toml_edit::value(commit.as_str());
+        for section in ["dependencies", "build-dependencies"] {
+            for other in &crates {
+                if let Some(dep) = manifest.get_mut(section).and_then(|d| d.get_mut(other)).and_then(|d| d.as_table_like_mut()) {
+                    dep.insert("version", toml_edit::value(format!("={version}")));
+                    dep.insert("registry", toml_edit::value(input.config.cargo_registry.as_str()));
+                }
+            }
+        }
+        std::fs::write(&path, manifest.to_string())?;
+    }
+    let sh = Shell::new()?;
+    sh.change_dir(&stage);
+    let registry = input.config.cargo_registry.as_str();
+    for a in to_publish {
+        let krate = a.krate.as_str();
+        let out = ui::exec_output(cmd!(sh, "cargo publish --no-verify --allow-dirty --registry {registry} -p {krate}"))?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if stderr.contains("403") || stderr.contains("invalid token") || stderr.contains("401") {
+                return Err(ui::error_with_help(
+                    format!("the cargo registry `{registry}` refused the token in {}", token_var(registry)),
+                    "check the token (a CI secret)",
+                ));
+            }
+            return Err(ui::command_failed(&format!("publishing {krate} {version} to `{registry}`"), &out));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&stage);
+    Ok(())
+}
+
+fn copy_tree(from: &Utf8Path, to: &Utf8Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in from.read_dir_utf8().with_context(|| format!("reading {from}"))? {
+        let entry = entry?;
+        let (src, dst) = (entry.path().to_owned(), to.join(entry.file_name()));
+        if entry.file_type()?.is_dir() {
+            if entry.file_name() != "target" {
+                copy_tree(&src, &dst)?;
+            }
+        } else {
+            std::fs::copy(&src, &dst).with_context(|| format!("copying {src}"))?;
+        }
     }
     Ok(())
 }

@@ -63,6 +63,7 @@ fn short_hash(s: &str) -> String {
     format!("{:x}", Sha256::digest(s.as_bytes()))[..8].to_owned()
 }
 
+#[cfg(test)]
 /// Whether `tag` is a valid image tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
 pub(crate) fn is_valid_image_tag(tag: &str) -> bool {
     let mut chars = tag.chars();

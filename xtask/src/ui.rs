@@ -3,8 +3,14 @@
 use std::{
     fmt,
     process::ExitCode,
-    sync::atomic::{AtomicU8, Ordering},
+    sync::{
+        atomic::{AtomicU8, Ordering},
+        Mutex,
+    },
+    time::Instant,
 };
+
+use anyhow::{Context, Result};
 
 static LEVEL: AtomicU8 = AtomicU8::new(1);
 
@@ -28,7 +34,7 @@ pub(crate) fn info(msg: impl fmt::Display) {
 }
 
 pub(crate) fn warn(msg: impl fmt::Display) {
-    eprintln!("warning: {msg}");
+    eprintln!("{} {}", paint("warning:", "1;33"), mask(&msg.to_string()));
 }
 
 /// An error that tells the user what to do about it. Attach with [`with_help`] or create with
@@ -48,19 +54,116 @@ pub(crate) fn error_with_help(msg: impl fmt::Display, help: impl Into<String>) -
     anyhow::Error::new(Help(help.into())).context(msg.to_string())
 }
 
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Registers a secret: [`mask`] replaces it in every text this tool relays (a registry's error
+/// may echo a wrong token, and cargo prints it).
+pub(crate) fn add_secret(secret: &str) {
+    if secret.len() >= 3 {
+        SECRETS.lock().unwrap_or_else(|e| e.into_inner()).push(secret.to_owned());
+    }
+}
+
+pub(crate) fn mask(text: &str) -> String {
+    let mut text = text.to_owned();
+    for secret in SECRETS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        text = text.replace(secret.as_str(), "***");
+    }
+    text
+}
+
+/// Runs an external command: shows its command line (never a secret: secrets go on stdin or in
+/// the environment), captures its output, and on failure fails with `what` and the command's
+/// stderr. With `--verbose` the output is shown too. Returns stdout.
+pub(crate) fn exec(cmd: xshell::Cmd<'_>, what: &str) -> Result<String> {
+    let out = exec_output(cmd)?;
+    if !out.status.success() {
+        return Err(command_failed(what, &out));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// [`exec`] without the status check: for commands whose failure the caller reads.
+pub(crate) fn exec_output(cmd: xshell::Cmd<'_>) -> Result<std::process::Output> {
+    if !quiet() {
+        eprintln!("$ {}", mask(&cmd.to_string()));
+    }
+    let out = cmd.quiet().ignore_status().output().context("starting the command")?;
+    if verbose() {
+        eprint!("{}", mask(&String::from_utf8_lossy(&out.stdout)));
+        eprint!("{}", mask(&String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(out)
+}
+
+/// The error for a failed command: what we were doing, then its (masked) stderr.
+pub(crate) fn command_failed(what: &str, out: &std::process::Output) -> anyhow::Error {
+    let stderr = mask(String::from_utf8_lossy(&out.stderr).trim());
+    let stderr = if stderr.is_empty() { mask(String::from_utf8_lossy(&out.stdout).trim()) } else { stderr };
+    let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    anyhow::anyhow!("{what} failed ({}):\n{}", out.status, tail.join("\n"))
+}
+
+/// A pipeline step: announced when it starts, timed when it ends; in GitHub Actions, a group.
+pub(crate) struct Step {
+    name: String,
+    started: Instant,
+}
+
+pub(crate) fn step(name: impl Into<String>) -> Step {
+    let name = name.into();
+    if !quiet() {
+        if github_actions() {
+            eprintln!("::group::{name}");
+        } else {
+            eprintln!("{} {name}", paint("==>", "1;34"));
+        }
+    }
+    Step { name, started: Instant::now() }
+}
+
+impl Step {
+    pub(crate) fn done(self) {
+        if !quiet() {
+            let secs = self.started.elapsed().as_secs_f64();
+            if github_actions() {
+                eprintln!("::endgroup::");
+            }
+            eprintln!("    {} {} in {secs:.1}s", paint("done:", "32"), self.name);
+        }
+    }
+}
+
+pub(crate) fn github_actions() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
+/// ANSI colour on a terminal, unless NO_COLOR is set.
+pub(crate) fn paint(text: &str, code: &str) -> String {
+    use std::io::IsTerminal;
+    if std::env::var_os("NO_COLOR").is_some() || !std::io::stderr().is_terminal() {
+        text.to_owned()
+    } else {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+}
+
 pub(crate) fn report_error(err: &anyhow::Error) -> ExitCode {
     let mut chain = err.chain().filter(|e| e.downcast_ref::<Help>().is_none());
-    let first = chain.next().map(|e| e.to_string()).unwrap_or_default();
-    eprintln!("error: {first}");
-    let causes: Vec<String> = chain.map(|e| e.to_string()).collect();
+    let first = chain.next().map(|e| mask(&e.to_string())).unwrap_or_default();
+    eprintln!("{} {first}", paint("error:", "1;31"));
+    let causes: Vec<String> = chain.map(|e| mask(&e.to_string())).collect();
     if !causes.is_empty() {
         eprintln!("\nCaused by:");
         for cause in causes {
-            eprintln!("  {cause}");
+            for line in cause.lines() {
+                eprintln!("  {line}");
+            }
         }
     }
     for help in err.chain().filter_map(|e| e.downcast_ref::<Help>()) {
-        eprintln!("help: {help}");
+        eprintln!("{} {}", paint("help:", "1;36"), mask(&help.0));
     }
     ExitCode::FAILURE
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::{
     ci::{CiContext, CiEvent, CiRef},
     config::Config,
+    docker::RemoteImage,
     tags,
     ui,
     version::{parse_tag, TagKind, VersionInfo},
@@ -365,6 +366,96 @@ pub(crate) fn render(plan: &ReleasePlan) -> String {
         let _ = writeln!(out, "publish: none: {why}");
     }
     out
+}
+
+/// What the registry holds for one image, read by the preflight.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Observed {
+    /// The image at the primary tag (version or branch tag).
+    pub(crate) primary: Option<RemoteImage>,
+    /// The image each moving tag points at now.
+    pub(crate) moving: BTreeMap<String, Option<RemoteImage>>,
+    /// Dev release: the branch tag's commit already contains ours (an older build finishing last).
+    pub(crate) primary_is_newer: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BuildAction {
+    Build,
+    /// A rerun: the version tag is there, from this very commit.
+    AlreadyThere { digest: String },
+    /// A stale dev build: the branch tag holds a newer commit's image.
+    Skip { why: String },
+}
+
+/// What the executor does for one image, after the registry was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ImageActions {
+    pub(crate) build: BuildAction,
+    /// Moving tags to point at the built image.
+    pub(crate) move_tags: Vec<String>,
+    /// Moving tags left alone, with the reason.
+    pub(crate) kept: Vec<(String, String)>,
+}
+
+/// Decides, from what the registry holds, what to build and which tags to move. Every problem
+/// is reported at once, before anything is built.
+pub(crate) fn reconcile(plan: &ReleasePlan, observed: &[Observed]) -> Result<Vec<ImageActions>> {
+    let ours = plan.commit.as_deref().unwrap_or("");
+    let our_version = Version::parse(&plan.version.semver).ok();
+    let mut problems = Vec::new();
+    let mut actions = Vec::new();
+    for (image, seen) in plan.images.iter().zip(observed.iter().chain(std::iter::repeat(&Observed::default()))) {
+        let tag = image.primary_tag();
+        let mut build = BuildAction::Build;
+        if image.push {
+            match (&seen.primary, plan.kind) {
+                (Some(remote), Kind::Release) => {
+                    let theirs = remote.revision.as_deref().unwrap_or("an unknown commit");
+                    if theirs == ours {
+                        build = BuildAction::AlreadyThere { digest: remote.digest.clone() };
+                    } else {
+                        problems.push(format!(
+                            "{}:{tag} already exists, built from {} (this release is {}): releases are immutable",
+                            image.repository, short(Some(theirs)), short(Some(ours))
+                        ));
+                    }
+                }
+                (Some(remote), Kind::DevRelease) if seen.primary_is_newer && remote.revision.as_deref() != Some(ours) => {
+                    build = BuildAction::Skip {
+                        why: format!(
+                            "{}:{tag} holds a newer build (commit {}, which contains {}); not overwriting it with an older one",
+                            image.repository, short(remote.revision.as_deref()), short(Some(ours))
+                        ),
+                    };
+                }
+                _ => {}
+            }
+        }
+        let mut move_tags = Vec::new();
+        let mut kept = Vec::new();
+        if !matches!(build, BuildAction::Skip { .. }) {
+            for moving in &image.moving_tags {
+                let current = seen.moving.get(moving).and_then(|r| r.as_ref());
+                let theirs = current.and_then(|r| r.version.as_deref()).and_then(|v| Version::parse(v).ok());
+                match (theirs, &our_version) {
+                    (Some(theirs), Some(ours_v)) if image.push && theirs.cmp_precedence(ours_v).is_gt() => kept.push((
+                        moving.clone(),
+                        format!("{}:{moving} points at {theirs}, higher than {ours_v}: moving tags never move backwards", image.repository),
+                    )),
+                    _ => move_tags.push(moving.clone()),
+                }
+            }
+        }
+        actions.push(ImageActions { build, move_tags, kept });
+    }
+    if !problems.is_empty() {
+        return Err(ui::error_with_help(
+            format!("the registry already holds a different build:\n  {}", problems.join("\n  ")),
+            "a version is released once; tag a new version for new code",
+        ));
+    }
+    Ok(actions)
 }
 
 #[cfg(test)]
