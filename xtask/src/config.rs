@@ -177,6 +177,9 @@ impl Config {
                 bail!("`{var}` is not an environment variable name");
             }
         }
+        if !self.publish.is_empty() && self.cargo_registry.is_empty() {
+            bail!("`publish` lists {} but `cargo-registry` is empty: name the registry as cargo's [registries] does", self.publish.join(", "));
+        }
         if !self.cargo_registry.is_empty()
             && !self.cargo_registry.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
         {
@@ -245,6 +248,7 @@ mod tests {
 image = "127.0.0.1:5000/acme/service"
 version-tag-prefix = "release-"
 publish = ["service"]
+cargo-registry = "local"
 [[workspace.metadata.release-pipeline.context]]
 dir = "docker"
 platforms = ["linux/amd64"]
@@ -275,5 +279,6 @@ platforms = ["linux/amd64"]
         check_err("targets = []", "nothing to build");
         check_err("[[workspace.metadata.release-pipeline.context]]\ndir='d'\nplatforms=['linux/s390x']", "no target");
         check_err("registry-user-env = 'A B'", "not an environment variable name");
+        check_err("publish = ['service']", "`cargo-registry` is empty");
     }
 }

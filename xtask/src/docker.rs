@@ -107,6 +107,8 @@ impl Docker {
         ui::add_secret(password);
         let temp = self.sh.create_temp_dir().context("creating a temporary DOCKER_CONFIG")?;
         let dir = Utf8PathBuf::try_from(temp.path().to_path_buf())?;
+        // The login lands here: readable by this user only.
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         let user_dir = user_docker_config_dir();
         // Keep the user's settings but no credential store: this login must land in the temp dir.
         let mut config: serde_json::Value = std::fs::read_to_string(user_dir.join("config.json"))
@@ -119,6 +121,7 @@ impl Docker {
             }
         }
         std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&config)?)?;
+        std::fs::set_permissions(dir.join("config.json"), std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
         for shared in ["contexts", "cli-plugins"] {
             if user_dir.join(shared).exists() {
                 std::os::unix::fs::symlink(user_dir.join(shared), dir.join(shared))

@@ -46,10 +46,8 @@ impl Repo {
             return Ok(None);
         }
         let head = self.repo.find_reference("HEAD").context("reading HEAD")?;
-        Ok(head
-            .symbolic_target()
-            .and_then(|t| t.strip_prefix("refs/heads/"))
-            .map(str::to_owned))
+        let target = head.symbolic_target().context("HEAD names a branch that is not UTF-8")?;
+        Ok(target.and_then(|t| t.strip_prefix("refs/heads/")).map(str::to_owned))
     }
 
     pub(crate) fn is_shallow(&self) -> bool {

@@ -175,8 +175,8 @@ pub(crate) fn dev_release(input: &PlanInput, branch: Option<&str>) -> Result<Rel
         (vec![tags::dev_tag(branch, prefix, &prefixes, &input.config.version_tag_prefix)], Vec::new())
     });
     let reason = if input.local() {
-        format!("dev release of branch {branch} into the local Docker engine (local mode: no image repository{})",
-            if input.force_local { " because of --local" } else { " configured" })
+        format!("dev release of branch {branch} into the local Docker engine ({})",
+            if input.force_local { "--local" } else { "local mode: no image repository configured" })
     } else {
         format!("dev release of branch {branch}: images tagged with the branch name, never a version or latest")
     };
@@ -250,7 +250,7 @@ pub(crate) fn release(input: &PlanInput, tag: Option<&str>) -> Result<ReleasePla
     } else {
         format!("release of {tag_name}")
     };
-    let reason = if input.local() { format!("{reason}, into the local Docker engine (local mode)") } else { reason };
+    let reason = if input.local() { format!("{reason}, into the local Docker engine") } else { reason };
     let mut plan = input.plan(Kind::Release, reason, Some(tag_name), images);
     input.publish(&mut plan);
     Ok(plan)
