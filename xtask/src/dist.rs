@@ -190,8 +190,9 @@ fn build(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
         }
     }
     let quiet = ui::quiet().then_some("--quiet");
-    ui::info(format_args!("building {CRATE} {} for {}", req.version, req.targets.join(", ")));
+    ui::info(format_args!("building {CRATE} {} for {}: cargo build --release -p {CRATE} --target …", req.version, req.targets.join(", ")));
     cmd!(sh, "cargo build {quiet...} --release --locked -p {CRATE} {args...}")
+        .quiet()
         .run()
         .with_context(|| format!("building {CRATE} for {}", req.targets.join(", ")))?;
     let dir = target_dir(req.root);
