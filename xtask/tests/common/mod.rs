@@ -1,5 +1,7 @@
 //! Test helpers: real git repositories in temp dirs, and the real xtask binary run on them.
 #![allow(dead_code)]
+pub mod stack;
+
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},

@@ -1,0 +1,234 @@
+//! The real Docker stack for end-to-end tests: a password-protected registry of the test's own
+//! on a free loopback port, and a docker CLI with the test's own login. A missing stack fails
+//! the test: nothing is skipped.
+#![allow(dead_code)]
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use super::*;
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Fails (never skips) when the engine is not there: CI must have started it.
+pub fn require_docker() {
+    let out = Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]).output();
+    match out {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!("the Docker daemon is not reachable (scripts/onboard.sh starts it): {}", stderr(&o)),
+        Err(e) => panic!("docker is not installed (scripts/onboard.sh installs it): {e}"),
+    }
+}
+
+pub struct Registry {
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Registry {
+    pub fn start(user: &str, password: &str) -> Registry {
+        require_docker();
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("htpasswd").args(["-Bbn", user, password]).output().expect("htpasswd (apache2-utils)");
+        assert_ok(&out);
+        std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
+        let mut reg = Registry { port: free_port(), user: user.into(), password: password.into(), dir, child: None };
+        reg.restart();
+        reg
+    }
+
+    /// (Re)starts the registry on the same port and storage.
+    pub fn restart(&mut self) {
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: test\n    path: {root}/htpasswd\n",
+            root = self.dir.path().display(),
+            port = self.port
+        );
+        let config_path = self.dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(self.dir.path().join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry (Debian package docker-registry) must be installed");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.http_status("/v2/", false) == "401" {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the registry did not start on port {}", self.port);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn repository(&self) -> String {
+        format!("{}/acme/service", self.host())
+    }
+
+    fn http_status(&self, path: &str, auth: bool) -> String {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "-o", "/dev/null", "-w", "%{http_code}"]);
+        if auth {
+            cmd.args(["-u", &format!("{}:{}", self.user, self.password)]);
+        }
+        let out = cmd.arg(format!("http://{}{path}", self.host())).output().expect("curl");
+        stdout(&out)
+    }
+
+    /// Every tag of acme/service, sorted.
+    pub fn tags(&self) -> Vec<String> {
+        let out = Command::new("curl")
+            .args(["-s", "-u", &format!("{}:{}", self.user, self.password)])
+            .arg(format!("http://{}/v2/acme/service/tags/list", self.host()))
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap_or_default();
+        let mut tags: Vec<String> =
+            v["tags"].as_array().map(|a| a.iter().map(|t| t.as_str().unwrap().to_owned()).collect()).unwrap_or_default();
+        tags.sort();
+        tags
+    }
+
+    /// The digest `tag` resolves to.
+    pub fn digest(&self, tag: &str) -> String {
+        let accept = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+        let out = Command::new("curl")
+            .args(["-s", "-I", "-u", &format!("{}:{}", self.user, self.password), "-H", &format!("Accept: {accept}")])
+            .arg(format!("http://{}/v2/acme/service/manifests/{tag}", self.host()))
+            .output()
+            .unwrap();
+        stdout(&out)
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().starts_with("docker-content-digest:").then(|| l.split_once(':').unwrap().1.trim().to_owned()))
+            .unwrap_or_else(|| panic!("no digest for {tag}: {}", stdout(&out)))
+    }
+
+    /// Every tag with its digest: what the registry holds.
+    pub fn snapshot(&self) -> Vec<(String, String)> {
+        self.tags().into_iter().map(|t| { let d = self.digest(&t); (t, d) }).collect()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A docker CLI logged in to `registry`, with a config dir of its own.
+pub struct DockerClient {
+    config: tempfile::TempDir,
+}
+
+impl DockerClient {
+    pub fn login(registry: &Registry) -> DockerClient {
+        let client = DockerClient { config: tempfile::tempdir().unwrap() };
+        let mut child = client
+            .cmd(&["login", &registry.host(), "--username", &registry.user, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(registry.password.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_ok(&out);
+        client
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("docker");
+        cmd.env("DOCKER_CONFIG", self.config.path()).args(args);
+        cmd
+    }
+
+    /// Pulls `image` for `platform`, runs it, and returns its `GET /version` answer.
+    pub fn run_version(&self, image: &str, platform: &str) -> serde_json::Value {
+        assert_ok(&self.cmd(&["pull", "--quiet", "--platform", platform, image]).output().unwrap());
+        let port = free_port();
+        let name = format!("e2e-{port}");
+        let out = self
+            .cmd(&["run", "--detach", "--rm", "--name", &name, "--platform", platform, "--publish", &format!("127.0.0.1:{port}:8080"), image])
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut answer = String::new();
+        while Instant::now() < deadline {
+            let out = Command::new("curl").args(["-s", "--max-time", "2"]).arg(format!("http://127.0.0.1:{port}/version")).output().unwrap();
+            if out.status.success() && !out.stdout.is_empty() {
+                answer = stdout(&out);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = self.cmd(&["stop", "--time", "5", &name]).output();
+        serde_json::from_str(&answer).unwrap_or_else(|_| panic!("{image} for {platform} did not answer /version: {answer:?}"))
+    }
+}
+
+/// A directory with a fake `docker` that records its argv (one line per call) and stdin.
+pub struct FakeDocker {
+    pub dir: tempfile::TempDir,
+}
+
+impl FakeDocker {
+    /// `script` is the body of a bash `case "$*" in … esac` deciding each call's answer.
+    pub fn new(script: &str) -> FakeDocker {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("argv.log");
+        let stdin_log = dir.path().join("stdin.log");
+        let body = format!(
+            "#!/bin/bash\nprintf '%s\\n' \"$*\" >> {log}\nif [[ \" $* \" == *' --password-stdin '* ]]; then cat >> {stdin_log}; fi\ncase \"$*\" in\n{script}\nesac\n",
+            log = log.display(),
+            stdin_log = stdin_log.display()
+        );
+        let path = dir.path().join("docker");
+        std::fs::write(&path, body).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        FakeDocker { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("argv.log")).unwrap_or_default().lines().map(str::to_owned).collect()
+    }
+
+    pub fn stdin(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stdin.log")).unwrap_or_default()
+    }
+
+    /// PATH with the fake first, then the system's.
+    pub fn path_env(&self) -> PathBuf {
+        let mut paths = vec![self.dir.path().to_owned()];
+        paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+        std::env::join_paths(paths).unwrap().into()
+    }
+}

@@ -1,0 +1,138 @@
+//! End to end on the real stack: a real engine, buildx, qemu, and a real password-protected
+//! registry, no fake in the loop (the fake docker tests are in `executor_argv.rs`).
+mod common;
+use common::{stack::*, *};
+use std::process::Output;
+
+fn release_cmd(ws: &TestRepo, reg: &Registry, password: &str, args: &[&str]) -> Output {
+    xtask_cmd(ws.path())
+        .env("CARGO_TARGET_DIR", shared_target_dir())
+        .env("RELEASE_REPOSITORY", reg.repository())
+        .env("REGISTRY_USER", &reg.user)
+        .env("REGISTRY_PASSWORD", password)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn dev_release_release_rerun_and_race() {
+    let reg = Registry::start("ci", "e2e-pass-1");
+    let client = DockerClient::login(&reg);
+    let ws = scratch_workspace();
+    let c1 = ws.head();
+    ws.git(&["checkout", "-q", "-b", "feature/e2e#1"]);
+    let version = ws.version("semver");
+
+    // 1. A dev release pushes the branch tags; every platform reports the computed version.
+    let out = release_cmd(&ws, &reg, &reg.password, &["dev-release"]);
+    assert_ok(&out);
+    assert!(!stderr(&out).contains(&reg.password) && !stdout(&out).contains(&reg.password), "the password leaked");
+    assert_eq!(reg.tags(), ["feature-e2e-1", "rpi-feature-e2e-1"]);
+    for platform in ["linux/amd64", "linux/arm/v7", "linux/arm64"] {
+        let answer = client.run_version(&format!("{}:feature-e2e-1", reg.repository()), platform);
+        assert_eq!(answer["version"], version.as_str(), "{platform}");
+        assert_eq!(answer["commit"], c1.as_str(), "{platform}");
+    }
+    let answer = client.run_version(&format!("{}:rpi-feature-e2e-1", reg.repository()), "linux/arm/v7");
+    assert_eq!(answer["version"], version.as_str());
+
+    // 2. A release: version tags, moving tags at the same digests.
+    ws.tag("v1.2.3");
+    let out = release_cmd(&ws, &reg, &reg.password, &["release"]);
+    assert_ok(&out);
+    for prefix in ["", "rpi-"] {
+        let own = reg.digest(&format!("{prefix}1.2.3"));
+        for moving in ["1.2", "1", "latest"] {
+            assert_eq!(reg.digest(&format!("{prefix}{moving}")), own, "{prefix}{moving}");
+        }
+    }
+    assert_eq!(client.run_version(&format!("{}:1.2.3", reg.repository()), "linux/amd64")["version"], "1.2.3");
+    assert_eq!(client.run_version(&format!("{}:rpi-latest", reg.repository()), "linux/arm/v7")["version"], "1.2.3");
+
+    // 3. Again: nothing changes, and it says so. Then a moved tag is refused.
+    let before = reg.snapshot();
+    let out = release_cmd(&ws, &reg, &reg.password, &["release"]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("already released"), "{}", stderr(&out));
+    assert_eq!(reg.snapshot(), before);
+    let c2 = ws.commit("after the release");
+    ws.git(&["tag", "-f", "v1.2.3", &c2]);
+    let out = release_cmd(&ws, &reg, &reg.password, &["release"]);
+    assert_fails_with(&out, "already exists");
+    assert_fails_with(&out, "releases are immutable");
+    assert_eq!(reg.snapshot(), before, "a refused release pushes nothing");
+    ws.git(&["tag", "-f", "v1.2.3", &c1]);
+
+    // 4. A new commit on the branch: a dev release leaves the release tags alone.
+    let out = release_cmd(&ws, &reg, &reg.password, &["dev-release"]);
+    assert_ok(&out);
+    for tag in ["1.2.3", "latest", "rpi-latest"] {
+        assert_eq!(reg.digest(tag), before.iter().find(|(t, _)| t == tag).unwrap().1, "{tag}");
+    }
+    let newer = reg.digest("feature-e2e-1");
+    assert_eq!(client.run_version(&format!("{}:feature-e2e-1", reg.repository()), "linux/amd64")["commit"], c2.as_str());
+    // The race: an older build finishing last does not overwrite the newer one.
+    ws.git(&["checkout", "-q", "--detach", &c1]);
+    let out = release_cmd(&ws, &reg, &reg.password, &["dev-release", "--branch", "feature/e2e#1"]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("holds a newer build"), "{}", stderr(&out));
+    assert_eq!(reg.digest("feature-e2e-1"), newer);
+}
+
+#[test]
+fn wrong_password_is_refused_and_pushes_nothing() {
+    let reg = Registry::start("ci", "right-pass-2");
+    let ws = scratch_workspace();
+    ws.git(&["checkout", "-q", "-b", "feature/x"]);
+    let out = release_cmd(&ws, &reg, "wrong-pass-2", &["dev-release"]);
+    assert_fails_with(&out, "refused the login");
+    assert!(!stderr(&out).contains("wrong-pass-2") && !stdout(&out).contains("wrong-pass-2"));
+    assert!(reg.tags().is_empty());
+}
+
+#[test]
+fn a_stopped_registry_is_a_clear_error() {
+    let mut reg = Registry::start("ci", "pass-3");
+    let ws = scratch_workspace();
+    ws.git(&["checkout", "-q", "-b", "feature/x"]);
+    reg.stop();
+    let out = release_cmd(&ws, &reg, &reg.password, &["dev-release"]);
+    assert_fails_with(&out, "unreachable");
+    reg.restart();
+    assert!(reg.tags().is_empty(), "the registry holds what it held before");
+}
+
+#[test]
+fn a_daemon_that_is_not_there() {
+    let ws = scratch_workspace();
+    let out = xtask_cmd(ws.path())
+        .env("DOCKER_HOST", format!("tcp://127.0.0.1:{}", free_port()))
+        .args(["dev-release", "--local"])
+        .output()
+        .unwrap();
+    assert_fails_with(&out, "the Docker daemon is not reachable");
+    assert_fails_with(&out, "help:");
+}
+
+#[test]
+fn no_docker_cli() {
+    let ws = scratch_workspace();
+    let empty = tempfile::tempdir().unwrap();
+    let out = xtask_cmd(ws.path()).env("PATH", empty.path()).args(["dev-release", "--local"]).output().unwrap();
+    assert_fails_with(&out, "the docker CLI is not on PATH");
+}
+
+#[test]
+fn local_mode_builds_into_the_engine_and_runs() {
+    require_docker();
+    let ws = scratch_workspace();
+    ws.git(&["checkout", "-q", "-b", "feature/local-e2e"]);
+    let port = free_port().to_string();
+    let out = ws.xtask_shared(&["dev-release", "--local", "--run", "--port", &port]);
+    assert_ok(&out);
+    let answer: serde_json::Value = serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
+    assert_eq!(answer["version"], ws.version("semver").as_str());
+    let _ = std::process::Command::new("docker").args(["stop", "service-feature-local-e2e"]).output();
+    assert!(stderr(&out).contains("docker stop service-feature-local-e2e"));
+}
