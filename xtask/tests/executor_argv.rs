@@ -1,0 +1,77 @@
+//! A fake `docker` on PATH records argv and stdin: the exact commands we run, and that the
+//! password goes through stdin only. In addition to the real stack tests (e2e.rs).
+mod common;
+use common::{stack::*, *};
+
+const REPO: &str = "127.0.0.1:5999/acme/service";
+
+fn fake_docker_stops_at(stop: &str) -> FakeDocker {
+    FakeDocker::new(&format!(
+        r#"  "version --format {{{{.Server.Version}}}}") echo 26.1.5 ;;
+  "buildx version") echo "github.com/docker/buildx 0.13.1 abc" ;;
+  "login "*) echo "Login Succeeded" ;;
+  "info --format {{{{json .DriverStatus}}}}") echo '[["driver-type","io.containerd.snapshotter.v1"]]' ;;
+  "buildx imagetools inspect "*) {stop} ;;
+  "buildx build "*) echo "fake: build stops here" >&2; exit 1 ;;
+  *) echo "fake docker: unexpected $*" >&2; exit 3 ;;"#
+    ))
+}
+
+#[test]
+fn login_takes_the_password_on_stdin_only() {
+    let fake = fake_docker_stops_at(r#"echo "ERROR: dial tcp 127.0.0.1:5999: connect: connection refused" >&2; exit 1"#);
+    let ws = TestRepo::new();
+    ws.commit("a");
+    ws.git(&["checkout", "-q", "-b", "feature/x"]);
+    let out = xtask_cmd(ws.path())
+        .env("PATH", fake.path_env())
+        .env("RELEASE_REPOSITORY", REPO)
+        .env("REGISTRY_USER", "ci")
+        .env("REGISTRY_PASSWORD", "hunter2-secret")
+        .args(["dev-release"])
+        .output()
+        .unwrap();
+    assert_fails_with(&out, "the registry 127.0.0.1:5999 is unreachable");
+    let calls = fake.calls();
+    assert_eq!(
+        calls[..4],
+        [
+            "version --format {{.Server.Version}}",
+            "buildx version",
+            "login 127.0.0.1:5999 --username ci --password-stdin",
+            &format!("buildx imagetools inspect {REPO}:feature-x --format {{{{json .Manifest}}}}"),
+        ]
+    );
+    assert_eq!(fake.stdin(), "hunter2-secret");
+    assert!(calls.iter().all(|c| !c.contains("hunter2")), "{calls:?}");
+    assert!(!stderr(&out).contains("hunter2") && !stdout(&out).contains("hunter2"));
+}
+
+#[test]
+fn build_command_line() {
+    let fake = fake_docker_stops_at(r#"echo "ERROR: $4: not found" >&2; exit 1"#);
+    let ws = scratch_workspace();
+    ws.git(&["checkout", "-q", "-b", "feature/argv"]);
+    let out = xtask_cmd(ws.path())
+        .env("PATH", fake.path_env())
+        .env("CARGO_TARGET_DIR", shared_target_dir())
+        .env("RELEASE_REPOSITORY", REPO)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env_remove("REGISTRY_USER")
+        .env_remove("REGISTRY_PASSWORD")
+        .args(["dev-release", "--builder", "remote-builder"])
+        .output()
+        .unwrap();
+    assert_fails_with(&out, "fake: build stops here");
+    let build = fake.calls().into_iter().find(|c| c.starts_with("buildx build")).expect("a build was run");
+    let version = ws.version("semver");
+    let expected = format!(
+        "buildx build --builder remote-builder --platform linux/amd64,linux/arm64,linux/arm/v7 --provenance=false \
+         --build-arg CREATED=2023-11-14T22:13:20Z --build-arg REVISION={} --build-arg SOURCE= \
+         --build-arg SOURCE_DATE_EPOCH=1700000000 --build-arg VERSION={version} --tag {REPO}:feature-argv --metadata-file ",
+        ws.head()
+    );
+    assert!(build.starts_with(&expected), "\n got: {build}\nwant: {expected}…");
+    assert!(build.ends_with(&format!("/metadata.json --push {}/docker", ws.path().display())), "{build}");
+    assert!(!fake.calls().iter().any(|c| c.starts_with("login")), "no credentials: the user's own login is used");
+}
