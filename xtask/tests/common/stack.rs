@@ -232,3 +232,104 @@ impl FakeDocker {
         std::env::join_paths(paths).unwrap().into()
     }
 }
+
+/// A ktra cargo registry (checks tokens, refuses duplicates) on a free loopback port, with a git
+/// index of its own, named `local` for cargo.
+pub struct CargoRegistry {
+    pub port: u16,
+    pub token: String,
+    pub index_url: String,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+pub fn ktra_binary() -> PathBuf {
+    let root = std::env::var_os("KTRA_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/release-pipeline/ktra"));
+    let bin = root.join("bin/ktra");
+    assert!(bin.is_file(), "ktra is not installed at {} (scripts/onboard.sh installs it)", bin.display());
+    bin
+}
+
+impl CargoRegistry {
+    pub fn start() -> CargoRegistry {
+        let ktra = ktra_binary();
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let index = dir.path().join("index.git");
+        git_in(dir.path(), &["init", "-q", "--bare", "-b", "main", index.to_str().unwrap()]);
+        let work = dir.path().join("index-work");
+        git_in(dir.path(), &["clone", "-q", index.to_str().unwrap(), work.to_str().unwrap()]);
+        std::fs::write(work.join("config.json"), format!(r#"{{"dl":"http://127.0.0.1:{port}/dl","api":"http://127.0.0.1:{port}"}}"#)).unwrap();
+        git_in(&work, &["add", "config.json"]);
+        git_in(&work, &["commit", "-q", "-m", "config"]);
+        git_in(&work, &["push", "-q", "origin", "HEAD:main"]);
+        let d = dir.path().display();
+        let config = format!(
+            "[index_config]\nremote_url = \"file://{d}/index.git\"\nlocal_path = \"{d}/ktra-index\"\nbranch = \"main\"\n\
+             [crate_files_config]\ndl_dir_path = \"{d}/dl\"\ncache_dir_path = \"{d}/cache\"\n\
+             [db_config]\ndb_dir_path = \"{d}/db\"\n\
+             [server_config]\naddress = [127, 0, 0, 1]\nport = {port}\n"
+        );
+        std::fs::write(dir.path().join("ktra.toml"), config).unwrap();
+        let log = std::fs::File::create(dir.path().join("ktra.log")).unwrap();
+        let child = Command::new(ktra)
+            .args(["-c", "ktra.toml"])
+            .current_dir(dir.path())
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "ktra")
+            .env("GIT_AUTHOR_EMAIL", "ktra@example.com")
+            .env("GIT_COMMITTER_NAME", "ktra")
+            .env("GIT_COMMITTER_EMAIL", "ktra@example.com")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let token = loop {
+            let out = Command::new("curl")
+                .args(["-s", "-X", "POST", "-H", "Content-Type: application/json", "-d", r#"{"password":"pw-for-tests"}"#])
+                .arg(format!("http://127.0.0.1:{port}/ktra/api/v1/new_user/ci"))
+                .output()
+                .unwrap();
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+                if let Some(t) = v["token"].as_str() {
+                    break t.to_owned();
+                }
+            }
+            assert!(Instant::now() < deadline, "ktra did not start: {}", std::fs::read_to_string(dir.path().join("ktra.log")).unwrap_or_default());
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let index_url = format!("file://{}", index.display());
+        CargoRegistry { port, token, index_url, dir, child }
+    }
+
+    /// The environment cargo needs for the registry `local`.
+    pub fn cargo_env(&self, token: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("CARGO_REGISTRIES_LOCAL_INDEX", self.index_url.clone()),
+            ("CARGO_REGISTRIES_LOCAL_TOKEN", token.to_owned()),
+            ("CARGO_NET_GIT_FETCH_WITH_CLI", "true".to_owned()),
+        ]
+    }
+
+    /// The versions of `krate` in the index.
+    pub fn versions(&self, krate: &str) -> Vec<String> {
+        let work = self.dir.path().join(format!("read-{}", free_port()));
+        git_in(self.dir.path(), &["clone", "-q", self.index_url.trim_start_matches("file://"), work.to_str().unwrap()]);
+        let path = work.join(&krate[..2]).join(&krate[2..4]).join(krate);
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["vers"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+impl Drop for CargoRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,122 @@
+//! Publishing to a real cargo registry (ktra): releases and dev versions, and what cargo
+//! installs from them.
+mod common;
+use common::{stack::*, *};
+use std::process::{Command, Output};
+
+struct Env {
+    reg: Registry,
+    crates: CargoRegistry,
+    ws: TestRepo,
+}
+
+fn setup() -> Env {
+    let reg = Registry::start("ci", "pub-pass");
+    let crates = CargoRegistry::start();
+    let ws = scratch_workspace();
+    let manifest = std::fs::read_to_string(ws.path().join("Cargo.toml")).unwrap().replace(
+        "[workspace.metadata.release-pipeline]\n",
+        "[workspace.metadata.release-pipeline]\npublish = [\"service\"]\ncargo-registry = \"local\"\n",
+    );
+    ws.write("Cargo.toml", &manifest);
+    ws.git(&["commit", "-q", "-am", "publish to the local cargo registry"]);
+    Env { reg, crates, ws }
+}
+
+impl Env {
+    fn run(&self, token: &str, args: &[&str]) -> Output {
+        let mut cmd = xtask_cmd(self.ws.path());
+        cmd.env("CARGO_TARGET_DIR", shared_target_dir())
+            .env("RELEASE_REPOSITORY", self.reg.repository())
+            .env("REGISTRY_USER", &self.reg.user)
+            .env("REGISTRY_PASSWORD", &self.reg.password)
+            .args(args);
+        for (k, v) in self.crates.cargo_env(token) {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn install(&self, version: Option<&str>) -> String {
+        let root = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new("cargo");
+        cmd.args(["install", "--quiet", "service", "--registry", "local", "--root"])
+            .arg(root.path())
+            .env("CARGO_TARGET_DIR", shared_target_dir().join("install"));
+        if let Some(v) = version {
+            cmd.args(["--version", v]);
+        }
+        for (k, v) in self.crates.cargo_env(&self.crates.token) {
+            cmd.env(k, v);
+        }
+        assert_ok(&cmd.output().unwrap());
+        stdout(&Command::new(root.path().join("bin/service")).arg("--version").output().unwrap()).trim().to_owned()
+    }
+}
+
+#[test]
+fn releases_and_dev_versions_in_a_cargo_registry() {
+    let env = setup();
+    let ws = &env.ws;
+    let tagged = ws.head();
+    ws.tag("1.2.3");
+    assert_ok(&env.run(&env.crates.token, &["release"]));
+    ws.git(&["checkout", "-q", "-b", "feature/p"]);
+    ws.commit("dev work");
+    assert_eq!(ws.version("semver"), "1.2.4-dev.1");
+    let out = env.run(&env.crates.token, &["dev-release"]);
+    assert_ok(&out);
+    assert_eq!(env.crates.versions("service"), ["1.2.3", "1.2.4-dev.1"]);
+    assert!(ws.git(&["status", "--porcelain"]).is_empty(), "publishing leaves the checkout clean");
+
+    // cargo skips the dev version unless asked for it by name.
+    assert_eq!(env.install(None), "service 1.2.3");
+    assert_eq!(env.install(Some("=1.2.4-dev.1")), "service 1.2.4-dev.1");
+
+    // A dev release on the tagged commit publishes nothing.
+    ws.git(&["checkout", "-q", "-b", "feature/on-tag", &tagged]);
+    let out = env.run(&env.crates.token, &["dev-release"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("only the release publishes it"), "{}", stdout(&out));
+    assert_eq!(env.crates.versions("service"), ["1.2.3", "1.2.4-dev.1"]);
+
+    // Another branch at the same distance computes the same dev version: skipped, with a warning.
+    ws.git(&["checkout", "-q", "-b", "feature/q", &tagged]);
+    ws.commit("other work");
+    assert_eq!(ws.version("semver"), "1.2.4-dev.1");
+    let out = env.run(&env.crates.token, &["dev-release"]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("another branch at the same distance published it"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("skipped: `local` already has 1.2.4-dev.1"), "{}", stderr(&out));
+
+    // A wrong token: a clear error, and the token never printed.
+    ws.commit("more");
+    let out = env.run("wrong-token-value", &["publish"]);
+    assert_fails_with(&out, "refused the token");
+    assert!(!stderr(&out).contains("wrong-token-value") && !stdout(&out).contains("wrong-token-value"));
+}
+
+#[test]
+fn a_release_from_another_commit_is_refused_before_any_image_is_pushed() {
+    let env = setup();
+    env.ws.tag("1.2.3");
+    assert_ok(&env.run(&env.crates.token, &["publish"]));
+    assert_eq!(env.crates.versions("service"), ["1.2.3"]);
+    // The same version from another commit, to a registry with no images yet.
+    let c2 = env.ws.commit("rewritten");
+    env.ws.git(&["tag", "-f", "1.2.3", &c2]);
+    let out = env.run(&env.crates.token, &["release"]);
+    assert_fails_with(&out, "service 1.2.3 is already in the cargo registry `local`");
+    assert!(env.reg.tags().is_empty(), "no image was pushed");
+}
+
+#[test]
+fn missing_token_names_the_variable() {
+    let env = setup();
+    env.ws.tag("1.2.3");
+    let out = env.run("", &["release", "--dry-run"]);
+    assert_ok(&out); // a dry run reads nothing
+    let out = env.run("", &["release"]);
+    assert_fails_with(&out, "CARGO_REGISTRIES_LOCAL_TOKEN is not set");
+    assert!(env.reg.tags().is_empty());
+}
