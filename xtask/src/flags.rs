@@ -80,6 +80,13 @@ xflags::xflags! {
             optional --port port: u16
         }
 
+        /// Check that everything the next release needs is in place, and say how to fix what
+        /// is not. Example: cargo xtask doctor --json
+        cmd doctor {
+            /// One JSON array of {check, ok, detail, fix}.
+            optional --json
+        }
+
         /// Register qemu handlers for the configured foreign platforms (ARM) if missing.
         cmd qemu {}
 

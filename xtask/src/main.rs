@@ -3,6 +3,7 @@ mod ci;
 mod config;
 mod dist;
 mod docker;
+mod doctor;
 mod distcopy;
 mod execute;
 mod flags;
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
         flags::XtaskCmd::DevRelease(cmd) => pipeline::run_dev_release(cmd),
         flags::XtaskCmd::Ci(cmd) => pipeline::run_ci(cmd),
         flags::XtaskCmd::Qemu(cmd) => qemu::run(cmd),
+        flags::XtaskCmd::Doctor(cmd) => doctor::run(cmd),
         flags::XtaskCmd::Publish(cmd) => publish::run(cmd),
     };
     match result {

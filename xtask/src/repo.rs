@@ -28,7 +28,8 @@ impl Repo {
     /// The work tree's root (the repository itself for a bare one).
     pub(crate) fn root(&self) -> Utf8PathBuf {
         let path = self.repo.workdir().unwrap_or_else(|| self.repo.path());
-        Utf8PathBuf::from_path_buf(path.to_path_buf()).unwrap_or_else(|p| p.to_string_lossy().into_owned().into())
+        let path: std::path::PathBuf = path.components().collect(); // no trailing `/`
+        Utf8PathBuf::from_path_buf(path).unwrap_or_else(|p| p.to_string_lossy().into_owned().into())
     }
 
     /// HEAD's commit; `None` in a repository with no commit yet.

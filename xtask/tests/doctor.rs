@@ -1,0 +1,88 @@
+//! `cargo xtask doctor` reports each missing piece, made missing without touching the machine.
+mod common;
+use common::*;
+
+fn doctor(repo: &TestRepo, env: &[(&str, &str)]) -> (std::process::Output, Vec<serde_json::Value>) {
+    let mut cmd = xtask_cmd(repo.path());
+    cmd.args(["doctor", "--json"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let checks: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    (out, checks)
+}
+
+#[track_caller]
+fn failed(checks: &[serde_json::Value], name: &str) -> serde_json::Value {
+    let c = checks.iter().find(|c| c["check"] == name).unwrap_or_else(|| panic!("no check {name}: {checks:?}"));
+    assert_eq!(c["ok"], false, "{c}");
+    assert!(c["fix"].as_str().is_some_and(|f| !f.is_empty()), "a ✗ names its fix: {c}");
+    c.clone()
+}
+
+#[test]
+fn all_in_place_on_a_set_up_machine() {
+    let ws = scratch_workspace();
+    let out = ws.xtask(&["doctor"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("✓ docker daemon: reachable"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains('✗'));
+}
+
+#[test]
+fn missing_tools() {
+    let ws = scratch_workspace();
+    let empty = tempfile::tempdir().unwrap();
+    let (out, checks) = doctor(&ws, &[("PATH", empty.path().to_str().unwrap())]);
+    assert!(!out.status.success());
+    failed(&checks, "git");
+    failed(&checks, "docker CLI");
+    assert_eq!(failed(&checks, "rust target aarch64-unknown-linux-gnu")["fix"], "rustup target add aarch64-unknown-linux-gnu");
+    assert_eq!(failed(&checks, "linker for armv7-unknown-linux-gnueabihf")["fix"], "sudo apt-get install gcc-arm-linux-gnueabihf");
+    failed(&checks, "skopeo");
+}
+
+#[test]
+fn daemon_down_qemu_missing_and_shallow() {
+    let ws = scratch_workspace();
+    ws.commits(3);
+    let clone = tempfile::tempdir().unwrap();
+    git_in(clone.path(), &["clone", "-q", "--depth", "1", &format!("file://{}", ws.path().display()), "c"]);
+    let shallow = TestRepo { dir: clone };
+    let binfmt = tempfile::tempdir().unwrap();
+    std::fs::write(binfmt.path().join("status"), "enabled\n").unwrap();
+    let nowhere = format!("tcp://127.0.0.1:{}", common::stack::free_port());
+    let (out, checks) = xtask_cmd(&shallow.path().join("c"))
+        .args(["doctor", "--json"])
+        .env("DOCKER_HOST", &nowhere)
+        .env("RELEASE_BINFMT_DIR", binfmt.path())
+        .output()
+        .map(|o| { let c = serde_json::from_str(&stdout(&o)).unwrap(); (o, c) })
+        .unwrap();
+    let checks: Vec<serde_json::Value> = checks;
+    assert!(!out.status.success());
+    assert!(failed(&checks, "docker daemon")["detail"].as_str().unwrap().contains(&nowhere));
+    assert_eq!(failed(&checks, "qemu qemu-arm")["fix"], "cargo xtask qemu");
+    failed(&checks, "qemu qemu-aarch64");
+    assert_eq!(failed(&checks, "history")["fix"], "git fetch --unshallow --tags");
+    assert!(stderr(&out).contains("checks failed"));
+}
+
+#[test]
+fn bad_configuration_and_missing_login() {
+    let repo = TestRepo::new();
+    repo.write("Cargo.toml", "[workspace.metadata.release-pipeline]\nimag = 'x'\n");
+    repo.commit("a");
+    let (_, checks) = doctor(&repo, &[]);
+    assert!(failed(&checks, "configuration")["detail"].as_str().unwrap().contains("unknown key `imag`"));
+
+    let repo = TestRepo::new();
+    repo.write("Cargo.toml", "[workspace.metadata.release-pipeline]\nimage = '127.0.0.1:5998/acme/service'\n");
+    repo.commit("a");
+    let empty_config = tempfile::tempdir().unwrap();
+    let (_, checks) = doctor(&repo, &[("DOCKER_CONFIG", empty_config.path().to_str().unwrap()), ("REGISTRY_USER", ""), ("REGISTRY_PASSWORD", "")]);
+    assert_eq!(failed(&checks, "registry login")["fix"], "docker login 127.0.0.1:5998");
+    let (_, checks) = doctor(&repo, &[("REGISTRY_USER", "u"), ("REGISTRY_PASSWORD", "p")]);
+    assert!(checks.iter().any(|c| c["check"] == "registry login" && c["ok"] == true));
+}
