@@ -87,6 +87,13 @@ xflags::xflags! {
             optional --json
         }
 
+        /// Measure what the tool costs against what a user would run otherwise, side by side,
+        /// and write BENCHMARKS.md. Example: cargo xtask bench --quick
+        cmd bench {
+            /// Small sizes only, no docker rows (CI runs this so the harness never rots).
+            optional --quick
+        }
+
         /// Register qemu handlers for the configured foreign platforms (ARM) if missing.
         cmd qemu {}
 

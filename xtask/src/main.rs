@@ -1,4 +1,5 @@
 //! `cargo xtask`: parses the command line and dispatches. Nothing else lives here.
+mod bench;
 mod ci;
 mod config;
 mod dist;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         flags::XtaskCmd::Ci(cmd) => pipeline::run_ci(cmd),
         flags::XtaskCmd::Qemu(cmd) => qemu::run(cmd),
         flags::XtaskCmd::Doctor(cmd) => doctor::run(cmd),
+        flags::XtaskCmd::Bench(cmd) => bench::run(cmd),
         flags::XtaskCmd::Publish(cmd) => publish::run(cmd),
     };
     match result {

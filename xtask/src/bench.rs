@@ -1,0 +1,310 @@
+//! `cargo xtask bench`: what the release tool costs, as ratios against what a user would run
+//! otherwise, measured side by side (alternating runs) in one process on one machine. Makes its
+//! own inputs. `--quick` runs the small sizes only (CI runs it so the harness never rots);
+//! the full run writes BENCHMARKS.md.
+use std::{fmt::Write as _, time::{Duration, Instant}};
+
+use anyhow::{Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use xshell::{cmd, Shell};
+
+use crate::{dist, flags, ui, version};
+
+struct Row {
+    what: String,
+    ours: Stats,
+    theirs: Option<Stats>,
+    goal: String,
+    note: String,
+}
+
+#[derive(Clone, Copy)]
+struct Stats {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Stats {
+    fn of(mut samples: Vec<f64>) -> Stats {
+        samples.sort_by(f64::total_cmp);
+        Stats { median: samples[samples.len() / 2], min: samples[0], max: samples[samples.len() - 1] }
+    }
+    fn once(secs: f64) -> Stats {
+        Stats { median: secs, min: secs, max: secs }
+    }
+    fn show(&self) -> String {
+        if self.min == self.max {
+            fmt_secs(self.median)
+        } else {
+            format!("{} ({}–{})", fmt_secs(self.median), fmt_secs(self.min), fmt_secs(self.max))
+        }
+    }
+}
+
+fn fmt_secs(s: f64) -> String {
+    if s < 1.0 { format!("{:.1} ms", s * 1000.0) } else { format!("{s:.2} s") }
+}
+
+fn time(f: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
+    let start = Instant::now();
+    f()?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// Runs `ours` and `theirs` alternately `n` times each.
+fn side_by_side(n: usize, ours: &mut dyn FnMut() -> Result<()>, theirs: &mut dyn FnMut() -> Result<()>) -> Result<(Stats, Stats)> {
+    ours()?; // warm the caches for both
+    theirs()?;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        a.push(time(ours)?);
+        b.push(time(theirs)?);
+    }
+    Ok((Stats::of(a), Stats::of(b)))
+}
+
+pub(crate) fn run(cmd: flags::Bench) -> Result<()> {
+    let (_repo, root, _config) = version::open(None)?;
+    let sh = Shell::new()?;
+    let work = dist::target_dir(&root).join("bench");
+    std::fs::create_dir_all(&work)?;
+    let xtask = Utf8PathBuf::try_from(std::env::current_exe()?)?;
+    let quick = cmd.quick;
+    let runs = if quick { 3 } else { 7 };
+    let mut rows = Vec::new();
+
+    let sizes: &[(usize, usize, usize)] = if quick { &[(1_000, 10, 200)] } else { &[(1_000, 10, 200), (10_000, 100, 1_000), (100_000, 1_000, 2_000)] };
+    let venv = python_venv(&sh, &work)?;
+    for &(commits, tags, past) in sizes {
+        let repo = work.join(format!("repo-{commits}"));
+        let step = ui::step(format!("synthetic repository: {commits} commits, {tags} tags, HEAD {past} past the highest"));
+        synthetic_repo(&sh, &repo, commits, tags, past)?;
+        step.done();
+        for graph in [false, true] {
+            if graph {
+                cmd!(sh, "git -C {repo} commit-graph write --reachable").quiet().run()?;
+            }
+            let label = format!("{commits} commits / {tags} tags / +{past}{}", if graph { ", commit-graph" } else { "" });
+            let (ours, theirs) = side_by_side(
+                runs,
+                &mut || Ok(cmd!(sh, "{xtask} version --repo {repo}").quiet().ignore_stdout().run()?),
+                &mut || Ok(cmd!(sh, "git -C {repo} describe --tags --long").quiet().ignore_stdout().run()?),
+            )?;
+            rows.push(Row { what: format!("version, {label}"), ours, theirs: Some(theirs), goal: "≤ 1.0× git describe --tags --long".into(), note: String::new() });
+            if !graph {
+                let python = venv.join("bin/python");
+                let conf = work.join("pyproject.toml");
+                let scm_runs = runs.min(3);
+                let (ours, theirs) = side_by_side(
+                    scm_runs,
+                    &mut || Ok(cmd!(sh, "{xtask} version --format pep440 --repo {repo}").quiet().ignore_stdout().run()?),
+                    &mut || Ok(cmd!(sh, "{python} -W ignore -m setuptools_scm -c {conf} --root {repo}").quiet().ignore_stdout().ignore_stderr().run()?),
+                )?;
+                rows.push(Row { what: format!("version --format pep440, {label}"), ours, theirs: Some(theirs), goal: "≥ 10× faster than setuptools_scm".into(), note: String::new() });
+            }
+        }
+    }
+
+    rows.push(packaging(&sh, &root, &work, runs)?);
+
+    let step = ui::step("warm `cargo xtask version`");
+    let mut samples = Vec::new();
+    cmd!(sh, "cargo xtask -q version").quiet().ignore_stdout().run()?;
+    for _ in 0..runs {
+        samples.push(time(&mut || Ok(cmd!(sh, "cargo xtask -q version").quiet().ignore_stdout().ignore_stderr().run()?))?);
+    }
+    rows.push(Row { what: "warm `cargo xtask version` (whole process, nothing to rebuild)".into(), ours: Stats::of(samples), theirs: None, goal: "≤ 0.2 s".into(), note: String::new() });
+    step.done();
+
+    if quick {
+        ui::info("--quick: the cold build and the dev-release rows run in the full bench only");
+    } else {
+        rows.push(cold_build(&sh, &root, &work)?);
+        rows.extend(dev_release_rows(&sh, &root, &work)?);
+    }
+
+    let report = report(&rows, quick, &sh)?;
+    print!("{report}");
+    let out = if quick { work.join("BENCHMARKS-quick.md") } else { root.join("BENCHMARKS.md") };
+    let existing = std::fs::read_to_string(&out).unwrap_or_default();
+    let notes = existing.split_once("\n## Notes\n").map(|(_, n)| format!("\n## Notes\n{n}")).unwrap_or_default();
+    std::fs::write(&out, format!("{report}{notes}")).with_context(|| format!("writing {out}"))?;
+    ui::info(format_args!("wrote {out}"));
+    Ok(())
+}
+
+/// A linear history of `commits` commits made with `git fast-import`, `tags` version tags spread
+/// over it, the highest `past` commits before HEAD; refs packed, no commit-graph.
+fn synthetic_repo(sh: &Shell, dir: &Utf8Path, commits: usize, tags: usize, past: usize) -> Result<()> {
+    let marker = dir.join(".bench-complete");
+    if marker.exists() {
+        let _ = std::fs::remove_file(dir.join(".git/objects/info/commit-graph"));
+        let _ = std::fs::remove_dir_all(dir.join(".git/objects/info/commit-graphs"));
+        return Ok(());
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
+    cmd!(sh, "git -C {dir} init -q -b main").run()?;
+    let tagged_span = commits - past;
+    let every = (tagged_span / tags).max(1);
+    let mut stream = String::with_capacity(commits * 120);
+    let mut tag_no = 0;
+    for i in 1..=commits {
+        let _ = write!(stream, "commit refs/heads/main\nmark :{i}\ncommitter Bench <bench@example.com> {} +0000\ndata 9\ncommit {:02}\nM 644 inline file.txt\ndata {}\n{i}\n\n", 1_600_000_000 + i, i % 100, i.to_string().len() + 1);
+        if i % every == 0 && tag_no < tags {
+            tag_no += 1;
+            let _ = write!(stream, "reset refs/tags/1.{}.0\nfrom :{i}\n\n", tag_no);
+        }
+    }
+    cmd!(sh, "git -C {dir} fast-import --quiet").stdin(stream.as_bytes()).run().context("git fast-import")?;
+    cmd!(sh, "git -C {dir} pack-refs --all").run()?;
+    cmd!(sh, "git -C {dir} reset -q --hard main").run()?;
+    std::fs::write(&marker, "")?;
+    cmd!(sh, "git -C {dir} update-index --assume-unchanged file.txt").quiet().run()?;
+    Ok(())
+}
+
+/// A venv with setuptools_scm, made once under the bench directory.
+fn python_venv(sh: &Shell, work: &Utf8Path) -> Result<Utf8PathBuf> {
+    let venv = work.join("venv");
+    std::fs::write(
+        work.join("pyproject.toml"),
+        "[project]\nname = \"bench\"\ndynamic = [\"version\"]\n[tool.setuptools_scm]\nversion_scheme = \"guess-next-dev\"\nlocal_scheme = \"no-local-version\"\n",
+    )?;
+    if !venv.join("bin/python").exists() || cmd!(sh, "{venv}/bin/python -c 'import setuptools_scm'").quiet().ignore_stderr().run().is_err() {
+        let step = ui::step("a Python venv with setuptools_scm");
+        cmd!(sh, "python3 -m venv {venv}").quiet().run()?;
+        cmd!(sh, "{venv}/bin/pip install --quiet setuptools-scm==10.3.4").quiet().run()?;
+        step.done();
+    }
+    Ok(venv)
+}
+
+/// Our packaging of the release binary against `tar -cf - … | gzip -6` of the same files.
+fn packaging(sh: &Shell, root: &Utf8Path, work: &Utf8Path, runs: usize) -> Result<Row> {
+    let target = "x86_64-unknown-linux-musl";
+    let binary = dist::target_dir(root).join(target).join("release").join(dist::CRATE);
+    if !binary.exists() {
+        let step = ui::step("building the release binary to package");
+        cmd!(sh, "cargo build --quiet --release --locked -p service --target {target}").run()?;
+        step.done();
+    }
+    let data = std::fs::read(&binary)?;
+    let stage = work.join("package");
+    let _ = std::fs::remove_dir_all(&stage);
+    std::fs::create_dir_all(stage.join("bin"))?;
+    std::fs::write(stage.join("bin/service"), &data)?;
+    let readme = std::fs::read(root.join("service/README.md")).unwrap_or_default();
+    std::fs::write(stage.join("README.md"), &readme)?;
+    let theirs_out = work.join("theirs.tar.gz");
+    let entries = || vec![
+        dist::Entry { path: "bin/service".into(), mode: 0o755, data: data.clone() },
+        dist::Entry { path: "README.md".into(), mode: 0o644, data: readme.clone() },
+    ];
+    let mut our_size = 0;
+    let script = format!("tar -cf - -C {stage} bin README.md | gzip -6 > {theirs_out}");
+    let (ours, theirs) = side_by_side(
+        runs,
+        &mut || {
+            let bytes = dist::tar_gz(entries(), 0)?;
+            our_size = bytes.len();
+            std::fs::write(work.join("ours.tar.gz"), bytes)?;
+            Ok(())
+        },
+        &mut || Ok(cmd!(sh, "sh -c {script}").quiet().run()?),
+    )?;
+    let their_size = std::fs::metadata(&theirs_out)?.len() as usize;
+    Ok(Row {
+        what: format!("packaging the release binary ({} KiB)", data.len() / 1024),
+        ours,
+        theirs: Some(theirs),
+        goal: "≤ 1.0× time, ≤ size of `tar \\| gzip -6`".into(),
+        note: format!("size {our_size} vs {their_size} bytes ({:+.2}%)", (our_size as f64 / their_size as f64 - 1.0) * 100.0),
+    })
+}
+
+fn cold_build(sh: &Shell, root: &Utf8Path, work: &Utf8Path) -> Result<Row> {
+    let step = ui::step("xtask cold build (cargo build -p xtask from clean)");
+    let dir = work.join("cold-target");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _guard = sh.push_dir(root);
+    let secs = time(&mut || Ok(cmd!(sh, "cargo build --quiet --locked -p xtask --target-dir {dir}").quiet().run()?))?;
+    let tree = cmd!(sh, "cargo tree --locked -p xtask -e normal --prefix none").quiet().read()?;
+    let mut crates: Vec<&str> = tree.lines().map(|l| l.split(" (").next().unwrap_or(l)).collect();
+    crates.sort();
+    crates.dedup();
+    step.done();
+    Ok(Row { what: "xtask cold build, dev profile".into(), ours: Stats::once(secs), theirs: None, goal: "≤ 40 s on 2 cores".into(), note: format!("{} crates in the dependency tree", crates.len()) })
+}
+
+/// The local dev release: a first run in a fresh clone against a rerun with nothing changed,
+/// and the whole run against the raw `cargo build` + `docker buildx build` it drives.
+fn dev_release_rows(sh: &Shell, root: &Utf8Path, work: &Utf8Path) -> Result<Vec<Row>> {
+    let clone = work.join("dev-release-clone");
+    let _ = std::fs::remove_dir_all(&clone);
+    cmd!(sh, "git clone -q {root} {clone}").run()?;
+    let target_dir = work.join("dev-release-target");
+    let _ = std::fs::remove_dir_all(&target_dir);
+    let _dir = sh.push_dir(&clone);
+    let _env = sh.push_env("CARGO_TARGET_DIR", &target_dir);
+    let xtask = Utf8PathBuf::try_from(std::env::current_exe()?)?;
+    let step = ui::step("local dev release: first run in a fresh clone, then a rerun");
+    let first = time(&mut || Ok(cmd!(sh, "{xtask} -q dev-release --local").quiet().ignore_stdout().run()?))?;
+    let mut reruns = Vec::new();
+    for _ in 0..3 {
+        reruns.push(time(&mut || Ok(cmd!(sh, "{xtask} -q dev-release --local").quiet().ignore_stdout().run()?))?);
+    }
+    step.done();
+
+    // The same work by hand: cargo build for the three targets, then the two docker builds.
+    let step = ui::step("xtask overhead: whole dev release against raw cargo build + docker buildx build");
+    let touch = clone.join("service/src/lib.rs");
+    let mut whole = Vec::new();
+    let mut raw = Vec::new();
+    for _ in 0..3 {
+        cmd!(sh, "touch {touch}").run()?;
+        whole.push(time(&mut || Ok(cmd!(sh, "{xtask} -q dev-release --local").quiet().ignore_stdout().run()?))?);
+        cmd!(sh, "touch {touch}").run()?;
+        raw.push(time(&mut || {
+            cmd!(sh, "cargo build --quiet --release --locked -p service --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-gnu --target armv7-unknown-linux-gnueabihf").quiet().run()?;
+            cmd!(sh, "docker buildx build --quiet --platform linux/amd64,linux/arm64,linux/arm/v7 --provenance=false --tag service:bench-raw --load docker").quiet().ignore_stdout().run()?;
+            cmd!(sh, "docker buildx build --quiet --platform linux/arm/v7 --provenance=false --tag service:rpi-bench-raw --load rpi-docker").quiet().ignore_stdout().run()?;
+            Ok(())
+        })?);
+    }
+    step.done();
+    let (whole, raw) = (Stats::of(whole), Stats::of(raw));
+    Ok(vec![
+        Row { what: "local dev release, nothing changed (rerun vs first run in a fresh clone)".into(), ours: Stats::of(reruns), theirs: Some(Stats::once(first)), goal: "≤ 10%".into(), note: String::new() },
+        Row {
+            what: "xtask overhead on a local dev release (whole run vs raw cargo build + docker buildx build)".into(),
+            ours: whole,
+            theirs: Some(raw),
+            goal: "≤ 5% overhead".into(),
+            note: format!("overhead {}", fmt_secs((whole.median - raw.median).max(0.0))),
+        },
+    ])
+}
+
+fn report(rows: &[Row], quick: bool, sh: &Shell) -> Result<String> {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default().lines().find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())).unwrap_or_default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mem = std::fs::read_to_string("/proc/meminfo").unwrap_or_default().lines().next().unwrap_or("").split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()).unwrap_or(0) / 1024 / 1024;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs() as i64;
+    let git = cmd!(sh, "git --version").quiet().read().unwrap_or_default();
+    let mut out = String::new();
+    let _ = writeln!(out, "# Benchmarks\n");
+    let _ = writeln!(out, "Made by `cargo xtask bench{}` on {} ({cores} cores, {mem} GiB; {cpu}; {git}), {}.", if quick { " --quick" } else { "" }, std::env::consts::ARCH, dist::rfc3339(now));
+    let _ = writeln!(out, "Each pair ran alternately in one process; times are median (min–max). Ratio = ours / theirs.\n");
+    let _ = writeln!(out, "| what | ours | against | ratio | goal | |");
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for r in rows {
+        let (against, ratio) = match r.theirs {
+            Some(t) => (t.show(), format!("{:.2}×", r.ours.median / t.median)),
+            None => ("—".to_owned(), "—".to_owned()),
+        };
+        let _ = writeln!(out, "| {} | {} | {against} | {ratio} | {} | {} |", r.what, r.ours.show(), r.goal, r.note);
+    }
+    Ok(out)
+}
