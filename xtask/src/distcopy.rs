@@ -66,6 +66,9 @@ pub(crate) fn distcopy(
     };
     // Check everything first: nothing is copied unless every destination can be filled.
     let mut plan = Vec::new();
+    for (dest, _) in &dests {
+        check_destination(from, dest)?;
+    }
     for (dest, platforms) in &dests {
         let mut chosen = Vec::new();
         for platform in platforms {
@@ -86,6 +89,34 @@ pub(crate) fn distcopy(
         ui::info(format_args!("filled {dest} with {} package(s) of {version}", chosen.len()));
     }
     Ok(plan)
+}
+
+/// A destination is replaced whole, so refuse one that would destroy something: the source
+/// itself (or a directory around or inside it), or a directory not named `pkg` that holds
+/// anything but packages.
+fn check_destination(from: &Utf8Path, dest: &Utf8Path) -> Result<()> {
+    let canonical = |p: &Utf8Path| p.canonicalize_utf8().unwrap_or_else(|_| p.components().collect());
+    let (src, dst) = (canonical(from), canonical(dest));
+    if src.starts_with(&dst) || dst.starts_with(&src) {
+        return Err(ui::error_with_help(
+            format!("the destination {dest} is (or holds) the source {from}"),
+            "give the source with --from: `cargo xtask distcopy --from dist/ docker/pkg/ rpi-docker/pkg/`",
+        ));
+    }
+    if dest.file_name() != Some("pkg") && dest.exists() {
+        let mut stack = vec![dest.to_owned()];
+        while let Some(dir) = stack.pop() {
+            for entry in dir.read_dir_utf8().with_context(|| format!("reading {dir}"))? {
+                let entry = entry?;
+                if entry.file_type()?.is_dir() {
+                    stack.push(entry.path().to_owned());
+                } else if !(entry.file_name().ends_with(".tar.gz") || entry.file_name().ends_with(".zip")) {
+                    bail!("{dest} holds {}, which is not a package: refusing to replace it (destinations are replaced whole; name it pkg/)", entry.path());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn target_hint(config: &Config, platform: &str) -> String {

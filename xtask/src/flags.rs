@@ -32,7 +32,7 @@ xflags::xflags! {
         }
 
         /// Copy the packages into each image context's pkg/, by platform, verified.
-        /// Example: cargo xtask distcopy dist/ docker/pkg/ rpi-docker/pkg/
+        /// Example: cargo xtask distcopy --from dist/ docker/pkg/ rpi-docker/pkg/
         cmd distcopy {
             /// Where the packages are (default: dist/).
             optional --from from: PathBuf

@@ -108,6 +108,18 @@ fn missing_source_or_platform_names_the_fix() {
 }
 
 #[test]
+fn destinations_that_would_destroy_something_are_refused() {
+    let repo = workspace_with_packages("1.2.3", &PLATFORMS);
+    // The seed's argument order: the source given as a destination.
+    assert_fails_with(&repo.xtask(&["distcopy", "dist/", "docker/pkg/"]), "is (or holds) the source");
+    assert!(repo.path().join("dist/SHA256SUMS").exists(), "the source is intact");
+    assert!(!repo.path().join("docker/pkg").exists(), "nothing was filled");
+    repo.write("src/main.rs", "fn main() {}");
+    assert_fails_with(&repo.xtask(&["distcopy", "src"]), "is not a package: refusing to replace it");
+    assert!(repo.path().join("src/main.rs").exists());
+}
+
+#[test]
 fn two_versions_in_the_source_are_refused() {
     let repo = workspace_with_packages("1.2.3", &PLATFORMS);
     let other = workspace_with_packages("1.2.4", &PLATFORMS[..1]);
