@@ -21,6 +21,7 @@ pub(crate) struct Docker {
     /// The config.json holding this run's login, for skopeo's `--authfile`.
     authfile: Option<Utf8PathBuf>,
     _temp: Option<xshell::TempDir>,
+    containerd_store: bool,
 }
 
 /// An image in a registry, as `imagetools inspect` describes it.
@@ -44,8 +45,9 @@ impl Docker {
                 "install Docker with buildx (scripts/onboard.sh does it on Debian and Ubuntu)",
             ));
         }
-        let docker = Docker { sh, envs: Vec::new(), authfile: None, _temp: None };
-        let out = ui::exec_output(docker.cmd(&["version", "--format", "{{.Server.Version}}"]))?;
+        let mut docker = Docker { sh, envs: Vec::new(), authfile: None, _temp: None, containerd_store: false };
+        // One call answers both "is the daemon there" and "does it use the containerd store".
+        let out = ui::exec_output(docker.cmd(&["info", "--format", "{{json .DriverStatus}}"]))?;
         if !out.status.success() {
             let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the default socket".to_owned());
             let stderr = String::from_utf8_lossy(&out.stderr);
@@ -54,6 +56,7 @@ impl Docker {
                 "start it (scripts/onboard.sh starts one), or point DOCKER_HOST at a running engine",
             ));
         }
+        docker.containerd_store = String::from_utf8_lossy(&out.stdout).contains("io.containerd.snapshotter");
         let out = ui::exec_output(docker.cmd(&["buildx", "version"]))?;
         if !out.status.success() {
             return Err(ui::error_with_help(
@@ -97,9 +100,8 @@ impl Docker {
     }
 
     /// Whether the engine stores images in containerd (which holds multi-platform images).
-    pub(crate) fn has_containerd_store(&self) -> Result<bool> {
-        let out = ui::exec(self.cmd(&["info", "--format", "{{json .DriverStatus}}"]), "reading the engine's storage driver")?;
-        Ok(out.contains("io.containerd.snapshotter"))
+    pub(crate) fn has_containerd_store(&self) -> bool {
+        self.containerd_store
     }
 
     /// Logs in to `host` with a password given on stdin, into a temporary DOCKER_CONFIG.

@@ -84,7 +84,7 @@ pub(crate) fn execute(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, op
             step.done();
         }
 
-        let containerd = docker.has_containerd_store()?;
+        let containerd = docker.has_containerd_store();
         for (image, _) in &to_build {
             let step = ui::step(format!(
                 "build {}/ for {} → {}:{}{}",

@@ -56,31 +56,30 @@ pub(crate) fn env_map() -> BTreeMap<String, String> {
         .collect()
 }
 
-pub(crate) fn run_release(cmd: flags::Release) -> Result<()> {
-    let opts = Options {
-        dry_run: cmd.dry_run,
-        json: cmd.json,
-        repository: cmd.repository,
-        local: cmd.local,
-        builder: cmd.builder,
-        run: cmd.run,
-        port: cmd.port,
+/// `release` and `dev-release` take the same flags (xflags makes a struct for each).
+macro_rules! options {
+    ($cmd:ident) => {
+        Options {
+            dry_run: $cmd.dry_run,
+            json: $cmd.json,
+            repository: $cmd.repository,
+            local: $cmd.local,
+            builder: $cmd.builder,
+            run: $cmd.run,
+            port: $cmd.port,
+        }
     };
+}
+
+pub(crate) fn run_release(cmd: flags::Release) -> Result<()> {
+    let opts = options!(cmd);
     let (input, root) = gather(opts.repository.clone(), opts.local)?;
     let plan = plan::release(&input, None)?;
     finish(plan, &input, &root, &opts)
 }
 
 pub(crate) fn run_dev_release(cmd: flags::DevRelease) -> Result<()> {
-    let opts = Options {
-        dry_run: cmd.dry_run,
-        json: cmd.json,
-        repository: cmd.repository,
-        local: cmd.local,
-        builder: cmd.builder,
-        run: cmd.run,
-        port: cmd.port,
-    };
+    let opts = options!(cmd);
     let (input, root) = gather(opts.repository.clone(), opts.local)?;
     let plan = plan::dev_release(&input, cmd.branch.as_deref())?;
     finish(plan, &input, &root, &opts)

@@ -88,12 +88,57 @@ pub(crate) fn exec_output(cmd: xshell::Cmd<'_>) -> Result<std::process::Output> 
     if !quiet() {
         eprintln!("$ {}", mask(&cmd.to_string()));
     }
-    let out = cmd.quiet().ignore_status().output().context("starting the command")?;
+    let ticker = Ticker::start();
+    let out = cmd.quiet().ignore_status().output().context("starting the command");
+    drop(ticker);
+    let out = out?;
     if verbose() {
         eprint!("{}", mask(&String::from_utf8_lossy(&out.stdout)));
         eprint!("{}", mask(&String::from_utf8_lossy(&out.stderr)));
     }
     Ok(out)
+}
+
+/// On a terminal, a live line with the elapsed time while a command runs (a build, a push);
+/// nothing when stderr is not a terminal or under `--quiet`.
+struct Ticker {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start() -> Ticker {
+        use std::io::IsTerminal;
+        if quiet() || !std::io::stderr().is_terminal() {
+            return Ticker { stop: None, thread: None };
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let started = Instant::now();
+        let thread = std::thread::spawn(move || {
+            // Quiet for the first second: most commands are done by then.
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(std::time::Duration::from_millis(250)) {
+                let secs = started.elapsed().as_secs_f64();
+                if secs >= 1.0 {
+                    eprint!("\r    … running, {secs:.0}s ");
+                }
+            }
+            if started.elapsed().as_secs_f64() >= 1.0 {
+                eprint!("\r\x1b[2K");
+            }
+        });
+        Ticker { stop: Some(tx), thread: Some(thread) }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// The error for a failed command: what we were doing, then its (masked) stderr.

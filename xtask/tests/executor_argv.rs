@@ -7,10 +7,9 @@ const REPO: &str = "127.0.0.1:5999/acme/service";
 
 fn fake_docker_stops_at(stop: &str) -> FakeDocker {
     FakeDocker::new(&format!(
-        r#"  "version --format {{{{.Server.Version}}}}") echo 26.1.5 ;;
+        r#"  "info --format {{{{json .DriverStatus}}}}") echo '[["driver-type","io.containerd.snapshotter.v1"]]' ;;
   "buildx version") echo "github.com/docker/buildx 0.13.1 abc" ;;
   "login "*) echo "Login Succeeded" ;;
-  "info --format {{{{json .DriverStatus}}}}") echo '[["driver-type","io.containerd.snapshotter.v1"]]' ;;
   "buildx imagetools inspect "*) {stop} ;;
   "buildx build "*) echo "fake: build stops here" >&2; exit 1 ;;
   *) echo "fake docker: unexpected $*" >&2; exit 3 ;;"#
@@ -36,7 +35,7 @@ fn login_takes_the_password_on_stdin_only() {
     assert_eq!(
         calls[..4],
         [
-            "version --format {{.Server.Version}}",
+            "info --format {{json .DriverStatus}}",
             "buildx version",
             "login 127.0.0.1:5999 --username ci --password-stdin",
             &format!("buildx imagetools inspect {REPO}:feature-x --format {{{{json .Manifest}}}}"),
