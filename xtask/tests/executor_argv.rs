@@ -74,3 +74,20 @@ fn build_command_line() {
     assert!(build.ends_with(&format!("/metadata.json --push {}/docker", ws.path().display())), "{build}");
     assert!(!fake.calls().iter().any(|c| c.starts_with("login")), "no credentials: the user's own login is used");
 }
+
+#[test]
+fn missing_or_old_buildx() {
+    for (answer, expected) in [
+        (r#"echo "docker: 'buildx' is not a docker command." >&2; exit 1"#, "docker buildx is not installed"),
+        (r#"echo "github.com/docker/buildx v0.8.2 6224def""#, "docker buildx is too old"),
+    ] {
+        let fake = FakeDocker::new(&format!(
+            "  \"info --format {{{{json .DriverStatus}}}}\") echo '[]' ;;\n  \"buildx version\") {answer} ;;\n  *) exit 3 ;;"
+        ));
+        let ws = TestRepo::new();
+        ws.commit("a");
+        let out = xtask_cmd(ws.path()).env("PATH", fake.path_env()).args(["dev-release", "--local"]).output().unwrap();
+        assert_fails_with(&out, expected);
+        assert_fails_with(&out, "help: ");
+    }
+}
