@@ -21,7 +21,7 @@ apt_pkgs=(gcc-arm-linux-gnueabihf gcc-aarch64-linux-gnu libc6-dev-armhf-cross li
   shellcheck curl ca-certificates pkg-config)
 
 # shellcheck source=/dev/null
-. /etc/os-release 2>/dev/null || true
+. "${ONBOARD_OS_RELEASE:-/etc/os-release}" 2>/dev/null || true
 case "${ID:-}:${ID_LIKE:-}" in
   debian:*|ubuntu:*|*:*debian*) ;;
   *)

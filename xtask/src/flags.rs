@@ -95,6 +95,7 @@ xflags::xflags! {
         }
 
         /// Register qemu handlers for the configured foreign platforms (ARM) if missing.
+        /// Example: cargo xtask qemu
         cmd qemu {}
 
         /// Publish the crates listed in `publish` to the cargo registry, with the computed
