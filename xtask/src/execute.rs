@@ -38,7 +38,8 @@ pub(crate) fn execute(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, op
     if plan.pushes() {
         login(&mut docker, plan, config, &env)?;
     }
-    let observed = observe(&docker, plan, root)?;
+    let repo = Repo::discover(root)?;
+    let observed = observe(&docker, plan, repo.as_ref())?;
     let actions = plan::reconcile(plan, &observed)?;
     let publish_actions = publish::preflight(plan, input, root, &env)?;
     step.done();
@@ -60,7 +61,7 @@ pub(crate) fn execute(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, op
 
     let to_build: Vec<(&ImagePlan, &ImageActions)> =
         plan.images.iter().zip(&actions).filter(|(_, a)| a.build == BuildAction::Build).collect();
-    let epoch = dist::source_date_epoch(Repo::discover(root)?.as_ref(), Some(&commit))?;
+    let epoch = dist::source_date_epoch(repo.as_ref(), Some(&commit))?;
     let mut digests: BTreeMap<String, String> = BTreeMap::new();
     if !to_build.is_empty() {
         let platforms: Vec<String> = to_build.iter().flat_map(|(i, _)| i.platforms.clone()).collect();
@@ -196,8 +197,7 @@ fn login(docker: &mut Docker, plan: &ReleasePlan, config: &crate::config::Config
 }
 
 /// Reads what the registry holds for every pushed image's tags.
-fn observe(docker: &Docker, plan: &ReleasePlan, root: &Utf8Path) -> Result<Vec<Observed>> {
-    let repo = Repo::discover(root)?;
+fn observe(docker: &Docker, plan: &ReleasePlan, repo: Option<&Repo>) -> Result<Vec<Observed>> {
     let ours = plan.commit.as_deref().and_then(|c| git2::Oid::from_str(c).ok());
     let mut observed = Vec::new();
     for image in &plan.images {
@@ -207,7 +207,7 @@ fn observe(docker: &Docker, plan: &ReleasePlan, root: &Utf8Path) -> Result<Vec<O
             for tag in &image.moving_tags {
                 seen.moving.insert(tag.clone(), docker.inspect(&format!("{}:{tag}", image.repository))?);
             }
-            if let (Some(remote), Some(ours), Some(repo)) = (&seen.primary, ours, &repo) {
+            if let (Some(remote), Some(ours), Some(repo)) = (&seen.primary, ours, repo) {
                 if let Some(theirs) = remote.revision.as_deref().and_then(|r| git2::Oid::from_str(r).ok()) {
                     // A commit we do not have (a rewritten branch) is not newer: overwrite.
                     seen.primary_is_newer = theirs != ours && repo.contains(theirs, ours).unwrap_or(false);
