@@ -30,11 +30,13 @@ pub(crate) fn gather(repository: Option<String>, force_local: bool) -> Result<(P
     let tags = version::version_tags(&repo, &config.version_tag_prefix)?;
     let version = version::compute_with_tags(&repo, &tags)?;
     let head = repo.head()?;
-    let head_tags = tags
+    let mut head_tags: Vec<(String, semver::Version)> = tags
         .iter()
         .filter(|t| head.is_some() && repo.peel(t.target) == head)
         .map(|t| (t.name.clone(), t.version.clone()))
         .collect();
+    // Highest first: a release of HEAD releases its highest version tag.
+    head_tags.sort_by(|a, b| b.1.cmp_precedence(&a.1).then_with(|| a.0.cmp(&b.0)));
     let repository = repository
         .or_else(|| std::env::var("RELEASE_REPOSITORY").ok().filter(|r| !r.is_empty()))
         .unwrap_or_else(|| config.image.clone());

@@ -201,7 +201,7 @@ pub(crate) struct VersionTag {
     pub(crate) target: git2::Oid,
 }
 
-/// Every tag that is a version tag under the rules, highest first (warning about near misses).
+/// Every tag that is a version tag under the rules, in no order (warning about near misses).
 pub(crate) fn version_tags(repo: &Repo, prefix: &str) -> Result<Vec<VersionTag>> {
     let mut tags = Vec::new();
     for tag in repo.tags()? {
@@ -213,14 +213,17 @@ pub(crate) fn version_tags(repo: &Repo, prefix: &str) -> Result<Vec<VersionTag>>
             TagKind::Other => {}
         }
     }
-    tags.sort_by(|a, b| b.version.cmp_precedence(&a.version).then_with(|| a.name.cmp(&b.name)));
     Ok(tags)
 }
 
 /// Tries tags from the highest down and stops at the first reachable one: on a usual history the
-/// highest tag is reachable, so this is one walk of `TAG..HEAD`.
+/// highest tag is reachable, so this is one walk of `TAG..HEAD` (and one pass to find the
+/// highest, rather than a sort of every tag).
 fn highest_reachable_tag(repo: &Repo, head: git2::Oid, tags: &[VersionTag]) -> Result<Option<Base>> {
-    for tag in tags {
+    let order = |a: &&VersionTag, b: &&VersionTag| a.version.cmp_precedence(&b.version).then_with(|| b.name.cmp(&a.name));
+    let mut candidates: Vec<&VersionTag> = tags.iter().collect();
+    while let Some(pos) = candidates.iter().enumerate().max_by(|(_, a), (_, b)| order(a, b)).map(|(i, _)| i) {
+        let tag = candidates.swap_remove(pos);
         let Some(commit) = repo.peel(tag.target) else { continue };
         if let Some(distance) = repo.distance_if_reachable(head, commit)? {
             return Ok(Some(Base { name: tag.name.clone(), version: tag.version.clone(), distance }));

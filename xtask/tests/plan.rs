@@ -154,3 +154,13 @@ fn ci_decides_from_the_environment() {
     // Outside CI.
     assert_fails_with(&repo.xtask(&["ci", "--dry-run"]), "not running in CI");
 }
+
+#[test]
+fn two_version_tags_on_head_release_the_highest() {
+    let repo = repo();
+    repo.tag("1.3.0");
+    repo.tag("1.2.9");
+    let plan = json_of(&repo.xtask(&["release", "--json"]));
+    assert_eq!(plan["tag"], "1.3.0");
+    assert_eq!(plan["images"][0]["tags"][0], "1.3.0");
+}

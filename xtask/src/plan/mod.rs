@@ -91,7 +91,7 @@ pub(crate) struct PlanInput {
     pub(crate) version: VersionInfo,
     /// The checked-out branch, or the one given with `--branch`.
     pub(crate) branch: Option<String>,
-    /// Version tags (name, version) pointing at HEAD.
+    /// Version tags (name, version) pointing at HEAD, highest first.
     pub(crate) head_tags: Vec<(String, Version)>,
     /// Every version tag's version in the repository.
     pub(crate) releases: Vec<Version>,
