@@ -150,9 +150,10 @@ impl Docker {
         Ok(())
     }
 
-    /// The image at `reference`, or `None` when the tag does not exist.
+    /// The image at `reference`, or `None` when the tag does not exist. One registry read:
+    /// `{{json .}}` holds both the manifest and the image config(s).
     pub(crate) fn inspect(&self, reference: &str) -> Result<Option<RemoteImage>> {
-        let out = ui::exec_output(self.cmd(&["buildx", "imagetools", "inspect", reference, "--format", "{{json .Manifest}}"]))?;
+        let out = ui::exec_output(self.cmd(&["buildx", "imagetools", "inspect", reference, "--format", "{{json .}}"]))?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if stderr.contains(": not found") {
@@ -160,12 +161,8 @@ impl Docker {
             }
             return Err(registry_error(registry_host(reference), &stderr).context(format!("reading {reference}")));
         }
-        let manifest: Manifest = serde_json::from_slice(&out.stdout).with_context(|| format!("parsing the manifest of {reference}"))?;
-        let out = ui::exec(
-            self.cmd(&["buildx", "imagetools", "inspect", reference, "--format", "{{json .Image}}"]),
-            &format!("reading the image config of {reference}"),
-        )?;
-        let image: serde_json::Value = serde_json::from_str(&out).with_context(|| format!("parsing the image config of {reference}"))?;
+        let inspected: Inspected = serde_json::from_slice(&out.stdout).with_context(|| format!("parsing what the registry says of {reference}"))?;
+        let (manifest, image) = (inspected.manifest, inspected.image);
         // One config for a single manifest, a map platform → config for an index.
         let configs: Vec<&serde_json::Value> = if image.get("config").is_some() || image.get("architecture").is_some() {
             vec![&image]
@@ -197,6 +194,13 @@ impl Docker {
             version: label("org.opencontainers.image.version"),
         }))
     }
+}
+
+#[derive(Deserialize)]
+struct Inspected {
+    manifest: Manifest,
+    #[serde(default)]
+    image: serde_json::Value,
 }
 
 #[derive(Deserialize)]

@@ -103,14 +103,7 @@ pub(crate) fn pep440(v: &Version, with_local: bool) -> Option<String> {
             _ => None,
         };
         if let Some(label) = pep_label {
-            let joined = &lower[label_len..];
-            let (number, tail) = if !joined.is_empty() {
-                (joined.parse::<u64>().ok()?, tail)
-            } else if let Some((n, t)) = tail.split_first().and_then(|(n, t)| Some((n.parse::<u64>().ok()?, t))) {
-                (n, t)
-            } else {
-                (0, tail)
-            };
+            let (number, tail) = segment_number(&lower[label_len..], tail)?;
             out.push_str(&format!("{label}{number}"));
             rest = tail;
         }
@@ -119,13 +112,7 @@ pub(crate) fn pep440(v: &Version, with_local: bool) -> Option<String> {
     if let Some((first, tail)) = rest.split_first() {
         let lower = first.to_ascii_lowercase();
         if let Some(joined) = lower.strip_prefix("dev") {
-            let (number, tail) = if !joined.is_empty() {
-                (joined.parse::<u64>().ok()?, tail)
-            } else if let Some((n, t)) = tail.split_first().and_then(|(n, t)| Some((n.parse::<u64>().ok()?, t))) {
-                (n, t)
-            } else {
-                (0, tail)
-            };
+            let (number, tail) = segment_number(joined, tail)?;
             out.push_str(&format!(".dev{number}"));
             rest = tail;
         }
@@ -138,6 +125,18 @@ pub(crate) fn pep440(v: &Version, with_local: bool) -> Option<String> {
         out.push_str(&v.build.as_str().to_ascii_lowercase().replace('-', "."));
     }
     Some(out)
+}
+
+/// The number of a PEP 440 segment: joined to its label (`rc1`: `joined` = "1"), the next
+/// identifier (`rc.1`), or 0 when there is none (`alpha`). `None` when `joined` is not a number.
+fn segment_number<'a>(joined: &str, tail: &'a [&'a str]) -> Option<(u64, &'a [&'a str])> {
+    if !joined.is_empty() {
+        return Some((joined.parse().ok()?, tail));
+    }
+    match tail.split_first() {
+        Some((n, t)) if n.parse::<u64>().is_ok() => Some((n.parse().ok()?, t)),
+        _ => Some((0, tail)),
+    }
 }
 
 /// A reachable version tag chosen as the base.

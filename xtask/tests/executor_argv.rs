@@ -38,7 +38,7 @@ fn login_takes_the_password_on_stdin_only() {
             "info --format {{json .DriverStatus}}",
             "buildx version",
             "login 127.0.0.1:5999 --username ci --password-stdin",
-            &format!("buildx imagetools inspect {REPO}:feature-x --format {{{{json .Manifest}}}}"),
+            &format!("buildx imagetools inspect {REPO}:feature-x --format {{{{json .}}}}"),
         ]
     );
     assert_eq!(fake.stdin(), "hunter2-secret");
