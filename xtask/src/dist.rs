@@ -113,6 +113,7 @@ pub(crate) fn dist(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
     let readme = read_optional(&req.root.join(CRATE).join("README.md"))?;
     let license = read_optional(&req.root.join("LICENSE"))?;
     let mut packages = Vec::new();
+    let mut known_sums = std::collections::BTreeMap::new();
     for (target, binary) in req.targets.iter().zip(binaries) {
         let data = std::fs::read(&binary).with_context(|| format!("reading the built binary {binary}"))?;
         let manifest = Manifest {
@@ -139,10 +140,11 @@ pub(crate) fn dist(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
             Format::Zip => zip(entries, req.epoch)?,
         };
         write_atomic(&path, &bytes)?;
+        known_sums.insert(path.file_name().expect("a package has a file name").to_owned(), sha256_hex(&bytes));
         ui::info(format_args!("packaged {path} ({} bytes)", bytes.len()));
         packages.push(path);
     }
-    write_sums(&dist_dir)?;
+    write_sums(&dist_dir, &known_sums)?;
     Ok(packages)
 }
 
@@ -214,8 +216,10 @@ fn remove_stale(dist_dir: &Utf8Path, version: &str) -> Result<()> {
     Ok(())
 }
 
-/// `dist/SHA256SUMS` over every package in `dist/`, in `sha256sum -c` format, sorted.
-fn write_sums(dist_dir: &Utf8Path) -> Result<()> {
+/// `dist/SHA256SUMS` over every package in `dist/`, in `sha256sum -c` format, sorted. Packages
+/// this run just wrote come with their sums (`known`); the others (same version, other targets
+/// or format) are read and hashed.
+fn write_sums(dist_dir: &Utf8Path, known: &std::collections::BTreeMap<String, String>) -> Result<()> {
     let mut names: Vec<String> = dist_dir
         .read_dir_utf8()?
         .filter_map(|e| e.ok())
@@ -225,8 +229,11 @@ fn write_sums(dist_dir: &Utf8Path) -> Result<()> {
     names.sort();
     let mut sums = String::new();
     for name in names {
-        let data = std::fs::read(dist_dir.join(&name)).with_context(|| format!("reading {name}"))?;
-        sums.push_str(&format!("{}  {name}\n", sha256_hex(&data)));
+        let sum = match known.get(&name) {
+            Some(sum) => sum.clone(),
+            None => sha256_hex(&std::fs::read(dist_dir.join(&name)).with_context(|| format!("reading {name}"))?),
+        };
+        sums.push_str(&format!("{sum}  {name}\n"));
     }
     write_atomic(&dist_dir.join(SUMS), sums.as_bytes())
 }

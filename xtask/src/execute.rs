@@ -352,7 +352,7 @@ fn verify(docker: &Docker, image: &ImagePlan, tag: &str, digest: &str) -> Result
 fn summary(plan: &ReleasePlan, outcomes: &[Outcome], published: &[publish::PublishAction], started: Instant) {
     let mut text = String::new();
     let mut md = String::from("| image | platforms | tags | digest | result |\n|---|---|---|---|---|\n");
-    let _ = writeln!(text, "\n{} {} {} ({})", ui::paint("summary:", "1"), kind_word(plan.kind), plan.version.semver, plan.reason);
+    let _ = writeln!(text, "\n{} {} {} ({})", ui::paint("summary:", "1"), plan.kind.as_str(), plan.version.semver, plan.reason);
     for (image, o) in plan.images.iter().zip(outcomes) {
         let tags = if o.pushed_tags.is_empty() { image.tags.join(", ") } else { o.pushed_tags.join(", ") };
         let digest = o.digest.as_deref().map(|d| &d[..d.len().min(19)]).unwrap_or("-");
@@ -366,17 +366,8 @@ fn summary(plan: &ReleasePlan, outcomes: &[Outcome], published: &[publish::Publi
     let _ = writeln!(text, "  total {:.1}s", started.elapsed().as_secs_f64());
     eprint!("{text}");
     if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") {
-        let body = format!("### {} {}\n\n{}\n\n{md}\nTotal {:.1}s\n", kind_word(plan.kind), plan.version.semver, plan.reason, started.elapsed().as_secs_f64());
+        let body = format!("### {} {}\n\n{}\n\n{md}\nTotal {:.1}s\n", plan.kind.as_str(), plan.version.semver, plan.reason, started.elapsed().as_secs_f64());
         let _ = std::fs::OpenOptions::new().create(true).append(true).open(path).and_then(|mut f| std::io::Write::write_all(&mut f, body.as_bytes()));
-    }
-}
-
-fn kind_word(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Release => "release",
-        Kind::DevRelease => "dev-release",
-        Kind::BuildOnly => "build-only",
-        Kind::Skip => "skip",
     }
 }
 

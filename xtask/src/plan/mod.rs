@@ -26,6 +26,18 @@ pub(crate) enum Kind {
     Skip,
 }
 
+impl Kind {
+    /// The name `--json` uses too (`release`, `dev-release`, `build-only`, `skip`).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Kind::Release => "release",
+            Kind::DevRelease => "dev-release",
+            Kind::BuildOnly => "build-only",
+            Kind::Skip => "skip",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct PlanVersion {
     pub(crate) semver: String,
@@ -338,12 +350,7 @@ pub(crate) fn short(commit: Option<&str>) -> String {
 pub(crate) fn render(plan: &ReleasePlan) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let kind = match plan.kind {
-        Kind::Release => "release",
-        Kind::DevRelease => "dev-release",
-        Kind::BuildOnly => "build-only",
-        Kind::Skip => "skip",
-    };
+    let kind = plan.kind.as_str();
     let _ = writeln!(out, "plan:    {kind} of {}{}", plan.version.semver,
         plan.version.pep440.as_ref().map(|p| format!(" (PEP 440: {p})")).unwrap_or_default());
     let _ = writeln!(out, "why:     {}", plan.reason);
