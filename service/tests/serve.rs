@@ -14,20 +14,27 @@ fn start() -> (Child, u16) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Ready when it answers a whole request (a bare connect and close raced with the first
+    // request and made the server reset it, one run in thirty).
     let deadline = Instant::now() + Duration::from_secs(5);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the service did not listen");
+    while try_get(port, "/health").is_err() {
+        assert!(Instant::now() < deadline, "the service did not answer");
         std::thread::sleep(Duration::from_millis(20));
     }
     (child, port)
 }
 
+fn try_get(port: u16, path: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
 /// A minimal HTTP/1.0 GET: (status line, body).
 fn get(port: u16, path: &str) -> (String, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    let response = try_get(port, path).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     (head.lines().next().unwrap().to_owned(), body.to_owned())
 }

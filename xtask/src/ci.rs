@@ -10,6 +10,8 @@ pub(crate) enum CiRef {
     Tag(String),
 }
 
+/// Why the job runs. Only a push, a manual run and a scheduled run may push images; every other
+/// event, known (pull requests and their reviews, merge queues) or not, builds only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CiEvent {
     Push,
@@ -17,8 +19,17 @@ pub(crate) enum CiEvent {
     PullRequest { source_branch: String },
     /// A manually started run (`workflow_dispatch`, a web pipeline): treated as a push of its ref.
     Manual,
-    /// Anything else (a schedule, an API trigger): treated as a push of its ref.
+    /// A scheduled run: treated as a push of its ref.
+    Scheduled,
+    /// Any other event, named as the CI system names it: build only.
     Other(String),
+}
+
+impl CiEvent {
+    /// Whether this event may push images and publish crates.
+    pub(crate) fn may_push(&self) -> bool {
+        matches!(self, CiEvent::Push | CiEvent::Manual | CiEvent::Scheduled)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +56,8 @@ fn event_word(event: &CiEvent) -> String {
     match event {
         CiEvent::Push => "push".to_owned(),
         CiEvent::Manual => "manual run".to_owned(),
-        CiEvent::Other(e) => format!("{e} run"),
+        CiEvent::Scheduled => "scheduled run".to_owned(),
+        CiEvent::Other(e) => format!("{e} event"),
         CiEvent::PullRequest { .. } => "pull request".to_owned(),
     }
 }
@@ -65,15 +77,20 @@ pub(crate) fn detect(env: &BTreeMap<String, String>) -> Result<Option<CiContext>
         let repository = get("GITHUB_REPOSITORY");
         let name = require("GITHUB_REF_NAME", system)?;
         let git_ref = match get("GITHUB_REF_TYPE").as_deref() {
-            Some("tag") => CiRef::Tag(name),
-            _ => CiRef::Branch(name),
+            Some("tag") => CiRef::Tag(name.clone()),
+            _ => CiRef::Branch(name.clone()),
         };
         let event = match event_name.as_str() {
             "push" => CiEvent::Push,
             "pull_request" | "pull_request_target" => {
                 CiEvent::PullRequest { source_branch: require("GITHUB_HEAD_REF", system)? }
             }
+            // GitHub sets GITHUB_HEAD_REF for the two above only.
+            "pull_request_review" | "pull_request_review_comment" => {
+                CiEvent::PullRequest { source_branch: get("GITHUB_HEAD_REF").unwrap_or_else(|| name.clone()) }
+            }
             "workflow_dispatch" => CiEvent::Manual,
+            "schedule" => CiEvent::Scheduled,
             other => CiEvent::Other(other.to_owned()),
         };
         return Ok(Some(CiContext { system, event, git_ref, repository }));
@@ -82,6 +99,11 @@ pub(crate) fn detect(env: &BTreeMap<String, String>) -> Result<Option<CiContext>
         let system = "GitLab CI";
         let repository = get("CI_PROJECT_PATH");
         let source = get("CI_PIPELINE_SOURCE").unwrap_or_else(|| "push".to_owned());
+        if source == "external_pull_request_event" {
+            let source_branch = require("CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME", system)?;
+            let git_ref = CiRef::Branch(source_branch.clone());
+            return Ok(Some(CiContext { system, event: CiEvent::PullRequest { source_branch }, git_ref, repository }));
+        }
         if source == "merge_request_event" || get("CI_MERGE_REQUEST_IID").is_some() {
             let source_branch = require("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", system)?;
             let git_ref = CiRef::Branch(source_branch.clone());
@@ -95,6 +117,7 @@ pub(crate) fn detect(env: &BTreeMap<String, String>) -> Result<Option<CiContext>
         let event = match source.as_str() {
             "push" => CiEvent::Push,
             "web" => CiEvent::Manual,
+            "schedule" => CiEvent::Scheduled,
             other => CiEvent::Other(other.to_owned()),
         };
         return Ok(Some(CiContext { system, event, git_ref, repository }));
@@ -114,6 +137,7 @@ pub(crate) fn detect(env: &BTreeMap<String, String>) -> Result<Option<CiContext>
         let event = match get("TRAVIS_EVENT_TYPE").as_deref().unwrap_or("push") {
             "push" => CiEvent::Push,
             "api" => CiEvent::Manual,
+            "cron" => CiEvent::Scheduled,
             other => CiEvent::Other(other.to_owned()),
         };
         return Ok(Some(CiContext { system, event, git_ref, repository }));

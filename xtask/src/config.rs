@@ -20,6 +20,8 @@ pub(crate) struct Config {
     pub(crate) qemu_image: String,
     pub(crate) publish: Vec<String>,
     pub(crate) cargo_registry: String,
+    /// The git remote this checkout fetches from (an image's unknown commit is fetched there).
+    pub(crate) git_remote: String,
     pub(crate) context: Vec<ContextConfig>,
 }
 
@@ -50,6 +52,7 @@ const KEYS: &[&str] = &[
     "qemu-image",
     "publish",
     "cargo-registry",
+    "git-remote",
     "context",
 ];
 const TARGET_KEYS: &[&str] = &["target", "platform"];
@@ -77,6 +80,7 @@ impl Default for Config {
             qemu_image: "tonistiigi/binfmt".to_owned(),
             publish: Vec::new(),
             cargo_registry: String::new(),
+            git_remote: "origin".to_owned(),
             context: vec![
                 ContextConfig {
                     dir: "docker".to_owned(),
@@ -152,6 +156,10 @@ impl Config {
             if c.dir.is_empty() || !dirs.insert(c.dir.as_str()) {
                 bail!("context dir `{}` is empty or listed twice", c.dir);
             }
+            let inside = Utf8Path::new(&c.dir).components().all(|part| matches!(part, camino::Utf8Component::Normal(_)));
+            if !inside {
+                bail!("context dir `{}` must be a path inside the workspace (relative, without `..` or `.`)", c.dir);
+            }
             if c.platforms.is_empty() {
                 bail!("context `{}` has no platforms", c.dir);
             }
@@ -170,6 +178,18 @@ impl Config {
                 || c.image_tag_prefix.len() > 64
             {
                 bail!("context `{}`: image-tag-prefix `{}` cannot start an image tag", c.dir, c.image_tag_prefix);
+            }
+        }
+        // Every context pushes to the one image repository: the same prefix twice would have the
+        // second context overwrite the first's tags in the same run.
+        let mut prefixes = std::collections::HashMap::new();
+        for c in &self.context {
+            if let Some(first) = prefixes.insert(c.image_tag_prefix.as_str(), c.dir.as_str()) {
+                bail!(
+                    "contexts `{first}` and `{}` push to the same image repository with the same image-tag-prefix `{}`: the second would overwrite the first's tags; give one of them its own prefix",
+                    c.dir,
+                    c.image_tag_prefix
+                );
             }
         }
         for var in [&self.registry_user_env, &self.registry_password_env] {
@@ -280,5 +300,11 @@ platforms = ["linux/amd64"]
         check_err("[[workspace.metadata.release-pipeline.context]]\ndir='d'\nplatforms=['linux/s390x']", "no target");
         check_err("registry-user-env = 'A B'", "not an environment variable name");
         check_err("publish = ['service']", "`cargo-registry` is empty");
+        let ctx = |dir: &str, prefix: &str| format!("[[workspace.metadata.release-pipeline.context]]\ndir='{dir}'\nplatforms=['linux/amd64']\nimage-tag-prefix='{prefix}'\n");
+        check_err(&(ctx("a", "") + &ctx("b", "")), "push to the same image repository with the same image-tag-prefix");
+        check_err(&(ctx("a", "x-") + &ctx("a", "y-")), "listed twice");
+        for outside in ["../other-project", "/", "/srv/docker", "a/../../b", ".", "./docker"] {
+            check_err(&ctx(outside, ""), "must be a path inside the workspace");
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! `cargo xtask distcopy [--from DIR] [PKG_DIR...]`: copy the packages into each image build
 //! context's `pkg/`, laid out by platform (`pkg/linux/arm/v7/…`), verified against SHA256SUMS.
-//! Everything is checked before any `pkg/` is touched, and each `pkg/` is replaced whole.
+//! Everything is checked before any `pkg/` is touched, and each `pkg/` is replaced whole, but
+//! only a `pkg/` that distcopy filled itself (every file in it one of our packages, at its
+//! platform's place): anything else in a destination stops the copy before anything is deleted.
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -48,6 +50,39 @@ pub(crate) fn distcopy(
     dests: &[Utf8PathBuf],
     expect_version: Option<&str>,
 ) -> Result<Vec<(Utf8PathBuf, Vec<Package>)>> {
+    let dests: Vec<(Utf8PathBuf, Vec<String>)> = if dests.is_empty() {
+        config.context.iter().map(|c| (root.join(&c.dir).join("pkg"), c.platforms.clone())).collect()
+    } else {
+        dests.iter().map(|d| (d.clone(), platforms_for(root, config, d))).collect()
+    };
+    copy_into(root, config, from, dests, expect_version)
+}
+
+/// Fills the `pkg/` of the contexts in `dirs` only (a resumed release builds only what is
+/// missing, so only those contexts get packages).
+pub(crate) fn distcopy_contexts(
+    root: &Utf8Path,
+    config: &Config,
+    from: &Utf8Path,
+    dirs: &[&str],
+    expect_version: Option<&str>,
+) -> Result<Vec<(Utf8PathBuf, Vec<Package>)>> {
+    let dests = config
+        .context
+        .iter()
+        .filter(|c| dirs.contains(&c.dir.as_str()))
+        .map(|c| (root.join(&c.dir).join("pkg"), c.platforms.clone()))
+        .collect();
+    copy_into(root, config, from, dests, expect_version)
+}
+
+fn copy_into(
+    root: &Utf8Path,
+    config: &Config,
+    from: &Utf8Path,
+    dests: Vec<(Utf8PathBuf, Vec<String>)>,
+    expect_version: Option<&str>,
+) -> Result<Vec<(Utf8PathBuf, Vec<Package>)>> {
     let packages = read_packages(from)?;
     let version = &packages[0].manifest.version;
     if let Some(p) = packages.iter().find(|p| &p.manifest.version != version) {
@@ -59,13 +94,9 @@ pub(crate) fn distcopy(
             "run `cargo xtask dist` to build the packages for this version",
         ));
     }
-    let dests: Vec<(Utf8PathBuf, Vec<String>)> = if dests.is_empty() {
-        config.context.iter().map(|c| (root.join(&c.dir).join("pkg"), c.platforms.clone())).collect()
-    } else {
-        dests.iter().map(|d| (d.clone(), platforms_for(root, config, d))).collect()
-    };
     // Check everything first: nothing is copied unless every destination can be filled.
     let mut plan = Vec::new();
+    check_inside_workspace(root, config)?;
     for (dest, _) in &dests {
         check_destination(from, dest)?;
     }
@@ -92,8 +123,7 @@ pub(crate) fn distcopy(
 }
 
 /// A destination is replaced whole, so refuse one that would destroy something: the source
-/// itself (or a directory around or inside it), or a directory not named `pkg` that holds
-/// anything but packages.
+/// itself (or a directory around or inside it), or one holding anything distcopy did not write.
 fn check_destination(from: &Utf8Path, dest: &Utf8Path) -> Result<()> {
     let canonical = |p: &Utf8Path| p.canonicalize_utf8().unwrap_or_else(|_| p.components().collect());
     let (src, dst) = (canonical(from), canonical(dest));
@@ -103,16 +133,57 @@ fn check_destination(from: &Utf8Path, dest: &Utf8Path) -> Result<()> {
             "give the source with --from: `cargo xtask distcopy --from dist/ docker/pkg/ rpi-docker/pkg/`",
         ));
     }
-    if dest.file_name() != Some("pkg") && dest.exists() {
-        let mut stack = vec![dest.to_owned()];
-        while let Some(dir) = stack.pop() {
-            for entry in dir.read_dir_utf8().with_context(|| format!("reading {dir}"))? {
-                let entry = entry?;
-                if entry.file_type()?.is_dir() {
-                    stack.push(entry.path().to_owned());
-                } else if !(entry.file_name().ends_with(".tar.gz") || entry.file_name().ends_with(".zip")) {
-                    bail!("{dest} holds {}, which is not a package: refusing to replace it (destinations are replaced whole; name it pkg/)", entry.path());
-                }
+    if let Some(foreign) = foreign_file(dest)? {
+        return Err(ui::error_with_help(
+            format!("{dest} holds {foreign}, which distcopy did not write: refusing to replace it"),
+            "distcopy only replaces a pkg/ it filled itself; move that file away, or choose an empty or new destination",
+        ));
+    }
+    Ok(())
+}
+
+/// The first file under `dest` that is not one of our packages at its platform's place
+/// (`<os>/<arch>[/<variant>]/<name>.tar.gz` holding our manifest for that platform).
+fn foreign_file(dest: &Utf8Path) -> Result<Option<Utf8PathBuf>> {
+    let meta = match std::fs::symlink_metadata(dest) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {dest}")),
+    };
+    if !meta.is_dir() {
+        return Ok(Some(dest.to_owned()));
+    }
+    let mut stack = vec![dest.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in dir.read_dir_utf8().with_context(|| format!("reading {dir}"))? {
+            let entry = entry?;
+            let path = entry.path().to_owned();
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let platform = path.parent().and_then(|p| p.strip_prefix(dest).ok()).map(|p| p.as_str().to_owned());
+            let ours = kind.is_file()
+                && path.as_str().ends_with(".tar.gz")
+                && dist::read_manifest(&path).is_ok_and(|m| Some(&m.platform) == platform.as_ref());
+            if !ours {
+                return Ok(Some(path));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Context directories must stay inside the workspace, symlinks followed (the configuration
+/// checks the names; this checks the disk).
+fn check_inside_workspace(root: &Utf8Path, config: &Config) -> Result<()> {
+    let root = root.canonicalize_utf8().with_context(|| format!("reading {root}"))?;
+    for c in &config.context {
+        let dir = root.join(&c.dir);
+        if let Ok(real) = dir.canonicalize_utf8() {
+            if !real.starts_with(&root) || real == root {
+                bail!("context `{}` resolves to {real}, outside the workspace {root}: refusing to fill its pkg/", c.dir);
             }
         }
     }

@@ -3,11 +3,14 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 use serde::Deserialize;
 use xshell::{cmd, Shell};
 
-use crate::ui;
+use crate::{
+    failure::{self, Failure},
+    ui,
+};
 
 /// Oldest buildx with `--provenance` and `--metadata-file` as used here.
 const MIN_BUILDX: (u64, u64) = (0, 10);
@@ -20,7 +23,7 @@ pub(crate) struct Docker {
     envs: Vec<(String, String)>,
     /// The config.json holding this run's login, for skopeo's `--authfile`.
     authfile: Option<Utf8PathBuf>,
-    _temp: Option<xshell::TempDir>,
+    _temp: Option<crate::interrupt::SecretDir>,
     containerd_store: bool,
 }
 
@@ -77,6 +80,18 @@ impl Docker {
         Ok(docker)
     }
 
+    /// Whether buildx knows the builder `name` (an unknown one is refused before `dist`).
+    pub(crate) fn check_builder(&self, name: &str) -> Result<(), String> {
+        match ui::exec_output(self.cmd(&["buildx", "inspect", name])) {
+            Ok(out) if out.status.success() => Ok(()),
+            Ok(out) => Err(format!(
+                "--builder {name}: buildx does not know that builder ({}); `docker buildx ls` lists the builders",
+                String::from_utf8_lossy(&out.stderr).trim().lines().last().unwrap_or("no message")
+            )),
+            Err(e) => Err(format!("--builder {name}: {e:#}")),
+        }
+    }
+
     /// `docker ARGS…` with this run's environment.
     pub(crate) fn cmd(&self, args: &[&str]) -> xshell::Cmd<'_> {
         let mut c = cmd!(self.sh, "docker {args...}");
@@ -95,22 +110,17 @@ impl Docker {
         c
     }
 
-    pub(crate) fn authfile(&self) -> Option<&Utf8Path> {
-        self.authfile.as_deref()
-    }
-
     /// Whether the engine stores images in containerd (which holds multi-platform images).
     pub(crate) fn has_containerd_store(&self) -> bool {
         self.containerd_store
     }
 
-    /// Logs in to `host` with a password given on stdin, into a temporary DOCKER_CONFIG.
-    pub(crate) fn login(&mut self, host: &str, user: &str, password: &str) -> Result<()> {
-        ui::add_secret(password);
-        let temp = self.sh.create_temp_dir().context("creating a temporary DOCKER_CONFIG")?;
+    /// A temporary DOCKER_CONFIG with the user's settings but no credentials, for this run's
+    /// logins.
+    fn private_config(&mut self) -> Result<()> {
+        // The login lands here: readable by this user only, removed however the run ends.
+        let temp = crate::interrupt::SecretDir::create("docker-config").context("creating a temporary DOCKER_CONFIG")?;
         let dir = Utf8PathBuf::try_from(temp.path().to_path_buf())?;
-        // The login lands here: readable by this user only.
-        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         let user_dir = user_docker_config_dir();
         // Keep the user's settings but no credential store: this login must land in the temp dir.
         let mut config: serde_json::Value = std::fs::read_to_string(user_dir.join("config.json"))
@@ -136,10 +146,21 @@ impl Docker {
         self.envs.push(("BUILDX_CONFIG".to_owned(), buildx));
         self.authfile = Some(dir.join("config.json"));
         self._temp = Some(temp);
-        let out = ui::exec_output(self.cmd(&["login", host, "--username", user, "--password-stdin"]).stdin(password))?;
+        Ok(())
+    }
+
+    /// Logs in to `host` with a password given on stdin, into a temporary DOCKER_CONFIG.
+    pub(crate) fn login(&mut self, host: &str, user: &str, password: &str) -> Result<()> {
+        ui::add_secret(password);
+        if self._temp.is_none() {
+            self.private_config()?;
+        }
+        let out = failure::exec_retrying(&format!("logging in to {host}"), || {
+            self.cmd(&["login", host, "--username", user, "--password-stdin"]).stdin(password)
+        })?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            if stderr.contains("401") || stderr.contains("unauthorized") || stderr.contains("Unauthorized") {
+            if failure::classify(&stderr) == Failure::Refused {
                 return Err(ui::error_with_help(
                     format!("the registry {host} refused the login of user {user} (401 Unauthorized)"),
                     "check the registry credentials in the environment",
@@ -150,13 +171,74 @@ impl Docker {
         Ok(())
     }
 
+    /// skopeo's options for `host`: this run's login (or the user's) and, for a loopback
+    /// registry only, plain HTTP.
+    fn skopeo_options(&self, host: &str, tls_flags: &[&str]) -> Vec<String> {
+        let mut args = Vec::new();
+        let authfile = self.authfile.clone().or_else(|| Some(user_docker_config_dir().join("config.json")).filter(|f| f.exists()));
+        if let Some(authfile) = authfile {
+            args.extend(["--authfile".to_owned(), authfile.to_string()]);
+        }
+        if is_loopback_registry(host) {
+            args.extend(tls_flags.iter().map(|f| format!("{f}=false")));
+        }
+        args
+    }
+
+    /// Points `repository:tag` at `repository@digest`, keeping the digest: a multi-platform
+    /// index and a single-platform manifest alike are copied as they are (`imagetools create`
+    /// would wrap a single manifest in a new index with a new digest).
+    pub(crate) fn copy_tag(&self, repository: &str, digest: &str, tag: &str) -> Result<()> {
+        let host = registry_host(repository);
+        let mut args = vec!["copy".to_owned(), "--all".to_owned(), "--preserve-digests".to_owned()];
+        args.extend(self.skopeo_options(host, &["--src-tls-verify", "--dest-tls-verify"]));
+        args.push(format!("docker://{repository}@{digest}"));
+        args.push(format!("docker://{repository}:{tag}"));
+        let what = format!("pointing {repository}:{tag} at {digest}");
+        let out = failure::exec_retrying(&what, || self.tool("skopeo", &args))?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if failure::classify(&stderr) != Failure::Other {
+                return Err(registry_error(host, &stderr)).context(what);
+            }
+            return Err(ui::command_failed(&what, &out));
+        }
+        Ok(())
+    }
+
+    /// Every tag of `repository` (none when the repository does not exist yet).
+    pub(crate) fn list_tags(&self, repository: &str) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct TagList {
+            #[serde(rename = "Tags", default)]
+            tags: Vec<String>,
+        }
+        let host = registry_host(repository);
+        let mut args = vec!["list-tags".to_owned()];
+        args.extend(self.skopeo_options(host, &["--tls-verify"]));
+        args.push(format!("docker://{repository}"));
+        let what = format!("listing the tags of {repository}");
+        let out = failure::exec_retrying(&what, || self.tool("skopeo", &args))?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if failure::classify(&stderr) == Failure::NotFound {
+                return Ok(Vec::new());
+            }
+            return Err(registry_error(host, &stderr)).context(what);
+        }
+        let list: TagList = serde_json::from_slice(&out.stdout).with_context(|| format!("parsing skopeo's tag list of {repository}"))?;
+        Ok(list.tags)
+    }
+
     /// The image at `reference`, or `None` when the tag does not exist. One registry read:
     /// `{{json .}}` holds both the manifest and the image config(s).
     pub(crate) fn inspect(&self, reference: &str) -> Result<Option<RemoteImage>> {
-        let out = ui::exec_output(self.cmd(&["buildx", "imagetools", "inspect", reference, "--format", "{{json .}}"]))?;
+        let out = failure::exec_retrying(&format!("reading {reference}"), || {
+            self.cmd(&["buildx", "imagetools", "inspect", reference, "--format", "{{json .}}"])
+        })?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            if stderr.contains(": not found") {
+            if failure::classify(&stderr) == Failure::NotFound {
                 return Ok(None);
             }
             return Err(registry_error(registry_host(reference), &stderr).context(format!("reading {reference}")));
@@ -239,31 +321,50 @@ pub(crate) fn user_docker_config_dir() -> Utf8PathBuf {
     }
 }
 
-/// The registry host of an image reference (`docker.io` when it names none).
-pub(crate) fn registry_host(reference: &str) -> &str {
-    match reference.split_once('/') {
-        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
-        _ => "docker.io",
-    }
+pub(crate) use crate::reference::registry_host;
+
+/// Registries reached without TLS verification: those whose host, without its port, is
+/// `localhost`, an IPv4 address in 127.0.0.0/8 or `::1` (what docker itself treats as insecure).
+/// A name that only looks local (`localhost.example.com`, `127.attacker.example`) is not.
+pub(crate) fn is_loopback_registry(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((inside, "")) => inside,
+            Some((inside, port)) if port.strip_prefix(':').is_some_and(is_port) => inside,
+            _ => return false,
+        },
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if is_port(port) => name,
+            Some(_) => return false,
+            None => host,
+        },
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        || name.parse::<std::net::Ipv6Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Registries docker treats as insecure (plain HTTP allowed): loopback ones.
-pub(crate) fn is_loopback_registry(host: &str) -> bool {
-    host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")
+fn is_port(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && text.parse::<u16>().is_ok()
 }
 
 /// One clear error from a registry tool's stderr.
 pub(crate) fn registry_error(host: &str, stderr: &str) -> anyhow::Error {
     let last = ui::mask(stderr.trim().lines().last().unwrap_or(""));
-    if stderr.contains("connection refused") || stderr.contains("no such host") || stderr.contains("i/o timeout") {
-        ui::error_with_help(format!("the registry {host} is unreachable: {last}"), "check that the registry is running and the image repository is right")
-    } else if stderr.contains("401") || stderr.contains("authorization failed") || stderr.contains("no basic auth credentials") {
-        ui::error_with_help(
+    match failure::classify(stderr) {
+        Failure::Unreachable => ui::error_with_help(
+            format!("the registry {host} is unreachable: {last}"),
+            "check that the registry is running and the image repository is right",
+        ),
+        Failure::Refused => ui::error_with_help(
             format!("the registry {host} refused access: {last}"),
             format!("log in (`docker login {host}`) or set the registry credentials in the environment"),
-        )
-    } else {
-        anyhow::anyhow!("{last}")
+        ),
+        Failure::Transient => ui::error_with_help(
+            format!("the registry {host} failed {} times in a row: {last}", failure::ATTEMPTS),
+            "the registry or the network is having trouble; run the same command again (a rerun resumes)",
+        ),
+        Failure::NotFound | Failure::Other => anyhow::anyhow!("{last}"),
     }
 }
 
@@ -295,6 +396,11 @@ mod tests {
         assert_eq!(registry_host("ghcr.io/acme/service"), "ghcr.io");
         assert_eq!(registry_host("acme/service"), "docker.io");
         assert_eq!(registry_host("localhost/x"), "localhost");
-        assert!(is_loopback_registry("127.0.0.1:5000") && !is_loopback_registry("ghcr.io"));
+        for local in ["127.0.0.1:5000", "127.1.2.3", "localhost", "localhost:5000", "LOCALHOST:1", "[::1]:5000", "[::1]"] {
+            assert!(is_loopback_registry(local), "{local}");
+        }
+        for remote in ["ghcr.io", "localhost.example.com", "localhost.example.com:5000", "127.attacker.example", "127.0.0.1.nip.io", "localhostx", "[::2]:5000", "[::1]x", "127.0.0.1:x", "10.0.0.1:5000"] {
+            assert!(!is_loopback_registry(remote), "{remote}");
+        }
     }
 }

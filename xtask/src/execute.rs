@@ -1,25 +1,59 @@
 //! Carries a `ReleasePlan` out: preflight → dist → distcopy → qemu → build and push each context
-//! → move tags → verify → summary. Decides nothing of its own: what to tag and push is in the
-//! plan, and what the registry already holds is turned into actions by `plan::reconcile`.
-use std::{collections::BTreeMap, fmt::Write as _, time::Instant};
+//! → move tags → verify → publish → summary. Decides nothing of its own: what to tag and push is
+//! in the plan, and what the registry holds is turned into actions by `plan::reconcile` and
+//! `tags::moving_tag_home`, from a read made right before each write (another run may have
+//! written in between).
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt::Write as _,
+    time::Instant,
+};
 
 use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
+use semver::Version;
 
 use crate::{
     dist::{self, DistRequest, Format},
     distcopy,
     docker::{self, Docker},
+    failure::{self, Failure},
     pipeline::Options,
-    plan::{self, BuildAction, ImageActions, ImagePlan, Kind, Observed, PlanInput, ReleasePlan},
-    publish, qemu, repo::Repo, ui,
+    plan::{self, BuildAction, ImagePlan, Kind, Lineage, Observed, PlanInput, ReleasePlan},
+    publish, qemu,
+    repo::Repo,
+    tags, ui,
+    version::{parse_tag, TagKind},
 };
 
 /// What happened to one image, for the summary.
+#[derive(Default)]
 struct Outcome {
     digest: Option<String>,
-    pushed_tags: Vec<String>,
+    /// Tags this run wrote (or found already right), each checked by `verify` against the
+    /// digest it must hold.
+    written: Vec<(String, String)>,
+    /// Moving tags left where they are, with the reason.
+    kept: Vec<String>,
     note: String,
+}
+
+/// Test hook: with `RELEASE_PIPELINE_PAUSE_AT=<step>` and `RELEASE_PIPELINE_PAUSE_FILE=<path>`,
+/// the run creates `<path>.paused` at the start of that step (`dist`, `build`, `move-tags`,
+/// `publish`) and waits until `<path>` exists. The race tests pause one run here and let another
+/// finish; every decision about what to write comes after this point.
+fn pause_point(step: &str) {
+    let (Ok(at), Ok(file)) = (std::env::var("RELEASE_PIPELINE_PAUSE_AT"), std::env::var("RELEASE_PIPELINE_PAUSE_FILE")) else {
+        return;
+    };
+    if at != step {
+        return;
+    }
+    let _ = std::fs::write(format!("{file}.paused"), step);
+    ui::info(format_args!("paused at {step}: waiting for {file}"));
+    while !std::path::Path::new(&file).exists() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 pub(crate) fn execute(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, opts: &Options) -> Result<()> {
@@ -31,52 +65,67 @@ pub(crate) fn execute(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, op
     let config = &input.config;
     let commit = plan.commit.clone().context("a release needs a commit: this repository has none")?;
 
-    // Preflight: tools, login, and every registry read, before anything is built.
+    // Preflight: tools, login, and every registry read, before anything is built. Every
+    // problem found here is reported at once.
     let step = ui::step("preflight: docker, buildx, registry");
     let mut docker = Docker::connect()?;
     let env = crate::pipeline::env_map();
+    let mut problems = Vec::new();
+    if let Some(builder) = &opts.builder {
+        if let Err(why) = docker.check_builder(builder) {
+            problems.push(why);
+        }
+    }
+    if plan.images.iter().any(|i| i.push && !i.moving_tags.is_empty()) && which::which("skopeo").is_err() {
+        problems.push("skopeo is not installed; it moves tags without changing digests (apt-get install skopeo; scripts/onboard.sh does it)".to_owned());
+    }
     if plan.pushes() {
         login(&mut docker, plan, config, &env)?;
     }
     let repo = Repo::discover(root)?;
-    let observed = observe(&docker, plan, repo.as_ref())?;
-    let actions = plan::reconcile(plan, &observed)?;
-    let publish_actions = publish::preflight(plan, input, root, &env)?;
-    step.done();
-
-    for (image, action) in plan.images.iter().zip(&actions) {
-        match &action.build {
-            BuildAction::AlreadyThere { .. } => ui::info(format_args!(
-                "{}:{} was already released from this commit: resuming (only what is missing is pushed)",
-                image.repository,
-                image.primary_tag()
-            )),
-            BuildAction::Skip { why } => ui::warn(why),
-            BuildAction::Build => {}
-        }
-        for (_, why) in &action.kept {
-            ui::warn(why);
+    let mut actions = Vec::new();
+    for image in &plan.images {
+        let seen = observe(&docker, plan, image, repo.as_ref(), &config.git_remote)?;
+        match plan::reconcile(plan, image, &seen) {
+            Ok(action) => actions.push(action),
+            Err(problem) => problems.push(problem),
         }
     }
+    let publish_actions = match publish::preflight(plan, input, root, &env) {
+        Ok(actions) => actions,
+        Err(e) => {
+            problems.push(format!("{e:#}"));
+            Vec::new()
+        }
+    };
+    if !problems.is_empty() {
+        return Err(ui::error_with_help(
+            format!("the preflight found {} problem(s); nothing was built or pushed:\n  - {}", problems.len(), problems.join("\n  - ")),
+            "fix them and run again; a version is released once, so tag a new version for new code",
+        ));
+    }
+    step.done();
+    announce(plan, &actions);
 
-    let to_build: Vec<(&ImagePlan, &ImageActions)> =
-        plan.images.iter().zip(&actions).filter(|(_, a)| a.build == BuildAction::Build).collect();
+    let mut outcomes: Vec<Outcome> = plan.images.iter().map(|_| Outcome::default()).collect();
+    let to_build: Vec<usize> = (0..plan.images.len()).filter(|&i| actions[i] == BuildAction::Build).collect();
     let epoch = dist::source_date_epoch(repo.as_ref(), Some(&commit))?;
-    let mut digests: BTreeMap<String, String> = BTreeMap::new();
     if !to_build.is_empty() {
-        let platforms: Vec<String> = to_build.iter().flat_map(|(i, _)| i.platforms.clone()).collect();
+        let platforms: Vec<String> = to_build.iter().flat_map(|&i| plan.images[i].platforms.clone()).collect();
         let targets: Vec<String> = config
             .targets
             .iter()
             .filter(|t| platforms.contains(&t.platform))
             .map(|t| t.target.clone())
             .collect();
+        pause_point("dist");
         let step = ui::step(format!("dist: build and package {} {} for {}", dist::CRATE, plan.version.semver, targets.join(", ")));
         dist::dist(&DistRequest { root, config, version: &plan.version.semver, commit: &commit, epoch, targets, format: Format::TarGz })?;
         step.done();
 
-        let step = ui::step("distcopy: fill each context's pkg/");
-        distcopy::distcopy(root, config, &root.join("dist"), &[], Some(&plan.version.semver))?;
+        let step = ui::step("distcopy: fill the pkg/ of each context to build");
+        let dirs: Vec<&str> = to_build.iter().map(|&i| plan.images[i].context.as_str()).collect();
+        distcopy::distcopy_contexts(root, config, &root.join("dist"), &dirs, Some(&plan.version.semver))?;
         step.done();
 
         if !qemu::needed_handlers(&platforms).is_empty() {
@@ -84,80 +133,85 @@ pub(crate) fn execute(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, op
             qemu::ensure(config)?;
             step.done();
         }
-
-        let containerd = docker.has_containerd_store();
-        for (image, _) in &to_build {
-            let step = ui::step(format!(
-                "build {}/ for {} → {}:{}{}",
-                image.context,
-                image.platforms.join(","),
-                image.repository,
-                image.primary_tag(),
-                if image.push { " (push)" } else { " (local engine)" }
-            ));
-            let digest = build(&docker, plan, image, root, epoch, opts, containerd)?;
-            digests.insert(image.context.clone(), digest);
-            step.done();
-        }
     } else {
         ui::info("nothing to build: every image is already there or newer");
     }
 
-    // Moving tags last, and only once every context's immutable tag is in.
-    let mut outcomes = Vec::new();
-    for (image, action) in plan.images.iter().zip(&actions) {
-        let digest = match &action.build {
-            BuildAction::Build => digests.get(&image.context).cloned(),
-            BuildAction::AlreadyThere { digest } => Some(digest.clone()),
-            BuildAction::Skip { .. } => None,
-        };
-        let mut pushed = Vec::new();
-        if image.push && digest.is_some() {
-            pushed.push(image.primary_tag().to_owned());
-        }
-        outcomes.push(Outcome { digest, pushed_tags: pushed, note: String::new() });
-    }
-    let moves: Vec<_> = plan
-        .images
-        .iter()
-        .zip(&actions)
-        .zip(&mut outcomes)
-        .filter(|((image, action), o)| image.push && !action.move_tags.is_empty() && o.digest.is_some())
-        .collect();
-    if !moves.is_empty() {
-        let step = ui::step("move tags: point the moving tags at the pushed images");
-        for ((image, action), outcome) in moves {
-            let digest = outcome.digest.clone().expect("filtered above");
-            for tag in &action.move_tags {
-                copy_tag(&docker, &image.repository, &digest, tag)?;
-                outcome.pushed_tags.push(tag.clone());
+    pause_point("build");
+    let containerd = docker.has_containerd_store();
+    for &i in &to_build {
+        let image = &plan.images[i];
+        // Read the tag again: another run may have pushed it while this one was building.
+        let seen = observe(&docker, plan, image, repo.as_ref(), &config.git_remote)?;
+        let action = plan::reconcile(plan, image, &seen).map_err(|problem| {
+            ui::error_with_help(problem, "another run released this version from another commit while this one was building")
+        })?;
+        match action {
+            BuildAction::Build => {}
+            other => {
+                if let BuildAction::Skip { why } = &other {
+                    ui::warn(format_args!("{why} (it was pushed while this run was building)"));
+                }
+                actions[i] = other;
+                continue;
             }
+        }
+        let step = ui::step(format!(
+            "build {}/ for {} → {}:{}{}",
+            image.context,
+            image.platforms.join(","),
+            image.repository,
+            image.primary_tag(),
+            if image.push { " (push)" } else { " (local engine)" }
+        ));
+        outcomes[i].digest = Some(build(&docker, plan, image, root, epoch, opts, containerd)?);
+        step.done();
+    }
+    for (i, image) in plan.images.iter().enumerate() {
+        if let BuildAction::AlreadyThere { digest } = &actions[i] {
+            outcomes[i].digest = Some(digest.clone());
+        }
+        if let (true, Some(digest)) = (image.push, outcomes[i].digest.clone()) {
+            outcomes[i].written.push((image.primary_tag().to_owned(), digest));
+        }
+    }
+
+    // Moving tags last, and only once every context's immutable tag is in.
+    let movers: Vec<usize> =
+        (0..plan.images.len()).filter(|&i| plan.images[i].push && !plan.images[i].moving_tags.is_empty() && outcomes[i].digest.is_some()).collect();
+    if !movers.is_empty() {
+        pause_point("move-tags");
+        let step = ui::step("move tags: point the moving tags at the highest release the registry holds");
+        for &i in &movers {
+            move_tags(&docker, plan, &plan.images[i], &mut outcomes[i])?;
         }
         step.done();
     }
 
     if plan.pushes() {
-        let step = ui::step("verify: every pushed tag, its platforms and digest");
+        let step = ui::step("verify: every written tag, its platforms and digest");
         for (image, outcome) in plan.images.iter().zip(&mut outcomes) {
-            let Some(digest) = &outcome.digest else { continue };
-            for tag in &outcome.pushed_tags {
+            for (tag, digest) in &outcome.written {
                 verify(&docker, image, tag, digest)?;
             }
-            outcome.note = format!("verified {} tag(s)", outcome.pushed_tags.len());
+            if !outcome.written.is_empty() {
+                outcome.note = format!("verified {} tag(s)", outcome.written.len());
+            }
         }
         step.done();
     }
 
     if !publish_actions.is_empty() {
+        pause_point("publish");
         let step = ui::step("publish: crates to the cargo registry");
         publish::publish(plan, input, root, &publish_actions)?;
         step.done();
     }
 
     for ((image, action), outcome) in plan.images.iter().zip(&actions).zip(&mut outcomes) {
-        if let BuildAction::Skip { .. } = action.build {
-            outcome.note = "skipped: the registry holds a newer build".to_owned();
-        } else if let BuildAction::AlreadyThere { .. } = action.build {
+        if let BuildAction::Skip { .. } = action {
+            outcome.note = "skipped: the registry holds a newer build, or one this checkout cannot place".to_owned();
+        } else if let BuildAction::AlreadyThere { .. } = action {
             outcome.note = format!("already released; {}", outcome.note);
         } else if !image.push {
             outcome.note = if plan.local { "local engine".to_owned() } else { "built, not pushed".to_owned() };
@@ -171,10 +225,89 @@ pub(crate) fn execute(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, op
     Ok(())
 }
 
+fn announce(plan: &ReleasePlan, actions: &[BuildAction]) {
+    for (image, action) in plan.images.iter().zip(actions) {
+        match action {
+            BuildAction::AlreadyThere { .. } => ui::info(format_args!(
+                "{}:{} was already released from this commit: resuming (only what is missing is built and pushed)",
+                image.repository,
+                image.primary_tag()
+            )),
+            BuildAction::Skip { why } => ui::warn(why),
+            BuildAction::Build => {}
+        }
+    }
+}
+
+/// Points each of the image's moving tags at the highest release the registry holds that the tag
+/// covers, reading the registry right before writing. Then reads again and repeats until nothing
+/// changes: a concurrent release that wrote in between is converged with, so every moving tag
+/// this run wrote ends on the highest release, never on a lower one.
+fn move_tags(docker: &Docker, plan: &ReleasePlan, image: &ImagePlan, outcome: &mut Outcome) -> Result<()> {
+    let ours = Version::parse(&plan.version.semver).context("a release version is SemVer")?;
+    let our_digest = outcome.digest.clone().expect("only images with a digest move tags");
+    let mut wrote: BTreeSet<String> = BTreeSet::new();
+    let mut final_targets: BTreeMap<String, String> = BTreeMap::new();
+    for round in 0..5 {
+        let released = released_versions(docker, image)?;
+        let versions: Vec<Version> = released.keys().cloned().collect();
+        let mut changed = false;
+        for moving in &image.moving_tags {
+            let unprefixed = moving.strip_prefix(&image.tag_prefix).unwrap_or(moving);
+            let Some(home) = tags::moving_tag_home(unprefixed, &versions) else { continue };
+            if home != &ours && !wrote.contains(moving) {
+                if round == 0 {
+                    let why = format!("{}:{moving} stays on {home}, higher than {ours}: moving tags never move backwards", image.repository);
+                    ui::warn(&why);
+                    outcome.kept.push(why);
+                }
+                continue;
+            }
+            let target = if home == &ours {
+                our_digest.clone()
+            } else {
+                let tag = &released[home];
+                docker.inspect(&format!("{}:{tag}", image.repository))?.with_context(|| format!("{}:{tag} vanished", image.repository))?.digest
+            };
+            let current = docker.inspect(&format!("{}:{moving}", image.repository))?.map(|r| r.digest);
+            if current.as_deref() != Some(target.as_str()) {
+                if round > 0 {
+                    ui::warn(format_args!("{}:{moving} was changed by another run; pointing it at {home}, the highest release", image.repository));
+                }
+                docker.copy_tag(&image.repository, &target, moving)?;
+                changed = true;
+            }
+            wrote.insert(moving.clone());
+            final_targets.insert(moving.clone(), target);
+        }
+        if !changed {
+            break;
+        }
+    }
+    outcome.written.extend(final_targets);
+    Ok(())
+}
+
+/// The release versions whose version tags (with the image's prefix) the registry holds, each
+/// with its tag.
+fn released_versions(docker: &Docker, image: &ImagePlan) -> Result<BTreeMap<Version, String>> {
+    let mut released = BTreeMap::new();
+    for tag in docker.list_tags(&image.repository)? {
+        let Some(bare) = tag.strip_prefix(&image.tag_prefix) else { continue };
+        if let TagKind::Version(v) = parse_tag(bare, "") {
+            if bare == tags::version_tag(&v) {
+                released.insert(v, tag);
+            }
+        }
+    }
+    Ok(released)
+}
+
 fn login(docker: &mut Docker, plan: &ReleasePlan, config: &crate::config::Config, env: &BTreeMap<String, String>) -> Result<()> {
     let user = env.get(&config.registry_user_env).filter(|v| !v.is_empty());
     let password = env.get(&config.registry_password_env).filter(|v| !v.is_empty());
     let mut hosts: Vec<&str> = plan.images.iter().filter(|i| i.push).map(|i| docker::registry_host(&i.repository)).collect();
+    hosts.sort();
     hosts.dedup();
     match (user, password) {
         (Some(user), Some(password)) => {
@@ -196,27 +329,34 @@ fn login(docker: &mut Docker, plan: &ReleasePlan, config: &crate::config::Config
     Ok(())
 }
 
-/// Reads what the registry holds for every pushed image's tags.
-fn observe(docker: &Docker, plan: &ReleasePlan, repo: Option<&Repo>) -> Result<Vec<Observed>> {
-    let ours = plan.commit.as_deref().and_then(|c| git2::Oid::from_str(c).ok());
-    let mut observed = Vec::new();
-    for image in &plan.images {
-        let mut seen = Observed::default();
-        if image.push {
-            seen.primary = docker.inspect(&format!("{}:{}", image.repository, image.primary_tag()))?;
-            for tag in &image.moving_tags {
-                seen.moving.insert(tag.clone(), docker.inspect(&format!("{}:{tag}", image.repository))?);
-            }
-            if let (Some(remote), Some(ours), Some(repo)) = (&seen.primary, ours, repo) {
-                if let Some(theirs) = remote.revision.as_deref().and_then(|r| git2::Oid::from_str(r).ok()) {
-                    // A commit we do not have (a rewritten branch) is not newer: overwrite.
-                    seen.primary_is_newer = theirs != ours && repo.contains(theirs, ours).unwrap_or(false);
-                }
-            }
-        }
-        observed.push(seen);
+/// Reads what the registry holds at the image's primary tag, and how its commit relates to ours.
+/// A commit this checkout lacks is fetched from `remote` once before it counts as unknown.
+fn observe(docker: &Docker, plan: &ReleasePlan, image: &ImagePlan, repo: Option<&Repo>, remote: &str) -> Result<Observed> {
+    if !image.push {
+        return Ok(Observed::default());
     }
-    Ok(observed)
+    let primary = docker.inspect(&format!("{}:{}", image.repository, image.primary_tag()))?;
+    let ours = plan.commit.as_deref().and_then(|c| git2::Oid::from_str(c).ok());
+    let theirs = primary.as_ref().and_then(|r| r.revision.as_deref()).and_then(|r| git2::Oid::from_str(r).ok());
+    let lineage = match (theirs, ours, repo) {
+        (Some(theirs), Some(ours), _) if theirs == ours => Some(Lineage::Same),
+        (Some(theirs), Some(ours), Some(repo)) => {
+            if !repo.has_commit(theirs) {
+                repo.fetch_commit(remote, theirs);
+            }
+            Some(if !repo.has_commit(theirs) {
+                Lineage::Unknown
+            } else if repo.contains(theirs, ours)? {
+                Lineage::Newer
+            } else if repo.contains(ours, theirs)? {
+                Lineage::Older
+            } else {
+                Lineage::Diverged
+            })
+        }
+        _ => None,
+    };
+    Ok(Observed { primary, lineage })
 }
 
 /// Checks that `pkg/` holds exactly this version for each platform before docker sees it.
@@ -282,11 +422,11 @@ fn build(docker: &Docker, plan: &ReleasePlan, image: &ImagePlan, root: &Utf8Path
     argv.push(if image.push { "--push".into() } else { "--load".into() });
     argv.push(root.join(&image.context).to_string());
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let out = ui::exec_output(docker.cmd(&argv).env("SOURCE_DATE_EPOCH", epoch.to_string()))?;
+    let what = format!("building {}/ for {}", image.context, platforms.join(","));
+    let out = failure::exec_retrying(&what, || docker.cmd(&argv).env("SOURCE_DATE_EPOCH", epoch.to_string()))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let what = format!("building {}/ for {}", image.context, platforms.join(","));
-        if image.push && (stderr.contains("connection refused") || stderr.contains("401") || stderr.contains("failed to push")) {
+        if image.push && failure::classify(&stderr) != Failure::Other {
             return Err(docker::registry_error(docker::registry_host(&image.repository), &stderr))
                 .context(format!("{what}: the push failed; the moving tags were not touched, so a rerun resumes"));
         }
@@ -305,32 +445,6 @@ fn source_url() -> String {
         (Ok(server), Ok(repo)) => format!("{server}/{repo}"),
         _ => String::new(),
     }
-}
-
-/// Points `repository:tag` at `repository@digest`, keeping the digest: a multi-platform index
-/// and a single-platform manifest alike are copied as they are (`imagetools create` would wrap
-/// a single manifest in a new index with a new digest).
-fn copy_tag(docker: &Docker, repository: &str, digest: &str, tag: &str) -> Result<()> {
-    let host = docker::registry_host(repository);
-    let mut args = vec!["copy".to_owned(), "--all".to_owned(), "--preserve-digests".to_owned()];
-    if let Some(authfile) = docker.authfile() {
-        args.extend(["--authfile".to_owned(), authfile.to_string()]);
-    } else {
-        let default = docker::user_docker_config_dir().join("config.json");
-        if default.exists() {
-            args.extend(["--authfile".to_owned(), default.to_string()]);
-        }
-    }
-    if docker::is_loopback_registry(host) {
-        args.extend(["--src-tls-verify=false".to_owned(), "--dest-tls-verify=false".to_owned()]);
-    }
-    args.push(format!("docker://{repository}@{digest}"));
-    args.push(format!("docker://{repository}:{tag}"));
-    if which::which("skopeo").is_err() {
-        return Err(ui::error_with_help("skopeo is not installed; it moves tags without changing digests", "apt-get install skopeo (scripts/onboard.sh does it)"));
-    }
-    ui::exec(docker.tool("skopeo", &args), &format!("pointing {repository}:{tag} at {digest}"))?;
-    Ok(())
 }
 
 fn verify(docker: &Docker, image: &ImagePlan, tag: &str, digest: &str) -> Result<()> {
@@ -354,10 +468,14 @@ fn summary(plan: &ReleasePlan, outcomes: &[Outcome], published: &[publish::Publi
     let mut md = String::from("| image | platforms | tags | digest | result |\n|---|---|---|---|---|\n");
     let _ = writeln!(text, "\n{} {} {} ({})", ui::paint("summary:", "1"), plan.kind.as_str(), plan.version.semver, plan.reason);
     for (image, o) in plan.images.iter().zip(outcomes) {
-        let tags = if o.pushed_tags.is_empty() { image.tags.join(", ") } else { o.pushed_tags.join(", ") };
+        let written: Vec<&str> = o.written.iter().map(|(t, _)| t.as_str()).collect();
+        let tags = if written.is_empty() { image.tags.join(", ") } else { written.join(", ") };
         let digest = o.digest.as_deref().map(|d| &d[..d.len().min(19)]).unwrap_or("-");
         let _ = writeln!(text, "  {}/ {} [{}]\n    tags: {tags}\n    digest: {digest}  {}", image.context, image.repository, image.platforms.join(", "), o.note);
         let _ = writeln!(md, "| `{}` | {} | {tags} | `{}` | {} |", image.repository, image.platforms.join(", "), o.digest.as_deref().unwrap_or("-"), o.note);
+        for kept in &o.kept {
+            let _ = writeln!(text, "    kept: {kept}");
+        }
     }
     for p in published {
         let _ = writeln!(text, "  crate {} {}: {}", p.krate, p.version, p.describe());

@@ -22,7 +22,7 @@ pub(crate) struct Options {
 }
 
 /// Reads git, the environment and the configuration into the planner's input.
-pub(crate) fn gather(repository: Option<String>, force_local: bool) -> Result<(PlanInput, camino::Utf8PathBuf)> {
+pub(crate) fn gather(repository: Option<String>, force_local: bool, run: bool) -> Result<(PlanInput, camino::Utf8PathBuf)> {
     let (repo, root, config) = version::open(None)?;
     let repo = repo.ok_or_else(|| {
         ui::error_with_help(format!("{root} is not in a git repository"), "releases are made from a git checkout")
@@ -46,6 +46,8 @@ pub(crate) fn gather(repository: Option<String>, force_local: bool) -> Result<(P
         releases: tags.into_iter().map(|t| t.version).collect(),
         repository,
         force_local,
+        run,
+        changed_files: if version.dirty { repo.changed_files()? } else { Vec::new() },
         version,
         config,
     };
@@ -75,14 +77,14 @@ macro_rules! options {
 
 pub(crate) fn run_release(cmd: flags::Release) -> Result<()> {
     let opts = options!(cmd);
-    let (input, root) = gather(opts.repository.clone(), opts.local)?;
+    let (input, root) = gather(opts.repository.clone(), opts.local, opts.run)?;
     let plan = plan::release(&input, None)?;
     finish(plan, &input, &root, &opts)
 }
 
 pub(crate) fn run_dev_release(cmd: flags::DevRelease) -> Result<()> {
     let opts = options!(cmd);
-    let (input, root) = gather(opts.repository.clone(), opts.local)?;
+    let (input, root) = gather(opts.repository.clone(), opts.local, opts.run)?;
     let plan = plan::dev_release(&input, cmd.branch.as_deref())?;
     finish(plan, &input, &root, &opts)
 }
@@ -104,7 +106,7 @@ pub(crate) fn run_ci(cmd: flags::Ci) -> Result<()> {
         run: false,
         port: None,
     };
-    let (input, root) = gather(opts.repository.clone(), false)?;
+    let (input, root) = gather(opts.repository.clone(), false, false)?;
     let plan = plan::ci(&input, &ctx)?;
     plan::check_ci_credentials(&plan, &input.config, &env)?;
     if !plan.publish.is_empty() {
@@ -118,6 +120,12 @@ fn finish(plan: ReleasePlan, input: &PlanInput, root: &camino::Utf8Path, opts: &
         println!("{}", serde_json::to_string_pretty(&plan).context("serializing the plan")?);
     } else if opts.dry_run || !ui::quiet() {
         print!("{}", plan::render(&plan));
+    }
+    if !plan.problems.is_empty() {
+        return Err(ui::error_with_help(
+            format!("this {} cannot go ahead:\n  - {}", plan.kind.as_str(), plan.problems.join("\n  - ")),
+            "nothing was built or pushed; fix the problems above and run it again",
+        ));
     }
     if opts.dry_run || opts.json {
         return Ok(());

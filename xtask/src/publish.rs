@@ -68,15 +68,26 @@ impl PublishAction {
 /// `cargo xtask publish`: the publish step alone, for the plan a person's `release` (HEAD on a
 /// version tag) or `dev-release` (otherwise) would make.
 pub(crate) fn run(cmd: flags::Publish) -> Result<()> {
-    let (input, root) = crate::pipeline::gather(None, false)?;
+    let (input, root) = crate::pipeline::gather(None, false, false)?;
     let plan = if input.version.is_release() { plan::release(&input, None)? } else { plan::dev_release(&input, cmd.branch.as_deref())? };
     if let Some(why) = &plan.publish_skipped {
         ui::info(format_args!("nothing to publish: {why}"));
         return Ok(());
     }
     if plan.publish.is_empty() {
-        ui::info("nothing to publish: `publish` is empty in the configuration");
+        let why = if input.config.publish.is_empty() {
+            "`publish` is empty in the configuration"
+        } else {
+            "no image repository is configured (`image`, --repository or RELEASE_REPOSITORY), so this is local mode, which never publishes"
+        };
+        ui::info(format_args!("nothing to publish: {why}"));
         return Ok(());
+    }
+    if !plan.problems.is_empty() {
+        return Err(ui::error_with_help(
+            format!("nothing was published:\n  - {}", plan.problems.join("\n  - ")),
+            "fix the problems above and run it again",
+        ));
     }
     let env = crate::pipeline::env_map();
     let actions = preflight(&plan, &input, &root, &env)?;
@@ -198,8 +209,19 @@ pub(crate) fn publish(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, ac
             std::fs::copy(root.join(extra), stage.join(extra))?;
         }
     }
+    let repo = crate::repo::Repo::discover(root)?.context("publishing needs the git checkout: only tracked files are published")?;
+    // Never in a crate, even when tracked: the packages and image contexts' pkg/.
+    let generated: Vec<Utf8PathBuf> =
+        std::iter::once(Utf8PathBuf::from("dist")).chain(input.config.context.iter().map(|c| Utf8Path::new(&c.dir).join("pkg"))).collect();
     for krate in &crates {
-        copy_tree(&root.join(krate), &stage.join(krate))?;
+        for file in repo.tracked_files(krate)? {
+            if generated.iter().any(|g| file.starts_with(g)) {
+                continue;
+            }
+            let dst = stage.join(&file);
+            std::fs::create_dir_all(dst.parent().expect("a file has a parent"))?;
+            std::fs::copy(root.join(&file), &dst).with_context(|| format!("copying {file}"))?;
+        }
         let path = stage.join(krate).join("Cargo.toml");
         let mut manifest: toml_edit::DocumentMut = std::fs::read_to_string(&path)?.parse().with_context(|| format!("parsing {path}"))?;
         manifest["package"]["version"] = toml_edit::value(version.as_str());
@@ -232,21 +254,5 @@ pub(crate) fn publish(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, ac
         }
     }
     let _ = std::fs::remove_dir_all(&stage);
-    Ok(())
-}
-
-fn copy_tree(from: &Utf8Path, to: &Utf8Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in from.read_dir_utf8().with_context(|| format!("reading {from}"))? {
-        let entry = entry?;
-        let (src, dst) = (entry.path().to_owned(), to.join(entry.file_name()));
-        if entry.file_type()?.is_dir() {
-            if entry.file_name() != "target" {
-                copy_tree(&src, &dst)?;
-            }
-        } else {
-            std::fs::copy(&src, &dst).with_context(|| format!("copying {src}"))?;
-        }
-    }
     Ok(())
 }

@@ -63,10 +63,40 @@ impl Repo {
         if self.repo.is_bare() {
             return Ok(false);
         }
+        Ok(!self.tracked_changes()?.is_empty())
+    }
+
+    fn tracked_changes(&self) -> Result<git2::Statuses<'_>> {
         let mut opts = StatusOptions::new();
         opts.include_untracked(false).include_ignored(false).exclude_submodules(true);
-        let statuses = self.repo.statuses(Some(&mut opts)).context("reading the work tree's status")?;
-        Ok(!statuses.is_empty())
+        self.repo.statuses(Some(&mut opts)).context("reading the work tree's status")
+    }
+
+    /// The tracked files [`Repo::is_dirty`] counts, by path.
+    pub(crate) fn changed_files(&self) -> Result<Vec<String>> {
+        if self.repo.is_bare() {
+            return Ok(Vec::new());
+        }
+        let statuses = self.tracked_changes()?;
+        let mut files: Vec<String> = statuses.iter().filter_map(|e| e.path().ok().map(str::to_owned)).collect();
+        files.sort();
+        files.dedup();
+        Ok(files)
+    }
+
+    /// The files git tracks under `dir` (relative to the work tree root), as paths relative to
+    /// the root: what a crate may hold. Untracked and ignored files are not among them.
+    pub(crate) fn tracked_files(&self, dir: &str) -> Result<Vec<Utf8PathBuf>> {
+        let index = self.repo.index().context("reading the git index")?;
+        let prefix = format!("{}/", dir.trim_end_matches('/'));
+        let mut files = Vec::new();
+        for entry in index.iter() {
+            let path = String::from_utf8(entry.path).context("a tracked path is not UTF-8")?;
+            if path.starts_with(&prefix) {
+                files.push(Utf8PathBuf::from(path));
+            }
+        }
+        Ok(files)
     }
 
     /// Every tag, straight from the ref iterator (`tag_foreach` looks each name up again).
@@ -123,6 +153,20 @@ impl Repo {
             count += 1;
         }
         Ok(count)
+    }
+
+    /// Whether the object database holds `commit`.
+    pub(crate) fn has_commit(&self, commit: Oid) -> bool {
+        self.repo.find_commit(commit).is_ok()
+    }
+
+    /// Tries to fetch `commit` from `remote` (`git fetch REMOTE SHA`; libgit2 is built without
+    /// network). Failure is not an error: the caller then treats the commit as unknown.
+    pub(crate) fn fetch_commit(&self, remote: &str, commit: Oid) {
+        let Ok(sh) = xshell::Shell::new() else { return };
+        let dir = self.root();
+        let sha = commit.to_string();
+        let _ = crate::ui::exec_output(xshell::cmd!(sh, "git -C {dir} fetch --quiet --no-tags {remote} {sha}"));
     }
 
     /// Whether `descendant` contains `ancestor` (equal counts).

@@ -76,7 +76,7 @@ pub(crate) fn is_valid_image_tag(tag: &str) -> bool {
 /// A moving tag moves only if this release is the highest release carrying it among
 /// `releases` (every version tag of the repository); pre-releases get only their own tag.
 pub(crate) fn release_tags(version: &Version, releases: &[Version]) -> (String, Vec<String>) {
-    let own = format!("{}.{}.{}{}", version.major, version.minor, version.patch, pre_suffix(version));
+    let own = version_tag(version);
     if !version.pre.is_empty() {
         return (own, Vec::new());
     }
@@ -94,6 +94,28 @@ pub(crate) fn release_tags(version: &Version, releases: &[Version]) -> (String, 
         moving.push("latest".to_owned());
     }
     (own, moving)
+}
+
+/// Where a moving tag (unprefixed: `1.2`, `1`, `latest`) belongs: on the highest release (no
+/// pre-release) among `released` (the versions whose tags the registry holds) that the tag
+/// covers. `None` when no release covers it, or it is not a moving tag.
+pub(crate) fn moving_tag_home<'a>(moving: &str, released: &'a [Version]) -> Option<&'a Version> {
+    let covers: Box<dyn Fn(&Version) -> bool> = if moving == "latest" {
+        Box::new(|_| true)
+    } else {
+        let parts: Vec<u64> = moving.split('.').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+        match parts[..] {
+            [major] if major > 0 => Box::new(move |v| v.major == major),
+            [major, minor] => Box::new(move |v| v.major == major && v.minor == minor),
+            _ => return None,
+        }
+    };
+    released.iter().filter(|v| v.pre.is_empty() && covers(v)).max_by(|a, b| a.cmp_precedence(b))
+}
+
+/// The version tag a release pushes, unprefixed: `1.2.3`, `1.3.0-rc.1` (no build metadata).
+pub(crate) fn version_tag(version: &Version) -> String {
+    format!("{}.{}.{}{}", version.major, version.minor, version.patch, pre_suffix(version))
 }
 
 fn pre_suffix(v: &Version) -> String {
@@ -178,6 +200,24 @@ mod tests {
         check_release("1.3.0-rc.1", &[], "1.3.0-rc.1", &[]);
         check_release("1.2.3", &["1.3.0-rc.1"], "1.2.3", &["1.2", "1", "latest"]);
         check_release("2.0.0", &["2.0.0"], "2.0.0", &["2.0", "2", "latest"]);
+    }
+
+    #[test]
+    fn moving_tags_belong_on_the_highest_release_they_cover() {
+        let released: Vec<Version> = ["1.9.1", "2.0.0", "2.0.1", "2.1.0", "2.2.0-rc.1", "0.4.0", "0.4.2"].iter().map(|v| Version::parse(v).unwrap()).collect();
+        let home = |m: &str| moving_tag_home(m, &released).map(|v| v.to_string());
+        assert_eq!(home("latest").as_deref(), Some("2.1.0"));
+        assert_eq!(home("2").as_deref(), Some("2.1.0"));
+        assert_eq!(home("2.0").as_deref(), Some("2.0.1"));
+        assert_eq!(home("1").as_deref(), Some("1.9.1"));
+        assert_eq!(home("1.9").as_deref(), Some("1.9.1"));
+        assert_eq!(home("0.4").as_deref(), Some("0.4.2"));
+        assert_eq!(home("2.2"), None, "a pre-release never carries a moving tag");
+        assert_eq!(home("0"), None, "there is no moving tag `0`");
+        assert_eq!(home("3"), None);
+        assert_eq!(home("feature-x"), None);
+        assert_eq!(home("1.2.3"), None);
+        assert_eq!(moving_tag_home("latest", &[]), None);
     }
 
     proptest! {

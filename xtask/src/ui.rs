@@ -59,7 +59,7 @@ static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// Registers a secret: [`mask`] replaces it in every text this tool relays (a registry's error
 /// may echo a wrong token, and cargo prints it).
 pub(crate) fn add_secret(secret: &str) {
-    if secret.len() >= 3 {
+    if !secret.is_empty() {
         SECRETS.lock().unwrap_or_else(|e| e.into_inner()).push(secret.to_owned());
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! setuptools_scm's `guess-next-dev` with no local part, with three changes: version tags are
 //! SemVer (optionally `v`-prefixed, after `version-tag-prefix`); the base is the *highest*
-//! version tag reachable from HEAD, not the nearest; and a shallow clone with no reachable
-//! version tag is an error rather than a wrong `0.1.devN`.
+//! version tag reachable from HEAD, not the nearest; and a shallow clone is an error (rather
+//! than a possibly lower version) unless HEAD is exactly on a version tag.
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use semver::{Prerelease, Version};
@@ -50,6 +50,9 @@ pub(crate) enum TagKind {
 
 pub(crate) fn parse_tag(name: &str, prefix: &str) -> TagKind {
     let Some(rest) = name.strip_prefix(prefix) else { return TagKind::Other };
+    if rest.strip_prefix('V').is_some_and(|r| matches!(parse_tag(r, ""), TagKind::Version(_))) {
+        return TagKind::NotSemver; // `V1.2.3`: almost a version tag, worth a warning
+    }
     let bare = rest.strip_prefix('v').unwrap_or(rest);
     if !bare.starts_with(|c: char| c.is_ascii_digit()) {
         return TagKind::Other;
@@ -87,8 +90,9 @@ fn prerelease(s: &str) -> Prerelease {
 }
 
 /// The PEP 440 form of a SemVer version, as `packaging` normalizes it; `None` when there is none
-/// (`1.0.0-foo.1`). Build metadata becomes a local version only for an exact tag (`with_local`).
-pub(crate) fn pep440(v: &Version, with_local: bool) -> Option<String> {
+/// (`1.0.0-foo.1`). Build metadata becomes the local version (`+build7`), as setuptools_scm
+/// keeps a tag's local part on the dev versions after it.
+pub(crate) fn pep440(v: &Version) -> Option<String> {
     let mut out = format!("{}.{}.{}", v.major, v.minor, v.patch);
     let idents: Vec<&str> = if v.pre.is_empty() { Vec::new() } else { v.pre.split('.').collect() };
     let mut rest = idents.as_slice();
@@ -120,7 +124,7 @@ pub(crate) fn pep440(v: &Version, with_local: bool) -> Option<String> {
     if !rest.is_empty() {
         return None;
     }
-    if with_local && !v.build.is_empty() {
+    if !v.build.is_empty() {
         out.push('+');
         out.push_str(&v.build.as_str().to_ascii_lowercase().replace('-', "."));
     }
@@ -187,9 +191,20 @@ pub(crate) fn compute_with_tags(repo: &Repo, tags: &[VersionTag]) -> Result<Vers
             shallow,
         });
     };
+    if shallow && base.distance > 0 {
+        // A higher tag may sit beyond the cut (a hotfix merged into main): the answer could be
+        // lower than the truth, and releasing it would be wrong for good.
+        return Err(ui::error_with_help(
+            format!(
+                "this is a shallow clone, so the version cannot be proven: {} is {} commit(s) back, and a higher version tag may lie beyond the shallow history",
+                base.name, base.distance
+            ),
+            "fetch the full history and tags: `git fetch --unshallow --tags` (in CI, check out with full history, e.g. actions/checkout with `fetch-depth: 0`)",
+        ));
+    }
     let exact = base.distance == 0 && !dirty;
     let semver = if exact { base.version.clone() } else { dev_version(&base.version, base.distance) };
-    let pep440 = pep440(&semver, exact);
+    let pep440 = pep440(&semver);
     Ok(VersionInfo { semver, pep440, tag: Some(base.name), distance: base.distance, commit, dirty, shallow })
 }
 
@@ -269,7 +284,7 @@ pub(crate) fn read(path: Option<&Utf8Path>) -> Result<VersionInfo> {
             let semver = Version::parse(text.strip_prefix('v').unwrap_or(&text))
                 .with_context(|| format!("{OVERRIDE_VAR}={text:?} is not a SemVer version"))?;
             Ok(VersionInfo {
-                pep440: pep440(&semver, true),
+                pep440: pep440(&semver),
                 semver,
                 tag: None,
                 distance: 0,
@@ -283,6 +298,9 @@ pub(crate) fn read(path: Option<&Utf8Path>) -> Result<VersionInfo> {
 
 pub(crate) fn run(cmd: flags::Version) -> Result<()> {
     let repo = cmd.repo.map(Utf8PathBuf::try_from).transpose().context("--repo is not UTF-8")?;
+    if let Some(path) = repo.as_deref().filter(|p| !p.is_dir()) {
+        bail!("--repo {path}: no such directory");
+    }
     let info = read(repo.as_deref())?;
     match cmd.format.as_deref().unwrap_or("semver") {
         "semver" => println!("{}", info.semver),
@@ -307,7 +325,7 @@ mod tests {
     fn check_dev(base: &str, distance: u64, semver: &str, pep: Option<&str>) {
         let v = dev_version(&Version::parse(base).unwrap(), distance);
         assert_eq!(v.to_string(), semver);
-        assert_eq!(pep440(&v, false).as_deref(), pep);
+        assert_eq!(pep440(&v).as_deref(), pep);
     }
 
     #[test]
@@ -318,13 +336,13 @@ mod tests {
         check_dev("1.0.0-alpha", 3, "1.0.0-alpha.1.dev.3", Some("1.0.0a1.dev3"));
         check_dev("1.0.0-rc1", 1, "1.0.0-rc2.dev.1", Some("1.0.0rc2.dev1"));
         check_dev("1.0.0-beta.9", 1, "1.0.0-beta.10.dev.1", Some("1.0.0b10.dev1"));
-        check_dev("1.2.3+build7", 5, "1.2.4-dev.5+build7", Some("1.2.4.dev5"));
+        check_dev("1.2.3+build7", 5, "1.2.4-dev.5+build7", Some("1.2.4.dev5+build7"));
         check_dev("1.0.0-foo.1", 1, "1.0.0-foo.2.dev.1", None);
     }
 
     #[track_caller]
     fn check_pep(semver: &str, pep: Option<&str>) {
-        assert_eq!(pep440(&Version::parse(semver).unwrap(), true).as_deref(), pep);
+        assert_eq!(pep440(&Version::parse(semver).unwrap()).as_deref(), pep);
     }
 
     #[test]
@@ -357,12 +375,14 @@ mod tests {
         check_tag("1.2.3+build7", "", Some("1.2.3+build7"));
         check_tag("release-1.2.3", "release-", Some("1.2.3"));
         check_tag("mypkg-v2.0.0", "mypkg-v", Some("2.0.0"));
-        for other in ["1.2", "1.2.3rc1", "build42", "deploy-2024", "xtask-v0.1.0", "v1.2.3.4", "V1.2.3"] {
+        for other in ["1.2", "1.2.3rc1", "build42", "deploy-2024", "xtask-v0.1.0", "v1.2.3.4", "V1.2.3", "Vx"] {
             check_tag(other, "", None);
         }
         check_tag("1.2.3", "release-", None);
         assert_eq!(parse_tag("1.2", ""), TagKind::NotSemver);
         assert_eq!(parse_tag("v1.2.3.4", ""), TagKind::NotSemver);
         assert_eq!(parse_tag("1.2.3rc1", ""), TagKind::Other);
+        assert_eq!(parse_tag("V1.2.3", ""), TagKind::NotSemver, "warned about, not silently ignored");
+        assert_eq!(parse_tag("Vx", ""), TagKind::Other);
     }
 }

@@ -70,18 +70,77 @@ fn explicit_destinations_like_the_seed() {
 #[test]
 fn earlier_packages_are_removed() {
     let repo = workspace_with_packages("1.2.3", &PLATFORMS);
-    repo.write("docker/pkg/linux/amd64/service-1.0.0-x86_64-unknown-linux-musl.tar.gz", "old");
-    repo.write("docker/pkg/stray.txt", "old");
+    assert_ok(&repo.xtask(&["distcopy"]));
+    let older = workspace_with_packages("1.0.0", &PLATFORMS);
+    std::fs::remove_dir_all(repo.path().join("dist")).unwrap();
+    copy_dir(&older.path().join("dist"), &repo.path().join("dist"));
     assert_ok(&repo.xtask(&["distcopy"]));
     let files = files_under(&repo.path().join("docker/pkg"));
     assert_eq!(files.len(), 3, "{files:?}");
-    assert!(files.iter().all(|f| f.contains("1.2.3")), "{files:?}");
+    assert!(files.iter().all(|f| f.contains("1.0.0")), "{files:?}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// Item 7 of the reliability issue: distcopy only ever deletes what it wrote.
+#[test]
+fn a_destination_distcopy_did_not_fill_is_never_replaced() {
+    let repo = workspace_with_packages("1.2.3", &PLATFORMS);
+    // A Go project's pkg/.
+    repo.write("goproject/pkg/util/util.go", "package util");
+    assert_fails_with(&repo.xtask(&["distcopy", "goproject/pkg"]), "which distcopy did not write: refusing to replace it");
+    assert!(repo.path().join("goproject/pkg/util/util.go").exists());
+    // A backups folder: a .tar.gz that is not one of our packages.
+    repo.write("backups/db-2024.tar.gz", "a database dump");
+    assert_fails_with(&repo.xtask(&["distcopy", "backups"]), "backups/db-2024.tar.gz, which distcopy did not write");
+    assert!(repo.path().join("backups/db-2024.tar.gz").exists());
+    // A stray file in a context's own pkg/.
+    assert_ok(&repo.xtask(&["distcopy"]));
+    repo.write("docker/pkg/notes.txt", "mine");
+    assert_fails_with(&repo.xtask(&["distcopy"]), "notes.txt, which distcopy did not write");
+    assert!(repo.path().join("docker/pkg/notes.txt").exists());
+    // One of our packages at another platform's place is not ours either.
+    std::fs::remove_file(repo.path().join("docker/pkg/notes.txt")).unwrap();
+    std::fs::rename(
+        repo.path().join("docker/pkg/linux/amd64/service-1.2.3-x86_64-unknown-linux-musl.tar.gz"),
+        repo.path().join("docker/pkg/linux/arm64/moved.tar.gz"),
+    )
+    .unwrap();
+    assert_fails_with(&repo.xtask(&["distcopy"]), "moved.tar.gz, which distcopy did not write");
+}
+
+/// A context outside the workspace is refused by the configuration, before anything is read.
+#[test]
+fn context_dirs_outside_the_workspace_are_refused() {
+    let parent = tempfile::tempdir().unwrap();
+    let sibling = parent.path().join("other-project/pkg");
+    std::fs::create_dir_all(&sibling).unwrap();
+    std::fs::write(sibling.join("keep.txt"), "a sibling project's file").unwrap();
+    let repo = workspace_with_packages("1.2.3", &PLATFORMS);
+    for dir in ["../other-project", "/"] {
+        repo.write("Cargo.toml", &format!("[workspace]\nmembers = []\n[workspace.metadata.release-pipeline]\n[[workspace.metadata.release-pipeline.context]]\ndir = \"{dir}\"\nplatforms = [\"linux/amd64\"]\n"));
+        assert_fails_with(&repo.xtask(&["distcopy"]), "must be a path inside the workspace");
+    }
+    assert!(sibling.join("keep.txt").exists());
+    // A symlink that leads outside is caught on disk.
+    std::os::unix::fs::symlink(parent.path().join("other-project"), repo.path().join("linked")).unwrap();
+    repo.write("Cargo.toml", "[workspace]\nmembers = []\n[workspace.metadata.release-pipeline]\n[[workspace.metadata.release-pipeline.context]]\ndir = \"linked\"\nplatforms = [\"linux/amd64\"]\n");
+    assert_fails_with(&repo.xtask(&["distcopy"]), "outside the workspace");
+    assert!(sibling.join("keep.txt").exists());
 }
 
 #[test]
 fn checksum_mismatch_fills_nothing() {
     let repo = workspace_with_packages("1.2.3", &PLATFORMS);
-    repo.write("rpi-docker/pkg/linux/arm/v7/service-1.0.0-armv7-unknown-linux-gnueabihf.tar.gz", "old");
+    let older = workspace_with_packages("1.0.0", &PLATFORMS);
+    copy_dir(&older.path().join("dist"), &repo.path().join("old-dist"));
+    assert_ok(&repo.xtask(&["distcopy", "--from", "old-dist", "rpi-docker/pkg"]));
     let package = repo.path().join("dist/service-1.2.3-aarch64-unknown-linux-gnu.tar.gz");
     let mut bytes = std::fs::read(&package).unwrap();
     bytes.push(0);
@@ -115,7 +174,7 @@ fn destinations_that_would_destroy_something_are_refused() {
     assert!(repo.path().join("dist/SHA256SUMS").exists(), "the source is intact");
     assert!(!repo.path().join("docker/pkg").exists(), "nothing was filled");
     repo.write("src/main.rs", "fn main() {}");
-    assert_fails_with(&repo.xtask(&["distcopy", "src"]), "is not a package: refusing to replace it");
+    assert_fails_with(&repo.xtask(&["distcopy", "src"]), "which distcopy did not write: refusing to replace it");
     assert!(repo.path().join("src/main.rs").exists());
 }
 

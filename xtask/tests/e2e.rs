@@ -88,6 +88,7 @@ fn wrong_password_is_refused_and_pushes_nothing() {
     let out = release_cmd(&ws, &reg, "wrong-pass-2", &["dev-release"]);
     assert_fails_with(&out, "refused the login");
     assert!(!stderr(&out).contains("wrong-pass-2") && !stdout(&out).contains("wrong-pass-2"));
+    assert!(!stderr(&out).contains("retrying"), "a 401 is not retried:\n{}", stderr(&out));
     assert!(reg.tags().is_empty());
 }
 

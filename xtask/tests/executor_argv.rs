@@ -10,6 +10,8 @@ fn fake_docker_stops_at(stop: &str) -> FakeDocker {
         r#"  "info --format {{{{json .DriverStatus}}}}") echo '[["driver-type","io.containerd.snapshotter.v1"]]' ;;
   "buildx version") echo "github.com/docker/buildx 0.13.1 abc" ;;
   "login "*) echo "Login Succeeded" ;;
+  "buildx inspect nope") echo "ERROR: no builder \"nope\" found" >&2; exit 1 ;;
+  "buildx inspect "*) echo "Name: $3" ;;
   "buildx imagetools inspect "*) {stop} ;;
   "buildx build "*) echo "fake: build stops here" >&2; exit 1 ;;
   *) echo "fake docker: unexpected $*" >&2; exit 3 ;;"#
@@ -90,4 +92,43 @@ fn missing_or_old_buildx() {
         assert_fails_with(&out, expected);
         assert_fails_with(&out, "help: ");
     }
+}
+
+/// Item 8 of the reliability issue: `--run` without `--local` is refused before anything runs
+/// (before, images were pushed and the crate published, then the run failed).
+#[test]
+fn run_without_local_is_refused_before_anything_runs() {
+    let fake = fake_docker_stops_at("exit 1");
+    let ws = TestRepo::new();
+    ws.commit("a");
+    ws.git(&["checkout", "-q", "-b", "feature/x"]);
+    for args in [&["dev-release", "--run"][..], &["dev-release", "--run", "--dry-run"][..]] {
+        let out = xtask_cmd(ws.path()).env("PATH", fake.path_env()).env("RELEASE_REPOSITORY", REPO).args(args).output().unwrap();
+        assert_fails_with(&out, "add --local");
+        assert_fails_with(&out, "nothing was built or pushed");
+    }
+    assert_eq!(fake.calls(), Vec::<String>::new(), "docker was never called");
+}
+
+/// An unknown `--builder` and an invalid image are caught before `dist`, all in one report.
+#[test]
+fn unknown_builder_and_bad_image_are_refused_early() {
+    let fake = fake_docker_stops_at(r#"echo "ERROR: $4: not found" >&2; exit 1"#);
+    let ws = TestRepo::new();
+    ws.commit("a");
+    ws.git(&["checkout", "-q", "-b", "feature/x"]);
+    let out = xtask_cmd(ws.path())
+        .env("PATH", fake.path_env())
+        .env("RELEASE_REPOSITORY", REPO)
+        .env_remove("REGISTRY_USER")
+        .env_remove("REGISTRY_PASSWORD")
+        .args(["dev-release", "--builder", "nope"])
+        .output()
+        .unwrap();
+    assert_fails_with(&out, "--builder nope: buildx does not know that builder");
+    assert!(!fake.calls().iter().any(|c| c.starts_with("buildx build")), "{:?}", fake.calls());
+    assert!(!stderr(&out).contains("==> dist"), "{}", stderr(&out));
+
+    let out = xtask_cmd(ws.path()).env("PATH", fake.path_env()).env("RELEASE_REPOSITORY", "127.0.0.1:5999/Acme/Service:v1").args(["dev-release", "--dry-run"]).output().unwrap();
+    assert_fails_with(&out, "must be lowercase");
 }

@@ -164,3 +164,18 @@ fn two_version_tags_on_head_release_the_highest() {
     assert_eq!(plan["tag"], "1.3.0");
     assert_eq!(plan["images"][0]["tags"][0], "1.3.0");
 }
+
+/// Item 9 of the reliability issue: two contexts pushing to one repository with one prefix.
+#[test]
+fn two_contexts_with_one_prefix_are_refused() {
+    let repo = repo();
+    repo.write(
+        "Cargo.toml",
+        "[workspace]\nmembers = []\n[workspace.metadata.release-pipeline]\nimage = \"127.0.0.1:5000/acme/service\"\n\
+         [[workspace.metadata.release-pipeline.context]]\ndir = \"docker\"\nplatforms = [\"linux/amd64\"]\n\
+         [[workspace.metadata.release-pipeline.context]]\ndir = \"docker-slim\"\nplatforms = [\"linux/amd64\"]\n",
+    );
+    repo.git(&["commit", "-q", "-am", "two contexts"]);
+    let out = repo.xtask(&["dev-release", "--dry-run"]);
+    assert_fails_with(&out, "contexts `docker` and `docker-slim` push to the same image repository with the same image-tag-prefix");
+}

@@ -120,3 +120,39 @@ fn missing_token_names_the_variable() {
     assert_fails_with(&out, "CARGO_REGISTRIES_LOCAL_TOKEN is not set");
     assert!(env.reg.tags().is_empty());
 }
+
+/// Item 5 of the reliability issue: only what git tracks reaches a crate. A key listed in
+/// `.git/info/exclude` (and an untracked file) beside the sources stays out.
+#[test]
+fn only_tracked_files_are_published() {
+    let env = setup();
+    let ws = &env.ws;
+    ws.git(&["checkout", "-q", "-b", "feature/tracked"]);
+    std::fs::write(ws.path().join(".git/info/exclude"), "service/api-key.txt\n").unwrap();
+    ws.write("service/api-key.txt", "API-KEY-5f3a9c");
+    ws.write("service/notes-untracked.txt", "not committed");
+    let version = ws.version("semver");
+    let out = env.run(&env.crates.token, &["publish"]);
+    assert_ok(&out);
+    let files = env.crates.crate_files("service", &version);
+    assert!(files.iter().any(|f| f.ends_with("/src/main.rs")), "{files:?}");
+    assert!(!files.iter().any(|f| f.contains("api-key") || f.contains("notes-untracked")), "{files:?}");
+}
+
+/// Item 6: a dev release from a dirty tree pushes no image and publishes no crate, and says
+/// which files are changed.
+#[test]
+fn a_dirty_tree_pushes_and_publishes_nothing() {
+    let env = setup();
+    let ws = &env.ws;
+    ws.git(&["checkout", "-q", "-b", "feature/dirty"]);
+    let main = std::fs::read_to_string(ws.path().join("service/src/main.rs")).unwrap();
+    ws.write("service/src/main.rs", &format!("{main}\n// an uncommitted edit\n"));
+    for args in [&["dev-release"][..], &["publish"][..]] {
+        let out = env.run(&env.crates.token, args);
+        assert_fails_with(&out, "uncommitted changes");
+        assert_fails_with(&out, "service/src/main.rs");
+    }
+    assert!(env.reg.tags().is_empty(), "{:?}", env.reg.tags());
+    assert!(env.crates.versions("service").is_empty());
+}

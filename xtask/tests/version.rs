@@ -71,7 +71,7 @@ fn build_metadata_is_kept_in_semver_only_for_dev() {
     repo.tag("1.2.3+build7");
     check(&repo, "1.2.3+build7", "1.2.3+build7");
     repo.commits(1);
-    check(&repo, "1.2.4-dev.1+build7", "1.2.4.dev1");
+    check(&repo, "1.2.4-dev.1+build7", "1.2.4.dev1+build7");
 }
 
 #[test]
@@ -223,18 +223,38 @@ fn linked_worktree() {
     assert_eq!(stdout(&out).trim(), "1.0.1-dev.1", "{}", stderr(&out));
 }
 
+/// Item 10 of the reliability issue: with `2.0.0` on main and hotfix `1.9.1` merged, a shallow
+/// clone sees only `1.9.1` and would answer `1.9.2-dev.N`. A dev version in a shallow clone is
+/// an error; HEAD exactly on a version tag proceeds.
 #[test]
-fn shallow_clone_with_the_tag_inside_the_depth() {
+fn shallow_clone_cannot_prove_a_dev_version() {
     let origin = TestRepo::new();
-    origin.commits(5);
-    origin.tag("1.0.0");
-    origin.commits(2);
+    origin.commit("base");
+    origin.git(&["checkout", "-q", "-b", "hotfix"]);
+    origin.commit("fix");
+    origin.tag("1.9.1");
+    origin.git(&["checkout", "-q", "main"]);
+    origin.commits(3);
+    origin.tag("2.0.0");
+    origin.commits(3);
+    origin.git(&["merge", "-q", "--no-edit", "hotfix"]);
+    origin.commit("after");
+    assert_eq!(origin.version("semver"), "2.0.1-dev.6");
     let clone = tempfile::tempdir().unwrap();
     let url = format!("file://{}", origin.path().display());
-    git_in(clone.path(), &["clone", "-q", "--depth", "4", &url, "c"]);
+    git_in(clone.path(), &["clone", "-q", "--depth", "3", &url, "c"]);
+    let out = xtask_in(&clone.path().join("c"), &["version"]);
+    assert!(!out.status.success(), "a shallow clone answered {}", stdout(&out));
+    assert!(stderr(&out).contains("shallow clone") && stderr(&out).contains("git fetch --unshallow --tags"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+
+    // HEAD exactly on a version tag: the version is the tag's, shallow or not.
+    origin.tag("2.1.0");
+    let clone = tempfile::tempdir().unwrap();
+    git_in(clone.path(), &["clone", "-q", "--depth", "1", "--branch", "2.1.0", &url, "c"]);
     let out = xtask_in(&clone.path().join("c"), &["version", "--format", "json"]);
     let j: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect(&stderr(&out));
-    assert_eq!(j["semver"], "1.0.1-dev.2");
+    assert_eq!(j["semver"], "2.1.0");
     assert_eq!(j["shallow"], true);
 }
 
@@ -332,4 +352,21 @@ fn pep440_matches_setuptools_scm() {
     }
     repo.write("a.txt", "dirty");
     assert_eq!(repo.version("pep440"), scm(&repo), "dirty");
+    // A tag's local part stays on the dev versions after it.
+    let repo = TestRepo::new();
+    repo.commit("a");
+    repo.tag("1.2.3+build7");
+    repo.commits(2);
+    assert_eq!(repo.version("pep440"), "1.2.4.dev2+build7");
+    assert_eq!(repo.version("pep440"), scm(&repo), "tag 1.2.3+build7 + 2");
+}
+
+#[test]
+fn repo_that_does_not_exist_is_an_error() {
+    let repo = TestRepo::new();
+    repo.commit("a");
+    let missing = repo.path().join("no/such/dir");
+    let out = xtask_cmd(repo.path()).env("RELEASE_VERSION", "9.9.9").args(["version", "--repo", missing.to_str().unwrap()]).output().unwrap();
+    assert_fails_with(&out, "no such directory");
+    assert!(stdout(&out).is_empty(), "not RELEASE_VERSION: {}", stdout(&out));
 }

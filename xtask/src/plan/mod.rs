@@ -12,6 +12,7 @@ use crate::{
     ci::{CiContext, CiEvent, CiRef},
     config::Config,
     docker::RemoteImage,
+    reference::ImageRepository,
     tags,
     ui,
     version::{parse_tag, TagKind, VersionInfo},
@@ -54,6 +55,8 @@ pub(crate) struct ImagePlan {
     pub(crate) tags: Vec<String>,
     /// The subset of `tags` that moves (`1.2`, `1`, `latest`, …); pushed last.
     pub(crate) moving_tags: Vec<String>,
+    /// The context's `image-tag-prefix`, which every tag of this image starts with.
+    pub(crate) tag_prefix: String,
     pub(crate) push: bool,
 }
 
@@ -88,6 +91,9 @@ pub(crate) struct ReleasePlan {
     pub(crate) publish: Vec<PublishPlan>,
     /// Why `publish` is empty on a plan that would publish, if it is.
     pub(crate) publish_skipped: Option<String>,
+    /// What stops this plan before anything is built or pushed, every problem at once. A
+    /// `--dry-run` prints them and fails too.
+    pub(crate) problems: Vec<String>,
 }
 
 impl ReleasePlan {
@@ -111,6 +117,10 @@ pub(crate) struct PlanInput {
     pub(crate) repository: String,
     /// `--local`: build into the local engine even with an image configured.
     pub(crate) force_local: bool,
+    /// `--run`: start the built image from the local engine afterwards.
+    pub(crate) run: bool,
+    /// Tracked files with uncommitted changes (what makes the tree dirty).
+    pub(crate) changed_files: Vec<String>,
 }
 
 impl PlanInput {
@@ -130,6 +140,7 @@ impl PlanInput {
             images,
             publish: Vec::new(),
             publish_skipped: None,
+            problems: Vec::new(),
         }
     }
 
@@ -148,6 +159,7 @@ impl PlanInput {
                     platforms: c.platforms.clone(),
                     tags: fixed,
                     moving_tags: moving,
+                    tag_prefix: c.image_tag_prefix.clone(),
                     push: !self.local(),
                 }
             })
@@ -204,7 +216,7 @@ pub(crate) fn dev_release(input: &PlanInput, branch: Option<&str>) -> Result<Rel
     } else {
         input.publish(&mut plan);
     }
-    Ok(plan)
+    Ok(with_problems(input, plan))
 }
 
 /// A release of the version tag `tag` (default: the highest version tag at HEAD).
@@ -265,7 +277,36 @@ pub(crate) fn release(input: &PlanInput, tag: Option<&str>) -> Result<ReleasePla
     let reason = if input.local() { format!("{reason}, into the local Docker engine") } else { reason };
     let mut plan = input.plan(Kind::Release, reason, Some(tag_name), images);
     input.publish(&mut plan);
-    Ok(plan)
+    Ok(with_problems(input, plan))
+}
+
+/// Every problem the plain data shows, so that the run stops before building anything.
+fn with_problems(input: &PlanInput, mut plan: ReleasePlan) -> ReleasePlan {
+    let mut problems = Vec::new();
+    if input.run && !plan.local {
+        problems.push(format!(
+            "--run starts the image from the local Docker engine, but this plan pushes to {}: add --local",
+            input.repository
+        ));
+    }
+    if !plan.local && plan.kind != Kind::Skip {
+        if let Err(why) = ImageRepository::parse(&input.repository) {
+            problems.push(why);
+        }
+    }
+    let writes = plan.pushes() || !plan.publish.is_empty();
+    if writes && input.version.dirty {
+        let files = match input.changed_files.as_slice() {
+            [] => String::new(),
+            files if files.len() <= 10 => format!(": {}", files.join(", ")),
+            files => format!(": {} and {} more", files[..10].join(", "), files.len() - 10),
+        };
+        problems.push(format!(
+            "the work tree has uncommitted changes{files}; a build pushed or published from it would hold code no commit has (commit or stash them; --local builds a dirty tree)"
+        ));
+    }
+    plan.problems = problems;
+    plan
 }
 
 /// What CI does for the event in `ci`.
@@ -286,12 +327,20 @@ pub(crate) fn ci(input: &PlanInput, ci: &CiContext) -> Result<ReleasePlan> {
     match (&ci.event, &ci.git_ref) {
         (CiEvent::PullRequest { source_branch }, _) => {
             let plan = dev_release(input, Some(source_branch))?;
-            Ok(build_only(plan, format!("{}: a pull request builds but never pushes", ci.describe())))
+            Ok(build_only(input, plan, format!("{}: a pull request builds but never pushes", ci.describe())))
+        }
+        (event, _) if !event.may_push() => {
+            let branch = match &ci.git_ref {
+                CiRef::Branch(b) => b.clone(),
+                CiRef::Tag(t) => t.clone(),
+            };
+            let plan = dev_release(input, Some(&branch))?;
+            Ok(build_only(input, plan, format!("{}: only a push, a manual or a scheduled run pushes; this one builds only", ci.describe())))
         }
         (_, CiRef::Tag(name)) => match parse_tag(name, &input.config.version_tag_prefix) {
             TagKind::Version(_) => {
                 let plan = release(input, Some(name))?;
-                if allowed { Ok(plan) } else { Ok(build_only(plan, format!("{}: {}", ci.describe(), not_allowed_reason()))) }
+                if allowed { Ok(plan) } else { Ok(build_only(input, plan, format!("{}: {}", ci.describe(), not_allowed_reason()))) }
             }
             _ => Ok(skip(input, format!("{}: {name} is not a version tag, so nothing is released", ci.describe()))),
         },
@@ -303,12 +352,12 @@ pub(crate) fn ci(input: &PlanInput, ci: &CiContext) -> Result<ReleasePlan> {
                 )));
             }
             let plan = dev_release(input, Some(name))?;
-            if allowed { Ok(plan) } else { Ok(build_only(plan, format!("{}: {}", ci.describe(), not_allowed_reason()))) }
+            if allowed { Ok(plan) } else { Ok(build_only(input, plan, format!("{}: {}", ci.describe(), not_allowed_reason()))) }
         }
     }
 }
 
-fn build_only(mut plan: ReleasePlan, reason: String) -> ReleasePlan {
+fn build_only(input: &PlanInput, mut plan: ReleasePlan, reason: String) -> ReleasePlan {
     plan.kind = Kind::BuildOnly;
     plan.reason = reason;
     for image in &mut plan.images {
@@ -316,7 +365,7 @@ fn build_only(mut plan: ReleasePlan, reason: String) -> ReleasePlan {
     }
     plan.publish.clear();
     plan.publish_skipped = None;
-    plan
+    with_problems(input, plan)
 }
 
 fn skip(input: &PlanInput, reason: String) -> ReleasePlan {
@@ -372,18 +421,34 @@ pub(crate) fn render(plan: &ReleasePlan) -> String {
     if let Some(why) = &plan.publish_skipped {
         let _ = writeln!(out, "publish: none: {why}");
     }
+    for problem in &plan.problems {
+        let _ = writeln!(out, "problem: {problem}");
+    }
     out
 }
 
-/// What the registry holds for one image, read by the preflight.
+/// How the commit of the image the registry holds relates to this run's commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lineage {
+    /// The same commit.
+    Same,
+    /// Theirs is an ancestor of ours: an older build.
+    Older,
+    /// Theirs contains ours: a newer build.
+    Newer,
+    /// Neither contains the other (a rewritten branch).
+    Diverged,
+    /// This checkout does not have their commit, even after fetching it.
+    Unknown,
+}
+
+/// What the registry holds at one image's primary tag (version or branch tag), read right
+/// before the decision that depends on it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Observed {
-    /// The image at the primary tag (version or branch tag).
     pub(crate) primary: Option<RemoteImage>,
-    /// The image each moving tag points at now.
-    pub(crate) moving: BTreeMap<String, Option<RemoteImage>>,
-    /// Dev release: the branch tag's commit already contains ours (an older build finishing last).
-    pub(crate) primary_is_newer: bool,
+    /// How `primary`'s commit relates to ours; `None` when it records no commit.
+    pub(crate) lineage: Option<Lineage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -391,78 +456,38 @@ pub(crate) enum BuildAction {
     Build,
     /// A rerun: the version tag is there, from this very commit.
     AlreadyThere { digest: String },
-    /// A stale dev build: the branch tag holds a newer commit's image.
+    /// The branch tag holds a newer build, or one this run cannot place: left alone.
     Skip { why: String },
 }
 
-/// What the executor does for one image, after the registry was read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ImageActions {
-    pub(crate) build: BuildAction,
-    /// Moving tags to point at the built image.
-    pub(crate) move_tags: Vec<String>,
-    /// Moving tags left alone, with the reason.
-    pub(crate) kept: Vec<(String, String)>,
-}
-
-/// Decides, from what the registry holds, what to build and which tags to move. Every problem
-/// is reported at once, before anything is built.
-pub(crate) fn reconcile(plan: &ReleasePlan, observed: &[Observed]) -> Result<Vec<ImageActions>> {
-    let ours = plan.commit.as_deref().unwrap_or("");
-    let our_version = Version::parse(&plan.version.semver).ok();
-    let mut problems = Vec::new();
-    let mut actions = Vec::new();
-    for (image, seen) in plan.images.iter().zip(observed.iter().chain(std::iter::repeat(&Observed::default()))) {
-        let tag = image.primary_tag();
-        let mut build = BuildAction::Build;
-        if image.push {
-            match (&seen.primary, plan.kind) {
-                (Some(remote), Kind::Release) => {
-                    let theirs = remote.revision.as_deref().unwrap_or("an unknown commit");
-                    if theirs == ours {
-                        build = BuildAction::AlreadyThere { digest: remote.digest.clone() };
-                    } else {
-                        problems.push(format!(
-                            "{}:{tag} already exists, built from {} (this release is {}): releases are immutable",
-                            image.repository, short(Some(theirs)), short(Some(ours))
-                        ));
-                    }
-                }
-                (Some(remote), Kind::DevRelease) if seen.primary_is_newer && remote.revision.as_deref() != Some(ours) => {
-                    build = BuildAction::Skip {
-                        why: format!(
-                            "{}:{tag} holds a newer build (commit {}, which contains {}); not overwriting it with an older one",
-                            image.repository, short(remote.revision.as_deref()), short(Some(ours))
-                        ),
-                    };
-                }
-                _ => {}
-            }
-        }
-        let mut move_tags = Vec::new();
-        let mut kept = Vec::new();
-        if !matches!(build, BuildAction::Skip { .. }) {
-            for moving in &image.moving_tags {
-                let current = seen.moving.get(moving).and_then(|r| r.as_ref());
-                let theirs = current.and_then(|r| r.version.as_deref()).and_then(|v| Version::parse(v).ok());
-                match (theirs, &our_version) {
-                    (Some(theirs), Some(ours_v)) if image.push && theirs.cmp_precedence(ours_v).is_gt() => kept.push((
-                        moving.clone(),
-                        format!("{}:{moving} points at {theirs}, higher than {ours_v}: moving tags never move backwards", image.repository),
-                    )),
-                    _ => move_tags.push(moving.clone()),
-                }
-            }
-        }
-        actions.push(ImageActions { build, move_tags, kept });
+/// Decides, from what the registry holds at an image's primary tag, whether to build it. A
+/// release version held by another commit is a problem (the `Err`), reported with the others
+/// before anything is built.
+pub(crate) fn reconcile(plan: &ReleasePlan, image: &ImagePlan, seen: &Observed) -> Result<BuildAction, String> {
+    let Some(remote) = seen.primary.as_ref().filter(|_| image.push) else { return Ok(BuildAction::Build) };
+    let tag = image.primary_tag();
+    let theirs = short(remote.revision.as_deref());
+    let ours = short(plan.commit.as_deref());
+    match (plan.kind, seen.lineage) {
+        (Kind::Release, Some(Lineage::Same)) => Ok(BuildAction::AlreadyThere { digest: remote.digest.clone() }),
+        (Kind::Release, _) => Err(format!(
+            "{}:{tag} already exists, built from {theirs} (this release is {ours}): releases are immutable",
+            image.repository
+        )),
+        (Kind::DevRelease, Some(Lineage::Newer)) => Ok(BuildAction::Skip {
+            why: format!(
+                "{}:{tag} holds a newer build (commit {theirs}, which contains {ours}); not overwriting it with an older one",
+                image.repository
+            ),
+        }),
+        (Kind::DevRelease, Some(Lineage::Unknown)) => Ok(BuildAction::Skip {
+            why: format!(
+                "{}:{tag} holds a build of commit {theirs}, which this checkout does not have even after fetching it, so it may be newer: left alone (fetch that commit, or delete the tag, and rerun)",
+                image.repository
+            ),
+        }),
+        _ => Ok(BuildAction::Build),
     }
-    if !problems.is_empty() {
-        return Err(ui::error_with_help(
-            format!("the registry already holds a different build:\n  {}", problems.join("\n  ")),
-            "a version is released once; tag a new version for new code",
-        ));
-    }
-    Ok(actions)
 }
 
 #[cfg(test)]

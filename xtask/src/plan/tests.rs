@@ -26,7 +26,7 @@ fn on_tag(tag: &str) -> Git {
         input: PlanInput {
             config: config(),
             version: VersionInfo {
-                pep440: crate::version::pep440(&version, true),
+                pep440: crate::version::pep440(&version),
                 semver: version.clone(),
                 tag: Some(tag.into()),
                 distance: 0,
@@ -39,6 +39,8 @@ fn on_tag(tag: &str) -> Git {
             releases: vec![version],
             repository: "127.0.0.1:5000/acme/service".into(),
             force_local: false,
+            run: false,
+            changed_files: Vec::new(),
         },
     }
 }
@@ -46,7 +48,7 @@ fn on_tag(tag: &str) -> Git {
 fn past(tag: &str, distance: u64) -> Git {
     let mut g = on_tag(tag);
     let dev = crate::version::dev_version(&g.input.version.semver, distance);
-    g.input.version.pep440 = crate::version::pep440(&dev, false);
+    g.input.version.pep440 = crate::version::pep440(&dev);
     g.input.version.semver = dev;
     g.input.version.distance = distance;
     g.input.head_tags.clear();
@@ -102,6 +104,9 @@ fn summary(plan: Result<ReleasePlan>) -> String {
     }
     for p in &plan.publish {
         out.push_str(&format!(" publish:{}@{}", p.krate, p.version));
+    }
+    for p in &plan.problems {
+        out.push_str(&format!(" problem: {p}"));
     }
     out
 }
@@ -163,6 +168,25 @@ fn triggers_github() {
     check_ci(past("1.2.3", 5), &as_refs(&gh("workflow_dispatch", "branch", "feature/x", "acme/service")), "dev-release push docker:feature-x");
     check_ci(on_tag("1.2.3"), &as_refs(&gh("workflow_dispatch", "tag", "1.2.3", "acme/service")), "release push docker:1.2.3");
     check_ci(past("1.2.3", 5).release_repository(""), &as_refs(&gh("push", "branch", "feature/x", "acme/service")), "build-only no-push");
+}
+
+/// Item 12 of the reliability issue: only a push, a manual or a scheduled run pushes.
+#[test]
+fn events_tied_to_pull_requests_never_push() {
+    for event in ["pull_request", "pull_request_target", "pull_request_review", "pull_request_review_comment", "merge_group", "issue_comment", "release", "some_future_event"] {
+        check_ci(past("1.2.3", 5), &as_refs(&gh(event, "branch", "feature/x", "acme/service")), "build-only no-push");
+        check_ci(on_tag("1.2.3"), &as_refs(&gh(event, "tag", "1.2.3", "acme/service")), "build-only no-push");
+    }
+    let mut review = gh("pull_request_review", "branch", "42/merge", "acme/service");
+    review.retain(|(k, _)| *k != "GITHUB_HEAD_REF");
+    check_ci(past("1.2.3", 5), &as_refs(&review), "build-only no-push docker:42-merge");
+    check_ci(past("1.2.3", 5), &as_refs(&gh("schedule", "branch", "develop", "acme/service")), "dev-release push docker:develop");
+    let gl = |source: &'static str| vec![("GITLAB_CI", "true"), ("CI_PROJECT_PATH", "acme/service"), ("CI_PIPELINE_SOURCE", source), ("CI_COMMIT_BRANCH", "feat"), ("CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME", "ext/pr")];
+    check_ci(past("1.2.3", 1), &gl("external_pull_request_event"), "build-only no-push docker:ext-pr");
+    for source in ["api", "trigger", "pipeline", "chat", "parent_pipeline", "merge_request_event_x"] {
+        check_ci(past("1.2.3", 1), &gl(source), "build-only no-push");
+    }
+    check_ci(past("1.2.3", 1), &gl("schedule"), "dev-release push docker:feat");
 }
 
 #[test]
@@ -306,4 +330,73 @@ fn rendering_names_everything() {
     for needle in ["release of 1.2.3", "docker/ → 127.0.0.1:5000/acme/service [linux/amd64, linux/arm64, linux/arm/v7]", "tags 1.2.3; then moving 1.2, 1, latest", "push: yes"] {
         assert!(text.contains(needle), "{text}");
     }
+}
+
+/// Refused before anything is built: every problem at once, in the plan (so `--dry-run` shows
+/// them too).
+#[test]
+fn problems_are_found_in_the_plan() {
+    let mut run = past("1.2.3", 5);
+    run.input.run = true;
+    check_dev(run.clone(), Some("f"), "dev-release push docker:f rpi-docker:rpi-f problem: --run starts the image from the local Docker engine");
+    let mut local_run = run.clone();
+    local_run.input.force_local = true;
+    assert!(dev_release(&local_run.input, Some("f")).unwrap().problems.is_empty(), "--run --local is fine");
+
+    let mut dirty = past("1.2.3", 5).dirty();
+    dirty.input.changed_files = vec!["service/src/main.rs".into()];
+    check_dev(dirty.clone(), Some("f"), "dev-release push docker:f rpi-docker:rpi-f problem: the work tree has uncommitted changes: service/src/main.rs");
+    let mut dirty_local = dirty.clone();
+    dirty_local.input.force_local = true;
+    assert!(dev_release(&dirty_local.input, Some("f")).unwrap().problems.is_empty(), "--local builds a dirty tree");
+    check_dev(dirty.clone().image(""), Some("f"), "dev-release no-push docker:f rpi-docker:rpi-f");
+    // A pull request builds a dirty tree (it pushes nothing).
+    let plan = ci(&dirty.input, &ci::detect(&env(&as_refs(&gh("pull_request", "branch", "x", "acme/service")))).unwrap().unwrap()).unwrap();
+    assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+
+    for (image, why) in [
+        ("127.0.0.1:5000/Acme/Service", "must be lowercase"),
+        ("127.0.0.1:5000/acme/service:1.0", "holds a tag"),
+        ("ghcr.io/acme/service@sha256:0123", "holds a digest"),
+    ] {
+        check_dev(past("1.2.3", 5).image(image), Some("f"), &format!("dev-release push docker:f rpi-docker:rpi-f problem: the image repository `{image}` {why}"));
+    }
+    // Two problems, both reported.
+    let mut both = dirty.image("ACME/x");
+    both.input.run = true;
+    assert_eq!(dev_release(&both.input, Some("f")).unwrap().problems.len(), 3);
+}
+
+fn remote(commit: &str) -> RemoteImage {
+    RemoteImage { digest: "sha256:theirs".into(), platforms: vec![], revision: Some(commit.into()), version: None }
+}
+
+/// What the registry holds at the primary tag → build, resume, skip or refuse.
+#[test]
+fn reconcile_decides_from_the_registry() {
+    let release = release(&on_tag("1.2.3").input, None).unwrap();
+    let dev = dev_release(&past("1.2.3", 5).input, Some("f")).unwrap();
+    let ours = release.commit.clone().unwrap();
+    let seen = |lineage: Option<Lineage>, commit: &str| Observed { primary: Some(remote(commit)), lineage };
+    let image = &release.images[0];
+    assert_eq!(reconcile(&release, image, &Observed::default()), Ok(BuildAction::Build));
+    assert_eq!(reconcile(&release, image, &seen(Some(Lineage::Same), &ours)), Ok(BuildAction::AlreadyThere { digest: "sha256:theirs".into() }));
+    for lineage in [Some(Lineage::Older), Some(Lineage::Newer), Some(Lineage::Diverged), Some(Lineage::Unknown), None] {
+        let err = reconcile(&release, image, &seen(lineage, "0123456789abcdef")).unwrap_err();
+        assert!(err.contains("already exists, built from 0123456789ab") && err.contains("releases are immutable"), "{err}");
+    }
+    let image = &dev.images[1];
+    assert_eq!(reconcile(&dev, image, &Observed::default()), Ok(BuildAction::Build));
+    for lineage in [Some(Lineage::Same), Some(Lineage::Older), Some(Lineage::Diverged), None] {
+        assert_eq!(reconcile(&dev, image, &seen(lineage, "0123456789abcdef")), Ok(BuildAction::Build), "{lineage:?}");
+    }
+    let skip = |lineage| match reconcile(&dev, image, &seen(Some(lineage), "0123456789abcdef")) {
+        Ok(BuildAction::Skip { why }) => why,
+        other => panic!("{other:?}"),
+    };
+    assert!(skip(Lineage::Newer).contains("holds a newer build"));
+    assert!(skip(Lineage::Unknown).contains("does not have even after fetching it"));
+    // Local images never look at the registry.
+    let local = dev_release(&past("1.2.3", 5).image("").input, Some("f")).unwrap();
+    assert_eq!(reconcile(&local, &local.images[0], &seen(Some(Lineage::Newer), "x")), Ok(BuildAction::Build));
 }

@@ -125,6 +125,17 @@ impl Registry {
             .unwrap_or_else(|| panic!("no digest for {tag}: {}", stdout(&out)))
     }
 
+    /// Deletes the manifest `tag` resolves to (and so every tag holding that digest).
+    pub fn delete(&self, tag: &str) {
+        let digest = self.digest(tag);
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE", "-u", &format!("{}:{}", self.user, self.password)])
+            .arg(format!("http://{}/v2/acme/service/manifests/{digest}", self.host()))
+            .output()
+            .unwrap();
+        assert_eq!(stdout(&out), "202", "deleting {tag}");
+    }
+
     /// Every tag with its digest: what the registry holds.
     pub fn snapshot(&self) -> Vec<(String, String)> {
         self.tags().into_iter().map(|t| { let d = self.digest(&t); (t, d) }).collect()
@@ -314,6 +325,26 @@ impl CargoRegistry {
         ]
     }
 
+    /// The file names inside the published `.crate` of `krate` `version`.
+    pub fn crate_files(&self, krate: &str, version: &str) -> Vec<String> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if e.path().is_dir() { walk(&e.path(), out) } else { out.push(e.path()) }
+            }
+        }
+        let mut files = Vec::new();
+        walk(&self.dir.path().join("dl"), &mut files);
+        let wanted = format!("{krate}-{version}/Cargo.toml");
+        for file in files {
+            let out = Command::new("tar").arg("tzf").arg(&file).output().unwrap();
+            let names: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+            if names.iter().any(|n| n == &wanted) {
+                return names;
+            }
+        }
+        panic!("no .crate of {krate} {version} under {}", self.dir.path().join("dl").display())
+    }
+
     /// The versions of `krate` in the index.
     pub fn versions(&self, krate: &str) -> Vec<String> {
         let work = self.dir.path().join(format!("read-{}", free_port()));
@@ -332,4 +363,151 @@ impl Drop for CargoRegistry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// What a [`FaultProxy`] does to one request instead of forwarding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Answer `500 Internal Server Error`.
+    Status500,
+    /// Close the connection without an answer.
+    Close,
+}
+
+/// One planned fault: the next request with this method whose path contains `path` gets `kind`.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub kind: FaultKind,
+}
+
+/// A proxy of the test's own in front of a registry: forwards every request (one per
+/// connection: it asks the registry to close after each answer, so every request passes
+/// through here), except the ones its planned faults pick, which fail.
+pub struct FaultProxy {
+    pub port: u16,
+    faults: std::sync::Arc<std::sync::Mutex<Vec<Fault>>>,
+    /// `METHOD PATH -> fault` for each request that was failed.
+    pub failed: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: u16, faults: Vec<Fault>) -> FaultProxy {
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let faults = Arc::new(Mutex::new(faults));
+        let failed = Arc::new(Mutex::new(Vec::new()));
+        let (f, l) = (faults.clone(), failed.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (f, l) = (f.clone(), l.clone());
+                std::thread::spawn(move || proxy_one(client, upstream, &f, &l));
+            }
+        });
+        FaultProxy { port, faults, failed }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Plans more faults.
+    pub fn add(&self, more: Vec<Fault>) {
+        self.faults.lock().unwrap().extend(more);
+    }
+
+    /// Drops the faults not yet used; returns how many there were.
+    pub fn clear(&self) -> usize {
+        std::mem::take(&mut *self.faults.lock().unwrap()).len()
+    }
+
+    /// Faults not yet used.
+    pub fn pending(&self) -> Vec<Fault> {
+        self.faults.lock().unwrap().clone()
+    }
+}
+
+fn proxy_one(
+    mut client: std::net::TcpStream,
+    upstream: u16,
+    faults: &std::sync::Mutex<Vec<Fault>>,
+    failed: &std::sync::Mutex<Vec<String>>,
+) {
+    use std::io::{Read, Write};
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 4096];
+    let head_end = loop {
+        if buf.first().is_some_and(|b: &u8| !b.is_ascii_uppercase()) {
+            // Not HTTP (a TLS hello: clients try HTTPS first on a loopback registry): pass it
+            // through, so the registry answers and the client falls back to plain HTTP.
+            break 0;
+        }
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match client.read(&mut byte) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&byte[..n]),
+        }
+    };
+    if head_end == 0 {
+        let Ok(mut server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else { return };
+        if server.write_all(&buf).is_err() {
+            return;
+        }
+        return pipe(client, server);
+    }
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut words = head.split_whitespace();
+    let (method, path) = (words.next().unwrap_or("").to_owned(), words.next().unwrap_or("").to_owned());
+    if std::env::var_os("FAULT_PROXY_LOG").is_some() {
+        eprintln!("proxy: {method} {path}");
+    }
+    let fault = {
+        let mut faults = faults.lock().unwrap();
+        let pos = faults.iter().position(|f| f.method == method && path.contains(f.path));
+        pos.map(|i| faults.remove(i))
+    };
+    if let Some(fault) = fault {
+        failed.lock().unwrap().push(format!("{method} {path} -> {:?}", fault.kind));
+        if fault.kind == FaultKind::Status500 {
+            // Read the body first, so the client sees the answer rather than a reset.
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                .unwrap_or(0);
+            let mut have = buf.len() - head_end;
+            while have < length {
+                match client.read(&mut byte) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => have += n,
+                }
+            }
+            let _ = client.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 6\r\nConnection: close\r\n\r\nfault\n");
+        }
+        let _ = client.shutdown(std::net::Shutdown::Both);
+        return;
+    }
+    let Ok(mut server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else { return };
+    let mut new_head: String =
+        head.trim_end().lines().filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).map(|l| format!("{l}\r\n")).collect();
+    new_head.push_str("Connection: close\r\n\r\n");
+    if server.write_all(new_head.as_bytes()).is_err() || server.write_all(&buf[head_end..]).is_err() {
+        return;
+    }
+    pipe(client, server);
+}
+
+/// Copies both ways until the server closes.
+fn pipe(mut client: std::net::TcpStream, mut server: std::net::TcpStream) {
+    let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c2, &mut s2);
+        let _ = s2.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut server, &mut client);
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    let _ = up.join();
 }

@@ -1,0 +1,127 @@
+//! The one place that reads a registry tool's failure (docker, buildx, skopeo): what kind of
+//! failure it is, and whether running the tool again can help.
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::ui;
+
+/// What a failed registry call means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The tag or manifest does not exist.
+    NotFound,
+    /// Nothing listens there, or the name does not resolve: retrying the same second won't help.
+    Unreachable,
+    /// 401/403: wrong or missing credentials. Never retried.
+    Refused,
+    /// A 5xx, a reset or closed connection, a timeout: the next attempt may well succeed.
+    Transient,
+    /// Anything else (an invalid reference, a build error): never retried.
+    Other,
+}
+
+/// Classifies a tool's stderr by its last lines (a build's log above them is not the error).
+/// Order matters: a refused login that also mentions a timeout is still a refusal.
+pub(crate) fn classify(stderr: &str) -> Failure {
+    let lines: Vec<&str> = stderr.trim_end().lines().collect();
+    let stderr = lines[lines.len().saturating_sub(5)..].join("\n");
+    let has = |needles: &[&str]| needles.iter().any(|n| stderr.contains(n));
+    if has(&["401 Unauthorized", "403 Forbidden", "authorization failed", "no basic auth credentials", "unauthorized:", "denied:", "status: 401", "status: 403"]) {
+        Failure::Refused
+    } else if has(&[": not found", "manifest unknown", "MANIFEST_UNKNOWN", "NAME_UNKNOWN", "name not known to registry"]) {
+        Failure::NotFound
+    } else if has(&["connection refused", "no such host", "name resolution"]) {
+        Failure::Unreachable
+    } else if has(&[
+        "500 Internal Server Error",
+        "502 Bad Gateway",
+        "503 Service Unavailable",
+        "504 Gateway Timeout",
+        "status: 500",
+        "status: 502",
+        "status: 503",
+        "status: 504",
+        "connection reset",
+        "broken pipe",
+        "unexpected EOF",
+        ": EOF",
+        "i/o timeout",
+        "TLS handshake timeout",
+        "context deadline exceeded",
+        "server closed",
+        "Client.Timeout",
+    ]) {
+        Failure::Transient
+    } else {
+        Failure::Other
+    }
+}
+
+/// How many times a registry call is made before its failure is reported.
+pub(crate) const ATTEMPTS: u32 = 4;
+
+/// The pause before attempt `n` (2, 3, …): 1 s, 2 s, 4 s. `RELEASE_PIPELINE_RETRY_MS` sets the
+/// first pause (tests use a short one).
+fn backoff(attempt: u32) -> Duration {
+    let first = std::env::var("RELEASE_PIPELINE_RETRY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000u64);
+    Duration::from_millis(first << (attempt - 2).min(6))
+}
+
+/// Runs a registry call (a fresh command from `make` each time) until it succeeds, fails for a
+/// reason other than a transient one, or has been tried [`ATTEMPTS`] times. Returns the last
+/// attempt's output; the caller reads its status.
+pub(crate) fn exec_retrying<'a>(what: &str, make: impl Fn() -> xshell::Cmd<'a>) -> Result<std::process::Output> {
+    let mut attempt = 1;
+    loop {
+        let out = ui::exec_output(make())?;
+        if out.status.success() || attempt == ATTEMPTS {
+            return Ok(out);
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if classify(&stderr) != Failure::Transient {
+            return Ok(out);
+        }
+        attempt += 1;
+        let pause = backoff(attempt);
+        ui::warn(format_args!(
+            "{what}: transient registry error ({}); retrying in {:.1}s (attempt {attempt} of {ATTEMPTS})",
+            stderr.trim().lines().last().unwrap_or("no message"),
+            pause.as_secs_f64()
+        ));
+        std::thread::sleep(pause);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_classified() {
+        let cases = [
+            ("ERROR: 127.0.0.1:5000/acme/service:9.9.9: not found", Failure::NotFound),
+            ("dial tcp 127.0.0.1:5000: connect: connection refused", Failure::Unreachable),
+            ("login attempt to http://127.0.0.1:5000/v2/ failed with status: 401 Unauthorized", Failure::Refused),
+            ("ERROR: failed to push x: 401 Unauthorized", Failure::Refused),
+            ("authorization failed: no basic auth credentials", Failure::Refused),
+            ("unexpected status from HEAD request to http://h/v2/a/manifests/t: 500 Internal Server Error", Failure::Transient),
+            ("read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer", Failure::Transient),
+            ("Head \"http://127.0.0.1:5000/v2/\": EOF", Failure::Transient),
+            ("net/http: TLS handshake timeout", Failure::Transient),
+            ("dial tcp 10.0.0.1:443: i/o timeout", Failure::Transient),
+            ("503 Service Unavailable", Failure::Transient),
+            ("invalid reference format: repository name must be lowercase", Failure::Other),
+            ("ERROR: failed to solve: process \"/bin/sh\" did not complete", Failure::Other),
+        ];
+        for (stderr, want) in cases {
+            assert_eq!(classify(stderr), want, "{stderr}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles() {
+        assert_eq!(backoff(2) * 2, backoff(3));
+        assert_eq!(backoff(3) * 2, backoff(4));
+    }
+}

@@ -1,0 +1,140 @@
+//! An image repository (`[host[:port]/]path`), checked against docker's reference grammar once,
+//! so a bad `image` is one clear error in the plan instead of docker's raw message half-way.
+use std::fmt;
+
+/// A repository without tag or digest: `127.0.0.1:5000/acme/service`, `ghcr.io/acme/service`,
+/// `acme/service` (Docker Hub).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ImageRepository(String);
+
+impl ImageRepository {
+    /// Parses `text`, saying what is wrong with it in a sentence.
+    pub(crate) fn parse(text: &str) -> Result<ImageRepository, String> {
+        let bad = |why: &str| Err(format!("the image repository `{text}` {why}"));
+        if text.is_empty() {
+            return bad("is empty");
+        }
+        if text.len() > 255 {
+            return bad("is longer than 255 characters");
+        }
+        if text.contains('@') {
+            return bad("holds a digest (`@…`): give the repository alone, the pipeline picks the tags");
+        }
+        let (host, path) = split_host(text);
+        if let Some(host) = host {
+            if !is_host(host) {
+                return bad(&format!("has an invalid registry host `{host}`"));
+            }
+        }
+        for component in path.split('/') {
+            if component.contains(':') {
+                return bad("holds a tag (`:…`): give the repository alone, the pipeline picks the tags");
+            }
+            if component.chars().any(|c| c.is_ascii_uppercase()) {
+                return bad("must be lowercase (docker refuses upper-case repository names)");
+            }
+            if !is_path_component(component) {
+                return bad(&format!(
+                    "has an invalid path component `{component}` (lowercase letters and digits, separated by `.`, `_`, `__` or dashes)"
+                ));
+            }
+        }
+        Ok(ImageRepository(text.to_owned()))
+    }
+
+}
+
+/// The registry host of a repository or reference (`docker.io` when it names none).
+pub(crate) fn registry_host(reference: &str) -> &str {
+    split_host(reference).0.unwrap_or("docker.io")
+}
+
+impl fmt::Display for ImageRepository {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Docker's rule: the first component is a host when it has a `.` or a `:`, or is `localhost`,
+/// and more components follow.
+fn split_host(text: &str) -> (Option<&str>, &str) {
+    match text.split_once('/') {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => (Some(first), rest),
+        _ => (None, text),
+    }
+}
+
+fn is_host(host: &str) -> bool {
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((ip, port)) => return ip.parse::<std::net::Ipv6Addr>().is_ok() && (port.is_empty() || is_port(port)),
+            None => return false,
+        }
+    } else {
+        match host.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        }
+    };
+    let label_ok = |l: &str| {
+        !l.is_empty() && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    name.split('.').all(label_ok) && port.is_none_or(|p| is_port(&format!(":{p}")))
+}
+
+fn is_port(colon_port: &str) -> bool {
+    colon_port.strip_prefix(':').is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok())
+}
+
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
+fn is_path_component(c: &str) -> bool {
+    let bytes = c.as_bytes();
+    if bytes.is_empty() || !bytes[0].is_ascii_alphanumeric() || !bytes[bytes.len() - 1].is_ascii_alphanumeric() {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_lowercase() || b.is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let run = bytes[i..].iter().take_while(|b| !(b.is_ascii_lowercase() || b.is_ascii_digit())).count();
+        let sep = &c[i..i + run];
+        if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-')) {
+            return false;
+        }
+        i += run;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repositories() {
+        for ok in ["acme/service", "service", "127.0.0.1:5000/acme/service", "ghcr.io/acme/my-service", "localhost/x", "[::1]:5000/a/b", "a/b__c/d.e-f"] {
+            assert!(ImageRepository::parse(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("Acme/Service", "lowercase"),
+            ("acme/service:1.0", "holds a tag"),
+            ("127.0.0.1:5000/acme/service:latest", "holds a tag"),
+            ("acme/service@sha256:abc", "digest"),
+            ("", "empty"),
+            ("acme//service", "invalid path component"),
+            ("acme/-service", "invalid path component"),
+            ("acme/service_", "invalid path component"),
+            ("bad_host.example:5000/x", "invalid registry host"),
+            ("host.example:99999/x", "invalid registry host"),
+        ] {
+            let err = ImageRepository::parse(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        assert_eq!(registry_host("127.0.0.1:5000/acme/service"), "127.0.0.1:5000");
+        assert_eq!(registry_host("acme/service"), "docker.io");
+        assert_eq!(registry_host("localhost/x"), "localhost");
+    }
+}
