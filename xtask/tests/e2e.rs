@@ -137,3 +137,28 @@ fn local_mode_builds_into_the_engine_and_runs() {
     let _ = std::process::Command::new("docker").args(["stop", "service-feature-local-e2e"]).output();
     assert!(stderr(&out).contains("docker stop service-feature-local-e2e"));
 }
+
+/// `--run` replaces only a container an earlier `--run` started, never another one that happens
+/// to have the same name.
+#[test]
+fn run_leaves_a_foreign_container_alone() {
+    require_docker();
+    let mut build = std::process::Command::new("docker");
+    build.args(["build", "--quiet", "-t", "rp-foreign:test", "-"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null());
+    let mut child = build.spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"FROM scratch\nCMD [\"none\"]\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let name = "service-feature-foreign";
+    let _ = std::process::Command::new("docker").args(["rm", "--force", name]).output();
+    assert_ok(&std::process::Command::new("docker").args(["create", "--name", name, "rp-foreign:test"]).output().unwrap());
+
+    let ws = scratch_workspace();
+    ws.git(&["checkout", "-q", "-b", "feature/foreign"]);
+    let port = free_port().to_string();
+    let out = ws.xtask_shared(&["dev-release", "--local", "--run", "--port", &port]);
+    assert_fails_with(&out, "was not started by `--run`: leaving it alone");
+    let still = std::process::Command::new("docker").args(["container", "inspect", "--format", "{{.Config.Image}}", name]).output().unwrap();
+    assert_eq!(stdout(&still).trim(), "rp-foreign:test");
+    let _ = std::process::Command::new("docker").args(["rm", "--force", name]).output();
+}

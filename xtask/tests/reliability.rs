@@ -271,3 +271,19 @@ fn an_interrupted_run_leaves_no_password_on_disk() {
         assert!(!out.contains(&reg.password) && !err.contains(&reg.password));
     }
 }
+
+/// Two branch names that make one dev tag (`feature/x`, `feature-x`): the second is refused
+/// before it builds, naming both, and the first's build stays.
+#[test]
+fn branches_sharing_a_dev_tag_never_take_each_others() {
+    let reg = Registry::start("ci", "branch-pass-7");
+    let ws = scratch_workspace();
+    ws.git(&["checkout", "-q", "-b", "feature/x"]);
+    assert_ok(&release_cmd(ws.path(), &reg, &["dev-release"]).output().unwrap());
+    let first = reg.snapshot();
+    ws.git(&["checkout", "-q", "-b", "feature-x"]);
+    ws.commit("on the other branch");
+    let out = release_cmd(ws.path(), &reg, &["dev-release"]).output().unwrap();
+    assert_fails_with(&out, "holds a build of branch feature/x, and branch feature-x has the same dev tag");
+    assert_eq!(reg.snapshot(), first);
+}

@@ -468,6 +468,14 @@ pub(crate) fn reconcile(plan: &ReleasePlan, image: &ImagePlan, seen: &Observed) 
     let tag = image.primary_tag();
     let theirs = short(remote.revision.as_deref());
     let ours = short(plan.commit.as_deref());
+    if let (Kind::DevRelease, Some(theirs), Some(ours)) = (plan.kind, &remote.branch, &plan.branch) {
+        if theirs != ours {
+            return Err(format!(
+                "{}:{tag} holds a build of branch {theirs}, and branch {ours} has the same dev tag: neither takes the other's tag (rename one of the branches)",
+                image.repository
+            ));
+        }
+    }
     match (plan.kind, seen.lineage) {
         (Kind::Release, Some(Lineage::Same)) => Ok(BuildAction::AlreadyThere { digest: remote.digest.clone() }),
         (Kind::Release, _) => Err(format!(

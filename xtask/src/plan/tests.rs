@@ -368,7 +368,7 @@ fn problems_are_found_in_the_plan() {
 }
 
 fn remote(commit: &str) -> RemoteImage {
-    RemoteImage { digest: "sha256:theirs".into(), platforms: vec![], revision: Some(commit.into()), version: None }
+    RemoteImage { digest: "sha256:theirs".into(), platforms: vec![], revision: Some(commit.into()), version: None, branch: Some("f".into()) }
 }
 
 /// What the registry holds at the primary tag → build, resume, skip or refuse.
@@ -396,6 +396,11 @@ fn reconcile_decides_from_the_registry() {
     };
     assert!(skip(Lineage::Newer).contains("holds a newer build"));
     assert!(skip(Lineage::Unknown).contains("does not have even after fetching it"));
+    // Two branch names with one dev tag: neither takes the other's.
+    let mut other_branch = seen(Some(Lineage::Older), "0123456789abcdef");
+    other_branch.primary.as_mut().unwrap().branch = Some("f#".into());
+    let err = reconcile(&dev, image, &other_branch).unwrap_err();
+    assert!(err.contains("holds a build of branch f#, and branch f has the same dev tag"), "{err}");
     // Local images never look at the registry.
     let local = dev_release(&past("1.2.3", 5).image("").input, Some("f")).unwrap();
     assert_eq!(reconcile(&local, &local.images[0], &seen(Some(Lineage::Newer), "x")), Ok(BuildAction::Build));

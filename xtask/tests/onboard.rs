@@ -1,0 +1,109 @@
+//! Item 14 of the reliability issue: `scripts/onboard.sh` and the README's first command as a
+//! developer who is not root but has passwordless sudo (the usual laptop): the script gives the
+//! user the docker group and access to the running daemon, ends with `doctor` all ✓, and a
+//! second run changes nothing. The test makes the user itself (so it runs as root, as CI does).
+mod common;
+use common::{stack::*, *};
+use std::{path::Path, process::Command};
+
+const USER: &str = "rp-onboard";
+
+struct TestUser {
+    home: std::path::PathBuf,
+}
+
+impl TestUser {
+    /// A fresh user with passwordless sudo, this machine's Rust toolchain (hard links: no copy)
+    /// and the test tools the script would otherwise build from source.
+    fn create() -> TestUser {
+        assert!(rustix_is_root(), "this test creates a user: it runs as root (CI does)");
+        let _ = Command::new("userdel").args(["-r", "-f", USER]).output();
+        assert_ok(&Command::new("useradd").args(["-m", "-s", "/bin/bash", USER]).output().unwrap());
+        std::fs::write(format!("/etc/sudoers.d/{USER}"), format!("{USER} ALL=(ALL) NOPASSWD:ALL\n")).unwrap();
+        let home = Path::new("/home").join(USER);
+        let rustup = std::env::var("RUSTUP_HOME").map(std::path::PathBuf::from).unwrap_or_else(|_| dirs_home().join(".rustup"));
+        let cargo = std::env::var("CARGO_HOME").map(std::path::PathBuf::from).unwrap_or_else(|_| dirs_home().join(".cargo"));
+        let toolchain = String::from_utf8(Command::new("rustup").args(["show", "active-toolchain"]).output().unwrap().stdout).unwrap();
+        let toolchain = toolchain.split_whitespace().next().expect("an active toolchain").to_owned();
+        sh(&format!(
+            "set -e; mkdir -p {h}/.rustup/toolchains {h}/.cargo {h}/.cache/release-pipeline/ktra/bin
+             cp -al {r}/toolchains/{toolchain} {h}/.rustup/toolchains/
+             printf 'version = \"12\"\\ndefault_toolchain = \"{toolchain}\"\\nprofile = \"default\"\\n' > {h}/.rustup/settings.toml
+             cp -al {c}/bin {h}/.cargo/bin
+             cp {ktra} {h}/.cache/release-pipeline/ktra/bin/ktra
+             find {h} -type d -exec chown {USER}: {{}} +
+             chown {USER}: {h}/.rustup/settings.toml {h}/.cache/release-pipeline/ktra/bin/ktra",
+            h = home.display(),
+            r = rustup.display(),
+            c = cargo.display(),
+            ktra = ktra_binary().display(),
+        ));
+        TestUser { home }
+    }
+
+    /// `script` run by the user in `dir`, with a login's plain environment.
+    fn run(&self, dir: &Path, script: &str) -> std::process::Output {
+        Command::new("runuser")
+            .args(["-u", USER, "--", "env", "-i"])
+            .arg(format!("HOME={}", self.home.display()))
+            .arg(format!("USER={USER}"))
+            .arg(format!("PATH={}/.cargo/bin:{}/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", self.home.display(), self.home.display()))
+            .args(["NO_COLOR=1", "CARGO_TERM_COLOR=never", "bash", "-c", script])
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("setfacl").args(["-x", &format!("u:{USER}"), "/var/run/docker.sock"]).output();
+        let _ = Command::new("userdel").args(["-r", "-f", USER]).output();
+        let _ = std::fs::remove_file(format!("/etc/sudoers.d/{USER}"));
+    }
+}
+
+fn rustix_is_root() -> bool {
+    String::from_utf8_lossy(&Command::new("id").arg("-u").output().unwrap().stdout).trim() == "0"
+}
+
+fn dirs_home() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var("HOME").unwrap())
+}
+
+#[track_caller]
+fn sh(script: &str) {
+    assert_ok(&Command::new("bash").arg("-c").arg(script).output().unwrap());
+}
+
+#[test]
+fn onboarding_as_a_user_with_sudo() {
+    require_docker();
+    let user = TestUser::create();
+    let ws = scratch_workspace();
+    let checkout = user.home.join("ws");
+    sh(&format!("git clone -q {} {c} && chown -R {USER}: {c}", ws.path().display(), c = checkout.display()));
+    let denied = user.run(&checkout, "docker info");
+    assert!(!denied.status.success() && stderr(&denied).contains("permission denied"), "the user starts without docker access: {}", stderr(&denied));
+
+    let first = user.run(&checkout, "bash scripts/onboard.sh");
+    assert_ok(&first);
+    let text = stdout(&first);
+    assert!(text.contains("added rp-onboard to the docker group") && text.contains("newgrp docker"), "{text}");
+    assert!(text.contains("everything the next release needs is in place") && !text.contains('✗'), "{text}");
+    assert!(!text.contains("started dockerd"), "a second daemon beside the running one: {text}");
+    let groups = String::from_utf8(Command::new("id").args(["-nG", USER]).output().unwrap().stdout).unwrap();
+    assert!(groups.split_whitespace().any(|g| g == "docker"), "{groups}");
+
+    let second = user.run(&checkout, "ONBOARD_SKIP_DOCTOR=1 bash scripts/onboard.sh");
+    assert_ok(&second);
+    assert!(stdout(&second).contains("nothing to change"), "{}", stdout(&second));
+
+    // The README's first command, in the same session.
+    let port = free_port();
+    let out = user.run(&checkout, &format!("cargo xtask dev-release --local --run --port {port}"));
+    let _ = Command::new("docker").args(["stop", "service-main"]).output();
+    assert_ok(&out);
+    let answer: serde_json::Value = serde_json::from_str(stdout(&out).lines().last().unwrap_or("")).expect(&stdout(&out));
+    assert_eq!(answer["name"], "service");
+}
