@@ -167,7 +167,7 @@ impl Docker {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if failure::classify(&stderr) == Failure::Refused {
                 return Err(ui::error_with_help(
-                    format!("the registry {host} refused the login of user {user} (401 Unauthorized)"),
+                    format!("the registry {host} refused the login of user {user}: {}", ui::mask(stderr.trim().lines().last().unwrap_or(""))),
                     "check the registry credentials in the environment",
                 ));
             }

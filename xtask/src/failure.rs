@@ -27,7 +27,19 @@ pub(crate) fn classify(stderr: &str) -> Failure {
     let lines: Vec<&str> = stderr.trim_end().lines().collect();
     let stderr = lines[lines.len().saturating_sub(5)..].join("\n");
     let has = |needles: &[&str]| needles.iter().any(|n| stderr.contains(n));
-    if has(&["401 Unauthorized", "403 Forbidden", "authorization failed", "no basic auth credentials", "unauthorized:", "denied:", "status: 401", "status: 403"]) {
+    if has(&[
+        "401 Unauthorized",
+        "403 Forbidden",
+        "authorization failed",
+        "no basic auth credentials",
+        "unauthorized:",
+        "denied:",
+        "status: 401",
+        "status: 403",
+        "status 401",
+        "status 403",
+        "invalid token",
+    ]) {
         Failure::Refused
     } else if has(&[": not found", "manifest unknown", "MANIFEST_UNKNOWN", "NAME_UNKNOWN", "name not known to registry"]) {
         Failure::NotFound
@@ -105,6 +117,7 @@ mod tests {
             ("login attempt to http://127.0.0.1:5000/v2/ failed with status: 401 Unauthorized", Failure::Refused),
             ("ERROR: failed to push x: 401 Unauthorized", Failure::Refused),
             ("authorization failed: no basic auth credentials", Failure::Refused),
+            ("the remote server responded with an error (status 403 Forbidden): invalid token", Failure::Refused),
             ("unexpected status from HEAD request to http://h/v2/a/manifests/t: 500 Internal Server Error", Failure::Transient),
             ("read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer", Failure::Transient),
             ("Head \"http://127.0.0.1:5000/v2/\": EOF", Failure::Transient),

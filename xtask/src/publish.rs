@@ -244,7 +244,7 @@ pub(crate) fn publish(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, ac
         let out = ui::exec_output(cmd!(sh, "cargo publish --no-verify --allow-dirty --registry {registry} -p {krate}"))?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            if stderr.contains("403") || stderr.contains("invalid token") || stderr.contains("401") {
+            if crate::failure::classify(&stderr) == crate::failure::Failure::Refused {
                 return Err(ui::error_with_help(
                     format!("the cargo registry `{registry}` refused the token in {}", token_var(registry)),
                     "check the token (a CI secret)",
