@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use xshell::{cmd, Shell};
 
-use crate::{dist, flags, ui, version};
+use crate::{dist, docker::Docker, execute, flags, plan::ImagePlan, ui, version};
 
 struct Row {
     what: String,
@@ -124,6 +124,7 @@ pub(crate) fn run(cmd: flags::Bench) -> Result<()> {
     } else {
         rows.push(cold_build(&sh, &root, &work)?);
         rows.extend(dev_release_rows(&sh, &root, &work, &xtask)?);
+        rows.push(moving_tags_row(&sh, &work, runs)?);
     }
 
     let report = report(&rows, quick, &sh)?;
@@ -309,4 +310,100 @@ fn report(rows: &[Row], quick: bool, sh: &Shell) -> Result<String> {
         let _ = writeln!(out, "| {} | {} | {against} | {ratio} | {} | {} |", r.what, r.ours.show(), r.goal, r.note);
     }
     Ok(out)
+}
+
+/// A plain registry of the bench's own on a free loopback port, stopped on drop.
+struct BenchRegistry {
+    pid: String,
+    port: u16,
+}
+
+impl Drop for BenchRegistry {
+    fn drop(&mut self) {
+        if let Ok(sh) = Shell::new() {
+            let pid = &self.pid;
+            let _ = cmd!(sh, "kill {pid}").quiet().ignore_stderr().run();
+        }
+    }
+}
+
+fn bench_registry(sh: &Shell, work: &Utf8Path) -> Result<BenchRegistry> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let dir = work.join("registry");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let config = dir.join("config.yml");
+    std::fs::write(&config, format!("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {dir}/data\nhttp:\n  addr: 127.0.0.1:{port}\n"))?;
+    // In the background, beside the bench; its pid comes back to stop it.
+    let script = format!("docker-registry serve {config} >{dir}/registry.log 2>&1 & echo $!");
+    let pid = cmd!(sh, "sh -c {script}").quiet().read().context("starting docker-registry")?;
+    let registry = BenchRegistry { pid: pid.trim().to_owned(), port };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(registry);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    anyhow::bail!("docker-registry did not start on port {port}")
+}
+
+/// What the release's tag step costs now that it re-reads the registry before each write and
+/// converges afterwards, against the blind copies it made before (three moving tags, each
+/// starting on an older release).
+fn moving_tags_row(sh: &Shell, work: &Utf8Path, runs: usize) -> Result<Row> {
+    let step = ui::step("moving tags: re-read and converge against blind copies");
+    let registry = bench_registry(sh, work)?;
+    let repository = format!("127.0.0.1:{}/bench/tiny", registry.port);
+    let context = work.join("tiny");
+    std::fs::create_dir_all(&context)?;
+    std::fs::write(context.join("Dockerfile"), "FROM scratch\nARG V\nLABEL org.opencontainers.image.version=$V\nCOPY v /v\n")?;
+    for version in ["0.9.0", "1.0.0"] {
+        std::fs::write(context.join("v"), version)?;
+        let tag = format!("{repository}:{version}");
+        cmd!(sh, "docker buildx build --quiet --platform linux/amd64 --provenance=false --build-arg V={version} --tag {tag} --push {context}").quiet().ignore_stdout().run()?;
+    }
+    let docker = Docker::connect()?;
+    let digest = |tag: &str| -> Result<String> { Ok(docker.inspect(&format!("{repository}:{tag}"))?.context("pushed just now")?.digest) };
+    let (old, new) = (digest("0.9.0")?, digest("1.0.0")?);
+    let moving = ["1.0", "1", "latest"];
+    let image = ImagePlan {
+        context: "tiny".into(),
+        repository: repository.clone(),
+        platforms: vec!["linux/amd64".into()],
+        tags: std::iter::once("1.0.0").chain(moving).map(str::to_owned).collect(),
+        moving_tags: moving.iter().map(|m| m.to_string()).collect(),
+        tag_prefix: String::new(),
+        push: true,
+    };
+    let ours_version = semver::Version::new(1, 0, 0);
+    let reset = || -> Result<()> {
+        for tag in moving {
+            docker.copy_tag(&repository, &old, tag)?;
+        }
+        Ok(())
+    };
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..runs.min(5) {
+        reset()?;
+        ours.push(time(&mut || {
+            execute::move_tags(&docker, &ours_version, &new, &image)?;
+            Ok(())
+        })?);
+        reset()?;
+        theirs.push(time(&mut || {
+            for tag in moving {
+                docker.copy_tag(&repository, &new, tag)?;
+            }
+            Ok(())
+        })?);
+    }
+    step.done();
+    let (ours, theirs) = (Stats::of(ours), Stats::of(theirs));
+    Ok(Row {
+        what: "moving tags of a release: re-read, write, read again (3 tags) vs blind skopeo copies".into(),
+        ours,
+        theirs: Some(theirs),
+        goal: "≤ 0.5 s added per image".into(),
+        note: format!("added {} per image; a retry costs nothing until a call fails", fmt_secs((ours.median - theirs.median).max(0.0))),
+    })
 }

@@ -182,8 +182,12 @@ pub(crate) fn execute(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, op
     if !movers.is_empty() {
         pause_point("move-tags");
         let step = ui::step("move tags: point the moving tags at the highest release the registry holds");
+        let ours = Version::parse(&plan.version.semver).context("a release version is SemVer")?;
         for &i in &movers {
-            move_tags(&docker, plan, &plan.images[i], &mut outcomes[i])?;
+            let digest = outcomes[i].digest.clone().expect("only images with a digest move tags");
+            let moved = move_tags(&docker, &ours, &digest, &plan.images[i])?;
+            outcomes[i].written.extend(moved.written);
+            outcomes[i].kept.extend(moved.kept);
         }
         step.done();
     }
@@ -239,13 +243,20 @@ fn announce(plan: &ReleasePlan, actions: &[BuildAction]) {
     }
 }
 
+/// What `move_tags` did: the tags written (or found right) with the digest each must hold, and
+/// the moving tags left on a higher release, with the reason.
+#[derive(Default)]
+pub(crate) struct MovedTags {
+    pub(crate) written: Vec<(String, String)>,
+    pub(crate) kept: Vec<String>,
+}
+
 /// Points each of the image's moving tags at the highest release the registry holds that the tag
 /// covers, reading the registry right before writing. Then reads again and repeats until nothing
 /// changes: a concurrent release that wrote in between is converged with, so every moving tag
 /// this run wrote ends on the highest release, never on a lower one.
-fn move_tags(docker: &Docker, plan: &ReleasePlan, image: &ImagePlan, outcome: &mut Outcome) -> Result<()> {
-    let ours = Version::parse(&plan.version.semver).context("a release version is SemVer")?;
-    let our_digest = outcome.digest.clone().expect("only images with a digest move tags");
+pub(crate) fn move_tags(docker: &Docker, ours: &Version, our_digest: &str, image: &ImagePlan) -> Result<MovedTags> {
+    let mut moved = MovedTags::default();
     let mut wrote: BTreeSet<String> = BTreeSet::new();
     let mut final_targets: BTreeMap<String, String> = BTreeMap::new();
     for round in 0..5 {
@@ -255,16 +266,16 @@ fn move_tags(docker: &Docker, plan: &ReleasePlan, image: &ImagePlan, outcome: &m
         for moving in &image.moving_tags {
             let unprefixed = moving.strip_prefix(&image.tag_prefix).unwrap_or(moving);
             let Some(home) = tags::moving_tag_home(unprefixed, &versions) else { continue };
-            if home != &ours && !wrote.contains(moving) {
+            if home != ours && !wrote.contains(moving) {
                 if round == 0 {
                     let why = format!("{}:{moving} stays on {home}, higher than {ours}: moving tags never move backwards", image.repository);
                     ui::warn(&why);
-                    outcome.kept.push(why);
+                    moved.kept.push(why);
                 }
                 continue;
             }
-            let target = if home == &ours {
-                our_digest.clone()
+            let target = if home == ours {
+                our_digest.to_owned()
             } else {
                 let tag = &released[home];
                 docker.inspect(&format!("{}:{tag}", image.repository))?.with_context(|| format!("{}:{tag} vanished", image.repository))?.digest
@@ -284,8 +295,8 @@ fn move_tags(docker: &Docker, plan: &ReleasePlan, image: &ImagePlan, outcome: &m
             break;
         }
     }
-    outcome.written.extend(final_targets);
-    Ok(())
+    moved.written.extend(final_targets);
+    Ok(moved)
 }
 
 /// The release versions whose version tags (with the image's prefix) the registry holds, each

@@ -134,6 +134,11 @@ fn only_tracked_files_are_published() {
     let version = ws.version("semver");
     let out = env.run(&env.crates.token, &["publish"]);
     assert_ok(&out);
+    assert!(!stdout(&out).contains(&env.crates.token) && !stderr(&out).contains(&env.crates.token), "the token leaked");
+    let hits = files_containing(ws.path(), &[&env.crates.token]);
+    assert!(hits.is_empty(), "the cargo token is on disk in {hits:?}");
+    let staged = shared_target_dir().join("release-pipeline");
+    assert!(files_containing(&staged, &[&env.crates.token]).is_empty(), "the token is in the staging area");
     let files = env.crates.crate_files("service", &version);
     assert!(files.iter().any(|f| f.ends_with("/src/main.rs")), "{files:?}");
     assert!(!files.iter().any(|f| f.contains("api-key") || f.contains("notes-untracked")), "{files:?}");

@@ -217,28 +217,6 @@ fn a_half_finished_release_resumes_from_a_fresh_checkout() {
     assert!(!fresh.path().join("docker/pkg").exists(), "only the context it builds is filled");
 }
 
-/// Every file under `dir` whose bytes contain one of `needles`.
-fn files_containing(dir: &std::path::Path, needles: &[&str]) -> Vec<String> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = e.path();
-            let Ok(kind) = e.file_type() else { continue };
-            if kind.is_dir() {
-                if path.file_name() != Some(std::ffi::OsStr::new("target")) {
-                    stack.push(path);
-                }
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                if needles.iter().any(|n| bytes.windows(n.len()).any(|w| w == n.as_bytes())) {
-                    hits.push(path.display().to_string());
-                }
-            }
-        }
-    }
-    hits
-}
-
 /// Item 4: SIGINT or SIGTERM in the middle of a release leaves no registry password on disk:
 /// not under the run's TMPDIR, not in the checkout, not in the docker config.
 #[test]

@@ -206,3 +206,25 @@ pub fn assert_fails_with(out: &Output, needle: &str) {
     assert!(!out.status.success(), "succeeded, expected failure with {needle:?}:\n{}", stderr(out));
     assert!(stderr(out).contains(needle), "stderr lacks {needle:?}:\n{}", stderr(out));
 }
+
+/// Every file under `dir` whose bytes contain one of `needles`.
+pub fn files_containing(dir: &std::path::Path, needles: &[&str]) -> Vec<String> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = e.path();
+            let Ok(kind) = e.file_type() else { continue };
+            if kind.is_dir() {
+                if path.file_name() != Some(std::ffi::OsStr::new("target")) {
+                    stack.push(path);
+                }
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                if needles.iter().any(|n| bytes.windows(n.len()).any(|w| w == n.as_bytes())) {
+                    hits.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    hits
+}
