@@ -232,3 +232,16 @@ pub(crate) fn usage_error(err: xflags::Error) -> ExitCode {
     eprintln!("help: run `cargo xtask --help` for the commands");
     ExitCode::from(2)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_secrets_are_masked_too() {
+        add_secret("q7");
+        add_secret("");
+        assert_eq!(mask("user q7 said q7"), "user *** said ***");
+        assert_eq!(mask("nothing here"), "nothing here", "an empty secret masks nothing");
+    }
+}

@@ -179,3 +179,17 @@ fn two_contexts_with_one_prefix_are_refused() {
     let out = repo.xtask(&["dev-release", "--dry-run"]);
     assert_fails_with(&out, "contexts `docker` and `docker-slim` push to the same image repository with the same image-tag-prefix");
 }
+
+/// `publish` in local mode says why nothing is published (not that `publish` is empty).
+#[test]
+fn publish_in_local_mode_says_why() {
+    let repo = TestRepo::new();
+    repo.write("Cargo.toml", "[workspace]\nmembers = []\n[workspace.metadata.release-pipeline]\npublish = [\"service\"]\ncargo-registry = \"local\"\n");
+    repo.git(&["add", "Cargo.toml"]);
+    repo.commit("a");
+    repo.git(&["checkout", "-q", "-b", "feature/x"]);
+    let out = repo.xtask(&["publish"]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("local mode, which never publishes"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("`publish` is empty"), "{}", stderr(&out));
+}
