@@ -6,7 +6,10 @@
 //! which commit a published version came from, and cargo resolves only crates with a library.)
 use std::{net::SocketAddr, sync::Arc, time::Instant};
 
-use signal_hook::{consts::{SIGINT, SIGTERM}, iterator::Signals};
+use signal_hook::{
+    consts::{SIGINT, SIGTERM},
+    iterator::Signals,
+};
 use tiny_http::{Header, Method, Request, Response, Server};
 
 pub const NAME: &str = env!("CARGO_PKG_NAME");

@@ -2,7 +2,10 @@
 //! otherwise, measured side by side (alternating runs) in one process on one machine. Makes its
 //! own inputs. `--quick` runs the small sizes only (CI runs it so the harness never rots);
 //! the full run writes BENCHMARKS.md.
-use std::{fmt::Write as _, time::{Duration, Instant}};
+use std::{
+    fmt::Write as _,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -43,7 +46,11 @@ impl Stats {
 }
 
 fn fmt_secs(s: f64) -> String {
-    if s < 1.0 { format!("{:.1} ms", s * 1000.0) } else { format!("{s:.2} s") }
+    if s < 1.0 {
+        format!("{:.1} ms", s * 1000.0)
+    } else {
+        format!("{s:.2} s")
+    }
 }
 
 fn time(f: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
@@ -53,7 +60,11 @@ fn time(f: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
 }
 
 /// Runs `ours` and `theirs` alternately `n` times each.
-fn side_by_side(n: usize, ours: &mut dyn FnMut() -> Result<()>, theirs: &mut dyn FnMut() -> Result<()>) -> Result<(Stats, Stats)> {
+fn side_by_side(
+    n: usize,
+    ours: &mut dyn FnMut() -> Result<()>,
+    theirs: &mut dyn FnMut() -> Result<()>,
+) -> Result<(Stats, Stats)> {
     ours()?; // warm the caches for both
     theirs()?;
     let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -76,34 +87,57 @@ pub(crate) fn run(cmd: flags::Bench) -> Result<()> {
     let runs = if quick { 3 } else { 7 };
     let mut rows = Vec::new();
 
-    let sizes: &[(usize, usize, usize)] = if quick { &[(1_000, 10, 200)] } else { &[(1_000, 10, 200), (10_000, 100, 1_000), (100_000, 1_000, 2_000)] };
+    let sizes: &[(usize, usize, usize)] =
+        if quick { &[(1_000, 10, 200)] } else { &[(1_000, 10, 200), (10_000, 100, 1_000), (100_000, 1_000, 2_000)] };
     let venv = python_venv(&sh, &work)?;
     for &(commits, tags, past) in sizes {
         let repo = work.join(format!("repo-{commits}"));
-        let step = ui::step(format!("synthetic repository: {commits} commits, {tags} tags, HEAD {past} past the highest"));
+        let step =
+            ui::step(format!("synthetic repository: {commits} commits, {tags} tags, HEAD {past} past the highest"));
         synthetic_repo(&sh, &repo, commits, tags, past)?;
         step.done();
         for graph in [false, true] {
             if graph {
                 cmd!(sh, "git -C {repo} commit-graph write --reachable").quiet().run()?;
             }
-            let label = format!("{commits} commits / {tags} tags / +{past}{}", if graph { ", commit-graph" } else { "" });
+            let label =
+                format!("{commits} commits / {tags} tags / +{past}{}", if graph { ", commit-graph" } else { "" });
             let (ours, theirs) = side_by_side(
                 runs,
                 &mut || Ok(cmd!(sh, "{xtask} version --repo {repo}").quiet().ignore_stdout().run()?),
                 &mut || Ok(cmd!(sh, "git -C {repo} describe --tags --long").quiet().ignore_stdout().run()?),
             )?;
-            rows.push(Row { what: format!("version, {label}"), ours, theirs: Some(theirs), goal: "≤ 1.0× git describe --tags --long".into(), note: String::new() });
+            rows.push(Row {
+                what: format!("version, {label}"),
+                ours,
+                theirs: Some(theirs),
+                goal: "≤ 1.0× git describe --tags --long".into(),
+                note: String::new(),
+            });
             if !graph {
                 let python = venv.join("bin/python");
                 let conf = work.join("pyproject.toml");
                 let scm_runs = runs.min(3);
                 let (ours, theirs) = side_by_side(
                     scm_runs,
-                    &mut || Ok(cmd!(sh, "{xtask} version --format pep440 --repo {repo}").quiet().ignore_stdout().run()?),
-                    &mut || Ok(cmd!(sh, "{python} -W ignore -m setuptools_scm -c {conf} --root {repo}").quiet().ignore_stdout().ignore_stderr().run()?),
+                    &mut || {
+                        Ok(cmd!(sh, "{xtask} version --format pep440 --repo {repo}").quiet().ignore_stdout().run()?)
+                    },
+                    &mut || {
+                        Ok(cmd!(sh, "{python} -W ignore -m setuptools_scm -c {conf} --root {repo}")
+                            .quiet()
+                            .ignore_stdout()
+                            .ignore_stderr()
+                            .run()?)
+                    },
                 )?;
-                rows.push(Row { what: format!("version --format pep440, {label}"), ours, theirs: Some(theirs), goal: "≥ 10× faster than setuptools_scm".into(), note: String::new() });
+                rows.push(Row {
+                    what: format!("version --format pep440, {label}"),
+                    ours,
+                    theirs: Some(theirs),
+                    goal: "≥ 10× faster than setuptools_scm".into(),
+                    note: String::new(),
+                });
             }
         }
     }
@@ -114,9 +148,17 @@ pub(crate) fn run(cmd: flags::Bench) -> Result<()> {
     let mut samples = Vec::new();
     cmd!(sh, "cargo xtask -q version").quiet().ignore_stdout().run()?;
     for _ in 0..runs {
-        samples.push(time(&mut || Ok(cmd!(sh, "cargo xtask -q version").quiet().ignore_stdout().ignore_stderr().run()?))?);
+        samples.push(time(&mut || {
+            Ok(cmd!(sh, "cargo xtask -q version").quiet().ignore_stdout().ignore_stderr().run()?)
+        })?);
     }
-    rows.push(Row { what: "warm `cargo xtask version` (whole process, nothing to rebuild)".into(), ours: Stats::of(samples), theirs: None, goal: "≤ 0.2 s".into(), note: String::new() });
+    rows.push(Row {
+        what: "warm `cargo xtask version` (whole process, nothing to rebuild)".into(),
+        ours: Stats::of(samples),
+        theirs: None,
+        goal: "≤ 0.2 s".into(),
+        note: String::new(),
+    });
     step.done();
 
     if quick {
@@ -175,7 +217,9 @@ fn python_venv(sh: &Shell, work: &Utf8Path) -> Result<Utf8PathBuf> {
         work.join("pyproject.toml"),
         "[project]\nname = \"bench\"\ndynamic = [\"version\"]\n[tool.setuptools_scm]\nversion_scheme = \"guess-next-dev\"\nlocal_scheme = \"no-local-version\"\n",
     )?;
-    if !venv.join("bin/python").exists() || cmd!(sh, "{venv}/bin/python -c 'import setuptools_scm'").quiet().ignore_stderr().run().is_err() {
+    if !venv.join("bin/python").exists()
+        || cmd!(sh, "{venv}/bin/python -c 'import setuptools_scm'").quiet().ignore_stderr().run().is_err()
+    {
         let step = ui::step("a Python venv with setuptools_scm");
         cmd!(sh, "python3 -m venv {venv}").quiet().run()?;
         cmd!(sh, "{venv}/bin/pip install --quiet setuptools-scm==10.3.4").quiet().run()?;
@@ -201,10 +245,12 @@ fn packaging(sh: &Shell, root: &Utf8Path, work: &Utf8Path, runs: usize) -> Resul
     let readme = std::fs::read(root.join("service/README.md")).unwrap_or_default();
     std::fs::write(stage.join("README.md"), &readme)?;
     let theirs_out = work.join("theirs.tar.gz");
-    let entries = || vec![
-        dist::Entry { path: "bin/service".into(), mode: 0o755, data: data.clone() },
-        dist::Entry { path: "README.md".into(), mode: 0o644, data: readme.clone() },
-    ];
+    let entries = || {
+        vec![
+            dist::Entry { path: "bin/service".into(), mode: 0o755, data: data.clone() },
+            dist::Entry { path: "README.md".into(), mode: 0o644, data: readme.clone() },
+        ]
+    };
     let mut our_size = 0;
     let script = format!("tar -cf - -C {stage} bin README.md | gzip -6 > {theirs_out}");
     let (ours, theirs) = side_by_side(
@@ -223,7 +269,10 @@ fn packaging(sh: &Shell, root: &Utf8Path, work: &Utf8Path, runs: usize) -> Resul
         ours,
         theirs: Some(theirs),
         goal: "≤ 1.0× time, ≤ size of `tar \\| gzip -6`".into(),
-        note: format!("size {our_size} vs {their_size} bytes ({:+.2}%)", (our_size as f64 / their_size as f64 - 1.0) * 100.0),
+        note: format!(
+            "size {our_size} vs {their_size} bytes ({:+.2}%)",
+            (our_size as f64 / their_size as f64 - 1.0) * 100.0
+        ),
     })
 }
 
@@ -238,7 +287,13 @@ fn cold_build(sh: &Shell, root: &Utf8Path, work: &Utf8Path) -> Result<Row> {
     crates.sort();
     crates.dedup();
     step.done();
-    Ok(Row { what: "xtask cold build, dev profile".into(), ours: Stats::once(secs), theirs: None, goal: "≤ 40 s on 2 cores".into(), note: format!("{} crates in the dependency tree", crates.len()) })
+    Ok(Row {
+        what: "xtask cold build, dev profile".into(),
+        ours: Stats::once(secs),
+        theirs: None,
+        goal: "≤ 40 s on 2 cores".into(),
+        note: format!("{} crates in the dependency tree", crates.len()),
+    })
 }
 
 /// The local dev release: a first run in a fresh clone against a rerun with nothing changed,
@@ -279,7 +334,13 @@ fn dev_release_rows(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Pa
     step.done();
     let (whole, raw) = (Stats::of(whole), Stats::of(raw));
     Ok(vec![
-        Row { what: "local dev release, nothing changed (rerun vs first run in a fresh clone)".into(), ours: Stats::of(reruns), theirs: Some(Stats::once(first)), goal: "≤ 10%".into(), note: String::new() },
+        Row {
+            what: "local dev release, nothing changed (rerun vs first run in a fresh clone)".into(),
+            ours: Stats::of(reruns),
+            theirs: Some(Stats::once(first)),
+            goal: "≤ 10%".into(),
+            note: String::new(),
+        },
         Row {
             what: "xtask overhead on a local dev release (whole run vs raw cargo build + docker buildx build)".into(),
             ours: whole,
@@ -291,15 +352,37 @@ fn dev_release_rows(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Pa
 }
 
 fn report(rows: &[Row], quick: bool, sh: &Shell) -> Result<String> {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default().lines().find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())).unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .unwrap_or_default();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let mem = std::fs::read_to_string("/proc/meminfo").unwrap_or_default().lines().next().unwrap_or("").split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()).unwrap_or(0) / 1024 / 1024;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs() as i64;
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .nth(1)
+        .and_then(|k| k.parse::<u64>().ok())
+        .unwrap_or(0)
+        / 1024
+        / 1024;
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs() as i64;
     let git = cmd!(sh, "git --version").quiet().read().unwrap_or_default();
     let mut out = String::new();
     let _ = writeln!(out, "# Benchmarks\n");
-    let _ = writeln!(out, "Made by `cargo xtask bench{}` on {} ({cores} cores, {mem} GiB; {cpu}; {git}), {}.", if quick { " --quick" } else { "" }, std::env::consts::ARCH, dist::rfc3339(now));
-    let _ = writeln!(out, "Each pair ran alternately in one process; times are median (min–max). Ratio = ours / theirs.\n");
+    let _ = writeln!(
+        out,
+        "Made by `cargo xtask bench{}` on {} ({cores} cores, {mem} GiB; {cpu}; {git}), {}.",
+        if quick { " --quick" } else { "" },
+        std::env::consts::ARCH,
+        dist::rfc3339(now)
+    );
+    let _ =
+        writeln!(out, "Each pair ran alternately in one process; times are median (min–max). Ratio = ours / theirs.\n");
     let _ = writeln!(out, "| what | ours | against | ratio | goal | |");
     let _ = writeln!(out, "|---|---|---|---|---|---|");
     for r in rows {
@@ -356,14 +439,19 @@ fn moving_tags_row(sh: &Shell, work: &Utf8Path, runs: usize) -> Result<Row> {
     let repository = format!("127.0.0.1:{}/bench/tiny", registry.port);
     let context = work.join("tiny");
     std::fs::create_dir_all(&context)?;
-    std::fs::write(context.join("Dockerfile"), "FROM scratch\nARG V\nLABEL org.opencontainers.image.version=$V\nCOPY v /v\n")?;
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM scratch\nARG V\nLABEL org.opencontainers.image.version=$V\nCOPY v /v\n",
+    )?;
     for version in ["0.9.0", "1.0.0"] {
         std::fs::write(context.join("v"), version)?;
         let tag = format!("{repository}:{version}");
         cmd!(sh, "docker buildx build --quiet --platform linux/amd64 --provenance=false --build-arg V={version} --tag {tag} --push {context}").quiet().ignore_stdout().run()?;
     }
     let docker = Docker::connect()?;
-    let digest = |tag: &str| -> Result<String> { Ok(docker.inspect(&format!("{repository}:{tag}"))?.context("pushed just now")?.digest) };
+    let digest = |tag: &str| -> Result<String> {
+        Ok(docker.inspect(&format!("{repository}:{tag}"))?.context("pushed just now")?.digest)
+    };
     let (old, new) = (digest("0.9.0")?, digest("1.0.0")?);
     let moving = ["1.0", "1", "latest"];
     let image = ImagePlan {
@@ -404,6 +492,9 @@ fn moving_tags_row(sh: &Shell, work: &Utf8Path, runs: usize) -> Result<Row> {
         ours,
         theirs: Some(theirs),
         goal: "≤ 0.5 s added per image".into(),
-        note: format!("added {} per image; a retry costs nothing until a call fails", fmt_secs((ours.median - theirs.median).max(0.0))),
+        note: format!(
+            "added {} per image; a retry costs nothing until a call fails",
+            fmt_secs((ours.median - theirs.median).max(0.0))
+        ),
     })
 }

@@ -16,7 +16,9 @@ pub(crate) enum CiRef {
 pub(crate) enum CiEvent {
     Push,
     /// A pull or merge request, built from `source_branch`.
-    PullRequest { source_branch: String },
+    PullRequest {
+        source_branch: String,
+    },
     /// A manually started run (`workflow_dispatch`, a web pipeline): treated as a push of its ref.
     Manual,
     /// A scheduled run: treated as a push of its ref.

@@ -61,10 +61,8 @@ pub(crate) const TABLE: &str = "workspace.metadata.release-pipeline";
 
 impl Default for Config {
     fn default() -> Config {
-        let target = |target: &str, platform: &str| TargetConfig {
-            target: target.to_owned(),
-            platform: platform.to_owned(),
-        };
+        let target =
+            |target: &str, platform: &str| TargetConfig { target: target.to_owned(), platform: platform.to_owned() };
         Config {
             version_tag_prefix: String::new(),
             targets: vec![
@@ -111,10 +109,7 @@ impl Config {
 
     pub(crate) fn parse(manifest: &str) -> Result<Config> {
         let doc: toml_edit::DocumentMut = manifest.parse().context("parsing TOML")?;
-        let Some(table) = doc
-            .get("workspace")
-            .and_then(|w| w.get("metadata"))
-            .and_then(|m| m.get("release-pipeline"))
+        let Some(table) = doc.get("workspace").and_then(|w| w.get("metadata")).and_then(|m| m.get("release-pipeline"))
         else {
             return Ok(Config::default());
         };
@@ -156,7 +151,8 @@ impl Config {
             if c.dir.is_empty() || !dirs.insert(c.dir.as_str()) {
                 bail!("context dir `{}` is empty or listed twice", c.dir);
             }
-            let inside = Utf8Path::new(&c.dir).components().all(|part| matches!(part, camino::Utf8Component::Normal(_)));
+            let inside =
+                Utf8Path::new(&c.dir).components().all(|part| matches!(part, camino::Utf8Component::Normal(_)));
             if !inside {
                 bail!("context dir `{}` must be a path inside the workspace (relative, without `..` or `.`)", c.dir);
             }
@@ -198,7 +194,10 @@ impl Config {
             }
         }
         if !self.publish.is_empty() && self.cargo_registry.is_empty() {
-            bail!("`publish` lists {} but `cargo-registry` is empty: name the registry as cargo's [registries] does", self.publish.join(", "));
+            bail!(
+                "`publish` lists {} but `cargo-registry` is empty: name the registry as cargo's [registries] does",
+                self.publish.join(", ")
+            );
         }
         if !self.cargo_registry.is_empty()
             && !self.cargo_registry.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
@@ -293,14 +292,19 @@ platforms = ["linux/amd64"]
     fn bad_config_is_named() {
         check_err("imag = 'x'", "unknown key `imag`");
         check_err("imag = 'x'", "nearest known key is `image`");
-        check_err("[[workspace.metadata.release-pipeline.context]]\ndir='d'\nplatform=['linux/amd64']", "unknown key `platform` in `context`");
+        check_err(
+            "[[workspace.metadata.release-pipeline.context]]\ndir='d'\nplatform=['linux/amd64']",
+            "unknown key `platform` in `context`",
+        );
         check_err("targets = [{ target = 'x', platfrom = 'linux/amd64' }]", "unknown key `platfrom` in `targets`");
         check_err("image = 3", "invalid type");
         check_err("targets = []", "nothing to build");
         check_err("[[workspace.metadata.release-pipeline.context]]\ndir='d'\nplatforms=['linux/s390x']", "no target");
         check_err("registry-user-env = 'A B'", "not an environment variable name");
         check_err("publish = ['service']", "`cargo-registry` is empty");
-        let ctx = |dir: &str, prefix: &str| format!("[[workspace.metadata.release-pipeline.context]]\ndir='{dir}'\nplatforms=['linux/amd64']\nimage-tag-prefix='{prefix}'\n");
+        let ctx = |dir: &str, prefix: &str| {
+            format!("[[workspace.metadata.release-pipeline.context]]\ndir='{dir}'\nplatforms=['linux/amd64']\nimage-tag-prefix='{prefix}'\n")
+        };
         check_err(&(ctx("a", "") + &ctx("b", "")), "push to the same image repository with the same image-tag-prefix");
         check_err(&(ctx("a", "x-") + &ctx("a", "y-")), "listed twice");
         for outside in ["../other-project", "/", "/srv/docker", "a/../../b", ".", "./docker"] {

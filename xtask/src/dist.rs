@@ -73,14 +73,19 @@ pub(crate) fn run(cmd: flags::Dist) -> Result<()> {
     let info = version::read(Some(&root))?;
     let commit = info.commit.clone().unwrap_or_else(|| "unknown".to_owned());
     let epoch = source_date_epoch(repo.as_ref(), info.commit.as_deref())?;
-    let targets = if cmd.target.is_empty() {
-        config.targets.iter().map(|t| t.target.clone()).collect()
-    } else {
-        cmd.target
-    };
+    let targets =
+        if cmd.target.is_empty() { config.targets.iter().map(|t| t.target.clone()).collect() } else { cmd.target };
     let format = Format::parse(cmd.format.as_deref())?;
     let version = info.semver.to_string();
-    let packages = dist(&DistRequest { root: &root, config: &config, version: &version, commit: &commit, epoch, targets, format })?;
+    let packages = dist(&DistRequest {
+        root: &root,
+        config: &config,
+        version: &version,
+        commit: &commit,
+        epoch,
+        targets,
+        format,
+    })?;
     for p in &packages {
         println!("{p}");
     }
@@ -161,7 +166,11 @@ pub(crate) fn target_dir(root: &Utf8Path) -> Utf8PathBuf {
     match std::env::var("CARGO_TARGET_DIR") {
         Ok(dir) if !dir.is_empty() => {
             let dir = Utf8PathBuf::from(dir);
-            if dir.is_absolute() { dir } else { root.join(dir) }
+            if dir.is_absolute() {
+                dir
+            } else {
+                root.join(dir)
+            }
         }
         _ => root.join("target"),
     }
@@ -192,7 +201,11 @@ fn build(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
         }
     }
     let quiet = ui::quiet().then_some("--quiet");
-    ui::info(format_args!("building {CRATE} {} for {}: cargo build --release -p {CRATE} --target …", req.version, req.targets.join(", ")));
+    ui::info(format_args!(
+        "building {CRATE} {} for {}: cargo build --release -p {CRATE} --target …",
+        req.version,
+        req.targets.join(", ")
+    ));
     cmd!(sh, "cargo build {quiet...} --release --locked -p {CRATE} {args...}")
         .quiet()
         .run()
@@ -207,7 +220,8 @@ fn remove_stale(dist_dir: &Utf8Path, version: &str) -> Result<()> {
     for entry in dist_dir.read_dir_utf8().with_context(|| format!("reading {dist_dir}"))? {
         let entry = entry?;
         let name = entry.file_name();
-        let is_package = name.starts_with(&format!("{CRATE}-")) && (name.ends_with(".tar.gz") || name.ends_with(".zip"));
+        let is_package =
+            name.starts_with(&format!("{CRATE}-")) && (name.ends_with(".tar.gz") || name.ends_with(".zip"));
         if is_package && !name.starts_with(&keep) {
             std::fs::remove_file(entry.path()).with_context(|| format!("removing stale package {}", entry.path()))?;
             ui::info(format_args!("removed stale package {}", entry.path()));
@@ -360,10 +374,12 @@ mod tests {
 
     #[test]
     fn tar_gz_is_reproducible_and_sorted() {
-        let entries = || vec![
-            Entry { path: "manifest.json".into(), mode: 0o644, data: b"{}".to_vec() },
-            Entry { path: "bin/service".into(), mode: 0o755, data: vec![1, 2, 3] },
-        ];
+        let entries = || {
+            vec![
+                Entry { path: "manifest.json".into(), mode: 0o644, data: b"{}".to_vec() },
+                Entry { path: "bin/service".into(), mode: 0o755, data: vec![1, 2, 3] },
+            ]
+        };
         let a = tar_gz(entries(), 1_700_000_000).unwrap();
         assert_eq!(a, tar_gz(entries(), 1_700_000_000).unwrap());
         assert_ne!(a, tar_gz(entries(), 1_700_000_001).unwrap());

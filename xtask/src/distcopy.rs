@@ -108,7 +108,10 @@ fn copy_into(
                 None => {
                     return Err(ui::error_with_help(
                         format!("{from} has no .tar.gz package for {platform}, which {dest} needs"),
-                        format!("run `cargo xtask dist` (it builds every configured target){}", target_hint(config, platform)),
+                        format!(
+                            "run `cargo xtask dist` (it builds every configured target){}",
+                            target_hint(config, platform)
+                        ),
                     ))
                 }
             }
@@ -183,7 +186,10 @@ fn check_inside_workspace(root: &Utf8Path, config: &Config) -> Result<()> {
         let dir = root.join(&c.dir);
         if let Ok(real) = dir.canonicalize_utf8() {
             if !real.starts_with(&root) || real == root {
-                bail!("context `{}` resolves to {real}, outside the workspace {root}: refusing to fill its pkg/", c.dir);
+                bail!(
+                    "context `{}` resolves to {real}, outside the workspace {root}: refusing to fill its pkg/",
+                    c.dir
+                );
             }
         }
     }

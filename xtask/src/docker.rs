@@ -77,7 +77,12 @@ impl Docker {
             Some(v) if v >= MIN_BUILDX => {}
             _ => {
                 return Err(ui::error_with_help(
-                    format!("docker buildx is too old or unknown ({}); {}.{} or newer is needed", text.trim(), MIN_BUILDX.0, MIN_BUILDX.1),
+                    format!(
+                        "docker buildx is too old or unknown ({}); {}.{} or newer is needed",
+                        text.trim(),
+                        MIN_BUILDX.0,
+                        MIN_BUILDX.1
+                    ),
                     "upgrade the buildx plugin (scripts/onboard.sh installs a recent one)",
                 ))
             }
@@ -124,7 +129,8 @@ impl Docker {
     /// logins.
     fn private_config(&mut self) -> Result<()> {
         // The login lands here: readable by this user only, removed however the run ends.
-        let temp = crate::interrupt::SecretDir::create("docker-config").context("creating a temporary DOCKER_CONFIG")?;
+        let temp =
+            crate::interrupt::SecretDir::create("docker-config").context("creating a temporary DOCKER_CONFIG")?;
         let dir = Utf8PathBuf::try_from(temp.path().to_path_buf())?;
         let user_dir = user_docker_config_dir();
         // Keep the user's settings but no credential store: this login must land in the temp dir.
@@ -167,7 +173,10 @@ impl Docker {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if failure::classify(&stderr) == Failure::Refused {
                 return Err(ui::error_with_help(
-                    format!("the registry {host} refused the login of user {user}: {}", ui::mask(stderr.trim().lines().last().unwrap_or(""))),
+                    format!(
+                        "the registry {host} refused the login of user {user}: {}",
+                        ui::mask(stderr.trim().lines().last().unwrap_or(""))
+                    ),
                     "check the registry credentials in the environment",
                 ));
             }
@@ -180,7 +189,8 @@ impl Docker {
     /// registry only, plain HTTP.
     fn skopeo_options(&self, host: &str, tls_flags: &[&str]) -> Vec<String> {
         let mut args = Vec::new();
-        let authfile = self.authfile.clone().or_else(|| Some(user_docker_config_dir().join("config.json")).filter(|f| f.exists()));
+        let authfile =
+            self.authfile.clone().or_else(|| Some(user_docker_config_dir().join("config.json")).filter(|f| f.exists()));
         if let Some(authfile) = authfile {
             args.extend(["--authfile".to_owned(), authfile.to_string()]);
         }
@@ -231,7 +241,8 @@ impl Docker {
             }
             return Err(registry_error(host, &stderr)).context(what);
         }
-        let list: TagList = serde_json::from_slice(&out.stdout).with_context(|| format!("parsing skopeo's tag list of {repository}"))?;
+        let list: TagList = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("parsing skopeo's tag list of {repository}"))?;
         Ok(list.tags)
     }
 
@@ -248,7 +259,8 @@ impl Docker {
             }
             return Err(registry_error(registry_host(reference), &stderr).context(format!("reading {reference}")));
         }
-        let inspected: Inspected = serde_json::from_slice(&out.stdout).with_context(|| format!("parsing what the registry says of {reference}"))?;
+        let inspected: Inspected = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("parsing what the registry says of {reference}"))?;
         let (manifest, image) = (inspected.manifest, inspected.image);
         // One config for a single manifest, a map platform → config for an index.
         let configs: Vec<&serde_json::Value> = if image.get("config").is_some() || image.get("architecture").is_some() {
@@ -257,7 +269,11 @@ impl Docker {
             image.as_object().map(|m| m.values().collect()).unwrap_or_default()
         };
         let label = |name: &str| {
-            configs.iter().find_map(|c| c.pointer(&format!("/config/Labels/{}", name.replace('/', "~1"))).and_then(|v| v.as_str()).map(str::to_owned))
+            configs.iter().find_map(|c| {
+                c.pointer(&format!("/config/Labels/{}", name.replace('/', "~1")))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            })
         };
         let platforms = match &manifest.manifests {
             Some(list) => list
@@ -270,7 +286,12 @@ impl Docker {
                 .iter()
                 .map(|c| {
                     let get = |k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
-                    Platform { os: get("os"), architecture: get("architecture"), variant: c.get("variant").and_then(|v| v.as_str()).map(str::to_owned) }.to_string()
+                    Platform {
+                        os: get("os"),
+                        architecture: get("architecture"),
+                        variant: c.get("variant").and_then(|v| v.as_str()).map(str::to_owned),
+                    }
+                    .to_string()
                 })
                 .collect(),
         };
@@ -402,10 +423,23 @@ mod tests {
         assert_eq!(registry_host("ghcr.io/acme/service"), "ghcr.io");
         assert_eq!(registry_host("acme/service"), "docker.io");
         assert_eq!(registry_host("localhost/x"), "localhost");
-        for local in ["127.0.0.1:5000", "127.1.2.3", "localhost", "localhost:5000", "LOCALHOST:1", "[::1]:5000", "[::1]"] {
+        for local in
+            ["127.0.0.1:5000", "127.1.2.3", "localhost", "localhost:5000", "LOCALHOST:1", "[::1]:5000", "[::1]"]
+        {
             assert!(is_loopback_registry(local), "{local}");
         }
-        for remote in ["ghcr.io", "localhost.example.com", "localhost.example.com:5000", "127.attacker.example", "127.0.0.1.nip.io", "localhostx", "[::2]:5000", "[::1]x", "127.0.0.1:x", "10.0.0.1:5000"] {
+        for remote in [
+            "ghcr.io",
+            "localhost.example.com",
+            "localhost.example.com:5000",
+            "127.attacker.example",
+            "127.0.0.1.nip.io",
+            "localhostx",
+            "[::2]:5000",
+            "[::1]x",
+            "127.0.0.1:x",
+            "10.0.0.1:5000",
+        ] {
             assert!(!is_loopback_registry(remote), "{remote}");
         }
     }

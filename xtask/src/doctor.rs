@@ -54,7 +54,11 @@ fn checks() -> Result<Vec<Check>> {
     let mut out = Vec::new();
     let found = |tool: &str| which::which(tool).is_ok();
 
-    out.push(if found("git") { pass("git", "installed") } else { fail("git", "not on PATH", "sudo apt-get install git") });
+    out.push(if found("git") {
+        pass("git", "installed")
+    } else {
+        fail("git", "not on PATH", "sudo apt-get install git")
+    });
 
     let (repo, root, config) = match version::open(None) {
         Ok((repo, root, config)) => {
@@ -62,18 +66,28 @@ fn checks() -> Result<Vec<Check>> {
             (repo, root, config)
         }
         Err(e) => {
-            out.push(fail("configuration", format!("{e:#}"), "fix the key named above in Cargo.toml (README: Configuration)"));
+            out.push(fail(
+                "configuration",
+                format!("{e:#}"),
+                "fix the key named above in Cargo.toml (README: Configuration)",
+            ));
             let cwd = camino::Utf8PathBuf::try_from(std::env::current_dir()?)?;
             (Repo::discover(&cwd)?, cwd, Config::default())
         }
     };
     out.push(match &repo {
         None => fail("history", format!("{root} is not a git checkout"), "git clone the repository"),
-        Some(r) if r.is_shallow() => fail("history", "shallow clone: versions need full history and tags", "git fetch --unshallow --tags"),
+        Some(r) if r.is_shallow() => {
+            fail("history", "shallow clone: versions need full history and tags", "git fetch --unshallow --tags")
+        }
         Some(_) => pass("history", "full history and tags"),
     });
 
-    let installed = if found("rustup") { cmd!(sh, "rustup target list --installed").quiet().ignore_stderr().read().unwrap_or_default() } else { String::new() };
+    let installed = if found("rustup") {
+        cmd!(sh, "rustup target list --installed").quiet().ignore_stderr().read().unwrap_or_default()
+    } else {
+        String::new()
+    };
     for t in &config.targets {
         let target = &t.target;
         out.push(if installed.lines().any(|l| l.trim() == target) {
@@ -90,24 +104,38 @@ fn checks() -> Result<Vec<Check>> {
                 t if t.starts_with("armv7") => "gcc-arm-linux-gnueabihf",
                 _ => "gcc",
             };
-            fail(&format!("linker for {target}"), format!("{linker} not on PATH"), format!("sudo apt-get install {pkg}"))
+            fail(
+                &format!("linker for {target}"),
+                format!("{linker} not on PATH"),
+                format!("sudo apt-get install {pkg}"),
+            )
         });
     }
 
     let has_docker = found("docker");
-    out.push(if has_docker { pass("docker CLI", "installed") } else { fail("docker CLI", "not on PATH", "scripts/onboard.sh (Debian: docker.io from trixie, see README)") });
+    out.push(if has_docker {
+        pass("docker CLI", "installed")
+    } else {
+        fail("docker CLI", "not on PATH", "scripts/onboard.sh (Debian: docker.io from trixie, see README)")
+    });
     let format = "{{.Server.Version}}";
     let daemon = has_docker && cmd!(sh, "docker version --format {format}").quiet().ignore_stderr().read().is_ok();
     out.push(if daemon {
         pass("docker daemon", "reachable")
     } else {
         let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the default socket".to_owned());
-        fail("docker daemon", format!("not reachable at {host}"), "start dockerd (scripts/onboard.sh starts it) or fix DOCKER_HOST")
+        fail(
+            "docker daemon",
+            format!("not reachable at {host}"),
+            "start dockerd (scripts/onboard.sh starts it) or fix DOCKER_HOST",
+        )
     });
     let buildx = if has_docker { cmd!(sh, "docker buildx version").quiet().ignore_stderr().read().ok() } else { None };
     out.push(match buildx.as_deref().and_then(docker::parse_buildx_version) {
         Some(v) if v >= (0, 10) => pass("buildx", format!("{}.{}", v.0, v.1)),
-        Some(v) => fail("buildx", format!("{}.{} is too old (0.10 or newer)", v.0, v.1), "sudo apt-get install docker-buildx"),
+        Some(v) => {
+            fail("buildx", format!("{}.{} is too old (0.10 or newer)", v.0, v.1), "sudo apt-get install docker-buildx")
+        }
         None => fail("buildx", "missing", "sudo apt-get install docker-buildx"),
     });
 
@@ -115,28 +143,41 @@ fn checks() -> Result<Vec<Check>> {
     let dir = qemu::binfmt_dir();
     for (handler, _) in qemu::needed_handlers(&platforms) {
         out.push(if !dir.join("status").exists() {
-            fail(&format!("qemu {handler}"), format!("binfmt_misc is not mounted at {dir}"), format!("sudo mount -t binfmt_misc binfmt_misc {dir} && cargo xtask qemu"))
+            fail(
+                &format!("qemu {handler}"),
+                format!("binfmt_misc is not mounted at {dir}"),
+                format!("sudo mount -t binfmt_misc binfmt_misc {dir} && cargo xtask qemu"),
+            )
         } else if qemu::handler_enabled(handler) {
             pass(&format!("qemu {handler}"), "registered and enabled")
         } else {
             fail(&format!("qemu {handler}"), "not registered", "cargo xtask qemu")
         });
     }
-    out.push(if found("skopeo") { pass("skopeo", "installed (moves tags keeping digests)") } else { fail("skopeo", "not on PATH", "sudo apt-get install skopeo") });
+    out.push(if found("skopeo") {
+        pass("skopeo", "installed (moves tags keeping digests)")
+    } else {
+        fail("skopeo", "not on PATH", "sudo apt-get install skopeo")
+    });
 
-    let image = std::env::var("RELEASE_REPOSITORY").ok().filter(|r| !r.is_empty()).unwrap_or_else(|| config.image.clone());
+    let image =
+        std::env::var("RELEASE_REPOSITORY").ok().filter(|r| !r.is_empty()).unwrap_or_else(|| config.image.clone());
     out.push(if image.is_empty() {
         pass("registry login", "no image configured: local mode needs no registry")
     } else {
         let host = docker::registry_host(&image);
         let env_creds = std::env::var(&config.registry_user_env).is_ok_and(|v| !v.is_empty())
             && std::env::var(&config.registry_password_env).is_ok_and(|v| !v.is_empty());
-        let docker_config = std::fs::read_to_string(docker::user_docker_config_dir().join("config.json")).unwrap_or_default();
+        let docker_config =
+            std::fs::read_to_string(docker::user_docker_config_dir().join("config.json")).unwrap_or_default();
         let config_json: serde_json::Value = serde_json::from_str(&docker_config).unwrap_or_default();
         let logged_in = config_json.pointer(&format!("/auths/{}", host.replace('/', "~1"))).is_some()
             || config_json.pointer(&format!("/credHelpers/{}", host.replace('/', "~1"))).is_some();
         if env_creds {
-            pass("registry login", format!("credentials for {host} in {} / {}", config.registry_user_env, config.registry_password_env))
+            pass(
+                "registry login",
+                format!("credentials for {host} in {} / {}", config.registry_user_env, config.registry_password_env),
+            )
         } else if logged_in {
             pass("registry login", format!("logged in to {host}"))
         } else {

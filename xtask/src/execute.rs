@@ -43,7 +43,8 @@ struct Outcome {
 /// `publish`) and waits until `<path>` exists. The race tests pause one run here and let another
 /// finish; every decision about what to write comes after this point.
 fn pause_point(step: &str) {
-    let (Ok(at), Ok(file)) = (std::env::var("RELEASE_PIPELINE_PAUSE_AT"), std::env::var("RELEASE_PIPELINE_PAUSE_FILE")) else {
+    let (Ok(at), Ok(file)) = (std::env::var("RELEASE_PIPELINE_PAUSE_AT"), std::env::var("RELEASE_PIPELINE_PAUSE_FILE"))
+    else {
         return;
     };
     if at != step {
@@ -100,7 +101,11 @@ pub(crate) fn execute(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, op
     };
     if !problems.is_empty() {
         return Err(ui::error_with_help(
-            format!("the preflight found {} problem(s); nothing was built or pushed:\n  - {}", problems.len(), problems.join("\n  - ")),
+            format!(
+                "the preflight found {} problem(s); nothing was built or pushed:\n  - {}",
+                problems.len(),
+                problems.join("\n  - ")
+            ),
             "fix them and run again; a version is released once, so tag a new version for new code",
         ));
     }
@@ -112,15 +117,24 @@ pub(crate) fn execute(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, op
     let epoch = dist::source_date_epoch(repo.as_ref(), Some(&commit))?;
     if !to_build.is_empty() {
         let platforms: Vec<String> = to_build.iter().flat_map(|&i| plan.images[i].platforms.clone()).collect();
-        let targets: Vec<String> = config
-            .targets
-            .iter()
-            .filter(|t| platforms.contains(&t.platform))
-            .map(|t| t.target.clone())
-            .collect();
+        let targets: Vec<String> =
+            config.targets.iter().filter(|t| platforms.contains(&t.platform)).map(|t| t.target.clone()).collect();
         pause_point("dist");
-        let step = ui::step(format!("dist: build and package {} {} for {}", dist::CRATE, plan.version.semver, targets.join(", ")));
-        dist::dist(&DistRequest { root, config, version: &plan.version.semver, commit: &commit, epoch, targets, format: Format::TarGz })?;
+        let step = ui::step(format!(
+            "dist: build and package {} {} for {}",
+            dist::CRATE,
+            plan.version.semver,
+            targets.join(", ")
+        ));
+        dist::dist(&DistRequest {
+            root,
+            config,
+            version: &plan.version.semver,
+            commit: &commit,
+            epoch,
+            targets,
+            format: Format::TarGz,
+        })?;
         step.done();
 
         let step = ui::step("distcopy: fill the pkg/ of each context to build");
@@ -144,7 +158,10 @@ pub(crate) fn execute(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, op
         // Read the tag again: another run may have pushed it while this one was building.
         let seen = observe(&docker, plan, image, repo.as_ref(), &config.git_remote)?;
         let action = plan::reconcile(plan, image, &seen).map_err(|problem| {
-            ui::error_with_help(problem, "another run released this version from another commit while this one was building")
+            ui::error_with_help(
+                problem,
+                "another run released this version from another commit while this one was building",
+            )
         })?;
         match action {
             BuildAction::Build => {}
@@ -177,8 +194,9 @@ pub(crate) fn execute(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, op
     }
 
     // Moving tags last, and only once every context's immutable tag is in.
-    let movers: Vec<usize> =
-        (0..plan.images.len()).filter(|&i| plan.images[i].push && !plan.images[i].moving_tags.is_empty() && outcomes[i].digest.is_some()).collect();
+    let movers: Vec<usize> = (0..plan.images.len())
+        .filter(|&i| plan.images[i].push && !plan.images[i].moving_tags.is_empty() && outcomes[i].digest.is_some())
+        .collect();
     if !movers.is_empty() {
         pause_point("move-tags");
         let step = ui::step("move tags: point the moving tags at the highest release the registry holds");
@@ -268,7 +286,10 @@ pub(crate) fn move_tags(docker: &Docker, ours: &Version, our_digest: &str, image
             let Some(home) = tags::moving_tag_home(unprefixed, &versions) else { continue };
             if home != ours && !wrote.contains(moving) {
                 if round == 0 {
-                    let why = format!("{}:{moving} stays on {home}, higher than {ours}: moving tags never move backwards", image.repository);
+                    let why = format!(
+                        "{}:{moving} stays on {home}, higher than {ours}: moving tags never move backwards",
+                        image.repository
+                    );
                     ui::warn(&why);
                     moved.kept.push(why);
                 }
@@ -278,12 +299,18 @@ pub(crate) fn move_tags(docker: &Docker, ours: &Version, our_digest: &str, image
                 our_digest.to_owned()
             } else {
                 let tag = &released[home];
-                docker.inspect(&format!("{}:{tag}", image.repository))?.with_context(|| format!("{}:{tag} vanished", image.repository))?.digest
+                docker
+                    .inspect(&format!("{}:{tag}", image.repository))?
+                    .with_context(|| format!("{}:{tag} vanished", image.repository))?
+                    .digest
             };
             let current = docker.inspect(&format!("{}:{moving}", image.repository))?.map(|r| r.digest);
             if current.as_deref() != Some(target.as_str()) {
                 if round > 0 {
-                    ui::warn(format_args!("{}:{moving} was changed by another run; pointing it at {home}, the highest release", image.repository));
+                    ui::warn(format_args!(
+                        "{}:{moving} was changed by another run; pointing it at {home}, the highest release",
+                        image.repository
+                    ));
                 }
                 docker.copy_tag(&image.repository, &target, moving)?;
                 changed = true;
@@ -314,10 +341,16 @@ fn released_versions(docker: &Docker, image: &ImagePlan) -> Result<BTreeMap<Vers
     Ok(released)
 }
 
-fn login(docker: &mut Docker, plan: &ReleasePlan, config: &crate::config::Config, env: &BTreeMap<String, String>) -> Result<()> {
+fn login(
+    docker: &mut Docker,
+    plan: &ReleasePlan,
+    config: &crate::config::Config,
+    env: &BTreeMap<String, String>,
+) -> Result<()> {
     let user = env.get(&config.registry_user_env).filter(|v| !v.is_empty());
     let password = env.get(&config.registry_password_env).filter(|v| !v.is_empty());
-    let mut hosts: Vec<&str> = plan.images.iter().filter(|i| i.push).map(|i| docker::registry_host(&i.repository)).collect();
+    let mut hosts: Vec<&str> =
+        plan.images.iter().filter(|i| i.push).map(|i| docker::registry_host(&i.repository)).collect();
     hosts.sort();
     hosts.dedup();
     match (user, password) {
@@ -342,7 +375,13 @@ fn login(docker: &mut Docker, plan: &ReleasePlan, config: &crate::config::Config
 
 /// Reads what the registry holds at the image's primary tag, and how its commit relates to ours.
 /// A commit this checkout lacks is fetched from `remote` once before it counts as unknown.
-fn observe(docker: &Docker, plan: &ReleasePlan, image: &ImagePlan, repo: Option<&Repo>, remote: &str) -> Result<Observed> {
+fn observe(
+    docker: &Docker,
+    plan: &ReleasePlan,
+    image: &ImagePlan,
+    repo: Option<&Repo>,
+    remote: &str,
+) -> Result<Observed> {
     if !image.push {
         return Ok(Observed::default());
     }
@@ -376,7 +415,12 @@ fn check_pkg(root: &Utf8Path, image: &ImagePlan, version: &str) -> Result<()> {
         let dir = root.join(&image.context).join("pkg").join(platform);
         let packages: Vec<_> = dir
             .read_dir_utf8()
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path().to_owned()).filter(|p| p.as_str().ends_with(".tar.gz")).collect())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.path().to_owned())
+                    .filter(|p| p.as_str().ends_with(".tar.gz"))
+                    .collect()
+            })
             .unwrap_or_default();
         let [package] = packages.as_slice() else {
             return Err(ui::error_with_help(
@@ -395,7 +439,15 @@ fn check_pkg(root: &Utf8Path, image: &ImagePlan, version: &str) -> Result<()> {
     Ok(())
 }
 
-fn build(docker: &Docker, plan: &ReleasePlan, image: &ImagePlan, root: &Utf8Path, epoch: i64, opts: &Options, containerd: bool) -> Result<String> {
+fn build(
+    docker: &Docker,
+    plan: &ReleasePlan,
+    image: &ImagePlan,
+    root: &Utf8Path,
+    epoch: i64,
+    opts: &Options,
+    containerd: bool,
+) -> Result<String> {
     check_pkg(root, image, &plan.version.semver)?;
     let mut platforms = image.platforms.clone();
     if !image.push && !containerd {
@@ -404,7 +456,10 @@ fn build(docker: &Docker, plan: &ReleasePlan, image: &ImagePlan, root: &Utf8Path
         if !platforms.iter().any(|p| p == host) {
             bail!("the local engine cannot hold {} images without the containerd image store (enable it in /etc/docker/daemon.json)", platforms.join(","));
         }
-        ui::warn(format_args!("the engine has no containerd image store: loading {host} only, not {}", platforms.join(",")));
+        ui::warn(format_args!(
+            "the engine has no containerd image store: loading {host} only, not {}",
+            platforms.join(",")
+        ));
         platforms = vec![host.to_owned()];
     }
     let mut args: BTreeMap<&str, String> = BTreeMap::new();
@@ -448,7 +503,8 @@ fn build(docker: &Docker, plan: &ReleasePlan, image: &ImagePlan, root: &Utf8Path
         }
         return Err(ui::command_failed(&what, &out));
     }
-    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).context("reading buildx's metadata file")?)?;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta).context("reading buildx's metadata file")?)?;
     let digest = meta
         .get("containerimage.digest")
         .and_then(|d| d.as_str())
@@ -482,13 +538,34 @@ fn verify(docker: &Docker, image: &ImagePlan, tag: &str, digest: &str) -> Result
 fn summary(plan: &ReleasePlan, outcomes: &[Outcome], published: &[publish::PublishAction], started: Instant) {
     let mut text = String::new();
     let mut md = String::from("| image | platforms | tags | digest | result |\n|---|---|---|---|---|\n");
-    let _ = writeln!(text, "\n{} {} {} ({})", ui::paint("summary:", "1"), plan.kind.as_str(), plan.version.semver, plan.reason);
+    let _ = writeln!(
+        text,
+        "\n{} {} {} ({})",
+        ui::paint("summary:", "1"),
+        plan.kind.as_str(),
+        plan.version.semver,
+        plan.reason
+    );
     for (image, o) in plan.images.iter().zip(outcomes) {
         let written: Vec<&str> = o.written.iter().map(|(t, _)| t.as_str()).collect();
         let tags = if written.is_empty() { image.tags.join(", ") } else { written.join(", ") };
         let digest = o.digest.as_deref().map(|d| &d[..d.len().min(19)]).unwrap_or("-");
-        let _ = writeln!(text, "  {}/ {} [{}]\n    tags: {tags}\n    digest: {digest}  {}", image.context, image.repository, image.platforms.join(", "), o.note);
-        let _ = writeln!(md, "| `{}` | {} | {tags} | `{}` | {} |", image.repository, image.platforms.join(", "), o.digest.as_deref().unwrap_or("-"), o.note);
+        let _ = writeln!(
+            text,
+            "  {}/ {} [{}]\n    tags: {tags}\n    digest: {digest}  {}",
+            image.context,
+            image.repository,
+            image.platforms.join(", "),
+            o.note
+        );
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {tags} | `{}` | {} |",
+            image.repository,
+            image.platforms.join(", "),
+            o.digest.as_deref().unwrap_or("-"),
+            o.note
+        );
         for kept in &o.kept {
             let _ = writeln!(text, "    kept: {kept}");
         }
@@ -500,8 +577,18 @@ fn summary(plan: &ReleasePlan, outcomes: &[Outcome], published: &[publish::Publi
     let _ = writeln!(text, "  total {:.1}s", started.elapsed().as_secs_f64());
     eprint!("{text}");
     if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") {
-        let body = format!("### {} {}\n\n{}\n\n{md}\nTotal {:.1}s\n", plan.kind.as_str(), plan.version.semver, plan.reason, started.elapsed().as_secs_f64());
-        let _ = std::fs::OpenOptions::new().create(true).append(true).open(path).and_then(|mut f| std::io::Write::write_all(&mut f, body.as_bytes()));
+        let body = format!(
+            "### {} {}\n\n{}\n\n{md}\nTotal {:.1}s\n",
+            plan.kind.as_str(),
+            plan.version.semver,
+            plan.reason,
+            started.elapsed().as_secs_f64()
+        );
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, body.as_bytes()));
     }
 }
 
@@ -510,7 +597,11 @@ const RUN_LABEL: &str = "org.release-pipeline.run";
 
 /// `--run`: start the host-platform image on 127.0.0.1:PORT, wait for /health, show /version.
 fn run_local(docker: &Docker, plan: &ReleasePlan, port: u16) -> Result<()> {
-    let image = plan.images.iter().find(|i| i.platforms.iter().any(|p| p == qemu::host_platform())).context("no image is built for this machine's platform")?;
+    let image = plan
+        .images
+        .iter()
+        .find(|i| i.platforms.iter().any(|p| p == qemu::host_platform()))
+        .context("no image is built for this machine's platform")?;
     if image.push {
         bail!("--run starts the image from the local engine: add --local");
     }
@@ -531,7 +622,18 @@ fn run_local(docker: &Docker, plan: &ReleasePlan, port: u16) -> Result<()> {
     let publish = format!("127.0.0.1:{port}:8080");
     let label_arg = format!("{RUN_LABEL}=1");
     ui::exec(
-        docker.cmd(&["run", "--detach", "--rm", "--name", &name, "--label", &label_arg, "--publish", &publish, &reference]),
+        docker.cmd(&[
+            "run",
+            "--detach",
+            "--rm",
+            "--name",
+            &name,
+            "--label",
+            &label_arg,
+            "--publish",
+            &publish,
+            &reference,
+        ]),
         &format!("starting {reference}"),
     )?;
     let url = format!("http://127.0.0.1:{port}");
@@ -539,7 +641,13 @@ fn run_local(docker: &Docker, plan: &ReleasePlan, port: u16) -> Result<()> {
     let health = format!("{url}/health");
     let mut healthy = false;
     for _ in 0..50 {
-        if xshell::cmd!(sh, "curl --silent --fail --max-time 1 {health}").quiet().ignore_stdout().ignore_stderr().run().is_ok() {
+        if xshell::cmd!(sh, "curl --silent --fail --max-time 1 {health}")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+            .is_ok()
+        {
             healthy = true;
             break;
         }
@@ -552,6 +660,8 @@ fn run_local(docker: &Docker, plan: &ReleasePlan, port: u16) -> Result<()> {
     let version_url = format!("{url}/version");
     let answer = xshell::cmd!(sh, "curl --silent --fail {version_url}").quiet().read().context("asking /version")?;
     println!("{answer}");
-    ui::info(format_args!("{reference} is running at {url} (GET /health, GET /version); stop it with: docker stop {name}"));
+    ui::info(format_args!(
+        "{reference} is running at {url} (GET /health, GET /version); stop it with: docker stop {name}"
+    ));
     Ok(())
 }

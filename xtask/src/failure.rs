@@ -41,7 +41,13 @@ pub(crate) fn classify(stderr: &str) -> Failure {
         "invalid token",
     ]) {
         Failure::Refused
-    } else if has(&[": not found", "manifest unknown", "MANIFEST_UNKNOWN", "NAME_UNKNOWN", "name not known to registry"]) {
+    } else if has(&[
+        ": not found",
+        "manifest unknown",
+        "MANIFEST_UNKNOWN",
+        "NAME_UNKNOWN",
+        "name not known to registry",
+    ]) {
         Failure::NotFound
     } else if has(&["connection refused", "no such host", "name resolution"]) {
         Failure::Unreachable
@@ -118,7 +124,10 @@ mod tests {
             ("ERROR: failed to push x: 401 Unauthorized", Failure::Refused),
             ("authorization failed: no basic auth credentials", Failure::Refused),
             ("the remote server responded with an error (status 403 Forbidden): invalid token", Failure::Refused),
-            ("unexpected status from HEAD request to http://h/v2/a/manifests/t: 500 Internal Server Error", Failure::Transient),
+            (
+                "unexpected status from HEAD request to http://h/v2/a/manifests/t: 500 Internal Server Error",
+                Failure::Transient,
+            ),
             ("read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer", Failure::Transient),
             ("Head \"http://127.0.0.1:5000/v2/\": EOF", Failure::Transient),
             ("net/http: TLS handshake timeout", Failure::Transient),

@@ -22,7 +22,11 @@ pub(crate) struct Options {
 }
 
 /// Reads git, the environment and the configuration into the planner's input.
-pub(crate) fn gather(repository: Option<String>, force_local: bool, run: bool) -> Result<(PlanInput, camino::Utf8PathBuf)> {
+pub(crate) fn gather(
+    repository: Option<String>,
+    force_local: bool,
+    run: bool,
+) -> Result<(PlanInput, camino::Utf8PathBuf)> {
     let (repo, root, config) = version::open(None)?;
     let repo = repo.ok_or_else(|| {
         ui::error_with_help(format!("{root} is not in a git repository"), "releases are made from a git checkout")
@@ -55,9 +59,7 @@ pub(crate) fn gather(repository: Option<String>, force_local: bool, run: bool) -
 }
 
 pub(crate) fn env_map() -> BTreeMap<String, String> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
 }
 
 /// `release` and `dev-release` take the same flags (xflags makes a struct for each).

@@ -39,7 +39,9 @@ pub(crate) enum PublishState {
     /// Published before from this very commit: a rerun.
     AlreadyThere,
     /// A dev version published from another commit (two branches at the same distance).
-    SkipDev { theirs: String },
+    SkipDev {
+        theirs: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -69,7 +71,11 @@ impl PublishAction {
 /// version tag) or `dev-release` (otherwise) would make.
 pub(crate) fn run(cmd: flags::Publish) -> Result<()> {
     let (input, root) = crate::pipeline::gather(None, false, false)?;
-    let plan = if input.version.is_release() { plan::release(&input, None)? } else { plan::dev_release(&input, cmd.branch.as_deref())? };
+    let plan = if input.version.is_release() {
+        plan::release(&input, None)?
+    } else {
+        plan::dev_release(&input, cmd.branch.as_deref())?
+    };
     if let Some(why) = &plan.publish_skipped {
         ui::info(format_args!("nothing to publish: {why}"));
         return Ok(());
@@ -107,12 +113,20 @@ pub(crate) fn run(cmd: flags::Publish) -> Result<()> {
 /// Reads the registry for every crate the plan publishes: what is there already, from which
 /// commit. A release version published from another commit is an error, before anything is
 /// built or pushed.
-pub(crate) fn preflight(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, env: &BTreeMap<String, String>) -> Result<Vec<PublishAction>> {
+pub(crate) fn preflight(
+    plan: &ReleasePlan,
+    input: &PlanInput,
+    root: &Utf8Path,
+    env: &BTreeMap<String, String>,
+) -> Result<Vec<PublishAction>> {
     if plan.publish.is_empty() || !matches!(plan.kind, Kind::Release | Kind::DevRelease) {
         return Ok(Vec::new());
     }
     if input.config.cargo_registry.is_empty() {
-        return Err(ui::error_with_help("`publish` lists crates but `cargo-registry` is empty", "name the registry (as in cargo's [registries]) in `cargo-registry`"));
+        return Err(ui::error_with_help(
+            "`publish` lists crates but `cargo-registry` is empty",
+            "name the registry (as in cargo's [registries]) in `cargo-registry`",
+        ));
     }
     check_token(&input.config, env)?;
     let ours = plan.commit.clone().unwrap_or_default();
@@ -125,7 +139,11 @@ pub(crate) fn preflight(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, 
             Some(theirs) if plan.kind == Kind::Release => {
                 problems.push(format!(
                     "{} {} is already in the cargo registry `{}`, published from commit {} (this release is {})",
-                    p.krate, p.version, p.registry, plan::short(Some(&theirs)), plan::short(Some(&ours))
+                    p.krate,
+                    p.version,
+                    p.registry,
+                    plan::short(Some(&theirs)),
+                    plan::short(Some(&ours))
                 ));
                 continue;
             }
@@ -137,7 +155,12 @@ pub(crate) fn preflight(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, 
                 PublishState::SkipDev { theirs }
             }
         };
-        actions.push(PublishAction { krate: p.krate.clone(), version: p.version.clone(), registry: p.registry.clone(), state });
+        actions.push(PublishAction {
+            krate: p.krate.clone(),
+            version: p.version.clone(),
+            registry: p.registry.clone(),
+            state,
+        });
     }
     if !problems.is_empty() {
         return Err(ui::error_with_help(problems.join("\n"), "versions are immutable: tag a new version"));
@@ -172,11 +195,16 @@ fn published_commit(root: &Utf8Path, krate: &str, version: &str, registry: &str)
         if stderr.contains("failed to select a version") || stderr.contains("no matching package named") {
             return Ok(None);
         }
-        return Err(ui::command_failed(&format!("reading {krate} {version} from the cargo registry `{registry}`"), &out));
+        return Err(ui::command_failed(
+            &format!("reading {krate} {version} from the cargo registry `{registry}`"),
+            &out,
+        ));
     }
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).context("parsing cargo metadata")?;
-    let package = meta["packages"].as_array().into_iter().flatten().find(|p| p["name"] == krate && p["version"] == version);
-    Ok(package.map(|p| p.pointer("/metadata/release-pipeline/commit").and_then(|c| c.as_str()).unwrap_or("").to_owned()))
+    let package =
+        meta["packages"].as_array().into_iter().flatten().find(|p| p["name"] == krate && p["version"] == version);
+    Ok(package
+        .map(|p| p.pointer("/metadata/release-pipeline/commit").and_then(|c| c.as_str()).unwrap_or("").to_owned()))
 }
 
 /// A fresh directory under the target dir, inside the workspace (so cargo reads its
@@ -200,7 +228,8 @@ pub(crate) fn publish(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, ac
     let stage = staging_dir(root, "publish")?;
     let crates: Vec<&str> = input.config.publish.iter().map(String::as_str).collect();
     // The workspace manifest, with only the published crates as members.
-    let mut ws: toml_edit::DocumentMut = std::fs::read_to_string(root.join("Cargo.toml"))?.parse().context("parsing Cargo.toml")?;
+    let mut ws: toml_edit::DocumentMut =
+        std::fs::read_to_string(root.join("Cargo.toml"))?.parse().context("parsing Cargo.toml")?;
     ws["workspace"]["members"] = toml_edit::value(crates.iter().copied().collect::<toml_edit::Array>());
     std::fs::write(stage.join("Cargo.toml"), ws.to_string())?;
     for extra in [".cargo/config.toml", "LICENSE", "Cargo.lock"] {
@@ -209,10 +238,12 @@ pub(crate) fn publish(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, ac
             std::fs::copy(root.join(extra), stage.join(extra))?;
         }
     }
-    let repo = crate::repo::Repo::discover(root)?.context("publishing needs the git checkout: only tracked files are published")?;
+    let repo = crate::repo::Repo::discover(root)?
+        .context("publishing needs the git checkout: only tracked files are published")?;
     // Never in a crate, even when tracked: the packages and image contexts' pkg/.
-    let generated: Vec<Utf8PathBuf> =
-        std::iter::once(Utf8PathBuf::from("dist")).chain(input.config.context.iter().map(|c| Utf8Path::new(&c.dir).join("pkg"))).collect();
+    let generated: Vec<Utf8PathBuf> = std::iter::once(Utf8PathBuf::from("dist"))
+        .chain(input.config.context.iter().map(|c| Utf8Path::new(&c.dir).join("pkg")))
+        .collect();
     for krate in &crates {
         for file in repo.tracked_files(krate)? {
             if generated.iter().any(|g| file.starts_with(g)) {
@@ -223,12 +254,15 @@ pub(crate) fn publish(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, ac
             std::fs::copy(root.join(&file), &dst).with_context(|| format!("copying {file}"))?;
         }
         let path = stage.join(krate).join("Cargo.toml");
-        let mut manifest: toml_edit::DocumentMut = std::fs::read_to_string(&path)?.parse().with_context(|| format!("parsing {path}"))?;
+        let mut manifest: toml_edit::DocumentMut =
+            std::fs::read_to_string(&path)?.parse().with_context(|| format!("parsing {path}"))?;
         manifest["package"]["version"] = toml_edit::value(version.as_str());
         manifest["package"]["metadata"]["release-pipeline"]["commit"] = toml_edit::value(commit.as_str());
         for section in ["dependencies", "build-dependencies"] {
             for other in &crates {
-                if let Some(dep) = manifest.get_mut(section).and_then(|d| d.get_mut(other)).and_then(|d| d.as_table_like_mut()) {
+                if let Some(dep) =
+                    manifest.get_mut(section).and_then(|d| d.get_mut(other)).and_then(|d| d.as_table_like_mut())
+                {
                     dep.insert("version", toml_edit::value(format!("={version}")));
                     dep.insert("registry", toml_edit::value(input.config.cargo_registry.as_str()));
                 }
@@ -241,7 +275,8 @@ pub(crate) fn publish(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, ac
     let registry = input.config.cargo_registry.as_str();
     for a in to_publish {
         let krate = a.krate.as_str();
-        let out = ui::exec_output(cmd!(sh, "cargo publish --no-verify --allow-dirty --registry {registry} -p {krate}"))?;
+        let out =
+            ui::exec_output(cmd!(sh, "cargo publish --no-verify --allow-dirty --registry {registry} -p {krate}"))?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if crate::failure::classify(&stderr) == crate::failure::Failure::Refused {

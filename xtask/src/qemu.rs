@@ -45,7 +45,9 @@ pub(crate) fn handler_enabled(name: &str) -> bool {
 }
 
 /// Handlers the platforms need that this host does not run natively: (handler, install name).
-pub(crate) fn needed_handlers<'a>(platforms: impl IntoIterator<Item = &'a String>) -> Vec<(&'static str, &'static str)> {
+pub(crate) fn needed_handlers<'a>(
+    platforms: impl IntoIterator<Item = &'a String>,
+) -> Vec<(&'static str, &'static str)> {
     let host = host_platform();
     let mut out: Vec<_> = platforms
         .into_iter()

@@ -41,7 +41,6 @@ impl ImageRepository {
         }
         Ok(ImageRepository(text.to_owned()))
     }
-
 }
 
 /// The registry host of a repository or reference (`docker.io` when it names none).
@@ -77,13 +76,18 @@ fn is_host(host: &str) -> bool {
         }
     };
     let label_ok = |l: &str| {
-        !l.is_empty() && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        !l.is_empty()
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     };
     name.split('.').all(label_ok) && port.is_none_or(|p| is_port(&format!(":{p}")))
 }
 
 fn is_port(colon_port: &str) -> bool {
-    colon_port.strip_prefix(':').is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok())
+    colon_port
+        .strip_prefix(':')
+        .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok())
 }
 
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
@@ -115,7 +119,15 @@ mod tests {
 
     #[test]
     fn repositories() {
-        for ok in ["acme/service", "service", "127.0.0.1:5000/acme/service", "ghcr.io/acme/my-service", "localhost/x", "[::1]:5000/a/b", "a/b__c/d.e-f"] {
+        for ok in [
+            "acme/service",
+            "service",
+            "127.0.0.1:5000/acme/service",
+            "ghcr.io/acme/my-service",
+            "localhost/x",
+            "[::1]:5000/a/b",
+            "a/b__c/d.e-f",
+        ] {
             assert!(ImageRepository::parse(ok).is_ok(), "{ok}");
         }
         for (bad, why) in [

@@ -37,7 +37,9 @@ pub(crate) fn dev_tag(branch: &str, prefix: &str, all_prefixes: &[&str], version
     let hash = short_hash(branch);
     let name = if name.is_empty() {
         format!("{BRANCH_GUARD}{hash}")
-    } else if looks_like_release(name, version_tag_prefix) || all_prefixes.iter().any(|p| !p.is_empty() && name.starts_with(p)) {
+    } else if looks_like_release(name, version_tag_prefix)
+        || all_prefixes.iter().any(|p| !p.is_empty() && name.starts_with(p))
+    {
         format!("{BRANCH_GUARD}{name}")
     } else {
         name.to_owned()
@@ -119,7 +121,11 @@ pub(crate) fn version_tag(version: &Version) -> String {
 }
 
 fn pre_suffix(v: &Version) -> String {
-    if v.pre.is_empty() { String::new() } else { format!("-{}", v.pre) }
+    if v.pre.is_empty() {
+        String::new()
+    } else {
+        format!("-{}", v.pre)
+    }
 }
 
 #[cfg(test)]
@@ -204,7 +210,10 @@ mod tests {
 
     #[test]
     fn moving_tags_belong_on_the_highest_release_they_cover() {
-        let released: Vec<Version> = ["1.9.1", "2.0.0", "2.0.1", "2.1.0", "2.2.0-rc.1", "0.4.0", "0.4.2"].iter().map(|v| Version::parse(v).unwrap()).collect();
+        let released: Vec<Version> = ["1.9.1", "2.0.0", "2.0.1", "2.1.0", "2.2.0-rc.1", "0.4.0", "0.4.2"]
+            .iter()
+            .map(|v| Version::parse(v).unwrap())
+            .collect();
         let home = |m: &str| moving_tag_home(m, &released).map(|v| v.to_string());
         assert_eq!(home("latest").as_deref(), Some("2.1.0"));
         assert_eq!(home("2").as_deref(), Some("2.1.0"));

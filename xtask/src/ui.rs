@@ -15,7 +15,16 @@ use anyhow::{Context, Result};
 static LEVEL: AtomicU8 = AtomicU8::new(1);
 
 pub(crate) fn init(quiet: bool, verbose: bool) {
-    LEVEL.store(if quiet { 0 } else if verbose { 2 } else { 1 }, Ordering::Relaxed);
+    LEVEL.store(
+        if quiet {
+            0
+        } else if verbose {
+            2
+        } else {
+            1
+        },
+        Ordering::Relaxed,
+    );
 }
 
 pub(crate) fn quiet() -> bool {
@@ -116,7 +125,9 @@ impl Ticker {
         let started = Instant::now();
         let thread = std::thread::spawn(move || {
             // Quiet for the first second: most commands are done by then.
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(std::time::Duration::from_millis(250)) {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(std::time::Duration::from_millis(250))
+            {
                 let secs = started.elapsed().as_secs_f64();
                 if secs >= 1.0 {
                     eprint!("\r    … running, {secs:.0}s ");
@@ -213,7 +224,8 @@ pub(crate) fn report_error(err: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-pub(crate) const COMMANDS: &[&str] = &["version", "dist", "distcopy", "release", "dev-release", "ci", "qemu", "doctor", "publish", "bench"];
+pub(crate) const COMMANDS: &[&str] =
+    &["version", "dist", "distcopy", "release", "dev-release", "ci", "qemu", "doctor", "publish", "bench"];
 
 pub(crate) fn usage_error(err: xflags::Error) -> ExitCode {
     if err.is_help() {

@@ -234,7 +234,8 @@ pub(crate) fn version_tags(repo: &Repo, prefix: &str) -> Result<Vec<VersionTag>>
 /// highest tag is reachable, so this is one walk of `TAG..HEAD` (and one pass to find the
 /// highest, rather than a sort of every tag).
 fn highest_reachable_tag(repo: &Repo, head: git2::Oid, tags: &[VersionTag]) -> Result<Option<Base>> {
-    let order = |a: &&VersionTag, b: &&VersionTag| a.version.cmp_precedence(&b.version).then_with(|| b.name.cmp(&a.name));
+    let order =
+        |a: &&VersionTag, b: &&VersionTag| a.version.cmp_precedence(&b.version).then_with(|| b.name.cmp(&a.name));
     let mut candidates: Vec<&VersionTag> = tags.iter().collect();
     while let Some(pos) = candidates.iter().enumerate().max_by(|(_, a), (_, b)| order(a, b)).map(|(i, _)| i) {
         let tag = candidates.swap_remove(pos);

@@ -2,7 +2,8 @@
 mod common;
 use common::*;
 
-const COMMANDS: &[&str] = &["version", "dist", "distcopy", "release", "dev-release", "ci", "publish", "qemu", "doctor", "bench"];
+const COMMANDS: &[&str] =
+    &["version", "dist", "distcopy", "release", "dev-release", "ci", "publish", "qemu", "doctor", "bench"];
 
 #[test]
 fn help_lists_every_command_with_an_example() {

@@ -58,7 +58,10 @@ fn dist_builds_static_packages_for_every_target_reproducibly() {
         assert_eq!(manifest["sha256"].as_str().unwrap(), sha.split_whitespace().next().unwrap());
         let description = describe(&binary);
         assert!(description.contains(machine), "{target}: {description}");
-        assert!(description.contains("statically linked") || description.contains("static-pie linked"), "{target}: {description}");
+        assert!(
+            description.contains("statically linked") || description.contains("static-pie linked"),
+            "{target}: {description}"
+        );
         // It runs (ARM under qemu) and reports the injected version.
         let out = Command::new(&binary).arg("--version").output().unwrap();
         assert_eq!(stdout(&out).trim(), format!("service {version}"), "{target}");
@@ -76,7 +79,8 @@ fn dist_builds_static_packages_for_every_target_reproducibly() {
     // A new version removes the packages of the old one.
     ws.commit("two more");
     assert_ok(&ws.xtask_shared(&["dist", "--target", "x86_64-unknown-linux-musl"]));
-    let names: Vec<String> = std::fs::read_dir(&dist).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(&dist).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert!(names.iter().all(|n| n == "SHA256SUMS" || n.contains("1.2.4-dev.2")), "{names:?}");
     sha256sum_check(&dist);
 }
@@ -84,6 +88,9 @@ fn dist_builds_static_packages_for_every_target_reproducibly() {
 #[test]
 fn dist_refuses_an_unknown_target_or_format() {
     let ws = scratch_workspace();
-    assert_fails_with(&ws.xtask_shared(&["dist", "--target", "mips-unknown-linux-gnu"]), "is not in the configuration's `targets`");
+    assert_fails_with(
+        &ws.xtask_shared(&["dist", "--target", "mips-unknown-linux-gnu"]),
+        "is not in the configuration's `targets`",
+    );
     assert_fails_with(&ws.xtask_shared(&["dist", "--format", "rar"]), "unknown --format `rar`");
 }

@@ -24,7 +24,14 @@ fn workspace_with_packages(version: &str, platforms: &[(&str, &str)]) -> TestRep
             "platform": platform, "commit": "abc", "sha256": "0"});
         std::fs::write(stage.path().join("manifest.json"), manifest.to_string()).unwrap();
         let name = format!("service-{version}-{target}.tar.gz");
-        let out = Command::new("tar").arg("czf").arg(dist.join(&name)).args(["-C"]).arg(stage.path()).args(["bin", "manifest.json"]).output().unwrap();
+        let out = Command::new("tar")
+            .arg("czf")
+            .arg(dist.join(&name))
+            .args(["-C"])
+            .arg(stage.path())
+            .args(["bin", "manifest.json"])
+            .output()
+            .unwrap();
         assert_ok(&out);
     }
     let out = Command::new("sh").arg("-c").arg("sha256sum *.tar.gz > SHA256SUMS").current_dir(&dist).output().unwrap();
@@ -37,10 +44,16 @@ fn files_under(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
-            if p.is_dir() { walk(base, &p, out) } else { out.push(p.strip_prefix(base).unwrap().display().to_string()) }
+            if p.is_dir() {
+                walk(base, &p, out)
+            } else {
+                out.push(p.strip_prefix(base).unwrap().display().to_string())
+            }
         }
     }
-    if dir.exists() { walk(dir, dir, &mut out); }
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
     out.sort();
     out
 }
@@ -49,12 +62,18 @@ fn files_under(dir: &Path) -> Vec<String> {
 fn fills_every_context_by_platform() {
     let repo = workspace_with_packages("1.2.3", &PLATFORMS);
     assert_ok(&repo.xtask(&["distcopy"]));
-    assert_eq!(files_under(&repo.path().join("docker/pkg")), [
-        "linux/amd64/service-1.2.3-x86_64-unknown-linux-musl.tar.gz",
-        "linux/arm/v7/service-1.2.3-armv7-unknown-linux-gnueabihf.tar.gz",
-        "linux/arm64/service-1.2.3-aarch64-unknown-linux-gnu.tar.gz",
-    ]);
-    assert_eq!(files_under(&repo.path().join("rpi-docker/pkg")), ["linux/arm/v7/service-1.2.3-armv7-unknown-linux-gnueabihf.tar.gz"]);
+    assert_eq!(
+        files_under(&repo.path().join("docker/pkg")),
+        [
+            "linux/amd64/service-1.2.3-x86_64-unknown-linux-musl.tar.gz",
+            "linux/arm/v7/service-1.2.3-armv7-unknown-linux-gnueabihf.tar.gz",
+            "linux/arm64/service-1.2.3-aarch64-unknown-linux-gnu.tar.gz",
+        ]
+    );
+    assert_eq!(
+        files_under(&repo.path().join("rpi-docker/pkg")),
+        ["linux/arm/v7/service-1.2.3-armv7-unknown-linux-gnueabihf.tar.gz"]
+    );
 }
 
 #[test]
@@ -94,7 +113,10 @@ fn a_destination_distcopy_did_not_fill_is_never_replaced() {
     let repo = workspace_with_packages("1.2.3", &PLATFORMS);
     // A Go project's pkg/.
     repo.write("goproject/pkg/util/util.go", "package util");
-    assert_fails_with(&repo.xtask(&["distcopy", "goproject/pkg"]), "which distcopy did not write: refusing to replace it");
+    assert_fails_with(
+        &repo.xtask(&["distcopy", "goproject/pkg"]),
+        "which distcopy did not write: refusing to replace it",
+    );
     assert!(repo.path().join("goproject/pkg/util/util.go").exists());
     // A backups folder: a .tar.gz that is not one of our packages.
     repo.write("backups/db-2024.tar.gz", "a database dump");
@@ -148,7 +170,10 @@ fn checksum_mismatch_fills_nothing() {
     assert_fails_with(&repo.xtask(&["distcopy"]), "checksum mismatch");
     assert!(!repo.path().join("docker/pkg").exists());
     // The old pkg/ is untouched: nothing half-filled.
-    assert_eq!(files_under(&repo.path().join("rpi-docker/pkg")), ["linux/arm/v7/service-1.0.0-armv7-unknown-linux-gnueabihf.tar.gz"]);
+    assert_eq!(
+        files_under(&repo.path().join("rpi-docker/pkg")),
+        ["linux/arm/v7/service-1.0.0-armv7-unknown-linux-gnueabihf.tar.gz"]
+    );
 }
 
 #[test]
@@ -184,7 +209,12 @@ fn two_versions_in_the_source_are_refused() {
     let other = workspace_with_packages("1.2.4", &PLATFORMS[..1]);
     let name = "service-1.2.4-x86_64-unknown-linux-musl.tar.gz";
     std::fs::copy(other.path().join("dist").join(name), repo.path().join("dist").join(name)).unwrap();
-    let out = Command::new("sh").arg("-c").arg("sha256sum *.tar.gz > SHA256SUMS").current_dir(repo.path().join("dist")).output().unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("sha256sum *.tar.gz > SHA256SUMS")
+        .current_dir(repo.path().join("dist"))
+        .output()
+        .unwrap();
     assert_ok(&out);
     assert_fails_with(&repo.xtask(&["distcopy"]), "holds two versions");
 }

@@ -9,7 +9,8 @@ fn doctor(repo: &TestRepo, env: &[(&str, &str)]) -> (std::process::Output, Vec<s
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    let checks: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    let checks: Vec<serde_json::Value> =
+        serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
     (out, checks)
 }
 
@@ -38,8 +39,14 @@ fn missing_tools() {
     assert!(!out.status.success());
     failed(&checks, "git");
     failed(&checks, "docker CLI");
-    assert_eq!(failed(&checks, "rust target aarch64-unknown-linux-gnu")["fix"], "rustup target add aarch64-unknown-linux-gnu");
-    assert_eq!(failed(&checks, "linker for armv7-unknown-linux-gnueabihf")["fix"], "sudo apt-get install gcc-arm-linux-gnueabihf");
+    assert_eq!(
+        failed(&checks, "rust target aarch64-unknown-linux-gnu")["fix"],
+        "rustup target add aarch64-unknown-linux-gnu"
+    );
+    assert_eq!(
+        failed(&checks, "linker for armv7-unknown-linux-gnueabihf")["fix"],
+        "sudo apt-get install gcc-arm-linux-gnueabihf"
+    );
     failed(&checks, "skopeo");
 }
 
@@ -58,7 +65,10 @@ fn daemon_down_qemu_missing_and_shallow() {
         .env("DOCKER_HOST", &nowhere)
         .env("RELEASE_BINFMT_DIR", binfmt.path())
         .output()
-        .map(|o| { let c = serde_json::from_str(&stdout(&o)).unwrap(); (o, c) })
+        .map(|o| {
+            let c = serde_json::from_str(&stdout(&o)).unwrap();
+            (o, c)
+        })
         .unwrap();
     let checks: Vec<serde_json::Value> = checks;
     assert!(!out.status.success());
@@ -81,7 +91,10 @@ fn bad_configuration_and_missing_login() {
     repo.write("Cargo.toml", "[workspace.metadata.release-pipeline]\nimage = '127.0.0.1:5998/acme/service'\n");
     repo.commit("a");
     let empty_config = tempfile::tempdir().unwrap();
-    let (_, checks) = doctor(&repo, &[("DOCKER_CONFIG", empty_config.path().to_str().unwrap()), ("REGISTRY_USER", ""), ("REGISTRY_PASSWORD", "")]);
+    let (_, checks) = doctor(
+        &repo,
+        &[("DOCKER_CONFIG", empty_config.path().to_str().unwrap()), ("REGISTRY_USER", ""), ("REGISTRY_PASSWORD", "")],
+    );
     assert_eq!(failed(&checks, "registry login")["fix"], "docker login 127.0.0.1:5998");
     let (_, checks) = doctor(&repo, &[("REGISTRY_USER", "u"), ("REGISTRY_PASSWORD", "p")]);
     assert!(checks.iter().any(|c| c["check"] == "registry login" && c["ok"] == true));

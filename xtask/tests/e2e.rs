@@ -71,7 +71,10 @@ fn dev_release_release_rerun_and_race() {
         assert_eq!(reg.digest(tag), before.iter().find(|(t, _)| t == tag).unwrap().1, "{tag}");
     }
     let newer = reg.digest("feature-e2e-1");
-    assert_eq!(client.run_version(&format!("{}:feature-e2e-1", reg.repository()), "linux/amd64")["commit"], c2.as_str());
+    assert_eq!(
+        client.run_version(&format!("{}:feature-e2e-1", reg.repository()), "linux/amd64")["commit"],
+        c2.as_str()
+    );
     // The race: an older build finishing last does not overwrite the newer one.
     ws.git(&["checkout", "-q", "--detach", &c1]);
     let out = release_cmd(&ws, &reg, &reg.password, &["dev-release", "--branch", "feature/e2e#1"]);
@@ -144,21 +147,29 @@ fn local_mode_builds_into_the_engine_and_runs() {
 fn run_leaves_a_foreign_container_alone() {
     require_docker();
     let mut build = std::process::Command::new("docker");
-    build.args(["build", "--quiet", "-t", "rp-foreign:test", "-"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null());
+    build
+        .args(["build", "--quiet", "-t", "rp-foreign:test", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
     let mut child = build.spawn().unwrap();
     use std::io::Write;
     child.stdin.take().unwrap().write_all(b"FROM scratch\nCMD [\"none\"]\n").unwrap();
     assert!(child.wait().unwrap().success());
     let name = "service-feature-foreign";
     let _ = std::process::Command::new("docker").args(["rm", "--force", name]).output();
-    assert_ok(&std::process::Command::new("docker").args(["create", "--name", name, "rp-foreign:test"]).output().unwrap());
+    assert_ok(
+        &std::process::Command::new("docker").args(["create", "--name", name, "rp-foreign:test"]).output().unwrap(),
+    );
 
     let ws = scratch_workspace();
     ws.git(&["checkout", "-q", "-b", "feature/foreign"]);
     let port = free_port().to_string();
     let out = ws.xtask_shared(&["dev-release", "--local", "--run", "--port", &port]);
     assert_fails_with(&out, "was not started by `--run`: leaving it alone");
-    let still = std::process::Command::new("docker").args(["container", "inspect", "--format", "{{.Config.Image}}", name]).output().unwrap();
+    let still = std::process::Command::new("docker")
+        .args(["container", "inspect", "--format", "{{.Config.Image}}", name])
+        .output()
+        .unwrap();
     assert_eq!(stdout(&still).trim(), "rp-foreign:test");
     let _ = std::process::Command::new("docker").args(["rm", "--force", name]).output();
 }

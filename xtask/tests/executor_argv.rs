@@ -20,7 +20,8 @@ fn fake_docker_stops_at(stop: &str) -> FakeDocker {
 
 #[test]
 fn login_takes_the_password_on_stdin_only() {
-    let fake = fake_docker_stops_at(r#"echo "ERROR: dial tcp 127.0.0.1:5999: connect: connection refused" >&2; exit 1"#);
+    let fake =
+        fake_docker_stops_at(r#"echo "ERROR: dial tcp 127.0.0.1:5999: connect: connection refused" >&2; exit 1"#);
     let ws = TestRepo::new();
     ws.commit("a");
     ws.git(&["checkout", "-q", "-b", "feature/x"]);
@@ -104,7 +105,12 @@ fn run_without_local_is_refused_before_anything_runs() {
     ws.commit("a");
     ws.git(&["checkout", "-q", "-b", "feature/x"]);
     for args in [&["dev-release", "--run"][..], &["dev-release", "--run", "--dry-run"][..]] {
-        let out = xtask_cmd(ws.path()).env("PATH", fake.path_env()).env("RELEASE_REPOSITORY", REPO).args(args).output().unwrap();
+        let out = xtask_cmd(ws.path())
+            .env("PATH", fake.path_env())
+            .env("RELEASE_REPOSITORY", REPO)
+            .args(args)
+            .output()
+            .unwrap();
         assert_fails_with(&out, "add --local");
         assert_fails_with(&out, "nothing was built or pushed");
     }
@@ -130,6 +136,11 @@ fn unknown_builder_and_bad_image_are_refused_early() {
     assert!(!fake.calls().iter().any(|c| c.starts_with("buildx build")), "{:?}", fake.calls());
     assert!(!stderr(&out).contains("==> dist"), "{}", stderr(&out));
 
-    let out = xtask_cmd(ws.path()).env("PATH", fake.path_env()).env("RELEASE_REPOSITORY", "127.0.0.1:5999/Acme/Service:v1").args(["dev-release", "--dry-run"]).output().unwrap();
+    let out = xtask_cmd(ws.path())
+        .env("PATH", fake.path_env())
+        .env("RELEASE_REPOSITORY", "127.0.0.1:5999/Acme/Service:v1")
+        .args(["dev-release", "--dry-run"])
+        .output()
+        .unwrap();
     assert_fails_with(&out, "must be lowercase");
 }

@@ -21,9 +21,13 @@ impl TestUser {
         assert_ok(&Command::new("useradd").args(["-m", "-s", "/bin/bash", USER]).output().unwrap());
         std::fs::write(format!("/etc/sudoers.d/{USER}"), format!("{USER} ALL=(ALL) NOPASSWD:ALL\n")).unwrap();
         let home = Path::new("/home").join(USER);
-        let rustup = std::env::var("RUSTUP_HOME").map(std::path::PathBuf::from).unwrap_or_else(|_| dirs_home().join(".rustup"));
-        let cargo = std::env::var("CARGO_HOME").map(std::path::PathBuf::from).unwrap_or_else(|_| dirs_home().join(".cargo"));
-        let toolchain = String::from_utf8(Command::new("rustup").args(["show", "active-toolchain"]).output().unwrap().stdout).unwrap();
+        let rustup =
+            std::env::var("RUSTUP_HOME").map(std::path::PathBuf::from).unwrap_or_else(|_| dirs_home().join(".rustup"));
+        let cargo =
+            std::env::var("CARGO_HOME").map(std::path::PathBuf::from).unwrap_or_else(|_| dirs_home().join(".cargo"));
+        let toolchain =
+            String::from_utf8(Command::new("rustup").args(["show", "active-toolchain"]).output().unwrap().stdout)
+                .unwrap();
         let toolchain = toolchain.split_whitespace().next().expect("an active toolchain").to_owned();
         sh(&format!(
             "set -e; mkdir -p {h}/.rustup/toolchains {h}/.cargo {h}/.cache/release-pipeline/ktra/bin
@@ -47,7 +51,11 @@ impl TestUser {
             .args(["-u", USER, "--", "env", "-i"])
             .arg(format!("HOME={}", self.home.display()))
             .arg(format!("USER={USER}"))
-            .arg(format!("PATH={}/.cargo/bin:{}/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", self.home.display(), self.home.display()))
+            .arg(format!(
+                "PATH={}/.cargo/bin:{}/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                self.home.display(),
+                self.home.display()
+            ))
             .args(["NO_COLOR=1", "CARGO_TERM_COLOR=never", "bash", "-c", script])
             .current_dir(dir)
             .output()
@@ -84,7 +92,11 @@ fn onboarding_as_a_user_with_sudo() {
     let checkout = user.home.join("ws");
     sh(&format!("git clone -q {} {c} && chown -R {USER}: {c}", ws.path().display(), c = checkout.display()));
     let denied = user.run(&checkout, "docker info");
-    assert!(!denied.status.success() && stderr(&denied).contains("permission denied"), "the user starts without docker access: {}", stderr(&denied));
+    assert!(
+        !denied.status.success() && stderr(&denied).contains("permission denied"),
+        "the user starts without docker access: {}",
+        stderr(&denied)
+    );
 
     let first = user.run(&checkout, "bash scripts/onboard.sh");
     assert_ok(&first);
@@ -104,6 +116,7 @@ fn onboarding_as_a_user_with_sudo() {
     let out = user.run(&checkout, &format!("cargo xtask dev-release --local --run --port {port}"));
     let _ = Command::new("docker").args(["stop", "service-main"]).output();
     assert_ok(&out);
-    let answer: serde_json::Value = serde_json::from_str(stdout(&out).lines().last().unwrap_or("")).expect(&stdout(&out));
+    let answer: serde_json::Value =
+        serde_json::from_str(stdout(&out).lines().last().unwrap_or("")).unwrap_or_else(|_| panic!("{}", stdout(&out)));
     assert_eq!(answer["name"], "service");
 }

@@ -115,7 +115,11 @@ fn repository_override_and_local_mode() {
     let repo = repo();
     let plan = json_of(&repo.xtask(&["dev-release", "--json", "--repository", "localhost:5001/me/svc"]));
     assert_eq!(plan["images"][0]["repository"], "localhost:5001/me/svc");
-    let out = xtask_cmd(repo.path()).env("RELEASE_REPOSITORY", "localhost:5002/x").args(["dev-release", "--json"]).output().unwrap();
+    let out = xtask_cmd(repo.path())
+        .env("RELEASE_REPOSITORY", "localhost:5002/x")
+        .args(["dev-release", "--json"])
+        .output()
+        .unwrap();
     assert_eq!(json_of(&out)["images"][0]["repository"], "localhost:5002/x");
     let plan = json_of(&repo.xtask(&["dev-release", "--json", "--local"]));
     assert_eq!(plan["images"][0]["repository"], "service");
@@ -177,7 +181,10 @@ fn two_contexts_with_one_prefix_are_refused() {
     );
     repo.git(&["commit", "-q", "-am", "two contexts"]);
     let out = repo.xtask(&["dev-release", "--dry-run"]);
-    assert_fails_with(&out, "contexts `docker` and `docker-slim` push to the same image repository with the same image-tag-prefix");
+    assert_fails_with(
+        &out,
+        "contexts `docker` and `docker-slim` push to the same image repository with the same image-tag-prefix",
+    );
 }
 
 /// `publish` in local mode says why nothing is published (not that `publish` is empty).

@@ -2,7 +2,10 @@
 //! runs for real (in a scratch copy of this workspace, local mode), and each inline
 //! `cargo xtask <command>` names a command that exists.
 mod common;
-use common::{stack::{self, require_docker}, *};
+use common::{
+    stack::{self, require_docker},
+    *,
+};
 
 fn readme() -> String {
     std::fs::read_to_string(workspace_root().join("README.md")).unwrap()
@@ -61,7 +64,10 @@ fn every_inline_command_exists() {
     let mut checked = 0;
     for span in text.split('`').skip(1).step_by(2) {
         let Some(rest) = span.strip_prefix("cargo xtask ") else { continue };
-        let Some(command) = rest.split_whitespace().next().filter(|c| !c.starts_with('…') && !c.starts_with('-')) else { continue };
+        let Some(command) = rest.split_whitespace().next().filter(|c| !c.starts_with('…') && !c.starts_with('-'))
+        else {
+            continue;
+        };
         let out = xtask_in(&workspace_root(), &[command, "--help"]);
         assert_ok(&out);
         checked += 1;

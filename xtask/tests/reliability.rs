@@ -81,7 +81,10 @@ impl Paused {
         let paused = file.with_extension("paused");
         while !paused.exists() {
             if let Some(status) = child.try_wait().unwrap() {
-                panic!("the run ended ({status}) before pausing at {step}:\n{}", std::fs::read_to_string(dir.path().join("stderr")).unwrap());
+                panic!(
+                    "the run ended ({status}) before pausing at {step}:\n{}",
+                    std::fs::read_to_string(dir.path().join("stderr")).unwrap()
+                );
             }
             assert!(std::time::Instant::now() < deadline, "no pause at {step}");
             std::thread::sleep(std::time::Duration::from_millis(100));
@@ -210,7 +213,13 @@ fn a_half_finished_release_resumes_from_a_fresh_checkout() {
     assert!(stderr(&out).contains("resuming"), "{}", stderr(&out));
     assert!(stderr(&out).contains("for armv7-unknown-linux-gnueabihf\n"), "{}", stderr(&out));
     assert_eq!(reg.digest("1.9.1"), amd, "the finished context is left as it was");
-    for (moving, own) in [("rpi-1.9", "rpi-1.9.1"), ("rpi-1", "rpi-1.9.1"), ("rpi-latest", "rpi-1.9.1"), ("latest", "1.9.1"), ("1", "1.9.1")] {
+    for (moving, own) in [
+        ("rpi-1.9", "rpi-1.9.1"),
+        ("rpi-1", "rpi-1.9.1"),
+        ("rpi-latest", "rpi-1.9.1"),
+        ("latest", "1.9.1"),
+        ("1", "1.9.1"),
+    ] {
         assert_eq!(reg.digest(moving), reg.digest(own), "{moving}");
     }
     assert!(fresh.path().join("rpi-docker/pkg").is_dir());
@@ -222,13 +231,21 @@ fn a_half_finished_release_resumes_from_a_fresh_checkout() {
 #[test]
 fn an_interrupted_run_leaves_no_password_on_disk() {
     // Made at run time: the scratch copy of the workspace holds this file's text.
-    let password = format!("sig-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    let password = format!(
+        "sig-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    );
     let reg = Registry::start("ci", &password);
     let ws = scratch_workspace();
     ws.git(&["checkout", "-q", "-b", "feature/signals"]);
     // What docker writes in a config.json: base64 of `user:password`.
     let b64 = {
-        let out = std::process::Command::new("sh").arg("-c").arg(format!("printf %s '{}:{}' | base64 -w0", reg.user, reg.password)).output().unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s '{}:{}' | base64 -w0", reg.user, reg.password))
+            .output()
+            .unwrap();
         stdout(&out)
     };
     for (signal, code) in [("INT", 130), ("TERM", 143)] {
@@ -237,8 +254,14 @@ fn an_interrupted_run_leaves_no_password_on_disk() {
         let mut cmd = release_cmd(ws.path(), &reg, &["dev-release"]);
         cmd.env("TMPDIR", tmp.path()).env("DOCKER_CONFIG", docker_config.path());
         let mut paused = Paused::start(cmd, "build");
-        assert!(!files_containing(tmp.path(), &[&b64]).is_empty(), "the login is in the temporary config while the run is going");
-        let kill = std::process::Command::new("kill").args([&format!("-{signal}"), &paused.pid().to_string()]).output().unwrap();
+        assert!(
+            !files_containing(tmp.path(), &[&b64]).is_empty(),
+            "the login is in the temporary config while the run is going"
+        );
+        let kill = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &paused.pid().to_string()])
+            .output()
+            .unwrap();
         assert_ok(&kill);
         let (status, out, err) = paused.finish();
         assert_eq!(status.code(), Some(code), "SIG{signal}: {err}");

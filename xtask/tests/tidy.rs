@@ -46,7 +46,10 @@ fn the_planner_is_pure() {
 #[test]
 fn every_external_command_goes_through_xshell() {
     for (name, text) in sources() {
-        assert!(!text.contains("std::process::Command") && !text.contains("Command::new"), "{name} runs a command outside xshell");
+        assert!(
+            !text.contains("std::process::Command") && !text.contains("Command::new"),
+            "{name} runs a command outside xshell"
+        );
     }
 }
 
@@ -55,8 +58,13 @@ fn every_external_command_goes_through_xshell() {
 #[test]
 fn failures_are_classified_in_one_place() {
     for (name, text) in sources().iter().filter(|(n, _)| n != "failure.rs") {
-        for needle in ["\"401", "\"403", "\"500", "\"connection refused", "\": not found", "Unauthorized", "i/o timeout"] {
-            assert!(!non_test(text).contains(needle), "{name} reads a tool's failure itself ({needle}); use failure::classify");
+        for needle in
+            ["\"401", "\"403", "\"500", "\"connection refused", "\": not found", "Unauthorized", "i/o timeout"]
+        {
+            assert!(
+                !non_test(text).contains(needle),
+                "{name} reads a tool's failure itself ({needle}); use failure::classify"
+            );
         }
     }
 }

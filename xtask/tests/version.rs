@@ -245,7 +245,11 @@ fn shallow_clone_cannot_prove_a_dev_version() {
     git_in(clone.path(), &["clone", "-q", "--depth", "3", &url, "c"]);
     let out = xtask_in(&clone.path().join("c"), &["version"]);
     assert!(!out.status.success(), "a shallow clone answered {}", stdout(&out));
-    assert!(stderr(&out).contains("shallow clone") && stderr(&out).contains("git fetch --unshallow --tags"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("shallow clone") && stderr(&out).contains("git fetch --unshallow --tags"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stdout(&out).is_empty());
 
     // HEAD exactly on a version tag: the version is the tag's, shallow or not.
@@ -253,7 +257,7 @@ fn shallow_clone_cannot_prove_a_dev_version() {
     let clone = tempfile::tempdir().unwrap();
     git_in(clone.path(), &["clone", "-q", "--depth", "1", "--branch", "2.1.0", &url, "c"]);
     let out = xtask_in(&clone.path().join("c"), &["version", "--format", "json"]);
-    let j: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect(&stderr(&out));
+    let j: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap_or_else(|_| panic!("{}", stderr(&out)));
     assert_eq!(j["semver"], "2.1.0");
     assert_eq!(j["shallow"], true);
 }
@@ -342,8 +346,15 @@ fn pep440_matches_setuptools_scm() {
     let repo = TestRepo::new();
     repo.commits(2);
     assert_eq!(repo.version("pep440"), scm(&repo), "no tag");
-    let cases: &[(&str, usize)] =
-        &[("1.2.3", 0), ("1.2.4", 5), ("v2.0.0", 1), ("2.1.0-rc.1", 0), ("2.1.0-rc.2", 2), ("3.0.0-alpha", 3), ("3.0.0-beta.2", 1)];
+    let cases: &[(&str, usize)] = &[
+        ("1.2.3", 0),
+        ("1.2.4", 5),
+        ("v2.0.0", 1),
+        ("2.1.0-rc.1", 0),
+        ("2.1.0-rc.2", 2),
+        ("3.0.0-alpha", 3),
+        ("3.0.0-beta.2", 1),
+    ];
     for (tag, distance) in cases {
         repo.commit(tag);
         repo.tag(tag);
@@ -366,7 +377,11 @@ fn repo_that_does_not_exist_is_an_error() {
     let repo = TestRepo::new();
     repo.commit("a");
     let missing = repo.path().join("no/such/dir");
-    let out = xtask_cmd(repo.path()).env("RELEASE_VERSION", "9.9.9").args(["version", "--repo", missing.to_str().unwrap()]).output().unwrap();
+    let out = xtask_cmd(repo.path())
+        .env("RELEASE_VERSION", "9.9.9")
+        .args(["version", "--repo", missing.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_fails_with(&out, "no such directory");
     assert!(stdout(&out).is_empty(), "not RELEASE_VERSION: {}", stdout(&out));
 }

@@ -13,8 +13,7 @@ use crate::{
     config::Config,
     docker::RemoteImage,
     reference::ImageRepository,
-    tags,
-    ui,
+    tags, ui,
     version::{parse_tag, TagKind, VersionInfo},
 };
 
@@ -199,8 +198,10 @@ pub(crate) fn dev_release(input: &PlanInput, branch: Option<&str>) -> Result<Rel
         (vec![tags::dev_tag(branch, prefix, &prefixes, &input.config.version_tag_prefix)], Vec::new())
     });
     let reason = if input.local() {
-        format!("dev release of branch {branch} into the local Docker engine ({})",
-            if input.force_local { "--local" } else { "local mode: no image repository configured" })
+        format!(
+            "dev release of branch {branch} into the local Docker engine ({})",
+            if input.force_local { "--local" } else { "local mode: no image repository configured" }
+        )
     } else {
         format!("dev release of branch {branch}: images tagged with the branch name, never a version or latest")
     };
@@ -242,7 +243,10 @@ pub(crate) fn release(input: &PlanInput, tag: Option<&str>) -> Result<ReleasePla
         },
     };
     if !input.head_tags.iter().any(|(n, _)| n == &tag_name) {
-        bail!("the tag {tag_name} is not on HEAD ({}): a release builds exactly the tagged commit", short(version.commit.as_deref()));
+        bail!(
+            "the tag {tag_name} is not on HEAD ({}): a release builds exactly the tagged commit",
+            short(version.commit.as_deref())
+        );
     }
     if version.dirty {
         return Err(ui::error_with_help(
@@ -259,14 +263,16 @@ pub(crate) fn release(input: &PlanInput, tag: Option<&str>) -> Result<ReleasePla
     }
     if !tag_version.build.is_empty() {
         return Err(ui::error_with_help(
-            format!("{tag_name} has build metadata (`+{}`), which an image tag cannot hold (`+` is not allowed there)", tag_version.build),
+            format!(
+                "{tag_name} has build metadata (`+{}`), which an image tag cannot hold (`+` is not allowed there)",
+                tag_version.build
+            ),
             "tag the release without `+…`",
         ));
     }
     let (own, moving) = tags::release_tags(&tag_version, &input.releases);
-    let images = input.images(|prefix| {
-        (vec![format!("{prefix}{own}")], moving.iter().map(|m| format!("{prefix}{m}")).collect())
-    });
+    let images = input
+        .images(|prefix| (vec![format!("{prefix}{own}")], moving.iter().map(|m| format!("{prefix}{m}")).collect()));
     let reason = if moving.is_empty() && !tag_version.pre.is_empty() {
         format!("release of {tag_name}: a pre-release gets only its own tag")
     } else if !moving.iter().any(|m| m == "latest") {
@@ -335,12 +341,20 @@ pub(crate) fn ci(input: &PlanInput, ci: &CiContext) -> Result<ReleasePlan> {
                 CiRef::Tag(t) => t.clone(),
             };
             let plan = dev_release(input, Some(&branch))?;
-            Ok(build_only(input, plan, format!("{}: only a push, a manual or a scheduled run pushes; this one builds only", ci.describe())))
+            Ok(build_only(
+                input,
+                plan,
+                format!("{}: only a push, a manual or a scheduled run pushes; this one builds only", ci.describe()),
+            ))
         }
         (_, CiRef::Tag(name)) => match parse_tag(name, &input.config.version_tag_prefix) {
             TagKind::Version(_) => {
                 let plan = release(input, Some(name))?;
-                if allowed { Ok(plan) } else { Ok(build_only(input, plan, format!("{}: {}", ci.describe(), not_allowed_reason()))) }
+                if allowed {
+                    Ok(plan)
+                } else {
+                    Ok(build_only(input, plan, format!("{}: {}", ci.describe(), not_allowed_reason())))
+                }
             }
             _ => Ok(skip(input, format!("{}: {name} is not a version tag, so nothing is released", ci.describe()))),
         },
@@ -352,7 +366,11 @@ pub(crate) fn ci(input: &PlanInput, ci: &CiContext) -> Result<ReleasePlan> {
                 )));
             }
             let plan = dev_release(input, Some(name))?;
-            if allowed { Ok(plan) } else { Ok(build_only(input, plan, format!("{}: {}", ci.describe(), not_allowed_reason()))) }
+            if allowed {
+                Ok(plan)
+            } else {
+                Ok(build_only(input, plan, format!("{}: {}", ci.describe(), not_allowed_reason())))
+            }
         }
     }
 }
@@ -384,7 +402,11 @@ pub(crate) fn check_ci_credentials(plan: &ReleasePlan, config: &Config, env: &BT
         .collect();
     if !missing.is_empty() {
         return Err(ui::error_with_help(
-            format!("this plan pushes, but {} {} not set", missing.join(" and "), if missing.len() == 1 { "is" } else { "are" }),
+            format!(
+                "this plan pushes, but {} {} not set",
+                missing.join(" and "),
+                if missing.len() == 1 { "is" } else { "are" }
+            ),
             "give the CI job the registry credentials as secret environment variables",
         ));
     }
@@ -400,20 +422,47 @@ pub(crate) fn render(plan: &ReleasePlan) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let kind = plan.kind.as_str();
-    let _ = writeln!(out, "plan:    {kind} of {}{}", plan.version.semver,
-        plan.version.pep440.as_ref().map(|p| format!(" (PEP 440: {p})")).unwrap_or_default());
+    let _ = writeln!(
+        out,
+        "plan:    {kind} of {}{}",
+        plan.version.semver,
+        plan.version.pep440.as_ref().map(|p| format!(" (PEP 440: {p})")).unwrap_or_default()
+    );
     let _ = writeln!(out, "why:     {}", plan.reason);
-    let _ = writeln!(out, "commit:  {}{}", short(plan.commit.as_deref()),
-        plan.branch.as_ref().map(|b| format!(" on branch {b}")).unwrap_or_default());
+    let _ = writeln!(
+        out,
+        "commit:  {}{}",
+        short(plan.commit.as_deref()),
+        plan.branch.as_ref().map(|b| format!(" on branch {b}")).unwrap_or_default()
+    );
     if let Some(tag) = &plan.tag {
         let _ = writeln!(out, "tag:     {tag}");
     }
     for image in &plan.images {
-        let fixed: Vec<&str> = image.tags.iter().filter(|t| !image.moving_tags.contains(t)).map(String::as_str).collect();
+        let fixed: Vec<&str> =
+            image.tags.iter().filter(|t| !image.moving_tags.contains(t)).map(String::as_str).collect();
         let _ = writeln!(out, "image:   {}/ → {} [{}]", image.context, image.repository, image.platforms.join(", "));
-        let _ = writeln!(out, "         tags {}{}", fixed.join(", "),
-            if image.moving_tags.is_empty() { String::new() } else { format!("; then moving {}", image.moving_tags.join(", ")) });
-        let _ = writeln!(out, "         {}", if image.push { "push: yes" } else if plan.local { "push: no (local engine only)" } else { "push: no" });
+        let _ = writeln!(
+            out,
+            "         tags {}{}",
+            fixed.join(", "),
+            if image.moving_tags.is_empty() {
+                String::new()
+            } else {
+                format!("; then moving {}", image.moving_tags.join(", "))
+            }
+        );
+        let _ = writeln!(
+            out,
+            "         {}",
+            if image.push {
+                "push: yes"
+            } else if plan.local {
+                "push: no (local engine only)"
+            } else {
+                "push: no"
+            }
+        );
     }
     for p in &plan.publish {
         let _ = writeln!(out, "publish: {} {} to cargo registry `{}`", p.krate, p.version, p.registry);
@@ -455,9 +504,13 @@ pub(crate) struct Observed {
 pub(crate) enum BuildAction {
     Build,
     /// A rerun: the version tag is there, from this very commit.
-    AlreadyThere { digest: String },
+    AlreadyThere {
+        digest: String,
+    },
     /// The branch tag holds a newer build, or one this run cannot place: left alone.
-    Skip { why: String },
+    Skip {
+        why: String,
+    },
 }
 
 /// Decides, from what the registry holds at an image's primary tag, whether to build it. A

@@ -86,11 +86,7 @@ impl TestRepo {
             }
             stream.push_str(&format!("M 644 inline bulk.txt\ndata <<EOT\n{i}\nEOT\n\n"));
         }
-        let mut child = git_cmd(self.path())
-            .args(["fast-import", "--quiet"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = git_cmd(self.path()).args(["fast-import", "--quiet"]).stdin(Stdio::piped()).spawn().unwrap();
         use std::io::Write;
         child.stdin.take().unwrap().write_all(stream.as_bytes()).unwrap();
         assert!(child.wait().unwrap().success());
@@ -143,10 +139,27 @@ pub fn xtask_cmd(dir: &Path) -> Command {
 
 /// Variables a CI system sets; removed so tests run the same inside CI and out.
 pub const CI_VARS: &[&str] = &[
-    "CI", "GITHUB_ACTIONS", "GITHUB_REF", "GITHUB_REF_NAME", "GITHUB_REF_TYPE", "GITHUB_EVENT_NAME",
-    "GITHUB_REPOSITORY", "GITHUB_HEAD_REF", "GITHUB_STEP_SUMMARY", "GITLAB_CI", "CI_COMMIT_TAG",
-    "CI_COMMIT_BRANCH", "CI_PIPELINE_SOURCE", "CI_PROJECT_PATH", "CI_MERGE_REQUEST_IID", "TRAVIS",
-    "TRAVIS_BRANCH", "TRAVIS_TAG", "TRAVIS_EVENT_TYPE", "TRAVIS_REPO_SLUG", "TRAVIS_PULL_REQUEST",
+    "CI",
+    "GITHUB_ACTIONS",
+    "GITHUB_REF",
+    "GITHUB_REF_NAME",
+    "GITHUB_REF_TYPE",
+    "GITHUB_EVENT_NAME",
+    "GITHUB_REPOSITORY",
+    "GITHUB_HEAD_REF",
+    "GITHUB_STEP_SUMMARY",
+    "GITLAB_CI",
+    "CI_COMMIT_TAG",
+    "CI_COMMIT_BRANCH",
+    "CI_PIPELINE_SOURCE",
+    "CI_PROJECT_PATH",
+    "CI_MERGE_REQUEST_IID",
+    "TRAVIS",
+    "TRAVIS_BRANCH",
+    "TRAVIS_TAG",
+    "TRAVIS_EVENT_TYPE",
+    "TRAVIS_REPO_SLUG",
+    "TRAVIS_PULL_REQUEST",
     "TRAVIS_PULL_REQUEST_SLUG",
 ];
 
@@ -185,7 +198,8 @@ pub fn scratch_workspace() -> TestRepo {
 
 /// One target directory for every scratch workspace, so the service is built once, not per test.
 pub fn shared_target_dir() -> PathBuf {
-    let base = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
+    let base =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
     base.join("scratch")
 }
 

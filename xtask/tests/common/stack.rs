@@ -105,8 +105,10 @@ impl Registry {
             .output()
             .unwrap();
         let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap_or_default();
-        let mut tags: Vec<String> =
-            v["tags"].as_array().map(|a| a.iter().map(|t| t.as_str().unwrap().to_owned()).collect()).unwrap_or_default();
+        let mut tags: Vec<String> = v["tags"]
+            .as_array()
+            .map(|a| a.iter().map(|t| t.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default();
         tags.sort();
         tags
     }
@@ -121,7 +123,11 @@ impl Registry {
             .unwrap();
         stdout(&out)
             .lines()
-            .find_map(|l| l.to_ascii_lowercase().starts_with("docker-content-digest:").then(|| l.split_once(':').unwrap().1.trim().to_owned()))
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with("docker-content-digest:")
+                    .then(|| l.split_once(':').unwrap().1.trim().to_owned())
+            })
             .unwrap_or_else(|| panic!("no digest for {tag}: {}", stdout(&out)))
     }
 
@@ -129,7 +135,17 @@ impl Registry {
     pub fn delete(&self, tag: &str) {
         let digest = self.digest(tag);
         let out = Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE", "-u", &format!("{}:{}", self.user, self.password)])
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-X",
+                "DELETE",
+                "-u",
+                &format!("{}:{}", self.user, self.password),
+            ])
             .arg(format!("http://{}/v2/acme/service/manifests/{digest}", self.host()))
             .output()
             .unwrap();
@@ -138,7 +154,13 @@ impl Registry {
 
     /// Every tag with its digest: what the registry holds.
     pub fn snapshot(&self) -> Vec<(String, String)> {
-        self.tags().into_iter().map(|t| { let d = self.digest(&t); (t, d) }).collect()
+        self.tags()
+            .into_iter()
+            .map(|t| {
+                let d = self.digest(&t);
+                (t, d)
+            })
+            .collect()
     }
 }
 
@@ -182,14 +204,29 @@ impl DockerClient {
         let port = free_port();
         let name = format!("e2e-{port}");
         let out = self
-            .cmd(&["run", "--detach", "--rm", "--name", &name, "--platform", platform, "--publish", &format!("127.0.0.1:{port}:8080"), image])
+            .cmd(&[
+                "run",
+                "--detach",
+                "--rm",
+                "--name",
+                &name,
+                "--platform",
+                platform,
+                "--publish",
+                &format!("127.0.0.1:{port}:8080"),
+                image,
+            ])
             .output()
             .unwrap();
         assert_ok(&out);
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut answer = String::new();
         while Instant::now() < deadline {
-            let out = Command::new("curl").args(["-s", "--max-time", "2"]).arg(format!("http://127.0.0.1:{port}/version")).output().unwrap();
+            let out = Command::new("curl")
+                .args(["-s", "--max-time", "2"])
+                .arg(format!("http://127.0.0.1:{port}/version"))
+                .output()
+                .unwrap();
             if out.status.success() && !out.stdout.is_empty() {
                 answer = stdout(&out);
                 break;
@@ -197,7 +234,8 @@ impl DockerClient {
             std::thread::sleep(Duration::from_millis(200));
         }
         let _ = self.cmd(&["stop", "--time", "5", &name]).output();
-        serde_json::from_str(&answer).unwrap_or_else(|_| panic!("{image} for {platform} did not answer /version: {answer:?}"))
+        serde_json::from_str(&answer)
+            .unwrap_or_else(|_| panic!("{image} for {platform} did not answer /version: {answer:?}"))
     }
 }
 
@@ -229,7 +267,11 @@ impl FakeDocker {
     }
 
     pub fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.path().join("argv.log")).unwrap_or_default().lines().map(str::to_owned).collect()
+        std::fs::read_to_string(self.dir.path().join("argv.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     pub fn stdin(&self) -> String {
@@ -272,7 +314,11 @@ impl CargoRegistry {
         git_in(dir.path(), &["init", "-q", "--bare", "-b", "main", index.to_str().unwrap()]);
         let work = dir.path().join("index-work");
         git_in(dir.path(), &["clone", "-q", index.to_str().unwrap(), work.to_str().unwrap()]);
-        std::fs::write(work.join("config.json"), format!(r#"{{"dl":"http://127.0.0.1:{port}/dl","api":"http://127.0.0.1:{port}"}}"#)).unwrap();
+        std::fs::write(
+            work.join("config.json"),
+            format!(r#"{{"dl":"http://127.0.0.1:{port}/dl","api":"http://127.0.0.1:{port}"}}"#),
+        )
+        .unwrap();
         git_in(&work, &["add", "config.json"]);
         git_in(&work, &["commit", "-q", "-m", "config"]);
         git_in(&work, &["push", "-q", "origin", "HEAD:main"]);
@@ -300,7 +346,15 @@ impl CargoRegistry {
         let deadline = Instant::now() + Duration::from_secs(20);
         let token = loop {
             let out = Command::new("curl")
-                .args(["-s", "-X", "POST", "-H", "Content-Type: application/json", "-d", r#"{"password":"pw-for-tests"}"#])
+                .args([
+                    "-s",
+                    "-X",
+                    "POST",
+                    "-H",
+                    "Content-Type: application/json",
+                    "-d",
+                    r#"{"password":"pw-for-tests"}"#,
+                ])
                 .arg(format!("http://127.0.0.1:{port}/ktra/api/v1/new_user/ci"))
                 .output()
                 .unwrap();
@@ -309,7 +363,11 @@ impl CargoRegistry {
                     break t.to_owned();
                 }
             }
-            assert!(Instant::now() < deadline, "ktra did not start: {}", std::fs::read_to_string(dir.path().join("ktra.log")).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "ktra did not start: {}",
+                std::fs::read_to_string(dir.path().join("ktra.log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(200));
         };
         let index_url = format!("file://{}", index.display());
@@ -329,7 +387,11 @@ impl CargoRegistry {
     pub fn crate_files(&self, krate: &str, version: &str) -> Vec<String> {
         fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                if e.path().is_dir() { walk(&e.path(), out) } else { out.push(e.path()) }
+                if e.path().is_dir() {
+                    walk(&e.path(), out)
+                } else {
+                    out.push(e.path())
+                }
             }
         }
         let mut files = Vec::new();
@@ -476,7 +538,9 @@ fn proxy_one(
             // Read the body first, so the client sees the answer rather than a reset.
             let length: usize = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                .find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0))
+                })
                 .unwrap_or(0);
             let mut have = buf.len() - head_end;
             while have < length {
@@ -491,8 +555,12 @@ fn proxy_one(
         return;
     }
     let Ok(mut server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else { return };
-    let mut new_head: String =
-        head.trim_end().lines().filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).map(|l| format!("{l}\r\n")).collect();
+    let mut new_head: String = head
+        .trim_end()
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
     new_head.push_str("Connection: close\r\n\r\n");
     if server.write_all(new_head.as_bytes()).is_err() || server.write_all(&buf[head_end..]).is_err() {
         return;
