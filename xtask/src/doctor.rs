@@ -1,5 +1,6 @@
 //! `cargo xtask doctor`: one line per thing the next release needs, ✓ or ✗, and for each ✗ the
 //! command that fixes it. Reads only: it never installs or starts anything.
+use anstream::println;
 use anyhow::Result;
 use serde::Serialize;
 use xshell::{cmd, Shell};

@@ -9,6 +9,7 @@ use std::{
     time::Instant,
 };
 
+use anstream::{eprint, println};
 use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 use semver::Version;

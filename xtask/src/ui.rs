@@ -10,6 +10,7 @@ use std::{
     time::Instant,
 };
 
+use anstream::{eprint, eprintln, println};
 use anyhow::{Context, Result};
 
 static LEVEL: AtomicU8 = AtomicU8::new(1);
@@ -195,14 +196,11 @@ pub(crate) fn github_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
 }
 
-/// ANSI colour on a terminal, unless NO_COLOR is set.
+/// `text` in ANSI colour `code`. The print macros here (`anstream`'s) keep or strip the colour for
+/// each stream on its own: a terminal gets it, a pipe or a file (`doctor > file`) and `NO_COLOR`
+/// do not.
 pub(crate) fn paint(text: &str, code: &str) -> String {
-    use std::io::IsTerminal;
-    if std::env::var_os("NO_COLOR").is_some() || !std::io::stderr().is_terminal() {
-        text.to_owned()
-    } else {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    }
+    format!("\x1b[{code}m{text}\x1b[0m")
 }
 
 pub(crate) fn report_error(err: &anyhow::Error) -> ExitCode {

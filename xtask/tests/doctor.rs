@@ -99,3 +99,39 @@ fn bad_configuration_and_missing_login() {
     let (_, checks) = doctor(&repo, &[("REGISTRY_USER", "u"), ("REGISTRY_PASSWORD", "p")]);
     assert!(checks.iter().any(|c| c["check"] == "registry login" && c["ok"] == true));
 }
+
+/// Colour is decided per stream: `doctor > file` with stderr on a terminal writes plain text,
+/// and a terminal on stdout gets colour.
+#[test]
+fn colour_is_decided_per_stream() {
+    let ws = scratch_workspace();
+    let script = r#"
+import json, os, pty, subprocess, sys
+xtask, cwd = sys.argv[1], sys.argv[2]
+env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "CLICOLOR_FORCE")}
+master, slave = pty.openpty()
+to_file = subprocess.run([xtask, "doctor"], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=slave).stdout.decode()
+subprocess.run([xtask, "doctor"], cwd=cwd, env=env, stdout=slave, stderr=subprocess.DEVNULL)
+os.close(slave)
+on_terminal = b""
+while True:
+    try:
+        chunk = os.read(master, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    on_terminal += chunk
+print(json.dumps({"file": to_file, "terminal": on_terminal.decode(errors="replace")}))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, XTASK, ws.path().to_str().unwrap()])
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let seen: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let (file, terminal) = (seen["file"].as_str().unwrap(), seen["terminal"].as_str().unwrap());
+    assert!(file.contains("✓ docker CLI") && !file.contains('\x1b'), "escape codes in a file: {file:?}");
+    assert!(terminal.contains("\x1b[32m✓"), "no colour on a terminal: {terminal:?}");
+}
