@@ -22,7 +22,7 @@ ok() { say "  ok $*"; }
 targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
 apt_pkgs=(gcc-arm-linux-gnueabihf gcc-aarch64-linux-gnu libc6-dev-armhf-cross libc6-dev-arm64-cross
   musl-tools file qemu-user-static binfmt-support docker-registry apache2-utils skopeo
-  shellcheck curl ca-certificates pkg-config acl sudo)
+  shellcheck curl ca-certificates pkg-config acl sudo python3-pip)
 
 # shellcheck source=/dev/null
 . "${ONBOARD_OS_RELEASE:-/etc/os-release}" 2>/dev/null || true
