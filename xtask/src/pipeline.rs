@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 
 use crate::{
     ci, execute, flags,
-    plan::{self, PlanInput, ReleasePlan},
+    plan::{self, Kind, PlanInput, ReleasePlan},
     ui, version,
 };
 
@@ -123,9 +123,19 @@ fn finish(plan: ReleasePlan, input: &PlanInput, root: &camino::Utf8Path, opts: &
     } else if opts.dry_run || !ui::quiet() {
         print!("{}", plan::render(&plan));
     }
-    if !plan.problems.is_empty() {
+    let mut problems = plan.problems.clone();
+    if opts.dry_run || opts.json {
+        // The one tool check a dry run makes too: a `--builder` buildx does not know.
+        if let (Some(builder), true) = (&opts.builder, plan.kind != Kind::Skip) {
+            match crate::docker::Docker::connect() {
+                Ok(docker) => problems.extend(docker.check_builder(builder).err()),
+                Err(e) => problems.push(format!("--builder {builder}: {e:#}")),
+            }
+        }
+    }
+    if !problems.is_empty() {
         return Err(ui::error_with_help(
-            format!("this {} cannot go ahead:\n  - {}", plan.kind.as_str(), plan.problems.join("\n  - ")),
+            format!("this {} cannot go ahead:\n  - {}", plan.kind.as_str(), problems.join("\n  - ")),
             "nothing was built or pushed; fix the problems above and run it again",
         ));
     }

@@ -134,6 +134,15 @@ fn unknown_builder_and_bad_image_are_refused_early() {
         .unwrap();
     assert_fails_with(&out, "--builder nope: buildx does not know that builder");
     assert!(!fake.calls().iter().any(|c| c.starts_with("buildx build")), "{:?}", fake.calls());
+    // A dry run reports it too, after printing the plan.
+    let dry = xtask_cmd(ws.path())
+        .env("PATH", fake.path_env())
+        .env("RELEASE_REPOSITORY", REPO)
+        .args(["dev-release", "--builder", "nope", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_fails_with(&dry, "--builder nope: buildx does not know that builder");
+    assert!(stdout(&dry).contains("plan:    dev-release"), "{}", stdout(&dry));
     assert!(!stderr(&out).contains("==> dist"), "{}", stderr(&out));
 
     let out = xtask_cmd(ws.path())
