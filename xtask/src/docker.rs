@@ -8,12 +8,10 @@ use serde::Deserialize;
 use xshell::{cmd, Shell};
 
 use crate::{
+    checks,
     failure::{self, Failure},
     ui,
 };
-
-/// Oldest buildx with `--provenance` and `--metadata-file` as used here.
-const MIN_BUILDX: (u64, u64) = (0, 10);
 
 /// A docker CLI for this run. With credentials from the environment it has its own temporary
 /// `DOCKER_CONFIG` (removed on drop), so no password is left on disk; the user's buildx
@@ -44,49 +42,15 @@ pub(crate) struct RemoteImage {
 pub(crate) const BRANCH_LABEL: &str = "org.release-pipeline.branch";
 
 impl Docker {
-    /// Checks the CLI, the daemon and buildx; each missing piece is one clear error.
+    /// Checks the CLI, the daemon and buildx (`checks.rs`); each missing piece is one clear error.
     pub(crate) fn connect() -> Result<Docker> {
-        let sh = Shell::new()?;
-        if which::which("docker").is_err() {
-            return Err(ui::error_with_help(
-                "the docker CLI is not on PATH",
-                "install Docker with buildx (scripts/onboard.sh does it on Debian and Ubuntu)",
-            ));
-        }
-        let mut docker = Docker { sh, envs: Vec::new(), authfile: None, _temp: None, containerd_store: false };
-        // One call answers both "is the daemon there" and "does it use the containerd store".
-        let out = ui::exec_output(docker.cmd(&["info", "--format", "{{json .DriverStatus}}"]))?;
-        if !out.status.success() {
-            let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the default socket".to_owned());
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            return Err(ui::error_with_help(
-                format!("the Docker daemon is not reachable at {host}: {}", stderr.trim().lines().last().unwrap_or("")),
-                "start it (scripts/onboard.sh starts one), or point DOCKER_HOST at a running engine",
-            ));
-        }
-        docker.containerd_store = String::from_utf8_lossy(&out.stdout).contains("io.containerd.snapshotter");
-        let out = ui::exec_output(docker.cmd(&["buildx", "version"]))?;
-        if !out.status.success() {
-            return Err(ui::error_with_help(
-                "docker buildx is not installed",
-                "install the buildx plugin (Debian: docker-buildx; scripts/onboard.sh does it)",
-            ));
-        }
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        match parse_buildx_version(&text) {
-            Some(v) if v >= MIN_BUILDX => {}
-            _ => {
-                return Err(ui::error_with_help(
-                    format!(
-                        "docker buildx is too old or unknown ({}); {}.{} or newer is needed",
-                        text.trim(),
-                        MIN_BUILDX.0,
-                        MIN_BUILDX.1
-                    ),
-                    "upgrade the buildx plugin (scripts/onboard.sh installs a recent one)",
-                ))
-            }
-        }
+        checks::docker_cli().map_err(checks::Problem::into_error)?;
+        let mut docker =
+            Docker { sh: Shell::new()?, envs: Vec::new(), authfile: None, _temp: None, containerd_store: false };
+        let info = ui::exec_output(docker.cmd(&checks::DOCKER_INFO))?;
+        docker.containerd_store = checks::docker_daemon(&info).map_err(checks::Problem::into_error)?;
+        let version = ui::exec_output(docker.cmd(&["buildx", "version"]))?;
+        checks::buildx(&version).map_err(checks::Problem::into_error)?;
         Ok(docker)
     }
 
@@ -395,12 +359,6 @@ pub(crate) fn registry_error(host: &str, stderr: &str) -> anyhow::Error {
     }
 }
 
-pub(crate) fn parse_buildx_version(text: &str) -> Option<(u64, u64)> {
-    let word = text.split_whitespace().find(|w| w.trim_start_matches('v').starts_with(|c: char| c.is_ascii_digit()))?;
-    let mut parts = word.trim_start_matches('v').split(['.', '+', '-']);
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
-}
-
 /// `KEY=VALUE` pairs as `--build-arg` arguments.
 pub(crate) fn build_args(args: &BTreeMap<&str, String>) -> Vec<String> {
     args.iter().flat_map(|(k, v)| ["--build-arg".to_owned(), format!("{k}={v}")]).collect()
@@ -409,13 +367,6 @@ pub(crate) fn build_args(args: &BTreeMap<&str, String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn buildx_versions() {
-        assert_eq!(parse_buildx_version("github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3"), Some((0, 13)));
-        assert_eq!(parse_buildx_version("github.com/docker/buildx v0.9.1 ed00243"), Some((0, 9)));
-        assert_eq!(parse_buildx_version("nonsense"), None);
-    }
 
     #[test]
     fn hosts() {

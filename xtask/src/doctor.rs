@@ -5,7 +5,7 @@ use anyhow::Result;
 use serde::Serialize;
 use xshell::{cmd, Shell};
 
-use crate::{config::Config, docker, flags, qemu, repo::Repo, ui, version};
+use crate::{checks, config::Config, docker, flags, repo::Repo, ui, version};
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Check {
@@ -22,6 +22,14 @@ fn pass(check: &str, detail: impl Into<String>) -> Check {
 
 fn fail(check: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
     Check { check: check.to_owned(), ok: false, detail: detail.into(), fix: Some(fix.into()) }
+}
+
+/// A line from one of the shared checks (`checks.rs`).
+fn from(check: &str, result: Result<String, checks::Problem>) -> Check {
+    match result {
+        Ok(detail) => pass(check, detail),
+        Err(problem) => fail(check, problem.detail, problem.fix),
+    }
 }
 
 pub(crate) fn run(cmd: flags::Doctor) -> Result<()> {
@@ -113,53 +121,25 @@ fn checks() -> Result<Vec<Check>> {
         });
     }
 
-    let has_docker = found("docker");
-    out.push(if has_docker {
-        pass("docker CLI", "installed")
+    let cli = checks::docker_cli();
+    out.push(from("docker CLI", cli.clone().map(|()| "installed".to_owned())));
+    if let Err(no_cli) = cli {
+        out.push(from("docker daemon", Err(no_cli.clone())));
+        out.push(from("buildx", Err(no_cli)));
     } else {
-        fail("docker CLI", "not on PATH", "scripts/onboard.sh (Debian: docker.io from trixie, see README)")
-    });
-    let format = "{{.Server.Version}}";
-    let daemon = has_docker && cmd!(sh, "docker version --format {format}").quiet().ignore_stderr().read().is_ok();
-    out.push(if daemon {
-        pass("docker daemon", "reachable")
-    } else {
-        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the default socket".to_owned());
-        fail(
-            "docker daemon",
-            format!("not reachable at {host}"),
-            "start dockerd (scripts/onboard.sh starts it) or fix DOCKER_HOST",
-        )
-    });
-    let buildx = if has_docker { cmd!(sh, "docker buildx version").quiet().ignore_stderr().read().ok() } else { None };
-    out.push(match buildx.as_deref().and_then(docker::parse_buildx_version) {
-        Some(v) if v >= (0, 10) => pass("buildx", format!("{}.{}", v.0, v.1)),
-        Some(v) => {
-            fail("buildx", format!("{}.{} is too old (0.10 or newer)", v.0, v.1), "sudo apt-get install docker-buildx")
-        }
-        None => fail("buildx", "missing", "sudo apt-get install docker-buildx"),
-    });
+        let info_args = checks::DOCKER_INFO;
+        // Read quietly: doctor's report is its only output.
+        let info = cmd!(sh, "docker {info_args...}").quiet().ignore_status().output()?;
+        out.push(from("docker daemon", checks::docker_daemon(&info).map(|_| "reachable".to_owned())));
+        let version = cmd!(sh, "docker buildx version").quiet().ignore_status().output()?;
+        out.push(from("buildx", checks::buildx(&version).map(|v| format!("{}.{}", v.0, v.1))));
+    }
 
     let platforms: Vec<String> = config.context.iter().flat_map(|c| c.platforms.clone()).collect();
-    let dir = qemu::binfmt_dir();
-    for (handler, _) in qemu::needed_handlers(&platforms) {
-        out.push(if !dir.join("status").exists() {
-            fail(
-                &format!("qemu {handler}"),
-                format!("binfmt_misc is not mounted at {dir}"),
-                format!("sudo mount -t binfmt_misc binfmt_misc {dir} && cargo xtask qemu"),
-            )
-        } else if qemu::handler_enabled(handler) {
-            pass(&format!("qemu {handler}"), "registered and enabled")
-        } else {
-            fail(&format!("qemu {handler}"), "not registered", "cargo xtask qemu")
-        });
+    for (handler, state) in checks::qemu_handlers(&platforms) {
+        out.push(from(&format!("qemu {handler}"), state.map(|()| "registered and enabled".to_owned())));
     }
-    out.push(if found("skopeo") {
-        pass("skopeo", "installed (moves tags keeping digests)")
-    } else {
-        fail("skopeo", "not on PATH", "sudo apt-get install skopeo")
-    });
+    out.push(from("skopeo", checks::skopeo().map(|()| "installed (moves tags keeping digests)".to_owned())));
 
     let image =
         std::env::var("RELEASE_REPOSITORY").ok().filter(|r| !r.is_empty()).unwrap_or_else(|| config.image.clone());
@@ -167,8 +147,8 @@ fn checks() -> Result<Vec<Check>> {
         pass("registry login", "no image configured: local mode needs no registry")
     } else {
         let host = docker::registry_host(&image);
-        let env_creds = std::env::var(&config.registry_user_env).is_ok_and(|v| !v.is_empty())
-            && std::env::var(&config.registry_password_env).is_ok_and(|v| !v.is_empty());
+        let env = crate::pipeline::env_map();
+        let env_creds = matches!(checks::credentials(&config, &env), checks::Credentials::Both { .. });
         let docker_config =
             std::fs::read_to_string(docker::user_docker_config_dir().join("config.json")).unwrap_or_default();
         let config_json: serde_json::Value = serde_json::from_str(&docker_config).unwrap_or_default();

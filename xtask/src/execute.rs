@@ -15,6 +15,7 @@ use camino::Utf8Path;
 use semver::Version;
 
 use crate::{
+    checks,
     dist::{self, DistRequest, Format},
     distcopy,
     docker::{self, Docker},
@@ -78,8 +79,10 @@ pub(crate) fn execute(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, op
             problems.push(why);
         }
     }
-    if plan.images.iter().any(|i| i.push && !i.moving_tags.is_empty()) && which::which("skopeo").is_err() {
-        problems.push("skopeo is not installed; it moves tags without changing digests (apt-get install skopeo; scripts/onboard.sh does it)".to_owned());
+    if plan.images.iter().any(|i| i.push && !i.moving_tags.is_empty()) {
+        if let Err(p) = checks::skopeo() {
+            problems.push(format!("{} ({})", p.detail, p.fix));
+        }
     }
     if plan.pushes() {
         login(&mut docker, plan, config, &env)?;
@@ -348,25 +351,26 @@ fn login(
     config: &crate::config::Config,
     env: &BTreeMap<String, String>,
 ) -> Result<()> {
-    let user = env.get(&config.registry_user_env).filter(|v| !v.is_empty());
-    let password = env.get(&config.registry_password_env).filter(|v| !v.is_empty());
     let mut hosts: Vec<&str> =
         plan.images.iter().filter(|i| i.push).map(|i| docker::registry_host(&i.repository)).collect();
     hosts.sort();
     hosts.dedup();
-    match (user, password) {
-        (Some(user), Some(password)) => {
+    match checks::credentials(config, env) {
+        checks::Credentials::Both { user, password } => {
             for host in hosts {
                 docker.login(host, user, password)?;
             }
         }
-        (None, None) => ui::info(format_args!(
+        checks::Credentials::Neither => ui::info(format_args!(
             "no {} / {} in the environment: using your existing docker login",
             config.registry_user_env, config.registry_password_env
         )),
-        _ => {
+        checks::Credentials::OnlyOne { missing } => {
             return Err(ui::error_with_help(
-                format!("only one of {} and {} is set", config.registry_user_env, config.registry_password_env),
+                format!(
+                    "only one of {} and {} is set ({missing} is not)",
+                    config.registry_user_env, config.registry_password_env
+                ),
                 "set both, or neither to use your existing docker login",
             ))
         }

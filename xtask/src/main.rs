@@ -1,5 +1,6 @@
 //! `cargo xtask`: parses the command line and dispatches. Nothing else lives here.
 mod bench;
+mod checks;
 mod ci;
 mod config;
 mod dist;

@@ -395,11 +395,11 @@ pub(crate) fn check_ci_credentials(plan: &ReleasePlan, config: &Config, env: &BT
     if !plan.pushes() {
         return Ok(());
     }
-    let missing: Vec<&str> = [&config.registry_user_env, &config.registry_password_env]
-        .into_iter()
-        .filter(|v| env.get(v.as_str()).is_none_or(|x| x.is_empty()))
-        .map(String::as_str)
-        .collect();
+    let missing: Vec<&str> = match crate::checks::credentials(config, env) {
+        crate::checks::Credentials::Both { .. } => Vec::new(),
+        crate::checks::Credentials::OnlyOne { missing } => vec![missing],
+        crate::checks::Credentials::Neither => vec![&config.registry_user_env, &config.registry_password_env],
+    };
     if !missing.is_empty() {
         return Err(ui::error_with_help(
             format!(
