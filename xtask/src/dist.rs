@@ -206,10 +206,17 @@ fn build(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
         req.version,
         req.targets.join(", ")
     ));
-    cmd!(sh, "cargo build {quiet...} --release --locked -p {CRATE} {args...}")
-        .quiet()
-        .run()
-        .with_context(|| format!("building {CRATE} for {}", req.targets.join(", ")))?;
+    let mut build = cmd!(sh, "cargo build {quiet...} --release --locked -p {CRATE} {args...}").quiet();
+    // The build runs every dependency's build script: none of them gets a secret.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name == req.config.registry_password_env.as_str()
+            || (name.starts_with("CARGO_REGISTRIES_") && name.ends_with("_TOKEN"))
+        {
+            build = build.env_remove(name.as_ref());
+        }
+    }
+    build.run().with_context(|| format!("building {CRATE} for {}", req.targets.join(", ")))?;
     let dir = target_dir(req.root);
     Ok(req.targets.iter().map(|t| dir.join(t).join("release").join(CRATE)).collect())
 }

@@ -3,11 +3,7 @@
 //! in the plan, and what the registry holds is turned into actions by `plan::reconcile` and
 //! `tags::moving_tag_home`, from a read made right before each write (another run may have
 //! written in between).
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    fmt::Write as _,
-    time::Instant,
-};
+use std::{collections::BTreeMap, fmt::Write as _, time::Instant};
 
 use anstream::{eprint, println};
 use anyhow::{bail, Context, Result};
@@ -35,6 +31,8 @@ struct Outcome {
     /// Tags this run wrote (or found already right), each checked by `verify` against the
     /// digest it must hold.
     written: Vec<(String, String)>,
+    /// Moving tags, each confirmed on its release by `move_tags`' last read.
+    moved: Vec<String>,
     /// Moving tags left where they are, with the reason.
     kept: Vec<String>,
     note: String,
@@ -206,9 +204,8 @@ pub(crate) fn execute(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, op
         let step = ui::step("move tags: point the moving tags at the highest release the registry holds");
         let ours = Version::parse(&plan.version.semver).context("a release version is SemVer")?;
         for &i in &movers {
-            let digest = outcomes[i].digest.clone().expect("only images with a digest move tags");
-            let moved = move_tags(&docker, &ours, &digest, &plan.images[i])?;
-            outcomes[i].written.extend(moved.written);
+            let moved = move_tags(&docker, &ours, &plan.images[i])?;
+            outcomes[i].moved.extend(moved.at_home.into_iter().map(|(tag, _)| tag));
             outcomes[i].kept.extend(moved.kept);
         }
         step.done();
@@ -221,7 +218,7 @@ pub(crate) fn execute(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, op
                 verify(&docker, image, tag, digest)?;
             }
             if !outcome.written.is_empty() {
-                outcome.note = format!("verified {} tag(s)", outcome.written.len());
+                outcome.note = format!("verified {} tag(s)", outcome.written.len() + outcome.moved.len());
             }
         }
         step.done();
@@ -265,69 +262,78 @@ fn announce(plan: &ReleasePlan, actions: &[BuildAction]) {
     }
 }
 
-/// What `move_tags` did: the tags written (or found right) with the digest each must hold, and
-/// the moving tags left on a higher release, with the reason.
+/// What `move_tags` did: each moving tag with the release it now points at (confirmed by the
+/// last read), and the moving tags left on a higher release, with the reason.
 #[derive(Default)]
 pub(crate) struct MovedTags {
-    pub(crate) written: Vec<(String, String)>,
+    pub(crate) at_home: Vec<(String, Version)>,
     pub(crate) kept: Vec<String>,
 }
 
+/// How many times `move_tags` reads the registry and writes before it gives up on converging.
+const MOVE_ROUNDS: usize = 5;
+
 /// Points each of the image's moving tags at the highest release the registry holds that the tag
-/// covers, reading the registry right before writing. Then reads again and repeats until nothing
-/// changes: a concurrent release that wrote in between is converged with, so every moving tag
-/// this run wrote ends on the highest release, never on a lower one.
-pub(crate) fn move_tags(docker: &Docker, ours: &Version, our_digest: &str, image: &ImagePlan) -> Result<MovedTags> {
+/// covers (the digest its version tag holds), reading the registry right before writing. Then
+/// reads again and repeats until a whole round changes nothing: a concurrent release that wrote
+/// in between is converged with, so every moving tag ends on the highest release, never on a
+/// lower one, whichever run writes last. A tag found on the wrong release is put right even when
+/// this run is not its release (a run that was stopped half-way left it so).
+pub(crate) fn move_tags(docker: &Docker, ours: &Version, image: &ImagePlan) -> Result<MovedTags> {
     let mut moved = MovedTags::default();
-    let mut wrote: BTreeSet<String> = BTreeSet::new();
-    let mut final_targets: BTreeMap<String, String> = BTreeMap::new();
-    for round in 0..5 {
+    for round in 0..MOVE_ROUNDS {
         let released = released_versions(docker, image)?;
         let versions: Vec<Version> = released.keys().cloned().collect();
+        let mut at_home = Vec::new();
         let mut changed = false;
+        // The digest each home release's version tag holds now (two runs of one version agree on
+        // it), read once a round.
+        let mut homes: BTreeMap<Version, String> = BTreeMap::new();
         for moving in &image.moving_tags {
             let unprefixed = moving.strip_prefix(&image.tag_prefix).unwrap_or(moving);
             let Some(home) = tags::moving_tag_home(unprefixed, &versions) else { continue };
-            if home != ours && !wrote.contains(moving) {
-                if round == 0 {
-                    let why = format!(
-                        "{}:{moving} stays on {home}, higher than {ours}: moving tags never move backwards",
-                        image.repository
-                    );
-                    ui::warn(&why);
-                    moved.kept.push(why);
-                }
-                continue;
+            if home != ours && round == 0 {
+                let why = format!(
+                    "{}:{moving} stays on {home}, higher than {ours}: moving tags never move backwards",
+                    image.repository
+                );
+                ui::warn(&why);
+                moved.kept.push(why);
             }
-            let target = if home == ours {
-                our_digest.to_owned()
-            } else {
-                let tag = &released[home];
-                docker
-                    .inspect(&format!("{}:{tag}", image.repository))?
-                    .with_context(|| format!("{}:{tag} vanished", image.repository))?
-                    .digest
+            let target = match homes.get(home) {
+                Some(digest) => digest.clone(),
+                None => {
+                    let home_tag = format!("{}:{}", image.repository, released[home]);
+                    let digest = docker.inspect(&home_tag)?.with_context(|| format!("{home_tag} vanished"))?.digest;
+                    homes.insert(home.clone(), digest.clone());
+                    digest
+                }
             };
             let current = docker.inspect(&format!("{}:{moving}", image.repository))?.map(|r| r.digest);
             if current.as_deref() != Some(target.as_str()) {
-                if round > 0 {
+                if current.is_some() && (round > 0 || home != ours) {
                     ui::warn(format_args!(
-                        "{}:{moving} was changed by another run; pointing it at {home}, the highest release",
+                        "{}:{moving} is not on {home}, the highest release it covers (another run wrote it); putting it right",
                         image.repository
                     ));
                 }
                 docker.copy_tag(&image.repository, &target, moving)?;
                 changed = true;
             }
-            wrote.insert(moving.clone());
-            final_targets.insert(moving.clone(), target);
+            at_home.push((moving.clone(), home.clone()));
         }
         if !changed {
-            break;
+            moved.at_home = at_home;
+            return Ok(moved);
         }
     }
-    moved.written.extend(final_targets);
-    Ok(moved)
+    Err(ui::error_with_help(
+        format!(
+            "{}'s moving tags kept changing over {MOVE_ROUNDS} rounds: another run keeps writing them",
+            image.repository
+        ),
+        "run the release again once the other run is done; it puts every moving tag on its highest release",
+    ))
 }
 
 /// The release versions whose version tags (with the image's prefix) the registry holds, each
@@ -552,7 +558,8 @@ fn summary(plan: &ReleasePlan, outcomes: &[Outcome], published: &[publish::Publi
         plan.reason
     );
     for (image, o) in plan.images.iter().zip(outcomes) {
-        let written: Vec<&str> = o.written.iter().map(|(t, _)| t.as_str()).collect();
+        let written: Vec<&str> =
+            o.written.iter().map(|(t, _)| t.as_str()).chain(o.moved.iter().map(String::as_str)).collect();
         let tags = if written.is_empty() { image.tags.join(", ") } else { written.join(", ") };
         let digest = o.digest.as_deref().map(|d| &d[..d.len().min(19)]).unwrap_or("-");
         let _ = writeln!(

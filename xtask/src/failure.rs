@@ -69,6 +69,13 @@ pub(crate) fn classify(stderr: &str) -> Failure {
         "context deadline exceeded",
         "server closed",
         "Client.Timeout",
+        "connection timed out",
+        "timeout awaiting response headers",
+        "GOAWAY",
+        "INTERNAL_ERROR",
+        "429 Too Many Requests",
+        "status: 429",
+        "toomanyrequests",
     ]) {
         Failure::Transient
     } else {
@@ -133,6 +140,9 @@ mod tests {
             ("net/http: TLS handshake timeout", Failure::Transient),
             ("dial tcp 10.0.0.1:443: i/o timeout", Failure::Transient),
             ("503 Service Unavailable", Failure::Transient),
+            ("toomanyrequests: You have reached your pull rate limit", Failure::Transient),
+            ("http2: server sent GOAWAY and closed the connection", Failure::Transient),
+            ("dial tcp 10.0.0.1:443: connect: connection timed out", Failure::Transient),
             ("invalid reference format: repository name must be lowercase", Failure::Other),
             ("ERROR: failed to solve: process \"/bin/sh\" did not complete", Failure::Other),
         ];

@@ -1,6 +1,7 @@
 //! What must not outlive the run, whatever way it ends: files holding secrets (the temporary
 //! docker config with the registry login) are removed on a normal end, on an error (their guard
-//! drops) and on SIGINT or SIGTERM (the handler here removes them, then exits 130 or 143).
+//! drops) and on SIGINT, SIGTERM, SIGHUP (a closed terminal or ssh session) or SIGQUIT (the
+//! handler here removes them, then exits 128 + the signal's number).
 use std::{
     path::{Path, PathBuf},
     sync::{Mutex, Once},
@@ -47,11 +48,12 @@ impl Drop for SecretDir {
     }
 }
 
-/// On SIGINT or SIGTERM: remove every registered directory, then exit as the signal would.
+/// On SIGINT, SIGTERM, SIGHUP or SIGQUIT: remove every registered directory, then exit as the
+/// signal would.
 fn install_handler() {
     HANDLER.call_once(|| {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else { return };
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT]) else { return };
         std::thread::spawn(move || {
             if let Some(signal) = signals.forever().next() {
                 for path in PATHS.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {

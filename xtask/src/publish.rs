@@ -232,27 +232,35 @@ pub(crate) fn publish(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, ac
         std::fs::read_to_string(root.join("Cargo.toml"))?.parse().context("parsing Cargo.toml")?;
     ws["workspace"]["members"] = toml_edit::value(crates.iter().copied().collect::<toml_edit::Array>());
     std::fs::write(stage.join("Cargo.toml"), ws.to_string())?;
-    for extra in [".cargo/config.toml", "LICENSE", "Cargo.lock"] {
-        if root.join(extra).exists() {
-            std::fs::create_dir_all(stage.join(extra).parent().expect("has a parent"))?;
-            std::fs::copy(root.join(extra), stage.join(extra))?;
-        }
-    }
     let repo = crate::repo::Repo::discover(root)?
         .context("publishing needs the git checkout: only tracked files are published")?;
+    let tracked = repo.tracked_files("")?;
     // Never in a crate, even when tracked: the packages and image contexts' pkg/.
     let generated: Vec<Utf8PathBuf> = std::iter::once(Utf8PathBuf::from("dist"))
         .chain(input.config.context.iter().map(|c| Utf8Path::new(&c.dir).join("pkg")))
         .collect();
-    for krate in &crates {
-        for file in repo.tracked_files(krate)? {
-            if generated.iter().any(|g| file.starts_with(g)) {
-                continue;
+    let wanted = |file: &&Utf8PathBuf| {
+        [".cargo/config.toml", "LICENSE", "Cargo.lock"].contains(&file.as_str())
+            || crates.iter().any(|k| file.starts_with(k)) && !generated.iter().any(|g| file.starts_with(g))
+    };
+    for file in tracked.iter().filter(wanted) {
+        let src = root.join(file);
+        // A tracked link is followed only to another tracked file: never to untracked content.
+        if std::fs::symlink_metadata(&src).is_ok_and(|m| m.file_type().is_symlink()) {
+            let real = src.canonicalize_utf8().with_context(|| format!("following the link {file}"))?;
+            let inside = real.strip_prefix(root.canonicalize_utf8()?).ok().map(Utf8Path::to_owned);
+            if !inside.is_some_and(|r| tracked.contains(&r)) {
+                return Err(ui::error_with_help(
+                    format!("{file} is a link to {real}, which git does not track: refusing to publish its content"),
+                    "link to a tracked file, or commit the file itself",
+                ));
             }
-            let dst = stage.join(&file);
-            std::fs::create_dir_all(dst.parent().expect("a file has a parent"))?;
-            std::fs::copy(root.join(&file), &dst).with_context(|| format!("copying {file}"))?;
         }
+        let dst = stage.join(file);
+        std::fs::create_dir_all(dst.parent().expect("a file has a parent"))?;
+        std::fs::copy(&src, &dst).with_context(|| format!("copying {file}"))?;
+    }
+    for krate in &crates {
         let path = stage.join(krate).join("Cargo.toml");
         let mut manifest: toml_edit::DocumentMut =
             std::fs::read_to_string(&path)?.parse().with_context(|| format!("parsing {path}"))?;

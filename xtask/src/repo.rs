@@ -84,16 +84,16 @@ impl Repo {
         Ok(files)
     }
 
-    /// The files git tracks under `dir` (relative to the work tree root), as paths relative to
-    /// the root: what a crate may hold. Untracked and ignored files are not among them.
-    pub(crate) fn tracked_files(&self, dir: &str) -> Result<Vec<Utf8PathBuf>> {
+    /// The files git tracks under `dir` (`""`: all), relative to the work tree root: what a
+    /// crate may hold. Untracked and ignored files are not among them.
+    pub(crate) fn tracked_files(&self, dir: &str) -> Result<std::collections::BTreeSet<Utf8PathBuf>> {
         let index = self.repo.index().context("reading the git index")?;
-        let prefix = format!("{}/", dir.trim_end_matches('/'));
-        let mut files = Vec::new();
+        let prefix = if dir.is_empty() { String::new() } else { format!("{}/", dir.trim_end_matches('/')) };
+        let mut files = std::collections::BTreeSet::new();
         for entry in index.iter() {
             let path = String::from_utf8(entry.path).context("a tracked path is not UTF-8")?;
             if path.starts_with(&prefix) {
-                files.push(Utf8PathBuf::from(path));
+                files.insert(Utf8PathBuf::from(path));
             }
         }
         Ok(files)

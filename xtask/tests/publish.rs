@@ -142,6 +142,15 @@ fn only_tracked_files_are_published() {
     let files = env.crates.crate_files("service", &version);
     assert!(files.iter().any(|f| f.ends_with("/src/main.rs")), "{files:?}");
     assert!(!files.iter().any(|f| f.contains("api-key") || f.contains("notes-untracked")), "{files:?}");
+
+    // A tracked link to an untracked file would publish that file's content: refused.
+    ws.write(".env.local", "TOKEN=do-not-publish");
+    std::fs::write(ws.path().join(".git/info/exclude"), "service/api-key.txt\n.env.local\n").unwrap();
+    std::os::unix::fs::symlink("../.env.local", ws.path().join("service/conf")).unwrap();
+    ws.git(&["add", "service/conf"]);
+    ws.git(&["commit", "-q", "-m", "a link to an untracked file"]);
+    let out = env.run(&env.crates.token, &["publish"]);
+    assert_fails_with(&out, "which git does not track: refusing to publish its content");
 }
 
 /// Item 6: a dev release from a dirty tree pushes no image and publishes no crate, and says

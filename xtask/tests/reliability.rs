@@ -154,6 +154,14 @@ fn latest_never_moves_backwards_when_releases_overlap() {
         assert_eq!(reg.digest(&format!("{prefix}2.0")), reg.digest(&format!("{prefix}2.0.1")), "{prefix}2.0");
     }
     assert!(err.contains("never move backwards"), "{err}");
+
+    // A moving tag left on a lower release (by hand here; a run stopped mid-copy does the same)
+    // is put right by the next run that carries it, even one that is not its release.
+    reg.retag("2.0.1", "latest");
+    let out = release_cmd(ws.path(), &reg, &["release"]).output().unwrap();
+    assert_ok(&out);
+    assert!(stderr(&out).contains("putting it right"), "{}", stderr(&out));
+    assert_eq!(reg.digest("latest"), reg.digest("2.1.0"));
 }
 
 /// Item 2: a dev build paused during `dist` while its child commit is released meanwhile does
@@ -248,7 +256,7 @@ fn an_interrupted_run_leaves_no_password_on_disk() {
             .unwrap();
         stdout(&out)
     };
-    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+    for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
         let tmp = tempfile::tempdir().unwrap();
         let docker_config = tempfile::tempdir().unwrap();
         let mut cmd = release_cmd(ws.path(), &reg, &["dev-release"]);

@@ -131,6 +131,19 @@ impl Registry {
             .unwrap_or_else(|| panic!("no digest for {tag}: {}", stdout(&out)))
     }
 
+    /// Points `tag` at what `from` holds, by hand (skopeo, digest kept): another tool's write.
+    pub fn retag(&self, from: &str, tag: &str) {
+        let creds = format!("{}:{}", self.user, self.password);
+        let out = Command::new("skopeo")
+            .args(["copy", "--all", "--preserve-digests", "--src-tls-verify=false", "--dest-tls-verify=false"])
+            .args(["--src-creds", &creds, "--dest-creds", &creds])
+            .arg(format!("docker://{}:{from}", self.repository()))
+            .arg(format!("docker://{}:{tag}", self.repository()))
+            .output()
+            .unwrap();
+        assert_ok(&out);
+    }
+
     /// Deletes the manifest `tag` resolves to (and so every tag holding that digest).
     pub fn delete(&self, tag: &str) {
         let digest = self.digest(tag);
