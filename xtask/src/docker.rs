@@ -32,8 +32,6 @@ pub(crate) struct RemoteImage {
     pub(crate) platforms: Vec<String>,
     /// The `org.opencontainers.image.revision` label.
     pub(crate) revision: Option<String>,
-    /// The `org.opencontainers.image.version` label.
-    pub(crate) version: Option<String>,
     /// The branch a dev build was made from ([`BRANCH_LABEL`]).
     pub(crate) branch: Option<String>,
 }
@@ -263,7 +261,6 @@ impl Docker {
             digest: manifest.digest,
             platforms,
             revision: label("org.opencontainers.image.revision"),
-            version: label("org.opencontainers.image.version"),
             branch: label(BRANCH_LABEL),
         }))
     }
@@ -312,32 +309,7 @@ pub(crate) fn user_docker_config_dir() -> Utf8PathBuf {
     }
 }
 
-pub(crate) use crate::reference::registry_host;
-
-/// Registries reached without TLS verification: those whose host, without its port, is
-/// `localhost`, an IPv4 address in 127.0.0.0/8 or `::1` (what docker itself treats as insecure).
-/// A name that only looks local (`localhost.example.com`, `127.attacker.example`) is not.
-pub(crate) fn is_loopback_registry(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        Some(rest) => match rest.split_once(']') {
-            Some((inside, "")) => inside,
-            Some((inside, port)) if port.strip_prefix(':').is_some_and(is_port) => inside,
-            _ => return false,
-        },
-        None => match host.rsplit_once(':') {
-            Some((name, port)) if is_port(port) => name,
-            Some(_) => return false,
-            None => host,
-        },
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
-        || name.parse::<std::net::Ipv6Addr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-fn is_port(text: &str) -> bool {
-    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && text.parse::<u16>().is_ok()
-}
+pub(crate) use crate::reference::{is_loopback_registry, registry_host};
 
 /// One clear error from a registry tool's stderr.
 pub(crate) fn registry_error(host: &str, stderr: &str) -> anyhow::Error {

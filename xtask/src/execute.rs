@@ -102,12 +102,9 @@ pub(crate) fn execute(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, op
         }
     };
     if !problems.is_empty() {
-        return Err(ui::error_with_help(
-            format!(
-                "the preflight found {} problem(s); nothing was built or pushed:\n  - {}",
-                problems.len(),
-                problems.join("\n  - ")
-            ),
+        return Err(ui::problems_error(
+            format_args!("the preflight found {} problem(s); nothing was built or pushed", problems.len()),
+            &problems,
             "fix them and run again; a version is released once, so tag a new version for new code",
         ));
     }
@@ -205,7 +202,7 @@ pub(crate) fn execute(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, op
         let ours = Version::parse(&plan.version.semver).context("a release version is SemVer")?;
         for &i in &movers {
             let moved = move_tags(&docker, &ours, &plan.images[i])?;
-            outcomes[i].moved.extend(moved.at_home.into_iter().map(|(tag, _)| tag));
+            outcomes[i].moved.extend(moved.at_home);
             outcomes[i].kept.extend(moved.kept);
         }
         step.done();
@@ -262,11 +259,11 @@ fn announce(plan: &ReleasePlan, actions: &[BuildAction]) {
     }
 }
 
-/// What `move_tags` did: each moving tag with the release it now points at (confirmed by the
-/// last read), and the moving tags left on a higher release, with the reason.
+/// What `move_tags` did: the moving tags now on their release (confirmed by the last read), and
+/// the ones left on a higher release, with the reason.
 #[derive(Default)]
 pub(crate) struct MovedTags {
-    pub(crate) at_home: Vec<(String, Version)>,
+    pub(crate) at_home: Vec<String>,
     pub(crate) kept: Vec<String>,
 }
 
@@ -320,7 +317,7 @@ pub(crate) fn move_tags(docker: &Docker, ours: &Version, image: &ImagePlan) -> R
                 docker.copy_tag(&image.repository, &target, moving)?;
                 changed = true;
             }
-            at_home.push((moving.clone(), home.clone()));
+            at_home.push(moving.clone());
         }
         if !changed {
             moved.at_home = at_home;

@@ -134,8 +134,9 @@ fn finish(plan: ReleasePlan, input: &PlanInput, root: &camino::Utf8Path, opts: &
         }
     }
     if !problems.is_empty() {
-        return Err(ui::error_with_help(
-            format!("this {} cannot go ahead:\n  - {}", plan.kind.as_str(), problems.join("\n  - ")),
+        return Err(ui::problems_error(
+            format_args!("this {} cannot go ahead", plan.kind.as_str()),
+            &problems,
             "nothing was built or pushed; fix the problems above and run it again",
         ));
     }

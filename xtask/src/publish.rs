@@ -90,8 +90,9 @@ pub(crate) fn run(cmd: flags::Publish) -> Result<()> {
         return Ok(());
     }
     if !plan.problems.is_empty() {
-        return Err(ui::error_with_help(
-            format!("nothing was published:\n  - {}", plan.problems.join("\n  - ")),
+        return Err(ui::problems_error(
+            "nothing was published",
+            &plan.problems,
             "fix the problems above and run it again",
         ));
     }
@@ -234,7 +235,7 @@ pub(crate) fn publish(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, ac
     std::fs::write(stage.join("Cargo.toml"), ws.to_string())?;
     let repo = crate::repo::Repo::discover(root)?
         .context("publishing needs the git checkout: only tracked files are published")?;
-    let tracked = repo.tracked_files("")?;
+    let tracked = repo.tracked_files()?;
     // Never in a crate, even when tracked: the packages and image contexts' pkg/.
     let generated: Vec<Utf8PathBuf> = std::iter::once(Utf8PathBuf::from("dist"))
         .chain(input.config.context.iter().map(|c| Utf8Path::new(&c.dir).join("pkg")))

@@ -63,31 +63,47 @@ fn split_host(text: &str) -> (Option<&str>, &str) {
     }
 }
 
+/// Registries reached without TLS verification: those whose host, without its port, is
+/// `localhost`, an IPv4 address in 127.0.0.0/8 or `::1` (what docker itself treats as insecure).
+/// A name that only looks local (`localhost.example.com`, `127.attacker.example`) is not.
+pub(crate) fn is_loopback_registry(host: &str) -> bool {
+    host_name(host).is_some_and(|(name, _)| {
+        name.eq_ignore_ascii_case("localhost")
+            || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+            || name.parse::<std::net::Ipv6Addr>().is_ok_and(|ip| ip.is_loopback())
+    })
+}
+
 fn is_host(host: &str) -> bool {
-    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
-        match rest.split_once(']') {
-            Some((ip, port)) => return ip.parse::<std::net::Ipv6Addr>().is_ok() && (port.is_empty() || is_port(port)),
-            None => return false,
-        }
-    } else {
-        match host.split_once(':') {
-            Some((name, port)) => (name, Some(port)),
-            None => (host, None),
-        }
-    };
+    let Some((name, bracketed)) = host_name(host) else { return false };
+    if bracketed {
+        return name.parse::<std::net::Ipv6Addr>().is_ok();
+    }
     let label_ok = |l: &str| {
         !l.is_empty()
             && !l.starts_with('-')
             && !l.ends_with('-')
             && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     };
-    name.split('.').all(label_ok) && port.is_none_or(|p| is_port(&format!(":{p}")))
+    name.split('.').all(label_ok)
 }
 
-fn is_port(colon_port: &str) -> bool {
-    colon_port
-        .strip_prefix(':')
-        .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok())
+/// A registry host without its port (`[::1]:5000` → `::1`, bracketed; `h.example:5000` →
+/// `h.example`); `None` when the port or the brackets are malformed.
+fn host_name(host: &str) -> Option<(&str, bool)> {
+    let (name, port, bracketed) = match host.strip_prefix('[') {
+        Some(rest) => {
+            let (inside, after) = rest.split_once(']')?;
+            let port = if after.is_empty() { None } else { Some(after.strip_prefix(':')?) };
+            (inside, port, true)
+        }
+        None => match host.split_once(':') {
+            Some((name, port)) => (name, Some(port), false),
+            None => (host, None, false),
+        },
+    };
+    port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok())
+        .then_some((name, bracketed))
 }
 
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`

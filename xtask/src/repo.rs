@@ -84,19 +84,14 @@ impl Repo {
         Ok(files)
     }
 
-    /// The files git tracks under `dir` (`""`: all), relative to the work tree root: what a
-    /// crate may hold. Untracked and ignored files are not among them.
-    pub(crate) fn tracked_files(&self, dir: &str) -> Result<std::collections::BTreeSet<Utf8PathBuf>> {
+    /// The files git tracks, relative to the work tree root: what a crate may hold. Untracked
+    /// and ignored files are not among them.
+    pub(crate) fn tracked_files(&self) -> Result<std::collections::BTreeSet<Utf8PathBuf>> {
         let index = self.repo.index().context("reading the git index")?;
-        let prefix = if dir.is_empty() { String::new() } else { format!("{}/", dir.trim_end_matches('/')) };
-        let mut files = std::collections::BTreeSet::new();
-        for entry in index.iter() {
-            let path = String::from_utf8(entry.path).context("a tracked path is not UTF-8")?;
-            if path.starts_with(&prefix) {
-                files.insert(Utf8PathBuf::from(path));
-            }
-        }
-        Ok(files)
+        index
+            .iter()
+            .map(|entry| String::from_utf8(entry.path).map(Utf8PathBuf::from).context("a tracked path is not UTF-8"))
+            .collect()
     }
 
     /// Every tag, straight from the ref iterator (`tag_foreach` looks each name up again).

@@ -64,6 +64,16 @@ pub(crate) fn error_with_help(msg: impl fmt::Display, help: impl Into<String>) -
     anyhow::Error::new(Help(help.into())).context(msg.to_string())
 }
 
+/// `error: {headline}:` with one `  - problem` line each, then `help: {help}`: every problem at
+/// once.
+pub(crate) fn problems_error(
+    headline: impl fmt::Display,
+    problems: &[String],
+    help: impl Into<String>,
+) -> anyhow::Error {
+    error_with_help(format!("{headline}:\n  - {}", problems.join("\n  - ")), help)
+}
+
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Registers a secret: [`mask`] replaces it in every text this tool relays (a registry's error

@@ -506,7 +506,6 @@ fn remote(commit: &str) -> RemoteImage {
         digest: "sha256:theirs".into(),
         platforms: vec![],
         revision: Some(commit.into()),
-        version: None,
         branch: Some("f".into()),
     }
 }
