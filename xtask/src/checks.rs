@@ -96,7 +96,7 @@ pub(crate) fn qemu_handlers<'a>(
 ) -> Vec<(&'static str, Result<(), Problem>)> {
     let dir = qemu::binfmt_dir();
     let mounted = dir.join("status").exists();
-    qemu::needed_handlers(platforms)
+    qemu::needed_handlers(platforms, qemu::host_platform())
         .into_iter()
         .map(|(handler, _)| {
             let state = if !mounted {

@@ -146,3 +146,9 @@ pub(crate) fn detect(env: &BTreeMap<String, String>) -> Result<Option<CiContext>
     }
     Ok(None)
 }
+
+/// The repository's web address, from GitHub Actions' variables (an image's `SOURCE`).
+pub(crate) fn source_url(env: &BTreeMap<String, String>) -> Option<String> {
+    let get = |k: &str| env.get(k).filter(|v| !v.is_empty());
+    Some(format!("{}/{}", get("GITHUB_SERVER_URL")?, get("GITHUB_REPOSITORY")?))
+}

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use xshell::{cmd, Shell};
 
-use crate::{config::Config, flags, ui, version};
+use crate::{config::Config, flags, ui, version, workspace::Workspace};
 
 pub(crate) const CRATE: &str = "service";
 pub(crate) const SUMS: &str = "SHA256SUMS";
@@ -68,18 +68,18 @@ pub(crate) struct DistRequest<'a> {
     pub(crate) format: Format,
 }
 
-pub(crate) fn run(cmd: flags::Dist) -> Result<()> {
-    let (repo, root, config) = version::open(None)?;
-    let info = version::read(Some(&root))?;
+pub(crate) fn run(cmd: flags::Dist, ws: &Workspace) -> Result<()> {
+    let (repo, root, config) = (ws.repo.as_ref(), &ws.root, &ws.config);
+    let info = version::of(ws)?;
     let commit = info.commit.clone().unwrap_or_else(|| "unknown".to_owned());
-    let epoch = source_date_epoch(repo.as_ref(), info.commit.as_deref())?;
+    let epoch = source_date_epoch(repo, info.commit.as_deref())?;
     let targets =
         if cmd.target.is_empty() { config.targets.iter().map(|t| t.target.clone()).collect() } else { cmd.target };
     let format = Format::parse(cmd.format.as_deref())?;
     let version = info.semver.to_string();
     let packages = dist(&DistRequest {
-        root: &root,
-        config: &config,
+        root,
+        config,
         version: &version,
         commit: &commit,
         epoch,
@@ -184,29 +184,15 @@ fn build(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
     let _v = sh.push_env("SERVICE_VERSION", req.version);
     let _c = sh.push_env("SERVICE_COMMIT", req.commit);
     let _e = sh.push_env("SOURCE_DATE_EPOCH", req.epoch.to_string());
-    // Registry sources are compiled from CARGO_HOME; remap it so the binary (and so the package)
-    // is the same on every machine. Workspace paths are relative already, std's are remapped.
-    let cargo_home = std::env::var("CARGO_HOME")
-        .ok()
-        .or_else(|| std::env::var("HOME").ok().map(|h| format!("{h}/.cargo")))
-        .unwrap_or_default();
-    let mut args = Vec::new();
-    for t in &req.targets {
-        args.push("--target".to_owned());
-        args.push(t.clone());
-        if !cargo_home.is_empty() {
-            let flag = serde_json::to_string(&format!("--remap-path-prefix={cargo_home}=/cargo"))?;
-            args.push("--config".to_owned());
-            args.push(format!("target.{t}.rustflags=[{flag}]"));
-        }
-    }
+    let argv = cargo_build_argv(&req.targets, cargo_home().as_deref());
+    let (program, args) = argv.split_first().expect("cargo build argv starts with cargo");
     let quiet = ui::quiet().then_some("--quiet");
     ui::info(format_args!(
         "building {CRATE} {} for {}: cargo build --release -p {CRATE} --target …",
         req.version,
         req.targets.join(", ")
     ));
-    let mut build = cmd!(sh, "cargo build {quiet...} --release --locked -p {CRATE} {args...}").quiet();
+    let mut build = cmd!(sh, "{program} {args...} {quiet...}").quiet();
     // The build runs every dependency's build script: none of them gets a secret.
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
@@ -219,6 +205,32 @@ fn build(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
     build.run().with_context(|| format!("building {CRATE} for {}", req.targets.join(", ")))?;
     let dir = target_dir(req.root);
     Ok(req.targets.iter().map(|t| dir.join(t).join("release").join(CRATE)).collect())
+}
+
+/// `CARGO_HOME`, where registry sources are compiled from.
+pub(crate) fn cargo_home() -> Option<String> {
+    std::env::var("CARGO_HOME")
+        .ok()
+        .or_else(|| std::env::var("HOME").ok().map(|h| format!("{h}/.cargo")))
+        .filter(|h| !h.is_empty())
+}
+
+/// The one `cargo build` of the service for `targets`. Registry sources are compiled from
+/// `cargo_home`; it is remapped so the binary (and so the package) is the same on every machine.
+/// Workspace paths are relative already, std's are remapped.
+pub(crate) fn cargo_build_argv(targets: &[String], cargo_home: Option<&str>) -> Vec<String> {
+    let mut argv: Vec<String> =
+        ["cargo", "build", "--release", "--locked", "-p", CRATE].iter().map(|w| (*w).to_owned()).collect();
+    for t in targets {
+        argv.push("--target".to_owned());
+        argv.push(t.clone());
+        if let Some(home) = cargo_home {
+            let flag = serde_json::Value::from(format!("--remap-path-prefix={home}=/cargo"));
+            argv.push("--config".to_owned());
+            argv.push(format!("target.{t}.rustflags=[{flag}]"));
+        }
+    }
+    argv
 }
 
 /// Removes packages of other versions (and every checksum list) so `dist/` holds one version.

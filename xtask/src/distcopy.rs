@@ -9,7 +9,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::{
     config::Config,
     dist::{self, Manifest, SUMS},
-    flags, ui, version,
+    flags, ui,
+    workspace::Workspace,
 };
 
 /// A package in the source directory, checked against its checksum.
@@ -20,8 +21,8 @@ pub(crate) struct Package {
     pub(crate) manifest: Manifest,
 }
 
-pub(crate) fn run(cmd: flags::Distcopy) -> Result<()> {
-    let (_repo, root, config) = version::open(None)?;
+pub(crate) fn run(cmd: flags::Distcopy, ws: &Workspace) -> Result<()> {
+    let (root, config) = (&ws.root, &ws.config);
     let cwd = Utf8PathBuf::try_from(std::env::current_dir()?)?;
     let from = match cmd.from {
         Some(p) => cwd.join(Utf8PathBuf::try_from(p)?),
@@ -32,7 +33,7 @@ pub(crate) fn run(cmd: flags::Distcopy) -> Result<()> {
         .into_iter()
         .map(|p| Utf8PathBuf::try_from(p).map(|p| cwd.join(p)))
         .collect::<Result<Vec<_>, _>>()?;
-    let filled = distcopy(&root, &config, &from, &dests, None)?;
+    let filled = distcopy(root, config, &from, &dests, None)?;
     for (dir, packages) in filled {
         for p in packages {
             println!("{dir}/{}/{}", p.manifest.platform, p.path.file_name().unwrap_or_default());

@@ -1,7 +1,6 @@
 //! The Docker side: the CLI, the daemon, buildx, logins and registry reads, through `xshell`.
-//! Knows how to run things, never what to run: `execute.rs` follows the plan.
-use std::collections::BTreeMap;
-
+//! Knows how to run things, never what to run: the command lines come from the plan's steps
+//! (`plan/steps.rs`), and `execute.rs` follows them.
 use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 use serde::Deserialize;
@@ -10,6 +9,7 @@ use xshell::{cmd, Shell};
 use crate::{
     checks,
     failure::{self, Failure},
+    plan::{steps, RemoteImage},
     ui,
 };
 
@@ -25,19 +25,8 @@ pub(crate) struct Docker {
     containerd_store: bool,
 }
 
-/// An image in a registry, as `imagetools inspect` describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RemoteImage {
-    pub(crate) digest: String,
-    pub(crate) platforms: Vec<String>,
-    /// The `org.opencontainers.image.revision` label.
-    pub(crate) revision: Option<String>,
-    /// The branch a dev build was made from ([`BRANCH_LABEL`]).
-    pub(crate) branch: Option<String>,
-}
-
 /// The image label naming the branch of a dev build.
-pub(crate) const BRANCH_LABEL: &str = "org.release-pipeline.branch";
+pub(crate) use crate::plan::steps::BRANCH_LABEL;
 
 impl Docker {
     /// Checks the CLI, the daemon and buildx (`checks.rs`); each missing piece is one clear error.
@@ -73,7 +62,7 @@ impl Docker {
         c
     }
 
-    /// Any other program (skopeo) with this run's environment.
+    /// Any program (skopeo) with this run's environment.
     pub(crate) fn tool(&self, program: &str, args: &[String]) -> xshell::Cmd<'_> {
         let mut c = cmd!(self.sh, "{program} {args...}");
         for (k, v) in &self.envs {
@@ -147,38 +136,24 @@ impl Docker {
         Ok(())
     }
 
-    /// skopeo's options for `host`: this run's login (or the user's) and, for a loopback
-    /// registry only, plain HTTP.
-    fn skopeo_options(&self, host: &str, tls_flags: &[&str]) -> Vec<String> {
-        let mut args = Vec::new();
-        let authfile =
-            self.authfile.clone().or_else(|| Some(user_docker_config_dir().join("config.json")).filter(|f| f.exists()));
-        if let Some(authfile) = authfile {
-            args.extend(["--authfile".to_owned(), authfile.to_string()]);
-        }
-        if is_loopback_registry(host) {
-            args.extend(tls_flags.iter().map(|f| format!("{f}=false")));
-        }
-        args
+    /// The docker config skopeo reads logins from: this run's, or the user's.
+    pub(crate) fn authfile(&self) -> Option<Utf8PathBuf> {
+        self.authfile.clone().or_else(|| Some(user_docker_config_dir().join("config.json")).filter(|f| f.exists()))
     }
 
-    /// Points `repository:tag` at `repository@digest`, keeping the digest: a multi-platform
-    /// index and a single-platform manifest alike are copied as they are (`imagetools create`
-    /// would wrap a single manifest in a new index with a new digest).
-    pub(crate) fn copy_tag(&self, repository: &str, digest: &str, tag: &str) -> Result<()> {
-        let host = registry_host(repository);
-        let mut args = vec!["copy".to_owned(), "--all".to_owned(), "--preserve-digests".to_owned()];
-        args.extend(self.skopeo_options(host, &["--src-tls-verify", "--dest-tls-verify"]));
-        args.push(format!("docker://{repository}@{digest}"));
-        args.push(format!("docker://{repository}:{tag}"));
-        let what = format!("pointing {repository}:{tag} at {digest}");
-        let out = failure::exec_retrying(&what, || self.tool("skopeo", &args))?;
+    /// Runs a step's command line (`docker …` or `skopeo …`) with this run's environment.
+    pub(crate) fn argv(&self, argv: &[String]) -> xshell::Cmd<'_> {
+        let (program, args) = argv.split_first().expect("a command line has a program");
+        self.tool(program, args)
+    }
+
+    /// Points `repository:to` at what `repository:from` holds, keeping the digest.
+    pub(crate) fn copy_tag(&self, repository: &str, from: &str, to: &str) -> Result<()> {
+        let argv = steps::copy_tag_argv(self.authfile().as_deref(), repository, from, to);
+        let what = format!("pointing {repository}:{to} at {from}");
+        let out = failure::exec_retrying(&what, || self.argv(&argv))?;
         if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            if failure::classify(&stderr) != Failure::Other {
-                return Err(registry_error(host, &stderr)).context(what);
-            }
-            return Err(ui::command_failed(&what, &out));
+            return Err(tool_error(registry_host(repository), &what, &out));
         }
         Ok(())
     }
@@ -191,11 +166,11 @@ impl Docker {
             tags: Vec<String>,
         }
         let host = registry_host(repository);
-        let mut args = vec!["list-tags".to_owned()];
-        args.extend(self.skopeo_options(host, &["--tls-verify"]));
-        args.push(format!("docker://{repository}"));
+        let mut argv = vec!["skopeo".to_owned(), "list-tags".to_owned()];
+        argv.extend(steps::skopeo_options(self.authfile().as_deref(), repository, &["--tls-verify"]));
+        argv.push(format!("docker://{repository}"));
         let what = format!("listing the tags of {repository}");
-        let out = failure::exec_retrying(&what, || self.tool("skopeo", &args))?;
+        let out = failure::exec_retrying(&what, || self.argv(&argv))?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if failure::classify(&stderr) == Failure::NotFound {
@@ -211,9 +186,8 @@ impl Docker {
     /// The image at `reference`, or `None` when the tag does not exist. One registry read:
     /// `{{json .}}` holds both the manifest and the image config(s).
     pub(crate) fn inspect(&self, reference: &str) -> Result<Option<RemoteImage>> {
-        let out = failure::exec_retrying(&format!("reading {reference}"), || {
-            self.cmd(&["buildx", "imagetools", "inspect", reference, "--format", "{{json .}}"])
-        })?;
+        let argv = steps::inspect_argv(reference);
+        let out = failure::exec_retrying(&format!("reading {reference}"), || self.argv(&argv))?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if failure::classify(&stderr) == Failure::NotFound {
@@ -309,7 +283,7 @@ pub(crate) fn user_docker_config_dir() -> Utf8PathBuf {
     }
 }
 
-pub(crate) use crate::reference::{is_loopback_registry, registry_host};
+pub(crate) use crate::reference::registry_host;
 
 /// One clear error from a registry tool's stderr.
 pub(crate) fn registry_error(host: &str, stderr: &str) -> anyhow::Error {
@@ -331,14 +305,20 @@ pub(crate) fn registry_error(host: &str, stderr: &str) -> anyhow::Error {
     }
 }
 
-/// `KEY=VALUE` pairs as `--build-arg` arguments.
-pub(crate) fn build_args(args: &BTreeMap<&str, String>) -> Vec<String> {
-    args.iter().flat_map(|(k, v)| ["--build-arg".to_owned(), format!("{k}={v}")]).collect()
+/// One clear error from a registry tool's failed run: the registry's trouble when `failure`
+/// recognises it, else the command's own output.
+pub(crate) fn tool_error(host: &str, what: &str, out: &std::process::Output) -> anyhow::Error {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if failure::classify(&stderr) != Failure::Other {
+        return registry_error(host, &stderr).context(what.to_owned());
+    }
+    ui::command_failed(what, out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reference::is_loopback_registry;
 
     #[test]
     fn hosts() {

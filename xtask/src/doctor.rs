@@ -147,7 +147,7 @@ fn checks() -> Result<Vec<Check>> {
         pass("registry login", "no image configured: local mode needs no registry")
     } else {
         let host = docker::registry_host(&image);
-        let env = crate::pipeline::env_map();
+        let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
         let env_creds = matches!(checks::credentials(&config, &env), checks::Credentials::Both { .. });
         let docker_config =
             std::fs::read_to_string(docker::user_docker_config_dir().join("config.json")).unwrap_or_default();

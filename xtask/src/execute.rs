@@ -1,45 +1,29 @@
-//! Carries a `ReleasePlan` out: preflight → dist → distcopy → qemu → build and push each context
-//! → move tags → verify → publish → summary. Decides nothing of its own: what to tag and push is
-//! in the plan, and what the registry holds is turned into actions by `plan::reconcile` and
-//! `tags::moving_tag_home`, from a read made right before each write (another run may have
-//! written in between).
-use std::{collections::BTreeMap, fmt::Write as _, time::Instant};
+//! Runs a plan's steps (`plan/steps.rs`) in order, one arm per step kind. Decides nothing of its
+//! own: what to build, tag, push and publish is in the steps. Right before each write it reads
+//! the registry again, and the pure rules turn that read into what to write (`plan::reconcile`
+//! for a build, `tags::moving_tag_home` for a moving tag): another run may have written since the
+//! preflight.
+use std::{collections::BTreeMap, time::Instant};
 
-use anstream::{eprint, println};
 use anyhow::{bail, Context, Result};
-use camino::Utf8Path;
 use semver::Version;
 
 use crate::{
-    checks,
     dist::{self, DistRequest, Format},
     distcopy,
     docker::{self, Docker},
-    failure::{self, Failure},
-    pipeline::Options,
-    plan::{self, BuildAction, ImagePlan, Kind, Lineage, Observed, PlanInput, ReleasePlan},
+    failure,
+    plan::{self, BuildAction, CrateAction, ImagePlan, PublishState, ReleasePlan, Step},
+    preflight::{self, Preflight},
     publish, qemu,
-    repo::Repo,
+    summary::{self, Outcome},
     tags, ui,
     version::{parse_tag, TagKind},
+    workspace::Workspace,
 };
 
-/// What happened to one image, for the summary.
-#[derive(Default)]
-struct Outcome {
-    digest: Option<String>,
-    /// Tags this run wrote (or found already right), each checked by `verify` against the
-    /// digest it must hold.
-    written: Vec<(String, String)>,
-    /// Moving tags, each confirmed on its release by `move_tags`' last read.
-    moved: Vec<String>,
-    /// Moving tags left where they are, with the reason.
-    kept: Vec<String>,
-    note: String,
-}
-
 /// Test hook: with `RELEASE_PIPELINE_PAUSE_AT=<step>` and `RELEASE_PIPELINE_PAUSE_FILE=<path>`,
-/// the run creates `<path>.paused` at the start of that step (`dist`, `build`, `move-tags`,
+/// the run creates `<path>.paused` at the first step of that kind (`dist`, `build`, `move-tags`,
 /// `publish`) and waits until `<path>` exists. The race tests pause one run here and let another
 /// finish; every decision about what to write comes after this point.
 fn pause_point(step: &str) {
@@ -57,206 +41,161 @@ fn pause_point(step: &str) {
     }
 }
 
-pub(crate) fn execute(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, opts: &Options) -> Result<()> {
+/// The pause point of a step kind, passed once per run.
+fn pause_name(step: &Step) -> Option<&'static str> {
+    match step {
+        Step::Package { .. } => Some("dist"),
+        Step::Build { .. } => Some("build"),
+        Step::PointTag { .. } => Some("move-tags"),
+        Step::Publish { .. } => Some("publish"),
+        _ => None,
+    }
+}
+
+pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, steps: &[Step]) -> Result<()> {
     let started = Instant::now();
-    if plan.kind == Kind::Skip {
-        ui::info(format_args!("nothing to do: {}", plan.reason));
-        return Ok(());
-    }
-    let config = &input.config;
+    let Preflight { docker, facts, .. } = preflight;
+    let docker = docker.context("the preflight found no docker")?;
     let commit = plan.commit.clone().context("a release needs a commit: this repository has none")?;
-
-    // Preflight: tools, login, and every registry read, before anything is built. Every
-    // problem found here is reported at once.
-    let step = ui::step("preflight: docker, buildx, registry");
-    let mut docker = Docker::connect()?;
-    let env = crate::pipeline::env_map();
-    let mut problems = Vec::new();
-    if let Some(builder) = &opts.builder {
-        if let Err(why) = docker.check_builder(builder) {
-            problems.push(why);
-        }
-    }
-    if plan.images.iter().any(|i| i.push && !i.moving_tags.is_empty()) {
-        if let Err(p) = checks::skopeo() {
-            problems.push(format!("{} ({})", p.detail, p.fix));
-        }
-    }
-    if plan.pushes() {
-        login(&mut docker, plan, config, &env)?;
-    }
-    let repo = Repo::discover(root)?;
-    let mut actions = Vec::new();
-    for image in &plan.images {
-        let seen = observe(&docker, plan, image, repo.as_ref(), &config.git_remote)?;
-        match plan::reconcile(plan, image, &seen) {
-            Ok(action) => actions.push(action),
-            Err(problem) => problems.push(problem),
-        }
-    }
-    let publish_actions = match publish::preflight(plan, input, root, &env) {
-        Ok(actions) => actions,
-        Err(e) => {
-            problems.push(format!("{e:#}"));
-            Vec::new()
-        }
-    };
-    if !problems.is_empty() {
-        return Err(ui::problems_error(
-            format_args!("the preflight found {} problem(s); nothing was built or pushed", problems.len()),
-            &problems,
-            "fix them and run again; a version is released once, so tag a new version for new code",
-        ));
-    }
-    step.done();
-    announce(plan, &actions);
-
     let mut outcomes: Vec<Outcome> = plan.images.iter().map(|_| Outcome::default()).collect();
-    let to_build: Vec<usize> = (0..plan.images.len()).filter(|&i| actions[i] == BuildAction::Build).collect();
-    let epoch = dist::source_date_epoch(repo.as_ref(), Some(&commit))?;
-    if !to_build.is_empty() {
-        let platforms: Vec<String> = to_build.iter().flat_map(|&i| plan.images[i].platforms.clone()).collect();
-        let targets: Vec<String> =
-            config.targets.iter().filter(|t| platforms.contains(&t.platform)).map(|t| t.target.clone()).collect();
-        pause_point("dist");
-        let step = ui::step(format!(
-            "dist: build and package {} {} for {}",
-            dist::CRATE,
-            plan.version.semver,
-            targets.join(", ")
-        ));
-        dist::dist(&DistRequest {
-            root,
-            config,
-            version: &plan.version.semver,
-            commit: &commit,
-            epoch,
-            targets,
-            format: Format::TarGz,
-        })?;
-        step.done();
-
-        let step = ui::step("distcopy: fill the pkg/ of each context to build");
-        let dirs: Vec<&str> = to_build.iter().map(|&i| plan.images[i].context.as_str()).collect();
-        distcopy::distcopy_contexts(root, config, &root.join("dist"), &dirs, Some(&plan.version.semver))?;
-        step.done();
-
-        if !qemu::needed_handlers(&platforms).is_empty() {
-            let step = ui::step("qemu: handlers for foreign platforms");
-            qemu::ensure(config)?;
-            step.done();
-        }
-    } else {
-        ui::info("nothing to build: every image is already there or newer");
-    }
-
-    pause_point("build");
-    let containerd = docker.has_containerd_store();
-    for &i in &to_build {
-        let image = &plan.images[i];
-        // Read the tag again: another run may have pushed it while this one was building.
-        let seen = observe(&docker, plan, image, repo.as_ref(), &config.git_remote)?;
-        let action = plan::reconcile(plan, image, &seen).map_err(|problem| {
-            ui::error_with_help(
-                problem,
-                "another run released this version from another commit while this one was building",
-            )
-        })?;
+    for (outcome, action) in outcomes.iter_mut().zip(&facts.actions) {
         match action {
+            BuildAction::AlreadyThere { digest } => {
+                outcome.digest = Some(digest.clone());
+                outcome.note = "already released; ".to_owned();
+            }
+            BuildAction::Skip { why } => {
+                ui::warn(why);
+                outcome.note = "skipped: the registry holds a newer build, or one this checkout cannot place".to_owned();
+            }
             BuildAction::Build => {}
-            other => {
-                if let BuildAction::Skip { why } = &other {
-                    ui::warn(format_args!("{why} (it was pushed while this run was building)"));
+        }
+    }
+    let mut paused = Vec::new();
+    let mut crates: Vec<CrateAction> = facts.crates.clone();
+    let mut n = 0;
+    while n < steps.len() {
+        let step = &steps[n];
+        if let Some(name) = pause_name(step).filter(|name| !paused.contains(name)) {
+            paused.push(name);
+            pause_point(name);
+        }
+        match step {
+            // Done by the preflight, whose registry reads go through it.
+            Step::Login { .. } => {}
+            Step::Package { version, targets, .. } => {
+                let progress = ui::step(format!("dist: build and package {} {version} for {}", dist::CRATE, targets.join(", ")));
+                dist::dist(&DistRequest {
+                    root: &ws.root,
+                    config: &ws.config,
+                    version,
+                    commit: &commit,
+                    epoch: facts.epoch,
+                    targets: targets.clone(),
+                    format: Format::TarGz,
+                })?;
+                progress.done();
+            }
+            Step::FillPkg { contexts, .. } => {
+                let progress = ui::step(format!("distcopy: fill the pkg/ of {}", contexts.join(", ")));
+                let dirs: Vec<&str> = contexts.iter().map(String::as_str).collect();
+                distcopy::distcopy_contexts(&ws.root, &ws.config, &ws.root.join("dist"), &dirs, Some(&plan.version.semver))?;
+                progress.done();
+            }
+            Step::RegisterQemu { handlers, argv } => {
+                let progress = ui::step(format!("qemu: register {}", handlers.join(", ")));
+                qemu::register(handlers, argv)?;
+                progress.done();
+            }
+            Step::Build { image: i, context, platforms, push, note, metadata_file, argv, .. } => {
+                let image = &plan.images[*i];
+                // Read the tag again: another run may have pushed it since the preflight.
+                let seen = preflight::observe(&docker, plan, image, ws.repo.as_ref(), &ws.config.git_remote)?;
+                match plan::reconcile(plan, image, &seen).map_err(|problem| {
+                    ui::error_with_help(problem, "another run released this version from another commit while this one was building")
+                })? {
+                    BuildAction::Build => {}
+                    BuildAction::AlreadyThere { digest } => {
+                        outcomes[*i].digest = Some(digest);
+                        n += 1;
+                        continue;
+                    }
+                    BuildAction::Skip { why } => {
+                        ui::warn(format_args!("{why} (it was pushed while this run was building)"));
+                        outcomes[*i].note = "skipped: another run pushed a newer build meanwhile".to_owned();
+                        n += 1;
+                        continue;
+                    }
                 }
-                actions[i] = other;
+                if let Some(note) = note {
+                    ui::warn(note);
+                }
+                let progress = ui::step(format!(
+                    "build {context}/ for {} → {}:{}{}",
+                    platforms.join(","),
+                    image.repository,
+                    image.primary_tag(),
+                    if *push { " (push)" } else { " (local engine)" }
+                ));
+                check_pkg(ws, image, &plan.version.semver)?;
+                outcomes[*i].digest = Some(build(&docker, image, facts.epoch, metadata_file, argv)?);
+                progress.done();
+            }
+            Step::PointTag { image: i, .. } => {
+                // The image's moving tags together: they converge in one loop of reads and writes.
+                let mut end = n;
+                while matches!(steps.get(end), Some(Step::PointTag { image, .. }) if image == i) {
+                    end += 1;
+                }
+                if outcomes[*i].digest.is_some() {
+                    let image = &plan.images[*i];
+                    let progress = ui::step(format!("move tags of {}: {}", image.repository, image.moving_tags.join(", ")));
+                    let ours = Version::parse(&plan.version.semver).context("a release version is SemVer")?;
+                    let moved = move_tags(&docker, &ours, image)?;
+                    outcomes[*i].moved.extend(moved.at_home);
+                    outcomes[*i].kept.extend(moved.kept);
+                    progress.done();
+                }
+                n = end;
                 continue;
             }
-        }
-        let step = ui::step(format!(
-            "build {}/ for {} → {}:{}{}",
-            image.context,
-            image.platforms.join(","),
-            image.repository,
-            image.primary_tag(),
-            if image.push { " (push)" } else { " (local engine)" }
-        ));
-        outcomes[i].digest = Some(build(&docker, plan, image, root, epoch, opts, containerd)?);
-        step.done();
-    }
-    for (i, image) in plan.images.iter().enumerate() {
-        if let BuildAction::AlreadyThere { digest } = &actions[i] {
-            outcomes[i].digest = Some(digest.clone());
-        }
-        if let (true, Some(digest)) = (image.push, outcomes[i].digest.clone()) {
-            outcomes[i].written.push((image.primary_tag().to_owned(), digest));
-        }
-    }
-
-    // Moving tags last, and only once every context's immutable tag is in.
-    let movers: Vec<usize> = (0..plan.images.len())
-        .filter(|&i| plan.images[i].push && !plan.images[i].moving_tags.is_empty() && outcomes[i].digest.is_some())
-        .collect();
-    if !movers.is_empty() {
-        pause_point("move-tags");
-        let step = ui::step("move tags: point the moving tags at the highest release the registry holds");
-        let ours = Version::parse(&plan.version.semver).context("a release version is SemVer")?;
-        for &i in &movers {
-            let moved = move_tags(&docker, &ours, &plan.images[i])?;
-            outcomes[i].moved.extend(moved.at_home);
-            outcomes[i].kept.extend(moved.kept);
-        }
-        step.done();
-    }
-
-    if plan.pushes() {
-        let step = ui::step("verify: every written tag, its platforms and digest");
-        for (image, outcome) in plan.images.iter().zip(&mut outcomes) {
-            for (tag, digest) in &outcome.written {
-                verify(&docker, image, tag, digest)?;
+            Step::Verify { image: i, reference, platforms, .. } => {
+                if let Some(digest) = outcomes[*i].digest.clone() {
+                    verify(&docker, reference, &digest, platforms)?;
+                    let outcome = &mut outcomes[*i];
+                    outcome.written.push(plan.images[*i].primary_tag().to_owned());
+                    outcome.note.push_str(&format!("verified {} tag(s)", 1 + outcome.moved.len()));
+                }
             }
-            if !outcome.written.is_empty() {
-                outcome.note = format!("verified {} tag(s)", outcome.written.len() + outcome.moved.len());
+            Step::Publish { .. } => {
+                let mut end = n;
+                let mut commands = Vec::new();
+                while let Some(Step::Publish { krate, argv, .. }) = steps.get(end) {
+                    commands.push((krate.clone(), argv.clone()));
+                    end += 1;
+                }
+                let progress = ui::step("publish: crates to the cargo registry");
+                publish::publish_staged(ws, plan, &commands)?;
+                progress.done();
+                n = end;
+                continue;
             }
+            Step::Run { reference, container, argv, port, .. } => {
+                crate::local_run::run_local(&docker, reference, container, argv, *port)?;
+            }
+            Step::Skip { what, why, .. } => ui::info(format_args!("skipped {what}: {why}")),
         }
-        step.done();
+        n += 1;
     }
-
-    if !publish_actions.is_empty() {
-        pause_point("publish");
-        let step = ui::step("publish: crates to the cargo registry");
-        publish::publish(plan, input, root, &publish_actions)?;
-        step.done();
-    }
-
-    for ((image, action), outcome) in plan.images.iter().zip(&actions).zip(&mut outcomes) {
-        if let BuildAction::Skip { .. } = action {
-            outcome.note = "skipped: the registry holds a newer build, or one this checkout cannot place".to_owned();
-        } else if let BuildAction::AlreadyThere { .. } = action {
-            outcome.note = format!("already released; {}", outcome.note);
-        } else if !image.push {
+    let _ = std::fs::remove_dir(&facts.scratch_dir);
+    for (image, outcome) in plan.images.iter().zip(&mut outcomes) {
+        if !image.push && outcome.digest.is_some() {
             outcome.note = if plan.local { "local engine".to_owned() } else { "built, not pushed".to_owned() };
         }
     }
-    summary(plan, &outcomes, &publish_actions, started);
-
-    if opts.run {
-        run_local(&docker, plan, opts.port.unwrap_or(8080))?;
-    }
+    crates.retain(|c| c.state != PublishState::Publish || steps.iter().any(|s| matches!(s, Step::Publish { krate, .. } if *krate == c.krate)));
+    summary::summary(plan, &outcomes, &crates, started);
     Ok(())
-}
-
-fn announce(plan: &ReleasePlan, actions: &[BuildAction]) {
-    for (image, action) in plan.images.iter().zip(actions) {
-        match action {
-            BuildAction::AlreadyThere { .. } => ui::info(format_args!(
-                "{}:{} was already released from this commit: resuming (only what is missing is built and pushed)",
-                image.repository,
-                image.primary_tag()
-            )),
-            BuildAction::Skip { why } => ui::warn(why),
-            BuildAction::Build => {}
-        }
-    }
 }
 
 /// What `move_tags` did: the moving tags now on their release (confirmed by the last read), and
@@ -297,11 +236,12 @@ pub(crate) fn move_tags(docker: &Docker, ours: &Version, image: &ImagePlan) -> R
                 ui::warn(&why);
                 moved.kept.push(why);
             }
+            let home_tag = &released[home];
             let target = match homes.get(home) {
                 Some(digest) => digest.clone(),
                 None => {
-                    let home_tag = format!("{}:{}", image.repository, released[home]);
-                    let digest = docker.inspect(&home_tag)?.with_context(|| format!("{home_tag} vanished"))?.digest;
+                    let reference = format!("{}:{home_tag}", image.repository);
+                    let digest = docker.inspect(&reference)?.with_context(|| format!("{reference} vanished"))?.digest;
                     homes.insert(home.clone(), digest.clone());
                     digest
                 }
@@ -314,7 +254,7 @@ pub(crate) fn move_tags(docker: &Docker, ours: &Version, image: &ImagePlan) -> R
                         image.repository
                     ));
                 }
-                docker.copy_tag(&image.repository, &target, moving)?;
+                docker.copy_tag(&image.repository, home_tag, moving)?;
                 changed = true;
             }
             at_home.push(moving.clone());
@@ -348,79 +288,10 @@ fn released_versions(docker: &Docker, image: &ImagePlan) -> Result<BTreeMap<Vers
     Ok(released)
 }
 
-fn login(
-    docker: &mut Docker,
-    plan: &ReleasePlan,
-    config: &crate::config::Config,
-    env: &BTreeMap<String, String>,
-) -> Result<()> {
-    let mut hosts: Vec<&str> =
-        plan.images.iter().filter(|i| i.push).map(|i| docker::registry_host(&i.repository)).collect();
-    hosts.sort();
-    hosts.dedup();
-    match checks::credentials(config, env) {
-        checks::Credentials::Both { user, password } => {
-            for host in hosts {
-                docker.login(host, user, password)?;
-            }
-        }
-        checks::Credentials::Neither => ui::info(format_args!(
-            "no {} / {} in the environment: using your existing docker login",
-            config.registry_user_env, config.registry_password_env
-        )),
-        checks::Credentials::OnlyOne { missing } => {
-            return Err(ui::error_with_help(
-                format!(
-                    "only one of {} and {} is set ({missing} is not)",
-                    config.registry_user_env, config.registry_password_env
-                ),
-                "set both, or neither to use your existing docker login",
-            ))
-        }
-    }
-    Ok(())
-}
-
-/// Reads what the registry holds at the image's primary tag, and how its commit relates to ours.
-/// A commit this checkout lacks is fetched from `remote` once before it counts as unknown.
-fn observe(
-    docker: &Docker,
-    plan: &ReleasePlan,
-    image: &ImagePlan,
-    repo: Option<&Repo>,
-    remote: &str,
-) -> Result<Observed> {
-    if !image.push {
-        return Ok(Observed::default());
-    }
-    let primary = docker.inspect(&format!("{}:{}", image.repository, image.primary_tag()))?;
-    let ours = plan.commit.as_deref().and_then(|c| git2::Oid::from_str(c).ok());
-    let theirs = primary.as_ref().and_then(|r| r.revision.as_deref()).and_then(|r| git2::Oid::from_str(r).ok());
-    let lineage = match (theirs, ours, repo) {
-        (Some(theirs), Some(ours), _) if theirs == ours => Some(Lineage::Same),
-        (Some(theirs), Some(ours), Some(repo)) => {
-            if !repo.has_commit(theirs) {
-                repo.fetch_commit(remote, theirs);
-            }
-            Some(if !repo.has_commit(theirs) {
-                Lineage::Unknown
-            } else if repo.contains(theirs, ours)? {
-                Lineage::Newer
-            } else if repo.contains(ours, theirs)? {
-                Lineage::Older
-            } else {
-                Lineage::Diverged
-            })
-        }
-        _ => None,
-    };
-    Ok(Observed { primary, lineage })
-}
-
 /// Checks that `pkg/` holds exactly this version for each platform before docker sees it.
-fn check_pkg(root: &Utf8Path, image: &ImagePlan, version: &str) -> Result<()> {
+fn check_pkg(ws: &Workspace, image: &ImagePlan, version: &str) -> Result<()> {
     for platform in &image.platforms {
-        let dir = root.join(&image.context).join("pkg").join(platform);
+        let dir = ws.root.join(&image.context).join("pkg").join(platform);
         let packages: Vec<_> = dir
             .read_dir_utf8()
             .map(|rd| {
@@ -447,230 +318,46 @@ fn check_pkg(root: &Utf8Path, image: &ImagePlan, version: &str) -> Result<()> {
     Ok(())
 }
 
-fn build(
-    docker: &Docker,
-    plan: &ReleasePlan,
-    image: &ImagePlan,
-    root: &Utf8Path,
-    epoch: i64,
-    opts: &Options,
-    containerd: bool,
-) -> Result<String> {
-    check_pkg(root, image, &plan.version.semver)?;
-    let mut platforms = image.platforms.clone();
-    if !image.push && !containerd {
-        // Without the containerd image store the engine holds one platform per tag.
-        let host = qemu::host_platform();
-        if !platforms.iter().any(|p| p == host) {
-            bail!("the local engine cannot hold {} images without the containerd image store (enable it in /etc/docker/daemon.json)", platforms.join(","));
-        }
-        ui::warn(format_args!(
-            "the engine has no containerd image store: loading {host} only, not {}",
-            platforms.join(",")
-        ));
-        platforms = vec![host.to_owned()];
+/// What buildx's `--metadata-file` holds (the part read here).
+#[derive(serde::Deserialize)]
+struct BuildMetadata {
+    #[serde(rename = "containerimage.digest")]
+    digest: Option<String>,
+}
+
+/// Runs a build step's command line; returns the digest buildx reports.
+fn build(docker: &Docker, image: &ImagePlan, epoch: i64, metadata_file: &camino::Utf8Path, argv: &[String]) -> Result<String> {
+    if let Some(dir) = metadata_file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
     }
-    let mut args: BTreeMap<&str, String> = BTreeMap::new();
-    args.insert("VERSION", plan.version.semver.clone());
-    args.insert("REVISION", plan.commit.clone().unwrap_or_default());
-    args.insert("CREATED", dist::rfc3339(epoch));
-    args.insert("SOURCE", source_url());
-    args.insert("SOURCE_DATE_EPOCH", epoch.to_string());
-    let meta_dir = docker.sh.create_temp_dir()?;
-    let meta = meta_dir.path().join("metadata.json");
-    let mut argv: Vec<String> = vec!["buildx".into(), "build".into()];
-    if let Some(b) = &opts.builder {
-        argv.extend(["--builder".into(), b.clone()]);
-    }
-    argv.extend(["--platform".into(), platforms.join(",")]);
-    // No attestations: they show in registries as a bogus `unknown/unknown` platform.
-    argv.push("--provenance=false".into());
-    argv.extend(docker::build_args(&args));
-    if let (Kind::DevRelease | Kind::BuildOnly, Some(branch)) = (plan.kind, &plan.branch) {
-        // Which branch a dev tag holds: two branch names can share a dev tag (`feature/x`,
-        // `feature-x`), and one must never take the other's tag.
-        argv.extend(["--label".into(), format!("{}={branch}", docker::BRANCH_LABEL)]);
-    }
-    // A push carries the immutable tag only (moving tags follow once all contexts are in); the
-    // local engine gets every tag at once.
-    let tags: Vec<&String> = if image.push { vec![&image.tags[0]] } else { image.tags.iter().collect() };
-    for tag in tags {
-        argv.extend(["--tag".into(), format!("{}:{tag}", image.repository)]);
-    }
-    argv.extend(["--metadata-file".into(), meta.display().to_string()]);
-    argv.push(if image.push { "--push".into() } else { "--load".into() });
-    argv.push(root.join(&image.context).to_string());
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let what = format!("building {}/ for {}", image.context, platforms.join(","));
-    let out = failure::exec_retrying(&what, || docker.cmd(&argv).env("SOURCE_DATE_EPOCH", epoch.to_string()))?;
+    let _ = std::fs::remove_file(metadata_file);
+    let what = format!("building {}/", image.context);
+    let out = failure::exec_retrying(&what, || docker.argv(argv).env("SOURCE_DATE_EPOCH", epoch.to_string()))?;
     if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if image.push && failure::classify(&stderr) != Failure::Other {
-            return Err(docker::registry_error(docker::registry_host(&image.repository), &stderr))
-                .context(format!("{what}: the push failed; the moving tags were not touched, so a rerun resumes"));
+        let host = docker::registry_host(&image.repository);
+        if image.push {
+            return Err(docker::tool_error(host, &what, &out))
+                .context("the push failed; the moving tags were not touched, so a rerun resumes");
         }
         return Err(ui::command_failed(&what, &out));
     }
-    let meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&meta).context("reading buildx's metadata file")?)?;
-    let digest = meta
-        .get("containerimage.digest")
-        .and_then(|d| d.as_str())
-        .context("buildx's metadata has no containerimage.digest")?;
-    Ok(digest.to_owned())
+    let text = std::fs::read(metadata_file).with_context(|| format!("reading buildx's metadata file {metadata_file}"))?;
+    let _ = std::fs::remove_file(metadata_file);
+    let meta: BuildMetadata = serde_json::from_slice(&text).context("parsing buildx's metadata file")?;
+    meta.digest.context("buildx's metadata has no containerimage.digest")
 }
 
-fn source_url() -> String {
-    match (std::env::var("GITHUB_SERVER_URL"), std::env::var("GITHUB_REPOSITORY")) {
-        (Ok(server), Ok(repo)) => format!("{server}/{repo}"),
-        _ => String::new(),
-    }
-}
-
-fn verify(docker: &Docker, image: &ImagePlan, tag: &str, digest: &str) -> Result<()> {
-    let reference = format!("{}:{tag}", image.repository);
-    let Some(remote) = docker.inspect(&reference)? else { bail!("verify: {reference} is missing after the push") };
+fn verify(docker: &Docker, reference: &str, digest: &str, platforms: &[String]) -> Result<()> {
+    let Some(remote) = docker.inspect(reference)? else { bail!("verify: {reference} is missing after the push") };
     if remote.digest != digest {
         bail!("verify: {reference} is {}, expected {digest}", remote.digest);
     }
     let mut got = remote.platforms.clone();
     got.sort();
-    let mut want = image.platforms.clone();
+    let mut want = platforms.to_vec();
     want.sort();
     if got != want {
         bail!("verify: {reference} has platforms {}, expected {}", got.join(","), want.join(","));
     }
-    Ok(())
-}
-
-fn summary(plan: &ReleasePlan, outcomes: &[Outcome], published: &[publish::PublishAction], started: Instant) {
-    let mut text = String::new();
-    let mut md = String::from("| image | platforms | tags | digest | result |\n|---|---|---|---|---|\n");
-    let _ = writeln!(
-        text,
-        "\n{} {} {} ({})",
-        ui::paint("summary:", "1"),
-        plan.kind.as_str(),
-        plan.version.semver,
-        plan.reason
-    );
-    for (image, o) in plan.images.iter().zip(outcomes) {
-        let written: Vec<&str> =
-            o.written.iter().map(|(t, _)| t.as_str()).chain(o.moved.iter().map(String::as_str)).collect();
-        let tags = if written.is_empty() { image.tags.join(", ") } else { written.join(", ") };
-        let digest = o.digest.as_deref().map(|d| &d[..d.len().min(19)]).unwrap_or("-");
-        let _ = writeln!(
-            text,
-            "  {}/ {} [{}]\n    tags: {tags}\n    digest: {digest}  {}",
-            image.context,
-            image.repository,
-            image.platforms.join(", "),
-            o.note
-        );
-        let _ = writeln!(
-            md,
-            "| `{}` | {} | {tags} | `{}` | {} |",
-            image.repository,
-            image.platforms.join(", "),
-            o.digest.as_deref().unwrap_or("-"),
-            o.note
-        );
-        for kept in &o.kept {
-            let _ = writeln!(text, "    kept: {kept}");
-        }
-    }
-    for p in published {
-        let _ = writeln!(text, "  crate {} {}: {}", p.krate, p.version, p.describe());
-        let _ = writeln!(md, "| crate `{}` | | {} | | {} |", p.krate, p.version, p.describe());
-    }
-    let _ = writeln!(text, "  total {:.1}s", started.elapsed().as_secs_f64());
-    eprint!("{text}");
-    if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") {
-        let body = format!(
-            "### {} {}\n\n{}\n\n{md}\nTotal {:.1}s\n",
-            plan.kind.as_str(),
-            plan.version.semver,
-            plan.reason,
-            started.elapsed().as_secs_f64()
-        );
-        let _ = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, body.as_bytes()));
-    }
-}
-
-/// The label on the containers `--run` starts: what it may replace on the next `--run`.
-const RUN_LABEL: &str = "org.release-pipeline.run";
-
-/// `--run`: start the host-platform image on 127.0.0.1:PORT, wait for /health, show /version.
-fn run_local(docker: &Docker, plan: &ReleasePlan, port: u16) -> Result<()> {
-    let image = plan
-        .images
-        .iter()
-        .find(|i| i.platforms.iter().any(|p| p == qemu::host_platform()))
-        .context("no image is built for this machine's platform")?;
-    if image.push {
-        bail!("--run starts the image from the local engine: add --local");
-    }
-    let reference = format!("{}:{}", image.repository, image.primary_tag());
-    let name = format!("{}-{}", crate::dist::CRATE, image.primary_tag());
-    // Replace only a container an earlier `--run` started (it carries our label), never another.
-    let label = format!("{{{{index .Config.Labels \"{RUN_LABEL}\"}}}}");
-    let existing = ui::exec_output(docker.cmd(&["container", "inspect", "--format", &label, &name]))?;
-    if existing.status.success() {
-        if String::from_utf8_lossy(&existing.stdout).trim() != "1" {
-            return Err(ui::error_with_help(
-                format!("a container named {name} exists and was not started by `--run`: leaving it alone"),
-                format!("stop or rename it (`docker rm --force {name}`), or run with another branch"),
-            ));
-        }
-        ui::exec(docker.cmd(&["rm", "--force", &name]), &format!("removing the earlier {name}"))?;
-    }
-    let publish = format!("127.0.0.1:{port}:8080");
-    let label_arg = format!("{RUN_LABEL}=1");
-    ui::exec(
-        docker.cmd(&[
-            "run",
-            "--detach",
-            "--rm",
-            "--name",
-            &name,
-            "--label",
-            &label_arg,
-            "--publish",
-            &publish,
-            &reference,
-        ]),
-        &format!("starting {reference}"),
-    )?;
-    let url = format!("http://127.0.0.1:{port}");
-    let sh = &docker.sh;
-    let health = format!("{url}/health");
-    let mut healthy = false;
-    for _ in 0..50 {
-        if xshell::cmd!(sh, "curl --silent --fail --max-time 1 {health}")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()
-            .is_ok()
-        {
-            healthy = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    if !healthy {
-        let logs = ui::exec_output(docker.cmd(&["logs", &name]))?;
-        bail!("{reference} did not answer {health} within 10 s; its log:\n{}", String::from_utf8_lossy(&logs.stderr));
-    }
-    let version_url = format!("{url}/version");
-    let answer = xshell::cmd!(sh, "curl --silent --fail {version_url}").quiet().read().context("asking /version")?;
-    println!("{answer}");
-    ui::info(format_args!(
-        "{reference} is running at {url} (GET /health, GET /version); stop it with: docker stop {name}"
-    ));
     Ok(())
 }

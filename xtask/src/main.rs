@@ -1,4 +1,5 @@
-//! `cargo xtask`: parses the command line and dispatches. Nothing else lives here.
+//! `cargo xtask`: parses the command line, opens the workspace and dispatches. Nothing else
+//! lives here.
 mod bench;
 mod checks;
 mod ci;
@@ -10,18 +11,25 @@ mod doctor;
 mod execute;
 mod failure;
 mod flags;
+mod gather;
 mod interrupt;
+mod local_run;
 mod pipeline;
 mod plan;
+mod preflight;
 mod publish;
 mod qemu;
 mod reference;
 mod repo;
+mod summary;
 mod tags;
 mod ui;
 mod version;
+mod workspace;
 
 use std::process::ExitCode;
+
+use workspace::Workspace;
 
 fn main() -> ExitCode {
     let flags = match flags::Xtask::from_env() {
@@ -29,17 +37,18 @@ fn main() -> ExitCode {
         Err(err) => return ui::usage_error(err),
     };
     ui::init(flags.quiet, flags.verbose);
+    let ws = Workspace::current;
     let result = match flags.subcommand {
         flags::XtaskCmd::Version(cmd) => version::run(cmd),
-        flags::XtaskCmd::Dist(cmd) => dist::run(cmd),
-        flags::XtaskCmd::Distcopy(cmd) => distcopy::run(cmd),
-        flags::XtaskCmd::Release(cmd) => pipeline::run_release(cmd),
-        flags::XtaskCmd::DevRelease(cmd) => pipeline::run_dev_release(cmd),
-        flags::XtaskCmd::Ci(cmd) => pipeline::run_ci(cmd),
-        flags::XtaskCmd::Qemu(cmd) => qemu::run(cmd),
+        flags::XtaskCmd::Dist(cmd) => ws().and_then(|ws| dist::run(cmd, &ws)),
+        flags::XtaskCmd::Distcopy(cmd) => ws().and_then(|ws| distcopy::run(cmd, &ws)),
+        flags::XtaskCmd::Release(cmd) => ws().and_then(|ws| pipeline::run_release(cmd, &ws)),
+        flags::XtaskCmd::DevRelease(cmd) => ws().and_then(|ws| pipeline::run_dev_release(cmd, &ws)),
+        flags::XtaskCmd::Ci(cmd) => ws().and_then(|ws| pipeline::run_ci(cmd, &ws)),
+        flags::XtaskCmd::Qemu(cmd) => ws().and_then(|ws| qemu::run(cmd, &ws.config)),
         flags::XtaskCmd::Doctor(cmd) => doctor::run(cmd),
         flags::XtaskCmd::Bench(cmd) => bench::run(cmd),
-        flags::XtaskCmd::Publish(cmd) => publish::run(cmd),
+        flags::XtaskCmd::Publish(cmd) => ws().and_then(|ws| publish::run(cmd, &ws)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

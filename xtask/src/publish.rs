@@ -9,9 +9,10 @@ use xshell::{cmd, Shell};
 
 use crate::{
     config::Config,
-    flags,
-    plan::{self, Kind, PlanInput, ReleasePlan},
+    flags, gather,
+    plan::{self, CrateAction, Kind, PublishState, ReleasePlan},
     ui,
+    workspace::Workspace,
 };
 
 /// cargo's own token variable for a registry: `CARGO_REGISTRIES_<NAME>_TOKEN`.
@@ -33,44 +34,10 @@ pub(crate) fn check_token(config: &Config, env: &BTreeMap<String, String>) -> Re
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum PublishState {
-    Publish,
-    /// Published before from this very commit: a rerun.
-    AlreadyThere,
-    /// A dev version published from another commit (two branches at the same distance).
-    SkipDev {
-        theirs: String,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct PublishAction {
-    pub(crate) krate: String,
-    pub(crate) version: String,
-    pub(crate) registry: String,
-    pub(crate) state: PublishState,
-}
-
-impl PublishAction {
-    pub(crate) fn describe(&self) -> String {
-        match &self.state {
-            PublishState::Publish => format!("published to `{}`", self.registry),
-            PublishState::AlreadyThere => format!("already in `{}` from this commit", self.registry),
-            PublishState::SkipDev { theirs } => format!(
-                "skipped: `{}` already has {} from commit {} (the branch's image tag is its own handle)",
-                self.registry,
-                self.version,
-                plan::short(Some(theirs))
-            ),
-        }
-    }
-}
-
 /// `cargo xtask publish`: the publish step alone, for the plan a person's `release` (HEAD on a
 /// version tag) or `dev-release` (otherwise) would make.
-pub(crate) fn run(cmd: flags::Publish) -> Result<()> {
-    let (input, root) = crate::pipeline::gather(None, false, false)?;
+pub(crate) fn run(cmd: flags::Publish, ws: &Workspace) -> Result<()> {
+    let input = gather::plan_input(ws, None, false, false)?;
     let plan = if input.version.is_release() {
         plan::release(&input, None)?
     } else {
@@ -96,15 +63,14 @@ pub(crate) fn run(cmd: flags::Publish) -> Result<()> {
             "fix the problems above and run it again",
         ));
     }
-    let env = crate::pipeline::env_map();
-    let actions = preflight(&plan, &input, &root, &env)?;
+    let actions = preflight(ws, &plan)?;
     if cmd.dry_run {
         for a in &actions {
             println!("{} {}: {:?}", a.krate, a.version, a.state);
         }
         return Ok(());
     }
-    publish(&plan, &input, &root, &actions)?;
+    publish(ws, &plan, &actions)?;
     for a in &actions {
         ui::info(format_args!("{} {}: {}", a.krate, a.version, a.describe()));
     }
@@ -114,22 +80,18 @@ pub(crate) fn run(cmd: flags::Publish) -> Result<()> {
 /// Reads the registry for every crate the plan publishes: what is there already, from which
 /// commit. A release version published from another commit is an error, before anything is
 /// built or pushed.
-pub(crate) fn preflight(
-    plan: &ReleasePlan,
-    input: &PlanInput,
-    root: &Utf8Path,
-    env: &BTreeMap<String, String>,
-) -> Result<Vec<PublishAction>> {
+pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan) -> Result<Vec<CrateAction>> {
     if plan.publish.is_empty() || !matches!(plan.kind, Kind::Release | Kind::DevRelease) {
         return Ok(Vec::new());
     }
-    if input.config.cargo_registry.is_empty() {
+    let root = &ws.root;
+    if ws.config.cargo_registry.is_empty() {
         return Err(ui::error_with_help(
             "`publish` lists crates but `cargo-registry` is empty",
             "name the registry (as in cargo's [registries]) in `cargo-registry`",
         ));
     }
-    check_token(&input.config, env)?;
+    check_token(&ws.config, &ws.env)?;
     let ours = plan.commit.clone().unwrap_or_default();
     let mut actions = Vec::new();
     let mut problems = Vec::new();
@@ -156,7 +118,7 @@ pub(crate) fn preflight(
                 PublishState::SkipDev { theirs }
             }
         };
-        actions.push(PublishAction {
+        actions.push(CrateAction {
             krate: p.krate.clone(),
             version: p.version.clone(),
             registry: p.registry.clone(),
@@ -219,26 +181,34 @@ fn staging_dir(root: &Utf8Path, what: &str) -> Result<Utf8PathBuf> {
 
 /// Publishes every crate marked `Publish`, from a staged copy of the workspace with the version
 /// set, the commit recorded, and the published crates pinned to each other (`=version`).
-pub(crate) fn publish(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, actions: &[PublishAction]) -> Result<()> {
-    let to_publish: Vec<&PublishAction> = actions.iter().filter(|a| a.state == PublishState::Publish).collect();
+pub(crate) fn publish(ws: &Workspace, plan: &ReleasePlan, actions: &[CrateAction]) -> Result<()> {
+    let to_publish: Vec<&CrateAction> = actions.iter().filter(|a| a.state == PublishState::Publish).collect();
+    let commands: Vec<(String, Vec<String>)> =
+        to_publish.iter().map(|a| (a.krate.clone(), plan::steps::publish_argv(&a.registry, &a.krate))).collect();
+    publish_staged(ws, plan, &commands)
+}
+
+/// Stages the workspace once and runs each crate's `cargo publish` command line in it.
+pub(crate) fn publish_staged(ws: &Workspace, plan: &ReleasePlan, commands: &[(String, Vec<String>)]) -> Result<()> {
+    let (root, config) = (&ws.root, &ws.config);
+    let to_publish = commands;
     if to_publish.is_empty() {
         return Ok(());
     }
     let version = &plan.version.semver;
     let commit = plan.commit.clone().unwrap_or_default();
     let stage = staging_dir(root, "publish")?;
-    let crates: Vec<&str> = input.config.publish.iter().map(String::as_str).collect();
+    let crates: Vec<&str> = config.publish.iter().map(String::as_str).collect();
     // The workspace manifest, with only the published crates as members.
-    let mut ws: toml_edit::DocumentMut =
+    let mut top: toml_edit::DocumentMut =
         std::fs::read_to_string(root.join("Cargo.toml"))?.parse().context("parsing Cargo.toml")?;
-    ws["workspace"]["members"] = toml_edit::value(crates.iter().copied().collect::<toml_edit::Array>());
-    std::fs::write(stage.join("Cargo.toml"), ws.to_string())?;
-    let repo = crate::repo::Repo::discover(root)?
-        .context("publishing needs the git checkout: only tracked files are published")?;
+    top["workspace"]["members"] = toml_edit::value(crates.iter().copied().collect::<toml_edit::Array>());
+    std::fs::write(stage.join("Cargo.toml"), top.to_string())?;
+    let repo = ws.repo.as_ref().context("publishing needs the git checkout: only tracked files are published")?;
     let tracked = repo.tracked_files()?;
     // Never in a crate, even when tracked: the packages and image contexts' pkg/.
     let generated: Vec<Utf8PathBuf> = std::iter::once(Utf8PathBuf::from("dist"))
-        .chain(input.config.context.iter().map(|c| Utf8Path::new(&c.dir).join("pkg")))
+        .chain(config.context.iter().map(|c| Utf8Path::new(&c.dir).join("pkg")))
         .collect();
     let wanted = |file: &&Utf8PathBuf| {
         [".cargo/config.toml", "LICENSE", "Cargo.lock"].contains(&file.as_str())
@@ -273,7 +243,7 @@ pub(crate) fn publish(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, ac
                     manifest.get_mut(section).and_then(|d| d.get_mut(other)).and_then(|d| d.as_table_like_mut())
                 {
                     dep.insert("version", toml_edit::value(format!("={version}")));
-                    dep.insert("registry", toml_edit::value(input.config.cargo_registry.as_str()));
+                    dep.insert("registry", toml_edit::value(config.cargo_registry.as_str()));
                 }
             }
         }
@@ -281,11 +251,10 @@ pub(crate) fn publish(plan: &ReleasePlan, input: &PlanInput, root: &Utf8Path, ac
     }
     let sh = Shell::new()?;
     sh.change_dir(&stage);
-    let registry = input.config.cargo_registry.as_str();
-    for a in to_publish {
-        let krate = a.krate.as_str();
-        let out =
-            ui::exec_output(cmd!(sh, "cargo publish --no-verify --allow-dirty --registry {registry} -p {krate}"))?;
+    let registry = config.cargo_registry.as_str();
+    for (krate, argv) in to_publish {
+        let (program, args) = argv.split_first().context("an empty command line")?;
+        let out = ui::exec_output(cmd!(sh, "{program} {args...}"))?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if crate::failure::classify(&stderr) == crate::failure::Failure::Refused {

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 use xshell::{cmd, Shell};
 
-use crate::{config::Config, flags, ui, version};
+use crate::{config::Config, flags, ui};
 
 /// Overrides `/proc/sys/fs/binfmt_misc` (for tests).
 pub(crate) const BINFMT_DIR_VAR: &str = "RELEASE_BINFMT_DIR";
@@ -44,11 +44,11 @@ pub(crate) fn handler_enabled(name: &str) -> bool {
     std::fs::read_to_string(binfmt_dir().join(name)).is_ok_and(|t| t.lines().next() == Some("enabled"))
 }
 
-/// Handlers the platforms need that this host does not run natively: (handler, install name).
+/// Handlers the platforms need that `host` does not run natively: (handler, install name).
 pub(crate) fn needed_handlers<'a>(
     platforms: impl IntoIterator<Item = &'a String>,
+    host: &str,
 ) -> Vec<(&'static str, &'static str)> {
-    let host = host_platform();
     let mut out: Vec<_> = platforms
         .into_iter()
         .filter(|p| p.as_str() != host && !(host == "linux/arm64" && p.starts_with("linux/arm/")))
@@ -59,66 +59,107 @@ pub(crate) fn needed_handlers<'a>(
     out
 }
 
-pub(crate) fn run(_cmd: flags::Qemu) -> Result<()> {
-    let (_repo, _root, config) = version::open(None)?;
-    ensure(&config)?;
+/// What the host says about its qemu handlers, read once.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct HostQemu {
+    /// Whether binfmt_misc is mounted.
+    pub(crate) mounted: bool,
+    /// Handlers registered and enabled.
+    pub(crate) enabled: Vec<String>,
+    /// Whether the host's `update-binfmts` can register the handlers (qemu-user-static).
+    pub(crate) update_binfmts: bool,
+}
+
+impl HostQemu {
+    pub(crate) fn read() -> HostQemu {
+        let known = ["qemu-arm", "qemu-aarch64", "qemu-riscv64", "qemu-ppc64le", "qemu-s390x"];
+        HostQemu {
+            mounted: binfmt_dir().join("status").exists(),
+            enabled: known.iter().filter(|n| handler_enabled(n)).map(|n| (*n).to_owned()).collect(),
+            update_binfmts: which::which("update-binfmts").is_ok()
+                && known.iter().all(|n| std::path::Path::new(&format!("/usr/share/binfmts/{n}")).exists()),
+        }
+    }
+}
+
+/// A registration to run: the handlers it registers and its command line.
+pub(crate) type Registration = (Vec<String>, Vec<String>);
+
+/// The registrations the platforms need on this host (none when every handler is there): with
+/// the host's `update-binfmts` when qemu-user-static is installed, else with `image`
+/// (`docker run --privileged`). Pure: the plan's steps and `cargo xtask qemu` both use it.
+pub(crate) fn registrations<'a>(
+    host: &HostQemu,
+    host_platform: &str,
+    platforms: impl IntoIterator<Item = &'a String>,
+    image: &str,
+) -> Result<Vec<Registration>, String> {
+    let needed = needed_handlers(platforms, host_platform);
+    let missing: Vec<_> = needed.iter().filter(|(name, _)| !host.enabled.iter().any(|e| e == name)).collect();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = missing.iter().map(|(n, _)| (*n).to_owned()).collect();
+    if !host.mounted {
+        return Err(format!(
+            "binfmt_misc is not mounted at {}, so {} cannot run foreign binaries (mount it: `sudo mount -t binfmt_misc binfmt_misc {0}`; scripts/onboard.sh does it)",
+            binfmt_dir(),
+            names.join(", ")
+        ));
+    }
+    if host.update_binfmts {
+        return Ok(names
+            .into_iter()
+            .map(|n| (vec![n.clone()], vec!["update-binfmts".to_owned(), "--enable".to_owned(), n]))
+            .collect());
+    }
+    let install: Vec<&str> = missing.iter().map(|(_, i)| *i).collect();
+    let argv = ["docker", "run", "--privileged", "--rm", image, "--install", &install.join(",")];
+    Ok(vec![(names, argv.iter().map(|w| (*w).to_owned()).collect())])
+}
+
+pub(crate) fn run(_cmd: flags::Qemu, config: &Config) -> Result<()> {
+    let platforms: Vec<String> = config.context.iter().flat_map(|c| c.platforms.clone()).collect();
+    let registrations = registrations(&HostQemu::read(), host_platform(), &platforms, &config.qemu_image)
+        .map_err(|why| ui::error_with_help(why, "run scripts/onboard.sh, which mounts and registers them"))?;
+    if registrations.is_empty() {
+        let needed: Vec<&str> = needed_handlers(&platforms, host_platform()).iter().map(|(n, _)| *n).collect();
+        if needed.is_empty() {
+            ui::info("qemu: every configured platform runs natively");
+        } else {
+            ui::info(format_args!("qemu: {} registered and enabled", needed.join(", ")));
+        }
+    }
+    for (handlers, argv) in &registrations {
+        register(handlers, argv)?;
+    }
     Ok(())
 }
 
-/// Registers what is missing: with the host's `update-binfmts` when qemu-user-static is
-/// installed, else with the configured image (`docker run --privileged`).
-pub(crate) fn ensure(config: &Config) -> Result<()> {
-    let platforms: Vec<String> = config.context.iter().flat_map(|c| c.platforms.clone()).collect();
-    let needed = needed_handlers(&platforms);
-    if needed.is_empty() {
-        ui::info("qemu: every configured platform runs natively");
-        return Ok(());
-    }
-    let dir = binfmt_dir();
-    if !dir.join("status").exists() {
+/// Runs one registration and checks that its handlers are enabled afterwards.
+pub(crate) fn register(handlers: &[String], argv: &[String]) -> Result<()> {
+    let sh = Shell::new()?;
+    let (program, args) = argv.split_first().context("an empty registration")?;
+    if program == "docker" && which::which("docker").is_err() {
         return Err(ui::error_with_help(
-            format!("binfmt_misc is not mounted at {dir}, so foreign binaries cannot run"),
-            format!("mount it: `sudo mount -t binfmt_misc binfmt_misc {dir}` (scripts/onboard.sh does it)"),
+            "qemu handlers are missing and neither update-binfmts (qemu-user-static) nor docker is installed to register them",
+            "install qemu-user-static and binfmt-support (scripts/onboard.sh does it)",
         ));
     }
-    let missing: Vec<_> = needed.iter().filter(|(name, _)| !handler_enabled(name)).collect();
-    if missing.is_empty() {
-        let names: Vec<&str> = needed.iter().map(|(n, _)| *n).collect();
-        ui::info(format_args!("qemu: {} registered and enabled", names.join(", ")));
-        return Ok(());
+    let out = ui::exec_output(cmd!(sh, "{program} {args...}"))?;
+    // update-binfmts only warns when the handler is already enabled: the check below decides.
+    if program == "docker" && !out.status.success() {
+        return Err(ui::command_failed(&format!("registering qemu handlers ({})", handlers.join(", ")), &out)).context(ui::Help(
+            "install qemu-user-static and binfmt-support (`apt-get install qemu-user-static binfmt-support`), or run `docker run --privileged --rm tonistiigi/binfmt --install arm,arm64` where images can be pulled".to_owned(),
+        ));
     }
-    let sh = Shell::new()?;
-    let host_can = which::which("update-binfmts").is_ok()
-        && missing.iter().all(|(name, _)| std::path::Path::new(&format!("/usr/share/binfmts/{name}")).exists());
-    if host_can {
-        for (name, _) in &missing {
-            // update-binfmts only warns when the handler is already enabled.
-            let _ = ui::exec_output(cmd!(sh, "update-binfmts --enable {name}"))?;
-        }
-    } else {
-        let install: Vec<&str> = missing.iter().map(|(_, i)| *i).collect();
-        let install = install.join(",");
-        let image = &config.qemu_image;
-        if which::which("docker").is_err() {
-            return Err(ui::error_with_help(
-                "qemu handlers are missing and neither update-binfmts (qemu-user-static) nor docker is installed to register them",
-                "install qemu-user-static and binfmt-support (scripts/onboard.sh does it)",
-            ));
-        }
-        let out = ui::exec_output(cmd!(sh, "docker run --privileged --rm {image} --install {install}"))?;
-        if !out.status.success() {
-            return Err(ui::command_failed(&format!("registering qemu handlers with {image}"), &out)).context(ui::Help(
-                "install qemu-user-static and binfmt-support (`apt-get install qemu-user-static binfmt-support`), or run `docker run --privileged --rm tonistiigi/binfmt --install arm,arm64` where images can be pulled".to_owned(),
-            ));
-        }
-    }
-    let still: Vec<&str> = missing.iter().filter(|(n, _)| !handler_enabled(n)).map(|(n, _)| *n).collect();
+    let still: Vec<&str> = handlers.iter().filter(|n| !handler_enabled(n)).map(String::as_str).collect();
     if !still.is_empty() {
         return Err(ui::error_with_help(
-            format!("registering {} was refused (they are still missing from {dir})", still.join(", ")),
+            format!("registering {} was refused (they are still missing from {})", still.join(", "), binfmt_dir()),
             "run as root (binfmt_misc needs privileges), or `sudo update-binfmts --enable qemu-arm` and `qemu-aarch64`",
         ));
     }
-    ui::info(format_args!("qemu: registered {}", missing.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")));
+    ui::info(format_args!("qemu: registered {}", handlers.join(", ")));
     Ok(())
 }

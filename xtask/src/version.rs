@@ -249,31 +249,26 @@ fn highest_reachable_tag(repo: &Repo, head: git2::Oid, tags: &[VersionTag]) -> R
 
 /// The repository at `path` and the configuration of its work tree.
 pub(crate) fn open(path: Option<&Utf8Path>) -> Result<(Option<Repo>, Utf8PathBuf, Config)> {
-    let start = match path {
-        Some(p) => p.to_owned(),
-        None => Utf8PathBuf::try_from(std::env::current_dir().context("reading the current directory")?)
-            .context("the current directory is not UTF-8")?,
-    };
-    let repo = Repo::discover(&start)?;
-    let root = match &repo {
-        Some(r) => r.root(),
-        None => start.ancestors().find(|d| d.join("Cargo.toml").exists()).unwrap_or(&start).to_owned(),
-    };
-    let config = Config::load(&root)?;
-    Ok((repo, root, config))
+    let ws = crate::workspace::Workspace::open(path)?;
+    Ok((ws.repo, ws.root, ws.config))
 }
 
 /// The version of the repository at `path` (or the current directory's), honouring
 /// `RELEASE_VERSION` outside git.
 pub(crate) fn read(path: Option<&Utf8Path>) -> Result<VersionInfo> {
-    let (repo, root, config) = open(path)?;
+    of(&crate::workspace::Workspace::open(path)?)
+}
+
+/// The version of a workspace already opened.
+pub(crate) fn of(ws: &crate::workspace::Workspace) -> Result<VersionInfo> {
+    let (repo, root, config) = (&ws.repo, &ws.root, &ws.config);
     let override_version = std::env::var(OVERRIDE_VAR).ok().filter(|v| !v.is_empty());
     match repo {
         Some(repo) => {
             if override_version.is_some() {
                 ui::warn(format_args!("{OVERRIDE_VAR} is ignored inside a git repository"));
             }
-            compute(&repo, &config)
+            compute(repo, config)
         }
         None => {
             let Some(text) = override_version else {

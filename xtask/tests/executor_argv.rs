@@ -75,7 +75,7 @@ fn build_command_line() {
         ws.head()
     );
     assert!(build.starts_with(&expected), "\n got: {build}\nwant: {expected}…");
-    assert!(build.ends_with(&format!("/metadata.json --push {}/docker", ws.path().display())), "{build}");
+    assert!(build.ends_with(&format!("/buildx-docker.json --push {}/docker", ws.path().display())), "{build}");
     assert!(!fake.calls().iter().any(|c| c.starts_with("login")), "no credentials: the user's own login is used");
 }
 

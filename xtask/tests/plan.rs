@@ -18,9 +18,24 @@ fn repo() -> TestRepo {
     repo
 }
 
+/// The plan a dry run prints. No registry listens at the configured address, so a plan that
+/// pushes has its preflight reads fail: the plan is printed all the same, the run fails, and
+/// those reads are its only problems.
 fn json_of(out: &std::process::Output) -> serde_json::Value {
-    assert_ok(out);
-    serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+    let plan: serde_json::Value =
+        serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(out), stderr(out)));
+    let problems = plan["problems"].as_array().unwrap();
+    if out.status.success() {
+        assert!(problems.is_empty(), "{problems:?}");
+    } else {
+        assert!(!problems.is_empty() && plan["images"][0]["push"] == true, "{}", stderr(out));
+        for problem in problems {
+            let problem = problem.as_str().unwrap();
+            assert!(problem.contains("is unreachable") || problem.starts_with("could not read"), "{problem}");
+        }
+        assert!(stderr(out).contains("cannot go ahead"), "{}", stderr(out));
+    }
+    plan
 }
 
 #[test]

@@ -114,8 +114,10 @@ fn a_release_from_another_commit_is_refused_before_any_image_is_pushed() {
 fn missing_token_names_the_variable() {
     let env = setup();
     env.ws.tag("1.2.3");
+    // A dry run makes the preflight a run makes: it prints the plan and names the variable too.
     let out = env.run("", &["release", "--dry-run"]);
-    assert_ok(&out); // a dry run reads nothing
+    assert_fails_with(&out, "CARGO_REGISTRIES_LOCAL_TOKEN is not set");
+    assert!(stdout(&out).contains("plan:    release of 1.2.3"), "{}", stdout(&out));
     let out = env.run("", &["release"]);
     assert_fails_with(&out, "CARGO_REGISTRIES_LOCAL_TOKEN is not set");
     assert!(env.reg.tags().is_empty());

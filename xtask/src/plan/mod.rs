@@ -9,13 +9,16 @@ use semver::Version;
 use serde::Serialize;
 
 use crate::{
+    checks,
     ci::{CiContext, CiEvent, CiRef},
     config::Config,
-    docker::RemoteImage,
     reference::ImageRepository,
     tags, ui,
     version::{parse_tag, TagKind, VersionInfo},
 };
+
+pub(crate) mod steps;
+pub(crate) use steps::{CrateAction, Facts, PublishState, Step};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -112,8 +115,8 @@ pub(crate) struct PlanInput {
     pub(crate) head_tags: Vec<(String, Version)>,
     /// Every version tag's version in the repository.
     pub(crate) releases: Vec<Version>,
-    /// `--repository`, `RELEASE_REPOSITORY` or `image`; empty: local mode.
-    pub(crate) repository: String,
+    /// `--repository`, `RELEASE_REPOSITORY` or `image`; `None`: local mode.
+    pub(crate) repository: Option<String>,
     /// `--local`: build into the local engine even with an image configured.
     pub(crate) force_local: bool,
     /// `--run`: start the built image from the local engine afterwards.
@@ -124,7 +127,7 @@ pub(crate) struct PlanInput {
 
 impl PlanInput {
     fn local(&self) -> bool {
-        self.force_local || self.repository.is_empty()
+        self.force_local || self.repository.is_none()
     }
 
     fn plan(&self, kind: Kind, reason: String, tag: Option<String>, images: Vec<ImagePlan>) -> ReleasePlan {
@@ -145,7 +148,10 @@ impl PlanInput {
 
     /// One image per context; `tags_of(prefix)` gives (immutable tags, moving tags).
     fn images(&self, tags_of: impl Fn(&str) -> (Vec<String>, Vec<String>)) -> Vec<ImagePlan> {
-        let repository = if self.local() { crate::dist::CRATE.to_owned() } else { self.repository.clone() };
+        let repository = match (&self.repository, self.local()) {
+            (Some(repository), false) => repository.clone(),
+            _ => crate::dist::CRATE.to_owned(),
+        };
         self.config
             .context
             .iter()
@@ -289,14 +295,13 @@ pub(crate) fn release(input: &PlanInput, tag: Option<&str>) -> Result<ReleasePla
 /// Every problem the plain data shows, so that the run stops before building anything.
 fn with_problems(input: &PlanInput, mut plan: ReleasePlan) -> ReleasePlan {
     let mut problems = Vec::new();
-    if input.run && !plan.local {
+    if let (true, false, Some(repository)) = (input.run, plan.local, &input.repository) {
         problems.push(format!(
-            "--run starts the image from the local Docker engine, but this plan pushes to {}: add --local",
-            input.repository
+            "--run starts the image from the local Docker engine, but this plan pushes to {repository}: add --local"
         ));
     }
-    if !plan.local && plan.kind != Kind::Skip {
-        if let Err(why) = ImageRepository::parse(&input.repository) {
+    if let (false, false, Some(repository)) = (plan.local, plan.kind == Kind::Skip, &input.repository) {
+        if let Err(why) = ImageRepository::parse(repository) {
             problems.push(why);
         }
     }
@@ -395,10 +400,10 @@ pub(crate) fn check_ci_credentials(plan: &ReleasePlan, config: &Config, env: &BT
     if !plan.pushes() {
         return Ok(());
     }
-    let missing: Vec<&str> = match crate::checks::credentials(config, env) {
-        crate::checks::Credentials::Both { .. } => Vec::new(),
-        crate::checks::Credentials::OnlyOne { missing } => vec![missing],
-        crate::checks::Credentials::Neither => vec![&config.registry_user_env, &config.registry_password_env],
+    let missing: Vec<&str> = match checks::credentials(config, env) {
+        checks::Credentials::Both { .. } => Vec::new(),
+        checks::Credentials::OnlyOne { missing } => vec![missing],
+        checks::Credentials::Neither => vec![&config.registry_user_env, &config.registry_password_env],
     };
     if !missing.is_empty() {
         return Err(ui::error_with_help(
@@ -489,6 +494,17 @@ pub(crate) enum Lineage {
     Diverged,
     /// This checkout does not have their commit, even after fetching it.
     Unknown,
+}
+
+/// An image in a registry, as `imagetools inspect` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RemoteImage {
+    pub(crate) digest: String,
+    pub(crate) platforms: Vec<String>,
+    /// The `org.opencontainers.image.revision` label.
+    pub(crate) revision: Option<String>,
+    /// The branch a dev build was made from ([`steps::BRANCH_LABEL`]).
+    pub(crate) branch: Option<String>,
 }
 
 /// What the registry holds at one image's primary tag (version or branch tag), read right

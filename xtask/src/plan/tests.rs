@@ -37,7 +37,7 @@ fn on_tag(tag: &str) -> Git {
             branch: Some("feature/x".into()),
             head_tags: vec![(tag.into(), version.clone())],
             releases: vec![version],
-            repository: "127.0.0.1:5000/acme/service".into(),
+            repository: Some("127.0.0.1:5000/acme/service".into()),
             force_local: false,
             run: false,
             changed_files: Vec::new(),
@@ -69,7 +69,7 @@ impl Git {
         self
     }
     fn image(mut self, image: &str) -> Git {
-        self.input.repository = image.into();
+        self.input.repository = Some(image.to_owned()).filter(|i| !i.is_empty());
         self
     }
     fn release_repository(mut self, r: &str) -> Git {

@@ -1,0 +1,36 @@
+//! Git, the environment and the configuration, read into the planner's input
+//! (`plan::PlanInput`): the one place a release's facts are gathered.
+use anyhow::Result;
+
+use crate::{plan::PlanInput, version, workspace::Workspace};
+
+/// Reads git, the environment and the configuration into the planner's input.
+pub(crate) fn plan_input(ws: &Workspace, repository: Option<String>, force_local: bool, run: bool) -> Result<PlanInput> {
+    let repo = ws.repo()?;
+    let config = &ws.config;
+    let tags = version::version_tags(repo, &config.version_tag_prefix)?;
+    let version = version::compute_with_tags(repo, &tags)?;
+    let head = repo.head()?;
+    let mut head_tags: Vec<(String, semver::Version)> = tags
+        .iter()
+        .filter(|t| head.is_some() && repo.peel(t.target) == head)
+        .map(|t| (t.name.clone(), t.version.clone()))
+        .collect();
+    // Highest first: a release of HEAD releases its highest version tag.
+    head_tags.sort_by(|a, b| b.1.cmp_precedence(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let repository = repository
+        .filter(|r| !r.is_empty())
+        .or_else(|| ws.var("RELEASE_REPOSITORY").map(str::to_owned))
+        .or_else(|| Some(config.image.clone()).filter(|i| !i.is_empty()));
+    Ok(PlanInput {
+        branch: repo.branch()?,
+        head_tags,
+        releases: tags.into_iter().map(|t| t.version).collect(),
+        repository,
+        force_local,
+        run,
+        changed_files: if version.dirty { repo.changed_files()? } else { Vec::new() },
+        version,
+        config: config.clone(),
+    })
+}

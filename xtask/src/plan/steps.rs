@@ -1,0 +1,462 @@
+//! The steps a run takes, in order, each with the exact command line it runs: made from the plan
+//! and the facts the read-only preflight gathered (what the registry holds, the host, which
+//! credentials are there). Pure, like the rest of `plan/`: `--dry-run` prints these steps,
+//! `--json` emits them, and the executor runs them one by one, deciding nothing of its own.
+use std::collections::BTreeMap;
+
+use camino::Utf8PathBuf;
+use serde::Serialize;
+
+use camino::Utf8Path;
+
+use super::{BuildAction, Kind, ReleasePlan};
+use crate::{config::TargetConfig, dist, qemu, reference};
+
+/// The image label naming the branch of a dev build: two branch names can share a dev tag
+/// (`feature/x`, `feature-x`), and one must never take the other's tag.
+pub(crate) const BRANCH_LABEL: &str = "org.release-pipeline.branch";
+/// The label on the containers `--run` starts: what it may replace on the next `--run`.
+pub(crate) const RUN_LABEL: &str = "org.release-pipeline.run";
+
+/// What the preflight read, for the step planner: the registry (as `BuildAction`s), the cargo
+/// registry, the host and the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Facts {
+    pub(crate) root: Utf8PathBuf,
+    /// The configured targets and the platform each serves.
+    pub(crate) targets: Vec<TargetConfig>,
+    /// This run's own scratch directory (buildx's metadata files go there).
+    pub(crate) scratch_dir: Utf8PathBuf,
+    /// `CARGO_HOME`, remapped out of the binaries.
+    pub(crate) cargo_home: Option<String>,
+    pub(crate) host_platform: String,
+    /// Whether the engine keeps images in containerd (which holds multi-platform images).
+    pub(crate) containerd_store: bool,
+    pub(crate) qemu: qemu::HostQemu,
+    /// The image that registers qemu handlers when the host cannot (`qemu-image`).
+    pub(crate) qemu_image: String,
+    /// The commit's time: the image's creation time and every mtime in the packages.
+    pub(crate) epoch: i64,
+    /// The repository's web address, from the CI environment.
+    pub(crate) source_url: Option<String>,
+    /// The registry user when both credentials are in the environment (the password goes on
+    /// stdin and is never part of a step).
+    pub(crate) login_user: Option<String>,
+    /// The run's private docker config (its `config.json` is skopeo's `--authfile`).
+    pub(crate) authfile: Option<Utf8PathBuf>,
+    pub(crate) builder: Option<String>,
+    /// `--run`: the port to publish the started image on.
+    pub(crate) run_port: Option<u16>,
+    /// Per image of the plan: what the registry holds decided (`plan::reconcile`).
+    pub(crate) actions: Vec<BuildAction>,
+    /// Per crate of the plan: what the cargo registry holds decided.
+    pub(crate) crates: Vec<CrateAction>,
+}
+
+/// What the cargo registry holds decided for one crate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CrateAction {
+    pub(crate) krate: String,
+    pub(crate) version: String,
+    pub(crate) registry: String,
+    pub(crate) state: PublishState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PublishState {
+    Publish,
+    /// Published before from this very commit: a rerun.
+    AlreadyThere,
+    /// A dev version published from another commit (two branches at the same distance).
+    SkipDev { theirs: String },
+}
+
+impl CrateAction {
+    pub(crate) fn describe(&self) -> String {
+        match &self.state {
+            PublishState::Publish => format!("published to `{}`", self.registry),
+            PublishState::AlreadyThere => format!("already in `{}` from this commit", self.registry),
+            PublishState::SkipDev { theirs } => format!(
+                "skipped: `{}` already has {} from commit {} (the branch's image tag is its own handle)",
+                self.registry,
+                self.version,
+                super::short(Some(theirs))
+            ),
+        }
+    }
+}
+
+/// One step of a run. Each has the command line it runs (`argv`, no secret in it: a password
+/// goes on stdin); a step done in-process shows the `cargo xtask` command that does the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub(crate) enum Step {
+    /// Log in to a registry, into the run's private docker config. Done by the preflight, which
+    /// reads the registry with it.
+    Login { host: String, user: String, argv: Vec<String> },
+    /// Build the service for these targets and package each build in `dist/`.
+    Package { version: String, targets: Vec<String>, argv: Vec<String> },
+    /// Copy the packages into these contexts' `pkg/`.
+    FillPkg { contexts: Vec<String>, argv: Vec<String> },
+    /// Register a qemu handler, so buildx can run foreign platforms' binaries.
+    RegisterQemu { handlers: Vec<String>, argv: Vec<String> },
+    /// Build one context's image for its platforms; push it, or load it into the engine.
+    Build {
+        /// The image's index in the plan's `images`.
+        image: usize,
+        context: String,
+        platforms: Vec<String>,
+        tags: Vec<String>,
+        build_args: BTreeMap<String, String>,
+        labels: BTreeMap<String, String>,
+        push: bool,
+        /// Where buildx writes the pushed digest.
+        metadata_file: Utf8PathBuf,
+        /// Why the step differs from the plan (a platform left out), if it does.
+        note: Option<String>,
+        argv: Vec<String>,
+    },
+    /// Point a moving tag at the highest release it covers, keeping the digest; planned from
+    /// this release's version tag, read again right before writing.
+    PointTag { image: usize, tag: String, from: String, argv: Vec<String> },
+    /// Check a pushed primary tag's digest and platforms.
+    Verify { image: usize, reference: String, platforms: Vec<String>, argv: Vec<String> },
+    /// Publish a crate from a staged copy of the workspace.
+    Publish { krate: String, version: String, registry: String, argv: Vec<String> },
+    /// Start the image from the local engine and show its `/version`.
+    Run { image: usize, reference: String, container: String, port: u16, argv: Vec<String> },
+    /// Something the plan names that this run leaves alone, and why.
+    Skip { what: String, why: String, argv: Vec<String> },
+}
+
+impl Step {
+    pub(crate) fn argv(&self) -> &[String] {
+        match self {
+            Step::Login { argv, .. }
+            | Step::Package { argv, .. }
+            | Step::FillPkg { argv, .. }
+            | Step::RegisterQemu { argv, .. }
+            | Step::Build { argv, .. }
+            | Step::PointTag { argv, .. }
+            | Step::Verify { argv, .. }
+            | Step::Publish { argv, .. }
+            | Step::Run { argv, .. }
+            | Step::Skip { argv, .. } => argv,
+        }
+    }
+
+    /// The step's kind, as `--json` names it.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Step::Login { .. } => "login",
+            Step::Package { .. } => "package",
+            Step::FillPkg { .. } => "fill-pkg",
+            Step::RegisterQemu { .. } => "register-qemu",
+            Step::Build { .. } => "build",
+            Step::PointTag { .. } => "point-tag",
+            Step::Verify { .. } => "verify",
+            Step::Publish { .. } => "publish",
+            Step::Run { .. } => "run",
+            Step::Skip { .. } => "skip",
+        }
+    }
+}
+
+/// The steps, and what stops them (each problem a sentence).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Steps {
+    pub(crate) steps: Vec<Step>,
+    pub(crate) problems: Vec<String>,
+}
+
+fn strings<const N: usize>(words: [&str; N]) -> Vec<String> {
+    words.iter().map(|w| (*w).to_owned()).collect()
+}
+
+/// The registry hosts the plan pushes to, each once.
+pub(crate) fn push_hosts(plan: &ReleasePlan) -> Vec<String> {
+    let mut hosts: Vec<String> =
+        plan.images.iter().filter(|i| i.push).map(|i| reference::registry_host(&i.repository).to_owned()).collect();
+    hosts.sort();
+    hosts.dedup();
+    hosts
+}
+
+/// The logins a run makes before it reads the registry: one per pushed host, when the
+/// credentials are in the environment (without them, the user's own docker login is used).
+pub(crate) fn logins(plan: &ReleasePlan, user: Option<&str>) -> Vec<Step> {
+    let Some(user) = user else { return Vec::new() };
+    push_hosts(plan)
+        .into_iter()
+        .map(|host| Step::Login {
+            argv: strings(["docker", "login", &host, "--username", user, "--password-stdin"]),
+            host,
+            user: user.to_owned(),
+        })
+        .collect()
+}
+
+/// skopeo's options for a registry: this run's login and, for a loopback registry only, plain
+/// HTTP (`tls_flags` turned off).
+pub(crate) fn skopeo_options(authfile: Option<&Utf8Path>, repository: &str, tls_flags: &[&str]) -> Vec<String> {
+    let mut args = Vec::new();
+    if let Some(authfile) = authfile {
+        args.extend(["--authfile".to_owned(), authfile.to_string()]);
+    }
+    if reference::is_loopback_registry(reference::registry_host(repository)) {
+        args.extend(tls_flags.iter().map(|f| format!("{f}=false")));
+    }
+    args
+}
+
+/// `skopeo copy` of `repository:from` to `repository:to`, keeping the digest: a multi-platform
+/// index and a single-platform manifest alike are copied as they are (`imagetools create` would
+/// wrap a single manifest in a new index with a new digest).
+pub(crate) fn copy_tag_argv(authfile: Option<&Utf8Path>, repository: &str, from: &str, to: &str) -> Vec<String> {
+    let mut argv = strings(["skopeo", "copy", "--all", "--preserve-digests"]);
+    argv.extend(skopeo_options(authfile, repository, &["--src-tls-verify", "--dest-tls-verify"]));
+    argv.push(format!("docker://{repository}:{from}"));
+    argv.push(format!("docker://{repository}:{to}"));
+    argv
+}
+
+/// `docker buildx imagetools inspect` of a reference, as JSON.
+pub(crate) fn inspect_argv(reference: &str) -> Vec<String> {
+    strings(["docker", "buildx", "imagetools", "inspect", reference, "--format", "{{json .}}"])
+}
+
+/// `cargo publish` of one crate, run in the staged copy of the workspace (which is why
+/// `--allow-dirty`; `--no-verify`: the release built it already).
+pub(crate) fn publish_argv(registry: &str, krate: &str) -> Vec<String> {
+    strings(["cargo", "publish", "--no-verify", "--allow-dirty", "--registry", registry, "-p", krate])
+}
+
+/// The container name `--run` uses for an image tag.
+pub(crate) fn run_container(tag: &str) -> String {
+    format!("{}-{tag}", dist::CRATE)
+}
+
+/// Every step of a run, in order: log in, package, fill `pkg/`, register qemu, build each
+/// image, point the moving tags, verify, publish, run.
+pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
+    let mut out = Steps::default();
+    if plan.kind == Kind::Skip {
+        return out;
+    }
+    let commit = plan.commit.clone().unwrap_or_default();
+    out.steps.extend(logins(plan, facts.login_user.as_deref()));
+    let action = |i: usize| facts.actions.get(i).cloned().unwrap_or(BuildAction::Build);
+    let to_build: Vec<usize> = (0..plan.images.len()).filter(|&i| action(i) == BuildAction::Build).collect();
+
+    // Packages and pkg/ for the images to build only: a resumed release builds what is missing.
+    let platforms: Vec<&String> = to_build.iter().flat_map(|&i| &plan.images[i].platforms).collect();
+    if !to_build.is_empty() {
+        let targets: Vec<String> = facts
+            .targets
+            .iter()
+            .filter(|t| platforms.contains(&&t.platform))
+            .map(|t| t.target.clone())
+            .collect();
+        out.steps.push(Step::Package {
+            version: plan.version.semver.clone(),
+            argv: dist::cargo_build_argv(&targets, facts.cargo_home.as_deref()),
+            targets,
+        });
+        let contexts: Vec<String> = to_build.iter().map(|&i| plan.images[i].context.clone()).collect();
+        let mut argv = strings(["cargo", "xtask", "distcopy", "--from", "dist"]);
+        argv.extend(contexts.iter().map(|c| format!("{c}/pkg")));
+        out.steps.push(Step::FillPkg { contexts, argv });
+        match qemu::registrations(&facts.qemu, &facts.host_platform, platforms.iter().copied(), &facts.qemu_image) {
+            Ok(registrations) => out
+                .steps
+                .extend(registrations.into_iter().map(|(handlers, argv)| Step::RegisterQemu { handlers, argv })),
+            Err(problem) => out.problems.push(problem),
+        }
+    }
+
+    for (i, image) in plan.images.iter().enumerate() {
+        let what = format!("build {}/ → {}:{}", image.context, image.repository, image.primary_tag());
+        match action(i) {
+            BuildAction::Build => match build_step(plan, facts, i, &commit) {
+                Ok(step) => out.steps.push(step),
+                Err(problem) => out.problems.push(problem),
+            },
+            BuildAction::AlreadyThere { digest } => out.steps.push(Step::Skip {
+                what,
+                why: format!("already released from this commit ({digest}): a rerun resumes after it"),
+                argv: Vec::new(),
+            }),
+            BuildAction::Skip { why } => out.steps.push(Step::Skip { what, why, argv: Vec::new() }),
+        }
+    }
+
+    // Moving tags only once every context's immutable tag is in, then a check of each tag.
+    let has_digest = |i: usize| image_has_digest(&action(i));
+    for (i, image) in plan.images.iter().enumerate().filter(|(i, im)| im.push && has_digest(*i)) {
+        for tag in &image.moving_tags {
+            out.steps.push(Step::PointTag {
+                image: i,
+                tag: tag.clone(),
+                from: image.primary_tag().to_owned(),
+                argv: copy_tag_argv(facts.authfile.as_deref(), &image.repository, image.primary_tag(), tag),
+            });
+        }
+    }
+    // The moving tags are confirmed by their step's last read; the primary tags here.
+    for (i, image) in plan.images.iter().enumerate().filter(|(i, im)| im.push && has_digest(*i)) {
+        let reference = format!("{}:{}", image.repository, image.primary_tag());
+        out.steps.push(Step::Verify {
+            image: i,
+            argv: inspect_argv(&reference),
+            reference,
+            platforms: image.platforms.clone(),
+        });
+    }
+
+    for c in &facts.crates {
+        match &c.state {
+            PublishState::Publish => out.steps.push(Step::Publish {
+                argv: publish_argv(&c.registry, &c.krate),
+                krate: c.krate.clone(),
+                version: c.version.clone(),
+                registry: c.registry.clone(),
+            }),
+            _ => out.steps.push(Step::Skip {
+                what: format!("publish {} {}", c.krate, c.version),
+                why: c.describe(),
+                argv: Vec::new(),
+            }),
+        }
+    }
+
+    if let Some(port) = facts.run_port {
+        match plan.images.iter().position(|i| i.platforms.contains(&facts.host_platform)) {
+            Some(i) => {
+                let image = &plan.images[i];
+                let reference = format!("{}:{}", image.repository, image.primary_tag());
+                let container = run_container(image.primary_tag());
+                let mut argv = strings(["docker", "run", "--detach", "--rm", "--name", &container, "--label"]);
+                argv.push(format!("{RUN_LABEL}=1"));
+                argv.push("--publish".to_owned());
+                argv.push(format!("127.0.0.1:{port}:8080"));
+                argv.push(reference.clone());
+                out.steps.push(Step::Run { image: i, reference, container, port, argv });
+            }
+            None => out.problems.push(format!(
+                "--run starts the image built for this machine ({}), but no context builds that platform",
+                facts.host_platform
+            )),
+        }
+    }
+    out
+}
+
+/// Whether an image has a digest to point tags at and verify after its step.
+fn image_has_digest(action: &BuildAction) -> bool {
+    matches!(action, BuildAction::Build | BuildAction::AlreadyThere { .. })
+}
+
+/// One context's `docker buildx build`.
+fn build_step(plan: &ReleasePlan, facts: &Facts, i: usize, commit: &str) -> Result<Step, String> {
+    let image = &plan.images[i];
+    let mut platforms = image.platforms.clone();
+    let mut note = None;
+    if !image.push && !facts.containerd_store {
+        // Without the containerd image store the engine holds one platform per tag.
+        if !platforms.contains(&facts.host_platform) {
+            return Err(format!(
+                "the local engine cannot hold {} images without the containerd image store (enable it in /etc/docker/daemon.json)",
+                platforms.join(",")
+            ));
+        }
+        note = Some(format!(
+            "the engine has no containerd image store: loading {} only, not {}",
+            facts.host_platform,
+            platforms.join(",")
+        ));
+        platforms = vec![facts.host_platform.clone()];
+    }
+    let build_args: BTreeMap<String, String> = [
+        ("VERSION", plan.version.semver.clone()),
+        ("REVISION", commit.to_owned()),
+        ("CREATED", dist::rfc3339(facts.epoch)),
+        ("SOURCE", facts.source_url.clone().unwrap_or_default()),
+        ("SOURCE_DATE_EPOCH", facts.epoch.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let mut labels = BTreeMap::new();
+    if let (Kind::DevRelease | Kind::BuildOnly, Some(branch)) = (plan.kind, &plan.branch) {
+        labels.insert(BRANCH_LABEL.to_owned(), branch.clone());
+    }
+    // A push carries the immutable tag only (moving tags follow once all contexts are in); the
+    // local engine gets every tag at once.
+    let tags: Vec<String> = if image.push {
+        vec![format!("{}:{}", image.repository, image.primary_tag())]
+    } else {
+        image.tags.iter().map(|t| format!("{}:{t}", image.repository)).collect()
+    };
+    let metadata_file = facts.scratch_dir.join(format!("buildx-{}.json", image.context.replace('/', "-")));
+    let mut argv = strings(["docker", "buildx", "build"]);
+    if let Some(b) = &facts.builder {
+        argv.extend(["--builder".to_owned(), b.clone()]);
+    }
+    argv.extend(["--platform".to_owned(), platforms.join(",")]);
+    // No attestations: they show in registries as a bogus `unknown/unknown` platform.
+    argv.push("--provenance=false".to_owned());
+    for (k, v) in &build_args {
+        argv.extend(["--build-arg".to_owned(), format!("{k}={v}")]);
+    }
+    for (k, v) in &labels {
+        argv.extend(["--label".to_owned(), format!("{k}={v}")]);
+    }
+    for tag in &tags {
+        argv.extend(["--tag".to_owned(), tag.clone()]);
+    }
+    argv.extend(["--metadata-file".to_owned(), metadata_file.to_string()]);
+    argv.push(if image.push { "--push" } else { "--load" }.to_owned());
+    argv.push(facts.root.join(&image.context).to_string());
+    Ok(Step::Build {
+        image: i,
+        context: image.context.clone(),
+        platforms,
+        tags,
+        build_args,
+        labels,
+        push: image.push,
+        metadata_file,
+        note,
+        argv,
+    })
+}
+
+/// The steps for a person: one line each, its command line after it.
+pub(crate) fn render(steps: &[Step]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for (n, step) in steps.iter().enumerate() {
+        let what = match step {
+            Step::Login { host, user, .. } => format!("log in to {host} as {user} (password on stdin)"),
+            Step::Package { version, targets, .. } => format!("package {version} for {}", targets.join(", ")),
+            Step::FillPkg { contexts, .. } => format!("fill pkg/ of {}", contexts.join(", ")),
+            Step::RegisterQemu { handlers, .. } => format!("register {}", handlers.join(", ")),
+            Step::Build { context, platforms, push, note, .. } => format!(
+                "build {context}/ for {} ({}){}",
+                platforms.join(","),
+                if *push { "push" } else { "load into the local engine" },
+                note.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
+            ),
+            Step::PointTag { tag, from, .. } => format!("point {tag} at {from} (or the higher release it covers)"),
+            Step::Verify { reference, platforms, .. } => format!("verify {reference} [{}]", platforms.join(", ")),
+            Step::Publish { krate, version, registry, .. } => format!("publish {krate} {version} to `{registry}`"),
+            Step::Run { reference, port, .. } => format!("run {reference} on 127.0.0.1:{port}"),
+            Step::Skip { what, why, .. } => format!("skip {what}: {why}"),
+        };
+        let _ = writeln!(out, "step {:>2}: {:<13} {what}", n + 1, step.kind());
+        if !step.argv().is_empty() {
+            let _ = writeln!(out, "          $ {}", shell_words::join(step.argv()));
+        }
+    }
+    out
+}

@@ -1,0 +1,180 @@
+//! The read-only preflight a run and a dry run both make, before anything is built: the tools
+//! the steps need, the login into the run's private docker config, what the registry holds at
+//! each image's primary tag, what the cargo registry holds, and the host's facts. Every problem
+//! is collected, none stops the reading, so a dry run against an unreachable registry still
+//! shows the steps it can know and says which reads failed.
+use anyhow::Result;
+
+use crate::{
+    checks, ci,
+    docker::Docker,
+    plan::{self, BuildAction, Facts, ImagePlan, Kind, Lineage, Observed, ReleasePlan},
+    publish, qemu,
+    repo::Repo,
+    ui,
+    workspace::Workspace,
+};
+
+/// What the preflight leaves a run: the docker CLI (with the login, if any), the facts the steps
+/// are made from, and every problem it found.
+pub(crate) struct Preflight {
+    pub(crate) docker: Option<Docker>,
+    pub(crate) facts: Facts,
+    pub(crate) problems: Vec<String>,
+}
+
+/// What the run needs that is not in the plan: `--builder`, and `--run`'s port.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RunOptions {
+    pub(crate) builder: Option<String>,
+    pub(crate) run_port: Option<u16>,
+}
+
+pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions) -> Result<Preflight> {
+    let config = &ws.config;
+    let mut problems = Vec::new();
+    let mut docker = match Docker::connect() {
+        Ok(docker) => Some(docker),
+        Err(e) => {
+            problems.push(format!("{e:#}"));
+            None
+        }
+    };
+    if let (Some(builder), Some(docker)) = (&options.builder, &docker) {
+        problems.extend(docker.check_builder(builder).err());
+    }
+    if plan.images.iter().any(|i| i.push && !i.moving_tags.is_empty()) {
+        if let Err(p) = checks::skopeo() {
+            problems.push(format!("{} ({})", p.detail, p.fix));
+        }
+    }
+    let login_user = match checks::credentials(config, &ws.env) {
+        checks::Credentials::Both { user, password } if plan.pushes() => {
+            ui::add_secret(password);
+            Some((user.to_owned(), password.to_owned()))
+        }
+        checks::Credentials::OnlyOne { missing } if plan.pushes() => {
+            problems.push(format!(
+                "only one of {} and {} is set ({missing} is not): set both, or neither to use your existing docker login",
+                config.registry_user_env, config.registry_password_env
+            ));
+            None
+        }
+        checks::Credentials::Neither if plan.pushes() => {
+            ui::info(format_args!(
+                "no {} / {} in the environment: using your existing docker login",
+                config.registry_user_env, config.registry_password_env
+            ));
+            None
+        }
+        _ => None,
+    };
+    // The logins first: the reads below go through them (a protected registry is read too).
+    let mut unreadable = Vec::new();
+    if let (Some(docker), Some((user, password))) = (docker.as_mut(), &login_user) {
+        for step in plan::steps::logins(plan, Some(user)) {
+            if let plan::Step::Login { host, .. } = &step {
+                if let Err(e) = docker.login(host, user, password) {
+                    problems.push(format!("{e:#}"));
+                    unreadable.push(host.clone());
+                }
+            }
+        }
+    }
+    let repo = ws.repo.as_ref();
+    let mut actions = Vec::new();
+    for image in &plan.images {
+        let host = crate::reference::registry_host(&image.repository);
+        let action = match &docker {
+            _ if !image.push => Ok(BuildAction::Build),
+            Some(docker) if !unreadable.iter().any(|h| h == host) => {
+                observe(docker, plan, image, repo, &config.git_remote).and_then(|seen| {
+                    plan::reconcile(plan, image, &seen).map_err(|problem| anyhow::anyhow!("{problem}"))
+                })
+            }
+            _ => Err(anyhow::anyhow!("could not read {}:{}", image.repository, image.primary_tag())),
+        };
+        actions.push(action.unwrap_or_else(|e| {
+            problems.push(format!(
+                "{e:#} (the steps below assume the registry does not hold {}:{})",
+                image.repository,
+                image.primary_tag()
+            ));
+            BuildAction::Build
+        }));
+    }
+    let crates = publish::preflight(ws, plan).unwrap_or_else(|e| {
+        problems.push(format!("{e:#}"));
+        Vec::new()
+    });
+    let commit = plan.commit.as_deref();
+    let epoch = crate::dist::source_date_epoch(repo, commit).unwrap_or_else(|e| {
+        problems.push(format!("{e:#}"));
+        0
+    });
+    let facts = Facts {
+        root: ws.root.clone(),
+        targets: config.targets.clone(),
+        // One per process: runs sharing a target dir never read each other's files.
+        scratch_dir: crate::dist::target_dir(&ws.root).join("release-pipeline").join(format!("run-{}", std::process::id())),
+        cargo_home: crate::dist::cargo_home(),
+        host_platform: qemu::host_platform().to_owned(),
+        containerd_store: docker.as_ref().is_some_and(Docker::has_containerd_store),
+        qemu: qemu::HostQemu::read(),
+        qemu_image: config.qemu_image.clone(),
+        epoch,
+        source_url: ci::source_url(&ws.env),
+        login_user: login_user.map(|(user, _)| user),
+        authfile: docker.as_ref().and_then(Docker::authfile),
+        builder: options.builder.clone(),
+        run_port: options.run_port,
+        actions,
+        crates,
+    };
+    for (image, action) in plan.images.iter().zip(&facts.actions) {
+        if let BuildAction::AlreadyThere { .. } = action {
+            ui::info(format_args!(
+                "{}:{} was already released from this commit: resuming (only what is missing is built and pushed)",
+                image.repository,
+                image.primary_tag()
+            ));
+        }
+    }
+    Ok(Preflight { docker, facts, problems })
+}
+
+/// Reads what the registry holds at the image's primary tag, and how its commit relates to ours.
+/// A commit this checkout lacks is fetched from `remote` once before it counts as unknown.
+pub(crate) fn observe(
+    docker: &Docker,
+    plan: &ReleasePlan,
+    image: &ImagePlan,
+    repo: Option<&Repo>,
+    remote: &str,
+) -> Result<Observed> {
+    if !image.push || plan.kind == Kind::Skip {
+        return Ok(Observed::default());
+    }
+    let primary = docker.inspect(&format!("{}:{}", image.repository, image.primary_tag()))?;
+    let ours = plan.commit.as_deref().and_then(|c| git2::Oid::from_str(c).ok());
+    let theirs = primary.as_ref().and_then(|r| r.revision.as_deref()).and_then(|r| git2::Oid::from_str(r).ok());
+    let lineage = match (theirs, ours, repo) {
+        (Some(theirs), Some(ours), _) if theirs == ours => Some(Lineage::Same),
+        (Some(theirs), Some(ours), Some(repo)) => {
+            if !repo.has_commit(theirs) {
+                repo.fetch_commit(remote, theirs);
+            }
+            Some(if !repo.has_commit(theirs) {
+                Lineage::Unknown
+            } else if repo.contains(theirs, ours)? {
+                Lineage::Newer
+            } else if repo.contains(ours, theirs)? {
+                Lineage::Older
+            } else {
+                Lineage::Diverged
+            })
+        }
+        _ => None,
+    };
+    Ok(Observed { primary, lineage })
+}
