@@ -254,6 +254,35 @@ fn check_table_keys<'a>(keys: impl Iterator<Item = &'a str>, known: &[&str], wit
 mod tests {
     use super::*;
 
+    /// The configuration contract (`docs/config.md`, a copy of `../shared/docs/config.md`): every
+    /// key this code accepts is there, with this code's default. The contract also lists keys
+    /// later issues add; those are the only keys it may have that the code refuses.
+    #[test]
+    fn the_contract_lists_every_key_with_its_default() {
+        let contract = include_str!("../../docs/config.md");
+        let block = contract.split("```toml\n").nth(1).and_then(|b| b.split("```").next()).expect("a toml block");
+        let mut doc: toml_edit::DocumentMut = block.parse().expect("the contract's TOML parses");
+        let table = doc["workspace"]["metadata"]["release-pipeline"].as_table_mut().expect("the table");
+        for key in KEYS {
+            assert!(table.contains_key(key), "docs/config.md does not document `{key}`");
+        }
+        let later: Vec<String> =
+            table.iter().map(|(k, _)| k.to_owned()).filter(|k| !KEYS.contains(&k.as_str())).collect();
+        assert_eq!(later, ["service", "signing"], "keys the contract has that this code does not accept yet");
+        for key in &later {
+            table.remove(key);
+        }
+        let contexts = table.get_mut("context").and_then(|c| c.as_array_of_tables_mut()).expect("contexts");
+        for context in contexts.iter_mut() {
+            context.remove("service");
+        }
+        let manifest = format!("[workspace.metadata.release-pipeline]\n{table}");
+        let documented =
+            Config::parse(&manifest.replace("[context]", "[[workspace.metadata.release-pipeline.context]]"))
+                .unwrap_or_else(|e| panic!("{e:#}\n{manifest}"));
+        assert_eq!(documented, Config::default(), "docs/config.md's defaults are the code's");
+    }
+
     #[test]
     fn no_table_gives_defaults() {
         assert_eq!(Config::parse("[package]\nname = 'x'\n").unwrap(), Config::default());

@@ -77,15 +77,7 @@ pub(crate) fn run(cmd: flags::Dist, ws: &Workspace) -> Result<()> {
         if cmd.target.is_empty() { config.targets.iter().map(|t| t.target.clone()).collect() } else { cmd.target };
     let format = Format::parse(cmd.format.as_deref())?;
     let version = info.semver.to_string();
-    let packages = dist(&DistRequest {
-        root,
-        config,
-        version: &version,
-        commit: &commit,
-        epoch,
-        targets,
-        format,
-    })?;
+    let packages = dist(&DistRequest { root, config, version: &version, commit: &commit, epoch, targets, format })?;
     for p in &packages {
         println!("{p}");
     }

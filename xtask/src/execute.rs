@@ -66,7 +66,8 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
             }
             BuildAction::Skip { why } => {
                 ui::warn(why);
-                outcome.note = "skipped: the registry holds a newer build, or one this checkout cannot place".to_owned();
+                outcome.note =
+                    "skipped: the registry holds a newer build, or one this checkout cannot place".to_owned();
             }
             BuildAction::Build => {}
         }
@@ -84,7 +85,8 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
             // Done by the preflight, whose registry reads go through it.
             Step::Login { .. } => {}
             Step::Package { version, targets, .. } => {
-                let progress = ui::step(format!("dist: build and package {} {version} for {}", dist::CRATE, targets.join(", ")));
+                let progress =
+                    ui::step(format!("dist: build and package {} {version} for {}", dist::CRATE, targets.join(", ")));
                 dist::dist(&DistRequest {
                     root: &ws.root,
                     config: &ws.config,
@@ -99,7 +101,13 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
             Step::FillPkg { contexts, .. } => {
                 let progress = ui::step(format!("distcopy: fill the pkg/ of {}", contexts.join(", ")));
                 let dirs: Vec<&str> = contexts.iter().map(String::as_str).collect();
-                distcopy::distcopy_contexts(&ws.root, &ws.config, &ws.root.join("dist"), &dirs, Some(&plan.version.semver))?;
+                distcopy::distcopy_contexts(
+                    &ws.root,
+                    &ws.config,
+                    &ws.root.join("dist"),
+                    &dirs,
+                    Some(&plan.version.semver),
+                )?;
                 progress.done();
             }
             Step::RegisterQemu { handlers, argv } => {
@@ -112,7 +120,10 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                 // Read the tag again: another run may have pushed it since the preflight.
                 let seen = preflight::observe(&docker, plan, image, ws.repo.as_ref(), &ws.config.git_remote)?;
                 match plan::reconcile(plan, image, &seen).map_err(|problem| {
-                    ui::error_with_help(problem, "another run released this version from another commit while this one was building")
+                    ui::error_with_help(
+                        problem,
+                        "another run released this version from another commit while this one was building",
+                    )
                 })? {
                     BuildAction::Build => {}
                     BuildAction::AlreadyThere { digest } => {
@@ -149,7 +160,8 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                 }
                 if outcomes[*i].digest.is_some() {
                     let image = &plan.images[*i];
-                    let progress = ui::step(format!("move tags of {}: {}", image.repository, image.moving_tags.join(", ")));
+                    let progress =
+                        ui::step(format!("move tags of {}: {}", image.repository, image.moving_tags.join(", ")));
                     let ours = Version::parse(&plan.version.semver).context("a release version is SemVer")?;
                     let moved = move_tags(&docker, &ours, image)?;
                     outcomes[*i].moved.extend(moved.at_home);
@@ -193,7 +205,10 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
             outcome.note = if plan.local { "local engine".to_owned() } else { "built, not pushed".to_owned() };
         }
     }
-    crates.retain(|c| c.state != PublishState::Publish || steps.iter().any(|s| matches!(s, Step::Publish { krate, .. } if *krate == c.krate)));
+    crates.retain(|c| {
+        c.state != PublishState::Publish
+            || steps.iter().any(|s| matches!(s, Step::Publish { krate, .. } if *krate == c.krate))
+    });
     summary::summary(plan, &outcomes, &crates, started);
     Ok(())
 }
@@ -326,7 +341,13 @@ struct BuildMetadata {
 }
 
 /// Runs a build step's command line; returns the digest buildx reports.
-fn build(docker: &Docker, image: &ImagePlan, epoch: i64, metadata_file: &camino::Utf8Path, argv: &[String]) -> Result<String> {
+fn build(
+    docker: &Docker,
+    image: &ImagePlan,
+    epoch: i64,
+    metadata_file: &camino::Utf8Path,
+    argv: &[String],
+) -> Result<String> {
     if let Some(dir) = metadata_file.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
     }
@@ -341,7 +362,8 @@ fn build(docker: &Docker, image: &ImagePlan, epoch: i64, metadata_file: &camino:
         }
         return Err(ui::command_failed(&what, &out));
     }
-    let text = std::fs::read(metadata_file).with_context(|| format!("reading buildx's metadata file {metadata_file}"))?;
+    let text =
+        std::fs::read(metadata_file).with_context(|| format!("reading buildx's metadata file {metadata_file}"))?;
     let _ = std::fs::remove_file(metadata_file);
     let meta: BuildMetadata = serde_json::from_slice(&text).context("parsing buildx's metadata file")?;
     meta.digest.context("buildx's metadata has no containerimage.digest")

@@ -5,7 +5,12 @@ use anyhow::Result;
 use crate::{plan::PlanInput, version, workspace::Workspace};
 
 /// Reads git, the environment and the configuration into the planner's input.
-pub(crate) fn plan_input(ws: &Workspace, repository: Option<String>, force_local: bool, run: bool) -> Result<PlanInput> {
+pub(crate) fn plan_input(
+    ws: &Workspace,
+    repository: Option<String>,
+    force_local: bool,
+    run: bool,
+) -> Result<PlanInput> {
     let repo = ws.repo()?;
     let config = &ws.config;
     let tags = version::version_tags(repo, &config.version_tag_prefix)?;

@@ -10,7 +10,7 @@ pub(crate) fn run_local(docker: &Docker, reference: &str, container: &str, argv:
     let name = container;
     // Replace only a container an earlier `--run` started (it carries our label), never another.
     let label = format!("{{{{index .Config.Labels \"{RUN_LABEL}\"}}}}");
-    let existing = ui::exec_output(docker.cmd(&["container", "inspect", "--format", &label, &name]))?;
+    let existing = ui::exec_output(docker.cmd(&["container", "inspect", "--format", &label, name]))?;
     if existing.status.success() {
         if String::from_utf8_lossy(&existing.stdout).trim() != "1" {
             return Err(ui::error_with_help(
@@ -18,7 +18,7 @@ pub(crate) fn run_local(docker: &Docker, reference: &str, container: &str, argv:
                 format!("stop or rename it (`docker rm --force {name}`), or run with another branch"),
             ));
         }
-        ui::exec(docker.cmd(&["rm", "--force", &name]), &format!("removing the earlier {name}"))?;
+        ui::exec(docker.cmd(&["rm", "--force", name]), &format!("removing the earlier {name}"))?;
     }
     ui::exec(docker.argv(argv), &format!("starting {reference}"))?;
     let url = format!("http://127.0.0.1:{port}");
@@ -39,7 +39,7 @@ pub(crate) fn run_local(docker: &Docker, reference: &str, container: &str, argv:
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     if !healthy {
-        let logs = ui::exec_output(docker.cmd(&["logs", &name]))?;
+        let logs = ui::exec_output(docker.cmd(&["logs", name]))?;
         bail!("{reference} did not answer {health} within 10 s; its log:\n{}", String::from_utf8_lossy(&logs.stderr));
     }
     let version_url = format!("{url}/version");

@@ -116,7 +116,9 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         root: ws.root.clone(),
         targets: config.targets.clone(),
         // One per process: runs sharing a target dir never read each other's files.
-        scratch_dir: crate::dist::target_dir(&ws.root).join("release-pipeline").join(format!("run-{}", std::process::id())),
+        scratch_dir: crate::dist::target_dir(&ws.root)
+            .join("release-pipeline")
+            .join(format!("run-{}", std::process::id())),
         cargo_home: crate::dist::cargo_home(),
         host_platform: qemu::host_platform().to_owned(),
         containerd_store: docker.as_ref().is_some_and(Docker::has_containerd_store),

@@ -149,7 +149,8 @@ pub(crate) fn register(handlers: &[String], argv: &[String]) -> Result<()> {
     let out = ui::exec_output(cmd!(sh, "{program} {args...}"))?;
     // update-binfmts only warns when the handler is already enabled: the check below decides.
     if program == "docker" && !out.status.success() {
-        return Err(ui::command_failed(&format!("registering qemu handlers ({})", handlers.join(", ")), &out)).context(ui::Help(
+        let image = args.get(3).map(String::as_str).unwrap_or("the image");
+        return Err(ui::command_failed(&format!("registering qemu handlers with {image}"), &out)).context(ui::Help(
             "install qemu-user-static and binfmt-support (`apt-get install qemu-user-static binfmt-support`), or run `docker run --privileged --rm tonistiigi/binfmt --install arm,arm64` where images can be pulled".to_owned(),
         ));
     }

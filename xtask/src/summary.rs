@@ -78,4 +78,3 @@ pub(crate) fn summary(plan: &ReleasePlan, outcomes: &[Outcome], published: &[Cra
             .and_then(|mut f| std::io::Write::write_all(&mut f, body.as_bytes()));
     }
 }
-

@@ -36,13 +36,17 @@ impl Workspace {
             None => start.ancestors().find(|d| d.join("Cargo.toml").exists()).unwrap_or(&start).to_owned(),
         };
         let config = Config::load(&root)?;
-        let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
+        let env =
+            std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
         Ok(Workspace { root, repo, config, env })
     }
 
     pub(crate) fn repo(&self) -> Result<&Repo> {
         self.repo.as_ref().ok_or_else(|| {
-            ui::error_with_help(format!("{} is not in a git repository", self.root), "releases are made from a git checkout")
+            ui::error_with_help(
+                format!("{} is not in a git repository", self.root),
+                "releases are made from a git checkout",
+            )
         })
     }
 

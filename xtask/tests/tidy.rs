@@ -1,7 +1,7 @@
 //! Keeps the tree honest: each invariant ARCHITECTURE.md states about the code's shape is checked
 //! here (the behavioural ones by the tests it names).
 mod common;
-use common::workspace_root;
+use common::{stderr, stdout, workspace_root, xtask_cmd};
 use std::path::PathBuf;
 
 fn sources() -> Vec<(String, String)> {
@@ -76,5 +76,94 @@ fn the_codemap_names_every_module() {
         let module = name.split('/').next().unwrap();
         let module = if module.ends_with(".rs") { module.to_owned() } else { format!("{module}/") };
         assert!(architecture.contains(&format!("`{module}`")), "ARCHITECTURE.md's codemap does not name {module}");
+    }
+}
+
+/// The module a source file belongs to: `plan/steps.rs` is part of `plan`.
+fn module_of(file: &str) -> &str {
+    file.split('/').next().unwrap().trim_end_matches(".rs")
+}
+
+/// The crate modules a file's code names: `crate::x` paths and the names in `use crate::{…}`.
+fn crate_modules_used(text: &str) -> std::collections::BTreeSet<String> {
+    let ident = |s: &str| s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>();
+    let mut used = std::collections::BTreeSet::new();
+    for (at, _) in text.match_indices("crate::") {
+        let rest = &text[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // Top-level names of the group: after `{` or a `,` at depth one.
+            let (mut depth, mut expect_name) = (1, true);
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 1 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 1 => expect_name = true,
+                    c if expect_name && depth == 1 && !c.is_whitespace() => {
+                        used.insert(ident(&group[i..]));
+                        expect_name = false;
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            used.insert(ident(rest));
+        }
+    }
+    used.retain(|m| !m.is_empty());
+    used
+}
+
+/// ARCHITECTURE.md: no module uses one that uses it back, directly or through others.
+#[test]
+fn no_import_cycles() {
+    let mut graph: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+    for (name, text) in sources() {
+        let module = module_of(&name).to_owned();
+        let used = crate_modules_used(non_test(&text));
+        let entry = graph.entry(module.clone()).or_default();
+        entry.extend(used.into_iter().filter(|m| *m != module));
+    }
+    assert!(graph["execute"].contains("plan") && graph["plan"].contains("tags"), "the parser sees imports: {graph:?}");
+    // Depth-first search from each module; a path that comes back to a module is a cycle.
+    fn visit(
+        graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        module: &str,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) {
+        if let Some(at) = path.iter().position(|m| m == module) {
+            panic!("import cycle: {} -> {module}", path[at..].join(" -> "));
+        }
+        if done.contains(module) {
+            return;
+        }
+        path.push(module.to_owned());
+        for next in graph.get(module).into_iter().flatten() {
+            visit(graph, next, path, done);
+        }
+        path.pop();
+        done.insert(module.to_owned());
+    }
+    let mut done = Default::default();
+    for module in graph.keys() {
+        visit(&graph, module, &mut Vec::new(), &mut done);
+    }
+}
+
+/// `--help` lists every command flags.rs declares.
+#[test]
+fn help_lists_every_command() {
+    let flags = std::fs::read_to_string(workspace_root().join("xtask/src/flags.rs")).unwrap();
+    let commands: Vec<&str> = flags
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("cmd ")?.split_whitespace().next())
+        .filter(|c| *c != "xtask")
+        .collect();
+    assert!(commands.len() >= 10 && commands.contains(&"dev-release"), "{commands:?}");
+    let out = xtask_cmd(&workspace_root()).arg("--help").output().unwrap();
+    let help = stdout(&out) + &stderr(&out);
+    for command in commands {
+        assert!(help.contains(&format!("xtask {command}\n")), "--help does not list {command}:\n{help}");
     }
 }

@@ -68,7 +68,9 @@ pub(crate) enum PublishState {
     /// Published before from this very commit: a rerun.
     AlreadyThere,
     /// A dev version published from another commit (two branches at the same distance).
-    SkipDev { theirs: String },
+    SkipDev {
+        theirs: String,
+    },
 }
 
 impl CrateAction {
@@ -251,12 +253,8 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
     // Packages and pkg/ for the images to build only: a resumed release builds what is missing.
     let platforms: Vec<&String> = to_build.iter().flat_map(|&i| &plan.images[i].platforms).collect();
     if !to_build.is_empty() {
-        let targets: Vec<String> = facts
-            .targets
-            .iter()
-            .filter(|t| platforms.contains(&&t.platform))
-            .map(|t| t.target.clone())
-            .collect();
+        let targets: Vec<String> =
+            facts.targets.iter().filter(|t| platforms.contains(&&t.platform)).map(|t| t.target.clone()).collect();
         out.steps.push(Step::Package {
             version: plan.version.semver.clone(),
             argv: dist::cargo_build_argv(&targets, facts.cargo_home.as_deref()),

@@ -1,6 +1,83 @@
-//! `(git state, CI env, config) → plan`, one line per case.
+//! `(git state, CI env, config) → plan`, one line per case, each checked whole (`expect!`),
+//! and every case's rendered plan and steps in one snapshot per test (`snapshots/`).
+use std::cell::RefCell;
+
+use expect_test::{expect, expect_file, Expect};
+
 use super::*;
-use crate::ci;
+use crate::{ci, qemu::HostQemu};
+
+thread_local! {
+    /// The rendered plans and steps of the cases the running test checked.
+    static SNAPSHOT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Collects every case a test checks; on drop, compares them with `snapshots/<name>.txt`
+/// (`UPDATE_EXPECT=1` rewrites it).
+struct Snapshot(&'static str);
+
+fn snapshot(name: &'static str) -> Snapshot {
+    SNAPSHOT.with(|s| *s.borrow_mut() = Some(String::new()));
+    Snapshot(name)
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        let text = SNAPSHOT.with(|s| s.borrow_mut().take()).unwrap_or_default();
+        if !std::thread::panicking() {
+            expect_file![format!("snapshots/{}.txt", self.0)].assert_eq(&text);
+        }
+    }
+}
+
+/// The facts of a fixed host for the steps: amd64 with qemu-arm registered but not
+/// qemu-aarch64, credentials in the environment, nothing in the registries yet.
+fn facts(plan: &ReleasePlan) -> Facts {
+    Facts {
+        root: "/work".into(),
+        targets: Config::default().targets,
+        scratch_dir: "/work/target/release-pipeline/run-1".into(),
+        cargo_home: Some("/home/u/.cargo".into()),
+        host_platform: "linux/amd64".into(),
+        containerd_store: true,
+        qemu: HostQemu { mounted: true, enabled: vec!["qemu-arm".into()], update_binfmts: true },
+        qemu_image: "tonistiigi/binfmt".into(),
+        epoch: 1_700_000_000,
+        source_url: Some("https://github.com/acme/service".into()),
+        login_user: Some("ci".into()),
+        authfile: Some("/tmp/docker-config/config.json".into()),
+        builder: None,
+        run_port: None,
+        actions: plan.images.iter().map(|_| BuildAction::Build).collect(),
+        crates: plan
+            .publish
+            .iter()
+            .map(|p| CrateAction {
+                krate: p.krate.clone(),
+                version: p.version.clone(),
+                registry: p.registry.clone(),
+                state: PublishState::Publish,
+            })
+            .collect(),
+    }
+}
+
+/// Adds a case's rendered plan and steps to the running test's snapshot.
+fn record(case: &str, plan: &Result<ReleasePlan>) {
+    let text = match plan {
+        Ok(plan) => {
+            let steps = steps::steps(plan, &facts(plan));
+            let problems: String = steps.problems.iter().map(|p| format!("step problem: {p}\n")).collect();
+            format!("{}{}{problems}", render(plan), steps::render(&steps.steps))
+        }
+        Err(e) => format!("error: {e:#}\n"),
+    };
+    SNAPSHOT.with(|s| {
+        if let Some(buf) = s.borrow_mut().as_mut() {
+            buf.push_str(&format!("## {case}\n{text}\n"));
+        }
+    });
+}
 
 fn v(s: &str) -> Version {
     Version::parse(s).unwrap()
@@ -84,7 +161,7 @@ impl Git {
 }
 
 /// `kind push|no-push context:tag,tag …` (moving tags marked with `*`), or the error.
-fn summary(plan: Result<ReleasePlan>) -> String {
+fn summary(plan: &Result<ReleasePlan>) -> String {
     let plan = match plan {
         Ok(p) => p,
         Err(e) => return format!("error: {}", e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")),
@@ -116,10 +193,19 @@ fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 #[track_caller]
-fn check_ci(git: Git, vars: &[(&str, &str)], expected: &str) {
+fn check_ci(git: Git, vars: &[(&str, &str)], expected: Expect) {
     let ctx = ci::detect(&env(vars)).unwrap().expect("a CI context");
-    let got = summary(ci(&git.input, &ctx));
-    assert!(got.starts_with(expected) || got == expected, "\n got: {got}\nwant: {expected}");
+    let plan = ci(&git.input, &ctx);
+    expected.assert_eq(&summary(&plan));
+    record(&format!("ci: {}", ctx.describe()), &plan);
+}
+
+/// The event builds every image and pushes nothing, publishes nothing.
+#[track_caller]
+fn check_ci_builds_only(git: Git, vars: &[(&str, &str)]) {
+    let ctx = ci::detect(&env(vars)).unwrap().expect("a CI context");
+    let plan = ci(&git.input, &ctx).unwrap();
+    assert_eq!((plan.kind, plan.pushes(), plan.publish.len(), plan.images.len()), (Kind::BuildOnly, false, 0, 2));
 }
 
 #[track_caller]
@@ -130,15 +216,17 @@ fn check_ci_reason(git: Git, vars: &[(&str, &str)], reason: &str) {
 }
 
 #[track_caller]
-fn check_dev(git: Git, branch: Option<&str>, expected: &str) {
-    let got = summary(dev_release(&git.input, branch));
-    assert!(got.starts_with(expected), "\n got: {got}\nwant: {expected}");
+fn check_dev(git: Git, branch: Option<&str>, expected: Expect) {
+    let plan = dev_release(&git.input, branch);
+    expected.assert_eq(&summary(&plan));
+    record(&format!("dev-release {}", branch.or(git.input.branch.as_deref()).unwrap_or("(detached)")), &plan);
 }
 
 #[track_caller]
-fn check_release(git: Git, expected: &str) {
-    let got = summary(release(&git.input, None));
-    assert!(got.starts_with(expected), "\n got: {got}\nwant: {expected}");
+fn check_release(git: Git, expected: Expect) {
+    let plan = release(&git.input, None);
+    expected.assert_eq(&summary(&plan));
+    record(&format!("release at {}", git.input.version.semver), &plan);
 }
 
 const GH_TAG: &[(&str, &str)] = &[
@@ -166,30 +254,31 @@ fn as_refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> 
 
 #[test]
 fn triggers_github() {
+    let _snapshot = snapshot("triggers_github");
     check_ci(
         on_tag("1.2.3"),
         GH_TAG,
-        "release push docker:1.2.3,*1.2,*1,*latest rpi-docker:rpi-1.2.3,*rpi-1.2,*rpi-1,*rpi-latest",
+        expect![["release push docker:1.2.3,*1.2,*1,*latest rpi-docker:rpi-1.2.3,*rpi-1.2,*rpi-1,*rpi-latest"]],
     );
-    check_ci(on_tag("1.2.3"), &as_refs(&gh("push", "tag", "deploy-2024", "acme/service")), "skip");
+    check_ci(on_tag("1.2.3"), &as_refs(&gh("push", "tag", "deploy-2024", "acme/service")), expect![["skip"]]);
     check_ci_reason(on_tag("1.2.3"), &as_refs(&gh("push", "tag", "deploy-2024", "acme/service")), "not a version tag");
-    check_ci(past("1.2.3", 5), &as_refs(&gh("push", "branch", "master", "acme/service")), "skip");
-    check_ci(past("1.2.3", 5), &as_refs(&gh("push", "branch", "main", "acme/service")), "skip");
+    check_ci(past("1.2.3", 5), &as_refs(&gh("push", "branch", "master", "acme/service")), expect![["skip"]]);
+    check_ci(past("1.2.3", 5), &as_refs(&gh("push", "branch", "main", "acme/service")), expect![["skip"]]);
     check_ci_reason(past("1.2.3", 5), &as_refs(&gh("push", "branch", "main", "acme/service")), "never race");
     check_ci(
         past("1.2.3", 5),
         &as_refs(&gh("push", "branch", "feature/add-doodad", "acme/service")),
-        "dev-release push docker:feature-add-doodad rpi-docker:rpi-feature-add-doodad",
+        expect![["dev-release push docker:feature-add-doodad rpi-docker:rpi-feature-add-doodad"]],
     );
     check_ci(
         past("1.2.3", 5),
         &as_refs(&gh("pull_request", "branch", "42/merge", "acme/service")),
-        "build-only no-push docker:feature-pr rpi-docker:rpi-feature-pr",
+        expect![["build-only no-push docker:feature-pr rpi-docker:rpi-feature-pr"]],
     );
     check_ci(
         past("1.2.3", 5),
         &as_refs(&gh("push", "branch", "feature/x", "fork/service")),
-        "build-only no-push docker:feature-x",
+        expect!["build-only no-push docker:feature-x rpi-docker:rpi-feature-x"],
     );
     check_ci_reason(
         past("1.2.3", 5),
@@ -199,28 +288,29 @@ fn triggers_github() {
     check_ci(
         on_tag("1.2.3"),
         &as_refs(&gh("push", "tag", "1.2.3", "fork/service")),
-        "build-only no-push docker:1.2.3,*1.2",
+        expect!["build-only no-push docker:1.2.3,*1.2,*1,*latest rpi-docker:rpi-1.2.3,*rpi-1.2,*rpi-1,*rpi-latest"],
     );
     check_ci(
         past("1.2.3", 5),
         &as_refs(&gh("workflow_dispatch", "branch", "feature/x", "acme/service")),
-        "dev-release push docker:feature-x",
+        expect!["dev-release push docker:feature-x rpi-docker:rpi-feature-x"],
     );
     check_ci(
         on_tag("1.2.3"),
         &as_refs(&gh("workflow_dispatch", "tag", "1.2.3", "acme/service")),
-        "release push docker:1.2.3",
+        expect!["release push docker:1.2.3,*1.2,*1,*latest rpi-docker:rpi-1.2.3,*rpi-1.2,*rpi-1,*rpi-latest"],
     );
     check_ci(
         past("1.2.3", 5).release_repository(""),
         &as_refs(&gh("push", "branch", "feature/x", "acme/service")),
-        "build-only no-push",
+        expect!["build-only no-push docker:feature-x rpi-docker:rpi-feature-x"],
     );
 }
 
 /// Item 12 of the reliability issue: only a push, a manual or a scheduled run pushes.
 #[test]
 fn events_tied_to_pull_requests_never_push() {
+    let _snapshot = snapshot("events_tied_to_pull_requests_never_push");
     for event in [
         "pull_request",
         "pull_request_target",
@@ -231,16 +321,20 @@ fn events_tied_to_pull_requests_never_push() {
         "release",
         "some_future_event",
     ] {
-        check_ci(past("1.2.3", 5), &as_refs(&gh(event, "branch", "feature/x", "acme/service")), "build-only no-push");
-        check_ci(on_tag("1.2.3"), &as_refs(&gh(event, "tag", "1.2.3", "acme/service")), "build-only no-push");
+        check_ci_builds_only(past("1.2.3", 5), &as_refs(&gh(event, "branch", "feature/x", "acme/service")));
+        check_ci_builds_only(on_tag("1.2.3"), &as_refs(&gh(event, "tag", "1.2.3", "acme/service")));
     }
     let mut review = gh("pull_request_review", "branch", "42/merge", "acme/service");
     review.retain(|(k, _)| *k != "GITHUB_HEAD_REF");
-    check_ci(past("1.2.3", 5), &as_refs(&review), "build-only no-push docker:42-merge");
+    check_ci(
+        past("1.2.3", 5),
+        &as_refs(&review),
+        expect!["build-only no-push docker:42-merge rpi-docker:rpi-42-merge"],
+    );
     check_ci(
         past("1.2.3", 5),
         &as_refs(&gh("schedule", "branch", "develop", "acme/service")),
-        "dev-release push docker:develop",
+        expect!["dev-release push docker:develop rpi-docker:rpi-develop"],
     );
     let gl = |source: &'static str| {
         vec![
@@ -251,15 +345,20 @@ fn events_tied_to_pull_requests_never_push() {
             ("CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME", "ext/pr"),
         ]
     };
-    check_ci(past("1.2.3", 1), &gl("external_pull_request_event"), "build-only no-push docker:ext-pr");
+    check_ci(
+        past("1.2.3", 1),
+        &gl("external_pull_request_event"),
+        expect!["build-only no-push docker:ext-pr rpi-docker:rpi-ext-pr"],
+    );
     for source in ["api", "trigger", "pipeline", "chat", "parent_pipeline", "merge_request_event_x"] {
-        check_ci(past("1.2.3", 1), &gl(source), "build-only no-push");
+        check_ci_builds_only(past("1.2.3", 1), &gl(source));
     }
-    check_ci(past("1.2.3", 1), &gl("schedule"), "dev-release push docker:feat");
+    check_ci(past("1.2.3", 1), &gl("schedule"), expect!["dev-release push docker:feat rpi-docker:rpi-feat"]);
 }
 
 #[test]
 fn triggers_gitlab_and_travis() {
+    let _snapshot = snapshot("triggers_gitlab_and_travis");
     let gl = |extra: &[(&'static str, &'static str)]| {
         let mut v = vec![("GITLAB_CI", "true"), ("CI_PROJECT_PATH", "acme/service")];
         v.extend_from_slice(extra);
@@ -268,18 +367,22 @@ fn triggers_gitlab_and_travis() {
     check_ci(
         on_tag("1.2.3"),
         &gl(&[("CI_PIPELINE_SOURCE", "push"), ("CI_COMMIT_TAG", "1.2.3")]),
-        "release push docker:1.2.3",
+        expect!["release push docker:1.2.3,*1.2,*1,*latest rpi-docker:rpi-1.2.3,*rpi-1.2,*rpi-1,*rpi-latest"],
     );
-    check_ci(past("1.2.3", 1), &gl(&[("CI_PIPELINE_SOURCE", "push"), ("CI_COMMIT_BRANCH", "master")]), "skip");
+    check_ci(
+        past("1.2.3", 1),
+        &gl(&[("CI_PIPELINE_SOURCE", "push"), ("CI_COMMIT_BRANCH", "master")]),
+        expect![["skip"]],
+    );
     check_ci(
         past("1.2.3", 1),
         &gl(&[("CI_PIPELINE_SOURCE", "push"), ("CI_COMMIT_BRANCH", "feat")]),
-        "dev-release push docker:feat",
+        expect!["dev-release push docker:feat rpi-docker:rpi-feat"],
     );
     check_ci(
         past("1.2.3", 1),
         &gl(&[("CI_PIPELINE_SOURCE", "web"), ("CI_COMMIT_BRANCH", "feat")]),
-        "dev-release push docker:feat",
+        expect!["dev-release push docker:feat rpi-docker:rpi-feat"],
     );
     check_ci(
         past("1.2.3", 1),
@@ -288,7 +391,7 @@ fn triggers_gitlab_and_travis() {
             ("CI_MERGE_REQUEST_IID", "3"),
             ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "mr/x"),
         ]),
-        "build-only no-push docker:mr-x",
+        expect!["build-only no-push docker:mr-x rpi-docker:rpi-mr-x"],
     );
     let tr = |extra: &[(&'static str, &'static str)]| {
         let mut v = vec![
@@ -303,14 +406,18 @@ fn triggers_gitlab_and_travis() {
     check_ci(
         on_tag("v1.2.3"),
         &tr(&[("TRAVIS_TAG", "v1.2.3"), ("TRAVIS_BRANCH", "v1.2.3")]),
-        "release push docker:1.2.3",
+        expect!["release push docker:1.2.3,*1.2,*1,*latest rpi-docker:rpi-1.2.3,*rpi-1.2,*rpi-1,*rpi-latest"],
     );
-    check_ci(past("1.2.3", 1), &tr(&[("TRAVIS_BRANCH", "develop")]), "dev-release push docker:develop");
-    check_ci(past("1.2.3", 1), &tr(&[("TRAVIS_BRANCH", "master")]), "skip");
+    check_ci(
+        past("1.2.3", 1),
+        &tr(&[("TRAVIS_BRANCH", "develop")]),
+        expect!["dev-release push docker:develop rpi-docker:rpi-develop"],
+    );
+    check_ci(past("1.2.3", 1), &tr(&[("TRAVIS_BRANCH", "master")]), expect![["skip"]]);
     let mut pr = tr(&[("TRAVIS_BRANCH", "master"), ("TRAVIS_PULL_REQUEST_BRANCH", "fix/y")]);
     pr.retain(|(k, _)| *k != "TRAVIS_PULL_REQUEST");
     pr.push(("TRAVIS_PULL_REQUEST", "7"));
-    check_ci(past("1.2.3", 1), &pr, "build-only no-push docker:fix-y");
+    check_ci(past("1.2.3", 1), &pr, expect!["build-only no-push docker:fix-y rpi-docker:rpi-fix-y"]);
 }
 
 #[test]
@@ -323,60 +430,109 @@ fn outside_ci_there_is_no_context() {
 #[test]
 fn master_push_and_tag_push_on_one_commit_release_once() {
     let git = on_tag("1.2.3");
-    let master = summary(ci(
+    let master = summary(&ci(
         &git.input,
         &ci::detect(&env(&as_refs(&gh("push", "branch", "master", "acme/service")))).unwrap().unwrap(),
     ));
-    let tag = summary(ci(&git.input, &ci::detect(&env(GH_TAG)).unwrap().unwrap()));
+    let tag = summary(&ci(&git.input, &ci::detect(&env(GH_TAG)).unwrap().unwrap()));
     assert_eq!(master, "skip");
     assert!(tag.starts_with("release push"));
 }
 
 #[test]
 fn release_rules() {
-    check_release(on_tag("1.2.3"), "release push docker:1.2.3,*1.2,*1,*latest");
+    let _snapshot = snapshot("release_rules");
+    check_release(
+        on_tag("1.2.3"),
+        expect!["release push docker:1.2.3,*1.2,*1,*latest rpi-docker:rpi-1.2.3,*rpi-1.2,*rpi-1,*rpi-latest"],
+    );
     check_release(
         on_tag("1.9.1").releases(&["2.0.0", "1.9.0"]),
-        "release push docker:1.9.1,*1.9,*1 rpi-docker:rpi-1.9.1,*rpi-1.9,*rpi-1",
+        expect![["release push docker:1.9.1,*1.9,*1 rpi-docker:rpi-1.9.1,*rpi-1.9,*rpi-1"]],
     );
-    check_release(on_tag("1.9.1").releases(&["2.0.0", "1.10.0"]), "release push docker:1.9.1,*1.9 ");
-    check_release(on_tag("0.4.0"), "release push docker:0.4.0,*0.4,*latest ");
-    check_release(on_tag("1.3.0-rc.1"), "release push docker:1.3.0-rc.1 rpi-docker:rpi-1.3.0-rc.1");
-    check_release(on_tag("v3.0.0"), "release push docker:3.0.0,*3.0,*3,*latest");
-    check_release(past("1.2.3", 2), "error: HEAD is not on a version tag (it is 2 commit(s) past 1.2.3)");
-    check_release(on_tag("1.2.3").dirty(), "error: the work tree has uncommitted changes");
-    check_release(on_tag("1.2.3+build7"), "error: 1.2.3+build7 has build metadata");
-    check_release(on_tag("1.2.3").image(""), "release no-push docker:1.2.3");
+    check_release(
+        on_tag("1.9.1").releases(&["2.0.0", "1.10.0"]),
+        expect!["release push docker:1.9.1,*1.9 rpi-docker:rpi-1.9.1,*rpi-1.9"],
+    );
+    check_release(
+        on_tag("0.4.0"),
+        expect!["release push docker:0.4.0,*0.4,*latest rpi-docker:rpi-0.4.0,*rpi-0.4,*rpi-latest"],
+    );
+    check_release(on_tag("1.3.0-rc.1"), expect![["release push docker:1.3.0-rc.1 rpi-docker:rpi-1.3.0-rc.1"]]);
+    check_release(
+        on_tag("v3.0.0"),
+        expect!["release push docker:3.0.0,*3.0,*3,*latest rpi-docker:rpi-3.0.0,*rpi-3.0,*rpi-3,*rpi-latest"],
+    );
+    check_release(past("1.2.3", 2), expect!["error: HEAD is not on a version tag (it is 2 commit(s) past 1.2.3), so there is nothing to release: tag the commit (`git tag 1.2.3`), or make a dev release with `cargo xtask dev-release`"]);
+    check_release(on_tag("1.2.3").dirty(), expect!["error: the work tree has uncommitted changes, so HEAD is not exactly the release 1.2.3: commit or stash the changes (`git stash`) and run the release again"]);
+    check_release(on_tag("1.2.3+build7"), expect!["error: 1.2.3+build7 has build metadata (`+build7`), which an image tag cannot hold (`+` is not allowed there): tag the release without `+…`"]);
+    check_release(
+        on_tag("1.2.3").image(""),
+        expect!["release no-push docker:1.2.3,*1.2,*1,*latest rpi-docker:rpi-1.2.3,*rpi-1.2,*rpi-1,*rpi-latest"],
+    );
     // A tag 1.9.1 on a commit that already contains 2.0.0: HEAD's version is 2.0.1-dev.1.
     let mut g = past("2.0.0", 1);
     g.input.head_tags = vec![("1.9.1".into(), v("1.9.1"))];
-    let got = summary(release(&g.input, Some("1.9.1")));
+    let got = summary(&release(&g.input, Some("1.9.1")));
     assert!(got.contains("1.9.1") && got.contains("2.0.0") && got.contains("2.0.1-dev.1"), "{got}");
     // A tag that is not on HEAD.
-    assert!(summary(release(&on_tag("1.2.3").input, Some("1.2.4"))).starts_with("error: the tag 1.2.4 is not on HEAD"));
+    assert!(summary(&release(&on_tag("1.2.3").input, Some("1.2.4"))).starts_with("error: the tag 1.2.4 is not on HEAD"));
 }
 
 #[test]
 fn dev_release_branch_names() {
-    check_dev(past("1.2.3", 5), Some("feature/a#1"), "dev-release push docker:feature-a-1 rpi-docker:rpi-feature-a-1");
-    check_dev(past("1.2.3", 5), Some("Feature/UPPER"), "dev-release push docker:Feature-UPPER");
-    check_dev(past("1.2.3", 5), Some("#lead"), "dev-release push docker:lead rpi-docker:rpi-lead");
-    check_dev(past("1.2.3", 5), Some("latest"), "dev-release push docker:branch-latest rpi-docker:rpi-branch-latest");
-    check_dev(past("1.2.3", 5), Some("1.2"), "dev-release push docker:branch-1.2 rpi-docker:rpi-branch-1.2");
-    check_dev(past("1.2.3", 5), Some("v3.0.0"), "dev-release push docker:branch-v3.0.0");
+    let _snapshot = snapshot("dev_release_branch_names");
+    check_dev(
+        past("1.2.3", 5),
+        Some("feature/a#1"),
+        expect![["dev-release push docker:feature-a-1 rpi-docker:rpi-feature-a-1"]],
+    );
+    check_dev(
+        past("1.2.3", 5),
+        Some("Feature/UPPER"),
+        expect!["dev-release push docker:Feature-UPPER rpi-docker:rpi-Feature-UPPER"],
+    );
+    check_dev(past("1.2.3", 5), Some("#lead"), expect![["dev-release push docker:lead rpi-docker:rpi-lead"]]);
+    check_dev(
+        past("1.2.3", 5),
+        Some("latest"),
+        expect![["dev-release push docker:branch-latest rpi-docker:rpi-branch-latest"]],
+    );
+    check_dev(past("1.2.3", 5), Some("1.2"), expect![["dev-release push docker:branch-1.2 rpi-docker:rpi-branch-1.2"]]);
+    check_dev(
+        past("1.2.3", 5),
+        Some("v3.0.0"),
+        expect!["dev-release push docker:branch-v3.0.0 rpi-docker:rpi-branch-v3.0.0"],
+    );
     check_dev(
         past("1.2.3", 5),
         Some("rpi-latest"),
-        "dev-release push docker:branch-rpi-latest rpi-docker:rpi-branch-rpi-latest",
+        expect![["dev-release push docker:branch-rpi-latest rpi-docker:rpi-branch-rpi-latest"]],
     );
-    check_dev(past("1.2.3", 5), Some("ünïcødé/ß"), "dev-release push docker:n-c-d- rpi-docker:rpi-n-c-d-");
-    check_dev(past("1.2.3", 5), Some("main"), "dev-release push docker:main rpi-docker:rpi-main");
-    check_dev(past("1.2.3", 5), Some("-lead"), "error: `-lead` is not a valid branch name");
-    check_dev(past("1.2.3", 5), Some("..dots"), "error: `..dots` is not a valid branch name");
-    check_dev(past("1.2.3", 5), Some("a b"), "error: `a b` is not a valid branch name");
-    check_dev(past("1.2.3", 5).branch(None), None, "error: HEAD is detached");
-    check_dev(past("1.2.3", 5).branch(Some("feature/y")), None, "dev-release push docker:feature-y");
-    check_dev(past("1.2.3", 5).image(""), Some("x"), "dev-release no-push docker:x rpi-docker:rpi-x");
+    check_dev(past("1.2.3", 5), Some("ünïcødé/ß"), expect![["dev-release push docker:n-c-d- rpi-docker:rpi-n-c-d-"]]);
+    check_dev(past("1.2.3", 5), Some("main"), expect![["dev-release push docker:main rpi-docker:rpi-main"]]);
+    check_dev(
+        past("1.2.3", 5),
+        Some("-lead"),
+        expect!["error: `-lead` is not a valid branch name (as `git check-ref-format --branch` says)"],
+    );
+    check_dev(
+        past("1.2.3", 5),
+        Some("..dots"),
+        expect!["error: `..dots` is not a valid branch name (as `git check-ref-format --branch` says)"],
+    );
+    check_dev(
+        past("1.2.3", 5),
+        Some("a b"),
+        expect!["error: `a b` is not a valid branch name (as `git check-ref-format --branch` says)"],
+    );
+    check_dev(past("1.2.3", 5).branch(None), None, expect!["error: HEAD is detached, so there is no branch to name the dev images after: pass the branch with `--branch NAME`"]);
+    check_dev(
+        past("1.2.3", 5).branch(Some("feature/y")),
+        None,
+        expect!["dev-release push docker:feature-y rpi-docker:rpi-feature-y"],
+    );
+    check_dev(past("1.2.3", 5).image(""), Some("x"), expect![["dev-release no-push docker:x rpi-docker:rpi-x"]]);
     let long = "x".repeat(300);
     let plan = dev_release(&past("1.2.3", 5).input, Some(&long)).unwrap();
     assert!(plan.images.iter().all(|i| i.tags[0].len() == 128), "{plan:?}");
@@ -397,12 +553,13 @@ fn local_mode_names_images_after_the_crate() {
 
 #[test]
 fn publish_rules() {
+    let _snapshot = snapshot("publish_rules");
     check_dev(
         past("1.2.3", 5).publish(),
         Some("f"),
-        "dev-release push docker:f rpi-docker:rpi-f publish:service@1.2.4-dev.5",
+        expect![["dev-release push docker:f rpi-docker:rpi-f publish:service@1.2.4-dev.5"]],
     );
-    check_release(on_tag("1.2.3").publish(), "release push docker:1.2.3,*1.2,*1,*latest rpi-docker:rpi-1.2.3,*rpi-1.2,*rpi-1,*rpi-latest publish:service@1.2.3");
+    check_release(on_tag("1.2.3").publish(), expect![["release push docker:1.2.3,*1.2,*1,*latest rpi-docker:rpi-1.2.3,*rpi-1.2,*rpi-1,*rpi-latest publish:service@1.2.3"]]);
     // A dev release on the exact tag never publishes the release version.
     let plan = dev_release(&on_tag("1.2.3").publish().input, Some("f")).unwrap();
     assert!(plan.publish.is_empty());
@@ -410,9 +567,13 @@ fn publish_rules() {
     check_ci(
         past("1.2.3", 1).publish(),
         &as_refs(&gh("pull_request", "branch", "x", "acme/service")),
-        "build-only no-push docker:feature-pr rpi-docker:rpi-feature-pr",
+        expect![["build-only no-push docker:feature-pr rpi-docker:rpi-feature-pr"]],
     );
-    check_dev(past("1.2.3", 5).publish().image(""), Some("f"), "dev-release no-push docker:f rpi-docker:rpi-f");
+    check_dev(
+        past("1.2.3", 5).publish().image(""),
+        Some("f"),
+        expect![["dev-release no-push docker:f rpi-docker:rpi-f"]],
+    );
 }
 
 /// No dev-release plan ever holds `latest`, a version tag or a moving tag.
@@ -458,12 +619,13 @@ fn rendering_names_everything() {
 /// them too).
 #[test]
 fn problems_are_found_in_the_plan() {
+    let _snapshot = snapshot("problems_are_found_in_the_plan");
     let mut run = past("1.2.3", 5);
     run.input.run = true;
     check_dev(
         run.clone(),
         Some("f"),
-        "dev-release push docker:f rpi-docker:rpi-f problem: --run starts the image from the local Docker engine",
+        expect!["dev-release push docker:f rpi-docker:rpi-f problem: --run starts the image from the local Docker engine, but this plan pushes to 127.0.0.1:5000/acme/service: add --local"],
     );
     let mut local_run = run.clone();
     local_run.input.force_local = true;
@@ -471,11 +633,11 @@ fn problems_are_found_in_the_plan() {
 
     let mut dirty = past("1.2.3", 5).dirty();
     dirty.input.changed_files = vec!["service/src/main.rs".into()];
-    check_dev(dirty.clone(), Some("f"), "dev-release push docker:f rpi-docker:rpi-f problem: the work tree has uncommitted changes: service/src/main.rs");
+    check_dev(dirty.clone(), Some("f"), expect!["dev-release push docker:f rpi-docker:rpi-f problem: the work tree has uncommitted changes: service/src/main.rs; a build pushed or published from it would hold code no commit has (commit or stash them; --local builds a dirty tree)"]);
     let mut dirty_local = dirty.clone();
     dirty_local.input.force_local = true;
     assert!(dev_release(&dirty_local.input, Some("f")).unwrap().problems.is_empty(), "--local builds a dirty tree");
-    check_dev(dirty.clone().image(""), Some("f"), "dev-release no-push docker:f rpi-docker:rpi-f");
+    check_dev(dirty.clone().image(""), Some("f"), expect![["dev-release no-push docker:f rpi-docker:rpi-f"]]);
     // A pull request builds a dirty tree (it pushes nothing).
     let plan = ci(
         &dirty.input,
@@ -489,11 +651,11 @@ fn problems_are_found_in_the_plan() {
         ("127.0.0.1:5000/acme/service:1.0", "holds a tag"),
         ("ghcr.io/acme/service@sha256:0123", "holds a digest"),
     ] {
-        check_dev(
-            past("1.2.3", 5).image(image),
-            Some("f"),
-            &format!("dev-release push docker:f rpi-docker:rpi-f problem: the image repository `{image}` {why}"),
-        );
+        let plan = dev_release(&past("1.2.3", 5).image(image).input, Some("f"));
+        let expected =
+            format!("dev-release push docker:f rpi-docker:rpi-f problem: the image repository `{image}` {why}");
+        assert!(summary(&plan).starts_with(&expected), "{}", summary(&plan));
+        record(&format!("dev-release f to {image}"), &plan);
     }
     // Two problems, both reported.
     let mut both = dirty.image("ACME/x");
