@@ -83,6 +83,42 @@ fn dev_release_release_rerun_and_race() {
     assert_eq!(reg.digest("feature-e2e-1"), newer);
 }
 
+/// A dry run makes the preflight a run makes, the login into the private docker config included,
+/// so a protected registry is read; it prints every step with its command line, no secret in any.
+#[test]
+fn a_dry_run_reads_the_protected_registry_and_prints_the_steps() {
+    let reg = Registry::start("ci", "dry-pass-7");
+    let ws = scratch_workspace();
+    ws.git(&["checkout", "-q", "-b", "feature/dry"]);
+    let out = release_cmd(&ws, &reg, &reg.password, &["dev-release", "--dry-run", "--json"]);
+    assert_ok(&out);
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let steps = plan["steps"].as_array().unwrap();
+    let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds[..3], ["login", "package", "fill-pkg"], "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "build").count(), 2, "{kinds:?}");
+    let build = steps.iter().find(|s| s["kind"] == "build").unwrap();
+    let argv: Vec<&str> = build["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(argv[..3], ["docker", "buildx", "build"]);
+    assert!(
+        argv.contains(&"--push") && argv.contains(&format!("{}:feature-dry", reg.repository()).as_str()),
+        "{argv:?}"
+    );
+    for step in steps {
+        assert!(!step["argv"].to_string().contains(&reg.password), "{step}");
+    }
+    assert!(!stdout(&out).contains(&reg.password) && !stderr(&out).contains(&reg.password), "the password leaked");
+    assert!(reg.tags().is_empty(), "a dry run writes nothing");
+    // The same dry run with a wrong password: the plan and steps are printed, the refusal said.
+    let out = release_cmd(&ws, &reg, "wrong-pass", &["dev-release", "--dry-run"]);
+    assert_fails_with(&out, "refused the login");
+    assert!(
+        stdout(&out).contains("plan:    dev-release") && stdout(&out).contains("$ docker buildx build"),
+        "{}",
+        stdout(&out)
+    );
+}
+
 #[test]
 fn wrong_password_is_refused_and_pushes_nothing() {
     let reg = Registry::start("ci", "right-pass-2");

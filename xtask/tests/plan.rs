@@ -169,9 +169,39 @@ fn ci_decides_from_the_environment() {
     assert_eq!(json_of(&github(&repo, "pull_request", "branch", "1/merge", false))["kind"], "build-only");
     let out = github(&repo, "push", "branch", "feature/x", false);
     assert_fails_with(&out, "REGISTRY_USER and REGISTRY_PASSWORD are not set");
-    assert!(!stderr(&out).contains("s3cret"));
+    // With the credentials the dry run logs in (the registry is not there): the password
+    // appears nowhere.
+    let out = github(&repo, "push", "branch", "feature/x", true);
+    assert!(stderr(&out).contains("127.0.0.1:5000"), "it tried the registry: {}", stderr(&out));
+    assert!(!stderr(&out).contains("s3cret") && !stdout(&out).contains("s3cret"), "{}", stderr(&out));
     // Outside CI.
     assert_fails_with(&repo.xtask(&["ci", "--dry-run"]), "not running in CI");
+}
+
+/// Only a loopback registry is spoken to over plain HTTP: a host that merely starts with
+/// `localhost` gets TLS like any other. Both are unreachable here, so each dry run fails, yet
+/// prints its steps.
+#[test]
+fn tls_is_turned_off_for_loopback_registries_only() {
+    let repo = repo();
+    repo.tag("1.2.3");
+    let steps_for = |image: &str| {
+        let out = xtask_cmd(repo.path())
+            .env("RELEASE_REPOSITORY", image)
+            .env_remove("REGISTRY_USER")
+            .env_remove("REGISTRY_PASSWORD")
+            .args(["release", "--dry-run", "--json"])
+            .output()
+            .unwrap();
+        let plan = json_of(&out);
+        let steps = plan["steps"].as_array().unwrap().clone();
+        assert!(steps.iter().filter(|s| s["kind"] == "point-tag").count() == 6, "{steps:?}");
+        steps.iter().map(|s| s["argv"].to_string()).collect::<Vec<_>>().join("\n")
+    };
+    let remote = steps_for("localhost.example.com:5000/acme/service");
+    assert!(!remote.contains("tls-verify=false"), "{remote}");
+    let local = steps_for("127.0.0.1:5000/acme/service");
+    assert!(local.contains("--src-tls-verify=false") && local.contains("--dest-tls-verify=false"), "{local}");
 }
 
 #[test]

@@ -97,14 +97,22 @@ impl Registry {
         stdout(&out)
     }
 
-    /// Every tag of acme/service, sorted.
+    /// Every tag of acme/service, sorted; none when the repository does not exist yet. Any other
+    /// answer (the registry down, a refused login) fails the test: "nothing was pushed" must not
+    /// pass because the registry could not be read.
     pub fn tags(&self) -> Vec<String> {
         let out = Command::new("curl")
-            .args(["-s", "-u", &format!("{}:{}", self.user, self.password)])
+            .args(["-s", "-w", "\n%{http_code}", "-u", &format!("{}:{}", self.user, self.password)])
             .arg(format!("http://{}/v2/acme/service/tags/list", self.host()))
             .output()
             .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap_or_default();
+        let text = stdout(&out);
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", ""));
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        if status == "404" && v["errors"][0]["code"] == "NAME_UNKNOWN" {
+            return Vec::new();
+        }
+        assert_eq!(status, "200", "the test registry could not be read: {text}");
         let mut tags: Vec<String> = v["tags"]
             .as_array()
             .map(|a| a.iter().map(|t| t.as_str().unwrap().to_owned()).collect())
