@@ -314,6 +314,19 @@ fn dev_release_rows(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Pa
     }
     step.done();
 
+    // What a dry run costs now that it makes the preflight (docker, buildx, qemu, host facts) and
+    // plans every step, against reading the version alone.
+    let step = ui::step("dry run: plan, preflight and steps, against `version`");
+    let mut dry = Vec::new();
+    let mut version = Vec::new();
+    for _ in 0..5 {
+        dry.push(time(&mut || {
+            Ok(cmd!(sh, "{xtask} -q dev-release --local --dry-run").quiet().ignore_stdout().run()?)
+        })?);
+        version.push(time(&mut || Ok(cmd!(sh, "{xtask} -q version").quiet().ignore_stdout().run()?))?);
+    }
+    step.done();
+
     // The same work by hand: cargo build for the three targets, then the two docker builds.
     let step = ui::step("xtask overhead: whole dev release against raw cargo build + docker buildx build");
     let touch = clone.join("service/src/lib.rs");
@@ -333,7 +346,15 @@ fn dev_release_rows(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Pa
     }
     step.done();
     let (whole, raw) = (Stats::of(whole), Stats::of(raw));
+    let (dry, version) = (Stats::of(dry), Stats::of(version));
     Ok(vec![
+        Row {
+            what: "dry run of a local dev release: plan, preflight, steps (vs `xtask version`)".into(),
+            ours: dry,
+            theirs: Some(version),
+            goal: "< 1 s".into(),
+            note: format!("the preflight and step planning add {}", fmt_secs((dry.median - version.median).max(0.0))),
+        },
         Row {
             what: "local dev release, nothing changed (rerun vs first run in a fresh clone)".into(),
             ours: Stats::of(reruns),
