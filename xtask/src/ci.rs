@@ -152,3 +152,33 @@ pub(crate) fn source_url(env: &BTreeMap<String, String>) -> Option<String> {
     let get = |k: &str| env.get(k).filter(|v| !v.is_empty());
     Some(format!("{}/{}", get("GITHUB_SERVER_URL")?, get("GITHUB_REPOSITORY")?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn source_url_needs_both_variables() {
+        let both = env(&[("GITHUB_SERVER_URL", "https://github.com"), ("GITHUB_REPOSITORY", "acme/service")]);
+        assert_eq!(source_url(&both).as_deref(), Some("https://github.com/acme/service"));
+        assert_eq!(source_url(&env(&[("GITHUB_REPOSITORY", "acme/service")])), None);
+        let empty = env(&[("GITHUB_SERVER_URL", ""), ("GITHUB_REPOSITORY", "acme/service")]);
+        assert_eq!(source_url(&empty), None, "empty counts as unset");
+    }
+
+    /// A GitLab merge request is recognised by its pipeline source or by its IID alone.
+    #[test]
+    fn gitlab_merge_requests_either_way() {
+        let base = [("GITLAB_CI", "true"), ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "feature/mr"), ("CI_COMMIT_BRANCH", "x")];
+        for extra in [("CI_PIPELINE_SOURCE", "merge_request_event"), ("CI_MERGE_REQUEST_IID", "7")] {
+            let mut vars = base.to_vec();
+            vars.push(extra);
+            let ctx = detect(&env(&vars)).unwrap().unwrap();
+            assert_eq!(ctx.event, CiEvent::PullRequest { source_branch: "feature/mr".into() }, "{extra:?}");
+        }
+    }
+}
