@@ -13,6 +13,9 @@ pub(crate) struct Repo {
 pub(crate) struct TagRef {
     pub(crate) name: String,
     pub(crate) target: Oid,
+    /// What an annotated tag peels to, when `packed-refs` says so (its `^` line): no need to
+    /// read the tag object.
+    pub(crate) peeled: Option<Oid>,
 }
 
 impl Repo {
@@ -221,7 +224,7 @@ impl Repo {
             let reference = reference.context("listing tags")?;
             let name = reference.name_bytes().strip_prefix(b"refs/tags/").and_then(|n| std::str::from_utf8(n).ok());
             if let (Some(name), Some(target)) = (name, reference.target()) {
-                tags.push(TagRef { name: name.to_owned(), target });
+                tags.push(TagRef { name: name.to_owned(), target, peeled: reference.target_peel() });
             }
         }
         Ok(tags)
@@ -231,6 +234,14 @@ impl Repo {
     pub(crate) fn peel(&self, target: Oid) -> Option<Oid> {
         let object = self.repo.find_object(target, None).ok()?;
         object.peel_to_commit().ok().map(|c| c.id())
+    }
+
+    /// [`Repo::peel`], trusting a peeled value from `packed-refs` when there is one.
+    pub(crate) fn peel_listed(&self, target: Oid, peeled: Option<Oid>) -> Option<Oid> {
+        match peeled {
+            Some(commit) => self.repo.find_commit(commit).ok().map(|c| c.id()),
+            None => self.peel(target),
+        }
     }
 
     /// `Some(git rev-list --count TAG..HEAD)` when `tag` is reachable from `head`, else `None`,
