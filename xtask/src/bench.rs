@@ -142,6 +142,10 @@ pub(crate) fn run(cmd: flags::Bench) -> Result<()> {
         }
     }
 
+    for shape in shapes() {
+        rows.push(shape_row(&sh, &work, &xtask, &shape, runs)?);
+    }
+
     rows.push(packaging(&sh, &root, &work, runs)?);
 
     let step = ui::step("warm `cargo xtask version`");
@@ -207,6 +211,155 @@ fn synthetic_repo(sh: &Shell, dir: &Utf8Path, commits: usize, tags: usize, past:
     cmd!(sh, "git -C {dir} reset -q --hard main").run()?;
     std::fs::write(&marker, "")?;
     cmd!(sh, "git -C {dir} update-index --assume-unchanged file.txt").quiet().run()?;
+    Ok(())
+}
+
+/// A history shaped like a public project's, where `git describe` has what ours lacks: annotated
+/// tags by the hundred under several prefixes, a higher tag on a branch HEAD does not contain, no
+/// version tag at all, the nearest tag not the highest. Each is compared with git's fastest
+/// command for the same answer.
+struct Shape {
+    slug: &'static str,
+    name: &'static str,
+    commits: usize,
+    /// Tracked files: `version` checks them all for changes, `git describe` none.
+    files: usize,
+    prefix: &'static str,
+    /// (commit number, tag name), all annotated.
+    tags: Vec<(usize, String)>,
+    /// A branch forked at this commit, of this many commits, its tip tagged so.
+    branch: Option<(usize, usize, &'static str)>,
+    git: &'static [&'static str],
+    goal: &'static str,
+}
+
+fn shapes() -> Vec<Shape> {
+    let spread = |count: usize, from: usize, to: usize, name: &dyn Fn(usize) -> String| -> Vec<(usize, String)> {
+        (0..count).map(|k| (from + k * (to - from) / (count - 1), name(k))).collect()
+    };
+    // serde: 322 `v1.0.x` tags, the highest 35 commits back.
+    let serde = spread(322, 100, 3_965, &|k| format!("v1.0.{k}"));
+    // tokio: 395 tags, a fifth of them `tokio-X.Y.Z`, the rest other crates'; the highest
+    // `tokio-` tag 20 commits back, other crates' tags after it.
+    let crates = ["tokio-", "tokio-util-0.", "tokio-macros-2.", "tokio-stream-0.1.", "tokio-test-0.4."];
+    let mut tokio = spread(390, 50, 4_560, &|k| match k % 5 {
+        0 => format!("tokio-1.{}.0", k / 5),
+        c => format!("{}{}", crates[c], k / 5),
+    });
+    tokio.push((4_580, "tokio-1.78.0".into()));
+    tokio.extend([(4_585, "tokio-util-0.78".into()), (4_590, "tokio-macros-2.78".into())]);
+    tokio.extend([(4_595, "tokio-stream-0.1.78".into()), (4_598, "tokio-test-0.4.78".into())]);
+    // ripgrep: 60 `X.Y.Z` releases among 240 tags of its crates; `15.2.0` 26 commits back, and
+    // the nearest tag, on HEAD, another crate's.
+    let mut ripgrep = spread(240, 20, 2_150, &|k| match k % 4 {
+        0 => format!("{}.{}.0", k / 40, k / 4 % 10),
+        1 => format!("ignore-0.3.{}", k / 4),
+        2 => format!("grep-0.3.{}", k / 4),
+        _ => format!("globset-0.4.{}", k / 4),
+    });
+    ripgrep.extend([(2_174, "15.2.0".into()), (2_200, "ignore-0.4.33".into())]);
+    // A release branch: `2.0.0` cut on a branch forked 300 commits back and never merged; main
+    // carries 1.x, the highest 30 commits back.
+    let release =
+        spread(99, 50, 4_900, &|k| format!("1.{k}.0")).into_iter().chain([(4_970, "1.99.0".into())]).collect();
+    let describe: &[&str] = &["describe", "--tags", "--long"];
+    vec![
+        Shape { slug: "serde", name: "serde-like: 4000 commits, 322 annotated `v1.0.x` tags, the highest 35 back, 350 files", commits: 4_000, files: 350, prefix: "", tags: serde, branch: None, git: describe, goal: "≤ 1.0× git describe --tags --long" },
+        Shape { slug: "tokio", name: "tokio-like, prefix `tokio-`: 4600 commits, 395 annotated tags of 5 crates, the highest `tokio-` 20 back, 800 files", commits: 4_600, files: 800, prefix: "tokio-", tags: tokio.clone(), branch: None, git: &["describe", "--tags", "--long", "--match", "tokio-[0-9]*"], goal: "≤ 1.0× git describe --tags --long --match 'tokio-[0-9]*'" },
+        Shape { slug: "ripgrep", name: "ripgrep-like: 2200 commits, 242 annotated tags of 4 crates, `15.2.0` 26 back, another crate's tag on HEAD, 250 files", commits: 2_200, files: 250, prefix: "", tags: ripgrep, branch: None, git: &["describe", "--tags", "--long", "--match", "[0-9]*"], goal: "≤ 1.0× git describe --tags --long --match '[0-9]*'" },
+        Shape { slug: "no-tag", name: "no version tag (tokio-like, prefix `nomatch-`): 4600 commits counted, 800 files", commits: 4_600, files: 800, prefix: "nomatch-", tags: tokio, branch: None, git: &["rev-list", "--count", "HEAD"], goal: "≤ 1.5× git rev-list --count HEAD" },
+        Shape { slug: "release-branch", name: "release branch: `2.0.0` on a branch forked 300 back that HEAD lacks, `1.99.0` 30 back, 5000 commits, 350 files", commits: 5_000, files: 350, prefix: "", tags: release, branch: Some((4_700, 40, "2.0.0")), git: describe, goal: "reported: git describe does not prove `2.0.0` unreachable" },
+    ]
+}
+
+fn shape_row(sh: &Shell, work: &Utf8Path, xtask: &Utf8Path, shape: &Shape, runs: usize) -> Result<Row> {
+    let repo = work.join(format!("shape-{}", shape.slug));
+    let step = ui::step(format!("shape {}", shape.name));
+    shape_repo(sh, work, &repo, shape)?;
+    let git = shape.git;
+    let (ours, theirs) = side_by_side(
+        runs.max(10),
+        &mut || Ok(cmd!(sh, "{xtask} version --repo {repo}").quiet().ignore_stdout().run()?),
+        &mut || Ok(cmd!(sh, "git -C {repo} {git...}").quiet().ignore_stdout().run()?),
+    )?;
+    step.done();
+    let version = cmd!(sh, "{xtask} version --repo {repo}").quiet().read()?;
+    Ok(Row {
+        what: format!("version, {}", shape.name),
+        ours,
+        theirs: Some(theirs),
+        goal: shape.goal.into(),
+        note: format!("`{version}` vs `git {}`", git.join(" ")),
+    })
+}
+
+/// [`Shape`]'s history made with `git fast-import`, then cloned, so that pack, packed-refs (with
+/// their peeled lines), index and work tree are a fresh clone's. Each commit changes one file.
+fn shape_repo(sh: &Shell, work: &Utf8Path, dir: &Utf8Path, shape: &Shape) -> Result<()> {
+    let marker = dir.join(".git/bench-complete");
+    if marker.exists() {
+        return Ok(());
+    }
+    let source = work.join("shape-source");
+    for d in [dir, &source] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    std::fs::create_dir_all(&source)?;
+    cmd!(sh, "git -C {source} init -q -b main").run()?;
+    let file = |n: usize| format!("src/m{:02}/f{n:04}.rs", n / 25);
+    let body =
+        |n: usize, rev: usize| format!("// file {n}, revision {rev}\n{}\n", "pub fn f() -> u32 { 42 }\n".repeat(8));
+    let mut tags_at: Vec<Vec<&str>> = vec![Vec::new(); shape.commits + 1];
+    for (at, name) in &shape.tags {
+        tags_at[*at].push(name);
+    }
+    let mut out = String::with_capacity(shape.commits * 400 + shape.files * 300);
+    let commit = |out: &mut String, branch: &str, mark: usize, time: usize, from: Option<usize>, changes: &[usize]| {
+        let message = format!("Change number {mark}\n\nA longer explanation of why, as real commits carry,\nwrapped at a reasonable width (#{mark}).\n");
+        let _ = write!(out, "commit refs/heads/{branch}\nmark :{mark}\nauthor Dev <dev@example.com> {t} +0000\ncommitter Dev <dev@example.com> {t} +0000\ndata {}\n{message}", message.len(), t = 1_600_000_000 + time * 600);
+        if let Some(from) = from {
+            let _ = writeln!(out, "from :{from}");
+        }
+        for &n in changes {
+            let data = body(n, mark);
+            let _ = write!(out, "M 644 inline {}\ndata {}\n{data}", file(n), data.len());
+        }
+        if mark == 1 {
+            let toml = format!(
+                "[workspace]\nmembers = []\n[workspace.metadata.release-pipeline]\nversion-tag-prefix = \"{}\"\n",
+                shape.prefix
+            );
+            let _ = write!(out, "M 644 inline Cargo.toml\ndata {}\n{toml}", toml.len());
+        }
+        out.push('\n');
+    };
+    let tag = |out: &mut String, name: &str, mark: usize| {
+        let _ = write!(
+            out,
+            "tag {name}\nfrom :{mark}\ntagger Dev <dev@example.com> {} +0000\ndata 8\nRelease\n\n",
+            1_600_000_000 + mark * 600
+        );
+    };
+    let all: Vec<usize> = (0..shape.files).collect();
+    for (i, names) in tags_at.iter().enumerate().skip(1) {
+        let changes = if i == 1 { all.clone() } else { vec![i * 7_919 % shape.files] };
+        commit(&mut out, "main", i, i, None, &changes);
+        for name in names {
+            tag(&mut out, name, i);
+        }
+    }
+    if let Some((fork, len, name)) = shape.branch {
+        for j in 0..len {
+            let mark = shape.commits + 1 + j;
+            let time = fork + (j + 1) * (shape.commits - fork) / len; // interleaved with main's
+            commit(&mut out, "release", mark, time, (j == 0).then_some(fork), &[j * 13 % shape.files]);
+        }
+        tag(&mut out, name, shape.commits + len);
+    }
+    cmd!(sh, "git -C {source} fast-import --quiet").stdin(out.as_bytes()).run().context("git fast-import")?;
+    cmd!(sh, "git clone -q --no-local {source} {dir}").run()?;
+    std::fs::remove_dir_all(&source)?;
+    std::fs::write(&marker, "")?;
     Ok(())
 }
 

@@ -13,6 +13,9 @@ pub(crate) struct Repo {
 pub(crate) struct TagRef {
     pub(crate) name: String,
     pub(crate) target: Oid,
+    /// What an annotated tag peels to, when `packed-refs` says so (its `^` line): no need to
+    /// read the tag object.
+    pub(crate) peeled: Option<Oid>,
 }
 
 impl Repo {
@@ -63,7 +66,127 @@ impl Repo {
         if self.repo.is_bare() {
             return Ok(false);
         }
+        // Nearly every checkout is clean and proven so from the index alone; anything else goes
+        // to libgit2's status, which decides by content.
+        if self.clean_by_stat().unwrap_or(false) {
+            return Ok(false);
+        }
         Ok(!self.tracked_changes()?.is_empty())
+    }
+
+    /// `true` when the index proves the work tree clean the way `git status` does before it reads
+    /// any file: the index's cached root tree (its TREE extension) is HEAD's tree, so nothing is
+    /// staged, and every tracked file's `lstat` matches its index entry in every field libgit2's
+    /// status compares (mode, size, mtime, ctime, inode, owner); those racily clean (as new as the
+    /// index) libgit2's status reads one by one. `false` when
+    /// it cannot tell: libgit2's status, which reads HEAD's trees, every directory of the work
+    /// tree and the content of any file whose stat changed, then decides. This spares those reads
+    /// (BENCHMARKS.md).
+    #[cfg(unix)]
+    fn clean_by_stat(&self) -> Result<bool> {
+        use std::{collections::HashSet, ffi::OsStr, os::unix::prelude::*};
+        let Some(workdir) = self.repo.workdir() else { return Ok(false) };
+        // Stamped before the index is read: a later write only makes more entries look racy.
+        let stamp = std::fs::metadata(self.repo.path().join("index"))?;
+        let (stamp_secs, stamp_nanos) = (stamp.mtime() as i32, stamp.mtime_nsec() as u32);
+        let mut index = self.repo.index()?;
+        let head_tree = self.repo.head()?.peel_to_commit()?.tree_id();
+        // With a valid cache tree, libgit2 returns its root at once; without one it would write
+        // the trees, which fails on an object database with no backend: no side effect either way.
+        let scratch = Repository::from_odb(git2::Odb::new()?)?;
+        if index.write_tree_to(&scratch).ok() != Some(head_tree) {
+            return Ok(false);
+        }
+        let stage_mask = 0x3000;
+        let assumed = git2::IndexEntryFlag::VALID.bits();
+        let skipped = git2::IndexEntryExtendedFlag::SKIP_WORKTREE.bits();
+        let intent = git2::IndexEntryExtendedFlag::INTENT_TO_ADD.bits();
+        // One path buffer, and the directory checks only when the directory changes: this runs
+        // unoptimized in the dev profile `cargo xtask` uses, once per tracked file.
+        let mut path: Vec<u8> = workdir.as_os_str().as_bytes().to_vec();
+        let root_len = path.len();
+        let mut dirs: HashSet<Vec<u8>> = HashSet::new();
+        let mut last_dir: Vec<u8> = Vec::new();
+        let mut racy = Vec::new();
+        for entry in index.iter() {
+            if entry.flags & stage_mask != 0 || entry.flags_extended & intent != 0 {
+                return Ok(false); // a conflict, or `git add -N`: status reports both
+            }
+            if entry.mode == 0o160000 {
+                continue; // a submodule: status excludes them
+            }
+            path.truncate(root_len);
+            path.extend_from_slice(&entry.path);
+            // Every leading directory must still be one: libgit2's work tree iterator does not
+            // follow a directory replaced by a symlink, while lstat through it would.
+            let mut dir_len = entry.path.len();
+            while dir_len > 0 && entry.path[dir_len - 1] != b'/' {
+                dir_len -= 1;
+            }
+            let dir = &entry.path[..dir_len];
+            if dir != last_dir.as_slice() {
+                let mut at = 0;
+                while at < dir.len() {
+                    if dir[at] == b'/' && !dirs.contains(&dir[..at]) {
+                        let meta = std::fs::symlink_metadata(OsStr::from_bytes(&path[..root_len + at]));
+                        if !meta.is_ok_and(|m| m.is_dir()) {
+                            return Ok(false);
+                        }
+                        dirs.insert(dir[..at].to_vec());
+                    }
+                    at += 1;
+                }
+                last_dir.clear();
+                last_dir.extend_from_slice(dir);
+            }
+            let Ok(meta) = std::fs::symlink_metadata(OsStr::from_bytes(&path)) else { return Ok(false) };
+            if entry.flags & assumed != 0 || entry.flags_extended & skipped != 0 {
+                continue; // assume-unchanged and skip-worktree: status reports them unmodified
+            }
+            let mode = match meta.mode() & 0o170000 {
+                0o100000 if meta.mode() & 0o100 != 0 => 0o100755,
+                0o100000 => 0o100644,
+                0o120000 => 0o120000,
+                _ => return Ok(false),
+            };
+            let (secs, nanos) = (entry.mtime.seconds(), entry.mtime.nanoseconds());
+            if mode != entry.mode
+                || meta.size() as u32 != entry.file_size
+                || meta.mtime() as i32 != secs
+                || meta.mtime_nsec() as u32 != nanos
+                || meta.ctime() as i32 != entry.ctime.seconds()
+                || meta.ctime_nsec() as u32 != entry.ctime.nanoseconds()
+                || meta.ino() as u32 != entry.ino
+                || meta.uid() != entry.uid
+                || meta.gid() != entry.gid
+            {
+                return Ok(false);
+            }
+            // Written in the same clock tick as the index (the last files of a checkout): the
+            // stat cannot tell, so status reads this one file.
+            if stamp_secs < secs || (stamp_secs == secs && stamp_nanos <= nanos) {
+                racy.push(entry.path);
+            }
+        }
+        if racy.len() > 100 {
+            return Ok(false); // one status of the whole tree is cheaper
+        }
+        if racy.is_empty() {
+            return Ok(true);
+        }
+        // The racily clean files, and only those, through libgit2's status.
+        let mut opts = StatusOptions::new();
+        opts.include_untracked(false).include_ignored(false).exclude_submodules(true).disable_pathspec_match(true);
+        for path in &racy {
+            opts.pathspec(OsStr::from_bytes(path));
+        }
+        let statuses = self.repo.statuses(Some(&mut opts)).context("reading the work tree's status")?;
+        Ok(statuses.is_empty())
+    }
+
+    #[cfg(not(unix))]
+    fn clean_by_stat(&self) -> Result<bool> {
+        Ok(false)
     }
 
     fn tracked_changes(&self) -> Result<git2::Statuses<'_>> {
@@ -101,7 +224,7 @@ impl Repo {
             let reference = reference.context("listing tags")?;
             let name = reference.name_bytes().strip_prefix(b"refs/tags/").and_then(|n| std::str::from_utf8(n).ok());
             if let (Some(name), Some(target)) = (name, reference.target()) {
-                tags.push(TagRef { name: name.to_owned(), target });
+                tags.push(TagRef { name: name.to_owned(), target, peeled: reference.target_peel() });
             }
         }
         Ok(tags)
@@ -111,6 +234,14 @@ impl Repo {
     pub(crate) fn peel(&self, target: Oid) -> Option<Oid> {
         let object = self.repo.find_object(target, None).ok()?;
         object.peel_to_commit().ok().map(|c| c.id())
+    }
+
+    /// [`Repo::peel`], trusting a peeled value from `packed-refs` when there is one.
+    pub(crate) fn peel_listed(&self, target: Oid, peeled: Option<Oid>) -> Option<Oid> {
+        match peeled {
+            Some(commit) => self.repo.find_commit(commit).ok().map(|c| c.id()),
+            None => self.peel(target),
+        }
     }
 
     /// `Some(git rev-list --count TAG..HEAD)` when `tag` is reachable from `head`, else `None`,
@@ -173,5 +304,138 @@ impl Repo {
     /// The committer time of `commit`, in seconds since the epoch.
     pub(crate) fn commit_time(&self, commit: Oid) -> Result<i64> {
         Ok(self.repo.find_commit(commit).with_context(|| format!("reading commit {commit}"))?.time().seconds())
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::{path::Path, process::Command};
+
+    fn git(dir: &Path, args: &[&str]) {
+        let out = Command::new("git")
+            .current_dir(dir)
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "T")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "T")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// A committed tree of three files in two directories, its index no longer racy.
+    fn checkout() -> (tempfile::TempDir, Utf8PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8PathBuf::from_path_buf(dir.path().to_owned()).unwrap();
+        git(dir.path(), &["init", "-q", "-b", "main"]);
+        std::fs::create_dir_all(root.join("src/deep")).unwrap();
+        for (file, text) in [("a.txt", "one\n"), ("src/b.rs", "two\n"), ("src/deep/c.rs", "three\n")] {
+            std::fs::write(root.join(file), text).unwrap();
+        }
+        git(dir.path(), &["add", "."]);
+        git(dir.path(), &["commit", "-q", "-m", "a"]);
+        // Files and index written in one clock tick are racily clean: step past it.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        git(dir.path(), &["update-index", "--really-refresh"]);
+        git(dir.path(), &["commit", "-q", "--allow-empty", "-m", "b"]);
+        (dir, root)
+    }
+
+    fn open(root: &Utf8Path) -> Repo {
+        Repo::discover(root).unwrap().unwrap()
+    }
+
+    /// The index's modification time moved back: every entry is as new as the index.
+    fn age_index(root: &Utf8Path) {
+        let index = std::fs::File::options().write(true).open(root.join(".git/index")).unwrap();
+        index.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000)).unwrap();
+    }
+
+    #[test]
+    fn a_clean_checkout_is_proven_clean_from_the_index() {
+        let (_dir, root) = checkout();
+        let repo = open(&root);
+        assert!(repo.clean_by_stat().unwrap());
+        assert!(!repo.is_dirty().unwrap());
+    }
+
+    #[test]
+    fn a_touched_file_goes_to_status_which_reads_it() {
+        let (_dir, root) = checkout();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(root.join("src/b.rs"), "two\n").unwrap();
+        let repo = open(&root);
+        assert!(!repo.clean_by_stat().unwrap(), "the stat changed");
+        assert!(!repo.is_dirty().unwrap(), "the content did not");
+        std::fs::write(root.join("src/b.rs"), "TWO\n").unwrap();
+        assert!(open(&root).is_dirty().unwrap());
+    }
+
+    #[test]
+    fn racily_clean_entries_are_read() {
+        let (_dir, root) = checkout();
+        age_index(&root);
+        assert!(open(&root).clean_by_stat().unwrap(), "unchanged content, read and found equal");
+        // A change the stat cannot see: same size, and the entry forged to the new stat, as a
+        // write in the same clock tick as `git add` would leave it.
+        std::fs::write(root.join("src/deep/c.rs"), "THREE\n").unwrap();
+        let repo = open(&root);
+        let mut index = repo.repo.index().unwrap();
+        let mut entry = index.get_path(Path::new("src/deep/c.rs"), 0).unwrap();
+        let meta = std::fs::symlink_metadata(root.join("src/deep/c.rs")).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        entry.mtime = git2::IndexTime::new(meta.mtime() as i32, meta.mtime_nsec() as u32);
+        entry.ctime = git2::IndexTime::new(meta.ctime() as i32, meta.ctime_nsec() as u32);
+        entry.ino = meta.ino() as u32;
+        index.add(&entry).unwrap();
+        index.write().unwrap();
+        age_index(&root);
+        let repo = open(&root);
+        assert!(!repo.clean_by_stat().unwrap());
+        assert!(repo.is_dirty().unwrap());
+    }
+
+    #[test]
+    fn staged_deleted_and_type_changed_files_are_dirty() {
+        let (_dir, root) = checkout();
+        std::fs::write(root.join("a.txt"), "staged\n").unwrap();
+        git(root.as_std_path(), &["add", "a.txt"]);
+        let repo = open(&root);
+        assert!(!repo.clean_by_stat().unwrap());
+        assert!(repo.is_dirty().unwrap(), "the index differs from HEAD");
+
+        let (_dir, root) = checkout();
+        std::fs::remove_file(root.join("src/b.rs")).unwrap();
+        assert!(open(&root).is_dirty().unwrap(), "deleted");
+
+        let (_dir, root) = checkout();
+        std::fs::remove_file(root.join("a.txt")).unwrap();
+        std::os::unix::fs::symlink("src/b.rs", root.join("a.txt")).unwrap();
+        assert!(open(&root).is_dirty().unwrap(), "a file become a symlink");
+    }
+
+    #[test]
+    fn a_directory_replaced_by_a_symlink_to_it_is_dirty() {
+        let (_dir, root) = checkout();
+        std::fs::rename(root.join("src"), root.join("moved")).unwrap();
+        std::os::unix::fs::symlink("moved", root.join("src")).unwrap();
+        let repo = open(&root);
+        assert!(!repo.clean_by_stat().unwrap(), "stat through the symlink would match");
+        assert!(repo.is_dirty().unwrap());
+    }
+
+    #[test]
+    fn assume_unchanged_files_are_not_compared() {
+        let (_dir, root) = checkout();
+        git(root.as_std_path(), &["update-index", "--assume-unchanged", "a.txt"]);
+        std::fs::write(root.join("a.txt"), "changed, but git was told not to look\n").unwrap();
+        // `update-index` drops the cached root tree, so this is status's answer, and stays so.
+        let repo = open(&root);
+        assert!(!repo.is_dirty().unwrap());
+        assert!(repo.tracked_changes().unwrap().is_empty());
     }
 }

@@ -213,6 +213,7 @@ pub(crate) struct VersionTag {
     pub(crate) name: String,
     pub(crate) version: Version,
     pub(crate) target: git2::Oid,
+    pub(crate) peeled: Option<git2::Oid>,
 }
 
 /// Every tag that is a version tag under the rules, in no order (warning about near misses).
@@ -220,7 +221,9 @@ pub(crate) fn version_tags(repo: &Repo, prefix: &str) -> Result<Vec<VersionTag>>
     let mut tags = Vec::new();
     for tag in repo.tags()? {
         match parse_tag(&tag.name, prefix) {
-            TagKind::Version(version) => tags.push(VersionTag { name: tag.name, version, target: tag.target }),
+            TagKind::Version(version) => {
+                tags.push(VersionTag { name: tag.name, version, target: tag.target, peeled: tag.peeled })
+            }
             TagKind::NotSemver => {
                 ui::warn(format_args!("tag `{}` looks like a version but is not SemVer (X.Y.Z): ignored", tag.name))
             }
@@ -239,7 +242,7 @@ fn highest_reachable_tag(repo: &Repo, head: git2::Oid, tags: &[VersionTag]) -> R
     let mut candidates: Vec<&VersionTag> = tags.iter().collect();
     while let Some(pos) = candidates.iter().enumerate().max_by(|(_, a), (_, b)| order(a, b)).map(|(i, _)| i) {
         let tag = candidates.swap_remove(pos);
-        let Some(commit) = repo.peel(tag.target) else { continue };
+        let Some(commit) = repo.peel_listed(tag.target, tag.peeled) else { continue };
         if let Some(distance) = repo.distance_if_reachable(head, commit)? {
             return Ok(Some(Base { name: tag.name.clone(), version: tag.version.clone(), distance }));
         }

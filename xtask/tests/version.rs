@@ -385,3 +385,33 @@ fn repo_that_does_not_exist_is_an_error() {
     assert_fails_with(&out, "no such directory");
     assert!(stdout(&out).is_empty(), "not RELEASE_VERSION: {}", stdout(&out));
 }
+
+#[test]
+fn packed_annotated_tags_with_and_without_peeled_lines_and_loose_overrides() {
+    let repo = TestRepo::new();
+    repo.commit("a");
+    repo.annotated_tag("1.0.0");
+    repo.commit("b");
+    repo.annotated_tag("1.1.0");
+    repo.tag("0.9.0");
+    repo.commits(2);
+    repo.git(&["pack-refs", "--all"]);
+    let packed = std::fs::read_to_string(repo.path().join(".git/packed-refs")).unwrap();
+    assert!(packed.lines().any(|l| l.starts_with('^')), "peeled lines:\n{packed}");
+    check(&repo, "1.1.1-dev.2", "1.1.1.dev2");
+
+    // The same refs without the peeled lines (as an older git writes them): the tags are read.
+    let bare: String =
+        packed.lines().filter(|l| !l.starts_with('^') && !l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+    std::fs::write(repo.path().join(".git/packed-refs"), bare).unwrap();
+    check(&repo, "1.1.1-dev.2", "1.1.1.dev2");
+
+    // A loose ref overrides the packed one (and its peeled line): 1.1.0 moved to a side branch.
+    std::fs::write(repo.path().join(".git/packed-refs"), &packed).unwrap();
+    repo.git(&["checkout", "-q", "-b", "side", "HEAD~3"]);
+    repo.commit("side");
+    repo.git(&["tag", "-f", "-a", "-m", "moved", "1.1.0"]);
+    repo.git(&["checkout", "-q", "main"]);
+    assert!(repo.path().join(".git/refs/tags/1.1.0").exists());
+    check(&repo, "1.0.1-dev.3", "1.0.1.dev3");
+}
