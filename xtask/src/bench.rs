@@ -632,7 +632,7 @@ fn moving_tags_row(sh: &Shell, work: &Utf8Path, runs: usize) -> Result<Row> {
         context: "tiny".into(),
         repository: repository.clone(),
         platforms: vec!["linux/amd64".into()],
-        tags: std::iter::once("1.0.0").chain(moving).map(str::to_owned).collect(),
+        tag: "1.0.0".to_owned(),
         moving_tags: moving.iter().map(|m| m.to_string()).collect(),
         tag_prefix: String::new(),
         push: true,

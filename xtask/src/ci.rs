@@ -173,7 +173,8 @@ mod tests {
     /// A GitLab merge request is recognised by its pipeline source or by its IID alone.
     #[test]
     fn gitlab_merge_requests_either_way() {
-        let base = [("GITLAB_CI", "true"), ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "feature/mr"), ("CI_COMMIT_BRANCH", "x")];
+        let base =
+            [("GITLAB_CI", "true"), ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "feature/mr"), ("CI_COMMIT_BRANCH", "x")];
         for extra in [("CI_PIPELINE_SOURCE", "merge_request_event"), ("CI_MERGE_REQUEST_IID", "7")] {
             let mut vars = base.to_vec();
             vars.push(extra);

@@ -56,7 +56,8 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
     let started = Instant::now();
     let Preflight { docker, facts, .. } = preflight;
     let docker = docker.context("the preflight found no docker")?;
-    let commit = plan.commit.clone().context("a release needs a commit: this repository has none")?;
+    let commit = plan.commit.context("a release needs a commit: this repository has none")?.to_string();
+    let version = plan.version.semver.to_string();
     let mut outcomes: Vec<Outcome> = plan.images.iter().map(|_| Outcome::default()).collect();
     for (outcome, action) in outcomes.iter_mut().zip(&facts.actions) {
         match action {
@@ -84,13 +85,13 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
         match step {
             // Done by the preflight, whose registry reads go through it.
             Step::Login { .. } => {}
-            Step::Package { version, targets, .. } => {
+            Step::Package { targets, .. } => {
                 let progress =
                     ui::step(format!("dist: build and package {} {version} for {}", dist::CRATE, targets.join(", ")));
                 dist::dist(&DistRequest {
                     root: &ws.root,
                     config: &ws.config,
-                    version,
+                    version: &version,
                     commit: &commit,
                     epoch: facts.epoch,
                     targets: targets.clone(),
@@ -101,13 +102,7 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
             Step::FillPkg { contexts, .. } => {
                 let progress = ui::step(format!("distcopy: fill the pkg/ of {}", contexts.join(", ")));
                 let dirs: Vec<&str> = contexts.iter().map(String::as_str).collect();
-                distcopy::distcopy_contexts(
-                    &ws.root,
-                    &ws.config,
-                    &ws.root.join("dist"),
-                    &dirs,
-                    Some(&plan.version.semver),
-                )?;
+                distcopy::distcopy_contexts(&ws.root, &ws.config, &ws.root.join("dist"), &dirs, Some(&version))?;
                 progress.done();
             }
             Step::RegisterQemu { handlers, argv } => {
@@ -148,7 +143,7 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                     image.primary_tag(),
                     if *push { " (push)" } else { " (local engine)" }
                 ));
-                check_pkg(ws, image, &plan.version.semver)?;
+                check_pkg(ws, image, &version)?;
                 outcomes[*i].digest = Some(build(&docker, image, facts.epoch, metadata_file, argv)?);
                 progress.done();
             }
@@ -162,8 +157,7 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                     let image = &plan.images[*i];
                     let progress =
                         ui::step(format!("move tags of {}: {}", image.repository, image.moving_tags.join(", ")));
-                    let ours = Version::parse(&plan.version.semver).context("a release version is SemVer")?;
-                    let moved = move_tags(&docker, &ours, image)?;
+                    let moved = move_tags(&docker, &plan.version.semver, image)?;
                     outcomes[*i].moved.extend(moved.at_home);
                     outcomes[*i].kept.extend(moved.kept);
                     progress.done();

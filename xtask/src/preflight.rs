@@ -107,8 +107,8 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         problems.push(format!("{e:#}"));
         Vec::new()
     });
-    let commit = plan.commit.as_deref();
-    let epoch = crate::dist::source_date_epoch(repo, commit).unwrap_or_else(|e| {
+    let commit = plan.commit.map(|c| c.to_string());
+    let epoch = crate::dist::source_date_epoch(repo, commit.as_deref()).unwrap_or_else(|e| {
         problems.push(format!("{e:#}"));
         0
     });
@@ -158,7 +158,7 @@ pub(crate) fn observe(
         return Ok(Observed::default());
     }
     let primary = docker.inspect(&format!("{}:{}", image.repository, image.primary_tag()))?;
-    let ours = plan.commit.as_deref().and_then(|c| git2::Oid::from_str(c).ok());
+    let ours = plan.commit.map(plan::CommitId::oid);
     let theirs = primary.as_ref().and_then(|r| r.revision.as_deref()).and_then(|r| git2::Oid::from_str(r).ok());
     let lineage = match (theirs, ours, repo) {
         (Some(theirs), Some(ours), _) if theirs == ours => Some(Lineage::Same),

@@ -92,11 +92,11 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan) -> Result<Vec<CrateA
         ));
     }
     check_token(&ws.config, &ws.env)?;
-    let ours = plan.commit.clone().unwrap_or_default();
+    let ours = plan.commit.map(|c| c.to_string()).unwrap_or_default();
     let mut actions = Vec::new();
     let mut problems = Vec::new();
     for p in &plan.publish {
-        let state = match published_commit(root, &p.krate, &p.version, &p.registry)? {
+        let state = match published_commit(root, &p.krate, &p.version.to_string(), &p.registry)? {
             None => PublishState::Publish,
             Some(theirs) if theirs == ours => PublishState::AlreadyThere,
             Some(theirs) if plan.kind == Kind::Release => {
@@ -195,8 +195,8 @@ pub(crate) fn publish_staged(ws: &Workspace, plan: &ReleasePlan, commands: &[(St
     if to_publish.is_empty() {
         return Ok(());
     }
-    let version = &plan.version.semver;
-    let commit = plan.commit.clone().unwrap_or_default();
+    let version = plan.version.semver.to_string();
+    let commit = plan.commit.map(|c| c.to_string()).unwrap_or_default();
     let stage = staging_dir(root, "publish")?;
     let crates: Vec<&str> = config.publish.iter().map(String::as_str).collect();
     // The workspace manifest, with only the published crates as members.

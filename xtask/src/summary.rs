@@ -35,7 +35,7 @@ pub(crate) fn summary(plan: &ReleasePlan, outcomes: &[Outcome], published: &[Cra
     );
     for (image, o) in plan.images.iter().zip(outcomes) {
         let written: Vec<&str> = o.written.iter().chain(&o.moved).map(String::as_str).collect();
-        let tags = if written.is_empty() { image.tags.join(", ") } else { written.join(", ") };
+        let tags = if written.is_empty() { image.tags().join(", ") } else { written.join(", ") };
         let digest = o.digest.as_deref().map(|d| &d[..d.len().min(19)]).unwrap_or("-");
         let _ = writeln!(
             text,

@@ -35,7 +35,7 @@ impl VersionInfo {
     }
 }
 
-fn serialize_display<S: serde::Serializer>(v: &impl std::fmt::Display, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize_display<S: serde::Serializer>(v: &impl std::fmt::Display, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 

@@ -43,19 +43,52 @@ impl Kind {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct PlanVersion {
-    pub(crate) semver: String,
+    #[serde(serialize_with = "crate::version::serialize_display")]
+    pub(crate) semver: Version,
     pub(crate) pep440: Option<String>,
 }
 
+/// A commit id (written out as its 40 hex digits at the edges only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub(crate) struct CommitId(git2::Oid);
+
+impl CommitId {
+    /// A full commit id (40 hex digits), or `None`.
+    pub(crate) fn parse(hex: &str) -> Option<CommitId> {
+        git2::Oid::from_str(hex).ok().filter(|_| hex.len() == 40).map(CommitId)
+    }
+
+    pub(crate) fn oid(self) -> git2::Oid {
+        self.0
+    }
+}
+
+impl std::fmt::Display for CommitId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<CommitId> for String {
+    fn from(c: CommitId) -> String {
+        c.to_string()
+    }
+}
+
+/// One image context's build: its one immutable tag (the version or the branch tag) and the
+/// moving tags that follow it. `--json` writes them as `tags` (every tag, the immutable one
+/// first) and `moving_tags`, as it always has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "ImageJson")]
 pub(crate) struct ImagePlan {
     /// The context's directory (`docker`, `rpi-docker`).
     pub(crate) context: String,
     pub(crate) repository: String,
     pub(crate) platforms: Vec<String>,
-    /// Every tag, bare (`1.2.3`, `rpi-latest`), immutable ones first.
-    pub(crate) tags: Vec<String>,
-    /// The subset of `tags` that moves (`1.2`, `1`, `latest`, …); pushed last.
+    /// The immutable tag, bare (`1.2.3`, `rpi-feature-x`): what identifies this build.
+    pub(crate) tag: String,
+    /// The tags that move (`1.2`, `1`, `latest`, …); pushed last.
     pub(crate) moving_tags: Vec<String>,
     /// The context's `image-tag-prefix`, which every tag of this image starts with.
     pub(crate) tag_prefix: String,
@@ -65,7 +98,38 @@ pub(crate) struct ImagePlan {
 impl ImagePlan {
     /// The tag that identifies this build: the version tag or the branch tag.
     pub(crate) fn primary_tag(&self) -> &str {
-        &self.tags[0]
+        &self.tag
+    }
+
+    /// Every tag, the immutable one first.
+    pub(crate) fn tags(&self) -> Vec<&str> {
+        std::iter::once(self.tag.as_str()).chain(self.moving_tags.iter().map(String::as_str)).collect()
+    }
+}
+
+/// How `--json` writes an [`ImagePlan`].
+#[derive(Serialize)]
+struct ImageJson {
+    context: String,
+    repository: String,
+    platforms: Vec<String>,
+    tags: Vec<String>,
+    moving_tags: Vec<String>,
+    tag_prefix: String,
+    push: bool,
+}
+
+impl From<ImagePlan> for ImageJson {
+    fn from(i: ImagePlan) -> ImageJson {
+        ImageJson {
+            tags: i.tags().into_iter().map(str::to_owned).collect(),
+            context: i.context,
+            repository: i.repository,
+            platforms: i.platforms,
+            moving_tags: i.moving_tags,
+            tag_prefix: i.tag_prefix,
+            push: i.push,
+        }
     }
 }
 
@@ -73,7 +137,8 @@ impl ImagePlan {
 pub(crate) struct PublishPlan {
     #[serde(rename = "crate")]
     pub(crate) krate: String,
-    pub(crate) version: String,
+    #[serde(serialize_with = "crate::version::serialize_display")]
+    pub(crate) version: Version,
     pub(crate) registry: String,
 }
 
@@ -83,7 +148,7 @@ pub(crate) struct ReleasePlan {
     /// Why this plan, in a sentence a person reads.
     pub(crate) reason: String,
     pub(crate) version: PlanVersion,
-    pub(crate) commit: Option<String>,
+    pub(crate) commit: Option<CommitId>,
     pub(crate) branch: Option<String>,
     /// The git tag being released.
     pub(crate) tag: Option<String>,
@@ -134,8 +199,8 @@ impl PlanInput {
         ReleasePlan {
             kind,
             reason,
-            version: PlanVersion { semver: self.version.semver.to_string(), pep440: self.version.pep440.clone() },
-            commit: self.version.commit.clone(),
+            version: PlanVersion { semver: self.version.semver.clone(), pep440: self.version.pep440.clone() },
+            commit: self.version.commit.as_deref().and_then(CommitId::parse),
             branch: self.branch.clone(),
             tag,
             local: self.local(),
@@ -146,8 +211,8 @@ impl PlanInput {
         }
     }
 
-    /// One image per context; `tags_of(prefix)` gives (immutable tags, moving tags).
-    fn images(&self, tags_of: impl Fn(&str) -> (Vec<String>, Vec<String>)) -> Vec<ImagePlan> {
+    /// One image per context; `tags_of(prefix)` gives (the immutable tag, the moving tags).
+    fn images(&self, tags_of: impl Fn(&str) -> (String, Vec<String>)) -> Vec<ImagePlan> {
         let repository = match (&self.repository, self.local()) {
             (Some(repository), false) => repository.clone(),
             _ => crate::dist::CRATE.to_owned(),
@@ -156,13 +221,12 @@ impl PlanInput {
             .context
             .iter()
             .map(|c| {
-                let (mut fixed, moving) = tags_of(&c.image_tag_prefix);
-                fixed.extend(moving.iter().cloned());
+                let (tag, moving) = tags_of(&c.image_tag_prefix);
                 ImagePlan {
                     context: c.dir.clone(),
                     repository: repository.clone(),
                     platforms: c.platforms.clone(),
-                    tags: fixed,
+                    tag,
                     moving_tags: moving,
                     tag_prefix: c.image_tag_prefix.clone(),
                     push: !self.local(),
@@ -200,9 +264,8 @@ pub(crate) fn dev_release(input: &PlanInput, branch: Option<&str>) -> Result<Rel
         bail!("`{branch}` is not a valid branch name (as `git check-ref-format --branch` says)");
     }
     let prefixes: Vec<&str> = input.config.context.iter().map(|c| c.image_tag_prefix.as_str()).collect();
-    let images = input.images(|prefix| {
-        (vec![tags::dev_tag(branch, prefix, &prefixes, &input.config.version_tag_prefix)], Vec::new())
-    });
+    let images =
+        input.images(|prefix| (tags::dev_tag(branch, prefix, &prefixes, &input.config.version_tag_prefix), Vec::new()));
     let reason = if input.local() {
         format!(
             "dev release of branch {branch} into the local Docker engine ({})",
@@ -277,8 +340,8 @@ pub(crate) fn release(input: &PlanInput, tag: Option<&str>) -> Result<ReleasePla
         ));
     }
     let (own, moving) = tags::release_tags(&tag_version, &input.releases);
-    let images = input
-        .images(|prefix| (vec![format!("{prefix}{own}")], moving.iter().map(|m| format!("{prefix}{m}")).collect()));
+    let images =
+        input.images(|prefix| (format!("{prefix}{own}"), moving.iter().map(|m| format!("{prefix}{m}")).collect()));
     let reason = if moving.is_empty() && !tag_version.pre.is_empty() {
         format!("release of {tag_name}: a pre-release gets only its own tag")
     } else if !moving.iter().any(|m| m == "latest") {
@@ -418,8 +481,14 @@ pub(crate) fn check_ci_credentials(plan: &ReleasePlan, config: &Config, env: &BT
     Ok(())
 }
 
+/// A commit as people read it: its first 12 hex digits.
 pub(crate) fn short(commit: Option<&str>) -> String {
     commit.map(|c| c[..c.len().min(12)].to_owned()).unwrap_or_else(|| "no commit".to_owned())
+}
+
+/// [`short`] of a typed commit.
+pub(crate) fn short_id(commit: Option<CommitId>) -> String {
+    short(commit.map(|c| c.to_string()).as_deref())
 }
 
 /// The plan for a person: version, each image with its platforms and tags, push or not and why.
@@ -437,20 +506,18 @@ pub(crate) fn render(plan: &ReleasePlan) -> String {
     let _ = writeln!(
         out,
         "commit:  {}{}",
-        short(plan.commit.as_deref()),
+        short_id(plan.commit),
         plan.branch.as_ref().map(|b| format!(" on branch {b}")).unwrap_or_default()
     );
     if let Some(tag) = &plan.tag {
         let _ = writeln!(out, "tag:     {tag}");
     }
     for image in &plan.images {
-        let fixed: Vec<&str> =
-            image.tags.iter().filter(|t| !image.moving_tags.contains(t)).map(String::as_str).collect();
         let _ = writeln!(out, "image:   {}/ → {} [{}]", image.context, image.repository, image.platforms.join(", "));
         let _ = writeln!(
             out,
             "         tags {}{}",
-            fixed.join(", "),
+            image.tag,
             if image.moving_tags.is_empty() {
                 String::new()
             } else {
@@ -536,7 +603,7 @@ pub(crate) fn reconcile(plan: &ReleasePlan, image: &ImagePlan, seen: &Observed) 
     let Some(remote) = seen.primary.as_ref().filter(|_| image.push) else { return Ok(BuildAction::Build) };
     let tag = image.primary_tag();
     let theirs = short(remote.revision.as_deref());
-    let ours = short(plan.commit.as_deref());
+    let ours = short_id(plan.commit);
     if let (Kind::DevRelease, Some(theirs), Some(ours)) = (plan.kind, &remote.branch, &plan.branch) {
         if theirs != ours {
             return Err(format!(

@@ -8,6 +8,7 @@ use camino::Utf8PathBuf;
 use serde::Serialize;
 
 use camino::Utf8Path;
+use semver::Version;
 
 use super::{BuildAction, Kind, ReleasePlan};
 use crate::{config::TargetConfig, dist, qemu, reference};
@@ -57,7 +58,7 @@ pub(crate) struct Facts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CrateAction {
     pub(crate) krate: String,
-    pub(crate) version: String,
+    pub(crate) version: Version,
     pub(crate) registry: String,
     pub(crate) state: PublishState,
 }
@@ -97,7 +98,12 @@ pub(crate) enum Step {
     /// reads the registry with it.
     Login { host: String, user: String, argv: Vec<String> },
     /// Build the service for these targets and package each build in `dist/`.
-    Package { version: String, targets: Vec<String>, argv: Vec<String> },
+    Package {
+        #[serde(serialize_with = "crate::version::serialize_display")]
+        version: Version,
+        targets: Vec<String>,
+        argv: Vec<String>,
+    },
     /// Copy the packages into these contexts' `pkg/`.
     FillPkg { contexts: Vec<String>, argv: Vec<String> },
     /// Register a qemu handler, so buildx can run foreign platforms' binaries.
@@ -124,7 +130,13 @@ pub(crate) enum Step {
     /// Check a pushed primary tag's digest and platforms.
     Verify { image: usize, reference: String, platforms: Vec<String>, argv: Vec<String> },
     /// Publish a crate from a staged copy of the workspace.
-    Publish { krate: String, version: String, registry: String, argv: Vec<String> },
+    Publish {
+        krate: String,
+        #[serde(serialize_with = "crate::version::serialize_display")]
+        version: Version,
+        registry: String,
+        argv: Vec<String>,
+    },
     /// Start the image from the local engine and show its `/version`.
     Run { image: usize, reference: String, container: String, port: u16, argv: Vec<String> },
     /// Something the plan names that this run leaves alone, and why.
@@ -245,7 +257,7 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
     if plan.kind == Kind::Skip {
         return out;
     }
-    let commit = plan.commit.clone().unwrap_or_default();
+    let commit = plan.commit.map(|c| c.to_string()).unwrap_or_default();
     out.steps.extend(logins(plan, facts.login_user.as_deref()));
     let action = |i: usize| facts.actions.get(i).cloned().unwrap_or(BuildAction::Build);
     let to_build: Vec<usize> = (0..plan.images.len()).filter(|&i| action(i) == BuildAction::Build).collect();
@@ -375,7 +387,7 @@ fn build_step(plan: &ReleasePlan, facts: &Facts, i: usize, commit: &str) -> Resu
         platforms = vec![facts.host_platform.clone()];
     }
     let build_args: BTreeMap<String, String> = [
-        ("VERSION", plan.version.semver.clone()),
+        ("VERSION", plan.version.semver.to_string()),
         ("REVISION", commit.to_owned()),
         ("CREATED", dist::rfc3339(facts.epoch)),
         ("SOURCE", facts.source_url.clone().unwrap_or_default()),
@@ -393,7 +405,7 @@ fn build_step(plan: &ReleasePlan, facts: &Facts, i: usize, commit: &str) -> Resu
     let tags: Vec<String> = if image.push {
         vec![format!("{}:{}", image.repository, image.primary_tag())]
     } else {
-        image.tags.iter().map(|t| format!("{}:{t}", image.repository)).collect()
+        image.tags().iter().map(|t| format!("{}:{t}", image.repository)).collect()
     };
     let metadata_file = facts.scratch_dir.join(format!("buildx-{}.json", image.context.replace('/', "-")));
     let mut argv = strings(["docker", "buildx", "build"]);

@@ -173,9 +173,9 @@ fn summary(plan: &Result<ReleasePlan>) -> String {
     }
     for image in &plan.images {
         let tags: Vec<String> = image
-            .tags
+            .tags()
             .iter()
-            .map(|t| if image.moving_tags.contains(t) { format!("*{t}") } else { t.clone() })
+            .map(|t| if image.moving_tags.iter().any(|m| m == t) { format!("*{t}") } else { t.to_string() })
             .collect();
         out.push_str(&format!(" {}:{}", image.context, tags.join(",")));
     }
@@ -535,9 +535,9 @@ fn dev_release_branch_names() {
     check_dev(past("1.2.3", 5).image(""), Some("x"), expect![["dev-release no-push docker:x rpi-docker:rpi-x"]]);
     let long = "x".repeat(300);
     let plan = dev_release(&past("1.2.3", 5).input, Some(&long)).unwrap();
-    assert!(plan.images.iter().all(|i| i.tags[0].len() == 128), "{plan:?}");
+    assert!(plan.images.iter().all(|i| i.tags()[0].len() == 128), "{plan:?}");
     let symbols = dev_release(&past("1.2.3", 5).input, Some("#+#")).unwrap();
-    assert!(symbols.images[0].tags[0].starts_with("branch-") && symbols.images[0].tags[0].len() == 15);
+    assert!(symbols.images[0].tags()[0].starts_with("branch-") && symbols.images[0].tags()[0].len() == 15);
 }
 
 #[test]
@@ -583,7 +583,7 @@ fn dev_plans_never_hold_release_tags() {
         let plan = dev_release(&past("1.2.3", 5).input, Some(branch)).unwrap();
         for image in &plan.images {
             assert!(image.moving_tags.is_empty());
-            for tag in &image.tags {
+            for tag in image.tags() {
                 let bare = tag.strip_prefix("rpi-").unwrap_or(tag);
                 assert_ne!(bare, "latest");
                 assert!(matches!(parse_tag(bare, ""), TagKind::Other), "{branch} → {tag}");
@@ -677,7 +677,7 @@ fn remote(commit: &str) -> RemoteImage {
 fn reconcile_decides_from_the_registry() {
     let release = release(&on_tag("1.2.3").input, None).unwrap();
     let dev = dev_release(&past("1.2.3", 5).input, Some("f")).unwrap();
-    let ours = release.commit.clone().unwrap();
+    let ours = release.commit.unwrap().to_string();
     let seen = |lineage: Option<Lineage>, commit: &str| Observed { primary: Some(remote(commit)), lineage };
     let image = &release.images[0];
     assert_eq!(reconcile(&release, image, &Observed::default()), Ok(BuildAction::Build));
