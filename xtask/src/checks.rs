@@ -24,14 +24,17 @@ impl Problem {
     }
 }
 
+/// A tool on PATH, or the problem `missing` with its fix.
+fn on_path(tool: &str, missing: &str, fix: &str) -> Result<(), Problem> {
+    which::which(tool).map(drop).map_err(|_| Problem::new(missing, fix))
+}
+
 pub(crate) fn docker_cli() -> Result<(), Problem> {
-    match which::which("docker") {
-        Ok(_) => Ok(()),
-        Err(_) => Err(Problem::new(
-            "the docker CLI is not on PATH",
-            "install Docker with buildx (scripts/onboard.sh does it on Debian and Ubuntu)",
-        )),
-    }
+    on_path(
+        "docker",
+        "the docker CLI is not on PATH",
+        "install Docker with buildx (scripts/onboard.sh does it on Debian and Ubuntu)",
+    )
 }
 
 /// The docker arguments whose output [`docker_daemon`] reads.
@@ -81,18 +84,16 @@ pub(crate) fn parse_buildx_version(text: &str) -> Option<(u64, u64)> {
 }
 
 pub(crate) fn skopeo() -> Result<(), Problem> {
-    match which::which("skopeo") {
-        Ok(_) => Ok(()),
-        Err(_) => Err(Problem::new(
-            "skopeo is not installed; it moves tags without changing digests",
-            "sudo apt-get install skopeo (scripts/onboard.sh does it)",
-        )),
-    }
+    on_path(
+        "skopeo",
+        "skopeo is not installed; it moves tags without changing digests",
+        "sudo apt-get install skopeo (scripts/onboard.sh does it)",
+    )
 }
 
 /// Each qemu handler the platforms need, with whether it is registered and enabled.
 pub(crate) fn qemu_handlers<'a>(
-    platforms: impl IntoIterator<Item = &'a String>,
+    platforms: impl IntoIterator<Item = &'a crate::platform::Platform>,
 ) -> Vec<(&'static str, Result<(), Problem>)> {
     let dir = qemu::binfmt_dir();
     let mounted = dir.join("status").exists();

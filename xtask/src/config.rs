@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
 
-use crate::ui;
+use crate::{platform::Platform, ui};
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
@@ -29,14 +29,14 @@ pub(crate) struct Config {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub(crate) struct TargetConfig {
     pub(crate) target: String,
-    pub(crate) platform: String,
+    pub(crate) platform: Platform,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub(crate) struct ContextConfig {
     pub(crate) dir: String,
-    pub(crate) platforms: Vec<String>,
+    pub(crate) platforms: Vec<Platform>,
     #[serde(default)]
     pub(crate) image_tag_prefix: String,
 }
@@ -62,7 +62,7 @@ pub(crate) const TABLE: &str = "workspace.metadata.release-pipeline";
 impl Default for Config {
     fn default() -> Config {
         let target =
-            |target: &str, platform: &str| TargetConfig { target: target.to_owned(), platform: platform.to_owned() };
+            |target: &str, platform: &str| TargetConfig { target: target.to_owned(), platform: platform.into() };
         Config {
             version_tag_prefix: String::new(),
             targets: vec![
@@ -141,11 +141,6 @@ impl Config {
         if self.targets.is_empty() {
             bail!("`targets` is empty: nothing to build");
         }
-        for t in &self.targets {
-            if !is_platform(&t.platform) {
-                bail!("target {}: `{}` is not a platform like linux/amd64 or linux/arm/v7", t.target, t.platform);
-            }
-        }
         let mut dirs = std::collections::HashSet::new();
         for c in &self.context {
             if c.dir.is_empty() || !dirs.insert(c.dir.as_str()) {
@@ -213,12 +208,6 @@ impl Config {
 }
 
 /// `os/arch[/variant]`, as docker and OCI spell platforms.
-pub(crate) fn is_platform(platform: &str) -> bool {
-    let parts: Vec<&str> = platform.split('/').collect();
-    (2..=3).contains(&parts.len())
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-}
-
 fn table_as_document(item: &toml_edit::Item) -> String {
     let mut doc = toml_edit::DocumentMut::new();
     if let Some(table) = item.as_table_like() {

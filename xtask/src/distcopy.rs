@@ -9,7 +9,9 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::{
     config::Config,
     dist::{self, Manifest, SUMS},
-    flags, ui,
+    flags,
+    platform::Platform,
+    ui,
     workspace::Workspace,
 };
 
@@ -51,7 +53,7 @@ pub(crate) fn distcopy(
     dests: &[Utf8PathBuf],
     expect_version: Option<&str>,
 ) -> Result<Vec<(Utf8PathBuf, Vec<Package>)>> {
-    let dests: Vec<(Utf8PathBuf, Vec<String>)> = if dests.is_empty() {
+    let dests: Vec<(Utf8PathBuf, Vec<Platform>)> = if dests.is_empty() {
         config.context.iter().map(|c| (root.join(&c.dir).join("pkg"), c.platforms.clone())).collect()
     } else {
         dests.iter().map(|d| (d.clone(), platforms_for(root, config, d))).collect()
@@ -81,7 +83,7 @@ fn copy_into(
     root: &Utf8Path,
     config: &Config,
     from: &Utf8Path,
-    dests: Vec<(Utf8PathBuf, Vec<String>)>,
+    dests: Vec<(Utf8PathBuf, Vec<Platform>)>,
     expect_version: Option<&str>,
 ) -> Result<Vec<(Utf8PathBuf, Vec<Package>)>> {
     let packages = read_packages(from)?;
@@ -104,7 +106,7 @@ fn copy_into(
     for (dest, platforms) in &dests {
         let mut chosen = Vec::new();
         for platform in platforms {
-            match packages.iter().find(|p| &p.manifest.platform == platform) {
+            match packages.iter().find(|p| p.manifest.platform == platform.as_str()) {
                 Some(p) => chosen.push(p.clone()),
                 None => {
                     return Err(ui::error_with_help(
@@ -205,7 +207,7 @@ fn target_hint(config: &Config, platform: &str) -> String {
 }
 
 /// A destination `<context dir>/pkg` gets that context's platforms; any other gets all.
-fn platforms_for(root: &Utf8Path, config: &Config, dest: &Utf8Path) -> Vec<String> {
+fn platforms_for(root: &Utf8Path, config: &Config, dest: &Utf8Path) -> Vec<Platform> {
     let canonical = |p: &Utf8Path| p.canonicalize_utf8().unwrap_or_else(|_| p.to_owned());
     let parent = dest.parent().map(canonical);
     for c in &config.context {

@@ -197,20 +197,34 @@ impl Docker {
         }
         let inspected: Inspected = serde_json::from_slice(&out.stdout)
             .with_context(|| format!("parsing what the registry says of {reference}"))?;
-        let (manifest, image) = (inspected.manifest, inspected.image);
+        Ok(Some(inspected.into_remote()))
+    }
+}
+
+/// What `imagetools inspect --format '{{json .}}'` prints (the part read here).
+#[derive(Deserialize)]
+struct Inspected {
+    manifest: Manifest,
+    #[serde(default)]
+    image: Option<ImageConfigs>,
+}
+
+impl Inspected {
+    fn into_remote(self) -> RemoteImage {
+        let manifest = self.manifest;
         // One config for a single manifest, a map platform → config for an index.
-        let configs: Vec<&serde_json::Value> = if image.get("config").is_some() || image.get("architecture").is_some() {
-            vec![&image]
-        } else {
-            image.as_object().map(|m| m.values().collect()).unwrap_or_default()
+        let configs: Vec<ImageConfig> = match self.image {
+            Some(ImageConfigs::One(config)) => vec![config],
+            Some(ImageConfigs::Many(map)) => map
+                .into_values()
+                .filter_map(|c| match c {
+                    MaybeConfig::Config(config) => Some(config),
+                    MaybeConfig::Other(_) => None,
+                })
+                .collect(),
+            None => Vec::new(),
         };
-        let label = |name: &str| {
-            configs.iter().find_map(|c| {
-                c.pointer(&format!("/config/Labels/{}", name.replace('/', "~1")))
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            })
-        };
+        let label = |name: &str| configs.iter().find_map(|c| c.config.labels.get(name).cloned());
         let platforms = match &manifest.manifests {
             Some(list) => list
                 .iter()
@@ -218,33 +232,54 @@ impl Docker {
                 .filter(|p| p.os != "unknown")
                 .map(Platform::to_string)
                 .collect(),
-            None => configs
-                .iter()
-                .map(|c| {
-                    let get = |k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
-                    Platform {
-                        os: get("os"),
-                        architecture: get("architecture"),
-                        variant: c.get("variant").and_then(|v| v.as_str()).map(str::to_owned),
-                    }
-                    .to_string()
-                })
-                .collect(),
+            None => configs.iter().map(|c| c.platform.to_string()).collect(),
         };
-        Ok(Some(RemoteImage {
+        RemoteImage {
             digest: manifest.digest,
             platforms,
             revision: label("org.opencontainers.image.revision"),
             branch: label(BRANCH_LABEL),
-        }))
+        }
     }
 }
 
+/// The image config(s) of what a reference names.
 #[derive(Deserialize)]
-struct Inspected {
-    manifest: Manifest,
+#[serde(untagged)]
+enum ImageConfigs {
+    /// A single-platform manifest: its config.
+    One(ImageConfig),
+    /// An index: platform → config.
+    Many(std::collections::BTreeMap<String, MaybeConfig>),
+}
+
+/// An index entry's config, or something else (an attestation's) that is not read.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum MaybeConfig {
+    Config(ImageConfig),
+    Other(serde::de::IgnoredAny),
+}
+
+#[derive(Deserialize)]
+struct ImageConfig {
+    #[serde(flatten)]
+    platform: Platform,
     #[serde(default)]
-    image: serde_json::Value,
+    config: ContainerConfig,
+}
+
+#[derive(Deserialize, Default)]
+struct ContainerConfig {
+    #[serde(rename = "Labels", default, deserialize_with = "null_as_empty")]
+    labels: std::collections::BTreeMap<String, String>,
+}
+
+/// `null` labels (an image without any) read as none.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+    Ok(Option::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Deserialize)]
@@ -319,6 +354,42 @@ pub(crate) fn tool_error(host: &str, what: &str, out: &std::process::Output) -> 
 mod tests {
     use super::*;
     use crate::reference::is_loopback_registry;
+
+    fn remote(json: &str) -> RemoteImage {
+        serde_json::from_str::<Inspected>(json).unwrap().into_remote()
+    }
+
+    /// Both shapes `imagetools inspect --format '{{json .}}'` prints: a single-platform
+    /// manifest with its one config, and an index with a config per platform (an attestation's
+    /// entry, and labels that are `null`, read as nothing).
+    #[test]
+    fn what_imagetools_prints() {
+        let single = remote(
+            r#"{"name":"r/s:rpi-1.0.0","manifest":{"schemaVersion":2,"digest":"sha256:aa","config":{"digest":"sha256:c"},"layers":[]},
+               "image":{"architecture":"arm","variant":"v7","os":"linux","config":{"Labels":{"org.opencontainers.image.revision":"abc"}}}}"#,
+        );
+        assert_eq!(
+            single,
+            RemoteImage {
+                digest: "sha256:aa".into(),
+                platforms: vec!["linux/arm/v7".into()],
+                revision: Some("abc".into()),
+                branch: None
+            }
+        );
+        let index = remote(
+            r#"{"manifest":{"digest":"sha256:bb","manifests":[
+                 {"digest":"sha256:1","platform":{"architecture":"amd64","os":"linux"}},
+                 {"digest":"sha256:2","platform":{"architecture":"arm64","os":"linux"}},
+                 {"digest":"sha256:3","platform":{"architecture":"unknown","os":"unknown"}}]},
+               "image":{"linux/amd64":{"architecture":"amd64","os":"linux","config":{"Labels":{"org.release-pipeline.branch":"feature/x"}}},
+                        "linux/arm64":{"architecture":"arm64","os":"linux","config":{"Labels":null}},
+                        "unknown/unknown":{}}}"#,
+        );
+        assert_eq!(index.digest, "sha256:bb");
+        assert_eq!(index.platforms, ["linux/amd64", "linux/arm64"]);
+        assert_eq!((index.revision, index.branch.as_deref()), (None, Some("feature/x")));
+    }
 
     #[test]
     fn hosts() {

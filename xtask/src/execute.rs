@@ -300,7 +300,7 @@ fn released_versions(docker: &Docker, image: &ImagePlan) -> Result<BTreeMap<Vers
 /// Checks that `pkg/` holds exactly this version for each platform before docker sees it.
 fn check_pkg(ws: &Workspace, image: &ImagePlan, version: &str) -> Result<()> {
     for platform in &image.platforms {
-        let dir = ws.root.join(&image.context).join("pkg").join(platform);
+        let dir = ws.root.join(&image.context).join("pkg").join(platform.as_str());
         let packages: Vec<_> = dir
             .read_dir_utf8()
             .map(|rd| {
@@ -363,14 +363,14 @@ fn build(
     meta.digest.context("buildx's metadata has no containerimage.digest")
 }
 
-fn verify(docker: &Docker, reference: &str, digest: &str, platforms: &[String]) -> Result<()> {
+fn verify(docker: &Docker, reference: &str, digest: &str, platforms: &[crate::platform::Platform]) -> Result<()> {
     let Some(remote) = docker.inspect(reference)? else { bail!("verify: {reference} is missing after the push") };
     if remote.digest != digest {
         bail!("verify: {reference} is {}, expected {digest}", remote.digest);
     }
     let mut got = remote.platforms.clone();
     got.sort();
-    let mut want = platforms.to_vec();
+    let mut want: Vec<String> = platforms.iter().map(|p| p.to_string()).collect();
     want.sort();
     if got != want {
         bail!("verify: {reference} has platforms {}, expected {}", got.join(","), want.join(","));

@@ -1,5 +1,5 @@
-//! The one place that reads a registry tool's failure (docker, buildx, skopeo): what kind of
-//! failure it is, and whether running the tool again can help.
+//! The one place that reads a registry tool's failure (docker, buildx, skopeo, and cargo reading
+//! a cargo registry): what kind of failure it is, and whether running the tool again can help.
 use std::time::Duration;
 
 use anyhow::Result;
@@ -47,6 +47,9 @@ pub(crate) fn classify(stderr: &str) -> Failure {
         "MANIFEST_UNKNOWN",
         "NAME_UNKNOWN",
         "name not known to registry",
+        // cargo, resolving a crate version the cargo registry does not have:
+        "failed to select a version",
+        "no matching package named",
     ]) {
         Failure::NotFound
     } else if has(&["connection refused", "no such host", "name resolution"]) {

@@ -16,6 +16,7 @@ mod interrupt;
 mod local_run;
 mod pipeline;
 mod plan;
+mod platform;
 mod preflight;
 mod publish;
 mod qemu;

@@ -120,7 +120,7 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
             .join("release-pipeline")
             .join(format!("run-{}", std::process::id())),
         cargo_home: crate::dist::cargo_home(),
-        host_platform: qemu::host_platform().to_owned(),
+        host_platform: qemu::host_platform().into(),
         containerd_store: docker.as_ref().is_some_and(Docker::has_containerd_store),
         qemu: qemu::HostQemu::read(),
         qemu_image: config.qemu_image.clone(),

@@ -154,8 +154,7 @@ fn published_commit(root: &Utf8Path, krate: &str, version: &str, registry: &str)
     let out = ui::exec_output(cmd!(sh, "cargo metadata --format-version 1"))?;
     let _ = std::fs::remove_dir_all(&probe);
     if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if stderr.contains("failed to select a version") || stderr.contains("no matching package named") {
+        if crate::failure::classify(&String::from_utf8_lossy(&out.stderr)) == crate::failure::Failure::NotFound {
             return Ok(None);
         }
         return Err(ui::command_failed(
@@ -163,11 +162,35 @@ fn published_commit(root: &Utf8Path, krate: &str, version: &str, registry: &str)
             &out,
         ));
     }
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).context("parsing cargo metadata")?;
-    let package =
-        meta["packages"].as_array().into_iter().flatten().find(|p| p["name"] == krate && p["version"] == version);
-    Ok(package
-        .map(|p| p.pointer("/metadata/release-pipeline/commit").and_then(|c| c.as_str()).unwrap_or("").to_owned()))
+    let meta: Metadata = serde_json::from_slice(&out.stdout).context("parsing cargo metadata")?;
+    let package = meta.packages.into_iter().find(|p| p.name == krate && p.version == version);
+    Ok(package.map(|p| p.metadata.and_then(|m| m.release_pipeline).and_then(|r| r.commit).unwrap_or_default()))
+}
+
+/// What `cargo metadata --format-version 1` prints (the part read here).
+#[derive(serde::Deserialize)]
+struct Metadata {
+    packages: Vec<MetadataPackage>,
+}
+
+#[derive(serde::Deserialize)]
+struct MetadataPackage {
+    name: String,
+    version: String,
+    /// `[package.metadata]` of the published manifest (`null` when it has none).
+    metadata: Option<PackageMetadata>,
+}
+
+#[derive(serde::Deserialize)]
+struct PackageMetadata {
+    #[serde(rename = "release-pipeline")]
+    release_pipeline: Option<PublishedBy>,
+}
+
+/// `[package.metadata.release-pipeline]`, written by `publish`: the commit a version came from.
+#[derive(serde::Deserialize)]
+struct PublishedBy {
+    commit: Option<String>,
 }
 
 /// A fresh directory under the target dir, inside the workspace (so cargo reads its

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 use xshell::{cmd, Shell};
 
-use crate::{config::Config, flags, ui};
+use crate::{config::Config, flags, platform::Platform, ui};
 
 /// Overrides `/proc/sys/fs/binfmt_misc` (for tests).
 pub(crate) const BINFMT_DIR_VAR: &str = "RELEASE_BINFMT_DIR";
@@ -46,7 +46,7 @@ pub(crate) fn handler_enabled(name: &str) -> bool {
 
 /// Handlers the platforms need that `host` does not run natively: (handler, install name).
 pub(crate) fn needed_handlers<'a>(
-    platforms: impl IntoIterator<Item = &'a String>,
+    platforms: impl IntoIterator<Item = &'a Platform>,
     host: &str,
 ) -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<_> = platforms
@@ -91,7 +91,7 @@ pub(crate) type Registration = (Vec<String>, Vec<String>);
 pub(crate) fn registrations<'a>(
     host: &HostQemu,
     host_platform: &str,
-    platforms: impl IntoIterator<Item = &'a String>,
+    platforms: impl IntoIterator<Item = &'a Platform>,
     image: &str,
 ) -> Result<Vec<Registration>, String> {
     let needed = needed_handlers(platforms, host_platform);
@@ -119,7 +119,7 @@ pub(crate) fn registrations<'a>(
 }
 
 pub(crate) fn run(_cmd: flags::Qemu, config: &Config) -> Result<()> {
-    let platforms: Vec<String> = config.context.iter().flat_map(|c| c.platforms.clone()).collect();
+    let platforms: Vec<Platform> = config.context.iter().flat_map(|c| c.platforms.clone()).collect();
     let registrations = registrations(&HostQemu::read(), host_platform(), &platforms, &config.qemu_image)
         .map_err(|why| ui::error_with_help(why, "run scripts/onboard.sh, which mounts and registers them"))?;
     if registrations.is_empty() {

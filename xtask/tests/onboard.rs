@@ -17,6 +17,9 @@ impl TestUser {
     /// and the test tools the script would otherwise build from source.
     fn create() -> TestUser {
         assert!(rustix_is_root(), "this test creates a user: it runs as root (CI does)");
+        // A run killed before its cleanup may have left the user, and the socket's ACL entry for
+        // its uid (which the new user would inherit): remove both.
+        let _ = Command::new("setfacl").args(["-x", &format!("u:{USER}"), "/var/run/docker.sock"]).output();
         let _ = Command::new("userdel").args(["-r", "-f", USER]).output();
         assert_ok(&Command::new("useradd").args(["-m", "-s", "/bin/bash", USER]).output().unwrap());
         std::fs::write(format!("/etc/sudoers.d/{USER}"), format!("{USER} ALL=(ALL) NOPASSWD:ALL\n")).unwrap();

@@ -12,6 +12,7 @@ use crate::{
     checks,
     ci::{CiContext, CiEvent, CiRef},
     config::Config,
+    platform::Platform,
     reference::ImageRepository,
     tags, ui,
     version::{parse_tag, TagKind, VersionInfo},
@@ -85,7 +86,7 @@ pub(crate) struct ImagePlan {
     /// The context's directory (`docker`, `rpi-docker`).
     pub(crate) context: String,
     pub(crate) repository: String,
-    pub(crate) platforms: Vec<String>,
+    pub(crate) platforms: Vec<Platform>,
     /// The immutable tag, bare (`1.2.3`, `rpi-feature-x`): what identifies this build.
     pub(crate) tag: String,
     /// The tags that move (`1.2`, `1`, `latest`, …); pushed last.
@@ -112,7 +113,7 @@ impl ImagePlan {
 struct ImageJson {
     context: String,
     repository: String,
-    platforms: Vec<String>,
+    platforms: Vec<Platform>,
     tags: Vec<String>,
     moving_tags: Vec<String>,
     tag_prefix: String,

@@ -11,7 +11,7 @@ use camino::Utf8Path;
 use semver::Version;
 
 use super::{BuildAction, Kind, ReleasePlan};
-use crate::{config::TargetConfig, dist, qemu, reference};
+use crate::{config::TargetConfig, dist, platform::Platform, qemu, reference};
 
 /// The image label naming the branch of a dev build: two branch names can share a dev tag
 /// (`feature/x`, `feature-x`), and one must never take the other's tag.
@@ -30,7 +30,7 @@ pub(crate) struct Facts {
     pub(crate) scratch_dir: Utf8PathBuf,
     /// `CARGO_HOME`, remapped out of the binaries.
     pub(crate) cargo_home: Option<String>,
-    pub(crate) host_platform: String,
+    pub(crate) host_platform: Platform,
     /// Whether the engine keeps images in containerd (which holds multi-platform images).
     pub(crate) containerd_store: bool,
     pub(crate) qemu: qemu::HostQemu,
@@ -113,7 +113,7 @@ pub(crate) enum Step {
         /// The image's index in the plan's `images`.
         image: usize,
         context: String,
-        platforms: Vec<String>,
+        platforms: Vec<Platform>,
         tags: Vec<String>,
         build_args: BTreeMap<String, String>,
         labels: BTreeMap<String, String>,
@@ -128,7 +128,7 @@ pub(crate) enum Step {
     /// this release's version tag, read again right before writing.
     PointTag { image: usize, tag: String, from: String, argv: Vec<String> },
     /// Check a pushed primary tag's digest and platforms.
-    Verify { image: usize, reference: String, platforms: Vec<String>, argv: Vec<String> },
+    Verify { image: usize, reference: String, platforms: Vec<Platform>, argv: Vec<String> },
     /// Publish a crate from a staged copy of the workspace.
     Publish {
         krate: String,
@@ -263,7 +263,7 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
     let to_build: Vec<usize> = (0..plan.images.len()).filter(|&i| action(i) == BuildAction::Build).collect();
 
     // Packages and pkg/ for the images to build only: a resumed release builds what is missing.
-    let platforms: Vec<&String> = to_build.iter().flat_map(|&i| &plan.images[i].platforms).collect();
+    let platforms: Vec<&Platform> = to_build.iter().flat_map(|&i| &plan.images[i].platforms).collect();
     if !to_build.is_empty() {
         let targets: Vec<String> =
             facts.targets.iter().filter(|t| platforms.contains(&&t.platform)).map(|t| t.target.clone()).collect();
