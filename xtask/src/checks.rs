@@ -3,7 +3,7 @@
 //! [`Problem`]: what is wrong and what fixes it; `doctor` shows it as ✗, a run as `error:`/`help:`.
 use std::collections::BTreeMap;
 
-use crate::{config::Config, qemu, ui};
+use crate::{config::Config, error, qemu};
 
 /// Oldest buildx with `--provenance` and `--metadata-file` as used here.
 pub(crate) const MIN_BUILDX: (u64, u64) = (0, 10);
@@ -20,7 +20,7 @@ impl Problem {
     }
 
     pub(crate) fn into_error(self) -> anyhow::Error {
-        ui::error_with_help(self.detail, self.fix)
+        error::error_with_help(self.detail, self.fix)
     }
 }
 

@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
 
-use crate::{platform::Platform, ui};
+use crate::{error, platform::Platform};
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
@@ -230,7 +230,7 @@ fn check_table_keys<'a>(keys: impl Iterator<Item = &'a str>, known: &[&str], wit
         if !known.contains(&key) {
             let nearest = known.iter().min_by_key(|k| strsim::levenshtein(k, key)).copied().unwrap_or("");
             let place = if within.is_empty() { String::new() } else { format!(" in `{within}`") };
-            return Err(ui::error_with_help(
+            return Err(error::error_with_help(
                 format!("unknown key `{key}`{place}"),
                 format!("the nearest known key is `{nearest}`; every key is listed in the README"),
             ));

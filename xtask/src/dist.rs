@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use xshell::{cmd, Shell};
 
-use crate::{config::Config, flags, ui, version, workspace::Workspace};
+use crate::{config::Config, exec, flags, ui, version, workspace::Workspace};
 
 pub(crate) const CRATE: &str = "service";
 pub(crate) const SUMS: &str = "SHA256SUMS";
@@ -194,7 +194,7 @@ fn build(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
             build = build.env_remove(name.as_ref());
         }
     }
-    build.run().with_context(|| format!("building {CRATE} for {}", req.targets.join(", ")))?;
+    exec::stream(build, &format!("building {CRATE} for {}", req.targets.join(", ")))?;
     let dir = target_dir(req.root);
     Ok(req.targets.iter().map(|t| dir.join(t).join("release").join(CRATE)).collect())
 }

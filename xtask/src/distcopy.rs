@@ -9,7 +9,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::{
     config::Config,
     dist::{self, Manifest, SUMS},
-    flags,
+    error, flags,
     platform::Platform,
     ui,
     workspace::Workspace,
@@ -92,7 +92,7 @@ fn copy_into(
         bail!("{from} holds two versions ({version} and {}): run `cargo xtask dist` to rebuild it", p.manifest.version);
     }
     if let Some(expected) = expect_version.filter(|e| e != version) {
-        return Err(ui::error_with_help(
+        return Err(error::error_with_help(
             format!("the packages in {from} are version {version}, but this release is {expected}"),
             "run `cargo xtask dist` to build the packages for this version",
         ));
@@ -109,7 +109,7 @@ fn copy_into(
             match packages.iter().find(|p| p.manifest.platform == platform.as_str()) {
                 Some(p) => chosen.push(p.clone()),
                 None => {
-                    return Err(ui::error_with_help(
+                    return Err(error::error_with_help(
                         format!("{from} has no .tar.gz package for {platform}, which {dest} needs"),
                         format!(
                             "run `cargo xtask dist` (it builds every configured target){}",
@@ -134,13 +134,13 @@ fn check_destination(from: &Utf8Path, dest: &Utf8Path) -> Result<()> {
     let canonical = |p: &Utf8Path| p.canonicalize_utf8().unwrap_or_else(|_| p.components().collect());
     let (src, dst) = (canonical(from), canonical(dest));
     if src.starts_with(&dst) || dst.starts_with(&src) {
-        return Err(ui::error_with_help(
+        return Err(error::error_with_help(
             format!("the destination {dest} is (or holds) the source {from}"),
             "give the source with --from: `cargo xtask distcopy --from dist/ docker/pkg/ rpi-docker/pkg/`",
         ));
     }
     if let Some(foreign) = foreign_file(dest)? {
-        return Err(ui::error_with_help(
+        return Err(error::error_with_help(
             format!("{dest} holds {foreign}, which distcopy did not write: refusing to replace it"),
             "distcopy only replaces a pkg/ it filled itself; move that file away, or choose an empty or new destination",
         ));
@@ -224,7 +224,7 @@ pub(crate) fn read_packages(from: &Utf8Path) -> Result<Vec<Package>> {
     let sums = match std::fs::read_to_string(&sums_path) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ui::error_with_help(
+            return Err(error::error_with_help(
                 format!("no packages: {sums_path} does not exist"),
                 "run `cargo xtask dist` first",
             ))
@@ -243,7 +243,7 @@ pub(crate) fn read_packages(from: &Utf8Path) -> Result<Vec<Package>> {
         let data = std::fs::read(&path).with_context(|| format!("reading {path} (listed in {SUMS})"))?;
         let actual = dist::sha256_hex(&data);
         if actual != sha {
-            return Err(ui::error_with_help(
+            return Err(error::error_with_help(
                 format!("checksum mismatch for {path}: {SUMS} says {sha}, the file is {actual}"),
                 "the package changed after it was built; run `cargo xtask dist` again",
             ));
@@ -252,7 +252,7 @@ pub(crate) fn read_packages(from: &Utf8Path) -> Result<Vec<Package>> {
         packages.push(Package { path, sha256: actual, manifest });
     }
     if packages.is_empty() {
-        return Err(ui::error_with_help(format!("no .tar.gz packages in {from}"), "run `cargo xtask dist` first"));
+        return Err(error::error_with_help(format!("no .tar.gz packages in {from}"), "run `cargo xtask dist` first"));
     }
     Ok(packages)
 }

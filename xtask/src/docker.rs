@@ -7,7 +7,7 @@ use serde::Deserialize;
 use xshell::{cmd, Shell};
 
 use crate::{
-    checks,
+    checks, error, exec,
     failure::{self, Failure},
     plan::{steps, RemoteImage},
     ui,
@@ -34,16 +34,16 @@ impl Docker {
         checks::docker_cli().map_err(checks::Problem::into_error)?;
         let mut docker =
             Docker { sh: Shell::new()?, envs: Vec::new(), authfile: None, _temp: None, containerd_store: false };
-        let info = ui::exec_output(docker.cmd(&checks::DOCKER_INFO))?;
+        let info = exec::exec_output(docker.cmd(&checks::DOCKER_INFO))?;
         docker.containerd_store = checks::docker_daemon(&info).map_err(checks::Problem::into_error)?;
-        let version = ui::exec_output(docker.cmd(&["buildx", "version"]))?;
+        let version = exec::exec_output(docker.cmd(&["buildx", "version"]))?;
         checks::buildx(&version).map_err(checks::Problem::into_error)?;
         Ok(docker)
     }
 
     /// Whether buildx knows the builder `name` (an unknown one is refused before `dist`).
     pub(crate) fn check_builder(&self, name: &str) -> Result<(), String> {
-        match ui::exec_output(self.cmd(&["buildx", "inspect", name])) {
+        match exec::exec_output(self.cmd(&["buildx", "inspect", name])) {
             Ok(out) if out.status.success() => Ok(()),
             Ok(out) => Err(format!(
                 "--builder {name}: buildx does not know that builder ({}); `docker buildx ls` lists the builders",
@@ -123,7 +123,7 @@ impl Docker {
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if failure::classify(&stderr) == Failure::Refused {
-                return Err(ui::error_with_help(
+                return Err(error::error_with_help(
                     format!(
                         "the registry {host} refused the login of user {user}: {}",
                         ui::mask(stderr.trim().lines().last().unwrap_or(""))
@@ -324,15 +324,15 @@ pub(crate) use crate::reference::registry_host;
 pub(crate) fn registry_error(host: &str, stderr: &str) -> anyhow::Error {
     let last = ui::mask(stderr.trim().lines().last().unwrap_or(""));
     match failure::classify(stderr) {
-        Failure::Unreachable => ui::error_with_help(
+        Failure::Unreachable => error::error_with_help(
             format!("the registry {host} is unreachable: {last}"),
             "check that the registry is running and the image repository is right",
         ),
-        Failure::Refused => ui::error_with_help(
+        Failure::Refused => error::error_with_help(
             format!("the registry {host} refused access: {last}"),
             format!("log in (`docker login {host}`) or set the registry credentials in the environment"),
         ),
-        Failure::Transient => ui::error_with_help(
+        Failure::Transient => error::error_with_help(
             format!("the registry {host} failed {} times in a row: {last}", failure::ATTEMPTS),
             "the registry or the network is having trouble; run the same command again (a rerun resumes)",
         ),
@@ -347,7 +347,7 @@ pub(crate) fn tool_error(host: &str, what: &str, out: &std::process::Output) -> 
     if failure::classify(&stderr) != Failure::Other {
         return registry_error(host, &stderr).context(what.to_owned());
     }
-    ui::command_failed(what, out)
+    error::command_failed(what, out)
 }
 
 #[cfg(test)]

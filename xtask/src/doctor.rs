@@ -5,7 +5,7 @@ use anyhow::Result;
 use serde::Serialize;
 use xshell::{cmd, Shell};
 
-use crate::{checks, config::Config, docker, flags, repo::Repo, ui, version};
+use crate::{checks, config::Config, docker, error, exec, flags, repo::Repo, ui, version};
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Check {
@@ -47,7 +47,7 @@ pub(crate) fn run(cmd: flags::Doctor) -> Result<()> {
     }
     let failed = checks.iter().filter(|c| !c.ok).count();
     if failed > 0 {
-        return Err(ui::error_with_help(
+        return Err(error::error_with_help(
             format!("{failed} of {} checks failed: the next release would not go through", checks.len()),
             "run the fix of each ✗ (scripts/onboard.sh does them all on Debian and Ubuntu)",
         ));
@@ -93,7 +93,9 @@ fn checks() -> Result<Vec<Check>> {
     });
 
     let installed = if found("rustup") {
-        cmd!(sh, "rustup target list --installed").quiet().ignore_stderr().read().unwrap_or_default()
+        exec::silent(cmd!(sh, "rustup target list --installed"))
+            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+            .unwrap_or_default()
     } else {
         String::new()
     };
@@ -129,9 +131,9 @@ fn checks() -> Result<Vec<Check>> {
     } else {
         let info_args = checks::DOCKER_INFO;
         // Read quietly: doctor's report is its only output.
-        let info = cmd!(sh, "docker {info_args...}").quiet().ignore_status().output()?;
+        let info = exec::silent(cmd!(sh, "docker {info_args...}"))?;
         out.push(from("docker daemon", checks::docker_daemon(&info).map(|_| "reachable".to_owned())));
-        let version = cmd!(sh, "docker buildx version").quiet().ignore_status().output()?;
+        let version = exec::silent(cmd!(sh, "docker buildx version"))?;
         out.push(from("buildx", checks::buildx(&version).map(|v| format!("{}.{}", v.0, v.1))));
     }
 

@@ -12,7 +12,7 @@ use crate::{
     dist::{self, DistRequest, Format},
     distcopy,
     docker::{self, Docker},
-    failure,
+    error, failure,
     plan::{self, BuildAction, CrateAction, ImagePlan, PublishState, ReleasePlan, Step},
     preflight::{self, Preflight},
     publish, qemu,
@@ -115,7 +115,7 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                 // Read the tag again: another run may have pushed it since the preflight.
                 let seen = preflight::observe(&docker, plan, image, ws.repo.as_ref(), &ws.config.git_remote)?;
                 match plan::reconcile(plan, image, &seen).map_err(|problem| {
-                    ui::error_with_help(
+                    error::error_with_help(
                         problem,
                         "another run released this version from another commit while this one was building",
                     )
@@ -273,7 +273,7 @@ pub(crate) fn move_tags(docker: &Docker, ours: &Version, image: &ImagePlan) -> R
             return Ok(moved);
         }
     }
-    Err(ui::error_with_help(
+    Err(error::error_with_help(
         format!(
             "{}'s moving tags kept changing over {MOVE_ROUNDS} rounds: another run keeps writing them",
             image.repository
@@ -311,14 +311,14 @@ fn check_pkg(ws: &Workspace, image: &ImagePlan, version: &str) -> Result<()> {
             })
             .unwrap_or_default();
         let [package] = packages.as_slice() else {
-            return Err(ui::error_with_help(
+            return Err(error::error_with_help(
                 format!("{dir} holds {} packages, not one", packages.len()),
                 "run `cargo xtask dist && cargo xtask distcopy`",
             ));
         };
         let manifest = dist::read_manifest(package)?;
         if manifest.version != version {
-            return Err(ui::error_with_help(
+            return Err(error::error_with_help(
                 format!("{package} is version {}, but this release is {version} (a stale pkg/)", manifest.version),
                 "run `cargo xtask dist && cargo xtask distcopy`",
             ));
@@ -354,7 +354,7 @@ fn build(
             return Err(docker::tool_error(host, &what, &out))
                 .context("the push failed; the moving tags were not touched, so a rerun resumes");
         }
-        return Err(ui::command_failed(&what, &out));
+        return Err(error::command_failed(&what, &out));
     }
     let text =
         std::fs::read(metadata_file).with_context(|| format!("reading buildx's metadata file {metadata_file}"))?;

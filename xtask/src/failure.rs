@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::exec;
 use crate::ui;
 
 /// What a failed registry call means.
@@ -102,7 +103,7 @@ fn backoff(attempt: u32) -> Duration {
 pub(crate) fn exec_retrying<'a>(what: &str, make: impl Fn() -> xshell::Cmd<'a>) -> Result<std::process::Output> {
     let mut attempt = 1;
     loop {
-        let out = ui::exec_output(make())?;
+        let out = exec::exec_output(make())?;
         if out.status.success() || attempt == ATTEMPTS {
             return Ok(out);
         }

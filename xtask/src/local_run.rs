@@ -1,37 +1,33 @@
 //! `--run`: start the image the run loaded into the local engine on 127.0.0.1:PORT, wait for
 //! `/health`, show `/version`.
 use anstream::println;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
-use crate::{docker::Docker, plan::steps::RUN_LABEL, ui};
+use crate::{docker::Docker, error, exec, plan::steps::RUN_LABEL, ui};
 
 /// Runs the run step's command line, replacing only a container an earlier `--run` started.
 pub(crate) fn run_local(docker: &Docker, reference: &str, container: &str, argv: &[String], port: u16) -> Result<()> {
     let name = container;
     // Replace only a container an earlier `--run` started (it carries our label), never another.
     let label = format!("{{{{index .Config.Labels \"{RUN_LABEL}\"}}}}");
-    let existing = ui::exec_output(docker.cmd(&["container", "inspect", "--format", &label, name]))?;
+    let existing = exec::exec_output(docker.cmd(&["container", "inspect", "--format", &label, name]))?;
     if existing.status.success() {
         if String::from_utf8_lossy(&existing.stdout).trim() != "1" {
-            return Err(ui::error_with_help(
+            return Err(error::error_with_help(
                 format!("a container named {name} exists and was not started by `--run`: leaving it alone"),
                 format!("stop or rename it (`docker rm --force {name}`), or run with another branch"),
             ));
         }
-        ui::exec(docker.cmd(&["rm", "--force", name]), &format!("removing the earlier {name}"))?;
+        exec::exec(docker.cmd(&["rm", "--force", name]), &format!("removing the earlier {name}"))?;
     }
-    ui::exec(docker.argv(argv), &format!("starting {reference}"))?;
+    exec::exec(docker.argv(argv), &format!("starting {reference}"))?;
     let url = format!("http://127.0.0.1:{port}");
     let sh = &docker.sh;
     let health = format!("{url}/health");
     let mut healthy = false;
     for _ in 0..50 {
-        if xshell::cmd!(sh, "curl --silent --fail --max-time 1 {health}")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()
-            .is_ok()
+        if exec::silent(xshell::cmd!(sh, "curl --silent --fail --max-time 1 {health}"))
+            .is_ok_and(|o| o.status.success())
         {
             healthy = true;
             break;
@@ -39,12 +35,12 @@ pub(crate) fn run_local(docker: &Docker, reference: &str, container: &str, argv:
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     if !healthy {
-        let logs = ui::exec_output(docker.cmd(&["logs", name]))?;
+        let logs = exec::exec_output(docker.cmd(&["logs", name]))?;
         bail!("{reference} did not answer {health} within 10 s; its log:\n{}", String::from_utf8_lossy(&logs.stderr));
     }
     let version_url = format!("{url}/version");
-    let answer = xshell::cmd!(sh, "curl --silent --fail {version_url}").quiet().read().context("asking /version")?;
-    println!("{answer}");
+    let answer = exec::exec(xshell::cmd!(sh, "curl --silent --fail {version_url}").quiet(), "asking /version")?;
+    println!("{}", answer.trim_end());
     ui::info(format_args!(
         "{reference} is running at {url} (GET /health, GET /version); stop it with: docker stop {name}"
     ));

@@ -8,6 +8,8 @@ mod dist;
 mod distcopy;
 mod docker;
 mod doctor;
+mod error;
+mod exec;
 mod execute;
 mod failure;
 mod flags;
@@ -35,7 +37,7 @@ use workspace::Workspace;
 fn main() -> ExitCode {
     let flags = match flags::Xtask::from_env() {
         Ok(flags) => flags,
-        Err(err) => return ui::usage_error(err),
+        Err(err) => return error::usage_error(err),
     };
     ui::init(flags.quiet, flags.verbose);
     let ws = Workspace::current;
@@ -53,6 +55,6 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => ui::report_error(&err),
+        Err(err) => error::report_error(&err),
     }
 }

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::{
-    ci, execute, flags, gather,
+    ci, error, execute, flags, gather,
     plan::{self, Kind, ReleasePlan, Step},
     preflight::{self, RunOptions},
     publish, ui,
@@ -55,7 +55,7 @@ pub(crate) fn run_dev_release(cmd: flags::DevRelease, ws: &Workspace) -> Result<
 
 pub(crate) fn run_ci(cmd: flags::Ci, ws: &Workspace) -> Result<()> {
     let Some(ctx) = ci::detect(&ws.env)? else {
-        return Err(ui::error_with_help(
+        return Err(error::error_with_help(
             "not running in CI (none of GITHUB_ACTIONS, GITLAB_CI or TRAVIS is set)",
             "a person releases with `cargo xtask release` or `cargo xtask dev-release`",
         ));
@@ -116,7 +116,7 @@ fn finish(ws: &Workspace, mut plan: ReleasePlan, opts: &Options) -> Result<()> {
         print!("{}", ui::mask(&plan::steps::render(steps)));
     }
     if !plan.problems.is_empty() {
-        return Err(ui::problems_error(
+        return Err(error::problems_error(
             format_args!("this {} cannot go ahead ({} problem(s))", plan.kind.as_str(), plan.problems.len()),
             &plan.problems,
             "nothing was built or pushed; fix the problems above and run it again (a version is released once: tag a new version for new code)",

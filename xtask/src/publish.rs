@@ -9,7 +9,7 @@ use xshell::{cmd, Shell};
 
 use crate::{
     config::Config,
-    flags, gather,
+    error, exec, flags, gather,
     plan::{self, CrateAction, Kind, PublishState, ReleasePlan},
     ui,
     workspace::Workspace,
@@ -27,7 +27,7 @@ pub(crate) fn check_token(config: &Config, env: &BTreeMap<String, String>) -> Re
             ui::add_secret(token);
             Ok(())
         }
-        None => Err(ui::error_with_help(
+        None => Err(error::error_with_help(
             format!("this plan publishes to the cargo registry `{}`, but {var} is not set", config.cargo_registry),
             format!("set {var} to the registry's token (a CI secret)"),
         )),
@@ -57,7 +57,7 @@ pub(crate) fn run(cmd: flags::Publish, ws: &Workspace) -> Result<()> {
         return Ok(());
     }
     if !plan.problems.is_empty() {
-        return Err(ui::problems_error(
+        return Err(error::problems_error(
             "nothing was published",
             &plan.problems,
             "fix the problems above and run it again",
@@ -86,7 +86,7 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan) -> Result<Vec<CrateA
     }
     let root = &ws.root;
     if ws.config.cargo_registry.is_empty() {
-        return Err(ui::error_with_help(
+        return Err(error::error_with_help(
             "`publish` lists crates but `cargo-registry` is empty",
             "name the registry (as in cargo's [registries]) in `cargo-registry`",
         ));
@@ -126,7 +126,7 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan) -> Result<Vec<CrateA
         });
     }
     if !problems.is_empty() {
-        return Err(ui::error_with_help(problems.join("\n"), "versions are immutable: tag a new version"));
+        return Err(error::error_with_help(problems.join("\n"), "versions are immutable: tag a new version"));
     }
     Ok(actions)
 }
@@ -151,13 +151,13 @@ fn published_commit(root: &Utf8Path, krate: &str, version: &str, registry: &str)
     std::fs::write(probe.join("Cargo.toml"), manifest.to_string())?;
     std::fs::write(probe.join("src/lib.rs"), "")?;
     sh.change_dir(&probe);
-    let out = ui::exec_output(cmd!(sh, "cargo metadata --format-version 1"))?;
+    let out = exec::exec_output(cmd!(sh, "cargo metadata --format-version 1"))?;
     let _ = std::fs::remove_dir_all(&probe);
     if !out.status.success() {
         if crate::failure::classify(&String::from_utf8_lossy(&out.stderr)) == crate::failure::Failure::NotFound {
             return Ok(None);
         }
-        return Err(ui::command_failed(
+        return Err(error::command_failed(
             &format!("reading {krate} {version} from the cargo registry `{registry}`"),
             &out,
         ));
@@ -244,7 +244,7 @@ pub(crate) fn publish_staged(ws: &Workspace, plan: &ReleasePlan, commands: &[(St
             let real = src.canonicalize_utf8().with_context(|| format!("following the link {file}"))?;
             let inside = real.strip_prefix(root.canonicalize_utf8()?).ok().map(Utf8Path::to_owned);
             if !inside.is_some_and(|r| tracked.contains(&r)) {
-                return Err(ui::error_with_help(
+                return Err(error::error_with_help(
                     format!("{file} is a link to {real}, which git does not track: refusing to publish its content"),
                     "link to a tracked file, or commit the file itself",
                 ));
@@ -277,16 +277,16 @@ pub(crate) fn publish_staged(ws: &Workspace, plan: &ReleasePlan, commands: &[(St
     let registry = config.cargo_registry.as_str();
     for (krate, argv) in to_publish {
         let (program, args) = argv.split_first().context("an empty command line")?;
-        let out = ui::exec_output(cmd!(sh, "{program} {args...}"))?;
+        let out = exec::exec_output(cmd!(sh, "{program} {args...}"))?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if crate::failure::classify(&stderr) == crate::failure::Failure::Refused {
-                return Err(ui::error_with_help(
+                return Err(error::error_with_help(
                     format!("the cargo registry `{registry}` refused the token in {}", token_var(registry)),
                     "check the token (a CI secret)",
                 ));
             }
-            return Err(ui::command_failed(&format!("publishing {krate} {version} to `{registry}`"), &out));
+            return Err(error::command_failed(&format!("publishing {krate} {version} to `{registry}`"), &out));
         }
     }
     let _ = std::fs::remove_dir_all(&stage);

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 use xshell::{cmd, Shell};
 
-use crate::{config::Config, flags, platform::Platform, ui};
+use crate::{config::Config, error, exec, flags, platform::Platform, ui};
 
 /// Overrides `/proc/sys/fs/binfmt_misc` (for tests).
 pub(crate) const BINFMT_DIR_VAR: &str = "RELEASE_BINFMT_DIR";
@@ -121,7 +121,7 @@ pub(crate) fn registrations<'a>(
 pub(crate) fn run(_cmd: flags::Qemu, config: &Config) -> Result<()> {
     let platforms: Vec<Platform> = config.context.iter().flat_map(|c| c.platforms.clone()).collect();
     let registrations = registrations(&HostQemu::read(), host_platform(), &platforms, &config.qemu_image)
-        .map_err(|why| ui::error_with_help(why, "run scripts/onboard.sh, which mounts and registers them"))?;
+        .map_err(|why| error::error_with_help(why, "run scripts/onboard.sh, which mounts and registers them"))?;
     if registrations.is_empty() {
         let needed: Vec<&str> = needed_handlers(&platforms, host_platform()).iter().map(|(n, _)| *n).collect();
         if needed.is_empty() {
@@ -141,22 +141,22 @@ pub(crate) fn register(handlers: &[String], argv: &[String]) -> Result<()> {
     let sh = Shell::new()?;
     let (program, args) = argv.split_first().context("an empty registration")?;
     if program == "docker" && which::which("docker").is_err() {
-        return Err(ui::error_with_help(
+        return Err(error::error_with_help(
             "qemu handlers are missing and neither update-binfmts (qemu-user-static) nor docker is installed to register them",
             "install qemu-user-static and binfmt-support (scripts/onboard.sh does it)",
         ));
     }
-    let out = ui::exec_output(cmd!(sh, "{program} {args...}"))?;
+    let out = exec::exec_output(cmd!(sh, "{program} {args...}"))?;
     // update-binfmts only warns when the handler is already enabled: the check below decides.
     if program == "docker" && !out.status.success() {
         let image = args.get(3).map(String::as_str).unwrap_or("the image");
-        return Err(ui::command_failed(&format!("registering qemu handlers with {image}"), &out)).context(ui::Help(
+        return Err(error::command_failed(&format!("registering qemu handlers with {image}"), &out)).context(error::Help(
             "install qemu-user-static and binfmt-support (`apt-get install qemu-user-static binfmt-support`), or run `docker run --privileged --rm tonistiigi/binfmt --install arm,arm64` where images can be pulled".to_owned(),
         ));
     }
     let still: Vec<&str> = handlers.iter().filter(|n| !handler_enabled(n)).map(String::as_str).collect();
     if !still.is_empty() {
-        return Err(ui::error_with_help(
+        return Err(error::error_with_help(
             format!("registering {} was refused (they are still missing from {})", still.join(", "), binfmt_dir()),
             "run as root (binfmt_misc needs privileges), or `sudo update-binfmts --enable qemu-arm` and `qemu-aarch64`",
         ));

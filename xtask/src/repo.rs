@@ -292,7 +292,7 @@ impl Repo {
         let Ok(sh) = xshell::Shell::new() else { return };
         let dir = self.root();
         let sha = commit.to_string();
-        let _ = crate::ui::exec_output(xshell::cmd!(sh, "git -C {dir} fetch --quiet --no-tags {remote} {sha}"));
+        let _ = crate::exec::exec_output(xshell::cmd!(sh, "git -C {dir} fetch --quiet --no-tags {remote} {sha}"));
     }
 
     /// Whether `descendant` contains `ancestor` (equal counts).

@@ -9,7 +9,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use semver::{Prerelease, Version};
 use serde::Serialize;
 
-use crate::{config::Config, flags, repo::Repo, ui};
+use crate::{config::Config, error, flags, repo::Repo, ui};
 
 /// Used as the version outside a git repository (a build from a source tarball).
 pub(crate) const OVERRIDE_VAR: &str = "RELEASE_VERSION";
@@ -175,7 +175,7 @@ pub(crate) fn compute_with_tags(repo: &Repo, tags: &[VersionTag]) -> Result<Vers
     let commit = Some(head.to_string());
     let Some(base) = base else {
         if shallow {
-            return Err(ui::error_with_help(
+            return Err(error::error_with_help(
                 "this is a shallow clone and no version tag is reachable from HEAD, so the version cannot be known",
                 "fetch the full history and tags: `git fetch --unshallow --tags` (in CI, check out with full history, e.g. actions/checkout with `fetch-depth: 0`)",
             ));
@@ -194,7 +194,7 @@ pub(crate) fn compute_with_tags(repo: &Repo, tags: &[VersionTag]) -> Result<Vers
     if shallow && base.distance > 0 {
         // A higher tag may sit beyond the cut (a hotfix merged into main): the answer could be
         // lower than the truth, and releasing it would be wrong for good.
-        return Err(ui::error_with_help(
+        return Err(error::error_with_help(
             format!(
                 "this is a shallow clone, so the version cannot be proven: {} is {} commit(s) back, and a higher version tag may lie beyond the shallow history",
                 base.name, base.distance
@@ -275,7 +275,7 @@ pub(crate) fn of(ws: &crate::workspace::Workspace) -> Result<VersionInfo> {
         }
         None => {
             let Some(text) = override_version else {
-                return Err(ui::error_with_help(
+                return Err(error::error_with_help(
                     format!("{root} is not in a git repository, so there is no history to take a version from"),
                     format!("run inside a git checkout, or set {OVERRIDE_VAR} to a SemVer version (e.g. {OVERRIDE_VAR}=1.2.3)"),
                 ));

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::{config::Config, repo::Repo, ui};
+use crate::{config::Config, error, repo::Repo};
 
 pub(crate) struct Workspace {
     pub(crate) root: Utf8PathBuf,
@@ -43,7 +43,7 @@ impl Workspace {
 
     pub(crate) fn repo(&self) -> Result<&Repo> {
         self.repo.as_ref().ok_or_else(|| {
-            ui::error_with_help(
+            error::error_with_help(
                 format!("{} is not in a git repository", self.root),
                 "releases are made from a git checkout",
             )

@@ -185,3 +185,14 @@ fn help_lists_every_command() {
         assert!(help.contains(&format!("xtask {command}\n")), "--help does not list {command}:\n{help}");
     }
 }
+
+/// External commands run through one module: only `exec.rs` starts them (commands are built with
+/// `xshell::cmd!` anywhere). `bench.rs`, the benchmark harness, times raw commands on purpose.
+#[test]
+fn commands_run_only_through_exec() {
+    for (name, text) in sources().iter().filter(|(n, _)| n != "exec.rs" && n != "bench.rs") {
+        for needle in [".run()", ".read()", ".output()", ".read_stderr()", ".spawn()"] {
+            assert!(!non_test(text).contains(needle), "{name} runs a command itself ({needle}); use exec.rs");
+        }
+    }
+}

@@ -12,9 +12,10 @@ use crate::{
     checks,
     ci::{CiContext, CiEvent, CiRef},
     config::Config,
+    error,
     platform::Platform,
     reference::ImageRepository,
-    tags, ui,
+    tags,
     version::{parse_tag, TagKind, VersionInfo},
 };
 
@@ -256,7 +257,7 @@ impl PlanInput {
 /// A person's (or CI's) dev release of `branch` (default: the checked-out branch).
 pub(crate) fn dev_release(input: &PlanInput, branch: Option<&str>) -> Result<ReleasePlan> {
     let Some(branch) = branch.or(input.branch.as_deref()) else {
-        return Err(ui::error_with_help(
+        return Err(error::error_with_help(
             "HEAD is detached, so there is no branch to name the dev images after",
             "pass the branch with `--branch NAME`",
         ));
@@ -305,7 +306,7 @@ pub(crate) fn release(input: &PlanInput, tag: Option<&str>) -> Result<ReleasePla
                     Some(t) => format!("it is {} commit(s) past {t}", version.distance),
                     None => "the repository has no version tag".to_owned(),
                 };
-                return Err(ui::error_with_help(
+                return Err(error::error_with_help(
                     format!("HEAD is not on a version tag ({where_}), so there is nothing to release"),
                     "tag the commit (`git tag 1.2.3`), or make a dev release with `cargo xtask dev-release`",
                 ));
@@ -319,7 +320,7 @@ pub(crate) fn release(input: &PlanInput, tag: Option<&str>) -> Result<ReleasePla
         );
     }
     if version.dirty {
-        return Err(ui::error_with_help(
+        return Err(error::error_with_help(
             format!("the work tree has uncommitted changes, so HEAD is not exactly the release {tag_name}"),
             "commit or stash the changes (`git stash`) and run the release again",
         ));
@@ -332,7 +333,7 @@ pub(crate) fn release(input: &PlanInput, tag: Option<&str>) -> Result<ReleasePla
         );
     }
     if !tag_version.build.is_empty() {
-        return Err(ui::error_with_help(
+        return Err(error::error_with_help(
             format!(
                 "{tag_name} has build metadata (`+{}`), which an image tag cannot hold (`+` is not allowed there)",
                 tag_version.build
@@ -470,7 +471,7 @@ pub(crate) fn check_ci_credentials(plan: &ReleasePlan, config: &Config, env: &BT
         checks::Credentials::Neither => vec![&config.registry_user_env, &config.registry_password_env],
     };
     if !missing.is_empty() {
-        return Err(ui::error_with_help(
+        return Err(error::error_with_help(
             format!(
                 "this plan pushes, but {} {} not set",
                 missing.join(" and "),
