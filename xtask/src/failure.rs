@@ -22,6 +22,12 @@ pub(crate) enum Failure {
     Other,
 }
 
+/// Whether cargo's stderr says the cargo registry does not have the crate version asked for.
+/// cargo prints hints after the error, so the whole text is read.
+pub(crate) fn cargo_version_missing(stderr: &str) -> bool {
+    ["failed to select a version", "no matching package named"].iter().any(|n| stderr.contains(n))
+}
+
 /// Classifies a tool's stderr by its last lines (a build's log above them is not the error).
 /// Order matters: a refused login that also mentions a timeout is still a refusal.
 pub(crate) fn classify(stderr: &str) -> Failure {
@@ -48,9 +54,6 @@ pub(crate) fn classify(stderr: &str) -> Failure {
         "MANIFEST_UNKNOWN",
         "NAME_UNKNOWN",
         "name not known to registry",
-        // cargo, resolving a crate version the cargo registry does not have:
-        "failed to select a version",
-        "no matching package named",
     ]) {
         Failure::NotFound
     } else if has(&["connection refused", "no such host", "name resolution"]) {
@@ -125,6 +128,15 @@ pub(crate) fn exec_retrying<'a>(what: &str, make: impl Fn() -> xshell::Cmd<'a>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// cargo's hints come after its error, many lines of them: the whole text is read.
+    #[test]
+    fn a_missing_crate_version_with_hints_after_it() {
+        let stderr = "    Updating `local` index\nerror: failed to select a version for the requirement `service = \"=0.1.0-dev.3\"`\ncandidate versions found which didn't match: 0.1.0-dev.2\nlocation searched: `local` index\nrequired by package `probe v0.0.0`\nif you are looking for the prerelease package it needs to be specified explicitly\n    service = { version = \"0.1.0-dev.2\" }\n";
+        assert!(cargo_version_missing(stderr));
+        assert!(cargo_version_missing("error: no matching package named `service` found\n"));
+        assert!(!cargo_version_missing("error: failed to download from `http://127.0.0.1:1/`\n"));
+    }
 
     #[test]
     fn failures_are_classified() {

@@ -154,7 +154,7 @@ fn published_commit(root: &Utf8Path, krate: &str, version: &str, registry: &str)
     let out = exec::exec_output(cmd!(sh, "cargo metadata --format-version 1"))?;
     let _ = std::fs::remove_dir_all(&probe);
     if !out.status.success() {
-        if crate::failure::classify(&String::from_utf8_lossy(&out.stderr)) == crate::failure::Failure::NotFound {
+        if crate::failure::cargo_version_missing(&String::from_utf8_lossy(&out.stderr)) {
             return Ok(None);
         }
         return Err(error::command_failed(
