@@ -9,7 +9,7 @@ use xshell::{cmd, Shell};
 use crate::{
     checks, error, exec,
     failure::{self, Failure},
-    plan::{steps, RemoteImage},
+    plan::{registry::HeldTag, steps, RemoteImage},
     ui,
 };
 
@@ -183,6 +183,19 @@ impl Docker {
         Ok(list.tags)
     }
 
+    /// The tags of `repository` that `wanted` picks, each with its digest and labels (one read
+    /// per tag).
+    pub(crate) fn held_tags(&self, repository: &str, wanted: impl Fn(&str) -> bool) -> Result<Vec<HeldTag>> {
+        let mut held = Vec::new();
+        for name in self.list_tags(repository)?.into_iter().filter(|t| wanted(t)) {
+            // A tag deleted between the list and the read is simply not held.
+            if let Some(image) = self.inspect(&format!("{repository}:{name}"))? {
+                held.push(HeldTag { name, digest: image.digest, branch: image.branch, created: image.created });
+            }
+        }
+        Ok(held)
+    }
+
     /// The image at `reference`, or `None` when the tag does not exist. One registry read:
     /// `{{json .}}` holds both the manifest and the image config(s).
     pub(crate) fn inspect(&self, reference: &str) -> Result<Option<RemoteImage>> {
@@ -239,6 +252,7 @@ impl Inspected {
             platforms,
             revision: label("org.opencontainers.image.revision"),
             branch: label(BRANCH_LABEL),
+            created: label("org.opencontainers.image.created"),
         }
     }
 }
@@ -374,7 +388,8 @@ mod tests {
                 digest: "sha256:aa".into(),
                 platforms: vec!["linux/arm/v7".into()],
                 revision: Some("abc".into()),
-                branch: None
+                branch: None,
+                created: None,
             }
         );
         let index = remote(

@@ -61,8 +61,21 @@ pub(crate) fn report_error(err: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-pub(crate) const COMMANDS: &[&str] =
-    &["version", "dist", "distcopy", "release", "dev-release", "ci", "qemu", "doctor", "publish", "bench"];
+pub(crate) const COMMANDS: &[&str] = &[
+    "version",
+    "dist",
+    "distcopy",
+    "release",
+    "dev-release",
+    "ci",
+    "qemu",
+    "doctor",
+    "publish",
+    "bench",
+    "reconcile",
+    "prune",
+    "retract",
+];
 
 pub(crate) fn usage_error(err: xflags::Error) -> ExitCode {
     if err.is_help() {
@@ -100,7 +113,10 @@ mod tests {
         declared_sorted.sort();
         assert_eq!(listed, declared_sorted);
         for command in declared {
-            assert!(crate::flags::Xtask::from_vec(vec![command.into()]).is_ok(), "{command} parses");
+            let help = crate::flags::Xtask::from_vec(vec![command.into(), "--help".into()]);
+            assert!(help.is_err_and(|e| e.is_help()), "{command} is a command");
         }
+        let unknown = crate::flags::Xtask::from_vec(vec!["relase".into(), "--help".into()]);
+        assert!(unknown.is_err_and(|e| !e.is_help()), "an unknown command is not");
     }
 }

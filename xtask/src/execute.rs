@@ -12,7 +12,7 @@ use crate::{
     dist::{self, DistRequest, Format},
     distcopy,
     docker::{self, Docker},
-    error, failure,
+    error, exec, failure,
     plan::{self, BuildAction, CrateAction, ImagePlan, PublishState, ReleasePlan, Step},
     preflight::{self, Preflight},
     publish, qemu,
@@ -157,7 +157,7 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                     let image = &plan.images[*i];
                     let progress =
                         ui::step(format!("move tags of {}: {}", image.repository, image.moving_tags.join(", ")));
-                    let moved = move_tags(&docker, &plan.version.semver, image)?;
+                    let moved = move_tags(&docker, &plan.version.semver, image, &plan.retracted)?;
                     outcomes[*i].moved.extend(moved.at_home);
                     outcomes[*i].kept.extend(moved.kept);
                     progress.done();
@@ -189,6 +189,9 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
             Step::Run { reference, container, argv, port, .. } => {
                 crate::local_run::run_local(&docker, reference, container, argv, *port)?;
             }
+            Step::Delete { .. } | Step::GitTag { .. } | Step::GitPush { .. } | Step::Yank { .. } => {
+                run_command_step(ws, step)?
+            }
             Step::Skip { what, why, .. } => ui::info(format_args!("skipped {what}: {why}")),
         }
         n += 1;
@@ -205,6 +208,31 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
     });
     summary::summary(plan, &outcomes, &crates, started);
     Ok(())
+}
+
+/// Runs a step that is its command line and nothing more (`delete`, `git-tag`, `git-push`,
+/// `yank`), in the workspace's root. A registry's refusal to delete is one clear error.
+pub(crate) fn run_command_step(ws: &Workspace, step: &Step) -> Result<()> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(&ws.root);
+    let (program, args) = step.argv().split_first().context("a step without a command line")?;
+    let what = format!("the {} step", step.kind());
+    let out = exec::exec_output(xshell::cmd!(sh, "{program} {args...}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match step {
+        Step::Delete { tag, .. } if failure::deletes_disabled(&stderr) => Err(error::error_with_help(
+            format!("the registry refuses to delete {tag}: deletes are not enabled"),
+            "enable them in the registry's configuration (distribution: `storage: delete: enabled: true`, or REGISTRY_STORAGE_DELETE_ENABLED=true), then run prune again",
+        )),
+        Step::Delete { argv, .. } => {
+            let repository = argv.last().and_then(|r| r.strip_prefix("docker://")).unwrap_or_default();
+            Err(docker::tool_error(docker::registry_host(repository), &what, &out))
+        }
+        _ => Err(error::command_failed(&what, &out)),
+    }
 }
 
 /// What `move_tags` did: the moving tags now on their release (confirmed by the last read), and
@@ -224,10 +252,16 @@ const MOVE_ROUNDS: usize = 5;
 /// in between is converged with, so every moving tag ends on the highest release, never on a
 /// lower one, whichever run writes last. A tag found on the wrong release is put right even when
 /// this run is not its release (a run that was stopped half-way left it so).
-pub(crate) fn move_tags(docker: &Docker, ours: &Version, image: &ImagePlan) -> Result<MovedTags> {
+pub(crate) fn move_tags(
+    docker: &Docker,
+    ours: &Version,
+    image: &ImagePlan,
+    retracted: &[Version],
+) -> Result<MovedTags> {
     let mut moved = MovedTags::default();
     for round in 0..MOVE_ROUNDS {
-        let released = released_versions(docker, image)?;
+        let mut released = released_versions(docker, image)?;
+        released.retain(|v, _| !retracted.contains(v));
         let versions: Vec<Version> = released.keys().cloned().collect();
         let mut at_home = Vec::new();
         let mut changed = false;
@@ -236,7 +270,14 @@ pub(crate) fn move_tags(docker: &Docker, ours: &Version, image: &ImagePlan) -> R
         let mut homes: BTreeMap<Version, String> = BTreeMap::new();
         for moving in &image.moving_tags {
             let unprefixed = moving.strip_prefix(&image.tag_prefix).unwrap_or(moving);
-            let Some(home) = tags::moving_tag_home(unprefixed, &versions) else { continue };
+            let Some(home) = tags::moving_tag_home(unprefixed, &versions) else {
+                if round == 0 {
+                    let why = format!("{}:{moving} stays where it is: no release it covers is left", image.repository);
+                    ui::warn(&why);
+                    moved.kept.push(why);
+                }
+                continue;
+            };
             if home != ours && round == 0 {
                 let why = format!(
                     "{}:{moving} stays on {home}, higher than {ours}: moving tags never move backwards",

@@ -22,6 +22,14 @@ pub(crate) enum Failure {
     Other,
 }
 
+/// Whether a registry refused a delete because deletes are turned off (distribution answers
+/// 405 `UNSUPPORTED`).
+pub(crate) fn deletes_disabled(stderr: &str) -> bool {
+    ["405 Method Not Allowed", "UNSUPPORTED", "The operation is unsupported", "status 405"]
+        .iter()
+        .any(|n| stderr.contains(n))
+}
+
 /// Whether cargo's stderr says the cargo registry does not have the crate version asked for.
 /// cargo prints hints after the error, so the whole text is read.
 pub(crate) fn cargo_version_missing(stderr: &str) -> bool {

@@ -107,6 +107,46 @@ xflags::xflags! {
             optional --branch branch: String
         }
 
+        /// Point every moving tag (X.Y, X, latest, per context prefix) at the highest release the
+        /// registry holds that is not retracted. Example: cargo xtask reconcile --apply
+        cmd reconcile {
+            /// Make the changes (without it: print them and change nothing).
+            optional --apply
+            /// Print the steps as JSON.
+            optional --json
+            /// The image repository (default: `image`, or RELEASE_REPOSITORY).
+            optional --repository repository: String
+        }
+
+        /// Delete dev tags of branches gone from the git remote (and, with --keep-days, dev tags
+        /// older than N days); version and moving tags are never pruned. Example: cargo xtask prune
+        cmd prune {
+            /// Delete them (without it: print every candidate with its reason and delete nothing).
+            optional --apply
+            /// Also prune dev tags whose image was created more than N days ago.
+            optional --keep-days days: u32
+            /// Print the decisions and steps as JSON.
+            optional --json
+            /// The image repository (default: `image`, or RELEASE_REPOSITORY).
+            optional --repository repository: String
+        }
+
+        /// Retract a released version: an annotated tag `retracted/<version tag>` records the
+        /// reason, moving tags skip it from now on, its crates are yanked, and it is never
+        /// released again. Example: cargo xtask retract 1.3.0 --reason "corrupts the cache"
+        cmd retract {
+            /// The version (as its version tag says it: 1.3.0).
+            required version: String
+            /// Why, in a sentence: kept in the tag for every later run.
+            required --reason reason: String
+            /// Also push the retraction tag to the git remote.
+            optional --push
+            /// Print the steps and do nothing.
+            optional --dry-run
+            /// Print the steps as JSON and do nothing.
+            optional --json
+        }
+
         /// In CI: decide from the CI environment (tag push: release; branch push: dev release;
         /// master/main: nothing; pull request: build only) and do it. Example: cargo xtask ci --dry-run
         cmd ci {

@@ -28,6 +28,7 @@ pub(crate) fn plan_input(
         .or_else(|| ws.var("RELEASE_REPOSITORY").map(str::to_owned))
         .or_else(|| Some(config.image.clone()).filter(|i| !i.is_empty()));
     Ok(PlanInput {
+        retracted: retracted(ws)?,
         branch: repo.branch()?,
         head_tags,
         releases: tags.into_iter().map(|t| t.version).collect(),
@@ -38,4 +39,14 @@ pub(crate) fn plan_input(
         version,
         config: config.clone(),
     })
+}
+
+/// The retracted versions the repository records (`retracted/<version tag>`), with reasons.
+pub(crate) fn retracted(ws: &Workspace) -> Result<Vec<(semver::Version, String)>> {
+    let repo = ws.repo()?;
+    let retractions = repo.retractions()?;
+    Ok(crate::version::version_tags(repo, &ws.config.version_tag_prefix)?
+        .into_iter()
+        .filter_map(|t| retractions.iter().find(|(name, _)| *name == t.name).map(|(_, why)| (t.version, why.clone())))
+        .collect())
 }

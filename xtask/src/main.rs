@@ -20,10 +20,13 @@ mod pipeline;
 mod plan;
 mod platform;
 mod preflight;
+mod prune;
 mod publish;
 mod qemu;
+mod reconcile;
 mod reference;
 mod repo;
+mod retract;
 mod summary;
 mod tags;
 mod ui;
@@ -52,6 +55,9 @@ fn main() -> ExitCode {
         flags::XtaskCmd::Doctor(cmd) => doctor::run(cmd),
         flags::XtaskCmd::Bench(cmd) => bench::run(cmd),
         flags::XtaskCmd::Publish(cmd) => ws().and_then(|ws| publish::run(cmd, &ws)),
+        flags::XtaskCmd::Reconcile(cmd) => ws().and_then(|ws| reconcile::run(cmd, &ws)),
+        flags::XtaskCmd::Prune(cmd) => ws().and_then(|ws| prune::run(cmd, &ws)),
+        flags::XtaskCmd::Retract(cmd) => ws().and_then(|ws| retract::run(cmd, &ws)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

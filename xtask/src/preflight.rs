@@ -8,6 +8,7 @@ use anyhow::Result;
 use crate::{
     checks, ci,
     docker::Docker,
+    error,
     plan::{self, BuildAction, Facts, ImagePlan, Kind, Lineage, Observed, ReleasePlan},
     publish, qemu,
     repo::Repo,
@@ -143,6 +144,46 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         }
     }
     Ok(Preflight { docker, facts, problems })
+}
+
+/// The image repository a registry command works on: `--repository`, RELEASE_REPOSITORY or
+/// `image`; local mode has none.
+pub(crate) fn repository(ws: &Workspace, flag: Option<String>) -> Result<String> {
+    let repository = flag
+        .filter(|r| !r.is_empty())
+        .or_else(|| ws.var("RELEASE_REPOSITORY").map(str::to_owned))
+        .or_else(|| Some(ws.config.image.clone()).filter(|i| !i.is_empty()))
+        .ok_or_else(|| {
+            error::error_with_help(
+                "no image repository is configured, so there is no registry to work on",
+                "set `image` in the configuration, RELEASE_REPOSITORY, or pass --repository",
+            )
+        })?;
+    crate::reference::ImageRepository::parse(&repository).map_err(anyhow::Error::msg)?;
+    Ok(repository)
+}
+
+/// The docker CLI logged in to the registry of `repository` with the environment's credentials
+/// (into a private docker config), or with the user's own login when there are none.
+pub(crate) fn registry_session(ws: &Workspace, repository: &str) -> Result<Docker> {
+    let mut docker = Docker::connect()?;
+    let config = &ws.config;
+    match checks::credentials(config, &ws.env) {
+        checks::Credentials::Both { user, password } => {
+            docker.login(crate::reference::registry_host(repository), user, password)?;
+        }
+        checks::Credentials::OnlyOne { missing } => {
+            return Err(error::error_with_help(
+                format!(
+                    "only one of {} and {} is set ({missing} is not)",
+                    config.registry_user_env, config.registry_password_env
+                ),
+                "set both, or neither to use your existing docker login",
+            ))
+        }
+        checks::Credentials::Neither => {}
+    }
+    Ok(docker)
 }
 
 /// Reads what the registry holds at the image's primary tag, and how its commit relates to ours.

@@ -230,6 +230,23 @@ impl Repo {
         Ok(tags)
     }
 
+    /// The retractions this repository records: each `retracted/<version tag>` tag, with the
+    /// reason its annotation gives (`cargo xtask retract`).
+    pub(crate) fn retractions(&self) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for reference in self.repo.references_glob("refs/tags/retracted/*").context("listing retractions")? {
+            let reference = reference.context("listing retractions")?;
+            let Some(name) = reference.shorthand().ok().and_then(|n| n.strip_prefix("retracted/")) else { continue };
+            let reason = reference
+                .peel_to_tag()
+                .ok()
+                .and_then(|t| t.message().ok().flatten().map(|m| m.trim().to_owned()))
+                .unwrap_or_else(|| "no reason recorded".to_owned());
+            out.push((name.to_owned(), reason));
+        }
+        Ok(out)
+    }
+
     /// The commit a tag names; `None` when the object is missing (a shallow clone) or no commit.
     pub(crate) fn peel(&self, target: Oid) -> Option<Oid> {
         let object = self.repo.find_object(target, None).ok()?;

@@ -98,6 +98,39 @@ pub(crate) fn release_tags(version: &Version, releases: &[Version]) -> (String, 
     (own, moving)
 }
 
+/// Whether an unprefixed tag is a moving tag: `latest`, `X` (X > 0) or `X.Y`.
+pub(crate) fn is_moving_tag(tag: &str) -> bool {
+    let numbers: Option<Vec<u64>> = tag.split('.').map(|p| p.parse().ok()).collect();
+    tag == "latest"
+        || match numbers.as_deref() {
+            Some([major]) => *major > 0 && !tag.starts_with('0'),
+            Some([_, _]) => !tag.starts_with('.') && tag.split('.').all(|p| p == "0" || !p.starts_with('0')),
+            _ => false,
+        }
+}
+
+/// The moving tags the releases call for (unprefixed): `latest`, each major's `X` (X > 0) and
+/// each `X.Y`, from the releases that are not pre-releases.
+pub(crate) fn moving_tags_of(releases: &[Version]) -> Vec<String> {
+    let mut tags = std::collections::BTreeSet::new();
+    for v in releases.iter().filter(|v| v.pre.is_empty()) {
+        tags.insert("latest".to_owned());
+        if v.major > 0 {
+            tags.insert(v.major.to_string());
+        }
+        tags.insert(format!("{}.{}", v.major, v.minor));
+    }
+    tags.into_iter().collect()
+}
+
+/// Whether an unprefixed tag is the version tag of a release (`1.2.3`, `1.3.0-rc.1`).
+pub(crate) fn as_version_tag(tag: &str) -> Option<Version> {
+    match parse_tag(tag, "") {
+        TagKind::Version(v) if tag == version_tag(&v) => Some(v),
+        _ => None,
+    }
+}
+
 /// Where a moving tag (unprefixed: `1.2`, `1`, `latest`) belongs: on the highest release (no
 /// pre-release) among `released` (the versions whose tags the registry holds) that the tag
 /// covers. `None` when no release covers it, or it is not a moving tag.
@@ -132,6 +165,25 @@ fn pre_suffix(v: &Version) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn moving_and_version_tags_are_told_apart() {
+        for moving in ["latest", "1", "12", "1.2", "0.3", "1.0", "10.20"] {
+            assert!(is_moving_tag(moving), "{moving}");
+        }
+        for other in ["0", "01", "1.02", "1.2.3", "v1", "1.", ".1", "latest-x", "", "1.2.x", "feature-1"] {
+            assert!(!is_moving_tag(other), "{other}");
+        }
+        assert_eq!(as_version_tag("1.2.3"), Some(Version::new(1, 2, 3)));
+        assert_eq!(as_version_tag("1.3.0-rc.1").map(|v| v.to_string()).as_deref(), Some("1.3.0-rc.1"));
+        for other in ["v1.2.3", "1.2", "latest", "1.2.3+build", "feature"] {
+            assert_eq!(as_version_tag(other), None, "{other}");
+        }
+        let releases: Vec<Version> =
+            ["0.9.0", "1.2.0", "1.3.1", "2.0.0-rc.1"].iter().map(|v| Version::parse(v).unwrap()).collect();
+        assert_eq!(moving_tags_of(&releases), ["0.9", "1", "1.2", "1.3", "latest"]);
+        assert_eq!(moving_tags_of(&[]), Vec::<String>::new());
+    }
 
     const PREFIXES: &[&str] = &["", "rpi-"];
 

@@ -36,7 +36,8 @@ fn every_block_command_runs() {
     assert!(commands.len() >= 10, "{commands:?}");
     let mut ran = 0;
     for command in &commands {
-        let words: Vec<&str> = command.split_whitespace().collect();
+        let words: Vec<String> = shell_words::split(command).unwrap_or_else(|e| panic!("{command}: {e}"));
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
         // scripts/onboard.sh is what .ci/run runs first; `cargo test` is this very run.
         if words[0] == "scripts/onboard.sh" || words[..2] == ["cargo", "test"] {
             continue;

@@ -19,6 +19,7 @@ use crate::{
     version::{parse_tag, TagKind, VersionInfo},
 };
 
+pub(crate) mod registry;
 pub(crate) mod steps;
 pub(crate) use steps::{CrateAction, Facts, PublishState, Step};
 
@@ -48,6 +49,10 @@ pub(crate) struct PlanVersion {
     #[serde(serialize_with = "crate::version::serialize_display")]
     pub(crate) semver: Version,
     pub(crate) pep440: Option<String>,
+}
+
+fn display_all<S: serde::Serializer>(versions: &[Version], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(versions.iter().map(|v| v.to_string()))
 }
 
 /// A commit id (written out as its 40 hex digits at the edges only).
@@ -158,6 +163,9 @@ pub(crate) struct ReleasePlan {
     pub(crate) local: bool,
     pub(crate) images: Vec<ImagePlan>,
     pub(crate) publish: Vec<PublishPlan>,
+    /// Retracted versions: no moving tag is pointed at them (`cargo xtask retract`).
+    #[serde(serialize_with = "display_all")]
+    pub(crate) retracted: Vec<Version>,
     /// Why `publish` is empty on a plan that would publish, if it is.
     pub(crate) publish_skipped: Option<String>,
     /// What stops this plan before anything is built or pushed, every problem at once. A
@@ -182,6 +190,9 @@ pub(crate) struct PlanInput {
     pub(crate) head_tags: Vec<(String, Version)>,
     /// Every version tag's version in the repository.
     pub(crate) releases: Vec<Version>,
+    /// Retracted versions (`retracted/<version tag>` tags), each with its reason: never released
+    /// again, and no moving tag points at them.
+    pub(crate) retracted: Vec<(Version, String)>,
     /// `--repository`, `RELEASE_REPOSITORY` or `image`; `None`: local mode.
     pub(crate) repository: Option<String>,
     /// `--local`: build into the local engine even with an image configured.
@@ -208,6 +219,7 @@ impl PlanInput {
             local: self.local(),
             images,
             publish: Vec::new(),
+            retracted: self.retracted.iter().map(|(v, _)| v.clone()).collect(),
             publish_skipped: None,
             problems: Vec::new(),
         }
@@ -341,7 +353,15 @@ pub(crate) fn release(input: &PlanInput, tag: Option<&str>) -> Result<ReleasePla
             "tag the release without `+…`",
         ));
     }
-    let (own, moving) = tags::release_tags(&tag_version, &input.releases);
+    if let Some((_, reason)) = input.retracted.iter().find(|(v, _)| *v == tag_version) {
+        return Err(error::error_with_help(
+            format!("{tag_name} was retracted ({reason}), so it is never released again"),
+            "release the fix as a new version (`git tag` the next patch)",
+        ));
+    }
+    let releases: Vec<Version> =
+        input.releases.iter().filter(|v| !input.retracted.iter().any(|(r, _)| r == *v)).cloned().collect();
+    let (own, moving) = tags::release_tags(&tag_version, &releases);
     let images =
         input.images(|prefix| (format!("{prefix}{own}"), moving.iter().map(|m| format!("{prefix}{m}")).collect()));
     let reason = if moving.is_empty() && !tag_version.pre.is_empty() {
@@ -574,6 +594,8 @@ pub(crate) struct RemoteImage {
     pub(crate) revision: Option<String>,
     /// The branch a dev build was made from ([`steps::BRANCH_LABEL`]).
     pub(crate) branch: Option<String>,
+    /// The `org.opencontainers.image.created` label (the commit's time, RFC 3339).
+    pub(crate) created: Option<String>,
 }
 
 /// What the registry holds at one image's primary tag (version or branch tag), read right

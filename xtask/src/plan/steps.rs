@@ -139,6 +139,20 @@ pub(crate) enum Step {
     },
     /// Start the image from the local engine and show its `/version`.
     Run { image: usize, reference: String, container: String, port: u16, argv: Vec<String> },
+    /// Delete a tag's manifest from the registry (`prune`).
+    Delete { tag: String, digest: String, reason: String, argv: Vec<String> },
+    /// Record a retraction: an annotated git tag with the reason.
+    GitTag { name: String, commit: String, message: String, argv: Vec<String> },
+    /// Push a git tag to the remote.
+    GitPush { name: String, argv: Vec<String> },
+    /// Yank a published crate version from the cargo registry.
+    Yank {
+        krate: String,
+        #[serde(serialize_with = "crate::version::serialize_display")]
+        version: Version,
+        registry: String,
+        argv: Vec<String>,
+    },
     /// Something the plan names that this run leaves alone, and why.
     Skip { what: String, why: String, argv: Vec<String> },
 }
@@ -155,6 +169,10 @@ impl Step {
             | Step::Verify { argv, .. }
             | Step::Publish { argv, .. }
             | Step::Run { argv, .. }
+            | Step::Delete { argv, .. }
+            | Step::GitTag { argv, .. }
+            | Step::GitPush { argv, .. }
+            | Step::Yank { argv, .. }
             | Step::Skip { argv, .. } => argv,
         }
     }
@@ -171,6 +189,10 @@ impl Step {
             Step::Verify { .. } => "verify",
             Step::Publish { .. } => "publish",
             Step::Run { .. } => "run",
+            Step::Delete { .. } => "delete",
+            Step::GitTag { .. } => "git-tag",
+            Step::GitPush { .. } => "git-push",
+            Step::Yank { .. } => "yank",
             Step::Skip { .. } => "skip",
         }
     }
@@ -243,6 +265,11 @@ pub(crate) fn inspect_argv(reference: &str) -> Vec<String> {
 /// `--allow-dirty`; `--no-verify`: the release built it already).
 pub(crate) fn publish_argv(registry: &str, krate: &str) -> Vec<String> {
     strings(["cargo", "publish", "--no-verify", "--allow-dirty", "--registry", registry, "-p", krate])
+}
+
+/// `cargo yank` of one crate version.
+pub(crate) fn yank_argv(registry: &str, krate: &str, version: &Version) -> Vec<String> {
+    strings(["cargo", "yank", "--version", &version.to_string(), "--registry", registry, krate])
 }
 
 /// The container name `--run` uses for an image tag.
@@ -461,6 +488,12 @@ pub(crate) fn render(steps: &[Step]) -> String {
             Step::Verify { reference, platforms, .. } => format!("verify {reference} [{}]", platforms.join(", ")),
             Step::Publish { krate, version, registry, .. } => format!("publish {krate} {version} to `{registry}`"),
             Step::Run { reference, port, .. } => format!("run {reference} on 127.0.0.1:{port}"),
+            Step::Delete { tag, reason, .. } => format!("delete {tag}: {reason}"),
+            Step::GitTag { name, commit, message, .. } => {
+                format!("tag {} as {name}: {message}", &commit[..commit.len().min(12)])
+            }
+            Step::GitPush { name, .. } => format!("push the tag {name}"),
+            Step::Yank { krate, version, registry, .. } => format!("yank {krate} {version} from `{registry}`"),
             Step::Skip { what, why, .. } => format!("skip {what}: {why}"),
         };
         let _ = writeln!(out, "step {:>2}: {:<13} {what}", n + 1, step.kind());

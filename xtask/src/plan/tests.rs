@@ -114,6 +114,7 @@ fn on_tag(tag: &str) -> Git {
             branch: Some("feature/x".into()),
             head_tags: vec![(tag.into(), version.clone())],
             releases: vec![version],
+            retracted: Vec::new(),
             repository: Some("127.0.0.1:5000/acme/service".into()),
             force_local: false,
             run: false,
@@ -669,6 +670,7 @@ fn remote(commit: &str) -> RemoteImage {
         platforms: vec![],
         revision: Some(commit.into()),
         branch: Some("f".into()),
+        created: None,
     }
 }
 

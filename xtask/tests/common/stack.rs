@@ -46,8 +46,14 @@ impl Registry {
 
     /// (Re)starts the registry on the same port and storage.
     pub fn restart(&mut self) {
+        self.restart_with(true);
+    }
+
+    /// (Re)starts the registry, with deletes enabled or not.
+    pub fn restart_with(&mut self, deletes: bool) {
+        self.stop();
         let config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: test\n    path: {root}/htpasswd\n",
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n  delete:\n    enabled: {deletes}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: test\n    path: {root}/htpasswd\n",
             root = self.dir.path().display(),
             port = self.port
         );
@@ -70,6 +76,19 @@ impl Registry {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("the registry did not start on port {}", self.port);
+    }
+
+    /// The registry's garbage collection (stopped meanwhile, as distribution requires): blobs
+    /// no manifest references any more are deleted from storage.
+    pub fn garbage_collect(&mut self) {
+        self.stop();
+        let out = Command::new("docker-registry")
+            .arg("garbage-collect")
+            .arg(self.dir.path().join("config.yml"))
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        self.restart();
     }
 
     pub fn stop(&mut self) {
@@ -430,14 +449,23 @@ impl CargoRegistry {
 
     /// The versions of `krate` in the index.
     pub fn versions(&self, krate: &str) -> Vec<String> {
+        self.index_entries(krate).iter().map(|e| e["vers"].as_str().unwrap().to_owned()).collect()
+    }
+
+    /// The versions of `krate` the index marks yanked.
+    pub fn yanked(&self, krate: &str) -> Vec<String> {
+        self.index_entries(krate)
+            .iter()
+            .filter(|e| e["yanked"] == true)
+            .map(|e| e["vers"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn index_entries(&self, krate: &str) -> Vec<serde_json::Value> {
         let work = self.dir.path().join(format!("read-{}", free_port()));
         git_in(self.dir.path(), &["clone", "-q", self.index_url.trim_start_matches("file://"), work.to_str().unwrap()]);
         let path = work.join(&krate[..2]).join(&krate[2..4]).join(krate);
-        std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["vers"].as_str().unwrap().to_owned())
-            .collect()
+        std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 }
 

@@ -1,0 +1,72 @@
+//! `cargo xtask prune [--apply] [--keep-days N]`: the dev tags of branches gone from the git
+//! remote (and, with `--keep-days`, those older than N days) deleted through the registry API.
+//! Version, moving and staging tags are never pruned, nor a tag whose digest a kept tag holds.
+//! Without `--apply` it prints every tag with the reason it goes or stays.
+use anstream::{print, println};
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::{
+    dist, exec, execute, flags,
+    plan::{registry, Step},
+    preflight, ui,
+    workspace::Workspace,
+};
+
+#[derive(Serialize)]
+struct PruneJson<'a> {
+    decisions: &'a [registry::PruneDecision],
+    steps: &'a [Step],
+}
+
+pub(crate) fn run(cmd: flags::Prune, ws: &Workspace) -> Result<()> {
+    let repository = preflight::repository(ws, cmd.repository)?;
+    let branches = remote_branches(ws)?;
+    let docker = preflight::registry_session(ws, &repository)?;
+    let held = docker.held_tags(&repository, |_| true)?;
+    let prefixes: Vec<&str> = ws.config.context.iter().map(|c| c.image_tag_prefix.as_str()).collect();
+    let cutoff = cmd.keep_days.map(|days| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        dist::rfc3339(now - i64::from(days) * 86_400)
+    });
+    let decisions = registry::prune(&held, &prefixes, &branches, cutoff.as_deref());
+    let steps = registry::prune_steps(&repository, &decisions, docker.authfile().as_deref());
+    if cmd.json {
+        let shown = PruneJson { decisions: &decisions, steps: &steps };
+        println!("{}", serde_json::to_string_pretty(&shown).context("serializing the decisions")?);
+    } else {
+        for d in &decisions {
+            println!("{} {}:{}  ({})", if d.prune { "prune" } else { "keep " }, repository, d.tag, d.reason);
+        }
+        print!("{}", ui::mask(&crate::plan::steps::render(&steps)));
+    }
+    if steps.is_empty() {
+        ui::info(format_args!("nothing to prune in {repository}"));
+        return Ok(());
+    }
+    if !cmd.apply {
+        ui::info("nothing was deleted: run with --apply to delete these tags");
+        return Ok(());
+    }
+    for step in &steps {
+        execute::run_command_step(ws, step)?;
+    }
+    ui::info(format_args!(
+        "deleted {} tag(s); the registry frees their layers at its next garbage collection",
+        steps.len()
+    ));
+    Ok(())
+}
+
+/// The branches the configured git remote has (`git ls-remote --heads`).
+fn remote_branches(ws: &Workspace) -> Result<Vec<String>> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(&ws.root);
+    let remote = &ws.config.git_remote;
+    let listed = exec::exec(
+        xshell::cmd!(sh, "git ls-remote --heads {remote}"),
+        &format!("listing the branches of the git remote `{remote}`"),
+    )?;
+    // Each line: `<commit>\trefs/heads/<branch>`.
+    Ok(listed.lines().filter_map(|l| l.split('\t').nth(1)?.strip_prefix("refs/heads/").map(str::to_owned)).collect())
+}

@@ -1,0 +1,105 @@
+//! `cargo xtask retract VERSION --reason TEXT [--push]`: an annotated tag
+//! `retracted/<version tag>` records the retraction with its reason, so every later run (CI
+//! included) knows it: moving tags skip that version (`reconcile`, the next release), its crates
+//! are yanked from the cargo registry, and a release of it stops in the preflight.
+use anstream::{print, println};
+use anyhow::{Context, Result};
+use semver::Version;
+
+use crate::{
+    error, exec, execute, flags,
+    plan::{steps, Step},
+    publish, ui,
+    workspace::Workspace,
+};
+
+/// `git tag --annotate`; where git knows no identity (a CI runner), the tag is made by
+/// `release-pipeline` rather than failing.
+fn git_tag_argv(identity: bool, reason: &str, name: &str, commit: &str) -> Vec<String> {
+    let mut argv = vec!["git".to_owned()];
+    if !identity {
+        argv.extend(
+            ["-c", "user.name=release-pipeline", "-c", "user.email=release-pipeline@localhost"].map(str::to_owned),
+        );
+    }
+    argv.extend(["tag", "--annotate", "--message", reason, name, commit].map(str::to_owned));
+    argv
+}
+
+/// Whether `git tag` would know who tags (git's answer: its configuration and environment).
+fn git_knows_identity(ws: &Workspace) -> Result<bool> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(&ws.root);
+    Ok(exec::silent(xshell::cmd!(sh, "git var GIT_COMMITTER_IDENT"))?.status.success())
+}
+
+pub(crate) fn run(cmd: flags::Retract, ws: &Workspace) -> Result<()> {
+    let repo = ws.repo()?;
+    let wanted = Version::parse(cmd.version.trim_start_matches('v'))
+        .with_context(|| format!("`{}` is not a SemVer version", cmd.version))?;
+    let tags = crate::version::version_tags(repo, &ws.config.version_tag_prefix)?;
+    let Some(tag) = tags.iter().find(|t| t.version == wanted) else {
+        return Err(error::error_with_help(
+            format!("no version tag says {wanted}, so there is no release to retract"),
+            "name a released version (`git tag --list` shows the version tags)",
+        ));
+    };
+    let reason = cmd.reason.trim();
+    if reason.is_empty() {
+        return Err(error::error_with_help("the reason is empty", "say why in a sentence: it stays in the tag"));
+    }
+    let name = format!("retracted/{}", tag.name);
+    let commit = repo.peel_listed(tag.target, tag.peeled).context("the version tag names no commit")?.to_string();
+    let mut plan: Vec<Step> = Vec::new();
+    match repo.retractions()?.into_iter().find(|(t, _)| *t == tag.name) {
+        Some((_, why)) => plan.push(Step::Skip {
+            what: format!("the tag {name}"),
+            why: format!("{} is retracted already ({why})", tag.name),
+            argv: Vec::new(),
+        }),
+        None => plan.push(Step::GitTag {
+            argv: git_tag_argv(git_knows_identity(ws)?, reason, &name, &commit),
+            name: name.clone(),
+            commit,
+            message: reason.to_owned(),
+        }),
+    }
+    if cmd.push {
+        let remote = ws.config.git_remote.as_str();
+        plan.push(Step::GitPush {
+            argv: ["git", "push", remote, &format!("refs/tags/{name}")].map(str::to_owned).to_vec(),
+            name: name.clone(),
+        });
+    }
+    let registry = &ws.config.cargo_registry;
+    if !ws.config.publish.is_empty() && !registry.is_empty() {
+        for krate in &ws.config.publish {
+            plan.push(Step::Yank {
+                argv: steps::yank_argv(registry, krate, &wanted),
+                krate: krate.clone(),
+                version: wanted.clone(),
+                registry: registry.clone(),
+            });
+        }
+    }
+    if cmd.json {
+        println!("{}", serde_json::to_string_pretty(&plan).context("serializing the steps")?);
+    } else {
+        print!("{}", ui::mask(&steps::render(&plan)));
+    }
+    if cmd.dry_run || cmd.json {
+        return Ok(());
+    }
+    if plan.iter().any(|s| matches!(s, Step::Yank { .. })) {
+        publish::check_token(&ws.config, &ws.env)?;
+    }
+    for step in &plan {
+        execute::run_command_step(ws, step)?;
+    }
+    ui::info(format_args!(
+        "{} is retracted: `cargo xtask reconcile --apply` moves the moving tags off it{}",
+        tag.name,
+        if cmd.push { "" } else { "; push the tag (`--push`) so CI knows it too" }
+    ));
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! The registry over time, on the real stack: `reconcile` puts moving tags back, `retract`
+//! takes a release out of them (and yanks its crate), `prune` deletes the dev tags of gone
+//! branches and nothing a release needs.
+mod common;
+use common::{stack::*, *};
+use std::process::{Command, Output};
+
+struct Env {
+    reg: Registry,
+    crates: CargoRegistry,
+    ws: TestRepo,
+}
+
+/// A registry, a cargo registry and a scratch workspace that publishes there when `publish`.
+fn setup(password: &str, publish: bool) -> Env {
+    let reg = Registry::start("ci", password);
+    let crates = CargoRegistry::start();
+    let ws = scratch_workspace();
+    if publish {
+        let manifest = std::fs::read_to_string(ws.path().join("Cargo.toml")).unwrap().replace(
+            "[workspace.metadata.release-pipeline]\n",
+            "[workspace.metadata.release-pipeline]\npublish = [\"service\"]\ncargo-registry = \"local\"\n",
+        );
+        ws.write("Cargo.toml", &manifest);
+        ws.git(&["commit", "-q", "-am", "publish to the local cargo registry"]);
+    }
+    Env { reg, crates, ws }
+}
+
+impl Env {
+    fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = xtask_cmd(self.ws.path());
+        cmd.env("CARGO_TARGET_DIR", shared_target_dir())
+            .env("RELEASE_REPOSITORY", self.reg.repository())
+            .env("REGISTRY_USER", &self.reg.user)
+            .env("REGISTRY_PASSWORD", &self.reg.password)
+            .args(args);
+        for (k, v) in self.crates.cargo_env(&self.crates.token) {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn release(&self, version: &str) {
+        self.ws.commit(&format!("work for {version}"));
+        self.ws.tag(version);
+        assert_ok(&self.run(&["release"]));
+    }
+}
+
+#[test]
+fn reconcile_retract_and_the_next_release() {
+    let env = setup("ops-pass-1", true);
+    let reg = &env.reg;
+    env.release("1.2.0");
+    env.release("1.3.0");
+    let (d120, d130) = (reg.digest("1.2.0"), reg.digest("1.3.0"));
+    assert_eq!(reg.digest("latest"), d130);
+
+    // Moved back by hand: reconcile shows the change, --apply makes it, a rerun has nothing to do.
+    reg.retag("1.2.0", "latest");
+    let before = reg.snapshot();
+    let out = env.run(&["reconcile"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("point-tag") && stdout(&out).contains(":latest"), "{}", stdout(&out));
+    assert_eq!(reg.snapshot(), before, "without --apply nothing changes");
+    assert_ok(&env.run(&["reconcile", "--apply"]));
+    assert_eq!(reg.digest("latest"), d130);
+    let out = env.run(&["reconcile", "--json"]);
+    assert_ok(&out);
+    let steps: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(steps.as_array().unwrap().iter().all(|s| s["kind"] != "point-tag"), "{steps}");
+    assert!(stderr(&out).contains("nothing to do"), "{}", stderr(&out));
+
+    // Retract 1.3.0: a tag records it, the crate is yanked, reconcile moves 1 and latest back.
+    let out = env.run(&["retract", "1.3.0", "--reason", "corrupts the cache"]);
+    assert_ok(&out);
+    let message = env.ws.git(&["tag", "--list", "--format=%(contents)", "retracted/1.3.0"]);
+    assert_eq!(message.trim(), "corrupts the cache");
+    assert_eq!(env.crates.yanked("service"), ["1.3.0"]);
+    assert_ok(&env.run(&["reconcile", "--apply"]));
+    for (prefix, release) in [("", d120.clone()), ("rpi-", reg.digest("rpi-1.2.0"))] {
+        assert_eq!(reg.digest(&format!("{prefix}latest")), release, "{prefix}latest");
+        assert_eq!(reg.digest(&format!("{prefix}1")), release, "{prefix}1");
+    }
+    // 1.3 has no other release to point at: it stays, and reconcile says so.
+    assert_eq!(reg.digest("1.3"), d130);
+    let out = env.run(&["reconcile"]);
+    assert!(stdout(&out).contains("1.3: no release it covers is left"), "{}", stdout(&out));
+
+    // A retracted version is never released again.
+    env.ws.git(&["checkout", "-q", "1.3.0"]);
+    assert_fails_with(&env.run(&["release", "--dry-run"]), "1.3.0 was retracted (corrupts the cache)");
+    env.ws.git(&["checkout", "-q", "-"]);
+
+    // The next release moves latest forward again.
+    env.release("1.3.1");
+    let d131 = reg.digest("1.3.1");
+    for tag in ["latest", "1", "1.3"] {
+        assert_eq!(reg.digest(tag), d131, "{tag}");
+    }
+}
+
+/// A branch pushed to the remote with its own commit (one amd64 image: its dev release is quick).
+fn push_branch(ws: &TestRepo, branch: &str) {
+    ws.git(&["checkout", "-q", "-b", branch, "main"]);
+    let manifest = std::fs::read_to_string(ws.path().join("Cargo.toml")).unwrap();
+    let one_context = manifest.replace(
+        "[workspace.metadata.release-pipeline]\n",
+        "[workspace.metadata.release-pipeline]\ncontext = [{ dir = \"docker\", platforms = [\"linux/amd64\"] }]\n",
+    );
+    ws.write("Cargo.toml", &one_context);
+    ws.git(&["commit", "-q", "-am", &format!("branch {branch}")]);
+    ws.git(&["push", "-q", "origin", branch]);
+}
+
+#[test]
+fn prune_deletes_the_dev_tags_of_gone_branches_only() {
+    let mut env = setup("ops-pass-2", false);
+    let origin = tempfile::tempdir().unwrap();
+    let ws = &env.ws;
+    ws.git(&["branch", "-M", "main"]);
+    Command::new("git").args(["init", "-q", "--bare"]).arg(origin.path()).output().unwrap();
+    ws.git(&["remote", "add", "origin", origin.path().to_str().unwrap()]);
+    ws.git(&["push", "-q", "origin", "main"]);
+    ws.tag("1.0.0");
+    assert_ok(&env.run(&["release"]));
+    for branch in ["a", "b", "c"] {
+        push_branch(&env.ws, branch);
+        assert_ok(&env.run(&["dev-release"]));
+    }
+    env.ws.git(&["checkout", "-q", "main"]);
+    env.ws.git(&["push", "-q", "origin", "--delete", "a", "c"]);
+    let before = env.reg.tags();
+    assert!(["a", "b", "c", "latest"].iter().all(|t| before.contains(&t.to_string())), "{before:?}");
+
+    // Without --apply: every tag with its reason, nothing deleted.
+    let out = env.run(&["prune"]);
+    assert_ok(&out);
+    let said = stdout(&out);
+    assert!(said.contains(":a  (branch a is gone from the remote)"), "{said}");
+    assert!(said.contains(":b  (branch b exists on the remote)"), "{said}");
+    assert!(said.contains(":latest  (a moving tag)") && said.contains(":1.0.0  (a version tag)"), "{said}");
+    assert_eq!(env.reg.tags(), before);
+
+    // A registry that does not allow deletes: one clear error naming the setting.
+    env.reg.restart_with(false);
+    let out = env.run(&["prune", "--apply"]);
+    assert_fails_with(&out, "deletes are not enabled");
+    assert_fails_with(&out, "delete: enabled: true");
+    env.reg.restart_with(true);
+
+    assert_ok(&env.run(&["prune", "--apply"]));
+    let after = env.reg.tags();
+    let gone: Vec<&String> = before.iter().filter(|t| !after.contains(t)).collect();
+    assert_eq!(gone, ["a", "c"]);
+    let out = env.run(&["prune", "--json"]);
+    assert_ok(&out);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["steps"], serde_json::json!([]), "a second prune has nothing to delete");
+
+    // After the registry's garbage collection the release is whole: every blob is there, and it
+    // runs on every platform.
+    env.reg.garbage_collect();
+    let copy = tempfile::tempdir().unwrap();
+    let creds = format!("{}:{}", env.reg.user, env.reg.password);
+    for tag in ["1.0.0", "rpi-1.0.0", "b"] {
+        let out = Command::new("skopeo")
+            .args(["copy", "--all", "--src-tls-verify=false", "--src-creds", &creds])
+            .arg(format!("docker://{}:{tag}", env.reg.repository()))
+            .arg(format!("oci:{}:{tag}", copy.path().display()))
+            .output()
+            .unwrap();
+        assert_ok(&out);
+    }
+    let client = DockerClient::login(&env.reg);
+    for platform in ["linux/amd64", "linux/arm64", "linux/arm/v7"] {
+        let answer = client.run_version(&format!("{}:1.0.0", env.reg.repository()), platform);
+        assert_eq!(answer["version"], "1.0.0", "{platform}");
+    }
+}
