@@ -13,14 +13,7 @@ struct Env {
 fn setup() -> Env {
     let reg = Registry::start("ci", "pub-pass");
     let crates = CargoRegistry::start();
-    let ws = scratch_workspace();
-    let manifest = std::fs::read_to_string(ws.path().join("Cargo.toml")).unwrap().replace(
-        "[workspace.metadata.release-pipeline]\n",
-        "[workspace.metadata.release-pipeline]\npublish = [\"service\"]\ncargo-registry = \"local\"\n",
-    );
-    ws.write("Cargo.toml", &manifest);
-    ws.git(&["commit", "-q", "-am", "publish to the local cargo registry"]);
-    Env { reg, crates, ws }
+    Env { reg, crates, ws: publishing_workspace() }
 }
 
 impl Env {

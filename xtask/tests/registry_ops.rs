@@ -15,15 +15,7 @@ struct Env {
 fn setup(password: &str, publish: bool) -> Env {
     let reg = Registry::start("ci", password);
     let crates = CargoRegistry::start();
-    let ws = scratch_workspace();
-    if publish {
-        let manifest = std::fs::read_to_string(ws.path().join("Cargo.toml")).unwrap().replace(
-            "[workspace.metadata.release-pipeline]\n",
-            "[workspace.metadata.release-pipeline]\npublish = [\"service\"]\ncargo-registry = \"local\"\n",
-        );
-        ws.write("Cargo.toml", &manifest);
-        ws.git(&["commit", "-q", "-am", "publish to the local cargo registry"]);
-    }
+    let ws = if publish { publishing_workspace() } else { scratch_workspace() };
     Env { reg, crates, ws }
 }
 

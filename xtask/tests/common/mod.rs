@@ -196,6 +196,18 @@ pub fn scratch_workspace() -> TestRepo {
     repo
 }
 
+/// A scratch workspace whose configuration publishes `service` to the cargo registry `local`.
+pub fn publishing_workspace() -> TestRepo {
+    let ws = scratch_workspace();
+    let manifest = std::fs::read_to_string(ws.path().join("Cargo.toml")).unwrap().replace(
+        "[workspace.metadata.release-pipeline]\n",
+        "[workspace.metadata.release-pipeline]\npublish = [\"service\"]\ncargo-registry = \"local\"\n",
+    );
+    ws.write("Cargo.toml", &manifest);
+    ws.git(&["commit", "-q", "-am", "publish to the local cargo registry"]);
+    ws
+}
+
 /// One target directory for every scratch workspace, so the service is built once, not per test.
 pub fn shared_target_dir() -> PathBuf {
     let base =
