@@ -306,6 +306,27 @@ platforms = ["linux/amd64"]
         assert!(text.contains(expected), "{text:?} does not contain {expected:?}");
     }
 
+    /// Each rule of `validate` on both sides of its line (cargo-mutants' survivors).
+    #[test]
+    fn validation_edges() {
+        let context = |prefix: &str| {
+            format!("[[workspace.metadata.release-pipeline.context]]\ndir='d'\nplatforms=['linux/amd64']\nimage-tag-prefix='{prefix}'")
+        };
+        for bad in ["rpi/", ".rpi", "-rpi", &"p".repeat(65)] {
+            check_err(&context(bad), "cannot start an image tag");
+        }
+        for good in ["rpi-", "r.p_i-", &"p".repeat(64), ""] {
+            let manifest = format!("[workspace.metadata.release-pipeline]\n{}", context(good));
+            assert!(Config::parse(&manifest).is_ok(), "{good}");
+        }
+        check_err("cargo-registry = 'my registry'", "is not a registry name");
+        assert!(Config::parse("[workspace.metadata.release-pipeline]\ncargo-registry = 'my-registry_2'").is_ok());
+        let config = Config::default();
+        assert_eq!(config.platform_of("armv7-unknown-linux-gnueabihf"), Some("linux/arm/v7"));
+        assert_eq!(config.platform_of("x86_64-unknown-linux-musl"), Some("linux/amd64"));
+        assert_eq!(config.platform_of("riscv64gc-unknown-linux-gnu"), None);
+    }
+
     #[test]
     fn bad_config_is_named() {
         check_err("imag = 'x'", "unknown key `imag`");

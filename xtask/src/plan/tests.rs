@@ -440,6 +440,41 @@ fn master_push_and_tag_push_on_one_commit_release_once() {
     assert!(tag.starts_with("release push"));
 }
 
+/// A retracted version is never released again, and no moving tag is given to it.
+#[test]
+fn retracted_versions() {
+    let mut retracted = on_tag("1.3.0");
+    retracted.input.retracted = vec![(v("1.3.0"), "corrupts the cache".into())];
+    let err = format!("{:#}", release(&retracted.input, None).unwrap_err());
+    assert!(err.contains("1.3.0 was retracted (corrupts the cache)"), "{err}");
+    // 1.4.0 retracted: 1.3.1 is the highest release left, so it takes `latest` and `1`.
+    let mut after = on_tag("1.3.1").releases(&["1.4.0", "1.3.0"]);
+    after.input.retracted = vec![(v("1.4.0"), "bad".into())];
+    assert_eq!(
+        summary(&release(&after.input, None)),
+        "release push docker:1.3.1,*1.3,*1,*latest rpi-docker:rpi-1.3.1,*rpi-1.3,*rpi-1,*rpi-latest"
+    );
+    let plan = release(&after.input, None).unwrap();
+    assert_eq!(serde_json::to_value(&plan).unwrap()["retracted"], serde_json::json!(["1.4.0"]));
+}
+
+/// The JSON writes the commit whole, as git names it.
+#[test]
+fn the_commit_is_written_whole() {
+    let plan = release(&on_tag("1.2.3").input, None).unwrap();
+    assert_eq!(serde_json::to_value(&plan).unwrap()["commit"], "c0ffee".repeat(6) + "abcd");
+}
+
+/// The version at HEAD must be the tag's exactly: a distance past it is refused even when the
+/// numbers agree (input git never gives, checked all the same).
+#[test]
+fn a_release_needs_distance_zero() {
+    let mut moved = on_tag("1.2.3");
+    moved.input.version.distance = 2;
+    let err = format!("{:#}", release(&moved.input, None).unwrap_err());
+    assert!(err.contains("releases never go backwards"), "{err}");
+}
+
 #[test]
 fn release_rules() {
     let _snapshot = snapshot("release_rules");
