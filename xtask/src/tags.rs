@@ -53,12 +53,12 @@ pub(crate) fn dev_tag(branch: &str, prefix: &str, all_prefixes: &[&str], version
     format!("{}-{hash}", &full[..keep]) // ASCII only: any index is a char boundary
 }
 
-/// `latest`, or anything that could be read as a version (a version tag, digits and dots).
+/// `latest`, or anything that could be read as a version: a version tag, or digits and dots
+/// (`parse_tag` calls those `NotSemver`; a name here never starts with a dot).
 fn looks_like_release(name: &str, version_tag_prefix: &str) -> bool {
     name == "latest"
         || !matches!(parse_tag(name, ""), TagKind::Other)
         || (!version_tag_prefix.is_empty() && !matches!(parse_tag(name, version_tag_prefix), TagKind::Other))
-        || name.chars().all(|c| c.is_ascii_digit() || c == '.')
 }
 
 fn short_hash(s: &str) -> String {
@@ -103,7 +103,8 @@ pub(crate) fn is_moving_tag(tag: &str) -> bool {
     let numbers: Option<Vec<u64>> = tag.split('.').map(|p| p.parse().ok()).collect();
     tag == "latest"
         || match numbers.as_deref() {
-            Some([major]) => *major > 0 && !tag.starts_with('0'),
+            // No leading zero: so neither `0` (major 0 has no `X` tag) nor `01`.
+            Some([_]) => !tag.starts_with('0'),
             Some([_, _]) => !tag.starts_with('.') && tag.split('.').all(|p| p == "0" || !p.starts_with('0')),
             _ => false,
         }
@@ -165,6 +166,15 @@ fn pre_suffix(v: &Version) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Digits and dots that are no version at all still look like one to a person: guarded.
+    #[test]
+    fn numeric_branch_names_are_guarded() {
+        for branch in ["1..2", "2024", "1.2.3.4.5", "10..", "0"] {
+            assert_eq!(dev_tag(branch, "", &[""], ""), format!("{BRANCH_GUARD}{branch}"), "{branch}");
+        }
+        assert_eq!(dev_tag("1a", "", &[""], ""), "1a");
+    }
 
     #[test]
     fn moving_and_version_tags_are_told_apart() {

@@ -458,6 +458,32 @@ fn retracted_versions() {
     assert_eq!(serde_json::to_value(&plan).unwrap()["retracted"], serde_json::json!(["1.4.0"]));
 }
 
+/// A patch of an old line with every moving tag taken by higher releases: its own tag only, and
+/// the reason says why (not that it is a pre-release).
+#[test]
+fn an_old_patch_with_no_moving_tag() {
+    let plan = release(&on_tag("1.2.3").releases(&["1.2.4"]).input, None).unwrap();
+    assert_eq!(plan.images[0].tags(), ["1.2.3"]);
+    assert_eq!(plan.reason, "release of 1.2.3: a higher release exists, so `latest` stays where it is");
+}
+
+/// A dirty tree names ten changed files at most, then how many more.
+#[test]
+fn many_changed_files_are_counted() {
+    let mut dirty = past("1.2.3", 5).dirty();
+    dirty.input.changed_files = (1..=12).map(|n| format!("f{n:02}.rs")).collect();
+    let plan = dev_release(&dirty.input, Some("f")).unwrap();
+    assert!(
+        plan.problems[0]
+            .contains(": f01.rs, f02.rs, f03.rs, f04.rs, f05.rs, f06.rs, f07.rs, f08.rs, f09.rs, f10.rs and 2 more;"),
+        "{:?}",
+        plan.problems
+    );
+    dirty.input.changed_files.truncate(10);
+    let plan = dev_release(&dirty.input, Some("f")).unwrap();
+    assert!(plan.problems[0].contains(", f10.rs; a build pushed"), "{:?}", plan.problems);
+}
+
 /// The JSON writes the commit whole, as git names it.
 #[test]
 fn the_commit_is_written_whole() {
