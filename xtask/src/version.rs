@@ -355,6 +355,8 @@ mod tests {
         check_pep("1.2.3+Build-7", Some("1.2.3+build.7"));
         check_pep("1.0.0-foo.1", None);
         check_pep("1.0.0-rc.1.2", None);
+        // A label without a number, then the dev segment: the label's number is 0.
+        check_pep("1.0.0-alpha.dev3", Some("1.0.0a0.dev3"));
     }
 
     #[track_caller]

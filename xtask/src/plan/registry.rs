@@ -149,10 +149,10 @@ pub(crate) fn prune(
             decisions[i].reason = format!("shares its digest with {keeper}, which stays");
         }
     }
+    // After the loop above no digest is both pruned and kept: a signature goes with its image.
     for t in held {
         if let Some(digest) = signature_of(&t.name) {
-            let image_goes = decisions.iter().any(|d| d.prune && d.digest == digest)
-                && !decisions.iter().any(|d| !d.prune && d.digest == digest);
+            let image_goes = decisions.iter().any(|d| d.prune && d.digest == digest);
             let reason = if image_goes { "the signature of a pruned image" } else { "the signature of a kept image" };
             decisions.push(PruneDecision {
                 tag: t.name.clone(),
@@ -266,6 +266,10 @@ mod tests {
         ];
         let remote = ["b".to_owned(), "kept".to_owned()];
         let decisions = prune(&registry, &["", "rpi-"], &remote, Some("2025-06-01T00:00:00Z"));
+        // Created exactly at the cutoff is not older than it.
+        let on_the_cutoff = [held("b-now", "sha256:bn", Some("b"), Some("2025-06-01T00:00:00Z"))];
+        let kept = prune(&on_the_cutoff, &[""], &remote, Some("2025-06-01T00:00:00Z"));
+        assert_eq!((kept[0].prune, kept[0].reason.as_str()), (false, "branch b exists on the remote"));
         let got: BTreeMap<&str, (bool, &str)> =
             decisions.iter().map(|d| (d.tag.as_str(), (d.prune, d.reason.as_str()))).collect();
         assert_eq!(got["1.2.0"], (false, "a version tag"));
