@@ -189,7 +189,7 @@ impl Docker {
         let mut held = Vec::new();
         for name in self.list_tags(repository)?.into_iter().filter(|t| wanted(t)) {
             // A tag deleted between the list and the read is simply not held.
-            if let Some(image) = self.inspect(&format!("{repository}:{name}"))? {
+            if let Some(image) = self.inspect(&crate::reference::ImageRef::tag(repository, &name).to_string())? {
                 held.push(HeldTag { name, digest: image.digest, branch: image.branch, created: image.created });
             }
         }

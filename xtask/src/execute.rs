@@ -16,6 +16,7 @@ use crate::{
     plan::{self, BuildAction, CrateAction, ImagePlan, PublishState, ReleasePlan, Step},
     preflight::{self, Preflight},
     publish, qemu,
+    reference::ImageRef,
     summary::{self, Outcome},
     tags, ui,
     version::{parse_tag, TagKind},
@@ -290,13 +291,13 @@ pub(crate) fn move_tags(
             let target = match homes.get(home) {
                 Some(digest) => digest.clone(),
                 None => {
-                    let reference = format!("{}:{home_tag}", image.repository);
+                    let reference = ImageRef::tag(&image.repository, home_tag).to_string();
                     let digest = docker.inspect(&reference)?.with_context(|| format!("{reference} vanished"))?.digest;
                     homes.insert(home.clone(), digest.clone());
                     digest
                 }
             };
-            let current = docker.inspect(&format!("{}:{moving}", image.repository))?.map(|r| r.digest);
+            let current = docker.inspect(&ImageRef::tag(&image.repository, moving).to_string())?.map(|r| r.digest);
             if current.as_deref() != Some(target.as_str()) {
                 if current.is_some() && (round > 0 || home != ours) {
                     ui::warn(format_args!(

@@ -11,6 +11,7 @@ use crate::{
     error,
     plan::{self, BuildAction, Facts, ImagePlan, Kind, Lineage, Observed, ReleasePlan},
     publish, qemu,
+    reference::ImageRef,
     repo::Repo,
     ui,
     workspace::Workspace,
@@ -198,7 +199,7 @@ pub(crate) fn observe(
     if !image.push || plan.kind == Kind::Skip {
         return Ok(Observed::default());
     }
-    let primary = docker.inspect(&format!("{}:{}", image.repository, image.primary_tag()))?;
+    let primary = docker.inspect(&ImageRef::tag(&image.repository, image.primary_tag()).to_string())?;
     let ours = plan.commit.map(plan::CommitId::oid);
     let theirs = primary.as_ref().and_then(|r| r.revision.as_deref()).and_then(|r| git2::Oid::from_str(r).ok());
     let lineage = match (theirs, ours, repo) {

@@ -54,6 +54,32 @@ impl fmt::Display for ImageRepository {
     }
 }
 
+/// A reference to one image by tag (the pipeline copies and reads by tag: version tags never
+/// change). Built here, written out as text only where a command takes it (`repo:tag`,
+/// skopeo's `docker://repo:tag`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ImageRef<'a> {
+    pub(crate) repository: &'a str,
+    pub(crate) tag: &'a str,
+}
+
+impl<'a> ImageRef<'a> {
+    pub(crate) fn tag(repository: &'a str, tag: &'a str) -> ImageRef<'a> {
+        ImageRef { repository, tag }
+    }
+
+    /// skopeo's form: `docker://repo:tag`.
+    pub(crate) fn transport(&self) -> String {
+        format!("docker://{self}")
+    }
+}
+
+impl fmt::Display for ImageRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.repository, self.tag)
+    }
+}
+
 /// Docker's rule: the first component is a host when it has a `.` or a `:`, or is `localhost`,
 /// and more components follow.
 fn split_host(text: &str) -> (Option<&str>, &str) {

@@ -8,7 +8,7 @@ use semver::Version;
 use serde::Serialize;
 
 use super::steps::{copy_tag_argv, skopeo_options, Step};
-use crate::tags;
+use crate::{reference::ImageRef, tags};
 
 /// A tag the registry holds, as the preflight read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +69,7 @@ pub(crate) fn reconcile(
                 }
             }
             None => steps.push(Step::Skip {
-                what: format!("{repository}:{tag}"),
+                what: ImageRef::tag(repository, &tag).to_string(),
                 why: "no release it covers is left (the others are retracted or gone): it stays where it is".to_owned(),
                 argv: Vec::new(),
             }),
@@ -186,7 +186,7 @@ pub(crate) fn prune_steps(repository: &str, decisions: &[PruneDecision], authfil
         .map(|d| {
             let mut argv = vec!["skopeo".to_owned(), "delete".to_owned()];
             argv.extend(skopeo_options(authfile, repository, &["--tls-verify"]));
-            argv.push(format!("docker://{repository}:{}", d.tag));
+            argv.push(ImageRef::tag(repository, &d.tag).transport());
             Step::Delete { tag: d.tag.clone(), digest: d.digest.clone(), reason: d.reason.clone(), argv }
         })
         .collect()

@@ -11,7 +11,13 @@ use camino::Utf8Path;
 use semver::Version;
 
 use super::{BuildAction, Kind, ReleasePlan};
-use crate::{config::TargetConfig, dist, platform::Platform, qemu, reference};
+use crate::{
+    config::TargetConfig,
+    dist,
+    platform::Platform,
+    qemu,
+    reference::{self, ImageRef},
+};
 
 /// The image label naming the branch of a dev build: two branch names can share a dev tag
 /// (`feature/x`, `feature-x`), and one must never take the other's tag.
@@ -251,8 +257,8 @@ pub(crate) fn skopeo_options(authfile: Option<&Utf8Path>, repository: &str, tls_
 pub(crate) fn copy_tag_argv(authfile: Option<&Utf8Path>, repository: &str, from: &str, to: &str) -> Vec<String> {
     let mut argv = strings(["skopeo", "copy", "--all", "--preserve-digests"]);
     argv.extend(skopeo_options(authfile, repository, &["--src-tls-verify", "--dest-tls-verify"]));
-    argv.push(format!("docker://{repository}:{from}"));
-    argv.push(format!("docker://{repository}:{to}"));
+    argv.push(ImageRef::tag(repository, from).transport());
+    argv.push(ImageRef::tag(repository, to).transport());
     argv
 }
 
@@ -341,7 +347,7 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
     }
     // The moving tags are confirmed by their step's last read; the primary tags here.
     for (i, image) in plan.images.iter().enumerate().filter(|(i, im)| im.push && has_digest(*i)) {
-        let reference = format!("{}:{}", image.repository, image.primary_tag());
+        let reference = ImageRef::tag(&image.repository, image.primary_tag()).to_string();
         out.steps.push(Step::Verify {
             image: i,
             argv: inspect_argv(&reference),
@@ -370,7 +376,7 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
         match plan.images.iter().position(|i| i.platforms.contains(&facts.host_platform)) {
             Some(i) => {
                 let image = &plan.images[i];
-                let reference = format!("{}:{}", image.repository, image.primary_tag());
+                let reference = ImageRef::tag(&image.repository, image.primary_tag()).to_string();
                 let container = run_container(image.primary_tag());
                 let mut argv = strings(["docker", "run", "--detach", "--rm", "--name", &container, "--label"]);
                 argv.push(format!("{RUN_LABEL}=1"));
@@ -430,9 +436,9 @@ fn build_step(plan: &ReleasePlan, facts: &Facts, i: usize, commit: &str) -> Resu
     // A push carries the immutable tag only (moving tags follow once all contexts are in); the
     // local engine gets every tag at once.
     let tags: Vec<String> = if image.push {
-        vec![format!("{}:{}", image.repository, image.primary_tag())]
+        vec![ImageRef::tag(&image.repository, image.primary_tag()).to_string()]
     } else {
-        image.tags().iter().map(|t| format!("{}:{t}", image.repository)).collect()
+        image.tags().iter().map(|t| ImageRef::tag(&image.repository, t).to_string()).collect()
     };
     let metadata_file = facts.scratch_dir.join(format!("buildx-{}.json", image.context.replace('/', "-")));
     let mut argv = strings(["docker", "buildx", "build"]);
