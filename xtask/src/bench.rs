@@ -645,7 +645,7 @@ fn moving_tags_row(sh: &Shell, work: &Utf8Path, runs: usize) -> Result<Row> {
     for _ in 0..runs.min(5) {
         reset()?;
         ours.push(time(&mut || {
-            execute::move_tags(&docker, &ours_version, &image, &[])?;
+            execute::move_tags(&docker, &ours_version, &image, &[""], &[])?;
             Ok(())
         })?);
         reset()?;

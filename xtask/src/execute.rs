@@ -75,6 +75,7 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
         }
     }
     let mut paused = Vec::new();
+    let mut run_after = None;
     let mut crates: Vec<CrateAction> = facts.crates.clone();
     let mut n = 0;
     while n < steps.len() {
@@ -114,7 +115,7 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
             Step::Build { image: i, context, platforms, push, note, metadata_file, argv, .. } => {
                 let image = &plan.images[*i];
                 // Read the tag again: another run may have pushed it since the preflight.
-                let seen = preflight::observe(&docker, plan, image, ws.repo.as_ref(), &ws.config.git_remote)?;
+                let seen = preflight::observe(&docker, plan, image, ws.repo.as_ref(), Some(&ws.config.git_remote))?;
                 match plan::reconcile(plan, image, &seen).map_err(|problem| {
                     error::error_with_help(
                         problem,
@@ -158,7 +159,14 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                     let image = &plan.images[*i];
                     let progress =
                         ui::step(format!("move tags of {}: {}", image.repository, image.moving_tags.join(", ")));
-                    let moved = move_tags(&docker, &plan.version.semver, image, &plan.retracted)?;
+                    // Every context pushing to this repository: a release counts once all are in.
+                    let prefixes: Vec<&str> = plan
+                        .images
+                        .iter()
+                        .filter(|i| i.repository == image.repository)
+                        .map(|i| i.tag_prefix.as_str())
+                        .collect();
+                    let moved = move_tags(&docker, &plan.version.semver, image, &prefixes, &plan.retracted)?;
                     outcomes[*i].moved.extend(moved.at_home);
                     outcomes[*i].kept.extend(moved.kept);
                     progress.done();
@@ -187,9 +195,8 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                 n = end;
                 continue;
             }
-            Step::Run { reference, container, argv, port, .. } => {
-                crate::local_run::run_local(&docker, reference, container, argv, *port)?;
-            }
+            // After the summary: a failed start still leaves the run's record.
+            Step::Run { .. } => run_after = Some(step),
             Step::Delete { .. } | Step::GitTag { .. } | Step::GitPush { .. } | Step::Yank { .. } => {
                 run_command_step(ws, step)?
             }
@@ -208,6 +215,9 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
             || steps.iter().any(|s| matches!(s, Step::Publish { krate, .. } if *krate == c.krate))
     });
     summary::summary(plan, &outcomes, &crates, started);
+    if let Some(Step::Run { reference, container, argv, port, .. }) = run_after {
+        crate::local_run::run_local(&docker, reference, container, argv, *port)?;
+    }
     Ok(())
 }
 
@@ -228,6 +238,10 @@ pub(crate) fn run_command_step(ws: &Workspace, step: &Step) -> Result<()> {
             format!("the registry refuses to delete {tag}: deletes are not enabled"),
             "enable them in the registry's configuration (distribution: `storage: delete: enabled: true`, or REGISTRY_STORAGE_DELETE_ENABLED=true), then run prune again",
         )),
+        Step::Yank { krate, version, .. } if failure::cargo_already_yanked(&stderr) => {
+            ui::info(format_args!("{krate} {version} was yanked already"));
+            Ok(())
+        }
         Step::Delete { argv, .. } => {
             let repository = argv.last().and_then(|r| r.strip_prefix("docker://")).unwrap_or_default();
             Err(docker::tool_error(docker::registry_host(repository), &what, &out))
@@ -257,11 +271,12 @@ pub(crate) fn move_tags(
     docker: &Docker,
     ours: &Version,
     image: &ImagePlan,
+    all_prefixes: &[&str],
     retracted: &[Version],
 ) -> Result<MovedTags> {
     let mut moved = MovedTags::default();
     for round in 0..MOVE_ROUNDS {
-        let mut released = released_versions(docker, image)?;
+        let mut released = released_versions(docker, image, all_prefixes)?;
         released.retain(|v, _| !retracted.contains(v));
         let versions: Vec<Version> = released.keys().cloned().collect();
         let mut at_home = Vec::new();
@@ -326,13 +341,18 @@ pub(crate) fn move_tags(
 
 /// The release versions whose version tags (with the image's prefix) the registry holds, each
 /// with its tag.
-fn released_versions(docker: &Docker, image: &ImagePlan) -> Result<BTreeMap<Version, String>> {
+/// A release counts only once every context's version tag is in (`all_prefixes`): a release
+/// stopped half-way is no moving tag's home until it is finished.
+fn released_versions(docker: &Docker, image: &ImagePlan, all_prefixes: &[&str]) -> Result<BTreeMap<Version, String>> {
+    let listed = docker.list_tags(&image.repository)?;
+    let complete =
+        |v: &Version| all_prefixes.iter().all(|p| listed.iter().any(|t| *t == format!("{p}{}", tags::version_tag(v))));
     let mut released = BTreeMap::new();
-    for tag in docker.list_tags(&image.repository)? {
+    for tag in &listed {
         let Some(bare) = tag.strip_prefix(&image.tag_prefix) else { continue };
         if let TagKind::Version(v) = parse_tag(bare, "") {
-            if bare == tags::version_tag(&v) {
-                released.insert(v, tag);
+            if bare == tags::version_tag(&v) && complete(&v) {
+                released.insert(v, tag.clone());
             }
         }
     }

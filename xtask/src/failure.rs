@@ -30,6 +30,11 @@ pub(crate) fn deletes_disabled(stderr: &str) -> bool {
         .any(|n| stderr.contains(n))
 }
 
+/// Whether `cargo yank` failed only because the version is yanked already (a rerun).
+pub(crate) fn cargo_already_yanked(stderr: &str) -> bool {
+    ["already been marked as yanked", "is already yanked"].iter().any(|n| stderr.contains(n))
+}
+
 /// Whether cargo's stderr says the cargo registry does not have the crate version asked for.
 /// cargo prints hints after the error, so the whole text is read.
 pub(crate) fn cargo_version_missing(stderr: &str) -> bool {
@@ -144,6 +149,8 @@ mod tests {
         assert!(cargo_version_missing(stderr));
         assert!(cargo_version_missing("error: no matching package named `service` found\n"));
         assert!(!cargo_version_missing("error: failed to download from `http://127.0.0.1:1/`\n"));
+        assert!(cargo_already_yanked("Caused by:\n  the remote server responded with an error: the specified crate, service v1.3.0, has already been marked as yanked\n"));
+        assert!(!cargo_already_yanked("error: failed to yank from the registry\n"));
     }
 
     #[test]

@@ -96,8 +96,11 @@ fn finish(ws: &Workspace, mut plan: ReleasePlan, opts: &Options) -> Result<()> {
     let mut ran = None;
     if plan.problems.is_empty() && plan.kind != Kind::Skip {
         let progress = (!dry).then(|| ui::step("preflight: docker, buildx, registry, cargo registry"));
-        let options =
-            RunOptions { builder: opts.builder.clone(), run_port: opts.run.then(|| opts.port.unwrap_or(8080)) };
+        let options = RunOptions {
+            builder: opts.builder.clone(),
+            run_port: opts.run.then(|| opts.port.unwrap_or(8080)),
+            may_fetch: !dry,
+        };
         let preflight = preflight::preflight(ws, &plan, &options)?;
         let steps = plan::steps::steps(&plan, &preflight.facts);
         plan.problems.extend(preflight.problems.iter().cloned());

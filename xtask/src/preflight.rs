@@ -30,6 +30,9 @@ pub(crate) struct Preflight {
 pub(crate) struct RunOptions {
     pub(crate) builder: Option<String>,
     pub(crate) run_port: Option<u16>,
+    /// Whether a commit the registry names but this checkout lacks may be fetched from
+    /// `git-remote` (not in a dry run, which writes nothing, `.git` included).
+    pub(crate) may_fetch: bool,
 }
 
 pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions) -> Result<Preflight> {
@@ -90,9 +93,9 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         let action = match &docker {
             _ if !image.push => Ok(BuildAction::Build),
             Some(docker) if !unreadable.iter().any(|h| h == host) => {
-                observe(docker, plan, image, repo, &config.git_remote).and_then(|seen| {
-                    plan::reconcile(plan, image, &seen).map_err(|problem| anyhow::anyhow!("{problem}"))
-                })
+                observe(docker, plan, image, repo, options.may_fetch.then_some(config.git_remote.as_str())).and_then(
+                    |seen| plan::reconcile(plan, image, &seen).map_err(|problem| anyhow::anyhow!("{problem}")),
+                )
             }
             _ => Err(anyhow::anyhow!("could not read {}:{}", image.repository, image.primary_tag())),
         };
@@ -188,13 +191,14 @@ pub(crate) fn registry_session(ws: &Workspace, repository: &str) -> Result<Docke
 }
 
 /// Reads what the registry holds at the image's primary tag, and how its commit relates to ours.
-/// A commit this checkout lacks is fetched from `remote` once before it counts as unknown.
+/// A commit this checkout lacks is fetched from `remote` (when given) once before it counts as
+/// unknown.
 pub(crate) fn observe(
     docker: &Docker,
     plan: &ReleasePlan,
     image: &ImagePlan,
     repo: Option<&Repo>,
-    remote: &str,
+    remote: Option<&str>,
 ) -> Result<Observed> {
     if !image.push || plan.kind == Kind::Skip {
         return Ok(Observed::default());
@@ -205,7 +209,7 @@ pub(crate) fn observe(
     let lineage = match (theirs, ours, repo) {
         (Some(theirs), Some(ours), _) if theirs == ours => Some(Lineage::Same),
         (Some(theirs), Some(ours), Some(repo)) => {
-            if !repo.has_commit(theirs) {
+            if let (false, Some(remote)) = (repo.has_commit(theirs), remote) {
                 repo.fetch_commit(remote, theirs);
             }
             Some(if !repo.has_commit(theirs) {

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::{
-    dist, exec, execute, flags,
+    dist, error, exec, execute, flags,
     plan::{registry, Step},
     preflight, ui,
     workspace::Workspace,
@@ -22,6 +22,12 @@ struct PruneJson<'a> {
 pub(crate) fn run(cmd: flags::Prune, ws: &Workspace) -> Result<()> {
     let repository = preflight::repository(ws, cmd.repository)?;
     let branches = remote_branches(ws)?;
+    if branches.is_empty() {
+        return Err(error::error_with_help(
+            format!("the git remote `{}` lists no branches: every dev tag would count as gone", ws.config.git_remote),
+            "check `git-remote` in the configuration (and `git remote -v`): prune reads the branches of the team's remote",
+        ));
+    }
     let docker = preflight::registry_session(ws, &repository)?;
     let held = docker.held_tags(&repository, |_| true)?;
     let prefixes: Vec<&str> = ws.config.context.iter().map(|c| c.image_tag_prefix.as_str()).collect();
@@ -44,11 +50,20 @@ pub(crate) fn run(cmd: flags::Prune, ws: &Workspace) -> Result<()> {
         ui::info(format_args!("nothing to prune in {repository}"));
         return Ok(());
     }
-    if !cmd.apply {
-        ui::info("nothing was deleted: run with --apply to delete these tags");
+    // `--json` only shows, like every command's `--json`.
+    if !cmd.apply || cmd.json {
+        ui::info("nothing was deleted: run with --apply (without --json) to delete these tags");
         return Ok(());
     }
+    // Decide again on a fresh read right before deleting: a tag pushed or moved since (a branch
+    // pushed again, a tag pointed at a kept digest) is not deleted on the old decision.
+    let again = registry::prune(&docker.held_tags(&repository, |_| true)?, &prefixes, &branches, cutoff.as_deref());
     for step in &steps {
+        let Step::Delete { tag, digest, .. } = step else { continue };
+        if !again.iter().any(|d| d.prune && d.tag == *tag && d.digest == *digest) {
+            ui::warn(format_args!("{repository}:{tag} changed since it was read: left alone"));
+            continue;
+        }
         execute::run_command_step(ws, step)?;
     }
     ui::info(format_args!(

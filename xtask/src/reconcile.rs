@@ -5,11 +5,41 @@ use anstream::{print, println};
 use anyhow::{Context, Result};
 
 use crate::{
-    error, flags, gather,
+    error, exec, flags, gather,
     plan::{registry, Step},
     preflight, tags, ui,
+    version::{parse_tag, TagKind},
     workspace::Workspace,
 };
+
+/// The retractions the git remote holds (`git ls-remote --tags <git-remote> 'refs/tags/retracted/*'`).
+/// None when this checkout has no such remote; an unreadable remote stops the run, since a
+/// retraction missed here would put a moving tag back on a retracted release.
+fn remote_retractions(ws: &Workspace) -> Result<Vec<semver::Version>> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(&ws.root);
+    let remote = ws.config.git_remote.as_str();
+    if !exec::silent(xshell::cmd!(sh, "git remote get-url {remote}"))?.status.success() {
+        ui::info(format_args!("no git remote `{remote}`: only this checkout's retractions count"));
+        return Ok(Vec::new());
+    }
+    let pattern = "refs/tags/retracted/*";
+    let listed = exec::exec(
+        xshell::cmd!(sh, "git ls-remote --tags {remote} {pattern}"),
+        &format!("reading the retractions of the git remote `{remote}`"),
+    )
+    .context("a retraction missed would put a moving tag back on it: reconcile needs the remote's")?;
+    // Each line: `<object>\trefs/tags/retracted/<version tag>` (and `^{}` lines for the peeled).
+    Ok(listed
+        .lines()
+        .filter_map(|l| l.split('\t').nth(1)?.strip_prefix("refs/tags/retracted/"))
+        .filter(|name| !name.ends_with("^{}"))
+        .filter_map(|name| match parse_tag(name, &ws.config.version_tag_prefix) {
+            TagKind::Version(v) => Some(v),
+            _ => None,
+        })
+        .collect())
+}
 
 /// How many times `--apply` reads and writes before it gives up on converging (another run
 /// writing the same tags).
@@ -17,7 +47,13 @@ const ROUNDS: usize = 5;
 
 pub(crate) fn run(cmd: flags::Reconcile, ws: &Workspace) -> Result<()> {
     let repository = preflight::repository(ws, cmd.repository)?;
-    let retracted: Vec<semver::Version> = gather::retracted(ws)?.into_iter().map(|(v, _)| v).collect();
+    let mut retracted: Vec<semver::Version> = gather::retracted(ws)?.into_iter().map(|(v, _)| v).collect();
+    // A retraction pushed from another clone counts too, before this one has fetched it.
+    for v in remote_retractions(ws)? {
+        if !retracted.contains(&v) {
+            retracted.push(v);
+        }
+    }
     let docker = preflight::registry_session(ws, &repository)?;
     let prefixes: Vec<&str> = ws.config.context.iter().map(|c| c.image_tag_prefix.as_str()).collect();
     // Only version and moving tags matter here: dev tags are not read.
@@ -36,8 +72,8 @@ pub(crate) fn run(cmd: flags::Reconcile, ws: &Workspace) -> Result<()> {
             .flat_map(|(i, c)| {
                 registry::reconcile(
                     &repository,
-                    i,
-                    &c.image_tag_prefix,
+                    (i, &c.image_tag_prefix),
+                    &prefixes,
                     &held,
                     &retracted,
                     docker.authfile().as_deref(),
@@ -45,6 +81,7 @@ pub(crate) fn run(cmd: flags::Reconcile, ws: &Workspace) -> Result<()> {
             })
             .collect();
         let copies: Vec<&Step> = steps.iter().filter(|s| matches!(s, Step::PointTag { .. })).collect();
+        let staying = steps.len() - copies.len();
         if round == 0 {
             if cmd.json {
                 println!("{}", serde_json::to_string_pretty(&steps).context("serializing the steps")?);
@@ -52,16 +89,19 @@ pub(crate) fn run(cmd: flags::Reconcile, ws: &Workspace) -> Result<()> {
                 print!("{}", ui::mask(&crate::plan::steps::render(&steps)));
             }
         }
+        if staying > 0 && round == 0 {
+            ui::warn(format_args!(
+                "{staying} moving tag(s) have no release left to point at and stay where they are (listed above)"
+            ));
+        }
         if copies.is_empty() {
-            if round == 0 {
-                ui::info(format_args!("nothing to do: every moving tag of {repository} is on its release"));
-            } else {
-                ui::info(format_args!("done: every moving tag of {repository} is on its release"));
-            }
+            let done = if round == 0 { "nothing to do" } else { "done" };
+            ui::info(format_args!("{done}: every other moving tag of {repository} is on its release"));
             return Ok(());
         }
-        if !cmd.apply {
-            ui::info("nothing was changed: run with --apply to make these changes");
+        // `--json` only shows, like every command's `--json`.
+        if !cmd.apply || cmd.json {
+            ui::info("nothing was changed: run with --apply (without --json) to make these changes");
             return Ok(());
         }
         for step in copies {

@@ -93,7 +93,7 @@ pub(crate) fn run(cmd: flags::Retract, ws: &Workspace) -> Result<()> {
     if plan.iter().any(|s| matches!(s, Step::Yank { .. })) {
         publish::check_token(&ws.config, &ws.env)?;
     }
-    for step in &plan {
+    for step in plan.iter().filter(|s| !matches!(s, Step::Skip { .. })) {
         execute::run_command_step(ws, step)?;
     }
     ui::info(format_args!(

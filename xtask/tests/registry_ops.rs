@@ -70,6 +70,10 @@ fn reconcile_retract_and_the_next_release() {
     let message = env.ws.git(&["tag", "--list", "--format=%(contents)", "retracted/1.3.0"]);
     assert_eq!(message.trim(), "corrupts the cache");
     assert_eq!(env.crates.yanked("service"), ["1.3.0"]);
+    // Run again (as after a failed push or yank): the tag is there already, the rest runs again.
+    let out = env.run(&["retract", "1.3.0", "--reason", "corrupts the cache"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("1.3.0 is retracted already (corrupts the cache)"), "{}", stdout(&out));
     assert_ok(&env.run(&["reconcile", "--apply"]));
     for (prefix, release) in [("", d120.clone()), ("rpi-", reg.digest("rpi-1.2.0"))] {
         assert_eq!(reg.digest(&format!("{prefix}latest")), release, "{prefix}latest");
@@ -170,4 +174,23 @@ fn prune_deletes_the_dev_tags_of_gone_branches_only() {
         let answer = client.run_version(&format!("{}:1.0.0", env.reg.repository()), platform);
         assert_eq!(answer["version"], "1.0.0", "{platform}");
     }
+
+    // A retraction pushed from another clone counts for reconcile before this one fetches it.
+    let other = tempfile::tempdir().unwrap();
+    let commit = env.ws.git(&["rev-parse", "1.0.0^{commit}"]);
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=Other", "-c", "user.email=other@example.com"])
+            .args(args)
+            .current_dir(other.path())
+            .output()
+            .unwrap();
+        assert_ok(&out);
+    };
+    git(&["clone", "-q", origin.path().to_str().unwrap(), "."]);
+    git(&["tag", "-a", "retracted/1.0.0", "-m", "remote says no", commit.trim()]);
+    git(&["push", "-q", "origin", "retracted/1.0.0"]);
+    let out = env.run(&["reconcile"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains(":latest: no release it covers is left"), "{}", stdout(&out));
 }

@@ -22,11 +22,20 @@ pub(crate) struct HeldTag {
 }
 
 /// The releases of one context (its tag prefix) the registry holds, retracted ones aside:
-/// version → its tag.
-pub(crate) fn releases<'a>(held: &'a [HeldTag], prefix: &str, retracted: &[Version]) -> BTreeMap<Version, &'a HeldTag> {
+/// version → its tag. A release counts only once every context holds its version tag
+/// (`all_prefixes`): a release stopped half-way is no moving tag's home until it is finished.
+pub(crate) fn releases<'a>(
+    held: &'a [HeldTag],
+    prefix: &str,
+    all_prefixes: &[&str],
+    retracted: &[Version],
+) -> BTreeMap<Version, &'a HeldTag> {
+    let complete = |v: &Version| {
+        all_prefixes.iter().all(|p| held.iter().any(|t| t.name == format!("{p}{}", tags::version_tag(v))))
+    };
     held.iter()
         .filter_map(|t| Some((tags::as_version_tag(t.name.strip_prefix(prefix)?)?, t)))
-        .filter(|(v, _)| !retracted.contains(v))
+        .filter(|(v, _)| !retracted.contains(v) && complete(v))
         .collect()
 }
 
@@ -35,13 +44,13 @@ pub(crate) fn releases<'a>(held: &'a [HeldTag], prefix: &str, retracted: &[Versi
 /// no release left to point at (it stays where it is).
 pub(crate) fn reconcile(
     repository: &str,
-    index: usize,
-    prefix: &str,
+    (index, prefix): (usize, &str),
+    all_prefixes: &[&str],
     held: &[HeldTag],
     retracted: &[Version],
     authfile: Option<&Utf8Path>,
 ) -> Vec<Step> {
-    let released = releases(held, prefix, retracted);
+    let released = releases(held, prefix, all_prefixes, retracted);
     let versions: Vec<Version> = released.keys().cloned().collect();
     let digest_of = |tag: &str| held.iter().find(|t| t.name == tag).map(|t| t.digest.as_str());
     // The moving tags the releases call for, and any the registry holds besides.
@@ -89,7 +98,7 @@ pub(crate) struct PruneDecision {
 
 /// Decides every tag of a repository: the dev builds of branches `remote_branches` no longer
 /// has go, and with `cutoff` (an RFC 3339 UTC time) those created before it; version tags,
-/// moving tags and staging tags stay, so does anything not built by this pipeline, and so does
+/// and moving tags stay, so does anything not built by this pipeline, and so does
 /// a tag whose digest a kept tag holds (deleting the manifest would take that tag with it).
 /// Signature and attestation tags (`sha256-<hex>.sig`) go with their image.
 pub(crate) fn prune(
@@ -112,8 +121,6 @@ pub(crate) fn prune(
                 (false, "a version tag".to_owned())
             } else if is_kind(&t.name, &tags::is_moving_tag) {
                 (false, "a moving tag".to_owned())
-            } else if t.name.starts_with("staging-") {
-                (false, "a staging tag: its merge decides".to_owned())
             } else {
                 match &t.branch {
                     None => (false, "not a dev build of this pipeline (no branch label)".to_owned()),
@@ -186,7 +193,8 @@ pub(crate) fn prune_steps(repository: &str, decisions: &[PruneDecision], authfil
         .map(|d| {
             let mut argv = vec!["skopeo".to_owned(), "delete".to_owned()];
             argv.extend(skopeo_options(authfile, repository, &["--tls-verify"]));
-            argv.push(ImageRef::tag(repository, &d.tag).transport());
+            // By the digest decided on: whatever the tag holds by then is not deleted blindly.
+            argv.push(format!("docker://{repository}@{}", d.digest));
             Step::Delete { tag: d.tag.clone(), digest: d.digest.clone(), reason: d.reason.clone(), argv }
         })
         .collect()
@@ -234,17 +242,25 @@ mod tests {
             held("rpi-latest", "sha256:c", None, None),
             held("feature-x", "sha256:d", Some("feature/x"), None),
         ];
-        assert_eq!(summary(&reconcile("r/s", 0, "", &registry, &[], None)), ["1 → 1.3.0", "latest → 1.3.0"]);
-        // Nothing to do once they are right; the rpi- context is its own.
+        let both = ["", "rpi-"];
+        // rpi-1.2.0 was never pushed, so 1.2.0 is a release stopped half-way: no home.
+        // (1.2 stays where it is: its one release is not complete.)
         assert_eq!(
-            summary(&reconcile("r/s", 1, "rpi-", &registry, &[], None)),
+            summary(&reconcile("r/s", (0, ""), &both, &registry, &[], None)),
+            ["1 → 1.3.0", "latest → 1.3.0", "r/s:1.2 stays"]
+        );
+        // The rpi- context is its own.
+        assert_eq!(
+            summary(&reconcile("r/s", (1, "rpi-"), &both, &registry, &[], None)),
             ["rpi-1 → rpi-1.3.0", "rpi-1.3 → rpi-1.3.0"]
         );
-        // 1.3.0 retracted: 1, latest stay on 1.2.0 (already there), 1.3 has nothing left.
+        // 1.3.0 retracted: 1.2.0 is not complete either, so nothing is left to point at.
         assert_eq!(
-            summary(&reconcile("r/s", 0, "", &registry, &[v("1.3.0")], None)),
-            ["1.3 stays"].map(|s| format!("r/s:{s}"))
+            summary(&reconcile("r/s", (0, ""), &both, &registry, &[v("1.3.0")], None)),
+            ["1.3", "1.2", "1", "latest"].map(|s| format!("r/s:{s} stays"))
         );
+        // With one context 1.2.0 is complete: 1, 1.2 and latest are on it already, 1.3 stays.
+        assert_eq!(summary(&reconcile("r/s", (0, ""), &[""], &registry, &[v("1.3.0")], None)), ["r/s:1.3 stays"]);
     }
 
     #[test]
@@ -260,7 +276,6 @@ mod tests {
             held("d", "sha256:d", Some("d"), None),
             held("d-twin", "sha256:d", Some("kept"), None),
             held("manual", "sha256:m", None, None),
-            held("staging-x86_64", "sha256:s", Some("gone"), None),
             held("sha256-a.sig", "sha256:asig", None, None),
             held("sha256-b.sig", "sha256:bsig", None, None),
         ];
@@ -281,7 +296,6 @@ mod tests {
         assert_eq!(got["c"], (false, "shares its digest with latest, which stays"));
         assert_eq!(got["d"], (false, "shares its digest with d-twin, which stays"));
         assert_eq!(got["manual"], (false, "not a dev build of this pipeline (no branch label)"));
-        assert_eq!(got["staging-x86_64"], (false, "a staging tag: its merge decides"));
         assert_eq!(got["sha256-a.sig"], (true, "the signature of a pruned image"));
         assert_eq!(got["sha256-b.sig"], (false, "the signature of a kept image"));
         let steps = prune_steps("127.0.0.1:5000/acme/service", &decisions, None);
@@ -289,9 +303,9 @@ mod tests {
         assert_eq!(
             argv,
             [
-                "skopeo delete --tls-verify=false docker://127.0.0.1:5000/acme/service:a",
-                "skopeo delete --tls-verify=false docker://127.0.0.1:5000/acme/service:b-old",
-                "skopeo delete --tls-verify=false docker://127.0.0.1:5000/acme/service:sha256-a.sig",
+                "skopeo delete --tls-verify=false docker://127.0.0.1:5000/acme/service@sha256:a",
+                "skopeo delete --tls-verify=false docker://127.0.0.1:5000/acme/service@sha256:bo",
+                "skopeo delete --tls-verify=false docker://127.0.0.1:5000/acme/service@sha256:asig",
             ]
         );
     }
