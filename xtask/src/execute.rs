@@ -125,6 +125,7 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                     BuildAction::Build => {}
                     BuildAction::AlreadyThere { digest } => {
                         outcomes[*i].digest = Some(digest);
+                        outcomes[*i].note = "already released; ".to_owned();
                         n += 1;
                         continue;
                     }
