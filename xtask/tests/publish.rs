@@ -2,34 +2,15 @@
 //! installs from them.
 mod common;
 use common::{stack::*, *};
-use std::process::{Command, Output};
+use std::process::Command;
 
-struct Env {
-    reg: Registry,
-    crates: CargoRegistry,
-    ws: TestRepo,
-}
-
-fn setup() -> Env {
+fn setup() -> StackEnv {
     let reg = Registry::start("ci", "pub-pass");
     let crates = CargoRegistry::start();
-    Env { reg, crates, ws: publishing_workspace() }
+    StackEnv { reg, crates, ws: publishing_workspace() }
 }
 
-impl Env {
-    fn run(&self, token: &str, args: &[&str]) -> Output {
-        let mut cmd = xtask_cmd(self.ws.path());
-        cmd.env("CARGO_TARGET_DIR", shared_target_dir())
-            .env("RELEASE_REPOSITORY", self.reg.repository())
-            .env("REGISTRY_USER", &self.reg.user)
-            .env("REGISTRY_PASSWORD", &self.reg.password)
-            .args(args);
-        for (k, v) in self.crates.cargo_env(token) {
-            cmd.env(k, v);
-        }
-        cmd.output().unwrap()
-    }
-
+impl StackEnv {
     fn install(&self, version: Option<&str>) -> String {
         let root = tempfile::tempdir().unwrap();
         let mut cmd = Command::new("cargo");
@@ -53,11 +34,11 @@ fn releases_and_dev_versions_in_a_cargo_registry() {
     let ws = &env.ws;
     let tagged = ws.head();
     ws.tag("1.2.3");
-    assert_ok(&env.run(&env.crates.token, &["release"]));
+    assert_ok(&env.run(&["release"]));
     ws.git(&["checkout", "-q", "-b", "feature/p"]);
     ws.commit("dev work");
     assert_eq!(ws.version("semver"), "1.2.4-dev.1");
-    let out = env.run(&env.crates.token, &["dev-release"]);
+    let out = env.run(&["dev-release"]);
     assert_ok(&out);
     assert_eq!(env.crates.versions("service"), ["1.2.3", "1.2.4-dev.1"]);
     assert!(ws.git(&["status", "--porcelain"]).is_empty(), "publishing leaves the checkout clean");
@@ -68,7 +49,7 @@ fn releases_and_dev_versions_in_a_cargo_registry() {
 
     // A dev release on the tagged commit publishes nothing.
     ws.git(&["checkout", "-q", "-b", "feature/on-tag", &tagged]);
-    let out = env.run(&env.crates.token, &["dev-release"]);
+    let out = env.run(&["dev-release"]);
     assert_ok(&out);
     assert!(stdout(&out).contains("only the release publishes it"), "{}", stdout(&out));
     assert_eq!(env.crates.versions("service"), ["1.2.3", "1.2.4-dev.1"]);
@@ -77,14 +58,14 @@ fn releases_and_dev_versions_in_a_cargo_registry() {
     ws.git(&["checkout", "-q", "-b", "feature/q", &tagged]);
     ws.commit("other work");
     assert_eq!(ws.version("semver"), "1.2.4-dev.1");
-    let out = env.run(&env.crates.token, &["dev-release"]);
+    let out = env.run(&["dev-release"]);
     assert_ok(&out);
     assert!(stderr(&out).contains("another branch at the same distance published it"), "{}", stderr(&out));
     assert!(stderr(&out).contains("skipped: `local` already has 1.2.4-dev.1"), "{}", stderr(&out));
 
     // A wrong token: a clear error, and the token never printed.
     ws.commit("more");
-    let out = env.run("wrong-token-value", &["publish"]);
+    let out = env.run_with_token("wrong-token-value", &["publish"]);
     assert_fails_with(&out, "refused the token");
     assert!(!stderr(&out).contains("wrong-token-value") && !stdout(&out).contains("wrong-token-value"));
 }
@@ -93,12 +74,12 @@ fn releases_and_dev_versions_in_a_cargo_registry() {
 fn a_release_from_another_commit_is_refused_before_any_image_is_pushed() {
     let env = setup();
     env.ws.tag("1.2.3");
-    assert_ok(&env.run(&env.crates.token, &["publish"]));
+    assert_ok(&env.run(&["publish"]));
     assert_eq!(env.crates.versions("service"), ["1.2.3"]);
     // The same version from another commit, to a registry with no images yet.
     let c2 = env.ws.commit("rewritten");
     env.ws.git(&["tag", "-f", "1.2.3", &c2]);
-    let out = env.run(&env.crates.token, &["release"]);
+    let out = env.run(&["release"]);
     assert_fails_with(&out, "service 1.2.3 is already in the cargo registry `local`");
     assert!(env.reg.tags().is_empty(), "no image was pushed");
 }
@@ -108,10 +89,10 @@ fn missing_token_names_the_variable() {
     let env = setup();
     env.ws.tag("1.2.3");
     // A dry run makes the preflight a run makes: it prints the plan and names the variable too.
-    let out = env.run("", &["release", "--dry-run"]);
+    let out = env.run_with_token("", &["release", "--dry-run"]);
     assert_fails_with(&out, "CARGO_REGISTRIES_LOCAL_TOKEN is not set");
     assert!(stdout(&out).contains("plan:    release of 1.2.3"), "{}", stdout(&out));
-    let out = env.run("", &["release"]);
+    let out = env.run_with_token("", &["release"]);
     assert_fails_with(&out, "CARGO_REGISTRIES_LOCAL_TOKEN is not set");
     assert!(env.reg.tags().is_empty());
 }
@@ -127,7 +108,7 @@ fn only_tracked_files_are_published() {
     ws.write("service/api-key.txt", "API-KEY-5f3a9c");
     ws.write("service/notes-untracked.txt", "not committed");
     let version = ws.version("semver");
-    let out = env.run(&env.crates.token, &["publish"]);
+    let out = env.run(&["publish"]);
     assert_ok(&out);
     assert!(!stdout(&out).contains(&env.crates.token) && !stderr(&out).contains(&env.crates.token), "the token leaked");
     let hits = files_containing(ws.path(), &[&env.crates.token]);
@@ -144,7 +125,7 @@ fn only_tracked_files_are_published() {
     std::os::unix::fs::symlink("../.env.local", ws.path().join("service/conf")).unwrap();
     ws.git(&["add", "service/conf"]);
     ws.git(&["commit", "-q", "-m", "a link to an untracked file"]);
-    let out = env.run(&env.crates.token, &["publish"]);
+    let out = env.run(&["publish"]);
     assert_fails_with(&out, "which git does not track: refusing to publish its content");
 }
 
@@ -158,7 +139,7 @@ fn a_dirty_tree_pushes_and_publishes_nothing() {
     let main = std::fs::read_to_string(ws.path().join("service/src/main.rs")).unwrap();
     ws.write("service/src/main.rs", &format!("{main}\n// an uncommitted edit\n"));
     for args in [&["dev-release"][..], &["publish"][..]] {
-        let out = env.run(&env.crates.token, args);
+        let out = env.run(args);
         assert_fails_with(&out, "uncommitted changes");
         assert_fails_with(&out, "service/src/main.rs");
     }

@@ -3,36 +3,17 @@
 //! branches and nothing a release needs.
 mod common;
 use common::{stack::*, *};
-use std::process::{Command, Output};
-
-struct Env {
-    reg: Registry,
-    crates: CargoRegistry,
-    ws: TestRepo,
-}
+use std::process::Command;
 
 /// A registry, a cargo registry and a scratch workspace that publishes there when `publish`.
-fn setup(password: &str, publish: bool) -> Env {
+fn setup(password: &str, publish: bool) -> StackEnv {
     let reg = Registry::start("ci", password);
     let crates = CargoRegistry::start();
     let ws = if publish { publishing_workspace() } else { scratch_workspace() };
-    Env { reg, crates, ws }
+    StackEnv { reg, crates, ws }
 }
 
-impl Env {
-    fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = xtask_cmd(self.ws.path());
-        cmd.env("CARGO_TARGET_DIR", shared_target_dir())
-            .env("RELEASE_REPOSITORY", self.reg.repository())
-            .env("REGISTRY_USER", &self.reg.user)
-            .env("REGISTRY_PASSWORD", &self.reg.password)
-            .args(args);
-        for (k, v) in self.crates.cargo_env(&self.crates.token) {
-            cmd.env(k, v);
-        }
-        cmd.output().unwrap()
-    }
-
+impl StackEnv {
     fn release(&self, version: &str) {
         self.ws.commit(&format!("work for {version}"));
         self.ws.tag(version);

@@ -628,3 +628,32 @@ fn pipe(mut client: std::net::TcpStream, mut server: std::net::TcpStream) {
     let _ = client.shutdown(std::net::Shutdown::Both);
     let _ = up.join();
 }
+
+/// A registry, a cargo registry and a scratch workspace, and `cargo xtask` run against them with
+/// the registry's credentials (the publish and registry-over-time tests).
+pub struct StackEnv {
+    pub reg: Registry,
+    pub crates: CargoRegistry,
+    pub ws: TestRepo,
+}
+
+impl StackEnv {
+    /// `cargo xtask ARGS` with the cargo registry's own token.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with_token(&self.crates.token, args)
+    }
+
+    /// `cargo xtask ARGS` with `token` as the cargo registry's token (empty: none).
+    pub fn run_with_token(&self, token: &str, args: &[&str]) -> Output {
+        let mut cmd = xtask_cmd(self.ws.path());
+        cmd.env("CARGO_TARGET_DIR", shared_target_dir())
+            .env("RELEASE_REPOSITORY", self.reg.repository())
+            .env("REGISTRY_USER", &self.reg.user)
+            .env("REGISTRY_PASSWORD", &self.reg.password)
+            .args(args);
+        for (k, v) in self.crates.cargo_env(token) {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+}
