@@ -129,6 +129,17 @@ pub(crate) enum Credentials<'a> {
     },
 }
 
+/// The problem of a half-set pair of credentials: `missing` is the one that is not set.
+pub(crate) fn only_one_credential(config: &Config, missing: &str) -> Problem {
+    Problem::new(
+        format!(
+            "only one of {} and {} is set ({missing} is not)",
+            config.registry_user_env, config.registry_password_env
+        ),
+        "set both, or neither to use your existing docker login",
+    )
+}
+
 pub(crate) fn credentials<'a>(config: &'a Config, env: &'a BTreeMap<String, String>) -> Credentials<'a> {
     let get = |name: &str| env.get(name).map(String::as_str).filter(|v| !v.is_empty());
     match (get(&config.registry_user_env), get(&config.registry_password_env)) {

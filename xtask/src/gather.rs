@@ -23,10 +23,7 @@ pub(crate) fn plan_input(
         .collect();
     // Highest first: a release of HEAD releases its highest version tag.
     head_tags.sort_by(|a, b| b.1.cmp_precedence(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let repository = repository
-        .filter(|r| !r.is_empty())
-        .or_else(|| ws.var("RELEASE_REPOSITORY").map(str::to_owned))
-        .or_else(|| Some(config.image.clone()).filter(|i| !i.is_empty()));
+    let repository = ws.image_repository(repository);
     Ok(PlanInput {
         retracted: retracted(ws)?,
         branch: repo.branch()?,

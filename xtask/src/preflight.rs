@@ -59,10 +59,8 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
             Some((user.to_owned(), password.to_owned()))
         }
         checks::Credentials::OnlyOne { missing } if plan.pushes() => {
-            problems.push(format!(
-                "only one of {} and {} is set ({missing} is not): set both, or neither to use your existing docker login",
-                config.registry_user_env, config.registry_password_env
-            ));
+            let problem = checks::only_one_credential(config, missing);
+            problems.push(format!("{}: {}", problem.detail, problem.fix));
             None
         }
         checks::Credentials::Neither if plan.pushes() => {
@@ -153,16 +151,12 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
 /// The image repository a registry command works on: `--repository`, RELEASE_REPOSITORY or
 /// `image`; local mode has none.
 pub(crate) fn repository(ws: &Workspace, flag: Option<String>) -> Result<String> {
-    let repository = flag
-        .filter(|r| !r.is_empty())
-        .or_else(|| ws.var("RELEASE_REPOSITORY").map(str::to_owned))
-        .or_else(|| Some(ws.config.image.clone()).filter(|i| !i.is_empty()))
-        .ok_or_else(|| {
-            error::error_with_help(
-                "no image repository is configured, so there is no registry to work on",
-                "set `image` in the configuration, RELEASE_REPOSITORY, or pass --repository",
-            )
-        })?;
+    let repository = ws.image_repository(flag).ok_or_else(|| {
+        error::error_with_help(
+            "no image repository is configured, so there is no registry to work on",
+            "set `image` in the configuration, RELEASE_REPOSITORY, or pass --repository",
+        )
+    })?;
     crate::reference::ImageRepository::parse(&repository).map_err(anyhow::Error::msg)?;
     Ok(repository)
 }
@@ -177,13 +171,7 @@ pub(crate) fn registry_session(ws: &Workspace, repository: &str) -> Result<Docke
             docker.login(crate::reference::registry_host(repository), user, password)?;
         }
         checks::Credentials::OnlyOne { missing } => {
-            return Err(error::error_with_help(
-                format!(
-                    "only one of {} and {} is set ({missing} is not)",
-                    config.registry_user_env, config.registry_password_env
-                ),
-                "set both, or neither to use your existing docker login",
-            ))
+            return Err(checks::only_one_credential(config, missing).into_error())
         }
         checks::Credentials::Neither => {}
     }

@@ -50,6 +50,14 @@ impl Workspace {
         })
     }
 
+    /// The image repository to push to: `--repository` (`flag`), RELEASE_REPOSITORY or `image`;
+    /// `None` in local mode.
+    pub(crate) fn image_repository(&self, flag: Option<String>) -> Option<String> {
+        flag.filter(|r| !r.is_empty())
+            .or_else(|| self.var("RELEASE_REPOSITORY").map(str::to_owned))
+            .or_else(|| Some(self.config.image.clone()).filter(|i| !i.is_empty()))
+    }
+
     /// The environment variable `name`, when set and not empty.
     pub(crate) fn var(&self, name: &str) -> Option<&str> {
         self.env.get(name).map(String::as_str).filter(|v| !v.is_empty())
