@@ -13,13 +13,12 @@ use crate::{
     distcopy,
     docker::{self, Docker},
     error, exec, failure,
-    plan::{self, BuildAction, CrateAction, ImagePlan, PublishState, ReleasePlan, Step},
+    plan::{self, registry, BuildAction, CrateAction, ImagePlan, PublishState, ReleasePlan, Step},
     preflight::{self, Preflight},
     publish, qemu,
     reference::ImageRef,
     summary::{self, Outcome},
     tags, ui,
-    version::{parse_tag, TagKind},
     workspace::Workspace,
 };
 
@@ -277,8 +276,9 @@ pub(crate) fn move_tags(
 ) -> Result<MovedTags> {
     let mut moved = MovedTags::default();
     for round in 0..MOVE_ROUNDS {
-        let mut released = released_versions(docker, image, all_prefixes)?;
-        released.retain(|v, _| !retracted.contains(v));
+        let listed = docker.list_tags(&image.repository)?;
+        let names: Vec<&str> = listed.iter().map(String::as_str).collect();
+        let released = registry::releases(&names, &image.tag_prefix, all_prefixes, retracted);
         let versions: Vec<Version> = released.keys().cloned().collect();
         let mut at_home = Vec::new();
         let mut changed = false;
@@ -303,7 +303,7 @@ pub(crate) fn move_tags(
                 ui::warn(&why);
                 moved.kept.push(why);
             }
-            let home_tag = &released[home];
+            let home_tag = released[home];
             let target = match homes.get(home) {
                 Some(digest) => digest.clone(),
                 None => {
@@ -338,26 +338,6 @@ pub(crate) fn move_tags(
         ),
         "run the release again once the other run is done; it puts every moving tag on its highest release",
     ))
-}
-
-/// The release versions whose version tags (with the image's prefix) the registry holds, each
-/// with its tag.
-/// A release counts only once every context's version tag is in (`all_prefixes`): a release
-/// stopped half-way is no moving tag's home until it is finished.
-fn released_versions(docker: &Docker, image: &ImagePlan, all_prefixes: &[&str]) -> Result<BTreeMap<Version, String>> {
-    let listed = docker.list_tags(&image.repository)?;
-    let complete =
-        |v: &Version| all_prefixes.iter().all(|p| listed.iter().any(|t| *t == format!("{p}{}", tags::version_tag(v))));
-    let mut released = BTreeMap::new();
-    for tag in &listed {
-        let Some(bare) = tag.strip_prefix(&image.tag_prefix) else { continue };
-        if let TagKind::Version(v) = parse_tag(bare, "") {
-            if bare == tags::version_tag(&v) && complete(&v) {
-                released.insert(v, tag.clone());
-            }
-        }
-    }
-    Ok(released)
 }
 
 /// Checks that `pkg/` holds exactly this version for each platform before docker sees it.

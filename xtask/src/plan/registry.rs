@@ -21,20 +21,21 @@ pub(crate) struct HeldTag {
     pub(crate) created: Option<String>,
 }
 
-/// The releases of one context (its tag prefix) the registry holds, retracted ones aside:
-/// version → its tag. A release counts only once every context holds its version tag
+/// The releases of one context (its tag prefix) among a repository's tag names, retracted ones
+/// aside: version → its tag. A release counts only once every context holds its version tag
 /// (`all_prefixes`): a release stopped half-way is no moving tag's home until it is finished.
+/// `reconcile` and the release's own tag step both decide with it.
 pub(crate) fn releases<'a>(
-    held: &'a [HeldTag],
+    names: &[&'a str],
     prefix: &str,
     all_prefixes: &[&str],
     retracted: &[Version],
-) -> BTreeMap<Version, &'a HeldTag> {
-    let complete = |v: &Version| {
-        all_prefixes.iter().all(|p| held.iter().any(|t| t.name == format!("{p}{}", tags::version_tag(v))))
-    };
-    held.iter()
-        .filter_map(|t| Some((tags::as_version_tag(t.name.strip_prefix(prefix)?)?, t)))
+) -> BTreeMap<Version, &'a str> {
+    let complete =
+        |v: &Version| all_prefixes.iter().all(|p| names.iter().any(|n| *n == format!("{p}{}", tags::version_tag(v))));
+    names
+        .iter()
+        .filter_map(|&name| Some((tags::as_version_tag(name.strip_prefix(prefix)?)?, name)))
         .filter(|(v, _)| !retracted.contains(v) && complete(v))
         .collect()
 }
@@ -50,7 +51,8 @@ pub(crate) fn reconcile(
     retracted: &[Version],
     authfile: Option<&Utf8Path>,
 ) -> Vec<Step> {
-    let released = releases(held, prefix, all_prefixes, retracted);
+    let names: Vec<&str> = held.iter().map(|t| t.name.as_str()).collect();
+    let released = releases(&names, prefix, all_prefixes, retracted);
     let versions: Vec<Version> = released.keys().cloned().collect();
     let digest_of = |tag: &str| held.iter().find(|t| t.name == tag).map(|t| t.digest.as_str());
     // The moving tags the releases call for, and any the registry holds besides.
@@ -67,13 +69,13 @@ pub(crate) fn reconcile(
         let tag = format!("{prefix}{bare}");
         match tags::moving_tag_home(&bare, &versions) {
             Some(home) => {
-                let from = &released[home];
-                if digest_of(&tag) != Some(from.digest.as_str()) {
+                let from = released[home];
+                if digest_of(&tag) != digest_of(from) {
                     steps.push(Step::PointTag {
                         image: index,
-                        argv: copy_tag_argv(authfile, repository, &from.name, &tag),
+                        argv: copy_tag_argv(authfile, repository, from, &tag),
                         tag,
-                        from: from.name.clone(),
+                        from: from.to_owned(),
                     });
                 }
             }
