@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::{
-    dist, error, exec, execute, flags,
+    dist, error, execute, flags,
     plan::{registry, Step},
     preflight, ui,
     workspace::Workspace,
@@ -75,13 +75,6 @@ pub(crate) fn run(cmd: flags::Prune, ws: &Workspace) -> Result<()> {
 
 /// The branches the configured git remote has (`git ls-remote --heads`).
 fn remote_branches(ws: &Workspace) -> Result<Vec<String>> {
-    let sh = xshell::Shell::new()?;
-    sh.change_dir(&ws.root);
     let remote = &ws.config.git_remote;
-    let listed = exec::exec(
-        xshell::cmd!(sh, "git ls-remote --heads {remote}"),
-        &format!("listing the branches of the git remote `{remote}`"),
-    )?;
-    // Each line: `<commit>\trefs/heads/<branch>`.
-    Ok(listed.lines().filter_map(|l| l.split('\t').nth(1)?.strip_prefix("refs/heads/").map(str::to_owned)).collect())
+    ws.repo()?.remote_refs(remote, "refs/heads/", &format!("listing the branches of the git remote `{remote}`"))
 }

@@ -5,7 +5,7 @@ use anstream::{print, println};
 use anyhow::{Context, Result};
 
 use crate::{
-    error, exec, flags, gather,
+    error, flags, gather,
     plan::{registry, Step},
     preflight, tags, ui,
     version::{parse_tag, TagKind},
@@ -16,24 +16,17 @@ use crate::{
 /// None when this checkout has no such remote; an unreadable remote stops the run, since a
 /// retraction missed here would put a moving tag back on a retracted release.
 fn remote_retractions(ws: &Workspace) -> Result<Vec<semver::Version>> {
-    let sh = xshell::Shell::new()?;
-    sh.change_dir(&ws.root);
+    let repo = ws.repo()?;
     let remote = ws.config.git_remote.as_str();
-    if !exec::silent(xshell::cmd!(sh, "git remote get-url {remote}"))?.status.success() {
+    if !repo.has_remote(remote) {
         ui::info(format_args!("no git remote `{remote}`: only this checkout's retractions count"));
         return Ok(Vec::new());
     }
-    let pattern = "refs/tags/retracted/*";
-    let listed = exec::exec(
-        xshell::cmd!(sh, "git ls-remote --tags {remote} {pattern}"),
-        &format!("reading the retractions of the git remote `{remote}`"),
-    )
-    .context("a retraction missed would put a moving tag back on it: reconcile needs the remote's")?;
-    // Each line: `<object>\trefs/tags/retracted/<version tag>` (and `^{}` lines for the peeled).
-    Ok(listed
-        .lines()
-        .filter_map(|l| l.split('\t').nth(1)?.strip_prefix("refs/tags/retracted/"))
-        .filter(|name| !name.ends_with("^{}"))
+    let names = repo
+        .remote_refs(remote, "refs/tags/retracted/", &format!("reading the retractions of the git remote `{remote}`"))
+        .context("a retraction missed would put a moving tag back on it: reconcile needs the remote's")?;
+    Ok(names
+        .iter()
         .filter_map(|name| match parse_tag(name, &ws.config.version_tag_prefix) {
             TagKind::Version(v) => Some(v),
             _ => None,

@@ -312,6 +312,28 @@ impl Repo {
         let _ = crate::exec::exec_output(xshell::cmd!(sh, "git -C {dir} fetch --quiet --no-tags {remote} {sha}"));
     }
 
+    /// Whether this checkout has a remote named `name`.
+    pub(crate) fn has_remote(&self, name: &str) -> bool {
+        self.repo.find_remote(name).is_ok()
+    }
+
+    /// The refs the git remote `remote` holds under `prefix` (`refs/heads/`,
+    /// `refs/tags/retracted/`), named without it: `git ls-remote` (libgit2 is built without
+    /// network). `what` names the read in its error.
+    pub(crate) fn remote_refs(&self, remote: &str, prefix: &str, what: &str) -> Result<Vec<String>> {
+        let sh = xshell::Shell::new()?;
+        let dir = self.root();
+        let pattern = format!("{prefix}*");
+        let listed = crate::exec::exec(xshell::cmd!(sh, "git -C {dir} ls-remote {remote} {pattern}"), what)?;
+        // Each line: `<object>\t<ref>`; an annotated tag adds a `<ref>^{}` line for its commit.
+        Ok(listed
+            .lines()
+            .filter_map(|l| l.split('\t').nth(1)?.strip_prefix(prefix))
+            .filter(|name| !name.ends_with("^{}"))
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// Whether `descendant` contains `ancestor` (equal counts).
     pub(crate) fn contains(&self, descendant: Oid, ancestor: Oid) -> Result<bool> {
         Ok(descendant == ancestor
