@@ -2,7 +2,12 @@
 //! (`plan::PlanInput`): the one place a release's facts are gathered.
 use anyhow::Result;
 
-use crate::{plan::PlanInput, version, workspace::Workspace};
+use crate::{
+    plan::PlanInput,
+    repo::Repo,
+    version::{self, VersionTag},
+    workspace::Workspace,
+};
 
 /// Reads git, the environment and the configuration into the planner's input.
 pub(crate) fn plan_input(
@@ -25,7 +30,7 @@ pub(crate) fn plan_input(
     head_tags.sort_by(|a, b| b.1.cmp_precedence(&a.1).then_with(|| a.0.cmp(&b.0)));
     let repository = ws.image_repository(repository);
     Ok(PlanInput {
-        retracted: retracted(ws)?,
+        retracted: retracted_among(repo, &tags)?,
         branch: repo.branch()?,
         head_tags,
         releases: tags.into_iter().map(|t| t.version).collect(),
@@ -41,9 +46,16 @@ pub(crate) fn plan_input(
 /// The retracted versions the repository records (`retracted/<version tag>`), with reasons.
 pub(crate) fn retracted(ws: &Workspace) -> Result<Vec<(semver::Version, String)>> {
     let repo = ws.repo()?;
+    retracted_among(repo, &version::version_tags(repo, &ws.config.version_tag_prefix)?)
+}
+
+/// [`retracted`], among version tags already listed.
+fn retracted_among(repo: &Repo, tags: &[VersionTag]) -> Result<Vec<(semver::Version, String)>> {
     let retractions = repo.retractions()?;
-    Ok(crate::version::version_tags(repo, &ws.config.version_tag_prefix)?
-        .into_iter()
-        .filter_map(|t| retractions.iter().find(|(name, _)| *name == t.name).map(|(_, why)| (t.version, why.clone())))
+    Ok(tags
+        .iter()
+        .filter_map(|t| {
+            retractions.iter().find(|(name, _)| *name == t.name).map(|(_, why)| (t.version.clone(), why.clone()))
+        })
         .collect())
 }
