@@ -259,7 +259,7 @@ pub(crate) struct MovedTags {
 }
 
 /// How many times `move_tags` reads the registry and writes before it gives up on converging.
-const MOVE_ROUNDS: usize = 5;
+pub(crate) const MOVE_ROUNDS: usize = 5;
 
 /// Points each of the image's moving tags at the highest release the registry holds that the tag
 /// covers (the digest its version tag holds), reading the registry right before writing. Then

@@ -5,7 +5,9 @@ use anstream::{print, println};
 use anyhow::{Context, Result};
 
 use crate::{
-    error, flags, gather,
+    error,
+    execute::MOVE_ROUNDS,
+    flags, gather,
     plan::{registry, Step},
     preflight, tags, ui,
     version::{parse_tag, TagKind},
@@ -34,10 +36,6 @@ fn remote_retractions(ws: &Workspace) -> Result<Vec<semver::Version>> {
         .collect())
 }
 
-/// How many times `--apply` reads and writes before it gives up on converging (another run
-/// writing the same tags).
-const ROUNDS: usize = 5;
-
 pub(crate) fn run(cmd: flags::Reconcile, ws: &Workspace) -> Result<()> {
     let repository = preflight::repository(ws, cmd.repository)?;
     let mut retracted: Vec<semver::Version> = gather::retracted(ws)?.into_iter().map(|(v, _)| v).collect();
@@ -55,7 +53,8 @@ pub(crate) fn run(cmd: flags::Reconcile, ws: &Workspace) -> Result<()> {
             .iter()
             .any(|p| name.strip_prefix(p).is_some_and(|b| tags::as_version_tag(b).is_some() || tags::is_moving_tag(b)))
     };
-    for round in 0..ROUNDS {
+    // As many rounds as a release's own tag step takes before it gives up on converging.
+    for round in 0..MOVE_ROUNDS {
         let held = docker.held_tags(&repository, relevant)?;
         let steps: Vec<Step> = ws
             .config
@@ -104,7 +103,7 @@ pub(crate) fn run(cmd: flags::Reconcile, ws: &Workspace) -> Result<()> {
         }
     }
     Err(error::error_with_help(
-        format!("{repository}'s moving tags kept changing over {ROUNDS} rounds: another run keeps writing them"),
+        format!("{repository}'s moving tags kept changing over {MOVE_ROUNDS} rounds: another run keeps writing them"),
         "run reconcile again once the other run is done",
     ))
 }
