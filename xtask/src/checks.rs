@@ -96,16 +96,17 @@ pub(crate) fn qemu_handlers<'a>(
     platforms: impl IntoIterator<Item = &'a crate::platform::Platform>,
 ) -> Vec<(&'static str, Result<(), Problem>)> {
     let dir = qemu::binfmt_dir();
-    let mounted = dir.join("status").exists();
+    // The same read of the host the preflight's steps are made from.
+    let host = qemu::HostQemu::read();
     qemu::needed_handlers(platforms, qemu::host_platform())
         .into_iter()
         .map(|(handler, _)| {
-            let state = if !mounted {
+            let state = if !host.mounted {
                 Err(Problem::new(
                     format!("binfmt_misc is not mounted at {dir}"),
                     format!("sudo mount -t binfmt_misc binfmt_misc {dir} && cargo xtask qemu"),
                 ))
-            } else if qemu::handler_enabled(handler) {
+            } else if host.enabled.iter().any(|e| e == handler) {
                 Ok(())
             } else {
                 Err(Problem::new("not registered", "cargo xtask qemu"))

@@ -27,16 +27,19 @@ pub(crate) fn host_platform() -> &'static str {
     }
 }
 
+/// The binfmt handlers this tool knows: the platforms each serves, its name, and the name
+/// `--install` takes.
+const HANDLERS: &[(&[&str], &str, &str)] = &[
+    (&["linux/arm/v7", "linux/arm/v6", "linux/arm"], "qemu-arm", "arm"),
+    (&["linux/arm64", "linux/arm64/v8"], "qemu-aarch64", "arm64"),
+    (&["linux/riscv64"], "qemu-riscv64", "riscv64"),
+    (&["linux/ppc64le"], "qemu-ppc64le", "ppc64le"),
+    (&["linux/s390x"], "qemu-s390x", "s390x"),
+];
+
 /// The binfmt handler a foreign platform needs, with the name `--install` takes.
 fn handler(platform: &str) -> Option<(&'static str, &'static str)> {
-    match platform {
-        "linux/arm/v7" | "linux/arm/v6" | "linux/arm" => Some(("qemu-arm", "arm")),
-        "linux/arm64" | "linux/arm64/v8" => Some(("qemu-aarch64", "arm64")),
-        "linux/riscv64" => Some(("qemu-riscv64", "riscv64")),
-        "linux/ppc64le" => Some(("qemu-ppc64le", "ppc64le")),
-        "linux/s390x" => Some(("qemu-s390x", "s390x")),
-        _ => None,
-    }
+    HANDLERS.iter().find(|(platforms, _, _)| platforms.contains(&platform)).map(|(_, name, install)| (*name, *install))
 }
 
 /// Whether a handler is registered and enabled (the first line of its file is `enabled`).
@@ -66,18 +69,25 @@ pub(crate) struct HostQemu {
     pub(crate) mounted: bool,
     /// Handlers registered and enabled.
     pub(crate) enabled: Vec<String>,
-    /// Whether the host's `update-binfmts` can register the handlers (qemu-user-static).
-    pub(crate) update_binfmts: bool,
+    /// The handlers the host's `update-binfmts` can register (qemu-user-static installs their
+    /// formats); none without `update-binfmts`.
+    pub(crate) update_binfmts: Vec<String>,
 }
 
 impl HostQemu {
     pub(crate) fn read() -> HostQemu {
-        let known = ["qemu-arm", "qemu-aarch64", "qemu-riscv64", "qemu-ppc64le", "qemu-s390x"];
+        let known: Vec<&str> = HANDLERS.iter().map(|(_, name, _)| *name).collect();
         HostQemu {
             mounted: binfmt_dir().join("status").exists(),
             enabled: known.iter().filter(|n| handler_enabled(n)).map(|n| (*n).to_owned()).collect(),
-            update_binfmts: which::which("update-binfmts").is_ok()
-                && known.iter().all(|n| std::path::Path::new(&format!("/usr/share/binfmts/{n}")).exists()),
+            update_binfmts: match which::which("update-binfmts") {
+                Ok(_) => known
+                    .iter()
+                    .filter(|n| std::path::Path::new(&format!("/usr/share/binfmts/{n}")).exists())
+                    .map(|n| (*n).to_owned())
+                    .collect(),
+                Err(_) => Vec::new(),
+            },
         }
     }
 }
@@ -107,7 +117,7 @@ pub(crate) fn registrations<'a>(
             names.join(", ")
         ));
     }
-    if host.update_binfmts {
+    if missing.iter().all(|(name, _)| host.update_binfmts.iter().any(|u| u == name)) {
         return Ok(names
             .into_iter()
             .map(|n| (vec![n.clone()], vec!["update-binfmts".to_owned(), "--enable".to_owned(), n]))
@@ -163,4 +173,30 @@ pub(crate) fn register(handlers: &[String], argv: &[String]) -> Result<()> {
     }
     ui::info(format_args!("qemu: registered {}", handlers.join(", ")));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// update-binfmts registers what it has formats for: the handlers missing here, whatever
+    /// else the host lacks; otherwise the image registers them all at once.
+    #[test]
+    fn registrations_use_update_binfmts_for_the_missing_handlers() {
+        let platforms: Vec<Platform> = ["linux/amd64", "linux/arm64", "linux/arm/v7"].map(Platform::from).to_vec();
+        let host = |update: &[&str]| HostQemu {
+            mounted: true,
+            enabled: vec![],
+            update_binfmts: update.iter().map(|n| (*n).to_owned()).collect(),
+        };
+        let argv = |regs: Vec<Registration>| regs.into_iter().map(|(_, argv)| argv.join(" ")).collect::<Vec<_>>();
+        let both = registrations(&host(&["qemu-arm", "qemu-aarch64"]), "linux/amd64", &platforms, "img").unwrap();
+        assert_eq!(argv(both), ["update-binfmts --enable qemu-aarch64", "update-binfmts --enable qemu-arm"]);
+        let one = registrations(&host(&["qemu-arm"]), "linux/amd64", &platforms, "img").unwrap();
+        assert_eq!(argv(one), ["docker run --privileged --rm img --install arm64,arm"]);
+        let native = registrations(&host(&[]), "linux/arm64", &[Platform::from("linux/arm/v7")], "img").unwrap();
+        assert!(native.is_empty(), "an arm64 host runs arm/v7 itself");
+        let unmounted = HostQemu { mounted: false, ..host(&[]) };
+        assert!(registrations(&unmounted, "linux/amd64", &platforms, "img").unwrap_err().contains("not mounted"));
+    }
 }

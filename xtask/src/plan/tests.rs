@@ -40,7 +40,11 @@ fn facts(plan: &ReleasePlan) -> Facts {
         cargo_home: Some("/home/u/.cargo".into()),
         host_platform: "linux/amd64".into(),
         containerd_store: true,
-        qemu: HostQemu { mounted: true, enabled: vec!["qemu-arm".into()], update_binfmts: true },
+        qemu: HostQemu {
+            mounted: true,
+            enabled: vec!["qemu-arm".into()],
+            update_binfmts: vec!["qemu-arm".into(), "qemu-aarch64".into()],
+        },
         qemu_image: "tonistiigi/binfmt".into(),
         epoch: 1_700_000_000,
         source_url: Some("https://github.com/acme/service".into()),
