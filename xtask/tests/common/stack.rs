@@ -643,7 +643,8 @@ impl StackEnv {
         self.run_with_token(&self.crates.token, args)
     }
 
-    /// `cargo xtask ARGS` with `token` as the cargo registry's token (empty: none).
+    /// `cargo xtask ARGS` with `token` as the cargo registry's token (empty: none). Neither the
+    /// registry's password nor the token may appear in what the run prints.
     pub fn run_with_token(&self, token: &str, args: &[&str]) -> Output {
         let mut cmd = xtask_cmd(self.ws.path());
         cmd.env("CARGO_TARGET_DIR", shared_target_dir())
@@ -654,6 +655,11 @@ impl StackEnv {
         for (k, v) in self.crates.cargo_env(token) {
             cmd.env(k, v);
         }
-        cmd.output().unwrap()
+        let out = cmd.output().unwrap();
+        let printed = stdout(&out) + &stderr(&out);
+        for secret in [self.reg.password.as_str(), token].into_iter().filter(|s| !s.is_empty()) {
+            assert!(!printed.contains(secret), "`{}` printed a secret:\n{printed}", args.join(" "));
+        }
+        out
     }
 }
