@@ -66,10 +66,16 @@ else
   ok "${#apt_pkgs[@]} packages"
 fi
 
-say "docker engine and buildx"
+say "docker engine, buildx and cosign"
+# docker.io and docker-buildx come as a pair; cosign signs releases (`signing`).
+wanted=()
 if ! dpkg -s docker.io >/dev/null 2>&1 || ! dpkg -s docker-buildx >/dev/null 2>&1; then
+  wanted+=(docker.io docker-buildx)
+fi
+dpkg -s cosign >/dev/null 2>&1 || wanted+=(cosign)
+if ((${#wanted[@]})); then
   if [ "${ID}" = debian ] && [ "${VERSION_ID:-}" = 12 ]; then
-    # Debian 12 has no buildx: take docker.io and docker-buildx alone from trixie, pinned low so
+    # Debian 12 has no buildx and no cosign: take them alone from trixie, pinned low so
     # nothing else is upgraded (never `-t trixie`: it half-upgrades the machine).
     # The pin first, then the source, each checked on its own: an interrupted run never leaves
     # trixie unpinned, and an empty source file is never taken for a written one.
@@ -86,13 +92,13 @@ if ! dpkg -s docker.io >/dev/null 2>&1 || ! dpkg -s docker-buildx >/dev/null 2>&
       did "apt source trixie"
     fi
     $sudo apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io/trixie docker-buildx/trixie >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${wanted[@]/%//trixie}" >/dev/null
   else
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io docker-buildx >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${wanted[@]}" >/dev/null
   fi
-  did "apt-get install docker.io docker-buildx"
+  did "apt-get install ${wanted[*]}"
 else
-  ok "docker.io, docker-buildx"
+  ok "docker.io, docker-buildx, cosign"
 fi
 
 want_daemon_json='{"features":{"containerd-snapshotter":true}}'

@@ -15,7 +15,7 @@ pub(crate) struct Problem {
 }
 
 impl Problem {
-    fn new(detail: impl Into<String>, fix: impl Into<String>) -> Problem {
+    pub(crate) fn new(detail: impl Into<String>, fix: impl Into<String>) -> Problem {
         Problem { detail: detail.into(), fix: fix.into() }
     }
 

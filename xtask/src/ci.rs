@@ -153,12 +153,34 @@ pub(crate) fn source_url(env: &BTreeMap<String, String>) -> Option<String> {
     Some(format!("{}/{}", get("GITHUB_SERVER_URL")?, get("GITHUB_REPOSITORY")?))
 }
 
+/// The CI run's web address (a provenance's builder): GitHub Actions' run or GitLab's job.
+pub(crate) fn run_url(env: &BTreeMap<String, String>) -> Option<String> {
+    let get = |k: &str| env.get(k).filter(|v| !v.is_empty());
+    if let Some(job) = get("CI_JOB_URL") {
+        return Some(job.clone());
+    }
+    Some(format!("{}/actions/runs/{}", source_url(env)?, get("GITHUB_RUN_ID")?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn run_url_from_either_ci() {
+        let github = env(&[
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_REPOSITORY", "acme/service"),
+            ("GITHUB_RUN_ID", "42"),
+        ]);
+        assert_eq!(run_url(&github).as_deref(), Some("https://github.com/acme/service/actions/runs/42"));
+        let gitlab = env(&[("CI_JOB_URL", "https://gitlab.example/acme/service/-/jobs/7")]);
+        assert_eq!(run_url(&gitlab).as_deref(), Some("https://gitlab.example/acme/service/-/jobs/7"));
+        assert_eq!(run_url(&env(&[("GITHUB_RUN_ID", "42")])), None);
     }
 
     #[test]

@@ -23,6 +23,42 @@ pub(crate) struct Config {
     /// The git remote this checkout fetches from (an image's unknown commit is fetched there).
     pub(crate) git_remote: String,
     pub(crate) context: Vec<ContextConfig>,
+    pub(crate) signing: SigningConfig,
+}
+
+/// `[…signing]`: which runs sign their images, and where the key, its password and the public
+/// key that `verify` checks against are.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub(crate) struct SigningConfig {
+    pub(crate) sign: SignPolicy,
+    /// The variable holding the private key's contents (cosign's encrypted PEM).
+    pub(crate) key_env: String,
+    pub(crate) password_env: String,
+    /// The committed public key, relative to the workspace root.
+    pub(crate) public_key: String,
+}
+
+impl Default for SigningConfig {
+    fn default() -> SigningConfig {
+        SigningConfig {
+            sign: SignPolicy::None,
+            key_env: "COSIGN_PRIVATE_KEY".to_owned(),
+            password_env: "COSIGN_PASSWORD".to_owned(),
+            public_key: "cosign.pub".to_owned(),
+        }
+    }
+}
+
+/// Which pushed images are signed and attested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum SignPolicy {
+    /// Releases only (version tags).
+    Releases,
+    /// Dev releases too.
+    All,
+    None,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -54,9 +90,11 @@ const KEYS: &[&str] = &[
     "cargo-registry",
     "git-remote",
     "context",
+    "signing",
 ];
 const TARGET_KEYS: &[&str] = &["target", "platform"];
 const CONTEXT_KEYS: &[&str] = &["dir", "platforms", "image-tag-prefix"];
+const SIGNING_KEYS: &[&str] = &["sign", "key-env", "password-env", "public-key"];
 pub(crate) const TABLE: &str = "workspace.metadata.release-pipeline";
 
 impl Default for Config {
@@ -91,6 +129,7 @@ impl Default for Config {
                     image_tag_prefix: "rpi-".to_owned(),
                 },
             ],
+            signing: SigningConfig::default(),
         }
     }
 }
@@ -130,6 +169,10 @@ impl Config {
                 }
                 _ => {}
             }
+        }
+        if let Some(signing) = table.get("signing") {
+            let keys = signing.as_table_like().context("`signing` must be a table")?;
+            check_table_keys(keys.iter().map(|(k, _)| k), SIGNING_KEYS, "signing")?;
         }
         let config: Config =
             toml_edit::de::from_str(&table_as_document(table)).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
@@ -183,7 +226,8 @@ impl Config {
                 );
             }
         }
-        for var in [&self.registry_user_env, &self.registry_password_env] {
+        let signing = &self.signing;
+        for var in [&self.registry_user_env, &self.registry_password_env, &signing.key_env, &signing.password_env] {
             if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 bail!("`{var}` is not an environment variable name");
             }
@@ -198,6 +242,9 @@ impl Config {
             && !self.cargo_registry.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
         {
             bail!("cargo-registry `{}` is not a registry name", self.cargo_registry);
+        }
+        if signing.sign != SignPolicy::None && signing.public_key.is_empty() {
+            bail!("`signing.public-key` is empty: `verify` needs the committed public key's path");
         }
         Ok(())
     }
@@ -257,7 +304,7 @@ mod tests {
         }
         let later: Vec<String> =
             table.iter().map(|(k, _)| k.to_owned()).filter(|k| !KEYS.contains(&k.as_str())).collect();
-        assert_eq!(later, ["service", "signing"], "keys the contract has that this code does not accept yet");
+        assert_eq!(later, ["service"], "keys the contract has that this code does not accept yet");
         for key in &later {
             table.remove(key);
         }
@@ -325,6 +372,27 @@ platforms = ["linux/amd64"]
         assert_eq!(config.platform_of("armv7-unknown-linux-gnueabihf"), Some("linux/arm/v7"));
         assert_eq!(config.platform_of("x86_64-unknown-linux-musl"), Some("linux/amd64"));
         assert_eq!(config.platform_of("riscv64gc-unknown-linux-gnu"), None);
+    }
+
+    #[test]
+    fn signing_is_read_and_checked() {
+        let c = Config::parse(
+            "[workspace.metadata.release-pipeline.signing]\nsign = 'releases'\nkey-env = 'KEY'\npublic-key = 'keys/cosign.pub'",
+        )
+        .unwrap();
+        assert_eq!(c.signing.sign, SignPolicy::Releases);
+        assert_eq!((c.signing.key_env.as_str(), c.signing.password_env.as_str()), ("KEY", "COSIGN_PASSWORD"));
+        assert_eq!(c.signing.public_key, "keys/cosign.pub");
+        check_err("[workspace.metadata.release-pipeline.signing]\nsign = 'sometimes'", "unknown variant `sometimes`");
+        check_err("[workspace.metadata.release-pipeline.signing]\nkey = 'X'", "unknown key `key` in `signing`");
+        check_err(
+            "[workspace.metadata.release-pipeline.signing]\npassword-env = 'A-B'",
+            "not an environment variable name",
+        );
+        check_err(
+            "[workspace.metadata.release-pipeline.signing]\nsign = 'all'\npublic-key = ''",
+            "`signing.public-key` is empty",
+        );
     }
 
     #[test]

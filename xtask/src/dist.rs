@@ -231,8 +231,9 @@ fn remove_stale(dist_dir: &Utf8Path, version: &str) -> Result<()> {
     for entry in dist_dir.read_dir_utf8().with_context(|| format!("reading {dist_dir}"))? {
         let entry = entry?;
         let name = entry.file_name();
-        let is_package =
-            name.starts_with(&format!("{CRATE}-")) && (name.ends_with(".tar.gz") || name.ends_with(".zip"));
+        // Packages, and the SBOMs and provenances written beside them.
+        let is_package = name.starts_with(&format!("{CRATE}-"))
+            && [".tar.gz", ".zip", ".cdx.json", ".provenance.json"].iter().any(|ext| name.ends_with(ext));
         if is_package && !name.starts_with(&keep) {
             std::fs::remove_file(entry.path()).with_context(|| format!("removing stale package {}", entry.path()))?;
             ui::info(format_args!("removed stale package {}", entry.path()));
@@ -259,6 +260,13 @@ fn write_sums(dist_dir: &Utf8Path, known: &std::collections::BTreeMap<String, St
             None => sha256_hex(&std::fs::read(dist_dir.join(&name)).with_context(|| format!("reading {name}"))?),
         };
         sums.push_str(&format!("{sum}  {name}\n"));
+    }
+    // A signature of the list this replaces would not verify: the run that signs writes it anew.
+    match std::fs::remove_file(dist_dir.join(format!("{SUMS}.sig"))) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).context("removing the stale SHA256SUMS.sig")
+        }
+        _ => {}
     }
     write_atomic(&dist_dir.join(SUMS), sums.as_bytes())
 }

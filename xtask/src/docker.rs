@@ -247,9 +247,17 @@ impl Inspected {
                 .collect(),
             None => configs.iter().map(|c| c.platform.to_string()).collect(),
         };
+        let manifests = manifest
+            .manifests
+            .iter()
+            .flatten()
+            .filter_map(|m| Some((m.platform.as_ref()?.to_string(), m.digest.clone())))
+            .filter(|(p, _)| !p.starts_with("unknown/"))
+            .collect();
         RemoteImage {
             digest: manifest.digest,
             platforms,
+            manifests,
             revision: label("org.opencontainers.image.revision"),
             branch: label(BRANCH_LABEL),
             created: label("org.opencontainers.image.created"),
@@ -304,6 +312,7 @@ struct Manifest {
 
 #[derive(Deserialize)]
 struct ManifestEntry {
+    digest: String,
     platform: Option<Platform>,
 }
 
@@ -387,6 +396,7 @@ mod tests {
             RemoteImage {
                 digest: "sha256:aa".into(),
                 platforms: vec!["linux/arm/v7".into()],
+                manifests: Default::default(),
                 revision: Some("abc".into()),
                 branch: None,
                 created: None,
@@ -403,6 +413,8 @@ mod tests {
         );
         assert_eq!(index.digest, "sha256:bb");
         assert_eq!(index.platforms, ["linux/amd64", "linux/arm64"]);
+        let manifests: Vec<(&str, &str)> = index.manifests.iter().map(|(p, d)| (p.as_str(), d.as_str())).collect();
+        assert_eq!(manifests, [("linux/amd64", "sha256:1"), ("linux/arm64", "sha256:2")]);
         assert_eq!((index.revision, index.branch.as_deref()), (None, Some("feature/x")));
     }
 

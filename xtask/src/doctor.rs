@@ -5,7 +5,7 @@ use anyhow::Result;
 use serde::Serialize;
 use xshell::{cmd, Shell};
 
-use crate::{checks, config::Config, docker, error, exec, flags, repo::Repo, ui, version};
+use crate::{checks, config::Config, cosign, docker, error, exec, flags, repo::Repo, ui, version};
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Check {
@@ -142,6 +142,10 @@ fn checks() -> Result<Vec<Check>> {
         out.push(from(&format!("qemu {handler}"), state.map(|()| "registered and enabled".to_owned())));
     }
     out.push(from("skopeo", checks::skopeo().map(|()| "installed (moves tags keeping digests)".to_owned())));
+    if config.signing.sign != crate::config::SignPolicy::None {
+        let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+        out.push(from("signing", cosign::check(&config.signing, &env, &root)));
+    }
 
     let image =
         std::env::var("RELEASE_REPOSITORY").ok().filter(|r| !r.is_empty()).unwrap_or_else(|| config.image.clone());

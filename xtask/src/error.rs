@@ -75,6 +75,7 @@ pub(crate) const COMMANDS: &[&str] = &[
     "reconcile",
     "prune",
     "retract",
+    "verify",
 ];
 
 pub(crate) fn usage_error(err: xflags::Error) -> ExitCode {

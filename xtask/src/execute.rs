@@ -9,11 +9,12 @@ use anyhow::{bail, Context, Result};
 use semver::Version;
 
 use crate::{
+    attest, cosign,
     dist::{self, DistRequest, Format},
     distcopy,
     docker::{self, Docker},
     error, exec, failure,
-    plan::{self, registry, BuildAction, CrateAction, ImagePlan, PublishState, ReleasePlan, Step},
+    plan::{self, registry, sign, BuildAction, CrateAction, ImagePlan, PublishState, ReleasePlan, Step},
     preflight::{self, Preflight},
     publish, qemu,
     reference::ImageRef,
@@ -54,6 +55,9 @@ fn pause_name(step: &Step) -> Option<&'static str> {
 
 pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, steps: &[Step]) -> Result<()> {
     let started = Instant::now();
+    let started_on = unix_now();
+    // Per image: its index's platform manifests (platform → digest), read once for attesting.
+    let mut manifests: BTreeMap<usize, BTreeMap<String, String>> = BTreeMap::new();
     let Preflight { docker, facts, .. } = preflight;
     let docker = docker.context("the preflight found no docker")?;
     let commit = plan.commit.context("a release needs a commit: this repository has none")?.to_string();
@@ -200,6 +204,55 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
             Step::Delete { .. } | Step::GitTag { .. } | Step::GitPush { .. } | Step::Yank { .. } => {
                 run_command_step(ws, step)?
             }
+            Step::Sbom { target, path, argv } => {
+                let progress = ui::step(format!("sbom: {target}"));
+                write_sbom(ws, target, facts.epoch, path, argv)?;
+                progress.done();
+            }
+            Step::Provenance { image: i, path, .. } => {
+                let image = &plan.images[*i];
+                let input = provenance_input(ws, plan, image, &facts, started_on)?;
+                let json = serde_json::to_vec_pretty(&input.provenance()).context("serializing the provenance")?;
+                dist::write_atomic(path, &json)?;
+            }
+            Step::Sign { image: i, argv, .. } | Step::Attest { image: i, argv, .. } => {
+                // Nothing pushed by this run or a rerun's (another run's build): nothing to sign.
+                let Some(index) = outcomes[*i].digest.clone() else {
+                    n += 1;
+                    continue;
+                };
+                let image = &plan.images[*i];
+                let digest = match step {
+                    Step::Attest { manifest: Some(platform), .. } => {
+                        if !manifests.contains_key(i) {
+                            let reference = format!("{}@{index}", image.repository);
+                            let remote =
+                                docker.inspect(&reference)?.with_context(|| format!("{reference} vanished"))?;
+                            manifests.insert(*i, remote.manifests);
+                        }
+                        manifests[i].get(platform.as_str()).cloned().with_context(|| {
+                            format!("{}@{index} has no {platform} manifest to attest", image.repository)
+                        })?
+                    }
+                    _ => index,
+                };
+                let what = match step {
+                    Step::Attest { predicate_type, .. } => {
+                        format!("attesting {predicate_type} on {}@{digest}", image.repository)
+                    }
+                    _ => format!("signing {}@{digest}", image.repository),
+                };
+                let progress = ui::step(what.clone());
+                let argv = sign::with_digest(argv, &digest);
+                let host = docker::registry_host(&image.repository);
+                cosign::run(&docker, &ws.config.signing, &ws.env, &argv, &what, Some(host))?;
+                progress.done();
+            }
+            Step::SignBlob { file, argv, .. } => {
+                let progress = ui::step(format!("sign {file}"));
+                cosign::run(&docker, &ws.config.signing, &ws.env, argv, &format!("signing {file}"), None)?;
+                progress.done();
+            }
             Step::Skip { what, why, .. } => ui::info(format_args!("skipped {what}: {why}")),
         }
         n += 1;
@@ -219,6 +272,70 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
         crate::local_run::run_local(&docker, reference, container, argv, *port)?;
     }
     Ok(())
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Runs the SBOM step's `cargo metadata` and writes the target's CycloneDX document.
+fn write_sbom(ws: &Workspace, target: &str, epoch: i64, path: &camino::Utf8Path, argv: &[String]) -> Result<()> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(&ws.root);
+    let (program, args) = argv.split_first().context("a step without a command line")?;
+    let metadata =
+        exec::exec(xshell::cmd!(sh, "{program} {args...}"), &format!("reading the dependencies of {target}"))?;
+    let bom = attest::sbom(metadata.as_bytes(), dist::CRATE, target, epoch)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
+    }
+    dist::write_atomic(path, &serde_json::to_vec_pretty(&bom).context("serializing the SBOM")?)
+}
+
+/// What an image's provenance is made of: the plan, the CI run, `Cargo.lock` and the packages
+/// `dist/SHA256SUMS` lists for the image's targets.
+fn provenance_input(
+    ws: &Workspace,
+    plan: &ReleasePlan,
+    image: &ImagePlan,
+    facts: &plan::Facts,
+    started: i64,
+) -> Result<attest::ProvenanceInput> {
+    let repository = facts
+        .source_url
+        .clone()
+        .or_else(|| ws.repo.as_ref().and_then(|r| r.remote_url(&ws.config.git_remote)))
+        .unwrap_or_else(|| ws.root.to_string());
+    let git_ref = match (&plan.tag, &plan.branch) {
+        (Some(tag), _) => Some(format!("refs/tags/{tag}")),
+        (None, Some(branch)) => Some(format!("refs/heads/{branch}")),
+        (None, None) => None,
+    };
+    let lockfile = std::fs::read(ws.root.join("Cargo.lock")).ok().map(|bytes| dist::sha256_hex(&bytes));
+    let sums_path = ws.root.join("dist").join(dist::SUMS);
+    let sums = std::fs::read_to_string(&sums_path).with_context(|| format!("reading {sums_path}"))?;
+    let targets: Vec<&str> =
+        facts.targets.iter().filter(|t| image.platforms.contains(&t.platform)).map(|t| t.target.as_str()).collect();
+    let packages = sums
+        .lines()
+        .filter_map(|line| line.split_once("  "))
+        .filter(|(_, name)| targets.iter().any(|t| name.contains(&format!("-{t}."))))
+        .map(|(sum, name)| (name.to_owned(), sum.to_owned()))
+        .collect();
+    Ok(attest::ProvenanceInput {
+        repository,
+        git_ref,
+        commit: plan.commit.map(|c| c.to_string()).unwrap_or_default(),
+        kind: plan.kind.as_str(),
+        version: plan.version.semver.to_string(),
+        context: image.context.clone(),
+        platforms: image.platforms.clone(),
+        lockfile,
+        packages,
+        builder: crate::ci::run_url(&ws.env).unwrap_or_else(|| "local".to_owned()),
+        started,
+        finished: unix_now(),
+    })
 }
 
 /// Runs a step that is its command line and nothing more (`delete`, `git-tag`, `git-push`,

@@ -35,6 +35,35 @@ pub(crate) fn cargo_already_yanked(stderr: &str) -> bool {
     ["already been marked as yanked", "is already yanked"].iter().any(|n| stderr.contains(n))
 }
 
+/// Whether cosign could not open a private key because the password is wrong.
+pub(crate) fn cosign_wrong_password(stderr: &str) -> bool {
+    stderr.contains("decryption failed")
+}
+
+/// Why `cosign verify` or `cosign verify-attestation` refused an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CosignRefusal {
+    /// No signature (or attestation) at all for the digest.
+    Unsigned,
+    /// Signatures there, none made by the key given.
+    OtherKey,
+    /// Attestations there, none of the type asked for.
+    NoSuchAttestation,
+    Other,
+}
+
+pub(crate) fn cosign_refusal(stderr: &str) -> CosignRefusal {
+    if stderr.contains("no signatures found") {
+        CosignRefusal::Unsigned
+    } else if stderr.contains("no matching signatures") || stderr.contains("no matching attestations") {
+        CosignRefusal::OtherKey
+    } else if stderr.contains("none of the attestations matched the predicate type") {
+        CosignRefusal::NoSuchAttestation
+    } else {
+        CosignRefusal::Other
+    }
+}
+
 /// Whether cargo's stderr says the cargo registry does not have the crate version asked for.
 /// cargo prints hints after the error, so the whole text is read.
 pub(crate) fn cargo_version_missing(stderr: &str) -> bool {
@@ -141,6 +170,28 @@ pub(crate) fn exec_retrying<'a>(what: &str, make: impl Fn() -> xshell::Cmd<'a>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What cosign 2.5 prints for each refusal (seen on this machine kind).
+    #[test]
+    fn cosign_refusals() {
+        let cases = [
+            ("Error: no signatures found\nerror during command execution: no signatures found", CosignRefusal::Unsigned),
+            (
+                "Error: no matching signatures: invalid signature when validating ASN.1 encoded signature",
+                CosignRefusal::OtherKey,
+            ),
+            (
+                "Error: none of the attestations matched the predicate type: slsaprovenance1, found: https://cyclonedx.org/bom",
+                CosignRefusal::NoSuchAttestation,
+            ),
+            ("Error: GET http://127.0.0.1:1/v2/: connection refused", CosignRefusal::Other),
+        ];
+        for (stderr, refusal) in cases {
+            assert_eq!(cosign_refusal(stderr), refusal, "{stderr}");
+        }
+        assert!(cosign_wrong_password("Error: decrypt: encrypted: decryption failed"));
+        assert!(!cosign_wrong_password("Error: reading key: no such file"));
+    }
 
     /// cargo's hints come after its error, many lines of them: the whole text is read.
     #[test]

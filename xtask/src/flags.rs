@@ -147,6 +147,16 @@ xflags::xflags! {
             optional --json
         }
 
+        /// Check an image before trusting it: its signature against the committed public key,
+        /// its provenance and SBOM attestations, the commit it was built from, and its
+        /// platforms. Example: cargo xtask verify registry.example/acme/service:1.2.3
+        cmd verify {
+            /// The image: repo:tag or repo@sha256:….
+            required image_ref: String
+            /// The public key to check against (default: `signing.public-key`).
+            optional --key key: PathBuf
+        }
+
         /// In CI: decide from the CI environment (tag push: release; branch push: dev release;
         /// master/main: nothing; pull request: build only) and do it. Example: cargo xtask ci --dry-run
         cmd ci {

@@ -1,9 +1,11 @@
 //! `cargo xtask`: parses the command line, opens the workspace and dispatches. Nothing else
 //! lives here.
+mod attest;
 mod bench;
 mod checks;
 mod ci;
 mod config;
+mod cosign;
 mod dist;
 mod distcopy;
 mod docker;
@@ -30,6 +32,7 @@ mod retract;
 mod summary;
 mod tags;
 mod ui;
+mod verify;
 mod version;
 mod workspace;
 
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         flags::XtaskCmd::Reconcile(cmd) => ws().and_then(|ws| reconcile::run(cmd, &ws)),
         flags::XtaskCmd::Prune(cmd) => ws().and_then(|ws| prune::run(cmd, &ws)),
         flags::XtaskCmd::Retract(cmd) => ws().and_then(|ws| retract::run(cmd, &ws)),
+        flags::XtaskCmd::Verify(cmd) => ws().and_then(|ws| verify::run(cmd, &ws)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

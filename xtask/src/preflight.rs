@@ -6,7 +6,7 @@
 use anyhow::Result;
 
 use crate::{
-    checks, ci,
+    checks, ci, cosign,
     docker::Docker,
     error,
     plan::{self, BuildAction, Facts, ImagePlan, Kind, Lineage, Observed, ReleasePlan},
@@ -106,6 +106,7 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
             BuildAction::Build
         }));
     }
+    let signed = if plan.signed { signing(ws, plan, docker.as_ref(), &actions, &mut problems) } else { Vec::new() };
     let crates = publish::preflight(ws, plan).unwrap_or_else(|e| {
         problems.push(format!("{e:#}"));
         Vec::new()
@@ -135,6 +136,8 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         run_port: options.run_port,
         actions,
         crates,
+        signing: config.signing.clone(),
+        signed,
     };
     for (image, action) in plan.images.iter().zip(&facts.actions) {
         if let BuildAction::AlreadyThere { .. } = action {
@@ -146,6 +149,40 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         }
     }
     Ok(Preflight { docker, facts, problems })
+}
+
+/// A signing plan's preflight: the signing setup (`cosign::check`), and per image whether the
+/// registry already holds the signature and the attestations of the digest a rerun found.
+fn signing(
+    ws: &Workspace,
+    plan: &ReleasePlan,
+    docker: Option<&Docker>,
+    actions: &[BuildAction],
+    problems: &mut Vec<String>,
+) -> Vec<bool> {
+    if let Err(problem) = cosign::check(&ws.config.signing, &ws.env, &ws.root) {
+        problems.push(format!("{}: {}", problem.detail, problem.fix));
+    }
+    let mut held: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    let mut signed = Vec::new();
+    for (image, action) in plan.images.iter().zip(actions) {
+        let (BuildAction::AlreadyThere { digest }, Some(docker)) = (action, docker) else {
+            signed.push(false);
+            continue;
+        };
+        if !held.contains_key(image.repository.as_str()) {
+            let tags = docker.list_tags(&image.repository).unwrap_or_else(|e| {
+                problems.push(format!("{e:#}"));
+                Vec::new()
+            });
+            held.insert(&image.repository, tags);
+        }
+        let tags = &held[image.repository.as_str()];
+        signed.push(
+            tags.contains(&plan::sign::signature_tag(digest)) && tags.contains(&plan::sign::attestation_tag(digest)),
+        );
+    }
+    signed
 }
 
 /// The image repository a registry command works on: `--repository`, RELEASE_REPOSITORY or

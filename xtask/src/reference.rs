@@ -80,6 +80,58 @@ impl fmt::Display for ImageRef<'_> {
     }
 }
 
+/// What a user's image reference selects in its repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Selector {
+    Tag(String),
+    /// `sha256:<64 hex>`.
+    Digest(String),
+}
+
+/// A user's image reference, `repo:tag` or `repo@sha256:…` (no tag means `latest`, as docker
+/// reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UserRef {
+    pub(crate) repository: ImageRepository,
+    pub(crate) selector: Selector,
+}
+
+impl UserRef {
+    pub(crate) fn parse(text: &str) -> Result<UserRef, String> {
+        let (name, selector) = match text.split_once('@') {
+            Some((name, digest)) => {
+                let hex = digest.strip_prefix("sha256:").unwrap_or("");
+                if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
+                    return Err(format!("`{text}`: `{digest}` is not a digest (sha256: and 64 lowercase hex digits)"));
+                }
+                (name, Selector::Digest(digest.to_owned()))
+            }
+            None => match text.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')) {
+                Some((name, tag)) => {
+                    let valid = tag.len() <= 128
+                        && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                        && tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+                    if !valid {
+                        return Err(format!("`{text}`: `{tag}` is not an image tag"));
+                    }
+                    (name, Selector::Tag(tag.to_owned()))
+                }
+                None => (text, Selector::Tag("latest".to_owned())),
+            },
+        };
+        Ok(UserRef { repository: ImageRepository::parse(name)?, selector })
+    }
+}
+
+impl fmt::Display for UserRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.selector {
+            Selector::Tag(tag) => write!(f, "{}:{tag}", self.repository),
+            Selector::Digest(digest) => write!(f, "{}@{digest}", self.repository),
+        }
+    }
+}
+
 /// Docker's rule: the first component is a host when it has a `.` or a `:`, or is `localhost`,
 /// and more components follow.
 fn split_host(text: &str) -> (Option<&str>, &str) {
@@ -158,6 +210,21 @@ fn is_path_component(c: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_references() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let by_digest = UserRef::parse(&format!("127.0.0.1:5000/acme/service@{digest}")).unwrap();
+        assert_eq!(by_digest.repository.to_string(), "127.0.0.1:5000/acme/service");
+        assert_eq!(by_digest.selector, Selector::Digest(digest.clone()));
+        let by_tag = UserRef::parse("127.0.0.1:5000/acme/service:rpi-1.2.3").unwrap();
+        assert_eq!(by_tag.selector, Selector::Tag("rpi-1.2.3".into()));
+        assert_eq!(by_tag.to_string(), "127.0.0.1:5000/acme/service:rpi-1.2.3");
+        assert_eq!(UserRef::parse("127.0.0.1:5000/acme/service").unwrap().selector, Selector::Tag("latest".into()));
+        for bad in ["r/s@sha256:abc", "r/s@md5:00", "r/s:.bad", "R/S:1", ""] {
+            assert!(UserRef::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn repositories() {

@@ -312,6 +312,11 @@ impl Repo {
         let _ = crate::exec::exec_output(xshell::cmd!(sh, "git -C {dir} fetch --quiet --no-tags {remote} {sha}"));
     }
 
+    /// The URL of the remote `name`, if there is one.
+    pub(crate) fn remote_url(&self, name: &str) -> Option<String> {
+        self.repo.find_remote(name).ok()?.url().ok().map(str::to_owned)
+    }
+
     /// Whether this checkout has a remote named `name`.
     pub(crate) fn has_remote(&self, name: &str) -> bool {
         self.repo.find_remote(name).is_ok()

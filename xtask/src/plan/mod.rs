@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::{
     checks,
     ci::{CiContext, CiEvent, CiRef},
-    config::Config,
+    config::{Config, SignPolicy},
     error,
     platform::Platform,
     reference::ImageRepository,
@@ -20,6 +20,7 @@ use crate::{
 };
 
 pub(crate) mod registry;
+pub(crate) mod sign;
 pub(crate) mod steps;
 pub(crate) use steps::{CrateAction, Facts, PublishState, Step};
 
@@ -161,6 +162,8 @@ pub(crate) struct ReleasePlan {
     pub(crate) tag: Option<String>,
     /// Local mode: images go to the local engine only.
     pub(crate) local: bool,
+    /// Whether every pushed image is signed and attested (`signing.sign`).
+    pub(crate) signed: bool,
     pub(crate) images: Vec<ImagePlan>,
     pub(crate) publish: Vec<PublishPlan>,
     /// Retracted versions: no moving tag is pointed at them (`cargo xtask retract`).
@@ -217,6 +220,12 @@ impl PlanInput {
             branch: self.branch.clone(),
             tag,
             local: self.local(),
+            signed: !self.local()
+                && match self.config.signing.sign {
+                    SignPolicy::All => matches!(kind, Kind::Release | Kind::DevRelease),
+                    SignPolicy::Releases => kind == Kind::Release,
+                    SignPolicy::None => false,
+                },
             images,
             publish: Vec::new(),
             retracted: self.retracted.iter().map(|(v, _)| v.clone()).collect(),
@@ -558,6 +567,9 @@ pub(crate) fn render(plan: &ReleasePlan) -> String {
             }
         );
     }
+    if plan.signed {
+        let _ = writeln!(out, "sign:    every pushed image, with an SBOM and provenance (cosign)");
+    }
     for p in &plan.publish {
         let _ = writeln!(out, "publish: {} {} to cargo registry `{}`", p.krate, p.version, p.registry);
     }
@@ -590,6 +602,8 @@ pub(crate) enum Lineage {
 pub(crate) struct RemoteImage {
     pub(crate) digest: String,
     pub(crate) platforms: Vec<String>,
+    /// An index's platform manifests: platform → digest (none for a single manifest).
+    pub(crate) manifests: BTreeMap<String, String>,
     /// The `org.opencontainers.image.revision` label.
     pub(crate) revision: Option<String>,
     /// The branch a dev build was made from ([`steps::BRANCH_LABEL`]).

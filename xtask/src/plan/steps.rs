@@ -10,9 +10,9 @@ use serde::Serialize;
 use camino::Utf8Path;
 use semver::Version;
 
-use super::{BuildAction, Kind, ReleasePlan};
+use super::{sign, BuildAction, ImagePlan, Kind, ReleasePlan};
 use crate::{
-    config::TargetConfig,
+    config::{SigningConfig, TargetConfig},
     dist,
     platform::Platform,
     qemu,
@@ -58,6 +58,11 @@ pub(crate) struct Facts {
     pub(crate) actions: Vec<BuildAction>,
     /// Per crate of the plan: what the cargo registry holds decided.
     pub(crate) crates: Vec<CrateAction>,
+    /// The key and public key a signing plan uses.
+    pub(crate) signing: SigningConfig,
+    /// Per image of the plan: whether the registry already holds the signature and the
+    /// attestations of the digest it holds (a rerun does not sign twice).
+    pub(crate) signed: Vec<bool>,
 }
 
 /// What the cargo registry holds decided for one crate.
@@ -159,6 +164,24 @@ pub(crate) enum Step {
         registry: String,
         argv: Vec<String>,
     },
+    /// Write a target's SBOM (CycloneDX) from the dependency graph `cargo metadata` resolves.
+    Sbom { target: String, path: Utf8PathBuf, argv: Vec<String> },
+    /// Write an image's SLSA provenance predicate, from the plan (done in-process).
+    Provenance { image: usize, path: Utf8PathBuf, argv: Vec<String> },
+    /// Sign the digest the image's primary tag (`reference`) was pushed with, and each platform
+    /// manifest of its index.
+    Sign { image: usize, reference: String, argv: Vec<String> },
+    /// Attach an attestation to an image's digest (`manifest: null`) or to one platform's manifest.
+    Attest {
+        image: usize,
+        reference: String,
+        manifest: Option<Platform>,
+        predicate_type: String,
+        predicate: Utf8PathBuf,
+        argv: Vec<String>,
+    },
+    /// Sign `dist/SHA256SUMS`.
+    SignBlob { file: Utf8PathBuf, signature: Utf8PathBuf, argv: Vec<String> },
     /// Something the plan names that this run leaves alone, and why.
     Skip { what: String, why: String, argv: Vec<String> },
 }
@@ -179,6 +202,11 @@ impl Step {
             | Step::GitTag { argv, .. }
             | Step::GitPush { argv, .. }
             | Step::Yank { argv, .. }
+            | Step::Sbom { argv, .. }
+            | Step::Provenance { argv, .. }
+            | Step::Sign { argv, .. }
+            | Step::Attest { argv, .. }
+            | Step::SignBlob { argv, .. }
             | Step::Skip { argv, .. } => argv,
         }
     }
@@ -199,6 +227,11 @@ impl Step {
             Step::GitTag { .. } => "git-tag",
             Step::GitPush { .. } => "git-push",
             Step::Yank { .. } => "yank",
+            Step::Sbom { .. } => "sbom",
+            Step::Provenance { .. } => "provenance",
+            Step::Sign { .. } => "sign",
+            Step::Attest { .. } => "attest",
+            Step::SignBlob { .. } => "sign-blob",
             Step::Skip { .. } => "skip",
         }
     }
@@ -295,16 +328,29 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
     let action = |i: usize| facts.actions.get(i).cloned().unwrap_or(BuildAction::Build);
     let to_build: Vec<usize> = (0..plan.images.len()).filter(|&i| action(i) == BuildAction::Build).collect();
 
+    let has_digest = |i: usize| image_has_digest(&action(i));
+    // The pushed images to sign: those built now, and those a stopped run left unsigned.
+    let to_sign: Vec<usize> = (0..plan.images.len())
+        .filter(|&i| plan.signed && plan.images[i].push && has_digest(i))
+        .filter(|&i| action(i) == BuildAction::Build || !facts.signed.get(i).copied().unwrap_or(false))
+        .collect();
+
     // Packages and pkg/ for the images to build only: a resumed release builds what is missing.
+    // An image left unsigned gets its packages again (reproducible), for its provenance.
     let platforms: Vec<&Platform> = to_build.iter().flat_map(|&i| &plan.images[i].platforms).collect();
-    if !to_build.is_empty() {
+    let packaged: Vec<&Platform> = to_build.iter().chain(&to_sign).flat_map(|&i| &plan.images[i].platforms).collect();
+    if !packaged.is_empty() {
         let targets: Vec<String> =
-            facts.targets.iter().filter(|t| platforms.contains(&&t.platform)).map(|t| t.target.clone()).collect();
+            facts.targets.iter().filter(|t| packaged.contains(&&t.platform)).map(|t| t.target.clone()).collect();
         out.steps.push(Step::Package {
             version: plan.version.semver.clone(),
             argv: dist::cargo_build_argv(&targets, facts.cargo_home.as_deref()),
             targets,
         });
+        let signed: Vec<&ImagePlan> = to_sign.iter().map(|&i| &plan.images[i]).collect();
+        out.steps.extend(sign::sbom_steps(&facts.root, &plan.version.semver, &facts.targets, &signed));
+    }
+    if !to_build.is_empty() {
         let contexts: Vec<String> = to_build.iter().map(|&i| plan.images[i].context.clone()).collect();
         let mut argv = strings(["cargo", "xtask", "distcopy", "--from", "dist"]);
         argv.extend(contexts.iter().map(|c| format!("{c}/pkg")));
@@ -333,8 +379,31 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
         }
     }
 
+    // Signed before any moving tag points at it: `latest` never names an unsigned image.
+    for (i, image) in plan.images.iter().enumerate() {
+        if to_sign.contains(&i) {
+            out.steps.extend(sign::image_steps(
+                &facts.root,
+                &plan.version.semver,
+                &facts.targets,
+                &facts.signing,
+                i,
+                image,
+            ));
+        } else if plan.signed && image.push && has_digest(i) {
+            out.steps.push(Step::Skip {
+                what: format!("sign {}:{}", image.repository, image.primary_tag()),
+                why: "the registry holds its signature and attestations already".to_owned(),
+                argv: Vec::new(),
+            });
+        }
+    }
+    // The packages were made again, so their checksums are signed again.
+    if !to_sign.is_empty() {
+        out.steps.push(sign::sums_step(&facts.root, &facts.signing));
+    }
+
     // Moving tags only once every context's immutable tag is in, then a check of each tag.
-    let has_digest = |i: usize| image_has_digest(&action(i));
     for (i, image) in plan.images.iter().enumerate().filter(|(i, im)| im.push && has_digest(*i)) {
         for tag in &image.moving_tags {
             out.steps.push(Step::PointTag {
@@ -500,6 +569,17 @@ pub(crate) fn render(steps: &[Step]) -> String {
             }
             Step::GitPush { name, .. } => format!("push the tag {name}"),
             Step::Yank { krate, version, registry, .. } => format!("yank {krate} {version} from `{registry}`"),
+            Step::Sbom { target, path, .. } => format!("write the SBOM of {target} to {path}"),
+            Step::Provenance { path, .. } => format!("write the provenance to {path}"),
+            Step::Sign { reference, .. } => format!("sign {reference} (its digest) and its platform manifests"),
+            Step::Attest { reference, manifest, predicate_type, .. } => format!(
+                "attest {predicate_type} on {}",
+                manifest
+                    .as_ref()
+                    .map(|p| format!("the {p} manifest of {reference}"))
+                    .unwrap_or_else(|| reference.clone())
+            ),
+            Step::SignBlob { file, signature, .. } => format!("sign {file} into {signature}"),
             Step::Skip { what, why, .. } => format!("skip {what}: {why}"),
         };
         let _ = writeln!(out, "step {:>2}: {:<13} {what}", n + 1, step.kind());

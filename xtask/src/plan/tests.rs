@@ -63,6 +63,8 @@ fn facts(plan: &ReleasePlan) -> Facts {
                 state: PublishState::Publish,
             })
             .collect(),
+        signing: crate::config::SigningConfig::default(),
+        signed: plan.images.iter().map(|_| false).collect(),
     }
 }
 
@@ -733,6 +735,7 @@ fn remote(commit: &str) -> RemoteImage {
     RemoteImage {
         digest: "sha256:theirs".into(),
         platforms: vec![],
+        manifests: Default::default(),
         revision: Some(commit.into()),
         branch: Some("f".into()),
         created: None,
@@ -778,4 +781,82 @@ fn reconcile_decides_from_the_registry() {
     // Local images never look at the registry.
     let local = dev_release(&past("1.2.3", 5).image("").input, Some("f")).unwrap();
     assert_eq!(reconcile(&local, &local.images[0], &seen(Some(Lineage::Newer), "x")), Ok(BuildAction::Build));
+}
+
+fn signing(policy: crate::config::SignPolicy) -> Git {
+    let mut git = on_tag("1.2.3");
+    git.input.config.signing.sign = policy;
+    git
+}
+
+/// The step kinds of a plan, one word each, with the image or platform a signing step is for.
+fn kinds(steps: &[Step]) -> String {
+    steps
+        .iter()
+        .map(|s| match s {
+            Step::Attest { image, manifest, predicate_type, .. } => {
+                format!("attest:{image}:{}:{predicate_type}", manifest.as_ref().map(|p| p.as_str()).unwrap_or("image"))
+            }
+            Step::Sign { image, .. } => format!("sign:{image}"),
+            Step::Provenance { image, .. } => format!("provenance:{image}"),
+            Step::Sbom { target, .. } => format!("sbom:{}", target.split('-').next().unwrap_or_default()),
+            other => other.kind().to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `signing.sign`: which plans sign, and where their steps go (after the build, before any
+/// moving tag names the image); a rerun signs only what the registry does not hold signed.
+#[test]
+fn signing_steps() {
+    use crate::config::SignPolicy;
+    let _s = snapshot("signing_steps");
+    let release_plan = release(&signing(SignPolicy::Releases).input, None).unwrap();
+    assert!(release_plan.signed);
+    record("sign = releases, on a version tag", &Ok(release_plan.clone()));
+    let steps = steps::steps(&release_plan, &facts(&release_plan)).steps;
+    expect![[r#"login package sbom:x86_64 sbom:aarch64 sbom:armv7 fill-pkg register-qemu build build provenance:0 sign:0 attest:0:image:slsaprovenance1 attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:linux/amd64:slsaprovenance1 attest:0:linux/amd64:cyclonedx attest:0:linux/arm64:slsaprovenance1 attest:0:linux/arm64:cyclonedx attest:0:linux/arm/v7:slsaprovenance1 attest:0:linux/arm/v7:cyclonedx provenance:1 sign:1 attest:1:image:slsaprovenance1 attest:1:image:cyclonedx sign-blob point-tag point-tag point-tag point-tag point-tag point-tag verify verify"#]]
+        .assert_eq(&kinds(&steps));
+    // Neither the key nor its password is in any command line: the key goes by reference.
+    let sign = steps.iter().find(|s| s.kind() == "sign").unwrap();
+    assert_eq!(
+        sign.argv().join(" "),
+        "cosign sign --yes --key env://COSIGN_PRIVATE_KEY --tlog-upload=false --allow-http-registry --recursive 127.0.0.1:5000/acme/service@<digest>"
+    );
+
+    for (policy, signs_dev) in [(SignPolicy::Releases, false), (SignPolicy::All, true), (SignPolicy::None, false)] {
+        let mut git = signing(policy);
+        git.input.version.distance = 3;
+        git.input.head_tags.clear();
+        let dev = dev_release(&git.input, Some("f")).unwrap();
+        assert_eq!(dev.signed, signs_dev, "{policy:?}");
+        let signed_steps = steps::steps(&dev, &facts(&dev)).steps.iter().filter(|s| s.kind() == "sign").count();
+        assert_eq!(signed_steps, if signs_dev { 2 } else { 0 }, "{policy:?}");
+    }
+    assert!(!release(&signing(SignPolicy::None).input, None).unwrap().signed);
+    let local = release(&signing(SignPolicy::All).image("").input, None).unwrap();
+    assert!(!local.signed, "local images are not pushed, so not signed");
+
+    // A rerun: both images there from this commit; the first signed, the second not (a run
+    // stopped before signing it): the second's packages are made again and it alone is signed.
+    let mut rerun = facts(&release_plan);
+    rerun.actions = vec![BuildAction::AlreadyThere { digest: "sha256:aa".into() }; 2];
+    rerun.signed = vec![true, false];
+    let steps = steps::steps(&release_plan, &rerun);
+    expect![[r#"login package sbom:armv7 skip skip skip provenance:1 sign:1 attest:1:image:slsaprovenance1 attest:1:image:cyclonedx sign-blob point-tag point-tag point-tag point-tag point-tag point-tag verify verify"#]]
+        .assert_eq(&kinds(&steps.steps));
+    record_steps("rerun with the second image unsigned", &release_plan, &rerun);
+    rerun.signed = vec![true, true];
+    let steps = steps::steps(&release_plan, &rerun);
+    assert!(!steps.steps.iter().any(|s| matches!(s.kind(), "sign" | "attest" | "package" | "sign-blob")));
+}
+
+fn record_steps(case: &str, plan: &ReleasePlan, facts: &Facts) {
+    let text = steps::render(&steps::steps(plan, facts).steps);
+    SNAPSHOT.with(|s| {
+        if let Some(buf) = s.borrow_mut().as_mut() {
+            buf.push_str(&format!("## {case}\n{text}\n"));
+        }
+    });
 }

@@ -232,6 +232,11 @@ impl DockerClient {
         client
     }
 
+    /// The docker config directory holding the login (cosign reads it too).
+    pub fn config_dir(&self) -> &Path {
+        self.config.path()
+    }
+
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("docker");
         cmd.env("DOCKER_CONFIG", self.config.path()).args(args);

@@ -1,0 +1,207 @@
+//! `cargo xtask verify IMAGE_REF [--key FILE]`: what a deployer runs before trusting an image.
+//! Checks, in order, and stops at the first that fails with its reason: the signature against
+//! the committed public key (or `--key`); that a provenance and an SBOM attestation exist and name
+//! this very digest; that the provenance's commit is in this repository's history and, for a
+//! version tag, is the commit that version's git tag points at; and that the image's platforms are
+//! those the configuration gives its context.
+use anstream::println;
+use anyhow::{Context, Result};
+use base64::Engine;
+use camino::Utf8PathBuf;
+use serde::Deserialize;
+
+use crate::{
+    attest::Provenance,
+    docker::Docker,
+    error, exec,
+    failure::{self, CosignRefusal},
+    flags,
+    plan::sign::{PROVENANCE_TYPE, SBOM_TYPE},
+    preflight,
+    reference::{self, Selector, UserRef},
+    workspace::Workspace,
+};
+
+/// A DSSE envelope, as `cosign verify-attestation` prints one per line.
+#[derive(Deserialize)]
+struct Envelope {
+    payload: String,
+}
+
+/// The in-toto statement inside an envelope (the part read).
+#[derive(Deserialize)]
+struct Statement<P> {
+    subject: Vec<Subject>,
+    predicate: P,
+}
+
+#[derive(Deserialize)]
+struct Subject {
+    digest: std::collections::BTreeMap<String, String>,
+}
+
+pub(crate) fn run(cmd: flags::Verify, ws: &Workspace) -> Result<()> {
+    let image = UserRef::parse(&cmd.image_ref).map_err(anyhow::Error::msg)?;
+    let key = match cmd.key {
+        Some(key) => Utf8PathBuf::try_from(key).context("--key is not a UTF-8 path")?,
+        None => ws.root.join(&ws.config.signing.public_key),
+    };
+    if !key.is_file() {
+        return Err(error::error_with_help(
+            format!("no public key at {key}"),
+            "pass the key to check against with --key, or commit it as `signing.public-key` says",
+        ));
+    }
+    let repository = image.repository.to_string();
+    let docker = preflight::registry_session(ws, &repository)?;
+    let remote = docker
+        .inspect(&image.to_string())?
+        .ok_or_else(|| error::error_with_help(format!("{image} does not exist"), "check the reference"))?;
+    let digest = remote.digest.clone();
+    let pinned = format!("{repository}@{digest}");
+    let mut checked = vec![format!("{image} is {digest}")];
+
+    cosign_verify(&docker, &key, &pinned, &["verify"])?;
+    checked.push(format!("signed by the key {key}"));
+
+    let provenances: Vec<Statement<Provenance>> = attestations(&docker, &key, &pinned, &digest, PROVENANCE_TYPE)?;
+    let sboms: Vec<Statement<serde::de::IgnoredAny>> = attestations(&docker, &key, &pinned, &digest, SBOM_TYPE)?;
+    checked.push(format!("{} provenance and {} SBOM attestation(s) name this digest", provenances.len(), sboms.len()));
+    let provenance = &provenances[0].predicate;
+    let parameters = &provenance.build_definition.external_parameters;
+
+    let commit = git2::Oid::from_str(&parameters.commit)
+        .map_err(|_| anyhow::anyhow!("the provenance names `{}`, which is not a commit id", parameters.commit))?;
+    let repo =
+        ws.repo.as_ref().context("verify checks the provenance's commit against this repository: run it in a clone")?;
+    if !repo.has_commit(commit) {
+        return Err(error::error_with_help(
+            format!("the provenance names commit {commit}, which is not in this repository's history"),
+            "fetch the repository's history (a shallow or outdated clone lacks it); if it still lacks it, the image was not built from this repository",
+        ));
+    }
+    checked.push(format!("its commit {commit} is in this repository's history"));
+
+    if let Selector::Tag(tag) = &image.selector {
+        if let Some(version) = version_of_tag(ws, tag) {
+            let prefix = &ws.config.version_tag_prefix;
+            let git_tag = crate::version::version_tags(repo, prefix)?
+                .into_iter()
+                .find(|t| t.version == version)
+                .ok_or_else(|| {
+                    error::error_with_help(
+                        format!("{tag} is a version tag, but this repository has no git tag of version {version}"),
+                        "fetch the tags (`git fetch --tags`)",
+                    )
+                })?;
+            let tagged = repo
+                .peel_listed(git_tag.target, git_tag.peeled)
+                .with_context(|| format!("the git tag {} names no commit this clone has", git_tag.name))?;
+            let git_tag = git_tag.name;
+            if tagged != commit {
+                return Err(anyhow::anyhow!(
+                    "the provenance names commit {commit} but tag {version} is commit {tagged}"
+                ));
+            }
+            checked.push(format!("{version} is the commit of the git tag {git_tag}"));
+        }
+    }
+
+    let context = ws.config.context.iter().find(|c| c.dir == parameters.context).ok_or_else(|| {
+        anyhow::anyhow!(
+            "the provenance names the context `{}`, which the configuration does not have",
+            parameters.context
+        )
+    })?;
+    let mut want: Vec<String> = context.platforms.iter().map(ToString::to_string).collect();
+    want.sort();
+    let mut got = remote.platforms.clone();
+    got.sort();
+    // A platform manifest of a multi-platform index, pinned by digest, is one of the platforms.
+    let one_of_the_index = remote.manifests.is_empty() && got.len() == 1 && want.len() > 1;
+    if !(got == want || one_of_the_index && want.contains(&got[0])) {
+        return Err(anyhow::anyhow!(
+            "{image} has platforms {}, but the context {} builds {}",
+            got.join(", "),
+            context.dir,
+            want.join(", ")
+        ));
+    }
+    checked.push(format!("platforms {} are those of the context {}/", got.join(", "), context.dir));
+
+    for line in &checked {
+        println!("✓ {line}");
+    }
+    println!("verified {image}");
+    Ok(())
+}
+
+/// The version a tag names, for the context whose image-tag-prefix it carries (`rpi-1.2.3` →
+/// 1.2.3); `None` for any other tag (moving, branch).
+fn version_of_tag(ws: &Workspace, tag: &str) -> Option<semver::Version> {
+    let mut prefixes: Vec<&str> = ws.config.context.iter().map(|c| c.image_tag_prefix.as_str()).collect();
+    prefixes.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    prefixes.iter().find_map(|p| tag.strip_prefix(p).and_then(crate::tags::as_version_tag))
+}
+
+/// `cosign verify ARGS… --key KEY --insecure-ignore-tlog IMAGE`: its stdout, or the reason
+/// the image fails.
+fn cosign_verify(docker: &Docker, key: &Utf8PathBuf, pinned: &str, command: &[&str]) -> Result<String> {
+    let mut args: Vec<String> = command.iter().map(|a| (*a).to_owned()).collect();
+    args.extend(["--key".to_owned(), key.to_string(), "--insecure-ignore-tlog".to_owned()]);
+    if reference::is_loopback_registry(reference::registry_host(pinned)) {
+        args.push("--allow-http-registry".to_owned());
+    }
+    args.push(pinned.to_owned());
+    let out = exec::exec_output(docker.tool("cosign", &args))?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let what = if command[0] == "verify" { "signature".to_owned() } else { format!("{} attestation", command[2]) };
+    Err(match failure::cosign_refusal(&stderr) {
+        CosignRefusal::Unsigned if command[0] == "verify" => anyhow::anyhow!("not signed: {pinned} has no signature"),
+        CosignRefusal::Unsigned | CosignRefusal::NoSuchAttestation => {
+            anyhow::anyhow!("not attested: {pinned} has no {what}")
+        }
+        CosignRefusal::OtherKey => {
+            anyhow::anyhow!("signed by another key: no {what} of {pinned} verifies with {key}")
+        }
+        CosignRefusal::Other => error::command_failed(&format!("checking the {what} of {pinned}"), &out),
+    })
+}
+
+/// The verified attestations of `predicate_type` on `pinned` whose statement names `digest`; an
+/// error when there is none.
+fn attestations<P: serde::de::DeserializeOwned>(
+    docker: &Docker,
+    key: &Utf8PathBuf,
+    pinned: &str,
+    digest: &str,
+    predicate_type: &str,
+) -> Result<Vec<Statement<P>>> {
+    let out = cosign_verify(docker, key, pinned, &["verify-attestation", "--type", predicate_type])?;
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    let mut named = Vec::new();
+    let mut others = Vec::new();
+    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+        let envelope: Envelope = serde_json::from_str(line).context("parsing cosign's attestation envelope")?;
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(envelope.payload.trim())
+            .context("decoding an attestation's payload")?;
+        let statement: Statement<P> =
+            serde_json::from_slice(&payload).with_context(|| format!("parsing the {predicate_type} statement"))?;
+        match statement.subject.iter().find_map(|s| s.digest.get("sha256")) {
+            Some(sha) if sha == hex => named.push(statement),
+            Some(sha) => others.push(format!("sha256:{sha}")),
+            None => others.push("no digest".to_owned()),
+        }
+    }
+    if named.is_empty() {
+        return Err(anyhow::anyhow!(
+            "the {predicate_type} attestation names {}, not {digest}",
+            if others.is_empty() { "nothing".to_owned() } else { others.join(", ") }
+        ));
+    }
+    Ok(named)
+}
