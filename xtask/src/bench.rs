@@ -171,6 +171,7 @@ pub(crate) fn run(cmd: flags::Bench) -> Result<()> {
         rows.push(cold_build(&sh, &root, &work)?);
         rows.extend(dev_release_rows(&sh, &root, &work, &xtask)?);
         rows.push(moving_tags_row(&sh, &work, runs)?);
+        rows.push(signing_row(&sh, &root, &work, runs)?);
     }
 
     let report = report(&rows, quick, &sh)?;
@@ -667,5 +668,135 @@ fn moving_tags_row(sh: &Shell, work: &Utf8Path, runs: usize) -> Result<Row> {
             "added {} per image; a retry costs nothing until a call fails",
             fmt_secs((ours.median - theirs.median).max(0.0))
         ),
+    })
+}
+
+/// What signing adds to a release of a three-platform image: the SBOM per target, the provenance,
+/// the recursive signature, the eleven attestations (those on different digests side by side)
+/// and the signature of `SHA256SUMS`, each run on a freshly pushed image; against the same
+/// attestations made one after another.
+fn signing_row(sh: &Shell, root: &Utf8Path, work: &Utf8Path, runs: usize) -> Result<Row> {
+    use crate::{attest, config::Config, cosign, plan::sign, plan::Step};
+    let step = ui::step("signing: sbom, provenance, sign, attest, sign-blob on a three-platform image");
+    let registry = bench_registry(sh, work)?;
+    let repository = format!("127.0.0.1:{}/bench/signed", registry.port);
+    let dir = work.join("signing");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("dist"))?;
+    std::fs::write(dir.join("Dockerfile"), "FROM scratch\nCOPY v /v\n")?;
+    let password = format!("bench-{}", std::process::id());
+    {
+        let _in = sh.push_dir(&dir);
+        cmd!(sh, "cosign generate-key-pair")
+            .env("COSIGN_PASSWORD", &password)
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()?;
+    }
+    let key = std::fs::read_to_string(dir.join("cosign.key"))?;
+    let _ = std::fs::remove_file(dir.join("cosign.key"));
+    let signing = crate::config::SigningConfig::default();
+    let env: std::collections::BTreeMap<String, String> =
+        [(signing.key_env.clone(), key), (signing.password_env.clone(), password)].into_iter().collect();
+    std::fs::write(dir.join("dist").join(dist::SUMS), "00  service-1.0.0-x86_64-unknown-linux-musl.tar.gz\n")?;
+    let config = Config::default();
+    let platforms: Vec<crate::platform::Platform> = config.context[0].platforms.clone();
+    let image = ImagePlan {
+        context: "docker".into(),
+        repository: repository.clone(),
+        platforms: platforms.clone(),
+        tag: "1.0.0".to_owned(),
+        moving_tags: Vec::new(),
+        tag_prefix: String::new(),
+        push: true,
+    };
+    let version = semver::Version::new(1, 0, 0);
+    let mut steps = sign::sbom_steps(&dir, &version, &config.targets, &[&image]);
+    steps.extend(sign::image_steps(&dir, &version, &config.targets, &signing, 0, &image));
+    steps.push(sign::sums_step(&dir, &signing));
+    let docker = Docker::connect()?;
+    let mut pushed = 0;
+    let mut push = || -> Result<String> {
+        pushed += 1;
+        std::fs::write(dir.join("v"), pushed.to_string())?;
+        let tag = format!("{repository}:{pushed}");
+        let platform_list = platforms.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",");
+        cmd!(sh, "docker buildx build --quiet --platform {platform_list} --provenance=false --tag {tag} --push {dir}")
+            .quiet()
+            .ignore_stdout()
+            .run()?;
+        Ok(docker.inspect(&tag)?.context("the bench image vanished")?.digest)
+    };
+    let run_steps = |digest: &str, side_by_side: bool| -> Result<()> {
+        let attests: Vec<Step> = steps.iter().filter(|s| matches!(s, Step::Attest { .. })).cloned().collect();
+        // One read of the index for the platform digests, as `attest_image` makes.
+        let mut manifests: Option<std::collections::BTreeMap<String, String>> = None;
+        let mut attested = false;
+        for step in &steps {
+            match step {
+                Step::Sbom { target, path, argv } => execute::write_sbom(root, target, 0, path, argv)?,
+                Step::Provenance { path, .. } => {
+                    let input = attest::ProvenanceInput {
+                        repository: "https://example.invalid/bench".into(),
+                        git_ref: Some("refs/tags/v1.0.0".into()),
+                        commit: "0".repeat(40),
+                        kind: "release",
+                        version: version.to_string(),
+                        context: "docker".into(),
+                        platforms: platforms.clone(),
+                        lockfile: None,
+                        packages: Vec::new(),
+                        builder: "local".into(),
+                        started: 0,
+                        finished: 0,
+                    };
+                    dist::write_atomic(path, &serde_json::to_vec_pretty(&input.provenance())?)?;
+                }
+                Step::Sign { argv, .. } => {
+                    cosign::run(docker.envs(), &signing, &env, &sign::with_digest(argv, digest), "signing", None)?
+                }
+                Step::Attest { .. } if side_by_side && !attested => {
+                    execute::attest_image(&signing, &env, &docker, &image, digest, &attests)?;
+                    attested = true;
+                }
+                Step::Attest { .. } if side_by_side => {}
+                Step::Attest { manifest, argv, .. } => {
+                    let target = match manifest {
+                        None => digest.to_owned(),
+                        Some(p) => {
+                            if manifests.is_none() {
+                                let index = docker.inspect(&format!("{repository}@{digest}"))?;
+                                manifests = Some(index.context("the bench image vanished")?.manifests);
+                            }
+                            manifests
+                                .as_ref()
+                                .and_then(|m| m.get(p.as_str()).cloned())
+                                .context("no platform manifest")?
+                        }
+                    };
+                    cosign::run(docker.envs(), &signing, &env, &sign::with_digest(argv, &target), "attesting", None)?
+                }
+                Step::SignBlob { argv, .. } => cosign::run(docker.envs(), &signing, &env, argv, "signing", None)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    };
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..runs.min(3) {
+        let digest = push()?;
+        ours.push(time(&mut || run_steps(&digest, true))?);
+        let digest = push()?;
+        theirs.push(time(&mut || run_steps(&digest, false))?);
+    }
+    step.done();
+    let (ours, theirs) = (Stats::of(ours), Stats::of(theirs));
+    Ok(Row {
+        what: "signing a release of a three-platform image: 3 SBOMs, provenance, 10 attestations side by side, sign, sign-blob (vs the attestations one after another)".into(),
+        ours,
+        theirs: Some(theirs),
+        goal: "≤ 3 s per three-platform image".into(),
+        note: format!("{} cosign runs", steps.iter().filter(|s| s.argv().first().is_some_and(|p| p == "cosign")).count()),
     })
 }

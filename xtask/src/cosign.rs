@@ -8,7 +8,7 @@ use anyhow::Result;
 use camino::Utf8Path;
 use xshell::{cmd, Shell};
 
-use crate::{checks::Problem, config::SigningConfig, docker::Docker, exec, failure, ui};
+use crate::{checks::Problem, config::SigningConfig, exec, failure, ui};
 
 /// The key's and the password's values, when both are set (both are added to the secrets the
 /// output is masked for).
@@ -109,10 +109,11 @@ fn same_pem(a: &str, b: &str) -> bool {
     !a.trim().is_empty() && squeeze(a) == squeeze(b)
 }
 
-/// Runs a signing step's cosign command line with the registry login of `docker` (cosign reads
-/// the same docker config) and the key's password in cosign's environment.
+/// Runs a signing step's cosign command line with the registry login of the run's docker CLI
+/// (`docker_env`: cosign reads the same docker config) and the key's password in cosign's
+/// environment. A shell of its own, so attestations on different digests run side by side.
 pub(crate) fn run(
-    docker: &Docker,
+    docker_env: &[(String, String)],
     signing: &SigningConfig,
     env: &BTreeMap<String, String>,
     argv: &[String],
@@ -121,8 +122,13 @@ pub(crate) fn run(
 ) -> Result<()> {
     let (key, password) = key_and_password(signing, env).map_err(Problem::into_error)?;
     let (program, args) = argv.split_first().ok_or_else(|| anyhow::anyhow!("{what}: no command line"))?;
+    let sh = Shell::new()?;
     let out = failure::exec_retrying(what, || {
-        docker.tool(program, args).env(&signing.key_env, key).env("COSIGN_PASSWORD", password)
+        let mut cmd = cmd!(sh, "{program} {args...}").env(&signing.key_env, key).env("COSIGN_PASSWORD", password);
+        for (k, v) in docker_env {
+            cmd = cmd.env(k, v);
+        }
+        cmd
     })?;
     if out.status.success() {
         return Ok(());

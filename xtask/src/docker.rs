@@ -62,6 +62,11 @@ impl Docker {
         c
     }
 
+    /// This run's environment for the tools it starts (its private DOCKER_CONFIG, if any).
+    pub(crate) fn envs(&self) -> &[(String, String)] {
+        &self.envs
+    }
+
     /// Any program (skopeo) with this run's environment.
     pub(crate) fn tool(&self, program: &str, args: &[String]) -> xshell::Cmd<'_> {
         let mut c = cmd!(self.sh, "{program} {args...}");

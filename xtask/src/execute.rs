@@ -56,8 +56,6 @@ fn pause_name(step: &Step) -> Option<&'static str> {
 pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, steps: &[Step]) -> Result<()> {
     let started = Instant::now();
     let started_on = unix_now();
-    // Per image: its index's platform manifests (platform → digest), read once for attesting.
-    let mut manifests: BTreeMap<usize, BTreeMap<String, String>> = BTreeMap::new();
     let Preflight { docker, facts, .. } = preflight;
     let docker = docker.context("the preflight found no docker")?;
     let commit = plan.commit.context("a release needs a commit: this repository has none")?.to_string();
@@ -206,7 +204,7 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
             }
             Step::Sbom { target, path, argv } => {
                 let progress = ui::step(format!("sbom: {target}"));
-                write_sbom(ws, target, facts.epoch, path, argv)?;
+                write_sbom(&ws.root, target, facts.epoch, path, argv)?;
                 progress.done();
             }
             Step::Provenance { image: i, path, .. } => {
@@ -215,42 +213,33 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                 let json = serde_json::to_vec_pretty(&input.provenance()).context("serializing the provenance")?;
                 dist::write_atomic(path, &json)?;
             }
-            Step::Sign { image: i, argv, .. } | Step::Attest { image: i, argv, .. } => {
-                // Nothing pushed by this run or a rerun's (another run's build): nothing to sign.
-                let Some(index) = outcomes[*i].digest.clone() else {
-                    n += 1;
-                    continue;
-                };
-                let image = &plan.images[*i];
-                let digest = match step {
-                    Step::Attest { manifest: Some(platform), .. } => {
-                        if !manifests.contains_key(i) {
-                            let reference = format!("{}@{index}", image.repository);
-                            let remote =
-                                docker.inspect(&reference)?.with_context(|| format!("{reference} vanished"))?;
-                            manifests.insert(*i, remote.manifests);
-                        }
-                        manifests[i].get(platform.as_str()).cloned().with_context(|| {
-                            format!("{}@{index} has no {platform} manifest to attest", image.repository)
-                        })?
-                    }
-                    _ => index,
-                };
-                let what = match step {
-                    Step::Attest { predicate_type, .. } => {
-                        format!("attesting {predicate_type} on {}@{digest}", image.repository)
-                    }
-                    _ => format!("signing {}@{digest}", image.repository),
-                };
-                let progress = ui::step(what.clone());
-                let argv = sign::with_digest(argv, &digest);
-                let host = docker::registry_host(&image.repository);
-                cosign::run(&docker, &ws.config.signing, &ws.env, &argv, &what, Some(host))?;
-                progress.done();
+            Step::Sign { image: i, argv, .. } => {
+                // Nothing pushed by this run (another run's build meanwhile): that run signs it.
+                if let Some(digest) = outcomes[*i].digest.clone() {
+                    let image = &plan.images[*i];
+                    let what = format!("signing {}@{digest}", image.repository);
+                    let progress = ui::step(what.clone());
+                    let host = docker::registry_host(&image.repository);
+                    let argv = sign::with_digest(argv, &digest);
+                    cosign::run(docker.envs(), &ws.config.signing, &ws.env, &argv, &what, Some(host))?;
+                    progress.done();
+                }
+            }
+            Step::Attest { image: i, .. } => {
+                // The image's attestations together: those on different digests run side by side.
+                let mut end = n;
+                while matches!(steps.get(end), Some(Step::Attest { image, .. }) if image == i) {
+                    end += 1;
+                }
+                if let Some(index) = outcomes[*i].digest.clone() {
+                    attest_image(&ws.config.signing, &ws.env, &docker, &plan.images[*i], &index, &steps[n..end])?;
+                }
+                n = end;
+                continue;
             }
             Step::SignBlob { file, argv, .. } => {
                 let progress = ui::step(format!("sign {file}"));
-                cosign::run(&docker, &ws.config.signing, &ws.env, argv, &format!("signing {file}"), None)?;
+                cosign::run(docker.envs(), &ws.config.signing, &ws.env, argv, &format!("signing {file}"), None)?;
                 progress.done();
             }
             Step::Skip { what, why, .. } => ui::info(format_args!("skipped {what}: {why}")),
@@ -274,14 +263,80 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
     Ok(())
 }
 
+/// Runs an image's `attest` steps. Each digest's attestations go one after the other (cosign
+/// appends each to the digest's one `.att` manifest); the digests' series run side by side.
+pub(crate) fn attest_image(
+    signing: &crate::config::SigningConfig,
+    env: &BTreeMap<String, String>,
+    docker: &Docker,
+    image: &ImagePlan,
+    index: &str,
+    attests: &[Step],
+) -> Result<()> {
+    let manifests = if attests.iter().any(|s| matches!(s, Step::Attest { manifest: Some(_), .. })) {
+        let reference = format!("{}@{index}", image.repository);
+        docker.inspect(&reference)?.with_context(|| format!("{reference} vanished"))?.manifests
+    } else {
+        BTreeMap::new()
+    };
+    let mut series: BTreeMap<String, Vec<(String, Vec<String>)>> = BTreeMap::new();
+    for step in attests {
+        let Step::Attest { manifest, predicate_type, argv, .. } = step else { continue };
+        let digest = match manifest {
+            None => index.to_owned(),
+            Some(platform) => manifests
+                .get(platform.as_str())
+                .cloned()
+                .with_context(|| format!("{}@{index} has no {platform} manifest to attest", image.repository))?,
+        };
+        let what = format!("attesting {predicate_type} on {}@{digest}", image.repository);
+        let argv = sign::with_digest(argv, &digest);
+        series.entry(digest).or_default().push((what, argv));
+    }
+    let progress = ui::step(format!(
+        "attest {}: {} attestation(s) on {} manifest(s)",
+        image.repository,
+        attests.len(),
+        series.len()
+    ));
+    let host = docker::registry_host(&image.repository);
+    let docker_env = docker.envs();
+    let results: Vec<Result<()>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = series
+            .values()
+            .map(|calls| {
+                scope.spawn(move || {
+                    for (what, argv) in calls {
+                        cosign::run(docker_env, signing, env, argv, what, Some(host))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("an attesting thread panicked"))))
+            .collect()
+    });
+    results.into_iter().collect::<Result<Vec<()>>>()?;
+    progress.done();
+    Ok(())
+}
+
 fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// Runs the SBOM step's `cargo metadata` and writes the target's CycloneDX document.
-fn write_sbom(ws: &Workspace, target: &str, epoch: i64, path: &camino::Utf8Path, argv: &[String]) -> Result<()> {
+pub(crate) fn write_sbom(
+    root: &camino::Utf8Path,
+    target: &str,
+    epoch: i64,
+    path: &camino::Utf8Path,
+    argv: &[String],
+) -> Result<()> {
     let sh = xshell::Shell::new()?;
-    sh.change_dir(&ws.root);
+    sh.change_dir(root);
     let (program, args) = argv.split_first().context("a step without a command line")?;
     let metadata =
         exec::exec(xshell::cmd!(sh, "{program} {args...}"), &format!("reading the dependencies of {target}"))?;

@@ -316,3 +316,31 @@ fn a_missing_key_or_a_wrong_password_stops_the_release_before_anything_is_pushed
         assert!(stdout(&out).contains("$ cosign sign --yes --key env://COSIGN_PRIVATE_KEY"), "{}", stdout(&out));
     }
 }
+
+/// `doctor` shows the signing checks the preflight makes, from the same code.
+#[test]
+fn doctor_shows_the_signing_setup() {
+    let keys = Keys::generate("key");
+    keys.forget_file();
+    let ws = signing_workspace(&keys, "releases");
+    let doctor = |key: Option<&str>, password: Option<&str>| {
+        let mut cmd = xtask_cmd(ws.path());
+        cmd.args(["doctor", "--json"]).env_remove("COSIGN_PRIVATE_KEY").env_remove("COSIGN_PASSWORD");
+        if let Some(key) = key {
+            cmd.env("COSIGN_PRIVATE_KEY", key);
+        }
+        if let Some(password) = password {
+            cmd.env("COSIGN_PASSWORD", password);
+        }
+        let out = cmd.output().unwrap();
+        let checks: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
+        checks.into_iter().find(|c| c["check"] == "signing").expect("a signing check")
+    };
+    let missing = doctor(None, Some(&keys.password));
+    assert_eq!(missing["ok"], false, "{missing}");
+    assert!(missing["detail"].as_str().unwrap().contains("COSIGN_PRIVATE_KEY is not set"), "{missing}");
+    let wrong = doctor(Some(&keys.private), Some("wrong"));
+    assert!(wrong["detail"].as_str().unwrap().contains("does not open the key"), "{wrong}");
+    let good = doctor(Some(&keys.private), Some(&keys.password));
+    assert_eq!(good["ok"], true, "{good}");
+}

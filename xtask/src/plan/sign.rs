@@ -80,10 +80,11 @@ pub(crate) fn sbom_steps(
         .collect()
 }
 
-/// One image's signing: its provenance, the signature (recursive: the index and each platform
-/// manifest), then on the index the provenance and one SBOM per target, and on each platform
-/// manifest the provenance and that platform's SBOM. A single-platform image is one manifest:
-/// it gets the signature, the provenance and its SBOM.
+/// One image's signing: its provenance; on the index the provenance and one SBOM per target, and
+/// on each platform manifest the provenance and that platform's SBOM; then the signature
+/// (recursive: the index and each platform manifest). A single-platform image is one manifest:
+/// it gets the provenance, its SBOM and the signature. The signature comes last so that a run
+/// stopped half-way leaves no signature, and its rerun attests again.
 pub(crate) fn image_steps(
     root: &Utf8Path,
     version: &Version,
@@ -94,11 +95,7 @@ pub(crate) fn image_steps(
 ) -> Vec<Step> {
     let provenance = provenance_path(root, version, &image.context);
     let mut steps = vec![Step::Provenance { image: i, path: provenance.clone(), argv: Vec::new() }];
-    let mut sign = cosign_argv("sign", signing, Some(&image.repository));
-    sign.push("--recursive".to_owned());
-    sign.push(by_digest(&image.repository));
     let reference = reference::ImageRef::tag(&image.repository, image.primary_tag()).to_string();
-    steps.push(Step::Sign { image: i, reference: reference.clone(), argv: sign });
     let attest = |manifest: Option<&Platform>, predicate_type: &str, predicate: &Utf8Path| {
         let mut argv = cosign_argv("attest", signing, Some(&image.repository));
         argv.extend(["--type".to_owned(), predicate_type.to_owned(), "--predicate".to_owned(), predicate.to_string()]);
@@ -124,6 +121,11 @@ pub(crate) fn image_steps(
             }
         }
     }
+    // The signature last: a signed digest has every attestation (what a rerun checks).
+    let mut sign = cosign_argv("sign", signing, Some(&image.repository));
+    sign.push("--recursive".to_owned());
+    sign.push(by_digest(&image.repository));
+    steps.push(Step::Sign { image: i, reference, argv: sign });
     steps
 }
 
