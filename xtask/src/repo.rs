@@ -163,9 +163,17 @@ impl Repo {
                 return Ok(false);
             }
             // Written in the same clock tick as the index (the last files of a checkout): the
-            // stat cannot tell, so status reads this one file.
+            // stat cannot tell, so the content decides, as git's racy-git check does. A regular
+            // file whose bytes hash to its blob is clean; anything else (a symlink, a file a
+            // filter such as CRLF conversion rewrites) goes to libgit2's status, which applies
+            // the filters.
             if stamp_secs < secs || (stamp_secs == secs && stamp_nanos <= nanos) {
-                racy.push(entry.path);
+                let hashed = (mode != 0o120000)
+                    .then(|| git2::Oid::hash_file(git2::ObjectType::Blob, OsStr::from_bytes(&path)).ok())
+                    .flatten();
+                if hashed != Some(entry.id) {
+                    racy.push(entry.path);
+                }
             }
         }
         if racy.len() > 100 {
@@ -441,6 +449,24 @@ mod tests {
         let repo = open(&root);
         assert!(!repo.clean_by_stat().unwrap());
         assert!(repo.is_dirty().unwrap());
+    }
+
+    /// A racily clean file whose bytes differ from its blob only by a filter (CRLF in the work
+    /// tree, LF in the blob): its hash does not match, so status applies the filter and finds it
+    /// clean.
+    #[test]
+    fn a_racily_clean_file_behind_a_filter_goes_to_status() {
+        let (_dir, root) = checkout();
+        std::fs::write(root.join(".gitattributes"), "*.txt text eol=crlf\n").unwrap();
+        git(root.as_std_path(), &["add", ".gitattributes"]);
+        git(root.as_std_path(), &["commit", "-q", "-m", "crlf"]);
+        std::fs::remove_file(root.join("a.txt")).unwrap();
+        git(root.as_std_path(), &["checkout", "--", "a.txt"]);
+        assert_eq!(std::fs::read(root.join("a.txt")).unwrap(), b"one\r\n");
+        age_index(&root);
+        let repo = open(&root);
+        assert!(repo.clean_by_stat().unwrap(), "status applied the filter");
+        assert!(!repo.is_dirty().unwrap());
     }
 
     #[test]
