@@ -76,6 +76,7 @@ pub(crate) const COMMANDS: &[&str] = &[
     "prune",
     "retract",
     "verify",
+    "merge",
 ];
 
 pub(crate) fn usage_error(err: xflags::Error) -> ExitCode {

@@ -113,43 +113,41 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                 qemu::register(handlers, argv)?;
                 progress.done();
             }
-            Step::Build { image: i, context, platforms, push, note, metadata_file, argv, .. } => {
+            Step::Build { image: i, context, platforms, push, staging, note, metadata_file, argv, .. } => {
                 let image = &plan.images[*i];
-                // Read the tag again: another run may have pushed it since the preflight.
-                let seen = preflight::observe(&docker, plan, image, ws.repo.as_ref(), Some(&ws.config.git_remote))?;
-                match plan::reconcile(plan, image, &seen).map_err(|problem| {
-                    error::error_with_help(
-                        problem,
-                        "another run released this version from another commit while this one was building",
-                    )
-                })? {
-                    BuildAction::Build => {}
-                    BuildAction::AlreadyThere { digest } => {
-                        outcomes[*i].digest = Some(digest);
-                        outcomes[*i].note = "already released; ".to_owned();
-                        n += 1;
-                        continue;
-                    }
-                    BuildAction::Skip { why } => {
-                        ui::warn(format_args!("{why} (it was pushed while this run was building)"));
-                        outcomes[*i].note = "skipped: another run pushed a newer build meanwhile".to_owned();
-                        n += 1;
-                        continue;
-                    }
+                // Read the tag again: another run may have pushed it since the preflight. A part's
+                // staging push writes no tag anyone reads, so it has nothing to re-read.
+                if !staging && !still_to_write(ws, &docker, plan, *i, &mut outcomes[*i])? {
+                    n += 1;
+                    continue;
                 }
                 if let Some(note) = note {
                     ui::warn(note);
                 }
                 let progress = ui::step(format!(
-                    "build {context}/ for {} → {}:{}{}",
+                    "build {context}/ for {} → {}{}",
                     platforms.join(","),
-                    image.repository,
-                    image.primary_tag(),
+                    if *staging { "a staging tag of ".to_owned() } else { String::new() }
+                        + &format!("{}:{}", image.repository, image.primary_tag()),
                     if *push { " (push)" } else { " (local engine)" }
                 ));
-                check_pkg(ws, image, &version)?;
+                check_pkg(ws, &image.context, platforms, &version)?;
                 outcomes[*i].digest = Some(build(&docker, image, facts.epoch, metadata_file, argv)?);
                 progress.done();
+            }
+            Step::Assemble { image: i, reference, sources, argv } => {
+                if !still_to_write(ws, &docker, plan, *i, &mut outcomes[*i])? {
+                    n += 1;
+                    continue;
+                }
+                let image = &plan.images[*i];
+                let progress = ui::step(format!("assemble {reference} from {} part(s)", sources.len()));
+                outcomes[*i].digest = Some(assemble(&docker, image, reference, sources, argv)?);
+                progress.done();
+            }
+            Step::WritePart { target, platform, images, path, .. } => {
+                write_part(ws, plan, &outcomes, target, platform, images, path)?;
+                ui::info(format_args!("wrote {path}: pass it to `cargo xtask merge`"));
             }
             Step::PointTag { image: i, .. } => {
                 // The image's moving tags together: they converge in one loop of reads and writes.
@@ -367,16 +365,22 @@ fn provenance_input(
         (None, None) => None,
     };
     let lockfile = std::fs::read(ws.root.join("Cargo.lock")).ok().map(|bytes| dist::sha256_hex(&bytes));
-    let sums_path = ws.root.join("dist").join(dist::SUMS);
-    let sums = std::fs::read_to_string(&sums_path).with_context(|| format!("reading {sums_path}"))?;
     let targets: Vec<&str> =
         facts.targets.iter().filter(|t| image.platforms.contains(&t.platform)).map(|t| t.target.as_str()).collect();
-    let packages = sums
-        .lines()
-        .filter_map(|line| line.split_once("  "))
-        .filter(|(_, name)| targets.iter().any(|t| name.contains(&format!("-{t}."))))
-        .map(|(sum, name)| (name.to_owned(), sum.to_owned()))
-        .collect();
+    // A merge has the packages its parts built; a run, those in dist/SHA256SUMS.
+    let listed: Vec<(String, String)> = match &facts.merge {
+        Some(merge) => merge.packages.clone(),
+        None => {
+            let sums_path = ws.root.join("dist").join(dist::SUMS);
+            let sums = std::fs::read_to_string(&sums_path).with_context(|| format!("reading {sums_path}"))?;
+            sums.lines()
+                .filter_map(|line| line.split_once("  "))
+                .map(|(sum, name)| (name.to_owned(), sum.to_owned()))
+                .collect()
+        }
+    };
+    let packages =
+        listed.into_iter().filter(|(name, _)| targets.iter().any(|t| name.contains(&format!("-{t}.")))).collect();
     Ok(attest::ProvenanceInput {
         repository,
         git_ref,
@@ -512,10 +516,117 @@ pub(crate) fn move_tags(
     ))
 }
 
+/// Whether an image's primary tag is still to be written, from a fresh read of the registry
+/// (another run may have written it since the preflight); when not, `outcome` says why.
+fn still_to_write(
+    ws: &Workspace,
+    docker: &Docker,
+    plan: &ReleasePlan,
+    i: usize,
+    outcome: &mut Outcome,
+) -> Result<bool> {
+    let image = &plan.images[i];
+    let seen = preflight::observe(docker, plan, image, ws.repo.as_ref(), Some(&ws.config.git_remote))?;
+    match plan::reconcile(plan, image, &seen).map_err(|problem| {
+        error::error_with_help(
+            problem,
+            "another run released this version from another commit while this one was building",
+        )
+    })? {
+        BuildAction::Build => Ok(true),
+        BuildAction::AlreadyThere { digest } => {
+            outcome.digest = Some(digest);
+            outcome.note = "already released; ".to_owned();
+            Ok(false)
+        }
+        BuildAction::Skip { why } => {
+            ui::warn(format_args!("{why} (it was pushed while this run was building)"));
+            outcome.note = "skipped: another run pushed a newer build meanwhile".to_owned();
+            Ok(false)
+        }
+    }
+}
+
+/// Runs an assemble step's command line, then reads the primary tag back: it must hold exactly
+/// the parts' manifests (the one manifest itself, or an index of them). Returns its digest.
+fn assemble(
+    docker: &Docker,
+    image: &ImagePlan,
+    reference: &str,
+    sources: &[(crate::platform::Platform, crate::reference::Digest)],
+    argv: &[String],
+) -> Result<String> {
+    let (program, args) = argv.split_first().context("an assemble step without a command line")?;
+    let what = format!("assembling {reference}");
+    let out = failure::exec_retrying(&what, || {
+        if program == "docker" {
+            docker.argv(argv)
+        } else {
+            docker.tool(program, args)
+        }
+    })?;
+    if !out.status.success() {
+        return Err(docker::tool_error(docker::registry_host(&image.repository), &what, &out));
+    }
+    let remote = docker.inspect(reference)?.with_context(|| format!("{reference} is missing after assembling it"))?;
+    let assembled: BTreeMap<String, String> = match sources {
+        [(platform, _)] => BTreeMap::from([(platform.to_string(), remote.digest.clone())]),
+        _ => remote.manifests.clone(),
+    };
+    let wanted: BTreeMap<String, String> = sources.iter().map(|(p, d)| (p.to_string(), d.to_string())).collect();
+    if assembled != wanted {
+        bail!("{reference} holds {assembled:?}, not the parts' manifests {wanted:?}");
+    }
+    Ok(remote.digest)
+}
+
+/// Writes a part's result: what it pushed, for `merge`.
+fn write_part(
+    ws: &Workspace,
+    plan: &ReleasePlan,
+    outcomes: &[Outcome],
+    target: &str,
+    platform: &crate::platform::Platform,
+    images: &[usize],
+    path: &camino::Utf8Path,
+) -> Result<()> {
+    let sums_path = ws.root.join("dist").join(dist::SUMS);
+    let sums = std::fs::read_to_string(&sums_path).with_context(|| format!("reading {sums_path}"))?;
+    let (sha256, file) = sums
+        .lines()
+        .filter_map(|line| line.split_once("  "))
+        .find(|(_, name)| name.contains(&format!("-{target}.")))
+        .with_context(|| format!("{sums_path} lists no package of {target}"))?;
+    let commit = plan.commit.context("a part needs a commit")?;
+    let mut built = Vec::new();
+    for &i in images {
+        let image = &plan.images[i];
+        let digest =
+            outcomes[i].digest.clone().with_context(|| format!("the part built no image of {}/", image.context))?;
+        built.push(plan::parts::PartImage {
+            context: image.context.clone(),
+            repository: image.repository.clone(),
+            staging_tag: crate::tags::staging_tag(&commit.to_string(), image.primary_tag(), platform.as_str()),
+            digest: crate::reference::Digest::parse(&digest).map_err(anyhow::Error::msg)?,
+        });
+    }
+    let result = plan::parts::PartResult {
+        target: target.to_owned(),
+        platform: platform.clone(),
+        kind: plan.kind.as_str().to_owned(),
+        branch: plan.branch.clone(),
+        commit,
+        version: plan.version.semver.to_string(),
+        package: plan::parts::PartPackage { file: file.to_owned(), sha256: sha256.to_owned() },
+        images: built,
+    };
+    dist::write_atomic(path, &serde_json::to_vec_pretty(&result).context("serializing the part's result")?)
+}
+
 /// Checks that `pkg/` holds exactly this version for each platform before docker sees it.
-fn check_pkg(ws: &Workspace, image: &ImagePlan, version: &str) -> Result<()> {
-    for platform in &image.platforms {
-        let dir = ws.root.join(&image.context).join("pkg").join(platform.as_str());
+fn check_pkg(ws: &Workspace, context: &str, platforms: &[crate::platform::Platform], version: &str) -> Result<()> {
+    for platform in platforms {
+        let dir = ws.root.join(context).join("pkg").join(platform.as_str());
         let packages: Vec<_> = dir
             .read_dir_utf8()
             .map(|rd| {

@@ -57,6 +57,10 @@ xflags::xflags! {
             optional --run
             /// Port for --run (default 8080, on 127.0.0.1).
             optional --port port: u16
+            /// One target's share only, for a release spread over machines: package it, build each
+            /// context's image for its platform, push it under a staging tag, write
+            /// dist/part-<target>.json for `merge`.
+            optional --part target: String
         }
 
         /// Release the current branch as a dev build: images tagged with the branch name, never
@@ -78,6 +82,10 @@ xflags::xflags! {
             optional --run
             /// Port for --run (default 8080, on 127.0.0.1).
             optional --port port: u16
+            /// One target's share only, for a release spread over machines: package it, build each
+            /// context's image for its platform, push it under a staging tag, write
+            /// dist/part-<target>.json for `merge`.
+            optional --part target: String
         }
 
         /// Check that everything the next release needs is in place, and say how to fix what
@@ -168,6 +176,25 @@ xflags::xflags! {
             optional --repository repository: String
             /// The buildx builder to use (default: the current one).
             optional --builder builder: String
+            /// One target's share only, for a release spread over machines: package it, build each
+            /// context's image for its platform, push it under a staging tag, write
+            /// dist/part-<target>.json for `merge`.
+            optional --part target: String
+        }
+
+        /// Put a release spread over machines back together from its parts' results: check that
+        /// every planned platform has a part of this commit and version, assemble each image from
+        /// the parts' digests, then tag, verify, sign and publish as a release does.
+        /// Example: cargo xtask merge dist/part-*.json
+        cmd merge {
+            /// The parts' result files (dist/part-<target>.json).
+            repeated parts: PathBuf
+            /// Print the plan and do nothing.
+            optional --dry-run
+            /// Print the plan as JSON and do nothing.
+            optional --json
+            /// Push to this image repository instead of `image` (also RELEASE_REPOSITORY).
+            optional --repository repository: String
         }
     }
 }

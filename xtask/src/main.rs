@@ -62,6 +62,7 @@ fn main() -> ExitCode {
         flags::XtaskCmd::Prune(cmd) => ws().and_then(|ws| prune::run(cmd, &ws)),
         flags::XtaskCmd::Retract(cmd) => ws().and_then(|ws| retract::run(cmd, &ws)),
         flags::XtaskCmd::Verify(cmd) => ws().and_then(|ws| verify::run(cmd, &ws)),
+        flags::XtaskCmd::Merge(cmd) => ws().and_then(|ws| pipeline::run_merge(cmd, &ws)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

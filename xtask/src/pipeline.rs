@@ -22,6 +22,8 @@ struct Options {
     builder: Option<String>,
     run: bool,
     port: Option<u16>,
+    part: Option<String>,
+    merge: Option<plan::steps::Merge>,
 }
 
 /// `release` and `dev-release` take the same flags (xflags makes a struct for each).
@@ -35,6 +37,8 @@ macro_rules! options {
             builder: $cmd.builder,
             run: $cmd.run,
             port: $cmd.port,
+            part: $cmd.part,
+            merge: None,
         }
     };
 }
@@ -68,6 +72,8 @@ pub(crate) fn run_ci(cmd: flags::Ci, ws: &Workspace) -> Result<()> {
         builder: cmd.builder,
         run: false,
         port: None,
+        part: cmd.part,
+        merge: None,
     };
     let input = gather::plan_input(ws, opts.repository.clone(), false, false)?;
     let plan = plan::ci(&input, &ctx)?;
@@ -75,6 +81,52 @@ pub(crate) fn run_ci(cmd: flags::Ci, ws: &Workspace) -> Result<()> {
     if !plan.publish.is_empty() {
         publish::check_token(&ws.config, &ws.env)?;
     }
+    finish(ws, plan, &opts)
+}
+
+/// `merge`: the plan the parts were built for (their kind and branch, on this checkout), checked
+/// against what they pushed, then the usual run with each image assembled from its parts.
+pub(crate) fn run_merge(cmd: flags::Merge, ws: &Workspace) -> Result<()> {
+    let mut parts = Vec::new();
+    for path in &cmd.parts {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading the part result {}", path.display()))?;
+        let part: plan::parts::PartResult =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a part's result", path.display()))?;
+        parts.push(part);
+    }
+    let Some(first) = parts.first() else {
+        return Err(error::error_with_help(
+            "no part results given",
+            "pass the dist/part-<target>.json files the parts wrote: cargo xtask merge dist/part-*.json",
+        ));
+    };
+    let input = gather::plan_input(ws, cmd.repository.clone(), false, false)?;
+    let mut plan = match first.kind.as_str() {
+        "release" => plan::release(&input, None)?,
+        _ => plan::dev_release(&input, first.branch.as_deref())?,
+    };
+    let merge = match plan::parts::sources(&plan, &parts) {
+        Ok(sources) => Some(plan::steps::Merge {
+            sources,
+            packages: parts.iter().map(|p| (p.package.file.clone(), p.package.sha256.clone())).collect(),
+        }),
+        Err(problems) => {
+            plan.problems.extend(problems);
+            None
+        }
+    };
+    let opts = Options {
+        dry_run: cmd.dry_run,
+        json: cmd.json,
+        repository: cmd.repository,
+        local: false,
+        builder: None,
+        run: false,
+        port: None,
+        part: None,
+        merge,
+    };
     finish(ws, plan, &opts)
 }
 
@@ -100,6 +152,8 @@ fn finish(ws: &Workspace, mut plan: ReleasePlan, opts: &Options) -> Result<()> {
             builder: opts.builder.clone(),
             run_port: opts.run.then(|| opts.port.unwrap_or(8080)),
             may_fetch: !dry,
+            part: opts.part.clone(),
+            merge: opts.merge.clone(),
         };
         let preflight = preflight::preflight(ws, &plan, &options)?;
         let steps = plan::steps::steps(&plan, &preflight.facts);

@@ -33,6 +33,10 @@ pub(crate) struct RunOptions {
     /// Whether a commit the registry names but this checkout lacks may be fetched from
     /// `git-remote` (not in a dry run, which writes nothing, `.git` included).
     pub(crate) may_fetch: bool,
+    /// `--part TARGET`.
+    pub(crate) part: Option<String>,
+    /// `merge`: what the parts pushed.
+    pub(crate) merge: Option<plan::steps::Merge>,
 }
 
 pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions) -> Result<Preflight> {
@@ -138,6 +142,8 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         crates,
         signing: config.signing.clone(),
         signed,
+        part: options.part.clone(),
+        merge: options.merge.clone(),
     };
     for (image, action) in plan.images.iter().zip(&facts.actions) {
         if let BuildAction::AlreadyThere { .. } = action {

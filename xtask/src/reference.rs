@@ -80,6 +80,44 @@ impl fmt::Display for ImageRef<'_> {
     }
 }
 
+/// A manifest digest, `sha256:` and 64 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub(crate) struct Digest(String);
+
+impl Digest {
+    pub(crate) fn parse(text: &str) -> Result<Digest, String> {
+        let hex = text.strip_prefix("sha256:").unwrap_or("");
+        if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
+            return Err(format!("`{text}` is not a digest (sha256: and 64 lowercase hex digits)"));
+        }
+        Ok(Digest(text.to_owned()))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Digest {
+    type Error = String;
+    fn try_from(text: String) -> Result<Digest, String> {
+        Digest::parse(&text)
+    }
+}
+
+impl From<Digest> for String {
+    fn from(d: Digest) -> String {
+        d.0
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// What a user's image reference selects in its repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Selector {
@@ -100,11 +138,8 @@ impl UserRef {
     pub(crate) fn parse(text: &str) -> Result<UserRef, String> {
         let (name, selector) = match text.split_once('@') {
             Some((name, digest)) => {
-                let hex = digest.strip_prefix("sha256:").unwrap_or("");
-                if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
-                    return Err(format!("`{text}`: `{digest}` is not a digest (sha256: and 64 lowercase hex digits)"));
-                }
-                (name, Selector::Digest(digest.to_owned()))
+                let digest = Digest::parse(digest).map_err(|e| format!("`{text}`: {e}"))?;
+                (name, Selector::Digest(digest.to_string()))
             }
             None => match text.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')) {
                 Some((name, tag)) => {

@@ -9,6 +9,19 @@ use crate::version::{parse_tag, TagKind};
 pub(crate) const MAX_TAG_LEN: usize = 128;
 /// Put before a branch name that would otherwise look like a release tag or a context's tag.
 pub(crate) const BRANCH_GUARD: &str = "branch-";
+/// What every staging tag starts with: a part's push, which no user pulls (`--part`).
+pub(crate) const STAGING_PREFIX: &str = "staging-";
+
+/// The tag a part pushes one platform of one image under: `staging-`, the commit, the image's
+/// primary tag and the platform, cut to docker's limit with a hash of the whole.
+pub(crate) fn staging_tag(commit: &str, primary: &str, platform: &str) -> String {
+    let full = format!("{STAGING_PREFIX}{}-{primary}-{}", &commit[..commit.len().min(12)], platform.replace('/', "-"));
+    if full.len() <= MAX_TAG_LEN {
+        return full;
+    }
+    let hash = short_hash(&full);
+    format!("{}-{hash}", &full[..MAX_TAG_LEN - 1 - hash.len()])
+}
 
 /// Whether `name` is a branch name `git check-ref-format --branch` accepts.
 pub(crate) fn is_valid_branch(name: &str) -> bool {
@@ -38,6 +51,7 @@ pub(crate) fn dev_tag(branch: &str, prefix: &str, all_prefixes: &[&str], version
     let name = if name.is_empty() {
         format!("{BRANCH_GUARD}{hash}")
     } else if looks_like_release(name, version_tag_prefix)
+        || name.starts_with(STAGING_PREFIX)
         || all_prefixes.iter().any(|p| !p.is_empty() && name.starts_with(p))
     {
         format!("{BRANCH_GUARD}{name}")
@@ -204,6 +218,16 @@ mod tests {
     }
 
     #[test]
+    fn staging_tags() {
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(staging_tag(commit, "rpi-1.2.3", "linux/arm/v7"), "staging-0123456789ab-rpi-1.2.3-linux-arm-v7");
+        let long = staging_tag(commit, &"b".repeat(128), "linux/amd64");
+        assert_eq!(long.len(), MAX_TAG_LEN);
+        assert!(is_valid_image_tag(&long) && long.starts_with(STAGING_PREFIX));
+        assert_ne!(long, staging_tag(commit, &"b".repeat(127), "linux/amd64"), "cut tags keep a hash of the whole");
+    }
+
+    #[test]
     fn dev_tags() {
         check("feature/add-doodad", "feature-add-doodad", "rpi-feature-add-doodad");
         check("feature/a#1", "feature-a-1", "rpi-feature-a-1");
@@ -217,6 +241,8 @@ mod tests {
         check("v2.0.0-rc.1", "branch-v2.0.0-rc.1", "rpi-branch-v2.0.0-rc.1");
         check("1.2.3.4", "branch-1.2.3.4", "rpi-branch-1.2.3.4");
         check("rpi-latest", "branch-rpi-latest", "rpi-branch-rpi-latest");
+        check("staging-x", "branch-staging-x", "rpi-branch-staging-x");
+        check("staging", "staging", "rpi-staging");
         check("main", "main", "rpi-main");
         check("héllo/wörld", "h-llo-w-rld", "rpi-h-llo-w-rld");
         let hash = &short_hash("###");

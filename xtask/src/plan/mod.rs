@@ -19,6 +19,7 @@ use crate::{
     version::{parse_tag, TagKind, VersionInfo},
 };
 
+pub(crate) mod parts;
 pub(crate) mod registry;
 pub(crate) mod sign;
 pub(crate) mod steps;
@@ -57,9 +58,16 @@ fn display_all<S: serde::Serializer>(versions: &[Version], s: S) -> Result<S::Ok
 }
 
 /// A commit id (written out as its 40 hex digits at the edges only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub(crate) struct CommitId(git2::Oid);
+
+impl TryFrom<String> for CommitId {
+    type Error = String;
+    fn try_from(hex: String) -> Result<CommitId, String> {
+        CommitId::parse(&hex).ok_or_else(|| format!("`{hex}` is not a commit id (40 hex digits)"))
+    }
+}
 
 impl CommitId {
     /// A full commit id (40 hex digits), or `None`.

@@ -10,13 +10,13 @@ use serde::Serialize;
 use camino::Utf8Path;
 use semver::Version;
 
-use super::{sign, BuildAction, ImagePlan, Kind, ReleasePlan};
+use super::{parts, sign, BuildAction, ImagePlan, Kind, ReleasePlan};
 use crate::{
     config::{SigningConfig, TargetConfig},
     dist,
     platform::Platform,
     qemu,
-    reference::{self, ImageRef},
+    reference::{self, Digest, ImageRef},
 };
 
 /// The image label naming the branch of a dev build: two branch names can share a dev tag
@@ -63,6 +63,18 @@ pub(crate) struct Facts {
     /// Per image of the plan: whether the registry already holds the signature and the
     /// attestations of the digest it holds (a rerun does not sign twice).
     pub(crate) signed: Vec<bool>,
+    /// `--part TARGET`: this run does that target's share only.
+    pub(crate) part: Option<String>,
+    /// `merge`: what each image is assembled from, read from the parts' results.
+    pub(crate) merge: Option<Merge>,
+}
+
+/// What `merge` read from the parts: per image, the manifest digest of each platform (in the
+/// plan's order), and the packages the parts built (for the provenance).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Merge {
+    pub(crate) sources: Vec<Vec<(Platform, Digest)>>,
+    pub(crate) packages: Vec<(String, String)>,
 }
 
 /// What the cargo registry holds decided for one crate.
@@ -129,12 +141,19 @@ pub(crate) enum Step {
         build_args: BTreeMap<String, String>,
         labels: BTreeMap<String, String>,
         push: bool,
+        /// A part's push under a staging tag: no user-visible tag, so no re-read before it.
+        staging: bool,
         /// Where buildx writes the pushed digest.
         metadata_file: Utf8PathBuf,
         /// Why the step differs from the plan (a platform left out), if it does.
         note: Option<String>,
         argv: Vec<String>,
     },
+    /// Put an image together from the manifests its parts pushed (`merge`): an index of them
+    /// (`imagetools create`), or the one manifest as it is (`skopeo copy`), under the primary tag.
+    Assemble { image: usize, reference: String, sources: Vec<(Platform, Digest)>, argv: Vec<String> },
+    /// Write what this part pushed to `dist/part-<target>.json` (done in-process).
+    WritePart { target: String, platform: Platform, images: Vec<usize>, path: Utf8PathBuf, argv: Vec<String> },
     /// Point a moving tag at the highest release it covers, keeping the digest; planned from
     /// this release's version tag, read again right before writing.
     PointTag { image: usize, tag: String, from: String, argv: Vec<String> },
@@ -194,6 +213,8 @@ impl Step {
             | Step::FillPkg { argv, .. }
             | Step::RegisterQemu { argv, .. }
             | Step::Build { argv, .. }
+            | Step::Assemble { argv, .. }
+            | Step::WritePart { argv, .. }
             | Step::PointTag { argv, .. }
             | Step::Verify { argv, .. }
             | Step::Publish { argv, .. }
@@ -219,6 +240,8 @@ impl Step {
             Step::FillPkg { .. } => "fill-pkg",
             Step::RegisterQemu { .. } => "register-qemu",
             Step::Build { .. } => "build",
+            Step::Assemble { .. } => "assemble",
+            Step::WritePart { .. } => "write-part",
             Step::PointTag { .. } => "point-tag",
             Step::Verify { .. } => "verify",
             Step::Publish { .. } => "publish",
@@ -325,6 +348,10 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
     }
     let commit = plan.commit.map(|c| c.to_string()).unwrap_or_default();
     out.steps.extend(logins(plan, facts.login_user.as_deref()));
+    if let Some(target) = &facts.part {
+        part_steps(plan, facts, target, &commit, &mut out);
+        return out;
+    }
     let action = |i: usize| facts.actions.get(i).cloned().unwrap_or(BuildAction::Build);
     let to_build: Vec<usize> = (0..plan.images.len()).filter(|&i| action(i) == BuildAction::Build).collect();
 
@@ -339,7 +366,11 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
     // An image left unsigned gets its packages again (reproducible), for its provenance.
     let platforms: Vec<&Platform> = to_build.iter().flat_map(|&i| &plan.images[i].platforms).collect();
     let packaged: Vec<&Platform> = to_build.iter().chain(&to_sign).flat_map(|&i| &plan.images[i].platforms).collect();
-    if !packaged.is_empty() {
+    if facts.merge.is_some() {
+        // The parts built and pushed; the SBOMs come from this checkout's lockfile.
+        let signed: Vec<&ImagePlan> = to_sign.iter().map(|&i| &plan.images[i]).collect();
+        out.steps.extend(sign::sbom_steps(&facts.root, &plan.version.semver, &facts.targets, &signed));
+    } else if !packaged.is_empty() {
         let targets: Vec<String> =
             facts.targets.iter().filter(|t| packaged.contains(&&t.platform)).map(|t| t.target.clone()).collect();
         out.steps.push(Step::Package {
@@ -350,7 +381,7 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
         let signed: Vec<&ImagePlan> = to_sign.iter().map(|&i| &plan.images[i]).collect();
         out.steps.extend(sign::sbom_steps(&facts.root, &plan.version.semver, &facts.targets, &signed));
     }
-    if !to_build.is_empty() {
+    if !to_build.is_empty() && facts.merge.is_none() {
         let contexts: Vec<String> = to_build.iter().map(|&i| plan.images[i].context.clone()).collect();
         let mut argv = strings(["cargo", "xtask", "distcopy", "--from", "dist"]);
         argv.extend(contexts.iter().map(|c| format!("{c}/pkg")));
@@ -365,17 +396,18 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
 
     for (i, image) in plan.images.iter().enumerate() {
         let what = format!("build {}/ → {}:{}", image.context, image.repository, image.primary_tag());
-        match action(i) {
-            BuildAction::Build => match build_step(plan, facts, i, &commit) {
+        match (action(i), &facts.merge) {
+            (BuildAction::Build, Some(merge)) => out.steps.push(assemble_step(facts, i, image, merge)),
+            (BuildAction::Build, None) => match build_step(plan, facts, i, &commit, None) {
                 Ok(step) => out.steps.push(step),
                 Err(problem) => out.problems.push(problem),
             },
-            BuildAction::AlreadyThere { digest } => out.steps.push(Step::Skip {
+            (BuildAction::AlreadyThere { digest }, _) => out.steps.push(Step::Skip {
                 what,
                 why: format!("already released from this commit ({digest}): a rerun resumes after it"),
                 argv: Vec::new(),
             }),
-            BuildAction::Skip { why } => out.steps.push(Step::Skip { what, why, argv: Vec::new() }),
+            (BuildAction::Skip { why }, _) => out.steps.push(Step::Skip { what, why, argv: Vec::new() }),
         }
     }
 
@@ -398,8 +430,8 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
             });
         }
     }
-    // The packages were made again, so their checksums are signed again.
-    if !to_sign.is_empty() {
+    // The packages were made again, so their checksums are signed again (a merge has none).
+    if !to_sign.is_empty() && facts.merge.is_none() {
         out.steps.push(sign::sums_step(&facts.root, &facts.signing));
     }
 
@@ -468,11 +500,21 @@ fn image_has_digest(action: &BuildAction) -> bool {
     matches!(action, BuildAction::Build | BuildAction::AlreadyThere { .. })
 }
 
-/// One context's `docker buildx build`.
-fn build_step(plan: &ReleasePlan, facts: &Facts, i: usize, commit: &str) -> Result<Step, String> {
+/// One context's `docker buildx build`; for a part, of its one platform, pushed under a staging
+/// tag (`part`).
+fn build_step(
+    plan: &ReleasePlan,
+    facts: &Facts,
+    i: usize,
+    commit: &str,
+    part: Option<(&Platform, String)>,
+) -> Result<Step, String> {
     let image = &plan.images[i];
     let mut platforms = image.platforms.clone();
     let mut note = None;
+    if let Some((platform, _)) = &part {
+        platforms = vec![(*platform).clone()];
+    }
     if !image.push && !facts.containerd_store {
         // Without the containerd image store the engine holds one platform per tag.
         if !platforms.contains(&facts.host_platform) {
@@ -504,12 +546,15 @@ fn build_step(plan: &ReleasePlan, facts: &Facts, i: usize, commit: &str) -> Resu
     }
     // A push carries the immutable tag only (moving tags follow once all contexts are in); the
     // local engine gets every tag at once.
-    let tags: Vec<String> = if image.push {
+    let tags: Vec<String> = if let Some((_, staging)) = &part {
+        vec![ImageRef::tag(&image.repository, staging).to_string()]
+    } else if image.push {
         vec![ImageRef::tag(&image.repository, image.primary_tag()).to_string()]
     } else {
         image.tags().iter().map(|t| ImageRef::tag(&image.repository, t).to_string()).collect()
     };
     let metadata_file = facts.scratch_dir.join(format!("buildx-{}.json", image.context.replace('/', "-")));
+    let staging = part.is_some();
     let mut argv = strings(["docker", "buildx", "build"]);
     if let Some(b) = &facts.builder {
         argv.extend(["--builder".to_owned(), b.clone()]);
@@ -537,10 +582,77 @@ fn build_step(plan: &ReleasePlan, facts: &Facts, i: usize, commit: &str) -> Resu
         build_args,
         labels,
         push: image.push,
+        staging,
         metadata_file,
         note,
         argv,
     })
+}
+
+/// A part's steps: package its target, fill the `pkg/` of the contexts that build its platform,
+/// register qemu for it, build each of those contexts for that platform and push it under a
+/// staging tag, then write the result for `merge`. No version, moving or branch tag.
+fn part_steps(plan: &ReleasePlan, facts: &Facts, target: &str, commit: &str, out: &mut Steps) {
+    let platform = match parts::part_platform(plan, &facts.targets, target) {
+        Ok(platform) => platform,
+        Err(problem) => return out.problems.push(problem),
+    };
+    let images: Vec<usize> = parts::part_images(plan, platform).map(|(i, _)| i).collect();
+    out.steps.push(Step::Package {
+        version: plan.version.semver.clone(),
+        argv: dist::cargo_build_argv(&[target.to_owned()], facts.cargo_home.as_deref()),
+        targets: vec![target.to_owned()],
+    });
+    let contexts: Vec<String> = images.iter().map(|&i| plan.images[i].context.clone()).collect();
+    let mut argv = strings(["cargo", "xtask", "distcopy", "--from", "dist"]);
+    argv.extend(contexts.iter().map(|c| format!("{c}/pkg")));
+    out.steps.push(Step::FillPkg { contexts, argv });
+    match qemu::registrations(&facts.qemu, &facts.host_platform, [platform], &facts.qemu_image) {
+        Ok(registrations) => {
+            out.steps.extend(registrations.into_iter().map(|(handlers, argv)| Step::RegisterQemu { handlers, argv }))
+        }
+        Err(problem) => out.problems.push(problem),
+    }
+    for &i in &images {
+        let staging = crate::tags::staging_tag(commit, plan.images[i].primary_tag(), platform.as_str());
+        match build_step(plan, facts, i, commit, Some((platform, staging))) {
+            Ok(step) => out.steps.push(step),
+            Err(problem) => out.problems.push(problem),
+        }
+    }
+    out.steps.push(Step::WritePart {
+        target: target.to_owned(),
+        platform: platform.clone(),
+        images,
+        path: parts::part_path(&facts.root, target),
+        argv: Vec::new(),
+    });
+}
+
+/// `merge`'s write of one image's primary tag from its parts' manifests.
+fn assemble_step(facts: &Facts, i: usize, image: &ImagePlan, merge: &Merge) -> Step {
+    let sources = merge.sources.get(i).cloned().unwrap_or_default();
+    let reference = ImageRef::tag(&image.repository, image.primary_tag()).to_string();
+    let argv = match sources.as_slice() {
+        // One platform: the manifest as it is (an index around it would get another digest).
+        [(_, digest)] => {
+            let mut argv = strings(["skopeo", "copy", "--all", "--preserve-digests"]);
+            argv.extend(skopeo_options(
+                facts.authfile.as_deref(),
+                &image.repository,
+                &["--src-tls-verify", "--dest-tls-verify"],
+            ));
+            argv.push(format!("docker://{}@{digest}", image.repository));
+            argv.push(ImageRef::tag(&image.repository, image.primary_tag()).transport());
+            argv
+        }
+        _ => {
+            let mut argv = strings(["docker", "buildx", "imagetools", "create", "--tag", &reference]);
+            argv.extend(sources.iter().map(|(_, digest)| format!("{}@{digest}", image.repository)));
+            argv
+        }
+    };
+    Step::Assemble { image: i, reference, sources, argv }
 }
 
 /// The steps for a person: one line each, its command line after it.
@@ -559,6 +671,11 @@ pub(crate) fn render(steps: &[Step]) -> String {
                 if *push { "push" } else { "load into the local engine" },
                 note.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
             ),
+            Step::Assemble { reference, sources, .. } => format!(
+                "assemble {reference} from {}",
+                sources.iter().map(|(p, d)| format!("{p} {}", &d.as_str()[..19])).collect::<Vec<_>>().join(", ")
+            ),
+            Step::WritePart { target, path, .. } => format!("write what the part for {target} pushed to {path}"),
             Step::PointTag { tag, from, .. } => format!("point {tag} at {from} (or the higher release it covers)"),
             Step::Verify { reference, platforms, .. } => format!("verify {reference} [{}]", platforms.join(", ")),
             Step::Publish { krate, version, registry, .. } => format!("publish {krate} {version} to `{registry}`"),

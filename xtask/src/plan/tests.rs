@@ -65,6 +65,8 @@ fn facts(plan: &ReleasePlan) -> Facts {
             .collect(),
         signing: crate::config::SigningConfig::default(),
         signed: plan.images.iter().map(|_| false).collect(),
+        part: None,
+        merge: None,
     }
 }
 
@@ -859,4 +861,52 @@ fn record_steps(case: &str, plan: &ReleasePlan, facts: &Facts) {
             buf.push_str(&format!("## {case}\n{text}\n"));
         }
     });
+}
+
+/// A release plan on the version tag `tag`, for the tests of other modules of `plan/`.
+pub(super) fn release_plan(tag: &str) -> ReleasePlan {
+    release(&on_tag(tag).input, None).unwrap()
+}
+
+/// `--part TARGET` and `merge`: a part builds its platform of each context under a staging tag
+/// and writes its result, nothing else; a merge assembles each image from the parts, then the
+/// usual tail.
+#[test]
+fn parts_and_merge_steps() {
+    let _s = snapshot("parts_and_merge_steps");
+    let plan = release_plan("1.2.3");
+    let mut part = facts(&plan);
+    part.part = Some("armv7-unknown-linux-gnueabihf".into());
+    let steps = steps::steps(&plan, &part);
+    assert!(steps.problems.is_empty(), "{:?}", steps.problems);
+    expect!["login package fill-pkg build build write-part"].assert_eq(&kinds(&steps.steps));
+    for step in &steps.steps {
+        if let Step::Build { tags, platforms, staging, .. } = step {
+            assert!(*staging);
+            assert_eq!(platforms, &["linux/arm/v7"]);
+            assert!(tags[0].contains(":staging-c0ffeec0ffee-") && tags[0].ends_with("-linux-arm-v7"), "{tags:?}");
+        }
+    }
+    record_steps("--part armv7-unknown-linux-gnueabihf", &plan, &part);
+    part.part = Some("x86_64-unknown-linux-musl".into());
+    let steps = steps::steps(&plan, &part);
+    expect!["login package fill-pkg build write-part"].assert_eq(&kinds(&steps.steps));
+
+    let mut merge = facts(&plan);
+    let digest = |n: u8| crate::reference::Digest::parse(&format!("sha256:{}", format!("{n:02x}").repeat(32))).unwrap();
+    merge.merge = Some(steps::Merge {
+        sources: vec![
+            vec![
+                ("linux/amd64".into(), digest(1)),
+                ("linux/arm64".into(), digest(2)),
+                ("linux/arm/v7".into(), digest(3)),
+            ],
+            vec![("linux/arm/v7".into(), digest(3))],
+        ],
+        packages: Vec::new(),
+    });
+    let steps = steps::steps(&plan, &merge);
+    expect!["login assemble assemble point-tag point-tag point-tag point-tag point-tag point-tag verify verify"]
+        .assert_eq(&kinds(&steps.steps));
+    record_steps("merge", &plan, &merge);
 }

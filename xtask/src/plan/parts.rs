@@ -1,0 +1,228 @@
+//! A release spread over machines: a part (`--part TARGET`) does one target's share (package it,
+//! build each context's image for that target's platform, push it under a staging tag, write
+//! `dist/part-<target>.json`); `merge` checks the parts against the plan and assembles each
+//! image from their digests, then the usual tail runs. Pure, like the rest of `plan/`.
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::{Deserialize, Serialize};
+
+use super::{CommitId, ImagePlan, ReleasePlan};
+use crate::{config::TargetConfig, platform::Platform, reference::Digest};
+
+/// What a part did: written to `dist/part-<target>.json`, passed on by CI, read by `merge`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PartResult {
+    pub(crate) target: String,
+    pub(crate) platform: Platform,
+    /// The plan's kind (`release`, `dev-release`) and branch: the merge makes the same plan.
+    pub(crate) kind: String,
+    pub(crate) branch: Option<String>,
+    pub(crate) commit: CommitId,
+    /// The version, as SemVer.
+    pub(crate) version: String,
+    pub(crate) package: PartPackage,
+    pub(crate) images: Vec<PartImage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PartPackage {
+    pub(crate) file: String,
+    pub(crate) sha256: String,
+}
+
+/// One context's image, built for the part's platform and pushed under `staging_tag`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PartImage {
+    pub(crate) context: String,
+    pub(crate) repository: String,
+    pub(crate) staging_tag: String,
+    pub(crate) digest: Digest,
+}
+
+/// Where a part writes its result.
+pub(crate) fn part_path(root: &Utf8Path, target: &str) -> Utf8PathBuf {
+    root.join("dist").join(format!("part-{target}.json"))
+}
+
+/// The platform a part's target serves, or why it cannot be a part.
+pub(crate) fn part_platform<'a>(
+    plan: &ReleasePlan,
+    targets: &'a [TargetConfig],
+    target: &str,
+) -> Result<&'a Platform, String> {
+    let Some(config) = targets.iter().find(|t| t.target == target) else {
+        let known: Vec<&str> = targets.iter().map(|t| t.target.as_str()).collect();
+        return Err(format!("--part {target}: not a configured target (the targets are {})", known.join(", ")));
+    };
+    if plan.images.iter().any(|i| !i.push) {
+        return Err(format!(
+            "--part {target}: a part pushes its images for `merge`, and this run pushes nothing (local mode: set `image` or RELEASE_REPOSITORY)"
+        ));
+    }
+    if !plan.images.iter().any(|i| i.platforms.contains(&config.platform)) {
+        return Err(format!("--part {target}: no context builds {}, so this part has nothing to do", config.platform));
+    }
+    Ok(&config.platform)
+}
+
+/// The images a part for `platform` builds: those whose context builds that platform.
+pub(crate) fn part_images<'a>(
+    plan: &'a ReleasePlan,
+    platform: &'a Platform,
+) -> impl Iterator<Item = (usize, &'a ImagePlan)> {
+    plan.images.iter().enumerate().filter(move |(_, i)| i.platforms.contains(platform))
+}
+
+/// What `merge` assembles each image from: per image of the plan, its platforms' manifest
+/// digests in the plan's platform order. Every problem at once: a part from another commit,
+/// version, kind or branch; a planned platform of a context no part built; a platform built by
+/// two parts.
+pub(crate) fn sources(plan: &ReleasePlan, parts: &[PartResult]) -> Result<Vec<Vec<(Platform, Digest)>>, Vec<String>> {
+    let mut problems = Vec::new();
+    let commit = plan.commit;
+    for part in parts {
+        let mut differs = Vec::new();
+        if Some(part.commit) != commit {
+            differs.push(format!("commit {} (this checkout is at {})", part.commit, super::short_id(commit)));
+        }
+        if part.version != plan.version.semver.to_string() {
+            differs.push(format!("version {} (this merge is {})", part.version, plan.version.semver));
+        }
+        if part.kind != plan.kind.as_str() || part.branch != plan.branch && part.kind != "release" {
+            differs.push(format!(
+                "a {} of {} (this merge is a {} of {})",
+                part.kind,
+                part.branch.as_deref().unwrap_or("no branch"),
+                plan.kind.as_str(),
+                plan.branch.as_deref().unwrap_or("no branch")
+            ));
+        }
+        if !differs.is_empty() {
+            problems.push(format!("the part for {} was built from {}", part.target, differs.join(", ")));
+        }
+    }
+    let mut out = Vec::new();
+    for image in &plan.images {
+        let mut sources = Vec::new();
+        for platform in &image.platforms {
+            let built: Vec<(&PartResult, &PartImage)> = parts
+                .iter()
+                .filter(|p| &p.platform == platform)
+                .flat_map(|p| p.images.iter().filter(|i| i.context == image.context).map(move |i| (p, i)))
+                .collect();
+            match built.as_slice() {
+                [] => problems.push(format!(
+                    "no part built {platform} of {}/: run `--part` for the target serving {platform} and pass its result",
+                    image.context
+                )),
+                [(_, built)] if built.repository != image.repository => problems.push(format!(
+                    "the part for {platform} pushed {}/ to {}, but this merge pushes to {}",
+                    image.context, built.repository, image.repository
+                )),
+                [(_, built)] => sources.push((platform.clone(), built.digest.clone())),
+                [..] => problems.push(format!("{} parts built {platform} of {}/: pass one", built.len(), image.context)),
+            }
+        }
+        out.push(sources);
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(n: u8) -> Digest {
+        Digest::parse(&format!("sha256:{}", format!("{n:02x}").repeat(32))).unwrap()
+    }
+
+    fn part(plan: &ReleasePlan, target: &str, platform: &str, n: u8) -> PartResult {
+        PartResult {
+            target: target.into(),
+            platform: platform.into(),
+            kind: plan.kind.as_str().into(),
+            branch: plan.branch.clone(),
+            commit: plan.commit.unwrap(),
+            version: plan.version.semver.to_string(),
+            package: PartPackage {
+                file: format!("service-{}-{target}.tar.gz", plan.version.semver),
+                sha256: "00".into(),
+            },
+            images: plan
+                .images
+                .iter()
+                .filter(|i| i.platforms.iter().any(|p| p.as_str() == platform))
+                .map(|i| PartImage {
+                    context: i.context.clone(),
+                    repository: i.repository.clone(),
+                    staging_tag: "staging-x".into(),
+                    digest: digest(n),
+                })
+                .collect(),
+        }
+    }
+
+    fn plan() -> ReleasePlan {
+        super::super::tests::release_plan("1.2.3")
+    }
+
+    #[test]
+    fn every_planned_platform_needs_one_part_of_this_commit_and_version() {
+        let plan = plan();
+        let parts = vec![
+            part(&plan, "x86_64-unknown-linux-musl", "linux/amd64", 1),
+            part(&plan, "aarch64-unknown-linux-gnu", "linux/arm64", 2),
+            part(&plan, "armv7-unknown-linux-gnueabihf", "linux/arm/v7", 3),
+        ];
+        let sources = sources(&plan, &parts).unwrap();
+        assert_eq!(
+            sources[0].iter().map(|(p, d)| (p.as_str(), d.clone())).collect::<Vec<_>>(),
+            [("linux/amd64", digest(1)), ("linux/arm64", digest(2)), ("linux/arm/v7", digest(3))]
+        );
+        assert_eq!(sources[1], [("linux/arm/v7".into(), digest(3))], "the rpi context from the armv7 part");
+
+        let problems = super::sources(&plan, &parts[..2]).unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("no part built linux/arm/v7 of docker/"), "{problems:?}");
+
+        let mut other = parts.clone();
+        other[1].commit = CommitId::parse(&"1".repeat(40)).unwrap();
+        other[2].version = "1.2.4".into();
+        let problems = super::sources(&plan, &other).unwrap_err();
+        assert!(problems[0].contains("part for aarch64-unknown-linux-gnu was built from commit 1111"), "{problems:?}");
+        assert!(problems[1].contains("version 1.2.4 (this merge is 1.2.3)"), "{problems:?}");
+
+        let mut twice = parts.clone();
+        twice.push(part(&plan, "x86_64-unknown-linux-gnu", "linux/amd64", 4));
+        assert!(super::sources(&plan, &twice).unwrap_err()[0].contains("2 parts built linux/amd64 of docker/"));
+    }
+
+    #[test]
+    fn a_part_result_round_trips_and_refuses_a_bad_digest() {
+        let plan = plan();
+        let result = part(&plan, "x86_64-unknown-linux-musl", "linux/amd64", 7);
+        let json = serde_json::to_string(&result).unwrap();
+        assert_eq!(serde_json::from_str::<PartResult>(&json).unwrap(), result);
+        let bad = json.replace(digest(7).as_str(), "sha256:abc");
+        assert!(serde_json::from_str::<PartResult>(&bad).unwrap_err().to_string().contains("is not a digest"));
+    }
+
+    #[test]
+    fn a_part_needs_a_known_target_a_push_and_a_context_for_its_platform() {
+        let plan = plan();
+        let targets = crate::config::Config::default().targets;
+        assert_eq!(part_platform(&plan, &targets, "aarch64-unknown-linux-gnu").unwrap().as_str(), "linux/arm64");
+        assert!(part_platform(&plan, &targets, "riscv64gc-unknown-linux-gnu")
+            .unwrap_err()
+            .contains("not a configured target"));
+        let mut local = plan.clone();
+        local.images[0].push = false;
+        assert!(part_platform(&local, &targets, "aarch64-unknown-linux-gnu").unwrap_err().contains("pushes nothing"));
+    }
+}
