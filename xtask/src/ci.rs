@@ -153,6 +153,24 @@ pub(crate) fn source_url(env: &BTreeMap<String, String>) -> Option<String> {
     Some(format!("{}/{}", get("GITHUB_SERVER_URL")?, get("GITHUB_REPOSITORY")?))
 }
 
+/// The repository's web address for a provenance: GitHub's or GitLab's, from the CI variables.
+pub(crate) fn repository_url(env: &BTreeMap<String, String>) -> Option<String> {
+    source_url(env).or_else(|| env.get("CI_PROJECT_URL").filter(|v| !v.is_empty()).cloned())
+}
+
+/// A git remote's URL without the user and password it may carry (`https://user:token@host/…`,
+/// as CI checkouts write it): what may be published. scp-like addresses (`git@host:path`) carry
+/// no password and stay as they are.
+pub(crate) fn without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, path) = rest.split_once('/').map(|(a, p)| (a, Some(p))).unwrap_or((rest, None));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    match path {
+        Some(path) => format!("{scheme}://{host}/{path}"),
+        None => format!("{scheme}://{host}"),
+    }
+}
+
 /// The CI run's web address (a provenance's builder): GitHub Actions' run or GitLab's job.
 pub(crate) fn run_url(env: &BTreeMap<String, String>) -> Option<String> {
     let get = |k: &str| env.get(k).filter(|v| !v.is_empty());
@@ -168,6 +186,20 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn credentials_never_reach_a_published_url() {
+        assert_eq!(
+            without_credentials("https://gitlab-ci-token:glcbt-SECRET@gitlab.example/acme/service.git"),
+            "https://gitlab.example/acme/service.git"
+        );
+        assert_eq!(without_credentials("https://x-access-token:ghs_SECRET@github.com"), "https://github.com");
+        assert_eq!(without_credentials("https://github.com/acme/a@b.git"), "https://github.com/acme/a@b.git");
+        assert_eq!(without_credentials("git@github.com:acme/service.git"), "git@github.com:acme/service.git");
+        assert_eq!(without_credentials("/srv/git/service.git"), "/srv/git/service.git");
+        let gitlab = env(&[("CI_PROJECT_URL", "https://gitlab.example/acme/service")]);
+        assert_eq!(repository_url(&gitlab).as_deref(), Some("https://gitlab.example/acme/service"));
     }
 
     #[test]

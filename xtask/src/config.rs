@@ -227,9 +227,14 @@ impl Config {
             }
         }
         let signing = &self.signing;
-        for var in [&self.registry_user_env, &self.registry_password_env, &signing.key_env, &signing.password_env] {
+        for (key, var) in [
+            ("registry-user-env", &self.registry_user_env),
+            ("registry-password-env", &self.registry_password_env),
+            ("signing.key-env", &signing.key_env),
+            ("signing.password-env", &signing.password_env),
+        ] {
             if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                bail!("`{var}` is not an environment variable name");
+                bail!("`{key}`: `{var}` is not an environment variable name");
             }
         }
         if !self.publish.is_empty() && self.cargo_registry.is_empty() {
@@ -247,6 +252,23 @@ impl Config {
             bail!("`signing.public-key` is empty: `verify` needs the committed public key's path");
         }
         Ok(())
+    }
+
+    /// The environment variables among `names` that hold a secret: the registry password, the
+    /// signing key and its password (cosign's own `COSIGN_PASSWORD` too), cargo registry tokens.
+    /// Nothing but the tool that needs one gets it (a build runs every build script).
+    pub(crate) fn secret_vars<'a>(&self, names: &'a [String]) -> Vec<&'a str> {
+        let named = [
+            self.registry_password_env.as_str(),
+            self.signing.key_env.as_str(),
+            self.signing.password_env.as_str(),
+            "COSIGN_PASSWORD",
+        ];
+        names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| named.contains(n) || (n.starts_with("CARGO_REGISTRIES_") && n.ends_with("_TOKEN")))
+            .collect()
     }
 
     pub(crate) fn platform_of(&self, target: &str) -> Option<&str> {
@@ -392,6 +414,25 @@ platforms = ["linux/amd64"]
         check_err(
             "[workspace.metadata.release-pipeline.signing]\nsign = 'all'\npublic-key = ''",
             "`signing.public-key` is empty",
+        );
+    }
+
+    #[test]
+    fn secrets_are_named_once_for_every_child() {
+        let names: Vec<String> = [
+            "PATH",
+            "REGISTRY_PASSWORD",
+            "REGISTRY_USER",
+            "COSIGN_PRIVATE_KEY",
+            "COSIGN_PASSWORD",
+            "CARGO_REGISTRIES_LOCAL_TOKEN",
+            "CARGO_REGISTRIES_LOCAL_INDEX",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        assert_eq!(
+            Config::default().secret_vars(&names),
+            ["REGISTRY_PASSWORD", "COSIGN_PRIVATE_KEY", "COSIGN_PASSWORD", "CARGO_REGISTRIES_LOCAL_TOKEN"]
         );
     }
 

@@ -139,6 +139,56 @@ pub(crate) fn run(
     })
 }
 
+/// What `verify` checks on a digest: its signature, or its attestations of one predicate type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check<'a> {
+    Signature,
+    Attestation(&'a str),
+}
+
+impl std::fmt::Display for Check<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Check::Signature => f.write_str("signature"),
+            Check::Attestation(kind) => write!(f, "{kind} attestation"),
+        }
+    }
+}
+
+/// `cosign verify` (or `verify-attestation --type T`) of `pinned` against the public key `key`,
+/// offline: its stdout (the verified payloads, one per line), or why cosign refused.
+pub(crate) fn verify(
+    docker_env: &[(String, String)],
+    key: &Utf8Path,
+    pinned: &str,
+    check: Check<'_>,
+) -> Result<Result<String, failure::CosignRefusal>> {
+    let mut args: Vec<String> = match check {
+        Check::Signature => vec!["verify".to_owned()],
+        Check::Attestation(kind) => vec!["verify-attestation".to_owned(), "--type".to_owned(), kind.to_owned()],
+    };
+    args.extend(["--key".to_owned(), key.to_string(), "--insecure-ignore-tlog".to_owned()]);
+    if crate::reference::is_loopback_registry(crate::reference::registry_host(pinned)) {
+        args.push("--allow-http-registry".to_owned());
+    }
+    args.push(pinned.to_owned());
+    let sh = Shell::new()?;
+    let mut cmd = cmd!(sh, "cosign {args...}");
+    for (k, v) in docker_env {
+        cmd = cmd.env(k, v);
+    }
+    let out = exec::exec_output(cmd)?;
+    if out.status.success() {
+        return Ok(Ok(String::from_utf8_lossy(&out.stdout).into_owned()));
+    }
+    match failure::cosign_refusal(&String::from_utf8_lossy(&out.stderr)) {
+        failure::CosignRefusal::Other => {
+            Err(crate::error::command_failed(&format!("checking the {check} of {pinned}"), &out))
+        }
+        refusal => Ok(Err(refusal)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

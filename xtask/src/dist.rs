@@ -186,13 +186,9 @@ fn build(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
     ));
     let mut build = cmd!(sh, "{program} {args...} {quiet...}").quiet();
     // The build runs every dependency's build script: none of them gets a secret.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name == req.config.registry_password_env.as_str()
-            || (name.starts_with("CARGO_REGISTRIES_") && name.ends_with("_TOKEN"))
-        {
-            build = build.env_remove(name.as_ref());
-        }
+    let names: Vec<String> = std::env::vars_os().map(|(name, _)| name.to_string_lossy().into_owned()).collect();
+    for name in req.config.secret_vars(&names) {
+        build = build.env_remove(name);
     }
     exec::stream(build, &format!("building {CRATE} for {}", req.targets.join(", ")))?;
     let dir = target_dir(req.root);

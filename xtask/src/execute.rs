@@ -75,6 +75,8 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
             BuildAction::Build => {}
         }
     }
+    // Per image: whether this run wrote its primary tag (a build or an assemble).
+    let mut pushed_here = vec![false; plan.images.len()];
     let mut paused = Vec::new();
     let mut run_after = None;
     let mut crates: Vec<CrateAction> = facts.crates.clone();
@@ -85,6 +87,8 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
             paused.push(name);
             pause_point(name);
         }
+        let resumed = |i: usize| matches!(facts.actions.get(i), Some(BuildAction::AlreadyThere { .. }));
+        let signs_here = |i: usize| pushed_here[i] || resumed(i);
         match step {
             // Done by the preflight, whose registry reads go through it.
             Step::Login { .. } => {}
@@ -133,6 +137,7 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                 ));
                 check_pkg(ws, &image.context, platforms, &version)?;
                 outcomes[*i].digest = Some(build(&docker, image, facts.epoch, metadata_file, argv)?);
+                pushed_here[*i] = *push && !staging;
                 progress.done();
             }
             Step::Assemble { image: i, reference, sources, argv } => {
@@ -143,6 +148,7 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                 let image = &plan.images[*i];
                 let progress = ui::step(format!("assemble {reference} from {} part(s)", sources.len()));
                 outcomes[*i].digest = Some(assemble(&docker, image, reference, sources, argv)?);
+                pushed_here[*i] = true;
                 progress.done();
             }
             Step::WritePart { target, platform, images, path, .. } => {
@@ -212,8 +218,9 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                 dist::write_atomic(path, &json)?;
             }
             Step::Sign { image: i, argv, .. } => {
-                // Nothing pushed by this run (another run's build meanwhile): that run signs it.
-                if let Some(digest) = outcomes[*i].digest.clone() {
+                // What this run pushed, or a rerun found pushed and unsigned; not what another
+                // run pushed meanwhile (that run signs it).
+                if let Some(digest) = outcomes[*i].digest.clone().filter(|_| signs_here(*i)) {
                     let image = &plan.images[*i];
                     let what = format!("signing {}@{digest}", image.repository);
                     let progress = ui::step(what.clone());
@@ -229,7 +236,7 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                 while matches!(steps.get(end), Some(Step::Attest { image, .. }) if image == i) {
                     end += 1;
                 }
-                if let Some(index) = outcomes[*i].digest.clone() {
+                if let Some(index) = outcomes[*i].digest.clone().filter(|_| signs_here(*i)) {
                     attest_image(&ws.config.signing, &ws.env, &docker, &plan.images[*i], &index, &steps[n..end])?;
                 }
                 n = end;
@@ -354,17 +361,18 @@ fn provenance_input(
     facts: &plan::Facts,
     started: i64,
 ) -> Result<attest::ProvenanceInput> {
-    let repository = facts
-        .source_url
-        .clone()
+    // Published in the attestation: never a credential a CI checkout's remote URL may carry.
+    let repository = crate::ci::repository_url(&ws.env)
         .or_else(|| ws.repo.as_ref().and_then(|r| r.remote_url(&ws.config.git_remote)))
-        .unwrap_or_else(|| ws.root.to_string());
+        .map(|url| crate::ci::without_credentials(&url))
+        .unwrap_or_else(|| format!("file://{}", ws.root));
     let git_ref = match (&plan.tag, &plan.branch) {
         (Some(tag), _) => Some(format!("refs/tags/{tag}")),
         (None, Some(branch)) => Some(format!("refs/heads/{branch}")),
         (None, None) => None,
     };
-    let lockfile = std::fs::read(ws.root.join("Cargo.lock")).ok().map(|bytes| dist::sha256_hex(&bytes));
+    let lock_path = ws.root.join("Cargo.lock");
+    let lockfile = Some(dist::sha256_hex(&std::fs::read(&lock_path).with_context(|| format!("reading {lock_path}"))?));
     let targets: Vec<&str> =
         facts.targets.iter().filter(|t| image.platforms.contains(&t.platform)).map(|t| t.target.as_str()).collect();
     // A merge has the packages its parts built; a run, those in dist/SHA256SUMS.

@@ -142,6 +142,12 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         crates,
         signing: config.signing.clone(),
         signed,
+        sums_unsigned: {
+            let dist = ws.root.join("dist");
+            plan.signed
+                && dist.join(crate::dist::SUMS).is_file()
+                && !dist.join(format!("{}.sig", crate::dist::SUMS)).is_file()
+        },
         part: options.part.clone(),
         merge: options.merge.clone(),
     };
@@ -157,8 +163,9 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
     Ok(Preflight { docker, facts, problems })
 }
 
-/// A signing plan's preflight: the signing setup (`cosign::check`), and per image whether the
-/// registry already holds the signature and the attestations of the digest a rerun found.
+/// A signing plan's preflight: the signing setup (`cosign::check`), and per image a rerun found
+/// already pushed whether its digest verifies with the committed public key (the signature is
+/// made last, after every attestation: a verified signature means a finished signing).
 fn signing(
     ws: &Workspace,
     plan: &ReleasePlan,
@@ -169,24 +176,21 @@ fn signing(
     if let Err(problem) = cosign::check(&ws.config.signing, &ws.env, &ws.root) {
         problems.push(format!("{}: {}", problem.detail, problem.fix));
     }
-    let mut held: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    let public_key = ws.root.join(&ws.config.signing.public_key);
     let mut signed = Vec::new();
     for (image, action) in plan.images.iter().zip(actions) {
         let (BuildAction::AlreadyThere { digest }, Some(docker)) = (action, docker) else {
             signed.push(false);
             continue;
         };
-        if !held.contains_key(image.repository.as_str()) {
-            let tags = docker.list_tags(&image.repository).unwrap_or_else(|e| {
+        let pinned = format!("{}@{digest}", image.repository);
+        signed.push(match cosign::verify(docker.envs(), &public_key, &pinned, cosign::Check::Signature) {
+            Ok(verified) => verified.is_ok(),
+            Err(e) => {
                 problems.push(format!("{e:#}"));
-                Vec::new()
-            });
-            held.insert(&image.repository, tags);
-        }
-        let tags = &held[image.repository.as_str()];
-        signed.push(
-            tags.contains(&plan::sign::signature_tag(digest)) && tags.contains(&plan::sign::attestation_tag(digest)),
-        );
+                false
+            }
+        });
     }
     signed
 }

@@ -12,13 +12,14 @@ use serde::Deserialize;
 
 use crate::{
     attest::Provenance,
+    cosign,
     docker::Docker,
-    error, exec,
-    failure::{self, CosignRefusal},
+    error,
+    failure::CosignRefusal,
     flags,
     plan::sign::{PROVENANCE_TYPE, SBOM_TYPE},
     preflight,
-    reference::{self, Selector, UserRef},
+    reference::{Selector, UserRef},
     workspace::Workspace,
 };
 
@@ -61,13 +62,35 @@ pub(crate) fn run(cmd: flags::Verify, ws: &Workspace) -> Result<()> {
     let pinned = format!("{repository}@{digest}");
     let mut checked = vec![format!("{image} is {digest}")];
 
-    cosign_verify(&docker, &key, &pinned, &["verify"])?;
+    cosign_verify(&docker, &key, &pinned, cosign::Check::Signature)?;
     checked.push(format!("signed by the key {key}"));
 
     let provenances: Vec<Statement<Provenance>> = attestations(&docker, &key, &pinned, &digest, PROVENANCE_TYPE)?;
     let sboms: Vec<Statement<serde::de::IgnoredAny>> = attestations(&docker, &key, &pinned, &digest, SBOM_TYPE)?;
     checked.push(format!("{} provenance and {} SBOM attestation(s) name this digest", provenances.len(), sboms.len()));
-    let provenance = &provenances[0].predicate;
+    // Every provenance on this digest names one commit (a digest two contexts share carries
+    // both contexts' provenances); the one read is that of the context the tag belongs to.
+    let commits: std::collections::BTreeSet<&str> =
+        provenances.iter().map(|p| p.predicate.build_definition.external_parameters.commit.as_str()).collect();
+    if commits.len() > 1 {
+        return Err(anyhow::anyhow!(
+            "the provenances of {pinned} name different commits: {}",
+            commits.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let tag = match &image.selector {
+        Selector::Tag(tag) => Some(tag.as_str()),
+        Selector::Digest(_) => None,
+    };
+    let tag_context = tag.and_then(|tag| context_of_tag(ws, tag));
+    let provenance = match tag_context {
+        Some(context) => provenances
+            .iter()
+            .map(|p| &p.predicate)
+            .find(|p| p.build_definition.external_parameters.context == context.dir)
+            .ok_or_else(|| anyhow::anyhow!("{image} is a tag of {}/, but no provenance of {pinned} is", context.dir))?,
+        None => &provenances[0].predicate,
+    };
     let parameters = &provenance.build_definition.external_parameters;
 
     let commit = git2::Oid::from_str(&parameters.commit)
@@ -82,8 +105,17 @@ pub(crate) fn run(cmd: flags::Verify, ws: &Workspace) -> Result<()> {
     }
     checked.push(format!("its commit {commit} is in this repository's history"));
 
-    if let Selector::Tag(tag) = &image.selector {
-        if let Some(version) = version_of_tag(ws, tag) {
+    if let (Some(tag), Some(context)) = (tag, tag_context) {
+        let bare = &tag[context.image_tag_prefix.len()..];
+        let built = semver::Version::parse(&parameters.version).ok().filter(|_| parameters.kind == "release");
+        if let Some(version) = crate::tags::as_version_tag(bare) {
+            if built.as_ref() != Some(&version) {
+                return Err(anyhow::anyhow!(
+                    "{tag} is the tag of release {version}, but the provenance is of a {} of {}",
+                    parameters.kind,
+                    parameters.version
+                ));
+            }
             let prefix = &ws.config.version_tag_prefix;
             let git_tag = crate::version::version_tags(repo, prefix)?
                 .into_iter()
@@ -97,22 +129,33 @@ pub(crate) fn run(cmd: flags::Verify, ws: &Workspace) -> Result<()> {
             let tagged = repo
                 .peel_listed(git_tag.target, git_tag.peeled)
                 .with_context(|| format!("the git tag {} names no commit this clone has", git_tag.name))?;
-            let git_tag = git_tag.name;
             if tagged != commit {
                 return Err(anyhow::anyhow!(
                     "the provenance names commit {commit} but tag {version} is commit {tagged}"
                 ));
             }
-            checked.push(format!("{version} is the commit of the git tag {git_tag}"));
+            checked.push(format!("release {version}, the commit of the git tag {}", git_tag.name));
+        } else if crate::tags::is_moving_tag(bare) {
+            let covered =
+                built.as_ref().is_some_and(|v| crate::tags::moving_tag_home(bare, std::slice::from_ref(v)).is_some());
+            if !covered {
+                return Err(anyhow::anyhow!(
+                    "{tag} is a moving tag, but it holds a {} of {}, which {bare} does not cover",
+                    parameters.kind,
+                    parameters.version
+                ));
+            }
+            checked.push(format!("release {}, which {bare} covers", parameters.version));
         }
     }
 
-    let context = ws.config.context.iter().find(|c| c.dir == parameters.context).ok_or_else(|| {
-        anyhow::anyhow!(
-            "the provenance names the context `{}`, which the configuration does not have",
-            parameters.context
-        )
-    })?;
+    let context =
+        tag_context.or_else(|| ws.config.context.iter().find(|c| c.dir == parameters.context)).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the provenance names the context `{}`, which the configuration does not have",
+                parameters.context
+            )
+        })?;
     let mut want: Vec<String> = context.platforms.iter().map(ToString::to_string).collect();
     want.sort();
     let mut got = remote.platforms.clone();
@@ -136,38 +179,23 @@ pub(crate) fn run(cmd: flags::Verify, ws: &Workspace) -> Result<()> {
     Ok(())
 }
 
-/// The version a tag names, for the context whose image-tag-prefix it carries (`rpi-1.2.3` →
-/// 1.2.3); `None` for any other tag (moving, branch).
-fn version_of_tag(ws: &Workspace, tag: &str) -> Option<semver::Version> {
-    let mut prefixes: Vec<&str> = ws.config.context.iter().map(|c| c.image_tag_prefix.as_str()).collect();
-    prefixes.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    prefixes.iter().find_map(|p| tag.strip_prefix(p).and_then(crate::tags::as_version_tag))
+/// The context a tag belongs to: the one with the longest image-tag-prefix the tag starts with.
+fn context_of_tag<'a>(ws: &'a Workspace, tag: &str) -> Option<&'a crate::config::ContextConfig> {
+    ws.config.context.iter().filter(|c| tag.starts_with(&c.image_tag_prefix)).max_by_key(|c| c.image_tag_prefix.len())
 }
 
-/// `cosign verify ARGS… --key KEY --insecure-ignore-tlog IMAGE`: its stdout, or the reason
-/// the image fails.
-fn cosign_verify(docker: &Docker, key: &Utf8PathBuf, pinned: &str, command: &[&str]) -> Result<String> {
-    let mut args: Vec<String> = command.iter().map(|a| (*a).to_owned()).collect();
-    args.extend(["--key".to_owned(), key.to_string(), "--insecure-ignore-tlog".to_owned()]);
-    if reference::is_loopback_registry(reference::registry_host(pinned)) {
-        args.push("--allow-http-registry".to_owned());
-    }
-    args.push(pinned.to_owned());
-    let out = exec::exec_output(docker.tool("cosign", &args))?;
-    if out.status.success() {
-        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
-    }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let what = if command[0] == "verify" { "signature".to_owned() } else { format!("{} attestation", command[2]) };
-    Err(match failure::cosign_refusal(&stderr) {
-        CosignRefusal::Unsigned if command[0] == "verify" => anyhow::anyhow!("not signed: {pinned} has no signature"),
-        CosignRefusal::Unsigned | CosignRefusal::NoSuchAttestation => {
-            anyhow::anyhow!("not attested: {pinned} has no {what}")
+/// cosign's check of `pinned`: its stdout, or the one reason the image fails.
+fn cosign_verify(docker: &Docker, key: &Utf8PathBuf, pinned: &str, check: cosign::Check<'_>) -> Result<String> {
+    cosign::verify(docker.envs(), key, pinned, check)?.map_err(|refusal| match (refusal, check) {
+        (CosignRefusal::Unsigned, cosign::Check::Signature) => anyhow::anyhow!("not signed: {pinned} has no signature"),
+        (CosignRefusal::OtherKey, cosign::Check::Signature) => {
+            anyhow::anyhow!("signed by another key: no signature of {pinned} verifies with {key}")
         }
-        CosignRefusal::OtherKey => {
-            anyhow::anyhow!("signed by another key: no {what} of {pinned} verifies with {key}")
+        // The signature was verified with this key just before: what fails is the attestation.
+        (_, cosign::Check::Attestation(_)) => {
+            anyhow::anyhow!("not attested: no {check} of {pinned} verifies with {key}")
         }
-        CosignRefusal::Other => error::command_failed(&format!("checking the {what} of {pinned}"), &out),
+        (_, cosign::Check::Signature) => anyhow::anyhow!("not signed: {pinned} has no signature that verifies"),
     })
 }
 
@@ -180,7 +208,7 @@ fn attestations<P: serde::de::DeserializeOwned>(
     digest: &str,
     predicate_type: &str,
 ) -> Result<Vec<Statement<P>>> {
-    let out = cosign_verify(docker, key, pinned, &["verify-attestation", "--type", predicate_type])?;
+    let out = cosign_verify(docker, key, pinned, cosign::Check::Attestation(predicate_type))?;
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
     let mut named = Vec::new();
     let mut others = Vec::new();

@@ -244,6 +244,12 @@ fn a_signed_release_verifies_and_what_the_pipeline_did_not_sign_does_not() {
     assert_fails_with(&out, &format!("the provenance names commit {head} but tag 1.2.3 is commit"));
     ws.git(&["tag", "-f", "v1.2.3", &head]);
 
+    // The docker/ index copied onto a tag of the rpi- context: signed, but not that context's.
+    reg.retag("1.2.3", "rpi-1");
+    let out = verify(&format!("{repo}:rpi-1"));
+    assert_fails_with(&out, "is a tag of rpi-docker/, but no provenance of");
+    reg.retag("rpi-1.2.3", "rpi-1");
+
     // An image pushed to the version tag behind the pipeline's back: not signed. Signed with
     // another key: signed by another key.
     let context = tempfile::tempdir().unwrap();

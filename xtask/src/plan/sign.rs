@@ -17,15 +17,6 @@ pub(crate) const DIGEST: &str = "<digest>";
 pub(crate) const SBOM_TYPE: &str = "cyclonedx";
 pub(crate) const PROVENANCE_TYPE: &str = "slsaprovenance1";
 
-/// The registry tag cosign stores a digest's signatures under, and the one for its attestations.
-pub(crate) fn signature_tag(digest: &str) -> String {
-    format!("{}.sig", digest.replace(':', "-"))
-}
-
-pub(crate) fn attestation_tag(digest: &str) -> String {
-    format!("{}.att", digest.replace(':', "-"))
-}
-
 /// `dist/<crate>-<version>-<target>.cdx.json`: the target's SBOM, beside its package.
 pub(crate) fn sbom_path(root: &Utf8Path, version: &Version, target: &str) -> Utf8PathBuf {
     root.join("dist").join(format!("{}-{version}-{target}.cdx.json", dist::CRATE))

@@ -63,6 +63,8 @@ pub(crate) struct Facts {
     /// Per image of the plan: whether the registry already holds the signature and the
     /// attestations of the digest it holds (a rerun does not sign twice).
     pub(crate) signed: Vec<bool>,
+    /// `dist/SHA256SUMS` is there without its signature (a run stopped before signing it).
+    pub(crate) sums_unsigned: bool,
     /// `--part TARGET`: this run does that target's share only.
     pub(crate) part: Option<String>,
     /// `merge`: what each image is assembled from, read from the parts' results.
@@ -430,8 +432,9 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
             });
         }
     }
-    // The packages were made again, so their checksums are signed again (a merge has none).
-    if !to_sign.is_empty() && facts.merge.is_none() {
+    // Packages made in this run get their checksums signed, and so does a list a stopped run
+    // left unsigned (a merge has none).
+    if plan.signed && facts.merge.is_none() && (!to_sign.is_empty() || facts.sums_unsigned) {
         out.steps.push(sign::sums_step(&facts.root, &facts.signing));
     }
 

@@ -65,6 +65,7 @@ fn facts(plan: &ReleasePlan) -> Facts {
             .collect(),
         signing: crate::config::SigningConfig::default(),
         signed: plan.images.iter().map(|_| false).collect(),
+        sums_unsigned: false,
         part: None,
         merge: None,
     }
@@ -852,6 +853,11 @@ fn signing_steps() {
     rerun.signed = vec![true, true];
     let steps = steps::steps(&release_plan, &rerun);
     assert!(!steps.steps.iter().any(|s| matches!(s.kind(), "sign" | "attest" | "package" | "sign-blob")));
+    // A stopped run left `dist/SHA256SUMS` unsigned: the rerun signs it, and nothing else.
+    rerun.sums_unsigned = true;
+    let steps = steps::steps(&release_plan, &rerun);
+    let signing: Vec<&str> = steps.steps.iter().map(|s| s.kind()).filter(|k| k.starts_with("sign")).collect();
+    assert_eq!(signing, ["sign-blob"]);
 }
 
 fn record_steps(case: &str, plan: &ReleasePlan, facts: &Facts) {
