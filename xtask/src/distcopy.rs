@@ -35,7 +35,8 @@ pub(crate) fn run(cmd: flags::Distcopy, ws: &Workspace) -> Result<()> {
         .into_iter()
         .map(|p| Utf8PathBuf::try_from(p).map(|p| cwd.join(p)))
         .collect::<Result<Vec<_>, _>>()?;
-    let filled = distcopy(root, config, &from, &dests, None)?;
+    let only = cmd.platform.as_deref().map(Platform::parse).transpose().map_err(anyhow::Error::msg)?;
+    let filled = distcopy(root, config, &from, &dests, None, only.as_ref())?;
     for (dir, packages) in filled {
         for p in packages {
             println!("{dir}/{}/{}", p.manifest.platform, p.path.file_name().unwrap_or_default());
@@ -44,21 +45,31 @@ pub(crate) fn run(cmd: flags::Distcopy, ws: &Workspace) -> Result<()> {
     Ok(())
 }
 
-/// Fills each destination (default: every configured context's `pkg/`). With `expect_version`,
-/// packages of any other version are refused as stale. Returns what went where.
+/// Fills each destination (default: every configured context's `pkg/`), with its platforms or
+/// only `only` (a part's). With `expect_version`, packages of any other version are refused as
+/// stale. Returns what went where.
 pub(crate) fn distcopy(
     root: &Utf8Path,
     config: &Config,
     from: &Utf8Path,
     dests: &[Utf8PathBuf],
     expect_version: Option<&str>,
+    only: Option<&Platform>,
 ) -> Result<Vec<(Utf8PathBuf, Vec<Package>)>> {
     let dests: Vec<(Utf8PathBuf, Vec<Platform>)> = if dests.is_empty() {
         config.context.iter().map(|c| (root.join(&c.dir).join("pkg"), c.platforms.clone())).collect()
     } else {
         dests.iter().map(|d| (d.clone(), platforms_for(root, config, d))).collect()
     };
-    copy_into(root, config, from, dests, expect_version)
+    copy_into(root, config, from, restrict(dests, only), expect_version)
+}
+
+/// Each destination's platforms, `only` among them when given.
+fn restrict(dests: Vec<(Utf8PathBuf, Vec<Platform>)>, only: Option<&Platform>) -> Vec<(Utf8PathBuf, Vec<Platform>)> {
+    dests
+        .into_iter()
+        .map(|(dest, platforms)| (dest, platforms.into_iter().filter(|p| only.is_none_or(|o| o == p)).collect()))
+        .collect()
 }
 
 /// Fills the `pkg/` of the contexts in `dirs` only (a resumed release builds only what is
@@ -69,6 +80,7 @@ pub(crate) fn distcopy_contexts(
     from: &Utf8Path,
     dirs: &[&str],
     expect_version: Option<&str>,
+    only: Option<&Platform>,
 ) -> Result<Vec<(Utf8PathBuf, Vec<Package>)>> {
     let dests = config
         .context
@@ -76,7 +88,7 @@ pub(crate) fn distcopy_contexts(
         .filter(|c| dirs.contains(&c.dir.as_str()))
         .map(|c| (root.join(&c.dir).join("pkg"), c.platforms.clone()))
         .collect();
-    copy_into(root, config, from, dests, expect_version)
+    copy_into(root, config, from, restrict(dests, only), expect_version)
 }
 
 fn copy_into(

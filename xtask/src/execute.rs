@@ -106,10 +106,11 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                 })?;
                 progress.done();
             }
-            Step::FillPkg { contexts, .. } => {
+            Step::FillPkg { contexts, platform, .. } => {
                 let progress = ui::step(format!("distcopy: fill the pkg/ of {}", contexts.join(", ")));
                 let dirs: Vec<&str> = contexts.iter().map(String::as_str).collect();
-                distcopy::distcopy_contexts(&ws.root, &ws.config, &ws.root.join("dist"), &dirs, Some(&version))?;
+                let from = ws.root.join("dist");
+                distcopy::distcopy_contexts(&ws.root, &ws.config, &from, &dirs, Some(&version), platform.as_ref())?;
                 progress.done();
             }
             Step::RegisterQemu { handlers, argv } => {

@@ -36,6 +36,8 @@ xflags::xflags! {
         cmd distcopy {
             /// Where the packages are (default: dist/).
             optional --from from: PathBuf
+            /// Only this platform's package (a part's share), e.g. linux/arm64.
+            optional --platform platform: String
             /// Destination pkg/ directories (default: every configured context's).
             repeated pkg_dirs: PathBuf
         }

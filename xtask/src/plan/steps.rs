@@ -129,8 +129,8 @@ pub(crate) enum Step {
         targets: Vec<String>,
         argv: Vec<String>,
     },
-    /// Copy the packages into these contexts' `pkg/`.
-    FillPkg { contexts: Vec<String>, argv: Vec<String> },
+    /// Copy the packages into these contexts' `pkg/` (a part: its platform's only).
+    FillPkg { contexts: Vec<String>, platform: Option<Platform>, argv: Vec<String> },
     /// Register a qemu handler, so buildx can run foreign platforms' binaries.
     RegisterQemu { handlers: Vec<String>, argv: Vec<String> },
     /// Build one context's image for its platforms; push it, or load it into the engine.
@@ -387,7 +387,7 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
         let contexts: Vec<String> = to_build.iter().map(|&i| plan.images[i].context.clone()).collect();
         let mut argv = strings(["cargo", "xtask", "distcopy", "--from", "dist"]);
         argv.extend(contexts.iter().map(|c| format!("{c}/pkg")));
-        out.steps.push(Step::FillPkg { contexts, argv });
+        out.steps.push(Step::FillPkg { contexts, platform: None, argv });
         match qemu::registrations(&facts.qemu, &facts.host_platform, platforms.iter().copied(), &facts.qemu_image) {
             Ok(registrations) => out
                 .steps
@@ -607,9 +607,9 @@ fn part_steps(plan: &ReleasePlan, facts: &Facts, target: &str, commit: &str, out
         targets: vec![target.to_owned()],
     });
     let contexts: Vec<String> = images.iter().map(|&i| plan.images[i].context.clone()).collect();
-    let mut argv = strings(["cargo", "xtask", "distcopy", "--from", "dist"]);
+    let mut argv = strings(["cargo", "xtask", "distcopy", "--from", "dist", "--platform", platform.as_str()]);
     argv.extend(contexts.iter().map(|c| format!("{c}/pkg")));
-    out.steps.push(Step::FillPkg { contexts, argv });
+    out.steps.push(Step::FillPkg { contexts, platform: Some(platform.clone()), argv });
     match qemu::registrations(&facts.qemu, &facts.host_platform, [platform], &facts.qemu_image) {
         Ok(registrations) => {
             out.steps.extend(registrations.into_iter().map(|(handlers, argv)| Step::RegisterQemu { handlers, argv }))
@@ -666,7 +666,11 @@ pub(crate) fn render(steps: &[Step]) -> String {
         let what = match step {
             Step::Login { host, user, .. } => format!("log in to {host} as {user} (password on stdin)"),
             Step::Package { version, targets, .. } => format!("package {version} for {}", targets.join(", ")),
-            Step::FillPkg { contexts, .. } => format!("fill pkg/ of {}", contexts.join(", ")),
+            Step::FillPkg { contexts, platform, .. } => format!(
+                "fill pkg/ of {}{}",
+                contexts.join(", "),
+                platform.as_ref().map(|p| format!(" for {p}")).unwrap_or_default()
+            ),
             Step::RegisterQemu { handlers, .. } => format!("register {}", handlers.join(", ")),
             Step::Build { context, platforms, push, note, .. } => format!(
                 "build {context}/ for {} ({}){}",
