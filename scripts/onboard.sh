@@ -5,8 +5,11 @@
 # Idempotent: every step checks first and says "ok" when there is nothing to do.
 # Ends by running `cargo xtask doctor`.
 #
-#   scripts/onboard.sh            everything
-#   ONBOARD_SKIP_DOCTOR=1 ...     skip the final doctor run (CI runs it itself)
+#   scripts/onboard.sh                 everything
+#   scripts/onboard.sh --release-only  what `cargo xtask ci` needs, not what only the tests use
+#                                      (no ktra build, registry, shellcheck, actionlint,
+#                                      setuptools_scm): the release workflows use it
+#   ONBOARD_SKIP_DOCTOR=1 ...          skip the final doctor run (CI runs it itself)
 #
 # Runs as root, or as a user with sudo: such a user is given the docker group (for new logins)
 # and access to the running daemon's socket (for this session), so the README's commands work
@@ -19,10 +22,19 @@ say() { printf '%s\n' "$*"; }
 did() { changed=1; say "  + $*"; }
 ok() { say "  ok $*"; }
 
+release_only=0
+case "${1:-}" in
+  --release-only) release_only=1 ;;
+  "") ;;
+  *) say "usage: scripts/onboard.sh [--release-only]"; exit 2 ;;
+esac
+
 targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
 apt_pkgs=(gcc-arm-linux-gnueabihf gcc-aarch64-linux-gnu libc6-dev-armhf-cross libc6-dev-arm64-cross
-  musl-tools file qemu-user-static binfmt-support docker-registry apache2-utils skopeo
-  shellcheck curl ca-certificates pkg-config acl sudo python3-pip)
+  musl-tools file qemu-user-static binfmt-support skopeo curl ca-certificates pkg-config acl sudo)
+# What only the tests use: a registry of their own, shell and workflow checks, pip for the rest.
+test_pkgs=(docker-registry apache2-utils shellcheck python3-pip)
+((release_only)) || apt_pkgs+=("${test_pkgs[@]}")
 
 # shellcheck source=/dev/null
 . "${ONBOARD_OS_RELEASE:-/etc/os-release}" 2>/dev/null || true
@@ -185,6 +197,12 @@ for h in qemu-arm qemu-aarch64; do
     did "update-binfmts --enable $h"
   fi
 done
+
+if ((release_only)); then
+  if ((changed)); then say "onboard: done (release only: no test tools)"; else say "onboard: nothing to change, everything was in place (release only)"; fi
+  [ -n "${ONBOARD_SKIP_DOCTOR:-}" ] || { cd "$here"; exec cargo xtask doctor; }
+  exit 0
+fi
 
 say "test tools"
 ktra_root="${KTRA_ROOT:-$HOME/.cache/release-pipeline/ktra}"

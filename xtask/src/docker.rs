@@ -43,7 +43,16 @@ impl Docker {
 
     /// Whether buildx knows the builder `name` (an unknown one is refused before `dist`).
     pub(crate) fn check_builder(&self, name: &str) -> Result<(), String> {
+        // buildx refuses a docker context as a builder ("use `docker --context=…`"): say how to
+        // reach that engine instead.
+        let is_context = exec::silent(self.cmd(&["context", "inspect", name])).is_ok_and(|out| out.status.success());
+        let current = exec::silent(self.cmd(&["context", "show"]))
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .unwrap_or_default();
         match exec::exec_output(self.cmd(&["buildx", "inspect", name])) {
+            Ok(_) if is_context && name != current => Err(format!(
+                "--builder {name}: `{name}` is a docker context, and buildx's docker driver builds only on the engine of the current context: run with DOCKER_CONTEXT={name} instead (a part on another engine: DOCKER_CONTEXT={name} cargo xtask release --part TARGET)"
+            )),
             Ok(out) if out.status.success() => Ok(()),
             Ok(out) => Err(format!(
                 "--builder {name}: buildx does not know that builder ({}); `docker buildx ls` lists the builders",

@@ -123,3 +123,29 @@ fn onboarding_as_a_user_with_sudo() {
         serde_json::from_str(stdout(&out).lines().last().unwrap_or("")).unwrap_or_else(|_| panic!("{}", stdout(&out)));
     assert_eq!(answer["name"], "service");
 }
+
+/// `--release-only` sets up what `cargo xtask ci` needs and none of the test tools: with no ktra
+/// where the full mode would build it (2.5 minutes), it neither builds nor mentions it.
+#[test]
+fn the_release_only_mode_leaves_the_test_tools_out() {
+    let no_ktra = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new("bash")
+            .arg(workspace_root().join("scripts/onboard.sh"))
+            .args(args)
+            .env("ONBOARD_SKIP_DOCTOR", "1")
+            .env("KTRA_ROOT", no_ktra.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--release-only"]);
+    assert_ok(&out);
+    let said = stdout(&out);
+    assert!(said.contains("nothing to change, everything was in place (release only)"), "{said}");
+    for test_tool in ["test tools", "ktra", "actionlint", "setuptools_scm"] {
+        assert!(!said.contains(test_tool), "{test_tool}:\n{said}");
+    }
+    assert!(!no_ktra.path().join("bin/ktra").exists());
+    let out = run(&["--what"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+}

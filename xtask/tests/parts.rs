@@ -171,6 +171,12 @@ fn a_release_in_three_parts_on_two_engines_is_merged_by_digest() {
     ws.tag("v1.2.3");
     let repo = reg.repository();
 
+    // `--builder` with the other engine's context: buildx's docker driver cannot reach it that
+    // way; the run says how it can, before anything is built.
+    let out = run(ws.path(), &reg, &["release", "--part", "aarch64-unknown-linux-gnu", "--builder", &node2.context]);
+    assert_fails_with(&out, &format!("is a docker context, and buildx's docker driver builds only on the engine of the current context: run with DOCKER_CONTEXT={}", node2.context));
+    assert!(reg.tags().is_empty());
+
     let targets: Vec<&str> = TARGETS.iter().map(|(t, _)| *t).collect();
     let files = parts(&ws, &reg, &node2, "release", &targets);
     // A part writes no tag a user pulls: only staging tags.

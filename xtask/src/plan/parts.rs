@@ -56,9 +56,9 @@ pub(crate) fn part_platform<'a>(
         let known: Vec<&str> = targets.iter().map(|t| t.target.as_str()).collect();
         return Err(format!("--part {target}: not a configured target (the targets are {})", known.join(", ")));
     };
-    if plan.images.iter().any(|i| !i.push) {
+    if plan.local {
         return Err(format!(
-            "--part {target}: a part pushes its images for `merge`, and this run pushes nothing (local mode: set `image` or RELEASE_REPOSITORY)"
+            "--part {target}: a part pushes its images for `merge`, and a local run pushes nothing (set `image` or RELEASE_REPOSITORY, without --local)"
         ));
     }
     if !plan.images.iter().any(|i| i.platforms.contains(&config.platform)) {
@@ -222,7 +222,7 @@ mod tests {
             .unwrap_err()
             .contains("not a configured target"));
         let mut local = plan.clone();
-        local.images[0].push = false;
+        local.local = true;
         assert!(part_platform(&local, &targets, "aarch64-unknown-linux-gnu").unwrap_err().contains("pushes nothing"));
     }
 }

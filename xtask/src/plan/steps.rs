@@ -549,7 +549,7 @@ fn build_step(
     }
     // A push carries the immutable tag only (moving tags follow once all contexts are in); the
     // local engine gets every tag at once.
-    let tags: Vec<String> = if let Some((_, staging)) = &part {
+    let tags: Vec<String> = if let (Some((_, staging)), true) = (&part, image.push) {
         vec![ImageRef::tag(&image.repository, staging).to_string()]
     } else if image.push {
         vec![ImageRef::tag(&image.repository, image.primary_tag()).to_string()]
@@ -622,6 +622,10 @@ fn part_steps(plan: &ReleasePlan, facts: &Facts, target: &str, commit: &str, out
             Ok(step) => out.steps.push(step),
             Err(problem) => out.problems.push(problem),
         }
+    }
+    // A build-only plan (a pull request) checks that its share builds: nothing to merge.
+    if images.iter().any(|&i| !plan.images[i].push) {
+        return;
     }
     out.steps.push(Step::WritePart {
         target: target.to_owned(),
