@@ -374,8 +374,7 @@ fn provenance_input(
     };
     let lock_path = ws.root.join("Cargo.lock");
     let lockfile = Some(dist::sha256_hex(&std::fs::read(&lock_path).with_context(|| format!("reading {lock_path}"))?));
-    let targets: Vec<&str> =
-        facts.targets.iter().filter(|t| image.platforms.contains(&t.platform)).map(|t| t.target.as_str()).collect();
+    let targets = sign::targets_of(&facts.targets, &image.platforms);
     // A merge has the packages its parts built; a run, those in dist/SHA256SUMS.
     let listed: Vec<(String, String)> = match &facts.merge {
         Some(merge) => merge.packages.clone(),

@@ -49,7 +49,7 @@ fn by_digest(repository: &str) -> String {
 }
 
 /// The targets serving an image's platforms, in the configured order.
-fn targets_of<'a>(targets: &'a [crate::config::TargetConfig], platforms: &[Platform]) -> Vec<&'a str> {
+pub(crate) fn targets_of<'a>(targets: &'a [crate::config::TargetConfig], platforms: &[Platform]) -> Vec<&'a str> {
     targets.iter().filter(|t| platforms.contains(&t.platform)).map(|t| t.target.as_str()).collect()
 }
 
