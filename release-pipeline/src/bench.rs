@@ -382,13 +382,21 @@ fn python_venv(sh: &Shell, work: &Utf8Path) -> Result<Utf8PathBuf> {
     Ok(venv)
 }
 
+/// The workspace's first service: what the packaging and signing rows work on.
+fn first_service(root: &Utf8Path) -> Result<crate::services::Service> {
+    let views = crate::workspace::Workspace::open(Some(root))?.services(&[])?;
+    Ok(views.first().context("the workspace has no service")?.service().clone())
+}
+
 /// Our packaging of the release binary against `tar -cf - … | gzip -6` of the same files.
 fn packaging(sh: &Shell, root: &Utf8Path, work: &Utf8Path, runs: usize) -> Result<Row> {
     let target = "x86_64-unknown-linux-musl";
-    let binary = dist::target_dir(root).join(target).join("release").join(dist::CRATE);
+    let service = first_service(root)?;
+    let (package, bin) = (&service.package, &service.bin);
+    let binary = dist::target_dir(root).join(target).join("release").join(bin);
     if !binary.exists() {
         let step = ui::step("building the release binary to package");
-        cmd!(sh, "cargo build --quiet --release --locked -p service --target {target}").run()?;
+        cmd!(sh, "cargo build --quiet --release --locked -p {package} --bin {bin} --target {target}").run()?;
         step.done();
     }
     let data = std::fs::read(&binary)?;
@@ -712,8 +720,9 @@ fn signing_row(sh: &Shell, root: &Utf8Path, work: &Utf8Path, runs: usize) -> Res
         push: true,
     };
     let version = semver::Version::new(1, 0, 0);
-    let mut steps = sign::sbom_steps(&dir, &version, &config.targets, &[&image]);
-    steps.extend(sign::image_steps(&dir, &version, &config.targets, &signing, 0, &image));
+    let service = first_service(root)?;
+    let mut steps = sign::sbom_steps(&dir, &service, &version, &config.targets, &[&image]);
+    steps.extend(sign::image_steps(&dir, &service.bin, &version, &config.targets, &signing, 0, &image));
     steps.push(sign::sums_step(&dir, &signing));
     let docker = Docker::connect()?;
     let mut pushed = 0;
@@ -735,7 +744,9 @@ fn signing_row(sh: &Shell, root: &Utf8Path, work: &Utf8Path, runs: usize) -> Res
         let mut attested = false;
         for step in &steps {
             match step {
-                Step::Sbom { target, path, argv } => execute::write_sbom(root, target, 0, path, argv)?,
+                Step::Sbom { target, package, path, argv } => {
+                    execute::write_sbom(root, package, target, 0, path, argv)?
+                }
                 Step::Provenance { path, .. } => {
                     let input = attest::ProvenanceInput {
                         repository: "https://example.invalid/bench".into(),

@@ -24,6 +24,43 @@ pub(crate) struct Config {
     pub(crate) git_remote: String,
     pub(crate) context: Vec<ContextConfig>,
     pub(crate) signing: SigningConfig,
+    /// `[[service]]`: the released binaries; none: the workspace's one binary package.
+    pub(crate) service: Vec<ServiceConfig>,
+}
+
+/// One `[[service]]` table: a released binary and what differs from the top-level keys.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) struct ServiceConfig {
+    /// Default: the package name.
+    pub(crate) name: Option<String>,
+    pub(crate) package: String,
+    /// Default: the package's only binary.
+    pub(crate) bin: Option<String>,
+    /// Default: the top-level `version-tag-prefix`.
+    pub(crate) version_tag_prefix: Option<String>,
+    /// Default: the top-level `image`.
+    pub(crate) image: Option<String>,
+    /// Default: the top-level `publish`.
+    pub(crate) publish: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) dev_release: DevReleasePolicy,
+}
+
+impl ServiceConfig {
+    pub(crate) fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.package)
+    }
+}
+
+/// Which dev releases build a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum DevReleasePolicy {
+    #[default]
+    Always,
+    /// Only when something it is built from changed since its base version tag.
+    Changed,
 }
 
 /// `[…signing]`: which runs sign their images, and where the key, its password and the public
@@ -75,6 +112,9 @@ pub(crate) struct ContextConfig {
     pub(crate) platforms: Vec<Platform>,
     #[serde(default)]
     pub(crate) image_tag_prefix: String,
+    /// The service whose packages it holds; required with several services.
+    #[serde(default)]
+    pub(crate) service: Option<String>,
 }
 
 const KEYS: &[&str] = &[
@@ -91,9 +131,11 @@ const KEYS: &[&str] = &[
     "git-remote",
     "context",
     "signing",
+    "service",
 ];
 const TARGET_KEYS: &[&str] = &["target", "platform"];
-const CONTEXT_KEYS: &[&str] = &["dir", "platforms", "image-tag-prefix"];
+const CONTEXT_KEYS: &[&str] = &["dir", "platforms", "image-tag-prefix", "service"];
+const SERVICE_KEYS: &[&str] = &["name", "package", "bin", "version-tag-prefix", "image", "publish", "dev-release"];
 const SIGNING_KEYS: &[&str] = &["sign", "key-env", "password-env", "public-key"];
 pub(crate) const TABLE: &str = "workspace.metadata.release-pipeline";
 
@@ -122,14 +164,17 @@ impl Default for Config {
                     dir: "docker".to_owned(),
                     platforms: vec!["linux/amd64".into(), "linux/arm64".into(), "linux/arm/v7".into()],
                     image_tag_prefix: String::new(),
+                    service: None,
                 },
                 ContextConfig {
                     dir: "rpi-docker".to_owned(),
                     platforms: vec!["linux/arm/v7".into()],
                     image_tag_prefix: "rpi-".to_owned(),
+                    service: None,
                 },
             ],
             signing: SigningConfig::default(),
+            service: Vec::new(),
         }
     }
 }
@@ -153,7 +198,7 @@ impl Config {
             return Ok(Config::default());
         };
         check_keys(table, KEYS, "")?;
-        for (key, inner_keys) in [("targets", TARGET_KEYS), ("context", CONTEXT_KEYS)] {
+        for (key, inner_keys) in [("targets", TARGET_KEYS), ("context", CONTEXT_KEYS), ("service", SERVICE_KEYS)] {
             match table.get(key) {
                 Some(toml_edit::Item::ArrayOfTables(tables)) => {
                     for t in tables {
@@ -214,11 +259,13 @@ impl Config {
                 bail!("context `{}`: image-tag-prefix `{}` cannot start an image tag", c.dir, c.image_tag_prefix);
             }
         }
-        // Every context pushes to the one image repository: the same prefix twice would have the
-        // second context overwrite the first's tags in the same run.
+        self.validate_services()?;
+        // Two contexts pushing to one image repository with the same prefix: the second would
+        // overwrite the first's tags in the same run.
         let mut prefixes = std::collections::HashMap::new();
         for c in &self.context {
-            if let Some(first) = prefixes.insert(c.image_tag_prefix.as_str(), c.dir.as_str()) {
+            let repository = self.repository_key(c);
+            if let Some(first) = prefixes.insert((repository, c.image_tag_prefix.as_str()), c.dir.as_str()) {
                 bail!(
                     "contexts `{first}` and `{}` push to the same image repository with the same image-tag-prefix `{}`: the second would overwrite the first's tags; give one of them its own prefix",
                     c.dir,
@@ -252,6 +299,83 @@ impl Config {
             bail!("`signing.public-key` is empty: `verify` needs the committed public key's path");
         }
         Ok(())
+    }
+
+    /// The `[[service]]` tables and the contexts' `service` keys, checked without reading the
+    /// packages (`services.rs` checks those).
+    fn validate_services(&self) -> Result<()> {
+        let names: Vec<&str> = self.service.iter().map(ServiceConfig::name).collect();
+        for (i, s) in self.service.iter().enumerate() {
+            let name = s.name();
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)) {
+                bail!("`service.name`: `{name}` is not a service name (letters, digits, `-` and `_`)");
+            }
+            if s.package.is_empty() {
+                bail!("`service.package` of service `{name}` is empty");
+            }
+            if names[..i].contains(&name) {
+                bail!("`service.name`: two services are named `{name}`; give one of them another `name`");
+            }
+            if let Some(publish) = &s.publish {
+                if !publish.is_empty() && self.cargo_registry.is_empty() {
+                    bail!("`service.publish` of service `{name}` lists crates but `cargo-registry` is empty");
+                }
+            }
+        }
+        for c in &self.context {
+            match (&c.service, names.as_slice()) {
+                (Some(service), names) if !names.is_empty() && !names.contains(&service.as_str()) => bail!(
+                    "context `{}`: `service = \"{service}\"` names no service (the services are {})",
+                    c.dir,
+                    names.join(", ")
+                ),
+                (None, names) if names.len() > 1 => bail!(
+                    "context `{}` has no `service` key, and there are several services ({}): name the one whose packages it holds",
+                    c.dir,
+                    names.join(", ")
+                ),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The `[[service]]` table a context belongs to (the only one, when there is one).
+    pub(crate) fn service_of(&self, context: &ContextConfig) -> Option<&ServiceConfig> {
+        match (&context.service, self.service.as_slice()) {
+            (Some(name), services) => services.iter().find(|s| s.name() == name),
+            (None, [only]) => Some(only),
+            _ => None,
+        }
+    }
+
+    /// What decides a context's image repository before the command line is read: its service's
+    /// own `image`, else the top-level one, else (local mode) the service's name.
+    fn repository_key<'a>(&'a self, context: &'a ContextConfig) -> &'a str {
+        let service = self.service_of(context);
+        match service.and_then(|s| s.image.as_deref()).filter(|i| !i.is_empty()) {
+            Some(image) => image,
+            None if !self.image.is_empty() => &self.image,
+            None => service.map(ServiceConfig::name).or(context.service.as_deref()).unwrap_or(""),
+        }
+    }
+
+    /// The configuration as one service sees it: its prefix, image, crates and contexts in place
+    /// of the top-level ones. Every command on a service reads this view.
+    pub(crate) fn for_service(&self, service: &ServiceConfig, only_one: bool) -> Config {
+        let mut view = self.clone();
+        if let Some(prefix) = &service.version_tag_prefix {
+            view.version_tag_prefix = prefix.clone();
+        }
+        if let Some(image) = &service.image {
+            view.image = image.clone();
+        }
+        if let Some(publish) = &service.publish {
+            view.publish = publish.clone();
+        }
+        view.context.retain(|c| c.service.as_deref().map_or(only_one, |s| s == service.name()));
+        view.service = vec![service.clone()];
+        view
     }
 
     /// The environment variables among `names` that hold a secret: the registry password, the
@@ -326,13 +450,19 @@ mod tests {
         }
         let later: Vec<String> =
             table.iter().map(|(k, _)| k.to_owned()).filter(|k| !KEYS.contains(&k.as_str())).collect();
-        assert_eq!(later, ["service"], "keys the contract has that this code does not accept yet");
-        for key in &later {
-            table.remove(key);
-        }
+        assert!(later.is_empty(), "keys the contract has that this code does not accept yet: {later:?}");
+        // The contract's example service shows each default as a placeholder: the defaults are
+        // no service table at all.
+        let service = table.remove("service").expect("the contract shows a service");
+        let service = service.as_array_of_tables().expect("[[service]]").get(0).expect("one service").clone();
+        let mut keys: Vec<&str> = service.iter().map(|(k, _)| k).collect();
+        keys.sort();
+        let mut known = SERVICE_KEYS.to_vec();
+        known.sort();
+        assert_eq!(keys, known, "docs/config.md's [[service]] keys");
         let contexts = table.get_mut("context").and_then(|c| c.as_array_of_tables_mut()).expect("contexts");
         for context in contexts.iter_mut() {
-            context.remove("service");
+            assert!(context.get("service").is_none(), "a documented default context has no service");
         }
         let manifest = format!("[workspace.metadata.release-pipeline]\n{table}");
         let documented =
@@ -434,6 +564,48 @@ platforms = ["linux/amd64"]
             Config::default().secret_vars(&names),
             ["REGISTRY_PASSWORD", "COSIGN_PRIVATE_KEY", "COSIGN_PASSWORD", "CARGO_REGISTRIES_LOCAL_TOKEN"]
         );
+    }
+
+    #[test]
+    fn services_are_read_and_checked() {
+        let service = |name: &str, package: &str| {
+            format!("[[workspace.metadata.release-pipeline.service]]\nname = '{name}'\npackage = '{package}'\n")
+        };
+        let context = |dir: &str, service: Option<&str>, prefix: &str| {
+            format!(
+                "[[workspace.metadata.release-pipeline.context]]\ndir = '{dir}'\nplatforms = ['linux/amd64']\nimage-tag-prefix = '{prefix}'\n{}",
+                service.map(|s| format!("service = '{s}'\n")).unwrap_or_default()
+            )
+        };
+        let two = service("alpha", "alpha") + &service("beta", "beta-pkg");
+        let parsed = |toml: &str| Config::parse(&format!("[workspace.metadata.release-pipeline]\n{toml}"));
+        let c = parsed(&(two.clone() + &context("a", Some("alpha"), "") + &context("b", Some("beta"), ""))).unwrap();
+        assert_eq!(c.service.iter().map(ServiceConfig::name).collect::<Vec<_>>(), ["alpha", "beta"]);
+        assert_eq!(c.service[1].dev_release, DevReleasePolicy::Always);
+        let beta = c.for_service(&c.service[1], false);
+        assert_eq!(beta.context.iter().map(|c| c.dir.as_str()).collect::<Vec<_>>(), ["b"]);
+        // Local mode: two services' images are named after each, so one prefix is no conflict;
+        // with the one top-level image it is.
+        let shared = "image = 'r.example/acme/x'\n".to_owned()
+            + &two
+            + &context("a", Some("alpha"), "")
+            + &context("b", Some("beta"), "");
+        check_err(&shared, "same image-tag-prefix");
+        check_err(&(two.clone() + &context("a", Some("gamma"), "")), "`service = \"gamma\"` names no service");
+        check_err(&(two.clone() + &context("a", None, "")), "context `a` has no `service` key");
+        check_err(&(service("alpha", "alpha") + &service("alpha", "other")), "two services are named `alpha`");
+        check_err("[[workspace.metadata.release-pipeline.service]]\nname = 'x'", "missing field `package`");
+        check_err(
+            "[[workspace.metadata.release-pipeline.service]]\npackage = 'x'\nbinary = 'y'",
+            "unknown key `binary` in `service`",
+        );
+        check_err(
+            "[[workspace.metadata.release-pipeline.service]]\npackage = 'x'\ndev-release = 'sometimes'",
+            "unknown variant `sometimes`",
+        );
+        // One service: contexts without `service` are its own.
+        let one = parsed(&(service("alpha", "alpha") + &context("a", None, ""))).unwrap();
+        assert_eq!(one.for_service(&one.service[0], true).context.len(), 1);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `cargo xtask dist`: build the service once per target, on the host, and package each build
-//! reproducibly (`dist/service-<version>-<target>.tar.gz` + `dist/SHA256SUMS`). Every image is
+//! `cargo xtask dist`: build each service once per target, on the host, and package each build
+//! reproducibly (`dist/<bin>-<version>-<target>.tar.gz` + `dist/SHA256SUMS`). Every image is
 //! made from these packages, never from a rebuild.
 use std::io::{Read, Write};
 
@@ -9,9 +9,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use xshell::{cmd, Shell};
 
-use crate::{config::Config, exec, flags, ui, version, workspace::Workspace};
+use crate::{config::Config, exec, flags, services::Service, ui, version, workspace::Workspace};
 
-pub(crate) const CRATE: &str = "service";
 pub(crate) const SUMS: &str = "SHA256SUMS";
 /// The manifest inside every package; `distcopy` and the pipeline read it to refuse a stale one.
 pub(crate) const MANIFEST: &str = "manifest.json";
@@ -59,6 +58,7 @@ pub(crate) struct Entry {
 /// What `dist` needs to know; the pipeline fills it from its plan.
 pub(crate) struct DistRequest<'a> {
     pub(crate) root: &'a Utf8Path,
+    pub(crate) service: &'a Service,
     pub(crate) config: &'a Config,
     pub(crate) version: &'a str,
     pub(crate) commit: &'a str,
@@ -69,17 +69,23 @@ pub(crate) struct DistRequest<'a> {
 }
 
 pub(crate) fn run(cmd: flags::Dist, ws: &Workspace) -> Result<()> {
-    let (repo, root, config) = (ws.repo.as_ref(), &ws.root, &ws.config);
-    let info = version::of(ws)?;
-    let commit = info.commit.clone().unwrap_or_else(|| "unknown".to_owned());
-    let epoch = source_date_epoch(repo, info.commit.as_deref())?;
-    let targets =
-        if cmd.target.is_empty() { config.targets.iter().map(|t| t.target.clone()).collect() } else { cmd.target };
     let format = Format::parse(cmd.format.as_deref())?;
-    let version = info.semver.to_string();
-    let packages = dist(&DistRequest { root, config, version: &version, commit: &commit, epoch, targets, format })?;
-    for p in &packages {
-        println!("{p}");
+    for ws in ws.services(&cmd.service)? {
+        let (repo, root, config) = (ws.repo.as_deref(), &ws.root, &ws.config);
+        let info = version::of(&ws)?;
+        let commit = info.commit.clone().unwrap_or_else(|| "unknown".to_owned());
+        let epoch = source_date_epoch(repo, info.commit.as_deref())?;
+        let targets = if cmd.target.is_empty() {
+            config.targets.iter().map(|t| t.target.clone()).collect()
+        } else {
+            cmd.target.clone()
+        };
+        let version = info.semver.to_string();
+        let service = ws.service();
+        let request = DistRequest { root, service, config, version: &version, commit: &commit, epoch, targets, format };
+        for p in dist(&request)? {
+            println!("{p}");
+        }
     }
     Ok(())
 }
@@ -106,15 +112,16 @@ pub(crate) fn dist(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
     let binaries = build(req)?;
     let dist_dir = req.root.join("dist");
     std::fs::create_dir_all(&dist_dir).with_context(|| format!("creating {dist_dir}"))?;
-    remove_stale(&dist_dir, req.version)?;
-    let readme = read_optional(&req.root.join(CRATE).join("README.md"))?;
+    let bin = &req.service.bin;
+    remove_stale(&dist_dir, bin, req.version)?;
+    let readme = read_optional(&req.root.join(&req.service.dir).join("README.md"))?;
     let license = read_optional(&req.root.join("LICENSE"))?;
     let mut packages = Vec::new();
     let mut known_sums = std::collections::BTreeMap::new();
     for (target, binary) in req.targets.iter().zip(binaries) {
         let data = std::fs::read(&binary).with_context(|| format!("reading the built binary {binary}"))?;
         let manifest = Manifest {
-            name: CRATE.to_owned(),
+            name: bin.clone(),
             version: req.version.to_owned(),
             target: target.clone(),
             platform: req.config.platform_of(target).expect("checked above").to_owned(),
@@ -122,7 +129,7 @@ pub(crate) fn dist(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
             sha256: sha256_hex(&data),
         };
         let mut entries = vec![
-            Entry { path: format!("bin/{CRATE}"), mode: 0o755, data },
+            Entry { path: format!("bin/{bin}"), mode: 0o755, data },
             Entry { path: MANIFEST.to_owned(), mode: 0o644, data: serde_json::to_vec_pretty(&manifest)? },
         ];
         if let Some(readme) = &readme {
@@ -131,7 +138,7 @@ pub(crate) fn dist(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
         if let Some(license) = &license {
             entries.push(Entry { path: "LICENSE".to_owned(), mode: 0o644, data: license.clone() });
         }
-        let path = dist_dir.join(format!("{CRATE}-{}-{target}.{}", req.version, req.format.ext()));
+        let path = dist_dir.join(package_name(bin, req.version, target, req.format.ext()));
         let bytes = match req.format {
             Format::TarGz => tar_gz(entries, req.epoch)?,
             Format::Zip => zip(entries, req.epoch)?,
@@ -176,11 +183,12 @@ fn build(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
     let _v = sh.push_env("SERVICE_VERSION", req.version);
     let _c = sh.push_env("SERVICE_COMMIT", req.commit);
     let _e = sh.push_env("SOURCE_DATE_EPOCH", req.epoch.to_string());
-    let argv = cargo_build_argv(&req.targets, cargo_home().as_deref());
+    let Service { package, bin, .. } = req.service;
+    let argv = cargo_build_argv(package, bin, &req.targets, cargo_home().as_deref());
     let (program, args) = argv.split_first().expect("cargo build argv starts with cargo");
     let quiet = ui::quiet().then_some("--quiet");
     ui::info(format_args!(
-        "building {CRATE} {} for {}: cargo build --release -p {CRATE} --target …",
+        "building {bin} {} for {}: cargo build --release -p {package} --bin {bin} --target …",
         req.version,
         req.targets.join(", ")
     ));
@@ -190,9 +198,9 @@ fn build(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
     for name in req.config.secret_vars(&names) {
         build = build.env_remove(name);
     }
-    exec::stream(build, &format!("building {CRATE} for {}", req.targets.join(", ")))?;
+    exec::stream(build, &format!("building {bin} for {}", req.targets.join(", ")))?;
     let dir = target_dir(req.root);
-    Ok(req.targets.iter().map(|t| dir.join(t).join("release").join(CRATE)).collect())
+    Ok(req.targets.iter().map(|t| dir.join(t).join("release").join(bin)).collect())
 }
 
 /// `CARGO_HOME`, where registry sources are compiled from.
@@ -203,12 +211,19 @@ pub(crate) fn cargo_home() -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
-/// The one `cargo build` of the service for `targets`. Registry sources are compiled from
+/// A package's file name: `<bin>-<version>-<target>.<ext>`.
+pub(crate) fn package_name(bin: &str, version: &str, target: &str, ext: &str) -> String {
+    format!("{bin}-{version}-{target}.{ext}")
+}
+
+/// The one `cargo build` of a service's binary for `targets`. Registry sources are compiled from
 /// `cargo_home`; it is remapped so the binary (and so the package) is the same on every machine.
 /// Workspace paths are relative already, std's are remapped.
-pub(crate) fn cargo_build_argv(targets: &[String], cargo_home: Option<&str>) -> Vec<String> {
-    let mut argv: Vec<String> =
-        ["cargo", "build", "--release", "--locked", "-p", CRATE].iter().map(|w| (*w).to_owned()).collect();
+pub(crate) fn cargo_build_argv(package: &str, bin: &str, targets: &[String], cargo_home: Option<&str>) -> Vec<String> {
+    let mut argv: Vec<String> = ["cargo", "build", "--release", "--locked", "-p", package, "--bin", bin]
+        .iter()
+        .map(|w| (*w).to_owned())
+        .collect();
     for t in targets {
         argv.push("--target".to_owned());
         argv.push(t.clone());
@@ -221,21 +236,29 @@ pub(crate) fn cargo_build_argv(targets: &[String], cargo_home: Option<&str>) -> 
     argv
 }
 
-/// Removes packages of other versions (and every checksum list) so `dist/` holds one version.
-fn remove_stale(dist_dir: &Utf8Path, version: &str) -> Result<()> {
-    let keep = format!("{CRATE}-{version}-");
+/// Removes `bin`'s packages of other versions (and every checksum list) so `dist/` holds one
+/// version of each service.
+fn remove_stale(dist_dir: &Utf8Path, bin: &str, version: &str) -> Result<()> {
+    let keep = format!("{bin}-{version}-");
     for entry in dist_dir.read_dir_utf8().with_context(|| format!("reading {dist_dir}"))? {
         let entry = entry?;
         let name = entry.file_name();
         // Packages, and the SBOMs and provenances written beside them.
-        let is_package = name.starts_with(&format!("{CRATE}-"))
-            && [".tar.gz", ".zip", ".cdx.json", ".provenance.json"].iter().any(|ext| name.ends_with(ext));
+        let is_package =
+            name.strip_prefix(bin).and_then(|rest| rest.strip_prefix('-')).is_some_and(starts_with_version)
+                && [".tar.gz", ".zip", ".cdx.json", ".provenance.json"].iter().any(|ext| name.ends_with(ext));
         if is_package && !name.starts_with(&keep) {
             std::fs::remove_file(entry.path()).with_context(|| format!("removing stale package {}", entry.path()))?;
             ui::info(format_args!("removed stale package {}", entry.path()));
         }
     }
     Ok(())
+}
+
+/// Whether a file name's rest after `<bin>-` starts with a version: `beta-1.0.0-…` is not a
+/// package of the service `beta-worker`'s, nor `beta-worker-1.0.0-…` one of `beta`'s.
+fn starts_with_version(rest: &str) -> bool {
+    rest.starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// `dist/SHA256SUMS` over every package in `dist/`, in `sha256sum -c` format, sorted. Packages

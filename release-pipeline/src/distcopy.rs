@@ -23,8 +23,12 @@ pub(crate) struct Package {
     pub(crate) manifest: Manifest,
 }
 
+/// A `pkg/` to fill: with the packages of which binary, for which platforms.
+type Destination = (Utf8PathBuf, Vec<Platform>, String);
+
 pub(crate) fn run(cmd: flags::Distcopy, ws: &Workspace) -> Result<()> {
     let (root, config) = (&ws.root, &ws.config);
+    let views = ws.services(&cmd.service)?;
     let cwd = Utf8PathBuf::try_from(std::env::current_dir()?)?;
     let from = match cmd.from {
         Some(p) => cwd.join(Utf8PathBuf::try_from(p)?),
@@ -36,7 +40,12 @@ pub(crate) fn run(cmd: flags::Distcopy, ws: &Workspace) -> Result<()> {
         .map(|p| Utf8PathBuf::try_from(p).map(|p| cwd.join(p)))
         .collect::<Result<Vec<_>, _>>()?;
     let only = cmd.platform.as_deref().map(Platform::parse).transpose().map_err(anyhow::Error::msg)?;
-    let filled = distcopy(root, config, &from, &dests, None, only.as_ref())?;
+    let dests: Vec<Destination> = if dests.is_empty() {
+        views.iter().flat_map(|view| contexts_of(view, |_| true)).collect()
+    } else {
+        dests.into_iter().map(|dest| destination(&views, dest)).collect::<Result<_>>()?
+    };
+    let filled = copy_into(root, config, &from, restrict(dests, only.as_ref()), None)?;
     for (dir, packages) in filled {
         for p in packages {
             println!("{dir}/{}/{}", p.manifest.platform, p.path.file_name().unwrap_or_default());
@@ -45,81 +54,101 @@ pub(crate) fn run(cmd: flags::Distcopy, ws: &Workspace) -> Result<()> {
     Ok(())
 }
 
-/// Fills each destination (default: every configured context's `pkg/`), with its platforms or
-/// only `only` (a part's). With `expect_version`, packages of any other version are refused as
-/// stale. Returns what went where.
-pub(crate) fn distcopy(
-    root: &Utf8Path,
-    config: &Config,
-    from: &Utf8Path,
-    dests: &[Utf8PathBuf],
-    expect_version: Option<&str>,
-    only: Option<&Platform>,
-) -> Result<Vec<(Utf8PathBuf, Vec<Package>)>> {
-    let dests: Vec<(Utf8PathBuf, Vec<Platform>)> = if dests.is_empty() {
-        config.context.iter().map(|c| (root.join(&c.dir).join("pkg"), c.platforms.clone())).collect()
-    } else {
-        dests.iter().map(|d| (d.clone(), platforms_for(root, config, d))).collect()
-    };
-    copy_into(root, config, from, restrict(dests, only), expect_version)
-}
-
-/// Each destination's platforms, `only` among them when given.
-fn restrict(dests: Vec<(Utf8PathBuf, Vec<Platform>)>, only: Option<&Platform>) -> Vec<(Utf8PathBuf, Vec<Platform>)> {
-    dests
-        .into_iter()
-        .map(|(dest, platforms)| (dest, platforms.into_iter().filter(|p| only.is_none_or(|o| o == p)).collect()))
+/// The `pkg/` of a service view's contexts that `keep` keeps.
+fn contexts_of(view: &Workspace, keep: impl Fn(&str) -> bool) -> Vec<Destination> {
+    let bin = &view.service().bin;
+    view.config
+        .context
+        .iter()
+        .filter(|c| keep(&c.dir))
+        .map(|c| (view.root.join(&c.dir).join("pkg"), c.platforms.clone(), bin.clone()))
         .collect()
 }
 
-/// Fills the `pkg/` of the contexts in `dirs` only (a resumed release builds only what is
-/// missing, so only those contexts get packages).
+/// A destination named on the command line: a context's `pkg/` gets that context's service and
+/// platforms; any other, every platform of the one service (several services: an error).
+fn destination(views: &[Workspace], dest: Utf8PathBuf) -> Result<Destination> {
+    for view in views {
+        if let Some(platforms) = context_platforms(&view.root, &view.config, &dest) {
+            return Ok((dest, platforms, view.service().bin.clone()));
+        }
+    }
+    match views {
+        [only] => {
+            let platforms = only.config.targets.iter().map(|t| t.platform.clone()).collect();
+            Ok((dest, platforms, only.service().bin.clone()))
+        }
+        _ => Err(error::error_with_help(
+            format!("{dest} is not a context's pkg/, and the workspace has several services"),
+            "name the service whose packages go there with --service NAME",
+        )),
+    }
+}
+
+/// Each destination's platforms, `only` among them when given.
+fn restrict(dests: Vec<Destination>, only: Option<&Platform>) -> Vec<Destination> {
+    dests
+        .into_iter()
+        .map(|(dest, platforms, bin)| {
+            (dest, platforms.into_iter().filter(|p| only.is_none_or(|o| o == p)).collect(), bin)
+        })
+        .collect()
+}
+
+/// Fills the `pkg/` of a service's contexts in `dirs` only (a resumed release builds only what
+/// is missing, so only those contexts get packages).
 pub(crate) fn distcopy_contexts(
-    root: &Utf8Path,
-    config: &Config,
+    view: &Workspace,
     from: &Utf8Path,
     dirs: &[&str],
     expect_version: Option<&str>,
     only: Option<&Platform>,
 ) -> Result<Vec<(Utf8PathBuf, Vec<Package>)>> {
-    let dests = config
-        .context
-        .iter()
-        .filter(|c| dirs.contains(&c.dir.as_str()))
-        .map(|c| (root.join(&c.dir).join("pkg"), c.platforms.clone()))
-        .collect();
-    copy_into(root, config, from, restrict(dests, only), expect_version)
+    let dests = contexts_of(view, |dir| dirs.contains(&dir));
+    copy_into(&view.root, &view.config, from, restrict(dests, only), expect_version)
 }
 
+/// Fills each destination with its binary's packages for its platforms. Packages of one binary
+/// in two versions are refused (a stale `dist/`), and with `expect_version` any other version.
 fn copy_into(
     root: &Utf8Path,
     config: &Config,
     from: &Utf8Path,
-    dests: Vec<(Utf8PathBuf, Vec<Platform>)>,
+    dests: Vec<Destination>,
     expect_version: Option<&str>,
 ) -> Result<Vec<(Utf8PathBuf, Vec<Package>)>> {
-    let packages = read_packages(from)?;
-    let version = &packages[0].manifest.version;
-    if let Some(p) = packages.iter().find(|p| &p.manifest.version != version) {
-        bail!("{from} holds two versions ({version} and {}): run `cargo xtask dist` to rebuild it", p.manifest.version);
-    }
-    if let Some(expected) = expect_version.filter(|e| e != version) {
-        return Err(error::error_with_help(
-            format!("the packages in {from} are version {version}, but this release is {expected}"),
-            "run `cargo xtask dist` to build the packages for this version",
-        ));
-    }
+    let all = read_packages(from)?;
     // Check everything first: nothing is copied unless every destination can be filled.
     let mut plan = Vec::new();
     check_inside_workspace(root, config)?;
-    for (dest, _) in &dests {
+    for (dest, _, _) in &dests {
         check_destination(from, dest)?;
     }
-    for (dest, platforms) in &dests {
+    for (dest, platforms, bin) in &dests {
+        let packages: Vec<&Package> = all.iter().filter(|p| &p.manifest.name == bin).collect();
+        let Some(first) = packages.first() else {
+            return Err(error::error_with_help(
+                format!("{from} has no package of {bin}, which {dest} needs"),
+                "run `cargo xtask dist` (it builds every service for every configured target)",
+            ));
+        };
+        let version = &first.manifest.version;
+        if let Some(p) = packages.iter().find(|p| &p.manifest.version != version) {
+            bail!(
+                "{from} holds two versions of {bin} ({version} and {}): run `cargo xtask dist` to rebuild it",
+                p.manifest.version
+            );
+        }
+        if let Some(expected) = expect_version.filter(|e| e != version) {
+            return Err(error::error_with_help(
+                format!("the packages in {from} are version {version}, but this release is {expected}"),
+                "run `cargo xtask dist` to build the packages for this version",
+            ));
+        }
         let mut chosen = Vec::new();
         for platform in platforms {
             match packages.iter().find(|p| p.manifest.platform == platform.as_str()) {
-                Some(p) => chosen.push(p.clone()),
+                Some(p) => chosen.push((*p).clone()),
                 None => {
                     return Err(error::error_with_help(
                         format!("{from} has no .tar.gz package for {platform}, which {dest} needs"),
@@ -135,6 +164,7 @@ fn copy_into(
     }
     for (dest, chosen) in &plan {
         fill(dest, chosen)?;
+        let version = chosen.first().map(|p| p.manifest.version.as_str()).unwrap_or("no version");
         ui::info(format_args!("filled {dest} with {} package(s) of {version}", chosen.len()));
     }
     Ok(plan)
@@ -218,16 +248,15 @@ fn target_hint(config: &Config, platform: &str) -> String {
     }
 }
 
-/// A destination `<context dir>/pkg` gets that context's platforms; any other gets all.
-fn platforms_for(root: &Utf8Path, config: &Config, dest: &Utf8Path) -> Vec<Platform> {
+/// A destination `<context dir>/pkg`'s platforms: that context's (`None`: not a context's).
+fn context_platforms(root: &Utf8Path, config: &Config, dest: &Utf8Path) -> Option<Vec<Platform>> {
     let canonical = |p: &Utf8Path| p.canonicalize_utf8().unwrap_or_else(|_| p.to_owned());
     let parent = dest.parent().map(canonical);
-    for c in &config.context {
-        if parent.as_deref() == Some(canonical(&root.join(&c.dir)).as_path()) && dest.file_name() == Some("pkg") {
-            return c.platforms.clone();
-        }
-    }
-    config.targets.iter().map(|t| t.platform.clone()).collect()
+    config
+        .context
+        .iter()
+        .find(|c| parent.as_deref() == Some(canonical(&root.join(&c.dir)).as_path()) && dest.file_name() == Some("pkg"))
+        .map(|c| c.platforms.clone())
 }
 
 /// The `.tar.gz` packages listed in `from/SHA256SUMS`, each verified and its manifest read.

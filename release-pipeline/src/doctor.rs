@@ -81,7 +81,7 @@ fn checks() -> Result<Vec<Check>> {
                 "fix the key named above in Cargo.toml (README: Configuration)",
             ));
             let cwd = camino::Utf8PathBuf::try_from(std::env::current_dir()?)?;
-            (Repo::discover(&cwd)?, cwd, Config::default())
+            (Repo::discover(&cwd)?.map(std::rc::Rc::new), cwd, Config::default())
         }
     };
     out.push(match &repo {

@@ -93,10 +93,14 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
             // Done by the preflight, whose registry reads go through it.
             Step::Login { .. } => {}
             Step::Package { targets, .. } => {
-                let progress =
-                    ui::step(format!("dist: build and package {} {version} for {}", dist::CRATE, targets.join(", ")));
+                let progress = ui::step(format!(
+                    "dist: build and package {} {version} for {}",
+                    plan.service.bin,
+                    targets.join(", ")
+                ));
                 dist::dist(&DistRequest {
                     root: &ws.root,
+                    service: &plan.service,
                     config: &ws.config,
                     version: &version,
                     commit: &commit,
@@ -110,7 +114,7 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                 let progress = ui::step(format!("distcopy: fill the pkg/ of {}", contexts.join(", ")));
                 let dirs: Vec<&str> = contexts.iter().map(String::as_str).collect();
                 let from = ws.root.join("dist");
-                distcopy::distcopy_contexts(&ws.root, &ws.config, &from, &dirs, Some(&version), platform.as_ref())?;
+                distcopy::distcopy_contexts(ws, &from, &dirs, Some(&version), platform.as_ref())?;
                 progress.done();
             }
             Step::RegisterQemu { handlers, argv } => {
@@ -207,9 +211,9 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
             Step::Delete { .. } | Step::GitTag { .. } | Step::GitPush { .. } | Step::Yank { .. } => {
                 run_command_step(ws, step)?
             }
-            Step::Sbom { target, path, argv } => {
+            Step::Sbom { target, package, path, argv } => {
                 let progress = ui::step(format!("sbom: {target}"));
-                write_sbom(&ws.root, target, facts.epoch, path, argv)?;
+                write_sbom(&ws.root, package, target, facts.epoch, path, argv)?;
                 progress.done();
             }
             Step::Provenance { image: i, path, .. } => {
@@ -336,6 +340,7 @@ fn unix_now() -> i64 {
 /// Runs the SBOM step's `cargo metadata` and writes the target's CycloneDX document.
 pub(crate) fn write_sbom(
     root: &camino::Utf8Path,
+    package: &str,
     target: &str,
     epoch: i64,
     path: &camino::Utf8Path,
@@ -346,7 +351,7 @@ pub(crate) fn write_sbom(
     let (program, args) = argv.split_first().context("a step without a command line")?;
     let metadata =
         exec::exec(xshell::cmd!(sh, "{program} {args...}"), &format!("reading the dependencies of {target}"))?;
-    let bom = attest::sbom(metadata.as_bytes(), dist::CRATE, target, epoch)?;
+    let bom = attest::sbom(metadata.as_bytes(), package, target, epoch)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
     }
@@ -364,7 +369,7 @@ fn provenance_input(
 ) -> Result<attest::ProvenanceInput> {
     // Published in the attestation: never a credential a CI checkout's remote URL may carry.
     let repository = crate::ci::repository_url(&ws.env)
-        .or_else(|| ws.repo.as_ref().and_then(|r| r.remote_url(&ws.config.git_remote)))
+        .or_else(|| ws.repo.as_deref().and_then(|r| r.remote_url(&ws.config.git_remote)))
         .map(|url| crate::ci::without_credentials(&url))
         .unwrap_or_else(|| format!("file://{}", ws.root));
     let git_ref = match (&plan.tag, &plan.branch) {
@@ -387,8 +392,11 @@ fn provenance_input(
                 .collect()
         }
     };
-    let packages =
-        listed.into_iter().filter(|(name, _)| targets.iter().any(|t| name.contains(&format!("-{t}.")))).collect();
+    let own = format!("{}-{}-", plan.service.bin, plan.version.semver);
+    let packages = listed
+        .into_iter()
+        .filter(|(name, _)| name.starts_with(&own) && targets.iter().any(|t| name.contains(&format!("-{t}."))))
+        .collect();
     Ok(attest::ProvenanceInput {
         repository,
         git_ref,
@@ -534,7 +542,7 @@ fn still_to_write(
     outcome: &mut Outcome,
 ) -> Result<bool> {
     let image = &plan.images[i];
-    let seen = preflight::observe(docker, plan, image, ws.repo.as_ref(), Some(&ws.config.git_remote))?;
+    let seen = preflight::observe(docker, plan, image, ws.repo.as_deref(), Some(&ws.config.git_remote))?;
     match plan::reconcile(plan, image, &seen).map_err(|problem| {
         error::error_with_help(
             problem,

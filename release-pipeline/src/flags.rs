@@ -16,15 +16,19 @@ xflags::xflags! {
         /// Print the version of the checkout, derived from git tags (last line of stdout).
         /// Example: cargo xtask version --format pep440
         cmd version {
+            /// Only this service (repeatable; default: every service, README: "Several services").
+            repeated --service service: String
             /// semver (default), pep440 or json.
             optional --format format: String
             /// The repository to read (default: the current directory's).
             optional --repo repo: PathBuf
         }
 
-        /// Build the service for every configured target and package each build reproducibly
+        /// Build each service for every configured target and package each build reproducibly
         /// in dist/ (with SHA256SUMS). Example: cargo xtask dist --target x86_64-unknown-linux-musl
         cmd dist {
+            /// Only this service (repeatable; default: every service, README: "Several services").
+            repeated --service service: String
             /// Build only this target (repeatable).
             repeated --target target: String
             /// tar.gz (default) or zip.
@@ -34,6 +38,8 @@ xflags::xflags! {
         /// Copy the packages into each image context's pkg/, by platform, verified.
         /// Example: cargo xtask distcopy --from dist/ docker/pkg/ rpi-docker/pkg/
         cmd distcopy {
+            /// Only this service (repeatable; default: every service, README: "Several services").
+            repeated --service service: String
             /// Where the packages are (default: dist/).
             optional --from from: PathBuf
             /// Only this platform's package (a part's share), e.g. linux/arm64.
@@ -45,6 +51,8 @@ xflags::xflags! {
         /// Release the version tag at HEAD: build, package, push the version tags, then move
         /// X.Y, X and latest where this is the highest release. Example: cargo xtask release --dry-run
         cmd release {
+            /// Only this service (repeatable; default: every service, README: "Several services").
+            repeated --service service: String
             /// Print the plan and do nothing.
             optional --dry-run
             /// Print the plan as JSON and do nothing.
@@ -68,6 +76,8 @@ xflags::xflags! {
         /// Release the current branch as a dev build: images tagged with the branch name, never
         /// a version or latest. Example: cargo xtask dev-release --local --run
         cmd dev-release {
+            /// Only this service (repeatable; default: every service, README: "Several services").
+            repeated --service service: String
             /// Print the plan and do nothing.
             optional --dry-run
             /// Print the plan as JSON and do nothing.
@@ -111,6 +121,8 @@ xflags::xflags! {
         /// Publish the crates listed in `publish` to the cargo registry, with the computed
         /// version (the publish step of release/dev-release alone). Example: cargo xtask publish --dry-run
         cmd publish {
+            /// Only this service (repeatable; default: every service, README: "Several services").
+            repeated --service service: String
             /// Show what would be published and do nothing.
             optional --dry-run
             /// The branch, on a detached HEAD (as for dev-release).
@@ -170,6 +182,8 @@ xflags::xflags! {
         /// In CI: decide from the CI environment (tag push: release; branch push: dev release;
         /// master/main: nothing; pull request: build only) and do it. Example: cargo xtask ci --dry-run
         cmd ci {
+            /// Only this service (repeatable; default: every service, README: "Several services").
+            repeated --service service: String
             /// Print the plan and do nothing.
             optional --dry-run
             /// Print the plan as JSON and do nothing.

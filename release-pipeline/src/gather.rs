@@ -3,6 +3,7 @@
 use anyhow::Result;
 
 use crate::{
+    config::DevReleasePolicy,
     plan::PlanInput,
     repo::Repo,
     version::{self, VersionTag},
@@ -29,7 +30,20 @@ pub(crate) fn plan_input(
     // Highest first: a release of HEAD releases its highest version tag.
     head_tags.sort_by(|a, b| b.1.cmp_precedence(&a.1).then_with(|| a.0.cmp(&b.0)));
     let repository = ws.image_repository(repository);
+    let service = ws.service().clone();
+    let unchanged = match (service.dev_release, &version.tag) {
+        (DevReleasePolicy::Changed, Some(base)) => {
+            let commit = tags.iter().find(|t| &t.name == base).and_then(|t| repo.peel_listed(t.target, t.peeled));
+            match commit {
+                Some(commit) => unchanged_since(ws, repo, commit, base, &version)?,
+                None => None,
+            }
+        }
+        _ => None,
+    };
     Ok(PlanInput {
+        service,
+        unchanged,
         retracted: retracted_among(repo, &tags)?,
         branch: repo.branch()?,
         head_tags,
@@ -41,6 +55,40 @@ pub(crate) fn plan_input(
         version,
         config: config.clone(),
     })
+}
+
+/// Why a `dev-release = "changed"` service is skipped: nothing its build reads (its package's
+/// and path dependencies' directories, `Cargo.lock`, `.cargo/`, its contexts) changed since its
+/// base version tag, committed or not. `None`: something did, and it is built.
+fn unchanged_since(
+    ws: &Workspace,
+    repo: &Repo,
+    base: git2::Oid,
+    tag: &str,
+    version: &version::VersionInfo,
+) -> Result<Option<String>> {
+    let service = ws.service();
+    let mut paths: Vec<String> = service.sources.iter().map(|p| p.to_string()).collect();
+    paths.extend(["Cargo.lock".to_owned(), ".cargo".to_owned()]);
+    paths.extend(ws.config.context.iter().map(|c| c.dir.clone()));
+    // The whole workspace when the package is at its root.
+    if paths.iter().any(String::is_empty) {
+        return Ok(None);
+    }
+    if repo.first_change_since(base, &paths)?.is_some() {
+        return Ok(None);
+    }
+    if version.dirty {
+        let inside = |file: &String| paths.iter().any(|p| file == p || file.starts_with(&format!("{p}/")));
+        if repo.changed_files()?.iter().any(inside) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(format!(
+        "dev-release = \"changed\" and nothing {} is built from ({}) changed since {tag}",
+        service.name,
+        paths.join(", ")
+    )))
 }
 
 /// The retracted versions the repository records (`retracted/<version tag>`), with reasons.

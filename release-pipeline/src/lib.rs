@@ -29,6 +29,7 @@ mod reconcile;
 mod reference;
 mod repo;
 mod retract;
+mod services;
 mod summary;
 mod tags;
 mod ui;

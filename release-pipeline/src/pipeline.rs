@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::{
     ci, error, execute, flags, gather,
-    plan::{self, Kind, ReleasePlan, Step},
+    plan::{self, Kind, PlanInput, ReleasePlan, Step},
     preflight::{self, RunOptions},
     publish, ui,
     workspace::Workspace,
@@ -43,18 +43,29 @@ macro_rules! options {
     };
 }
 
+/// Each service's view of the workspace and the planner's input for it.
+fn inputs(ws: &Workspace, services: &[String], opts: &Options) -> Result<(Vec<Workspace>, Vec<PlanInput>)> {
+    let views = ws.services(services)?;
+    let inputs = views
+        .iter()
+        .map(|view| gather::plan_input(view, opts.repository.clone(), opts.local, opts.run))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((views, inputs))
+}
+
 pub(crate) fn run_release(cmd: flags::Release, ws: &Workspace) -> Result<()> {
     let opts = options!(cmd);
-    let input = gather::plan_input(ws, opts.repository.clone(), opts.local, opts.run)?;
-    let plan = plan::release(&input, None)?;
-    finish(ws, plan, &opts)
+    let (views, inputs) = inputs(ws, &cmd.service, &opts)?;
+    let plans = plan::release_services(&inputs)?;
+    finish(views.into_iter().zip(plans).collect(), &opts)
 }
 
 pub(crate) fn run_dev_release(cmd: flags::DevRelease, ws: &Workspace) -> Result<()> {
     let opts = options!(cmd);
-    let input = gather::plan_input(ws, opts.repository.clone(), opts.local, opts.run)?;
-    let plan = plan::dev_release(&input, cmd.branch.as_deref())?;
-    finish(ws, plan, &opts)
+    let (views, inputs) = inputs(ws, &cmd.service, &opts)?;
+    let plans =
+        inputs.iter().map(|input| plan::dev_release(input, cmd.branch.as_deref())).collect::<Result<Vec<_>>>()?;
+    finish(views.into_iter().zip(plans).collect(), &opts)
 }
 
 pub(crate) fn run_ci(cmd: flags::Ci, ws: &Workspace) -> Result<()> {
@@ -75,13 +86,15 @@ pub(crate) fn run_ci(cmd: flags::Ci, ws: &Workspace) -> Result<()> {
         part: cmd.part,
         merge: None,
     };
-    let input = gather::plan_input(ws, opts.repository.clone(), false, false)?;
-    let plan = plan::ci(&input, &ctx)?;
-    plan::check_ci_credentials(&plan, &ws.config, &ws.env)?;
-    if !plan.publish.is_empty() {
-        publish::check_token(&ws.config, &ws.env)?;
+    let (views, inputs) = inputs(ws, &cmd.service, &opts)?;
+    let plans = inputs.iter().map(|input| plan::ci(input, &ctx)).collect::<Result<Vec<_>>>()?;
+    for (view, plan) in views.iter().zip(&plans) {
+        plan::check_ci_credentials(plan, &view.config, &view.env)?;
+        if !plan.publish.is_empty() {
+            publish::check_token(&view.config, &view.env)?;
+        }
     }
-    finish(ws, plan, &opts)
+    finish(views.into_iter().zip(plans).collect(), &opts)
 }
 
 /// `merge`: the plan the parts were built for (their kind and branch, on this checkout), checked
@@ -101,6 +114,15 @@ pub(crate) fn run_merge(cmd: flags::Merge, ws: &Workspace) -> Result<()> {
             "pass the dist/part-<target>.json files the parts wrote: cargo xtask merge dist/part-*.json",
         ));
     };
+    let mut views = ws.services(&[])?;
+    if views.len() > 1 {
+        return Err(error::error_with_help(
+            "merge assembles one service's parts, and this workspace has several services",
+            "a part releases one service (`--part TARGET --service NAME`); merging several is not supported yet",
+        ));
+    }
+    let ws = views.remove(0);
+    let ws = &ws;
     let input = gather::plan_input(ws, cmd.repository.clone(), false, false)?;
     let mut plan = match first.kind.as_str() {
         "release" => plan::release(&input, None)?,
@@ -127,66 +149,111 @@ pub(crate) fn run_merge(cmd: flags::Merge, ws: &Workspace) -> Result<()> {
         part: None,
         merge,
     };
-    finish(ws, plan, &opts)
+    finish(vec![(ws.clone(), plan)], &opts)
 }
 
-/// What `--json` prints: the plan's fields as they always were, the problems the preflight
-/// found added to the plan's own, and the steps.
+/// What `--json` prints: the plan's fields as they always were (with several services, those
+/// of `plan::combine`), the problems the preflight found added to the plan's own, each service,
+/// and the steps.
 #[derive(Serialize)]
 struct PlanWithSteps<'a> {
     #[serde(flatten)]
     plan: &'a ReleasePlan,
+    services: Vec<plan::ServiceJson<'a>>,
     steps: &'a [Step],
 }
 
-fn finish(ws: &Workspace, mut plan: ReleasePlan, opts: &Options) -> Result<()> {
-    let dry = opts.dry_run || opts.json;
-    if !dry && !ui::quiet() {
-        print!("{}", plan::render(&plan));
+/// One service's run: its view, its plan and, once the preflight ran, what it read and the steps.
+struct ServiceRun {
+    ws: Workspace,
+    plan: ReleasePlan,
+    ran: Option<(preflight::Preflight, Vec<Step>)>,
+}
+
+fn finish(plans: Vec<(Workspace, ReleasePlan)>, opts: &Options) -> Result<()> {
+    let several = plans.len() > 1;
+    if opts.part.is_some() && plans.iter().filter(|(_, p)| p.kind != Kind::Skip).count() > 1 {
+        return Err(error::error_with_help(
+            "a part builds one service's share, and this run has several services",
+            "run a part per service: add --service NAME",
+        ));
     }
-    // A plan with problems of its own stops before anything is read; a skip has nothing to read.
-    let mut ran = None;
-    if plan.problems.is_empty() && plan.kind != Kind::Skip {
+    let mut runs: Vec<ServiceRun> = plans.into_iter().map(|(ws, plan)| ServiceRun { ws, plan, ran: None }).collect();
+    let dry = opts.dry_run || opts.json;
+    let show = |runs: &[ServiceRun]| {
+        for run in runs {
+            match &run.plan.skipped {
+                Some(why) => println!("service: {} skipped: {why}", run.plan.service.name),
+                None => {
+                    if several {
+                        println!("service: {}", run.plan.service.name);
+                    }
+                    print!("{}", plan::render(&run.plan));
+                }
+            }
+        }
+    };
+    if !dry && !ui::quiet() {
+        show(&runs);
+    }
+    // Plans with problems of their own stop before anything is read; a skip has nothing to read.
+    let plain_problems = runs.iter().any(|r| !r.plan.problems.is_empty());
+    let combined_problems = plan::combine(&runs.iter().map(|r| r.plan.clone()).collect::<Vec<_>>()).problems;
+    if !plain_problems && combined_problems.is_empty() && runs.iter().any(|r| r.plan.kind != Kind::Skip) {
         let progress = (!dry).then(|| ui::step("preflight: docker, buildx, registry, cargo registry"));
-        let options = RunOptions {
-            builder: opts.builder.clone(),
-            run_port: opts.run.then(|| opts.port.unwrap_or(8080)),
-            may_fetch: !dry,
-            part: opts.part.clone(),
-            merge: opts.merge.clone(),
-        };
-        let preflight = preflight::preflight(ws, &plan, &options)?;
-        let steps = plan::steps::steps(&plan, &preflight.facts);
-        plan.problems.extend(preflight.problems.iter().cloned());
-        plan.problems.extend(steps.problems);
-        if let (Some(progress), true) = (progress, plan.problems.is_empty()) {
+        for run in runs.iter_mut().filter(|r| r.plan.kind != Kind::Skip) {
+            let options = RunOptions {
+                builder: opts.builder.clone(),
+                run_port: opts.run.then(|| opts.port.unwrap_or(8080)),
+                may_fetch: !dry,
+                part: opts.part.clone(),
+                merge: opts.merge.clone(),
+            };
+            let preflight = preflight::preflight(&run.ws, &run.plan, &options)?;
+            let steps = plan::steps::steps(&run.plan, &preflight.facts);
+            run.plan.problems.extend(preflight.problems.iter().cloned());
+            run.plan.problems.extend(steps.problems);
+            run.ran = Some((preflight, steps.steps));
+        }
+        if let (Some(progress), true) = (progress, runs.iter().all(|r| r.plan.problems.is_empty())) {
             progress.done();
         }
-        ran = Some((preflight, steps.steps));
     }
-    let steps: &[Step] = ran.as_ref().map(|(_, s)| s.as_slice()).unwrap_or_default();
+    let combined = plan::combine(&runs.iter().map(|r| r.plan.clone()).collect::<Vec<_>>());
+    let mut steps: Vec<Step> = Vec::new();
+    let mut offset = 0;
+    for run in &runs {
+        if let Some((_, own)) = &run.ran {
+            steps.extend(own.iter().cloned().map(|s| s.offset(offset)));
+        }
+        offset += run.plan.images.len();
+    }
     if opts.json {
-        let shown = PlanWithSteps { plan: &plan, steps };
+        let services = runs.iter().map(|r| r.plan.service_json()).collect();
+        let shown = PlanWithSteps { plan: &combined, services, steps: &steps };
         println!("{}", serde_json::to_string_pretty(&shown).context("serializing the plan")?);
     } else if opts.dry_run {
-        print!("{}", plan::render(&plan));
-        print!("{}", ui::mask(&plan::steps::render(steps)));
+        show(&runs);
+        print!("{}", ui::mask(&plan::steps::render(&steps)));
     }
-    if !plan.problems.is_empty() {
+    if !combined.problems.is_empty() {
         return Err(error::problems_error(
-            format_args!("this {} cannot go ahead ({} problem(s))", plan.kind.as_str(), plan.problems.len()),
-            &plan.problems,
+            format_args!("this {} cannot go ahead ({} problem(s))", combined.kind.as_str(), combined.problems.len()),
+            &combined.problems,
             "nothing was built or pushed; fix the problems above and run it again (a version is released once: tag a new version for new code)",
         ));
     }
     if dry {
         return Ok(());
     }
-    match ran {
-        Some((preflight, steps)) => execute::execute(ws, &plan, preflight, &steps),
-        None => {
-            ui::info(format_args!("nothing to do: {}", plan.reason));
-            Ok(())
+    if runs.iter().all(|r| r.ran.is_none()) {
+        ui::info(format_args!("nothing to do: {}", combined.reason));
+        return Ok(());
+    }
+    for run in runs {
+        if let Some((preflight, steps)) = run.ran {
+            execute::execute(&run.ws, &run.plan, preflight, &steps)?;
         }
     }
+    Ok(())
 }

@@ -88,7 +88,7 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
             }
         }
     }
-    let repo = ws.repo.as_ref();
+    let repo = ws.repo.as_deref();
     let mut actions = Vec::new();
     for image in &plan.images {
         let host = crate::reference::registry_host(&image.repository);

@@ -37,6 +37,14 @@ pub(crate) fn check_token(config: &Config, env: &BTreeMap<String, String>) -> Re
 /// `cargo xtask publish`: the publish step alone, for the plan a person's `release` (HEAD on a
 /// version tag) or `dev-release` (otherwise) would make.
 pub(crate) fn run(cmd: flags::Publish, ws: &Workspace) -> Result<()> {
+    for view in ws.services(&cmd.service)? {
+        publish_service(&cmd, &view)?;
+    }
+    Ok(())
+}
+
+/// [`run`] for one service's view.
+fn publish_service(cmd: &flags::Publish, ws: &Workspace) -> Result<()> {
     let input = gather::plan_input(ws, None, false, false)?;
     let plan = if input.version.is_release() {
         plan::release(&input, None)?
@@ -227,7 +235,7 @@ pub(crate) fn publish_staged(ws: &Workspace, plan: &ReleasePlan, commands: &[(St
         std::fs::read_to_string(root.join("Cargo.toml"))?.parse().context("parsing Cargo.toml")?;
     top["workspace"]["members"] = toml_edit::value(crates.iter().copied().collect::<toml_edit::Array>());
     std::fs::write(stage.join("Cargo.toml"), top.to_string())?;
-    let repo = ws.repo.as_ref().context("publishing needs the git checkout: only tracked files are published")?;
+    let repo = ws.repo.as_deref().context("publishing needs the git checkout: only tracked files are published")?;
     let tracked = repo.tracked_files()?;
     // Never in a crate, even when tracked: the packages and image contexts' pkg/.
     let generated: Vec<Utf8PathBuf> = std::iter::once(Utf8PathBuf::from("dist"))

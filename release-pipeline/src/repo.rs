@@ -307,6 +307,26 @@ impl Repo {
     }
 
     /// Whether the object database holds `commit`.
+    /// The first of `paths` (files or directories, relative to the root) that differs between
+    /// the trees of `from` and HEAD, if any.
+    pub(crate) fn first_change_since(&self, from: Oid, paths: &[String]) -> Result<Option<String>> {
+        let old = self.repo.find_commit(from).with_context(|| format!("reading commit {from}"))?.tree()?;
+        let new = self.repo.head().context("reading HEAD")?.peel_to_tree().context("reading HEAD's tree")?;
+        let mut opts = git2::DiffOptions::new();
+        for path in paths {
+            opts.pathspec(path);
+        }
+        let diff = self
+            .repo
+            .diff_tree_to_tree(Some(&old), Some(&new), Some(&mut opts))
+            .context("comparing the trees of the base tag and HEAD")?;
+        Ok(diff
+            .deltas()
+            .next()
+            .and_then(|d| d.new_file().path().or(d.old_file().path()))
+            .map(|p| p.display().to_string()))
+    }
+
     pub(crate) fn has_commit(&self, commit: Oid) -> bool {
         self.repo.find_commit(commit).is_ok()
     }

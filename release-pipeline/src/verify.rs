@@ -95,8 +95,10 @@ pub(crate) fn run(cmd: flags::Verify, ws: &Workspace) -> Result<()> {
 
     let commit = git2::Oid::from_str(&parameters.commit)
         .map_err(|_| anyhow::anyhow!("the provenance names `{}`, which is not a commit id", parameters.commit))?;
-    let repo =
-        ws.repo.as_ref().context("verify checks the provenance's commit against this repository: run it in a clone")?;
+    let repo = ws
+        .repo
+        .as_deref()
+        .context("verify checks the provenance's commit against this repository: run it in a clone")?;
     if !repo.has_commit(commit) {
         return Err(error::error_with_help(
             format!("the provenance names commit {commit}, which is not in this repository's history"),

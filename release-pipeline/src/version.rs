@@ -9,7 +9,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use semver::{Prerelease, Version};
 use serde::Serialize;
 
-use crate::{config::Config, error, flags, repo::Repo, ui};
+use crate::{config::Config, error, flags, repo::Repo, ui, workspace::Workspace};
 
 /// Used as the version outside a git repository (a build from a source tarball).
 pub(crate) const OVERRIDE_VAR: &str = "RELEASE_VERSION";
@@ -251,19 +251,41 @@ fn highest_reachable_tag(repo: &Repo, head: git2::Oid, tags: &[VersionTag]) -> R
 }
 
 /// The repository at `path` and the configuration of its work tree.
-pub(crate) fn open(path: Option<&Utf8Path>) -> Result<(Option<Repo>, Utf8PathBuf, Config)> {
+pub(crate) fn open(path: Option<&Utf8Path>) -> Result<(Option<std::rc::Rc<Repo>>, Utf8PathBuf, Config)> {
     let ws = crate::workspace::Workspace::open(path)?;
     Ok((ws.repo, ws.root, ws.config))
 }
 
-/// The version of the repository at `path` (or the current directory's), honouring
-/// `RELEASE_VERSION` outside git.
-pub(crate) fn read(path: Option<&Utf8Path>) -> Result<VersionInfo> {
-    of(&crate::workspace::Workspace::open(path)?)
+/// The services `version` reports on, each as its own view of the workspace. Without
+/// `--service` and `[[service]]` tables this is the workspace itself: no package is read. The
+/// `[[service]]` tables name their services and prefixes, so reading packages is needed only for
+/// `--service` in a workspace without tables.
+fn version_views(ws: Workspace, names: &[String]) -> Result<Vec<Workspace>> {
+    let tables = &ws.config.service;
+    let listed = || tables.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ");
+    match (names, tables.as_slice()) {
+        ([], []) => Ok(vec![ws]),
+        ([], [only]) => Ok(vec![Workspace { config: ws.config.for_service(only, true), ..ws.clone() }]),
+        ([], _) => Err(error::error_with_help(
+            format!("the workspace has several services ({}), each with its own version", listed()),
+            "name one with --service NAME",
+        )),
+        (names, []) => ws.services(names),
+        (names, tables) => names
+            .iter()
+            .map(|name| match tables.iter().find(|t| t.name() == name) {
+                Some(table) => Ok(Workspace { config: ws.config.for_service(table, tables.len() == 1), ..ws.clone() }),
+                None => Err(error::error_with_help(
+                    format!("--service {name}: the workspace has no such service"),
+                    format!("its services are {}", listed()),
+                )),
+            })
+            .collect(),
+    }
 }
 
 /// The version of a workspace already opened.
-pub(crate) fn of(ws: &crate::workspace::Workspace) -> Result<VersionInfo> {
+pub(crate) fn of(ws: &Workspace) -> Result<VersionInfo> {
     let (repo, root, config) = (&ws.repo, &ws.root, &ws.config);
     let override_version = std::env::var(OVERRIDE_VAR).ok().filter(|v| !v.is_empty());
     match repo {
@@ -300,8 +322,21 @@ pub(crate) fn run(cmd: flags::Version) -> Result<()> {
     if let Some(path) = repo.as_deref().filter(|p| !p.is_dir()) {
         bail!("--repo {path}: no such directory");
     }
-    let info = read(repo.as_deref())?;
-    match cmd.format.as_deref().unwrap_or("semver") {
+    let views = version_views(Workspace::open(repo.as_deref())?, &cmd.service)?;
+    if let [view] = views.as_slice() {
+        return print(&of(view)?, cmd.format.as_deref());
+    }
+    for view in &views {
+        let name = view.config.service.first().map(|s| s.name()).unwrap_or_default();
+        print!("{name} ");
+        print(&of(view)?, cmd.format.as_deref())?;
+    }
+    Ok(())
+}
+
+/// One version, in the `--format` asked for.
+fn print(info: &VersionInfo, format: Option<&str>) -> Result<()> {
+    match format.unwrap_or("semver") {
         "semver" => println!("{}", info.semver),
         "pep440" => match &info.pep440 {
             Some(p) => println!("{p}"),

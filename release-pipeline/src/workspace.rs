@@ -1,19 +1,28 @@
 //! The one value every command works on: the workspace's root, its repository (opened once),
 //! its configuration and the environment, read once in `main` and handed to the command.
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, rc::Rc};
 
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::{config::Config, error, repo::Repo};
+use crate::{
+    config::Config,
+    error,
+    repo::Repo,
+    services::{self, Service},
+};
 
+#[derive(Clone)]
 pub(crate) struct Workspace {
     pub(crate) root: Utf8PathBuf,
     /// `None` outside git (only `version` with RELEASE_VERSION and `dist` work there).
-    pub(crate) repo: Option<Repo>,
+    pub(crate) repo: Option<Rc<Repo>>,
+    /// The configuration; in a service's view (`services`), as that service sees it.
     pub(crate) config: Config,
     /// The environment, read once: credentials, CI variables, overrides.
     pub(crate) env: BTreeMap<String, String>,
+    /// The service this view is of (`services`); `None` for the whole workspace.
+    pub(crate) service: Option<Service>,
 }
 
 impl Workspace {
@@ -38,11 +47,33 @@ impl Workspace {
         let config = Config::load(&root)?;
         let env =
             std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
-        Ok(Workspace { root, repo, config, env })
+        Ok(Workspace { root, repo: repo.map(Rc::new), config, env, service: None })
+    }
+
+    /// One view per service `names` selects (every service when it names none), each with the
+    /// configuration as its service sees it. The services are resolved against the packages
+    /// (`cargo metadata`) here, and only here.
+    pub(crate) fn services(&self, names: &[String]) -> Result<Vec<Workspace>> {
+        let metadata = services::metadata(&self.root)?;
+        let all = services::resolve(&self.root, &self.config, &metadata)?;
+        let only_one = all.len() == 1;
+        Ok(services::select(all, names)?
+            .into_iter()
+            .map(|service| Workspace {
+                config: self.config.for_service(&service.table, only_one),
+                service: Some(service),
+                ..self.clone()
+            })
+            .collect())
+    }
+
+    /// The service of a view made by [`Workspace::services`].
+    pub(crate) fn service(&self) -> &Service {
+        self.service.as_ref().expect("a service's view (Workspace::services)")
     }
 
     pub(crate) fn repo(&self) -> Result<&Repo> {
-        self.repo.as_ref().ok_or_else(|| {
+        self.repo.as_deref().ok_or_else(|| {
             error::error_with_help(
                 format!("{} is not in a git repository", self.root),
                 "releases are made from a git checkout",

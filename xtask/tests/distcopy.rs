@@ -9,10 +9,13 @@ const PLATFORMS: [(&str, &str); 3] = [
     ("armv7-unknown-linux-gnueabihf", "linux/arm/v7"),
 ];
 
-/// A workspace with the default configuration and `dist/` holding packages of `version`.
+/// A workspace with the default configuration, its one binary package `service`, and `dist/`
+/// holding packages of `version`.
 fn workspace_with_packages(version: &str, platforms: &[(&str, &str)]) -> TestRepo {
     let repo = TestRepo::new();
-    repo.write("Cargo.toml", "[workspace]\nmembers = []\n");
+    repo.write("Cargo.toml", "[workspace]\nmembers = [\"service\"]\n");
+    repo.write("service/Cargo.toml", "[package]\nname = \"service\"\nversion = \"0.1.0\"\nedition = \"2021\"\n");
+    repo.write("service/src/main.rs", "fn main() {}\n");
     repo.commit("a");
     let dist = repo.path().join("dist");
     std::fs::create_dir_all(&dist).unwrap();
@@ -146,13 +149,13 @@ fn context_dirs_outside_the_workspace_are_refused() {
     std::fs::write(sibling.join("keep.txt"), "a sibling project's file").unwrap();
     let repo = workspace_with_packages("1.2.3", &PLATFORMS);
     for dir in ["../other-project", "/"] {
-        repo.write("Cargo.toml", &format!("[workspace]\nmembers = []\n[workspace.metadata.release-pipeline]\n[[workspace.metadata.release-pipeline.context]]\ndir = \"{dir}\"\nplatforms = [\"linux/amd64\"]\n"));
+        repo.write("Cargo.toml", &format!("[workspace]\nmembers = [\"service\"]\n[workspace.metadata.release-pipeline]\n[[workspace.metadata.release-pipeline.context]]\ndir = \"{dir}\"\nplatforms = [\"linux/amd64\"]\n"));
         assert_fails_with(&repo.xtask(&["distcopy"]), "must be a path inside the workspace");
     }
     assert!(sibling.join("keep.txt").exists());
     // A symlink that leads outside is caught on disk.
     std::os::unix::fs::symlink(parent.path().join("other-project"), repo.path().join("linked")).unwrap();
-    repo.write("Cargo.toml", "[workspace]\nmembers = []\n[workspace.metadata.release-pipeline]\n[[workspace.metadata.release-pipeline.context]]\ndir = \"linked\"\nplatforms = [\"linux/amd64\"]\n");
+    repo.write("Cargo.toml", "[workspace]\nmembers = [\"service\"]\n[workspace.metadata.release-pipeline]\n[[workspace.metadata.release-pipeline.context]]\ndir = \"linked\"\nplatforms = [\"linux/amd64\"]\n");
     assert_fails_with(&repo.xtask(&["distcopy"]), "outside the workspace");
     assert!(sibling.join("keep.txt").exists());
 }
@@ -178,8 +181,8 @@ fn checksum_mismatch_fills_nothing() {
 
 #[test]
 fn missing_source_or_platform_names_the_fix() {
-    let repo = TestRepo::new();
-    repo.commit("a");
+    let repo = workspace_with_packages("1.2.3", &PLATFORMS);
+    std::fs::remove_dir_all(repo.path().join("dist")).unwrap();
     let out = repo.xtask(&["distcopy"]);
     assert_fails_with(&out, "no packages");
     assert_fails_with(&out, "cargo xtask dist");

@@ -15,6 +15,7 @@ use crate::{
     error,
     platform::Platform,
     reference::ImageRepository,
+    services::Service,
     tags,
     version::{parse_tag, TagKind, VersionInfo},
 };
@@ -182,6 +183,13 @@ pub(crate) struct ReleasePlan {
     /// What stops this plan before anything is built or pushed, every problem at once. A
     /// `--dry-run` prints them and fails too.
     pub(crate) problems: Vec<String>,
+    /// The service this plan releases (`services` in `--json`, written by the pipeline).
+    #[serde(skip)]
+    pub(crate) service: Service,
+    /// Why this service is left out of the run (`dev-release = "changed"` with nothing changed,
+    /// a release tag of another service), if it is.
+    #[serde(skip)]
+    pub(crate) skipped: Option<String>,
 }
 
 impl ReleasePlan {
@@ -193,7 +201,12 @@ impl ReleasePlan {
 /// Everything the planner reads, gathered beforehand (`pipeline::gather`).
 #[derive(Debug, Clone)]
 pub(crate) struct PlanInput {
+    /// The configuration as the service sees it (`Config::for_service`).
     pub(crate) config: Config,
+    pub(crate) service: Service,
+    /// `dev-release = "changed"` and nothing it is built from changed since its base version
+    /// tag: why it is skipped.
+    pub(crate) unchanged: Option<String>,
     pub(crate) version: VersionInfo,
     /// The checked-out branch, or the one given with `--branch`.
     pub(crate) branch: Option<String>,
@@ -239,6 +252,8 @@ impl PlanInput {
             retracted: self.retracted.iter().map(|(v, _)| v.clone()).collect(),
             publish_skipped: None,
             problems: Vec::new(),
+            service: self.service.clone(),
+            skipped: None,
         }
     }
 
@@ -246,7 +261,8 @@ impl PlanInput {
     fn images(&self, tags_of: impl Fn(&str) -> (String, Vec<String>)) -> Vec<ImagePlan> {
         let repository = match (&self.repository, self.local()) {
             (Some(repository), false) => repository.clone(),
-            _ => crate::dist::CRATE.to_owned(),
+            // Local mode: the images are named after the service.
+            _ => self.service.name.clone(),
         };
         self.config
             .context
@@ -293,6 +309,12 @@ pub(crate) fn dev_release(input: &PlanInput, branch: Option<&str>) -> Result<Rel
     };
     if !tags::is_valid_branch(branch) {
         bail!("`{branch}` is not a valid branch name (as `git check-ref-format --branch` says)");
+    }
+    if let Some(why) = &input.unchanged {
+        let mut plan = skip(input, why.clone());
+        plan.branch = Some(branch.to_owned());
+        plan.skipped = Some(why.clone());
+        return Ok(plan);
     }
     let prefixes: Vec<&str> = input.config.context.iter().map(|c| c.image_tag_prefix.as_str()).collect();
     let images =
@@ -394,6 +416,96 @@ pub(crate) fn release(input: &PlanInput, tag: Option<&str>) -> Result<ReleasePla
     Ok(with_problems(input, plan))
 }
 
+/// The release of every service with a version tag at HEAD (under its own prefix); the others
+/// are skipped, saying why. One service releases exactly as [`release`] does.
+pub(crate) fn release_services(inputs: &[PlanInput]) -> Result<Vec<ReleasePlan>> {
+    if let [only] = inputs {
+        return Ok(vec![release(only, None)?]);
+    }
+    if inputs.iter().all(|i| i.head_tags.is_empty()) {
+        let prefixes: Vec<String> =
+            inputs.iter().map(|i| format!("{} (`{}X.Y.Z`)", i.service.name, i.config.version_tag_prefix)).collect();
+        return Err(error::error_with_help(
+            format!("HEAD has no version tag of any service ({}), so there is nothing to release", prefixes.join(", ")),
+            "tag the commit with a service's version tag, or make a dev release with `cargo xtask dev-release`",
+        ));
+    }
+    inputs
+        .iter()
+        .map(|input| {
+            if input.head_tags.is_empty() {
+                let why = format!(
+                    "HEAD has no version tag `{}X.Y.Z`, so {} is not released",
+                    input.config.version_tag_prefix, input.service.name
+                );
+                let mut plan = skip(input, why.clone());
+                plan.skipped = Some(why);
+                Ok(plan)
+            } else {
+                release(input, None)
+            }
+        })
+        .collect()
+}
+
+/// Several services' plans, as `--json` and the summary show them: the top-level fields of the
+/// first service that is not skipped (its kind, version, tag), and every service's images,
+/// crates and problems. Two images of one repository with one tag prefix are a problem.
+pub(crate) fn combine(plans: &[ReleasePlan]) -> ReleasePlan {
+    let first = plans.iter().find(|p| p.kind != Kind::Skip).or(plans.first()).expect("a plan per service");
+    let mut combined = first.clone();
+    if plans.len() == 1 {
+        return combined;
+    }
+    combined.images = plans.iter().flat_map(|p| p.images.clone()).collect();
+    combined.publish = plans.iter().flat_map(|p| p.publish.clone()).collect();
+    combined.problems = plans
+        .iter()
+        .flat_map(|p| p.problems.iter().map(move |problem| format!("{}: {problem}", p.service.name)))
+        .collect();
+    combined.reason = plans.iter().map(|p| format!("{}: {}", p.service.name, p.reason)).collect::<Vec<_>>().join("; ");
+    let mut seen: Vec<(&str, &str, &str)> = Vec::new();
+    for p in plans {
+        for image in &p.images {
+            let key = (image.repository.as_str(), image.tag_prefix.as_str());
+            match seen.iter().find(|(r, t, _)| (*r, *t) == key) {
+                Some((_, _, other)) => combined.problems.push(format!(
+                    "services {other} and {} both push to {} with the image-tag-prefix `{}`: the second would overwrite the first's tags; give one its own `image` or prefix",
+                    p.service.name, image.repository, image.tag_prefix
+                )),
+                None => seen.push((key.0, key.1, &p.service.name)),
+            }
+        }
+    }
+    combined
+}
+
+/// One service in `--json`'s `services`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ServiceJson<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) version: &'a PlanVersion,
+    /// Its version tag at HEAD being released, or null.
+    pub(crate) tag: Option<&'a str>,
+    pub(crate) images: &'a [ImagePlan],
+    pub(crate) publish: &'a [PublishPlan],
+    /// Why it is left out of this run, or null.
+    pub(crate) skipped: Option<&'a str>,
+}
+
+impl ReleasePlan {
+    pub(crate) fn service_json(&self) -> ServiceJson<'_> {
+        ServiceJson {
+            name: &self.service.name,
+            version: &self.version,
+            tag: self.tag.as_deref(),
+            images: &self.images,
+            publish: &self.publish,
+            skipped: self.skipped.as_deref(),
+        }
+    }
+}
+
 /// Every problem the plain data shows, so that the run stops before building anything.
 fn with_problems(input: &PlanInput, mut plan: ReleasePlan) -> ReleasePlan {
     let mut problems = Vec::new();
@@ -483,6 +595,9 @@ pub(crate) fn ci(input: &PlanInput, ci: &CiContext) -> Result<ReleasePlan> {
 }
 
 fn build_only(input: &PlanInput, mut plan: ReleasePlan, reason: String) -> ReleasePlan {
+    if plan.skipped.is_some() {
+        return plan;
+    }
     plan.kind = Kind::BuildOnly;
     plan.reason = reason;
     for image in &mut plan.images {

@@ -8,7 +8,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use semver::Version;
 
 use super::{steps::Step, ImagePlan};
-use crate::{config::SigningConfig, dist, platform::Platform, reference};
+use crate::{config::SigningConfig, dist, platform::Platform, reference, services::Service};
 
 /// Where a signing step's command line takes the digest the build pushed (unknown until then).
 pub(crate) const DIGEST: &str = "<digest>";
@@ -17,14 +17,14 @@ pub(crate) const DIGEST: &str = "<digest>";
 pub(crate) const SBOM_TYPE: &str = "cyclonedx";
 pub(crate) const PROVENANCE_TYPE: &str = "slsaprovenance1";
 
-/// `dist/<crate>-<version>-<target>.cdx.json`: the target's SBOM, beside its package.
-pub(crate) fn sbom_path(root: &Utf8Path, version: &Version, target: &str) -> Utf8PathBuf {
-    root.join("dist").join(format!("{}-{version}-{target}.cdx.json", dist::CRATE))
+/// `dist/<bin>-<version>-<target>.cdx.json`: the target's SBOM, beside its package.
+pub(crate) fn sbom_path(root: &Utf8Path, bin: &str, version: &Version, target: &str) -> Utf8PathBuf {
+    root.join("dist").join(format!("{bin}-{version}-{target}.cdx.json"))
 }
 
-/// `dist/<crate>-<version>-<context>.provenance.json`: one image's SLSA provenance predicate.
-pub(crate) fn provenance_path(root: &Utf8Path, version: &Version, context: &str) -> Utf8PathBuf {
-    root.join("dist").join(format!("{}-{version}-{}.provenance.json", dist::CRATE, context.replace('/', "-")))
+/// `dist/<bin>-<version>-<context>.provenance.json`: one image's SLSA provenance predicate.
+pub(crate) fn provenance_path(root: &Utf8Path, bin: &str, version: &Version, context: &str) -> Utf8PathBuf {
+    root.join("dist").join(format!("{bin}-{version}-{}.provenance.json", context.replace('/', "-")))
 }
 
 /// The command line whose dependency graph an SBOM describes.
@@ -56,6 +56,7 @@ pub(crate) fn targets_of<'a>(targets: &'a [crate::config::TargetConfig], platfor
 /// The SBOM steps for every target the signed images are built for, each once.
 pub(crate) fn sbom_steps(
     root: &Utf8Path,
+    service: &Service,
     version: &Version,
     targets: &[crate::config::TargetConfig],
     images: &[&ImagePlan],
@@ -65,7 +66,8 @@ pub(crate) fn sbom_steps(
         .into_iter()
         .map(|target| Step::Sbom {
             target: target.to_owned(),
-            path: sbom_path(root, version, target),
+            package: service.package.clone(),
+            path: sbom_path(root, &service.bin, version, target),
             argv: metadata_argv(target),
         })
         .collect()
@@ -78,13 +80,14 @@ pub(crate) fn sbom_steps(
 /// stopped half-way leaves no signature, and its rerun attests again.
 pub(crate) fn image_steps(
     root: &Utf8Path,
+    bin: &str,
     version: &Version,
     targets: &[crate::config::TargetConfig],
     signing: &SigningConfig,
     i: usize,
     image: &ImagePlan,
 ) -> Vec<Step> {
-    let provenance = provenance_path(root, version, &image.context);
+    let provenance = provenance_path(root, bin, version, &image.context);
     let mut steps = vec![Step::Provenance { image: i, path: provenance.clone(), argv: Vec::new() }];
     let reference = reference::ImageRef::tag(&image.repository, image.primary_tag()).to_string();
     let attest = |manifest: Option<&Platform>, predicate_type: &str, predicate: &Utf8Path| {
@@ -102,13 +105,13 @@ pub(crate) fn image_steps(
     };
     steps.push(attest(None, PROVENANCE_TYPE, &provenance));
     for target in targets_of(targets, &image.platforms) {
-        steps.push(attest(None, SBOM_TYPE, &sbom_path(root, version, target)));
+        steps.push(attest(None, SBOM_TYPE, &sbom_path(root, bin, version, target)));
     }
     if image.platforms.len() > 1 {
         for platform in &image.platforms {
             steps.push(attest(Some(platform), PROVENANCE_TYPE, &provenance));
             for target in targets_of(targets, std::slice::from_ref(platform)) {
-                steps.push(attest(Some(platform), SBOM_TYPE, &sbom_path(root, version, target)));
+                steps.push(attest(Some(platform), SBOM_TYPE, &sbom_path(root, bin, version, target)));
             }
         }
     }

@@ -126,6 +126,9 @@ pub(crate) enum Step {
     Package {
         #[serde(serialize_with = "crate::version::serialize_display")]
         version: Version,
+        /// The cargo package and its binary (`dist/<bin>-<version>-<target>.tar.gz`).
+        package: String,
+        bin: String,
         targets: Vec<String>,
         argv: Vec<String>,
     },
@@ -186,7 +189,7 @@ pub(crate) enum Step {
         argv: Vec<String>,
     },
     /// Write a target's SBOM (CycloneDX) from the dependency graph `cargo metadata` resolves.
-    Sbom { target: String, path: Utf8PathBuf, argv: Vec<String> },
+    Sbom { target: String, package: String, path: Utf8PathBuf, argv: Vec<String> },
     /// Write an image's SLSA provenance predicate, from the plan (done in-process).
     Provenance { image: usize, path: Utf8PathBuf, argv: Vec<String> },
     /// Sign the digest the image's primary tag (`reference`) was pushed with, and each platform
@@ -208,6 +211,35 @@ pub(crate) enum Step {
 }
 
 impl Step {
+    /// The step with its image indices moved by `by`: a service's steps among several, whose
+    /// images follow the earlier services' in the combined plan.
+    pub(crate) fn offset(mut self, by: usize) -> Step {
+        match &mut self {
+            Step::Build { image, .. }
+            | Step::Assemble { image, .. }
+            | Step::PointTag { image, .. }
+            | Step::Verify { image, .. }
+            | Step::Run { image, .. }
+            | Step::Provenance { image, .. }
+            | Step::Sign { image, .. }
+            | Step::Attest { image, .. } => *image += by,
+            Step::WritePart { images, .. } => images.iter_mut().for_each(|i| *i += by),
+            Step::Login { .. }
+            | Step::Package { .. }
+            | Step::FillPkg { .. }
+            | Step::RegisterQemu { .. }
+            | Step::Publish { .. }
+            | Step::Delete { .. }
+            | Step::GitTag { .. }
+            | Step::GitPush { .. }
+            | Step::Yank { .. }
+            | Step::Sbom { .. }
+            | Step::SignBlob { .. }
+            | Step::Skip { .. } => {}
+        }
+        self
+    }
+
     pub(crate) fn argv(&self) -> &[String] {
         match self {
             Step::Login { argv, .. }
@@ -336,9 +368,9 @@ pub(crate) fn yank_argv(registry: &str, krate: &str, version: &Version) -> Vec<S
     strings(["cargo", "yank", "--version", &version.to_string(), "--registry", registry, krate])
 }
 
-/// The container name `--run` uses for an image tag.
-pub(crate) fn run_container(tag: &str) -> String {
-    format!("{}-{tag}", dist::CRATE)
+/// The container name `--run` uses for a service's image tag.
+pub(crate) fn run_container(service: &str, tag: &str) -> String {
+    format!("{service}-{tag}")
 }
 
 /// Every step of a run, in order: log in, package, fill `pkg/`, register qemu, build each
@@ -371,17 +403,13 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
     if facts.merge.is_some() {
         // The parts built and pushed; the SBOMs come from this checkout's lockfile.
         let signed: Vec<&ImagePlan> = to_sign.iter().map(|&i| &plan.images[i]).collect();
-        out.steps.extend(sign::sbom_steps(&facts.root, &plan.version.semver, &facts.targets, &signed));
+        out.steps.extend(sign::sbom_steps(&facts.root, &plan.service, &plan.version.semver, &facts.targets, &signed));
     } else if !packaged.is_empty() {
         let targets: Vec<String> =
             facts.targets.iter().filter(|t| packaged.contains(&&t.platform)).map(|t| t.target.clone()).collect();
-        out.steps.push(Step::Package {
-            version: plan.version.semver.clone(),
-            argv: dist::cargo_build_argv(&targets, facts.cargo_home.as_deref()),
-            targets,
-        });
+        out.steps.push(package_step(plan, facts, targets));
         let signed: Vec<&ImagePlan> = to_sign.iter().map(|&i| &plan.images[i]).collect();
-        out.steps.extend(sign::sbom_steps(&facts.root, &plan.version.semver, &facts.targets, &signed));
+        out.steps.extend(sign::sbom_steps(&facts.root, &plan.service, &plan.version.semver, &facts.targets, &signed));
     }
     if !to_build.is_empty() && facts.merge.is_none() {
         let contexts: Vec<String> = to_build.iter().map(|&i| plan.images[i].context.clone()).collect();
@@ -418,6 +446,7 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
         if to_sign.contains(&i) {
             out.steps.extend(sign::image_steps(
                 &facts.root,
+                &plan.service.bin,
                 &plan.version.semver,
                 &facts.targets,
                 &facts.signing,
@@ -481,7 +510,7 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
             Some(i) => {
                 let image = &plan.images[i];
                 let reference = ImageRef::tag(&image.repository, image.primary_tag()).to_string();
-                let container = run_container(image.primary_tag());
+                let container = run_container(&plan.service.name, image.primary_tag());
                 let mut argv = strings(["docker", "run", "--detach", "--rm", "--name", &container, "--label"]);
                 argv.push(format!("{RUN_LABEL}=1"));
                 argv.push("--publish".to_owned());
@@ -496,6 +525,18 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
         }
     }
     out
+}
+
+/// The one `cargo build` of the plan's service for `targets`, packaged.
+fn package_step(plan: &ReleasePlan, facts: &Facts, targets: Vec<String>) -> Step {
+    let service = &plan.service;
+    Step::Package {
+        version: plan.version.semver.clone(),
+        argv: dist::cargo_build_argv(&service.package, &service.bin, &targets, facts.cargo_home.as_deref()),
+        package: service.package.clone(),
+        bin: service.bin.clone(),
+        targets,
+    }
 }
 
 /// Whether an image has a digest to point tags at and verify after its step.
@@ -601,11 +642,7 @@ fn part_steps(plan: &ReleasePlan, facts: &Facts, target: &str, commit: &str, out
         Err(problem) => return out.problems.push(problem),
     };
     let images: Vec<usize> = parts::part_images(plan, platform).map(|(i, _)| i).collect();
-    out.steps.push(Step::Package {
-        version: plan.version.semver.clone(),
-        argv: dist::cargo_build_argv(&[target.to_owned()], facts.cargo_home.as_deref()),
-        targets: vec![target.to_owned()],
-    });
+    out.steps.push(package_step(plan, facts, vec![target.to_owned()]));
     let contexts: Vec<String> = images.iter().map(|&i| plan.images[i].context.clone()).collect();
     let mut argv = strings(["cargo", "xtask", "distcopy", "--from", "dist", "--platform", platform.as_str()]);
     argv.extend(contexts.iter().map(|c| format!("{c}/pkg")));

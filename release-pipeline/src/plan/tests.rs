@@ -111,6 +111,8 @@ fn on_tag(tag: &str) -> Git {
     Git {
         input: PlanInput {
             config: config(),
+            service: Service::named("service"),
+            unchanged: None,
             version: VersionInfo {
                 pep440: crate::version::pep440(&version),
                 semver: version.clone(),

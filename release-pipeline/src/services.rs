@@ -1,0 +1,320 @@
+//! The workspace's services: the `[[service]]` tables (or, without any, the workspace's one
+//! binary package) checked against the packages `cargo metadata` reports. No crate, binary or
+//! directory name is written anywhere else in the pipeline: it reads them from a [`Service`].
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::Deserialize;
+use xshell::{cmd, Shell};
+
+use crate::{
+    config::{Config, DevReleasePolicy, ServiceConfig, TABLE},
+    error,
+};
+
+/// The package every workspace's release machinery lives in: never a service.
+const XTASK_PACKAGE: &str = "xtask";
+
+/// A released binary, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Service {
+    /// Its name: local images, `--service` and the plan's `services` use it.
+    pub(crate) name: String,
+    /// The cargo package that builds it.
+    pub(crate) package: String,
+    /// The binary: packages are `dist/<bin>-<version>-<target>.tar.gz` with `bin/<bin>` inside.
+    pub(crate) bin: String,
+    /// The package's directory, relative to the root (its README goes into the packages).
+    pub(crate) dir: Utf8PathBuf,
+    /// What its build reads, relative to the root: its package's directory and those of its path
+    /// dependencies (`dev-release = "changed"` looks for changes there).
+    pub(crate) sources: Vec<Utf8PathBuf>,
+    pub(crate) dev_release: DevReleasePolicy,
+    /// The table it came from (a default one when the workspace has none).
+    pub(crate) table: ServiceConfig,
+}
+
+/// What `cargo metadata --no-deps` says of the workspace, as far as services need it.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Metadata {
+    pub(crate) packages: Vec<Package>,
+    pub(crate) workspace_members: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Package {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) manifest_path: Utf8PathBuf,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) dependencies: Vec<Dependency>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Target {
+    pub(crate) name: String,
+    pub(crate) kind: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Dependency {
+    /// Set for a path dependency only.
+    pub(crate) path: Option<Utf8PathBuf>,
+}
+
+impl Package {
+    fn bins(&self) -> Vec<&str> {
+        self.targets.iter().filter(|t| t.kind.iter().any(|k| k == "bin")).map(|t| t.name.as_str()).collect()
+    }
+
+    fn dir(&self) -> &Utf8Path {
+        self.manifest_path.parent().unwrap_or(Utf8Path::new(""))
+    }
+}
+
+/// `cargo metadata --no-deps` of the workspace at `root` (no dependency resolution, no network).
+pub(crate) fn metadata(root: &Utf8Path) -> Result<Metadata> {
+    let sh = Shell::new()?;
+    sh.change_dir(root);
+    let json = cmd!(sh, "cargo metadata --format-version 1 --no-deps")
+        .quiet()
+        .read()
+        .context("reading the workspace's packages (cargo metadata)")?;
+    serde_json::from_str(&json).context("parsing cargo metadata")
+}
+
+/// Every service of the workspace, in the configuration's order.
+pub(crate) fn resolve(root: &Utf8Path, config: &Config, metadata: &Metadata) -> Result<Vec<Service>> {
+    let members: Vec<&Package> =
+        metadata.packages.iter().filter(|p| metadata.workspace_members.contains(&p.id)).collect();
+    let names = || members.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
+    let tables = if config.service.is_empty() {
+        let candidates: Vec<&&Package> =
+            members.iter().filter(|p| p.name != XTASK_PACKAGE && !p.bins().is_empty()).collect();
+        match candidates.as_slice() {
+            [only] => vec![ServiceConfig {
+                name: None,
+                package: only.name.clone(),
+                bin: None,
+                version_tag_prefix: None,
+                image: None,
+                publish: None,
+                dev_release: DevReleasePolicy::Always,
+            }],
+            [] => bail!(
+                "the workspace has no binary package besides {XTASK_PACKAGE} to release (its packages are {}): add a [[{TABLE}.service]] table",
+                names()
+            ),
+            several => {
+                return Err(error::error_with_help(
+                    format!(
+                        "the workspace has several binary packages ({}) and no [[{TABLE}.service]] table to say which are released",
+                        several.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                    "add a [[workspace.metadata.release-pipeline.service]] table with `package = \"…\"` for each released one (README: \"Several services\")",
+                ))
+            }
+        }
+    } else {
+        config.service.clone()
+    };
+    let mut services = Vec::new();
+    for table in tables {
+        let name = table.name().to_owned();
+        let Some(package) = members.iter().find(|p| p.name == table.package) else {
+            bail!(
+                "`service.package` of service `{name}`: the workspace has no package `{}` (its packages are {})",
+                table.package,
+                names()
+            );
+        };
+        let bins = package.bins();
+        let bin = match (&table.bin, bins.as_slice()) {
+            (Some(bin), bins) if bins.contains(&bin.as_str()) => bin.clone(),
+            (Some(bin), bins) => bail!(
+                "`service.bin` of service `{name}`: package `{}` has no binary `{bin}` (its binaries: {})",
+                package.name,
+                if bins.is_empty() { "none".to_owned() } else { bins.join(", ") }
+            ),
+            (None, [only]) => (*only).to_owned(),
+            (None, []) => bail!(
+                "`service.package` of service `{name}`: package `{}` has no binary target, so there is nothing to release",
+                package.name
+            ),
+            (None, several) => bail!(
+                "`service.bin` of service `{name}`: package `{}` has several binaries ({}); name the released one with `bin`",
+                package.name,
+                several.join(", ")
+            ),
+        };
+        let relative = |dir: &Utf8Path| dir.strip_prefix(root).map(Utf8Path::to_owned).ok();
+        let dir = relative(package.dir()).unwrap_or_default();
+        services.push(Service {
+            name,
+            package: package.name.clone(),
+            bin,
+            sources: sources(root, package, &members),
+            dir,
+            dev_release: table.dev_release,
+            table,
+        });
+    }
+    for context in &config.context {
+        if let Some(named) = &context.service {
+            if !services.iter().any(|s| &s.name == named) {
+                bail!(
+                    "context `{}`: `service = \"{named}\"` names no service (the service is {})",
+                    context.dir,
+                    services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+    }
+    Ok(services)
+}
+
+/// The directories a package's build reads inside the workspace: its own and, following path
+/// dependencies through workspace members, theirs.
+fn sources(root: &Utf8Path, package: &Package, members: &[&Package]) -> Vec<Utf8PathBuf> {
+    let mut dirs: Vec<Utf8PathBuf> = vec![package.dir().to_owned()];
+    let mut at = 0;
+    while at < dirs.len() {
+        let dir = dirs[at].clone();
+        at += 1;
+        let Some(member) = members.iter().find(|p| p.dir() == dir) else { continue };
+        for dep in member.dependencies.iter().filter_map(|d| d.path.as_ref()) {
+            if !dirs.contains(dep) {
+                dirs.push(dep.clone());
+            }
+        }
+    }
+    let mut relative: Vec<Utf8PathBuf> =
+        dirs.iter().filter_map(|d| d.strip_prefix(root).ok()).map(Utf8Path::to_owned).collect();
+    relative.sort();
+    relative
+}
+
+/// The services `--service` names (every one when it names none); an unknown name is an error
+/// that lists them.
+pub(crate) fn select(services: Vec<Service>, names: &[String]) -> Result<Vec<Service>> {
+    if names.is_empty() {
+        return Ok(services);
+    }
+    for name in names {
+        if !services.iter().any(|s| &s.name == name) {
+            return Err(error::error_with_help(
+                format!("--service {name}: the workspace has no such service"),
+                format!("its services are {}", services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")),
+            ));
+        }
+    }
+    Ok(services.into_iter().filter(|s| names.contains(&s.name)).collect())
+}
+
+#[cfg(test)]
+impl Service {
+    /// A service whose package, binary and directory are all `name`, as tests need one.
+    pub(crate) fn named(name: &str) -> Service {
+        Service {
+            name: name.to_owned(),
+            package: name.to_owned(),
+            bin: name.to_owned(),
+            dir: name.into(),
+            sources: vec![name.into()],
+            dev_release: DevReleasePolicy::Always,
+            table: ServiceConfig {
+                name: None,
+                package: name.to_owned(),
+                bin: None,
+                version_tag_prefix: None,
+                image: None,
+                publish: None,
+                dev_release: DevReleasePolicy::Always,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(name: &str, bins: &[&str], path_deps: &[&str]) -> Package {
+        Package {
+            id: format!("path+file:///w/{name}#0.1.0"),
+            name: name.to_owned(),
+            manifest_path: format!("/w/{name}/Cargo.toml").into(),
+            targets: bins.iter().map(|b| Target { name: (*b).to_owned(), kind: vec!["bin".to_owned()] }).collect(),
+            dependencies: path_deps.iter().map(|d| Dependency { path: Some(format!("/w/{d}").into()) }).collect(),
+        }
+    }
+
+    fn workspace(packages: Vec<Package>) -> Metadata {
+        Metadata { workspace_members: packages.iter().map(|p| p.id.clone()).collect(), packages }
+    }
+
+    fn config(toml: &str) -> Config {
+        Config::parse(&format!("[workspace.metadata.release-pipeline]\n{toml}")).unwrap()
+    }
+
+    #[track_caller]
+    fn check_err(config: &Config, metadata: &Metadata, expected: &str) {
+        let err = resolve(Utf8Path::new("/w"), config, metadata).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains(expected), "{text:?} does not contain {expected:?}");
+    }
+
+    #[test]
+    fn the_one_binary_package_is_the_service() {
+        let meta = workspace(vec![
+            package("xtask", &["xtask"], &[]),
+            package("brewbot", &["brewbot"], &["common"]),
+            package("common", &[], &[]),
+        ]);
+        let services = resolve(Utf8Path::new("/w"), &Config::default(), &meta).unwrap();
+        assert_eq!(services.len(), 1);
+        let s = &services[0];
+        assert_eq!(
+            (s.name.as_str(), s.package.as_str(), s.bin.as_str(), s.dir.as_str()),
+            ("brewbot", "brewbot", "brewbot", "brewbot")
+        );
+        assert_eq!(s.sources, [Utf8PathBuf::from("brewbot"), "common".into()]);
+        let two =
+            workspace(vec![package("xtask", &["xtask"], &[]), package("a", &["a"], &[]), package("b", &["b"], &[])]);
+        check_err(&Config::default(), &two, "several binary packages (a, b)");
+        check_err(
+            &Config::default(),
+            &workspace(vec![package("xtask", &["xtask"], &[])]),
+            "no binary package besides xtask",
+        );
+    }
+
+    #[test]
+    fn bad_services_are_named() {
+        let meta = workspace(vec![
+            package("alpha", &["alpha"], &[]),
+            package("tools", &["one", "two"], &[]),
+            package("lib", &[], &[]),
+        ]);
+        let table = |rest: &str| config(&format!("[[workspace.metadata.release-pipeline.service]]\n{rest}"));
+        check_err(
+            &table("package = 'gamma'"),
+            &meta,
+            "`service.package` of service `gamma`: the workspace has no package `gamma`",
+        );
+        check_err(
+            &table("package = 'tools'"),
+            &meta,
+            "`service.bin` of service `tools`: package `tools` has several binaries (one, two)",
+        );
+        check_err(&table("package = 'lib'"), &meta, "package `lib` has no binary target");
+        check_err(&table("package = 'tools'\nbin = 'three'"), &meta, "has no binary `three`");
+        let ok = resolve(Utf8Path::new("/w"), &table("package = 'tools'\nbin = 'two'\nname = 'svc'"), &meta).unwrap();
+        assert_eq!((ok[0].name.as_str(), ok[0].bin.as_str()), ("svc", "two"));
+        let named = config(
+            "[[workspace.metadata.release-pipeline.context]]\ndir = 'd'\nplatforms = ['linux/amd64']\nservice = 'beta'",
+        );
+        check_err(&named, &workspace(vec![package("alpha", &["alpha"], &[])]), "`service = \"beta\"` names no service");
+        let err = select(ok, &["nope".to_owned()]).unwrap_err();
+        assert!(format!("{err:#}").contains("--service nope"));
+    }
+}
