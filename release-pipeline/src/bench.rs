@@ -403,13 +403,13 @@ fn packaging(sh: &Shell, root: &Utf8Path, work: &Utf8Path, runs: usize) -> Resul
     let stage = work.join("package");
     let _ = std::fs::remove_dir_all(&stage);
     std::fs::create_dir_all(stage.join("bin"))?;
-    std::fs::write(stage.join("bin/service"), &data)?;
-    let readme = std::fs::read(root.join("service/README.md")).unwrap_or_default();
+    std::fs::write(stage.join("bin").join(bin), &data)?;
+    let readme = std::fs::read(root.join(&service.dir).join("README.md")).unwrap_or_default();
     std::fs::write(stage.join("README.md"), &readme)?;
     let theirs_out = work.join("theirs.tar.gz");
     let entries = || {
         vec![
-            dist::Entry { path: "bin/service".into(), mode: 0o755, data: data.clone() },
+            dist::Entry { path: format!("bin/{bin}"), mode: 0o755, data: data.clone() },
             dist::Entry { path: "README.md".into(), mode: 0o644, data: readme.clone() },
         ]
     };
@@ -491,7 +491,9 @@ fn dev_release_rows(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Pa
 
     // The same work by hand: cargo build for the three targets, then the two docker builds.
     let step = ui::step("xtask overhead: whole dev release against raw cargo build + docker buildx build");
-    let touch = clone.join("service/src/lib.rs");
+    // A change to the service's source, so cargo rebuilds it.
+    let src = clone.join(&first_service(root)?.dir).join("src");
+    let touch = if src.join("lib.rs").exists() { src.join("lib.rs") } else { src.join("main.rs") };
     let mut whole = Vec::new();
     let mut raw = Vec::new();
     // Five pairs: each side is mostly a ~8 s cargo build whose own noise is a few percent.
@@ -707,7 +709,8 @@ fn signing_row(sh: &Shell, root: &Utf8Path, work: &Utf8Path, runs: usize) -> Res
     let signing = crate::config::SigningConfig::default();
     let env: std::collections::BTreeMap<String, String> =
         [(signing.key_env.clone(), key), (signing.password_env.clone(), password)].into_iter().collect();
-    std::fs::write(dir.join("dist").join(dist::SUMS), "00  service-1.0.0-x86_64-unknown-linux-musl.tar.gz\n")?;
+    let listed = dist::package_name(&first_service(root)?.bin, "1.0.0", "x86_64-unknown-linux-musl", "tar.gz");
+    std::fs::write(dir.join("dist").join(dist::SUMS), format!("00  {listed}\n"))?;
     let config = Config::default();
     let platforms: Vec<crate::platform::Platform> = config.context[0].platforms.clone();
     let image = ImagePlan {

@@ -8,7 +8,7 @@ use xshell::{cmd, Shell};
 
 use crate::{
     config::{Config, DevReleasePolicy, ServiceConfig, TABLE},
-    error,
+    error, exec,
 };
 
 /// The package every workspace's release machinery lives in: never a service.
@@ -75,10 +75,12 @@ impl Package {
 pub(crate) fn metadata(root: &Utf8Path) -> Result<Metadata> {
     let sh = Shell::new()?;
     sh.change_dir(root);
-    let json = cmd!(sh, "cargo metadata --format-version 1 --no-deps")
-        .quiet()
-        .read()
-        .context("reading the workspace's packages (cargo metadata)")?;
+    // The cargo that runs `cargo xtask` (it sets CARGO), so one toolchain reads and builds.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let json = exec::exec(
+        cmd!(sh, "{cargo} metadata --format-version 1 --no-deps"),
+        "reading the workspace's packages (cargo metadata)",
+    )?;
     serde_json::from_str(&json).context("parsing cargo metadata")
 }
 

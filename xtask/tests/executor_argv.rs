@@ -22,8 +22,7 @@ fn fake_docker_stops_at(stop: &str) -> FakeDocker {
 fn login_takes_the_password_on_stdin_only() {
     let fake =
         fake_docker_stops_at(r#"echo "ERROR: dial tcp 127.0.0.1:5999: connect: connection refused" >&2; exit 1"#);
-    let ws = TestRepo::new();
-    ws.commit("a");
+    let ws = minimal_workspace();
     ws.git(&["checkout", "-q", "-b", "feature/x"]);
     let out = xtask_cmd(ws.path())
         .env("PATH", fake.path_env())
@@ -88,8 +87,7 @@ fn missing_or_old_buildx() {
         let fake = FakeDocker::new(&format!(
             "  \"info --format {{{{json .DriverStatus}}}}\") echo '[]' ;;\n  \"buildx version\") {answer} ;;\n  *) exit 3 ;;"
         ));
-        let ws = TestRepo::new();
-        ws.commit("a");
+        let ws = minimal_workspace();
         let out = xtask_cmd(ws.path()).env("PATH", fake.path_env()).args(["dev-release", "--local"]).output().unwrap();
         assert_fails_with(&out, expected);
         assert_fails_with(&out, "help: ");
@@ -101,8 +99,7 @@ fn missing_or_old_buildx() {
 #[test]
 fn run_without_local_is_refused_before_anything_runs() {
     let fake = fake_docker_stops_at("exit 1");
-    let ws = TestRepo::new();
-    ws.commit("a");
+    let ws = minimal_workspace();
     ws.git(&["checkout", "-q", "-b", "feature/x"]);
     for args in [&["dev-release", "--run"][..], &["dev-release", "--run", "--dry-run"][..]] {
         let out = xtask_cmd(ws.path())
@@ -121,8 +118,7 @@ fn run_without_local_is_refused_before_anything_runs() {
 #[test]
 fn unknown_builder_and_bad_image_are_refused_early() {
     let fake = fake_docker_stops_at(r#"echo "ERROR: $4: not found" >&2; exit 1"#);
-    let ws = TestRepo::new();
-    ws.commit("a");
+    let ws = minimal_workspace();
     ws.git(&["checkout", "-q", "-b", "feature/x"]);
     let out = xtask_cmd(ws.path())
         .env("PATH", fake.path_env())

@@ -3,7 +3,7 @@ mod common;
 use common::*;
 
 const CONFIG: &str = r#"[workspace]
-members = []
+members = ["service"]
 
 [workspace.metadata.release-pipeline]
 image = "127.0.0.1:5000/acme/service"
@@ -13,7 +13,8 @@ release-repository = "acme/service"
 fn repo() -> TestRepo {
     let repo = TestRepo::new();
     repo.write("Cargo.toml", CONFIG);
-    repo.git(&["add", "Cargo.toml"]);
+    write_service_package(&repo);
+    repo.git(&["add", "-A"]);
     repo.commit("a");
     repo
 }
@@ -220,7 +221,7 @@ fn two_contexts_with_one_prefix_are_refused() {
     let repo = repo();
     repo.write(
         "Cargo.toml",
-        "[workspace]\nmembers = []\n[workspace.metadata.release-pipeline]\nimage = \"127.0.0.1:5000/acme/service\"\n\
+        "[workspace]\nmembers = [\"service\"]\n[workspace.metadata.release-pipeline]\nimage = \"127.0.0.1:5000/acme/service\"\n\
          [[workspace.metadata.release-pipeline.context]]\ndir = \"docker\"\nplatforms = [\"linux/amd64\"]\n\
          [[workspace.metadata.release-pipeline.context]]\ndir = \"docker-slim\"\nplatforms = [\"linux/amd64\"]\n",
     );
@@ -236,8 +237,9 @@ fn two_contexts_with_one_prefix_are_refused() {
 #[test]
 fn publish_in_local_mode_says_why() {
     let repo = TestRepo::new();
-    repo.write("Cargo.toml", "[workspace]\nmembers = []\n[workspace.metadata.release-pipeline]\npublish = [\"service\"]\ncargo-registry = \"local\"\n");
-    repo.git(&["add", "Cargo.toml"]);
+    repo.write("Cargo.toml", "[workspace]\nmembers = [\"service\"]\n[workspace.metadata.release-pipeline]\npublish = [\"service\"]\ncargo-registry = \"local\"\n");
+    write_service_package(&repo);
+    repo.git(&["add", "-A"]);
     repo.commit("a");
     repo.git(&["checkout", "-q", "-b", "feature/x"]);
     let out = repo.xtask(&["publish"]);

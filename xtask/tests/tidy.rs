@@ -48,6 +48,17 @@ fn main_only_dispatches() {
     assert_eq!(code, ["fn main() -> std::process::ExitCode {", "    release_pipeline::main()", "}"]);
 }
 
+/// The pipeline serves any workspace: no crate, binary or directory name of this one is written
+/// in its code, but for the contract's default contexts (`config.rs`).
+#[test]
+fn no_service_name_in_the_pipeline() {
+    for (name, text) in sources().iter().filter(|(n, _)| n != "config.rs" && !n.ends_with("tests.rs")) {
+        for needle in ["\"service\"", "bin/service", "service/", "\"service-", "\"rpi-docker"] {
+            assert!(!non_test(text).contains(needle), "{name} writes a name of this workspace's: {needle}");
+        }
+    }
+}
+
 #[test]
 fn the_planner_is_pure() {
     for (name, text) in sources().iter().filter(|(n, _)| n.starts_with("plan/")) {

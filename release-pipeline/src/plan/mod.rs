@@ -501,7 +501,7 @@ impl ReleasePlan {
             tag: self.tag.as_deref(),
             images: &self.images,
             publish: &self.publish,
-            skipped: self.skipped.as_deref(),
+            skipped: self.skipped.as_deref().or((self.kind == Kind::Skip).then_some(self.reason.as_str())),
         }
     }
 }

@@ -196,6 +196,23 @@ pub fn scratch_workspace() -> TestRepo {
     repo
 }
 
+/// A fresh repository holding a workspace with one binary package, `service` (never built):
+/// what the planner needs to plan a run that a test stops before any build.
+pub fn minimal_workspace() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("Cargo.toml", "[workspace]\nmembers = [\"service\"]\n");
+    write_service_package(&repo);
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-q", "-m", "a workspace with one service"]);
+    repo
+}
+
+/// The binary package `service/` (a workspace's `members` must name it).
+pub fn write_service_package(repo: &TestRepo) {
+    repo.write("service/Cargo.toml", "[package]\nname = \"service\"\nversion = \"0.1.0\"\nedition = \"2021\"\n");
+    repo.write("service/src/main.rs", "fn main() {}\n");
+}
+
 /// A scratch workspace whose configuration publishes `service` to the cargo registry `local`.
 pub fn publishing_workspace() -> TestRepo {
     let ws = scratch_workspace();

@@ -120,9 +120,14 @@ impl Registry {
     /// answer (the registry down, a refused login) fails the test: "nothing was pushed" must not
     /// pass because the registry could not be read.
     pub fn tags(&self) -> Vec<String> {
+        self.tags_of("acme/service")
+    }
+
+    /// Every tag of the repository `name` (`acme/alpha`), as [`Registry::tags`].
+    pub fn tags_of(&self, name: &str) -> Vec<String> {
         let out = Command::new("curl")
             .args(["-s", "-w", "\n%{http_code}", "-u", &format!("{}:{}", self.user, self.password)])
-            .arg(format!("http://{}/v2/acme/service/tags/list", self.host()))
+            .arg(format!("http://{}/v2/{name}/tags/list", self.host()))
             .output()
             .unwrap();
         let text = stdout(&out);
