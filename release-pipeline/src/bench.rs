@@ -172,6 +172,7 @@ pub(crate) fn run(cmd: flags::Bench) -> Result<()> {
         rows.extend(dev_release_rows(&sh, &root, &work, &xtask)?);
         rows.push(moving_tags_row(&sh, &work, runs)?);
         rows.push(signing_row(&sh, &root, &work, runs)?);
+        rows.push(parts_row(&sh, &work, &xtask)?);
     }
 
     let report = report(&rows, quick, &sh)?;
@@ -677,6 +678,51 @@ fn moving_tags_row(sh: &Shell, work: &Utf8Path, runs: usize) -> Result<Row> {
         note: format!(
             "added {} per image; a retry costs nothing until a call fails",
             fmt_secs((ours.median - theirs.median).max(0.0))
+        ),
+    })
+}
+
+/// What spreading a dev release over three parts and a merge costs on one machine: the three
+/// `--part` runs one after another and the `merge`, against one whole run, each pushing a new
+/// branch of the same commit to a registry of the bench's own (warm cargo and buildx caches,
+/// after `dev_release_rows`). On several machines the parts run side by side: their wall time is
+/// the slowest part's, plus the merge.
+fn parts_row(sh: &Shell, work: &Utf8Path, xtask: &Utf8Path) -> Result<Row> {
+    let step = ui::step("parts: three --part runs and a merge against one dev release, pushed");
+    let registry = bench_registry(sh, work)?;
+    let clone = work.join("dev-release-clone");
+    let _dir = sh.push_dir(&clone);
+    let _env = sh.push_env("CARGO_TARGET_DIR", work.join("dev-release-target"));
+    let _repository = sh.push_env("RELEASE_REPOSITORY", format!("127.0.0.1:{}/bench/service", registry.port));
+    let targets: Vec<String> = crate::config::Config::load(&clone)?.targets.into_iter().map(|t| t.target).collect();
+    let (mut split, mut whole, mut merges) = (Vec::new(), Vec::new(), Vec::new());
+    for n in 0..2 {
+        let branch = format!("bench-parts-{n}");
+        split.push(time(&mut || {
+            for target in &targets {
+                cmd!(sh, "{xtask} -q dev-release --branch {branch} --part {target}").quiet().ignore_stdout().run()?;
+            }
+            let parts: Vec<Utf8PathBuf> = targets.iter().map(|t| crate::plan::parts::part_path(&clone, t)).collect();
+            let parts = &parts;
+            let merge = time(&mut || Ok(cmd!(sh, "{xtask} -q merge {parts...}").quiet().ignore_stdout().run()?))?;
+            merges.push(merge);
+            Ok(())
+        })?);
+        let branch = format!("bench-whole-{n}");
+        whole.push(time(&mut || {
+            Ok(cmd!(sh, "{xtask} -q dev-release --branch {branch}").quiet().ignore_stdout().run()?)
+        })?);
+    }
+    step.done();
+    let (split, whole, merges) = (Stats::of(split), Stats::of(whole), Stats::of(merges));
+    Ok(Row {
+        what: "dev release as three parts + merge, one after another on one engine (vs one run), pushed".into(),
+        ours: split,
+        theirs: Some(whole),
+        goal: "merge ≤ 10 s".into(),
+        note: format!(
+            "the merge alone {}; on three machines the wall time is the slowest part plus the merge",
+            fmt_secs(merges.median)
         ),
     })
 }

@@ -322,6 +322,18 @@ impl Config {
                 }
             }
         }
+        // Each service publishes its crates with its own version: one crate, one service.
+        let mut publishers: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+        for s in self.service.iter().filter(|_| self.service.len() > 1) {
+            for krate in s.publish.as_ref().unwrap_or(&self.publish) {
+                if let Some(other) = publishers.insert(krate, s.name()) {
+                    bail!(
+                        "`service.publish`: services `{other}` and `{}` would both publish the crate `{krate}`, each with its own version; list it in one service's `publish` (the top-level `publish` is every service's default)",
+                        s.name()
+                    );
+                }
+            }
+        }
         for c in &self.context {
             match (&c.service, names.as_slice()) {
                 (Some(service), names) if !names.is_empty() && !names.contains(&service.as_str()) => bail!(
@@ -594,6 +606,10 @@ platforms = ["linux/amd64"]
         check_err(&(two.clone() + &context("a", Some("gamma"), "")), "`service = \"gamma\"` names no service");
         check_err(&(two.clone() + &context("a", None, "")), "context `a` has no `service` key");
         check_err(&(service("alpha", "alpha") + &service("alpha", "other")), "two services are named `alpha`");
+        let shared_crate = "publish = ['common']\ncargo-registry = 'local'\n".to_owned() + &two;
+        check_err(&shared_crate, "services `alpha` and `beta` would both publish the crate `common`");
+        let own = shared_crate.replace("package = 'beta-pkg'\n", "package = 'beta-pkg'\npublish = []\n");
+        assert!(parsed(&(own + &context("a", Some("alpha"), "") + &context("b", Some("beta"), ""))).is_ok());
         check_err("[[workspace.metadata.release-pipeline.service]]\nname = 'x'", "missing field `package`");
         check_err(
             "[[workspace.metadata.release-pipeline.service]]\npackage = 'x'\nbinary = 'y'",

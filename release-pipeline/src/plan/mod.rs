@@ -448,15 +448,16 @@ pub(crate) fn release_services(inputs: &[PlanInput]) -> Result<Vec<ReleasePlan>>
         .collect()
 }
 
-/// Several services' plans, as `--json` and the summary show them: the top-level fields of the
-/// first service that is not skipped (its kind, version, tag), and every service's images,
-/// crates and problems. Two images of one repository with one tag prefix are a problem.
+/// Several services' plans, as `--json` shows them: the kind and tag of the first service that
+/// is not skipped, the version of the first service, and every service's images, crates and
+/// problems. Two images of one repository with one tag prefix are a problem.
 pub(crate) fn combine(plans: &[ReleasePlan]) -> ReleasePlan {
     let first = plans.iter().find(|p| p.kind != Kind::Skip).or(plans.first()).expect("a plan per service");
     let mut combined = first.clone();
     if plans.len() == 1 {
         return combined;
     }
+    combined.version = plans[0].version.clone();
     combined.images = plans.iter().flat_map(|p| p.images.clone()).collect();
     combined.publish = plans.iter().flat_map(|p| p.publish.clone()).collect();
     combined.problems = plans

@@ -918,3 +918,55 @@ fn parts_and_merge_steps() {
         .assert_eq(&kinds(&steps.steps));
     record_steps("merge", &plan, &merge);
 }
+
+/// Two services, `alpha` (prefix `alpha-`) and `beta` (prefix `beta-`): each planned from its
+/// own input, combined for `--json`.
+fn service_input(name: &str, git: Git) -> PlanInput {
+    let mut input = git.input;
+    input.service = Service::named(name);
+    input.config.version_tag_prefix = format!("{name}-");
+    input.repository = Some(format!("127.0.0.1:5000/acme/{name}"));
+    input.head_tags = input.head_tags.into_iter().map(|(t, v)| (format!("{name}-{t}"), v)).collect();
+    input
+}
+
+#[test]
+fn several_services() {
+    // A tag of alpha's at HEAD releases alpha; beta has none and is skipped, saying why.
+    let alpha = service_input("alpha", on_tag("v1.2.0"));
+    let beta = service_input("beta", past("v0.3.0", 4));
+    let plans = release_services(&[alpha.clone(), beta.clone()]).unwrap();
+    assert_eq!((plans[0].kind, plans[0].tag.as_deref()), (Kind::Release, Some("alpha-v1.2.0")));
+    assert_eq!(plans[1].kind, Kind::Skip);
+    assert_eq!(plans[1].skipped.as_deref(), Some("HEAD has no version tag `beta-X.Y.Z`, so beta is not released"));
+    let combined = combine(&plans);
+    assert_eq!(combined.kind, Kind::Release);
+    assert_eq!(combined.images.len(), 2, "beta's skip plan has no images: alpha's two contexts");
+    assert!(combined.images.iter().all(|i| i.repository == "127.0.0.1:5000/acme/alpha"));
+    // Neither has a tag: the error names both prefixes.
+    let err = release_services(&[service_input("alpha", past("v1.2.0", 1)), beta.clone()]).unwrap_err();
+    assert!(format!("{err:#}").contains("alpha (`alpha-X.Y.Z`), beta (`beta-X.Y.Z`)"), "{err:#}");
+    // Two tags on one commit: both release; the top-level version is the first service's.
+    let both = release_services(&[alpha.clone(), service_input("beta", on_tag("v0.4.0"))]).unwrap();
+    assert!(both.iter().all(|p| p.kind == Kind::Release));
+    let combined = combine(&both);
+    assert_eq!(combined.version.semver, v("1.2.0"));
+    assert_eq!(combined.images.len(), 4);
+    assert!(combined.problems.is_empty(), "{:?}", combined.problems);
+    // One repository and one tag prefix for two services: a problem naming both.
+    let mut same = service_input("beta", on_tag("v0.4.0"));
+    same.repository = alpha.repository.clone();
+    let combined = combine(&release_services(&[alpha.clone(), same]).unwrap());
+    assert!(combined
+        .problems
+        .iter()
+        .any(|p| p.contains("services alpha and beta both push to 127.0.0.1:5000/acme/alpha")));
+    // `dev-release = "changed"` with nothing changed: skipped with the reason gathered.
+    let mut unchanged = service_input("beta", past("v0.3.0", 4));
+    unchanged.unchanged = Some("nothing beta is built from changed since beta-v0.3.0".into());
+    let plan = dev_release(&unchanged, None).unwrap();
+    assert_eq!((plan.kind, plan.images.len()), (Kind::Skip, 0));
+    assert_eq!(plan.service_json().skipped, Some("nothing beta is built from changed since beta-v0.3.0"));
+    // One service is planned exactly as before.
+    assert_eq!(release_services(std::slice::from_ref(&alpha)).unwrap(), vec![release(&alpha, None).unwrap()]);
+}
