@@ -20,7 +20,15 @@ struct PruneJson<'a> {
 }
 
 pub(crate) fn run(cmd: flags::Prune, ws: &Workspace) -> Result<()> {
-    let repository = preflight::repository(ws, cmd.repository)?;
+    // Each service's image, with its own contexts' prefixes.
+    for view in ws.services(&[])? {
+        prune(&cmd, &view)?;
+    }
+    Ok(())
+}
+
+fn prune(cmd: &flags::Prune, ws: &Workspace) -> Result<()> {
+    let repository = preflight::repository(ws, cmd.repository.clone())?;
     let branches = remote_branches(ws)?;
     if branches.is_empty() {
         return Err(error::error_with_help(

@@ -37,7 +37,15 @@ fn remote_retractions(ws: &Workspace) -> Result<Vec<semver::Version>> {
 }
 
 pub(crate) fn run(cmd: flags::Reconcile, ws: &Workspace) -> Result<()> {
-    let repository = preflight::repository(ws, cmd.repository)?;
+    // Each service's image, with its own version tags and contexts.
+    for view in ws.services(&[])? {
+        reconcile(&cmd, &view)?;
+    }
+    Ok(())
+}
+
+fn reconcile(cmd: &flags::Reconcile, ws: &Workspace) -> Result<()> {
+    let repository = preflight::repository(ws, cmd.repository.clone())?;
     let mut retracted: Vec<semver::Version> = gather::retracted(ws)?.into_iter().map(|(v, _)| v).collect();
     // A retraction pushed from another clone counts too, before this one has fetched it.
     for v in remote_retractions(ws)? {

@@ -81,10 +81,11 @@ impl Workspace {
         })
     }
 
-    /// The image repository to push to: `--repository` (`flag`), RELEASE_REPOSITORY or `image`;
-    /// `None` in local mode.
+    /// The image repository to push to: a service's own `image`, else `--repository` (`flag`),
+    /// RELEASE_REPOSITORY or the top-level `image`; `None` in local mode.
     pub(crate) fn image_repository(&self, flag: Option<String>) -> Option<String> {
-        flag.filter(|r| !r.is_empty())
+        let own = self.service.as_ref().and_then(|s| s.table.image.clone()).filter(|i| !i.is_empty());
+        own.or(flag.filter(|r| !r.is_empty()))
             .or_else(|| self.var("RELEASE_REPOSITORY").map(str::to_owned))
             .or_else(|| Some(self.config.image.clone()).filter(|i| !i.is_empty()))
     }

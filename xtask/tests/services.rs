@@ -248,12 +248,15 @@ fn a_release_of_one_service_on_the_real_registry() {
         .env("CARGO_TARGET_DIR", shared_target_dir())
         .env("REGISTRY_USER", &reg.user)
         .env("REGISTRY_PASSWORD", &reg.password)
+        // Replaces the top-level image only: a service's own `image` stays where it is.
+        .env("RELEASE_REPOSITORY", format!("{}/acme/elsewhere", reg.host()))
         .args(["release"])
         .output()
         .unwrap();
     assert_ok(&out);
     assert_eq!(reg.tags_of("acme/alpha"), ["1", "1.0", "1.0.0", "latest"]);
     assert!(reg.tags_of("acme/beta").is_empty(), "beta has no tag at HEAD: untouched");
+    assert!(reg.tags_of("acme/elsewhere").is_empty());
     let image = format!("{}/acme/alpha:1.0.0", reg.host());
     let run = client.cmd(&["run", "--rm", "--platform", "linux/amd64", &image]).output().unwrap();
     assert_ok(&run);
