@@ -324,9 +324,14 @@ impl Config {
         }
         // Each service publishes its crates with its own version: one crate, one service.
         let mut publishers: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+        let prefix =
+            |s: &ServiceConfig| s.version_tag_prefix.clone().unwrap_or_else(|| self.version_tag_prefix.clone());
         for s in self.service.iter().filter(|_| self.service.len() > 1) {
             for krate in s.publish.as_ref().unwrap_or(&self.publish) {
-                if let Some(other) = publishers.insert(krate, s.name()) {
+                // Services sharing a prefix share their version: one of them publishes it.
+                let shares_version =
+                    |name: &str| self.service.iter().find(|o| o.name() == name).is_some_and(|o| prefix(o) == prefix(s));
+                if let Some(other) = publishers.insert(krate, s.name()).filter(|other| !shares_version(other)) {
                     bail!(
                         "`service.publish`: services `{other}` and `{}` would both publish the crate `{krate}`, each with its own version; list it in one service's `publish` (the top-level `publish` is every service's default)",
                         s.name()
@@ -342,9 +347,14 @@ impl Config {
                     names.join(", ")
                 ),
                 (None, names) if names.len() > 1 => bail!(
-                    "context `{}` has no `service` key, and there are several services ({}): name the one whose packages it holds",
+                    "context `{}` has no `service` key, and there are several services ({}): name the one whose packages it holds{}",
                     c.dir,
-                    names.join(", ")
+                    names.join(", "),
+                    if self.context == Config::default().context {
+                        " (no [[context]] table is configured, so these are the default contexts: several services need their own)"
+                    } else {
+                        ""
+                    }
                 ),
                 _ => {}
             }
@@ -606,10 +616,15 @@ platforms = ["linux/amd64"]
         check_err(&(two.clone() + &context("a", Some("gamma"), "")), "`service = \"gamma\"` names no service");
         check_err(&(two.clone() + &context("a", None, "")), "context `a` has no `service` key");
         check_err(&(service("alpha", "alpha") + &service("alpha", "other")), "two services are named `alpha`");
-        let shared_crate = "publish = ['common']\ncargo-registry = 'local'\n".to_owned() + &two;
+        let contexts = context("a", Some("alpha"), "") + &context("b", Some("beta"), "");
+        // Services sharing a prefix share their version: the same crate from both is one publish.
+        let common = "publish = ['common']\ncargo-registry = 'local'\n".to_owned() + &two;
+        assert!(parsed(&(common.clone() + &contexts)).is_ok());
+        let shared_crate =
+            common.replace("package = 'beta-pkg'\n", "package = 'beta-pkg'\nversion-tag-prefix = 'beta-'\n");
         check_err(&shared_crate, "services `alpha` and `beta` would both publish the crate `common`");
         let own = shared_crate.replace("package = 'beta-pkg'\n", "package = 'beta-pkg'\npublish = []\n");
-        assert!(parsed(&(own + &context("a", Some("alpha"), "") + &context("b", Some("beta"), ""))).is_ok());
+        assert!(parsed(&(own + &contexts)).is_ok());
         check_err("[[workspace.metadata.release-pipeline.service]]\nname = 'x'", "missing field `package`");
         check_err(
             "[[workspace.metadata.release-pipeline.service]]\npackage = 'x'\nbinary = 'y'",

@@ -255,10 +255,10 @@ fn remove_stale(dist_dir: &Utf8Path, bin: &str, version: &str) -> Result<()> {
     Ok(())
 }
 
-/// Whether a file name's rest after `<bin>-` starts with a version: `beta-1.0.0-…` is not a
-/// package of the service `beta-worker`'s, nor `beta-worker-1.0.0-…` one of `beta`'s.
+/// Whether a file name's rest after `<bin>-` starts with a version and a `-`: `app-2fa-1.0.0-…`
+/// is not a package of the binary `app`'s (`2fa` is no version), but of `app-2fa`'s.
 fn starts_with_version(rest: &str) -> bool {
-    rest.starts_with(|c: char| c.is_ascii_digit())
+    rest.match_indices('-').any(|(at, _)| semver::Version::parse(&rest[..at]).is_ok())
 }
 
 /// `dist/SHA256SUMS` over every package in `dist/`, in `sha256sum -c` format, sorted. Packages
@@ -400,6 +400,15 @@ pub(crate) fn read_manifest(package: &Utf8Path) -> Result<Manifest> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A package is another binary's when what follows `<bin>-` is no version.
+    #[test]
+    fn packages_are_told_apart_by_their_version() {
+        assert!(starts_with_version("1.2.3-x86_64-unknown-linux-musl.tar.gz"));
+        assert!(starts_with_version("1.2.4-dev.5-aarch64-unknown-linux-gnu.cdx.json"));
+        assert!(!starts_with_version("2fa-1.0.0-x86_64-unknown-linux-musl.tar.gz"), "`app-2fa`'s, not `app`'s");
+        assert!(!starts_with_version("worker-1.0.0-x86_64-unknown-linux-musl.tar.gz"));
+    }
 
     #[test]
     fn zip_times() {

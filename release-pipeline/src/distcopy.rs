@@ -43,7 +43,26 @@ pub(crate) fn run(cmd: flags::Distcopy, ws: &Workspace) -> Result<()> {
     let dests: Vec<Destination> = if dests.is_empty() {
         views.iter().flat_map(|view| contexts_of(view, |_| true)).collect()
     } else {
-        dests.into_iter().map(|dest| destination(&views, dest)).collect::<Result<_>>()?
+        // A context's pkg/ is its own service's, selected or not.
+        let all = ws.services(&[])?;
+        let mut named = Vec::new();
+        for dest in dests {
+            let owner = all.iter().find(|v| context_platforms(&v.root, &v.config, &dest).is_some());
+            match owner {
+                Some(view) if !views.iter().any(|s| s.service().name == view.service().name) => {
+                    return Err(error::error_with_help(
+                        format!(
+                            "{dest} is a context of the service {}, which this run does not select",
+                            view.service().name
+                        ),
+                        format!("add --service {}", view.service().name),
+                    ))
+                }
+                Some(view) => named.push(destination(std::slice::from_ref(view), dest)?),
+                None => named.push(destination(&views, dest)?),
+            }
+        }
+        named
     };
     let filled = copy_into(root, config, &from, restrict(dests, only.as_ref()), None)?;
     for (dir, packages) in filled {

@@ -140,7 +140,7 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                         + &format!("{}:{}", image.repository, image.primary_tag()),
                     if *push { " (push)" } else { " (local engine)" }
                 ));
-                check_pkg(ws, &image.context, platforms, &version)?;
+                check_pkg(ws, &image.context, platforms, &plan.service.bin, &version)?;
                 outcomes[*i].digest = Some(build(&docker, image, facts.epoch, metadata_file, argv)?);
                 pushed_here[*i] = *push && !staging;
                 progress.done();
@@ -608,11 +608,12 @@ fn write_part(
 ) -> Result<()> {
     let sums_path = ws.root.join("dist").join(dist::SUMS);
     let sums = std::fs::read_to_string(&sums_path).with_context(|| format!("reading {sums_path}"))?;
+    let own = dist::package_name(&plan.service.bin, &plan.version.semver.to_string(), target, "tar.gz");
     let (sha256, file) = sums
         .lines()
         .filter_map(|line| line.split_once("  "))
-        .find(|(_, name)| name.contains(&format!("-{target}.")))
-        .with_context(|| format!("{sums_path} lists no package of {target}"))?;
+        .find(|(_, name)| *name == own)
+        .with_context(|| format!("{sums_path} does not list {own}"))?;
     let commit = plan.commit.context("a part needs a commit")?;
     let mut built = Vec::new();
     for &i in images {
@@ -627,6 +628,7 @@ fn write_part(
         });
     }
     let result = plan::parts::PartResult {
+        service: Some(plan.service.name.clone()),
         target: target.to_owned(),
         platform: platform.clone(),
         kind: plan.kind.as_str().to_owned(),
@@ -640,7 +642,13 @@ fn write_part(
 }
 
 /// Checks that `pkg/` holds exactly this version for each platform before docker sees it.
-fn check_pkg(ws: &Workspace, context: &str, platforms: &[crate::platform::Platform], version: &str) -> Result<()> {
+fn check_pkg(
+    ws: &Workspace,
+    context: &str,
+    platforms: &[crate::platform::Platform],
+    bin: &str,
+    version: &str,
+) -> Result<()> {
     for platform in platforms {
         let dir = ws.root.join(context).join("pkg").join(platform.as_str());
         let packages: Vec<_> = dir
@@ -659,6 +667,12 @@ fn check_pkg(ws: &Workspace, context: &str, platforms: &[crate::platform::Platfo
             ));
         };
         let manifest = dist::read_manifest(package)?;
+        if manifest.name != bin {
+            return Err(error::error_with_help(
+                format!("{package} is a package of {}, but {context}/ holds {bin}'s", manifest.name),
+                "run `cargo xtask dist && cargo xtask distcopy`",
+            ));
+        }
         if manifest.version != version {
             return Err(error::error_with_help(
                 format!("{package} is version {}, but this release is {version} (a stale pkg/)", manifest.version),

@@ -44,6 +44,7 @@ pub(crate) fn plan_input(
     Ok(PlanInput {
         service,
         unchanged,
+        shared_prefixes: Vec::new(),
         retracted: retracted_among(repo, &tags)?,
         branch: repo.branch()?,
         head_tags,
@@ -68,8 +69,14 @@ fn unchanged_since(
     version: &version::VersionInfo,
 ) -> Result<Option<String>> {
     let service = ws.service();
+    // A path dependency outside the workspace: its changes are not in this history.
+    if service.sources.iter().any(|p| p.is_absolute()) {
+        return Ok(None);
+    }
     let mut paths: Vec<String> = service.sources.iter().map(|p| p.to_string()).collect();
-    paths.extend(["Cargo.lock".to_owned(), ".cargo".to_owned()]);
+    // The manifest (profiles, features, patches), the lockfile, cargo's and the toolchain's
+    // configuration change every build.
+    paths.extend(["Cargo.toml", "Cargo.lock", ".cargo", "rust-toolchain", "rust-toolchain.toml"].map(str::to_owned));
     paths.extend(ws.config.context.iter().map(|c| c.dir.clone()));
     // The whole workspace when the package is at its root.
     if paths.iter().any(String::is_empty) {

@@ -43,13 +43,46 @@ macro_rules! options {
     };
 }
 
-/// Each service's view of the workspace and the planner's input for it.
+/// Each selected service's view of the workspace and the planner's input for it. Every service
+/// is looked at, selected or not: two that push to one repository with one tag prefix stop the
+/// run, and a dev tag is guarded against the prefixes of every context sharing its repository.
 fn inputs(ws: &Workspace, services: &[String], opts: &Options) -> Result<(Vec<Workspace>, Vec<PlanInput>)> {
-    let views = ws.services(services)?;
-    let inputs = views
-        .iter()
-        .map(|view| gather::plan_input(view, opts.repository.clone(), opts.local, opts.run))
-        .collect::<Result<Vec<_>>>()?;
+    let all = ws.services(&[])?;
+    let selected = crate::services::select(all.iter().map(|v| v.service().clone()).collect(), services)?;
+    // Where each context of every service pushes (local mode: an image named after the service).
+    let mut targets: Vec<(String, String, &str)> = Vec::new();
+    for view in &all {
+        let repository = match (opts.local, view.image_repository(opts.repository.clone())) {
+            (false, Some(repository)) => repository,
+            _ => view.service().name.clone(),
+        };
+        for c in &view.config.context {
+            if let Some((_, _, other)) = targets.iter().find(|(r, p, _)| *r == repository && *p == c.image_tag_prefix) {
+                return Err(error::error_with_help(
+                    format!(
+                        "services {other} and {} both push to {repository} with the image-tag-prefix `{}`: one would overwrite the other's tags",
+                        view.service().name,
+                        c.image_tag_prefix
+                    ),
+                    "give one of them its own `image`, or its contexts their own `image-tag-prefix`",
+                ));
+            }
+            targets.push((repository.clone(), c.image_tag_prefix.clone(), &view.service().name));
+        }
+    }
+    let views: Vec<Workspace> =
+        all.iter().filter(|v| selected.iter().any(|s| s.name == v.service().name)).cloned().collect();
+    let mut inputs = Vec::new();
+    for view in &views {
+        let mut input = gather::plan_input(view, opts.repository.clone(), opts.local, opts.run)?;
+        let own = targets.iter().find(|(_, _, name)| *name == view.service().name).map(|(r, _, _)| r.clone());
+        input.shared_prefixes = targets
+            .iter()
+            .filter(|(r, _, name)| Some(r) == own.as_ref() && *name != view.service().name)
+            .map(|(_, prefix, _)| prefix.clone())
+            .collect();
+        inputs.push(input);
+    }
     Ok((views, inputs))
 }
 
@@ -114,11 +147,23 @@ pub(crate) fn run_merge(cmd: flags::Merge, ws: &Workspace) -> Result<()> {
             "pass the dist/part-<target>.json files the parts wrote: cargo xtask merge dist/part-*.json",
         ));
     };
-    let mut views = ws.services(&[])?;
+    // The service the parts built (a part builds one).
+    let names: Vec<String> = first.service.iter().cloned().collect();
+    if let Some(other) = parts.iter().find(|p| p.service != first.service) {
+        return Err(error::error_with_help(
+            format!(
+                "the parts are of different services ({} and {})",
+                first.service.as_deref().unwrap_or("?"),
+                other.service.as_deref().unwrap_or("?")
+            ),
+            "merge one service's parts at a time",
+        ));
+    }
+    let mut views = ws.services(&names)?;
     if views.len() > 1 {
         return Err(error::error_with_help(
-            "merge assembles one service's parts, and this workspace has several services",
-            "a part releases one service (`--part TARGET --service NAME`); merging several is not supported yet",
+            "the parts do not say which service they built, and this workspace has several",
+            "make the parts again with this version of the pipeline (`--part TARGET --service NAME`)",
         ));
     }
     let ws = views.remove(0);
@@ -176,6 +221,12 @@ fn finish(plans: Vec<(Workspace, ReleasePlan)>, opts: &Options) -> Result<()> {
         return Err(error::error_with_help(
             "a part builds one service's share, and this run has several services",
             "run a part per service: add --service NAME",
+        ));
+    }
+    if opts.run && plans.iter().filter(|(_, p)| p.kind != Kind::Skip).count() > 1 {
+        return Err(error::error_with_help(
+            "--run starts one service's image, and this run has several services",
+            "add --service NAME",
         ));
     }
     let mut runs: Vec<ServiceRun> = plans.into_iter().map(|(ws, plan)| ServiceRun { ws, plan, ran: None }).collect();

@@ -37,21 +37,32 @@ pub(crate) fn check_token(config: &Config, env: &BTreeMap<String, String>) -> Re
 /// `cargo xtask publish`: the publish step alone, for the plan a person's `release` (HEAD on a
 /// version tag) or `dev-release` (otherwise) would make.
 pub(crate) fn run(cmd: flags::Publish, ws: &Workspace) -> Result<()> {
-    for view in ws.services(&cmd.service)? {
-        publish_service(&cmd, &view)?;
+    let views = ws.services(&cmd.service)?;
+    let inputs = views.iter().map(|v| gather::plan_input(v, None, false, false)).collect::<Result<Vec<_>>>()?;
+    // As `release` decides: a version tag of any service at HEAD makes this a release commit,
+    // where only the services tagged there publish.
+    let release_commit = inputs.iter().any(|i| i.version.is_release());
+    for (view, input) in views.iter().zip(inputs) {
+        if release_commit && !input.version.is_release() {
+            ui::info(format_args!(
+                "nothing to publish for {}: HEAD is a release of another service, and only the services tagged there publish",
+                input.service.name
+            ));
+            continue;
+        }
+        publish_service(&cmd, view, input)?;
     }
     Ok(())
 }
 
 /// [`run`] for one service's view.
-fn publish_service(cmd: &flags::Publish, ws: &Workspace) -> Result<()> {
-    let input = gather::plan_input(ws, None, false, false)?;
+fn publish_service(cmd: &flags::Publish, ws: &Workspace, input: crate::plan::PlanInput) -> Result<()> {
     let plan = if input.version.is_release() {
         plan::release(&input, None)?
     } else {
         plan::dev_release(&input, cmd.branch.as_deref())?
     };
-    if let Some(why) = &plan.publish_skipped {
+    if let Some(why) = plan.publish_skipped.as_ref().or(plan.skipped.as_ref()) {
         ui::info(format_args!("nothing to publish: {why}"));
         return Ok(());
     }

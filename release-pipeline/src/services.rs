@@ -189,8 +189,10 @@ fn sources(root: &Utf8Path, package: &Package, members: &[&Package]) -> Vec<Utf8
             }
         }
     }
+    // Relative to the root; one outside it stays absolute (`dev-release = "changed"` then
+    // always builds: its changes are not in this repository's history).
     let mut relative: Vec<Utf8PathBuf> =
-        dirs.iter().filter_map(|d| d.strip_prefix(root).ok()).map(Utf8Path::to_owned).collect();
+        dirs.iter().map(|d| d.strip_prefix(root).map(Utf8Path::to_owned).unwrap_or_else(|_| d.clone())).collect();
     relative.sort();
     relative
 }

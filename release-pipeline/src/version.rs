@@ -326,9 +326,20 @@ pub(crate) fn run(cmd: flags::Version) -> Result<()> {
     if let [view] = views.as_slice() {
         return print(&of(view)?, cmd.format.as_deref());
     }
+    let name = |view: &Workspace| view.config.service.first().map(|s| s.name().to_owned()).unwrap_or_default();
+    if cmd.format.as_deref() == Some("json") {
+        // One JSON array: each service's version object with its name.
+        let mut all = Vec::new();
+        for view in &views {
+            let mut info = serde_json::to_value(of(view)?)?;
+            info["service"] = name(view).into();
+            all.push(info);
+        }
+        println!("{}", serde_json::Value::Array(all));
+        return Ok(());
+    }
     for view in &views {
-        let name = view.config.service.first().map(|s| s.name()).unwrap_or_default();
-        print!("{name} ");
+        print!("{} ", name(view));
         print(&of(view)?, cmd.format.as_deref())?;
     }
     Ok(())

@@ -81,11 +81,12 @@ impl Workspace {
         })
     }
 
-    /// The image repository to push to: a service's own `image`, else `--repository` (`flag`),
-    /// RELEASE_REPOSITORY or the top-level `image`; `None` in local mode.
+    /// The image repository to push to: `--repository` (`flag`), else a service's own `image`,
+    /// else RELEASE_REPOSITORY or the top-level `image`; `None` in local mode.
     pub(crate) fn image_repository(&self, flag: Option<String>) -> Option<String> {
         let own = self.service.as_ref().and_then(|s| s.table.image.clone()).filter(|i| !i.is_empty());
-        own.or(flag.filter(|r| !r.is_empty()))
+        flag.filter(|r| !r.is_empty())
+            .or(own)
             .or_else(|| self.var("RELEASE_REPOSITORY").map(str::to_owned))
             .or_else(|| Some(self.config.image.clone()).filter(|i| !i.is_empty()))
     }

@@ -92,6 +92,8 @@ fn a_tag_releases_its_service_only_and_dev_releases_skip_the_unchanged() {
     assert_fails_with(&out, "several services (alpha, beta)");
     assert_fails_with(&out, "--service NAME");
     assert_fails_with(&ws.xtask(&["version", "--service", "gamma"]), "its services are alpha, beta");
+    let both = json(&ws.xtask(&["version", "--format", "json", "--service", "alpha", "--service", "beta"]));
+    assert_eq!((both[0]["service"].as_str(), both[1]["semver"].as_str()), (Some("alpha"), Some("0.3.1-dev.2")));
 
     // A dev release: beta (`changed`) has not changed since beta-v0.3.0, and the plan says so.
     let plan = json(&ws.xtask(&["dev-release", "--local", "--json"]));
@@ -108,6 +110,14 @@ fn a_tag_releases_its_service_only_and_dev_releases_skip_the_unchanged() {
         .map(|s| s["bin"].as_str().unwrap())
         .collect();
     assert_eq!(built, ["alpha"]);
+    // The workspace's manifest is part of every build: a change there builds beta too.
+    let manifest = std::fs::read_to_string(ws.path().join("Cargo.toml")).unwrap();
+    ws.write("Cargo.toml", &format!("{manifest}\n[profile.release]\nlto = true\n"));
+    ws.git(&["commit", "-q", "-am", "a release profile"]);
+    let plan = json(&ws.xtask(&["dev-release", "--local", "--json"]));
+    assert_eq!(service(&plan, "beta")["skipped"], serde_json::Value::Null, "{plan}");
+    ws.write("Cargo.toml", &manifest);
+    ws.git(&["commit", "-q", "-am", "back"]);
     // Once beta's sources change, it is built too.
     ws.write(
         "beta/src/main.rs",
@@ -117,6 +127,8 @@ fn a_tag_releases_its_service_only_and_dev_releases_skip_the_unchanged() {
     ws.commit("beta changes");
     let plan = json(&ws.xtask(&["dev-release", "--local", "--json"]));
     assert_eq!(service(&plan, "beta")["skipped"], serde_json::Value::Null);
+    // `--run` starts one service's image.
+    assert_fails_with(&ws.xtask(&["dev-release", "--local", "--run", "--dry-run"]), "add --service NAME");
 
     // A tag of one service releases that one only; two tags on one commit release both.
     ws.tag("alpha-v1.3.0");
@@ -182,6 +194,8 @@ fn every_command_takes_service() {
     );
     let out = shared(&["distcopy", "elsewhere/pkg"]);
     assert_fails_with(&out, "several services");
+    let out = shared(&["distcopy", "--service", "alpha", "beta/docker/pkg"]);
+    assert_fails_with(&out, "is a context of the service beta, which this run does not select");
     for command in
         [&["release", "--dry-run", "--local"][..], &["dev-release", "--dry-run", "--local"], &["publish", "--dry-run"]]
     {
@@ -206,6 +220,38 @@ fn every_command_takes_service() {
     let plan = json(&out);
     assert_eq!(plan["services"].as_array().unwrap().len(), 1);
     assert_eq!(plan["services"][0]["name"], "alpha");
+}
+
+/// Two services pushing to the one top-level image, told apart by their contexts' tag prefixes:
+/// a dev tag of one never takes a tag of the other's, and one prefix for both stops every run.
+#[test]
+fn services_sharing_a_repository() {
+    let shared = two_services_config(None).replace(
+        "[workspace.metadata.release-pipeline]\n",
+        "[workspace.metadata.release-pipeline]\nimage = \"127.0.0.1:9/acme/app\"\n",
+    );
+    let prefixed = shared.replace("service = \"beta\"\n", "service = \"beta\"\nimage-tag-prefix = \"beta-\"\n");
+    let ws = two_services(None);
+    ws.write("Cargo.toml", &prefixed);
+    ws.git(&["commit", "-q", "-am", "one image for both"]);
+    ws.git(&["checkout", "-q", "-b", "beta-latest"]);
+    // No registry listens there: the plan is printed, then the unreachable registry stops it.
+    let out = ws.xtask(&["dev-release", "--dry-run", "--json", "--service", "alpha"]);
+    let plan: serde_json::Value =
+        serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    assert_eq!(plan["images"][0]["tags"][0], "branch-beta-latest", "beta's `latest` is not alpha's dev tag");
+    // One prefix for both: the configuration refuses it; and where only RELEASE_REPOSITORY puts
+    // both in one repository, every run stops, whichever services it selects.
+    ws.write("Cargo.toml", &shared);
+    assert_fails_with(&ws.xtask(&["dev-release", "--dry-run"]), "push to the same image repository");
+    ws.write("Cargo.toml", &two_services_config(None));
+    ws.git(&["commit", "-q", "-am", "no image"]);
+    let out = xtask_cmd(ws.path())
+        .env("RELEASE_REPOSITORY", "127.0.0.1:9/acme/app")
+        .args(["dev-release", "--dry-run", "--service", "alpha"])
+        .output()
+        .unwrap();
+    assert_fails_with(&out, "services alpha and beta both push to 127.0.0.1:9/acme/app with the image-tag-prefix ``");
 }
 
 #[test]

@@ -207,6 +207,9 @@ pub(crate) struct PlanInput {
     /// `dev-release = "changed"` and nothing it is built from changed since its base version
     /// tag: why it is skipped.
     pub(crate) unchanged: Option<String>,
+    /// The tag prefixes of other services' contexts that push to the same repository: a dev tag
+    /// never takes one of their tags either.
+    pub(crate) shared_prefixes: Vec<String>,
     pub(crate) version: VersionInfo,
     /// The checked-out branch, or the one given with `--branch`.
     pub(crate) branch: Option<String>,
@@ -316,7 +319,13 @@ pub(crate) fn dev_release(input: &PlanInput, branch: Option<&str>) -> Result<Rel
         plan.skipped = Some(why.clone());
         return Ok(plan);
     }
-    let prefixes: Vec<&str> = input.config.context.iter().map(|c| c.image_tag_prefix.as_str()).collect();
+    let prefixes: Vec<&str> = input
+        .config
+        .context
+        .iter()
+        .map(|c| c.image_tag_prefix.as_str())
+        .chain(input.shared_prefixes.iter().map(String::as_str))
+        .collect();
     let images =
         input.images(|prefix| (tags::dev_tag(branch, prefix, &prefixes, &input.config.version_tag_prefix), Vec::new()));
     let reason = if input.local() {

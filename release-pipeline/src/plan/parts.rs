@@ -12,6 +12,9 @@ use crate::{config::TargetConfig, platform::Platform, reference::Digest};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PartResult {
+    /// The service the part built (absent in results written before services).
+    #[serde(default)]
+    pub(crate) service: Option<String>,
     pub(crate) target: String,
     pub(crate) platform: Platform,
     /// The plan's kind (`release`, `dev-release`) and branch: the merge makes the same plan.
@@ -144,6 +147,7 @@ mod tests {
 
     fn part(plan: &ReleasePlan, target: &str, platform: &str, n: u8) -> PartResult {
         PartResult {
+            service: Some(plan.service.name.clone()),
             target: target.into(),
             platform: platform.into(),
             kind: plan.kind.as_str().into(),

@@ -113,6 +113,7 @@ fn on_tag(tag: &str) -> Git {
             config: config(),
             service: Service::named("service"),
             unchanged: None,
+            shared_prefixes: Vec::new(),
             version: VersionInfo {
                 pep440: crate::version::pep440(&version),
                 semver: version.clone(),
