@@ -328,11 +328,11 @@ pub(crate) fn run(cmd: flags::Version) -> Result<()> {
     }
     let name = |view: &Workspace| view.config.service.first().map(|s| s.name().to_owned()).unwrap_or_default();
     if cmd.format.as_deref() == Some("json") {
-        // One JSON array: each service's version object with its name.
+        // One JSON array: each service's version object with its `name`.
         let mut all = Vec::new();
         for view in &views {
             let mut info = serde_json::to_value(of(view)?)?;
-            info["service"] = name(view).into();
+            info["name"] = name(view).into();
             all.push(info);
         }
         println!("{}", serde_json::Value::Array(all));

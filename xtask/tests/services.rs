@@ -93,7 +93,7 @@ fn a_tag_releases_its_service_only_and_dev_releases_skip_the_unchanged() {
     assert_fails_with(&out, "--service NAME");
     assert_fails_with(&ws.xtask(&["version", "--service", "gamma"]), "its services are alpha, beta");
     let both = json(&ws.xtask(&["version", "--format", "json", "--service", "alpha", "--service", "beta"]));
-    assert_eq!((both[0]["service"].as_str(), both[1]["semver"].as_str()), (Some("alpha"), Some("0.3.1-dev.2")));
+    assert_eq!((both[0]["name"].as_str(), both[1]["semver"].as_str()), (Some("alpha"), Some("0.3.1-dev.2")));
 
     // A dev release: beta (`changed`) has not changed since beta-v0.3.0, and the plan says so.
     let plan = json(&ws.xtask(&["dev-release", "--local", "--json"]));
