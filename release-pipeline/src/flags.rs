@@ -167,6 +167,8 @@ xflags::xflags! {
             optional --dry-run
             /// Print the steps as JSON and do nothing.
             optional --json
+            /// The service whose version it is (required with several services).
+            optional --service service: String
         }
 
         /// Check an image before trusting it: its signature against the committed public key,

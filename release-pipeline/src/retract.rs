@@ -34,6 +34,19 @@ fn git_knows_identity(ws: &Workspace) -> Result<bool> {
 }
 
 pub(crate) fn run(cmd: flags::Retract, ws: &Workspace) -> Result<()> {
+    // A version is one service's: its prefix names the tag, its crates are yanked.
+    let mut views = ws.services(cmd.service.as_slice())?;
+    if views.len() > 1 {
+        let names: Vec<&str> = views.iter().map(|v| v.service().name.as_str()).collect();
+        return Err(error::error_with_help(
+            format!("the workspace has several services ({}), each with its own versions", names.join(", ")),
+            "name the one whose version this is with --service NAME",
+        ));
+    }
+    retract(&cmd, &views.remove(0))
+}
+
+fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
     let repo = ws.repo()?;
     let wanted = Version::parse(cmd.version.trim_start_matches('v'))
         .with_context(|| format!("`{}` is not a SemVer version", cmd.version))?;

@@ -43,6 +43,23 @@ struct Subject {
 
 pub(crate) fn run(cmd: flags::Verify, ws: &Workspace) -> Result<()> {
     let image = UserRef::parse(&cmd.image_ref).map_err(anyhow::Error::msg)?;
+    // The service whose image it is: its prefix and contexts read the provenance.
+    let views = ws.services(&[])?;
+    let repository = image.repository.to_string();
+    let view = match views.iter().find(|v| v.image_repository(None).as_deref() == Some(repository.as_str())) {
+        Some(view) => view,
+        None if views.len() == 1 => &views[0],
+        None => {
+            return Err(error::error_with_help(
+                format!("{repository} is the image of none of the services"),
+                "verify an image of a service's `image` (or of RELEASE_REPOSITORY)",
+            ))
+        }
+    };
+    verify(cmd, view, image)
+}
+
+fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
     let key = match cmd.key {
         Some(key) => Utf8PathBuf::try_from(key).context("--key is not a UTF-8 path")?,
         None => ws.root.join(&ws.config.signing.public_key),

@@ -194,6 +194,13 @@ fn every_command_takes_service() {
     );
     let out = shared(&["distcopy", "elsewhere/pkg"]);
     assert_fails_with(&out, "several services");
+    // A retraction names one service's version tag.
+    let retract = |args: &[&str]| shared(&[&["retract", "--reason", "broken", "--dry-run"][..], args].concat());
+    assert_fails_with(&retract(&["1.0.0"]), "several services (alpha, beta)");
+    let out = retract(&["1.0.0", "--service", "alpha"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("retracted/alpha-v1.0.0"), "{}", stdout(&out));
+    assert_fails_with(&retract(&["2.0.0", "--service", "alpha"]), "no version tag says 2.0.0");
     let out = shared(&["distcopy", "--service", "alpha", "beta/docker/pkg"]);
     assert_fails_with(&out, "is a context of the service beta, which this run does not select");
     for command in
