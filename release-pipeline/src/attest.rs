@@ -7,46 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::{dist, platform::Platform};
-
-/// What `cargo metadata --format-version 1 --filter-platform TARGET` prints (the part read).
-#[derive(Deserialize)]
-struct Metadata {
-    packages: Vec<Package>,
-    resolve: Option<Resolve>,
-    workspace_members: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Package {
-    id: String,
-    name: String,
-    version: String,
-    license: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Resolve {
-    nodes: Vec<Node>,
-}
-
-#[derive(Deserialize)]
-struct Node {
-    id: String,
-    deps: Vec<NodeDep>,
-}
-
-#[derive(Deserialize)]
-struct NodeDep {
-    pkg: String,
-    dep_kinds: Vec<DepKind>,
-}
-
-#[derive(Deserialize)]
-struct DepKind {
-    /// `null` for a normal dependency, `"build"` or `"dev"` otherwise.
-    kind: Option<String>,
-}
+use crate::{
+    dist,
+    platform::Platform,
+    services::{Metadata, Node, NodeDep, Package},
+};
 
 /// A CycloneDX 1.5 BOM (the fields written here).
 #[derive(Debug, Serialize, Deserialize)]
@@ -299,13 +264,17 @@ mod tests {
     /// the SBOM holds `a` and `c` with the graph, not what the binary does not contain.
     #[test]
     fn the_sbom_follows_normal_dependencies_only() {
+        let package = |name: &str, version: &str, license: Option<&str>| {
+            serde_json::json!({"id": format!("{name} {version}"), "name": name, "version": version,
+                "license": license, "manifest_path": format!("/w/{name}/Cargo.toml"), "targets": [], "dependencies": []})
+        };
         let metadata = serde_json::json!({
             "packages": [
-                {"id": "app 1.0.0", "name": "app", "version": "1.0.0", "license": "MIT"},
-                {"id": "a 0.1.0", "name": "a", "version": "0.1.0", "license": null},
-                {"id": "b 0.2.0", "name": "b", "version": "0.2.0", "license": null},
-                {"id": "c 3.0.0", "name": "c", "version": "3.0.0", "license": "Apache-2.0"},
-                {"id": "d 4.0.0", "name": "d", "version": "4.0.0", "license": null}
+                package("app", "1.0.0", Some("MIT")),
+                package("a", "0.1.0", None),
+                package("b", "0.2.0", None),
+                package("c", "3.0.0", Some("Apache-2.0")),
+                package("d", "4.0.0", None),
             ],
             "workspace_members": ["app 1.0.0"],
             "resolve": {"nodes": [

@@ -33,20 +33,48 @@ pub(crate) struct Service {
     pub(crate) table: ServiceConfig,
 }
 
-/// What `cargo metadata --no-deps` says of the workspace, as far as services need it.
+/// What `cargo metadata --format-version 1` prints, the part read: the services (with
+/// `--no-deps`) and the SBOMs (`attest.rs`, with the graph resolved for one target).
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct Metadata {
     pub(crate) packages: Vec<Package>,
     pub(crate) workspace_members: Vec<String>,
+    /// `null` with `--no-deps`.
+    pub(crate) resolve: Option<Resolve>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct Package {
     pub(crate) id: String,
     pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) license: Option<String>,
     pub(crate) manifest_path: Utf8PathBuf,
     pub(crate) targets: Vec<Target>,
     pub(crate) dependencies: Vec<Dependency>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Resolve {
+    pub(crate) nodes: Vec<Node>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Node {
+    pub(crate) id: String,
+    pub(crate) deps: Vec<NodeDep>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct NodeDep {
+    pub(crate) pkg: String,
+    pub(crate) dep_kinds: Vec<DepKind>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct DepKind {
+    /// `null` for a normal dependency, `"build"` or `"dev"` otherwise.
+    pub(crate) kind: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -246,6 +274,8 @@ mod tests {
         Package {
             id: format!("path+file:///w/{name}#0.1.0"),
             name: name.to_owned(),
+            version: "0.1.0".to_owned(),
+            license: None,
             manifest_path: format!("/w/{name}/Cargo.toml").into(),
             targets: bins.iter().map(|b| Target { name: (*b).to_owned(), kind: vec!["bin".to_owned()] }).collect(),
             dependencies: path_deps.iter().map(|d| Dependency { path: Some(format!("/w/{d}").into()) }).collect(),
@@ -253,7 +283,7 @@ mod tests {
     }
 
     fn workspace(packages: Vec<Package>) -> Metadata {
-        Metadata { workspace_members: packages.iter().map(|p| p.id.clone()).collect(), packages }
+        Metadata { workspace_members: packages.iter().map(|p| p.id.clone()).collect(), packages, resolve: None }
     }
 
     fn config(toml: &str) -> Config {
