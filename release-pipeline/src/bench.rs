@@ -385,7 +385,7 @@ fn python_venv(sh: &Shell, work: &Utf8Path) -> Result<Utf8PathBuf> {
 
 /// The workspace's first service: what the packaging and signing rows work on.
 fn first_service(root: &Utf8Path) -> Result<crate::services::Service> {
-    let views = crate::workspace::Workspace::open(Some(root))?.services(&[])?;
+    let views = crate::workspace::Workspace::open(Some(root))?.all_services()?;
     Ok(views.first().context("the workspace has no service")?.service().clone())
 }
 

@@ -28,7 +28,8 @@ type Destination = (Utf8PathBuf, Vec<Platform>, String);
 
 pub(crate) fn run(cmd: flags::Distcopy, ws: &Workspace) -> Result<()> {
     let (root, config) = (&ws.root, &ws.config);
-    let views = ws.services(&cmd.service)?;
+    let all = ws.all_services()?;
+    let views = crate::services::select(all.clone(), &cmd.service, |view| view.service().name.as_str())?;
     let cwd = Utf8PathBuf::try_from(std::env::current_dir()?)?;
     let from = match cmd.from {
         Some(p) => cwd.join(Utf8PathBuf::try_from(p)?),
@@ -44,7 +45,6 @@ pub(crate) fn run(cmd: flags::Distcopy, ws: &Workspace) -> Result<()> {
         views.iter().flat_map(|view| contexts_of(view, |_| true)).collect()
     } else {
         // A context's pkg/ is its own service's, selected or not.
-        let all = ws.services(&[])?;
         let mut named = Vec::new();
         for dest in dests {
             let owner = all.iter().find(|v| context_platforms(&v.root, &v.config, &dest).is_some());

@@ -47,8 +47,8 @@ macro_rules! options {
 /// is looked at, selected or not: two that push to one repository with one tag prefix stop the
 /// run, and a dev tag is guarded against the prefixes of every context sharing its repository.
 fn inputs(ws: &Workspace, services: &[String], opts: &Options) -> Result<(Vec<Workspace>, Vec<PlanInput>)> {
-    let all = ws.services(&[])?;
-    let selected = crate::services::select(all.iter().map(|v| v.service().clone()).collect(), services)?;
+    let all = ws.all_services()?;
+    let views = crate::services::select(all.clone(), services, |view| view.service().name.as_str())?;
     // Where each context of every service pushes (local mode: an image named after the service).
     let mut targets: Vec<(String, String, &str)> = Vec::new();
     for view in &all {
@@ -70,8 +70,6 @@ fn inputs(ws: &Workspace, services: &[String], opts: &Options) -> Result<(Vec<Wo
             targets.push((repository.clone(), c.image_tag_prefix.clone(), &view.service().name));
         }
     }
-    let views: Vec<Workspace> =
-        all.iter().filter(|v| selected.iter().any(|s| s.name == v.service().name)).cloned().collect();
     let mut inputs = Vec::new();
     for view in &views {
         let mut input = gather::plan_input(view, opts.repository.clone(), opts.local, opts.run)?;

@@ -21,7 +21,7 @@ struct PruneJson<'a> {
 
 pub(crate) fn run(cmd: flags::Prune, ws: &Workspace) -> Result<()> {
     // Each service's image, with its own contexts' prefixes.
-    for view in ws.services(&[])? {
+    for view in ws.all_services()? {
         prune(&cmd, &view)?;
     }
     Ok(())

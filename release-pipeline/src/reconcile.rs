@@ -38,7 +38,7 @@ fn remote_retractions(ws: &Workspace) -> Result<Vec<semver::Version>> {
 
 pub(crate) fn run(cmd: flags::Reconcile, ws: &Workspace) -> Result<()> {
     // Each service's image, with its own version tags and contexts.
-    for view in ws.services(&[])? {
+    for view in ws.all_services()? {
         reconcile(&cmd, &view)?;
     }
     Ok(())

@@ -225,21 +225,21 @@ fn sources(root: &Utf8Path, package: &Package, members: &[&Package]) -> Vec<Utf8
     relative
 }
 
-/// The services `--service` names (every one when it names none); an unknown name is an error
-/// that lists them.
-pub(crate) fn select(services: Vec<Service>, names: &[String]) -> Result<Vec<Service>> {
-    if names.is_empty() {
-        return Ok(services);
+/// The services (or their views, `name_of` naming each) that `--service` names, every one when
+/// it names none; an unknown name is an error that lists them.
+pub(crate) fn select<T>(items: Vec<T>, names: &[String], name_of: impl Fn(&T) -> &str) -> Result<Vec<T>> {
+    if let Some(name) = names.iter().find(|n| !items.iter().any(|i| name_of(i) == n.as_str())) {
+        return Err(unknown_service(name, items.iter().map(&name_of)));
     }
-    for name in names {
-        if !services.iter().any(|s| &s.name == name) {
-            return Err(error::error_with_help(
-                format!("--service {name}: the workspace has no such service"),
-                format!("its services are {}", services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")),
-            ));
-        }
-    }
-    Ok(services.into_iter().filter(|s| names.contains(&s.name)).collect())
+    Ok(items.into_iter().filter(|i| names.is_empty() || names.iter().any(|n| n == name_of(i))).collect())
+}
+
+/// `--service NAME` naming none of `services`.
+pub(crate) fn unknown_service<'a>(name: &str, services: impl Iterator<Item = &'a str>) -> anyhow::Error {
+    error::error_with_help(
+        format!("--service {name}: the workspace has no such service"),
+        format!("its services are {}", services.collect::<Vec<_>>().join(", ")),
+    )
 }
 
 #[cfg(test)]
@@ -348,7 +348,7 @@ mod tests {
             "[[workspace.metadata.release-pipeline.context]]\ndir = 'd'\nplatforms = ['linux/amd64']\nservice = 'beta'",
         );
         check_err(&named, &workspace(vec![package("alpha", &["alpha"], &[])]), "`service = \"beta\"` names no service");
-        let err = select(ok, &["nope".to_owned()]).unwrap_err();
+        let err = select(ok, &["nope".to_owned()], |s| s.name.as_str()).unwrap_err();
         assert!(format!("{err:#}").contains("--service nope"));
     }
 }

@@ -44,7 +44,7 @@ struct Subject {
 pub(crate) fn run(cmd: flags::Verify, ws: &Workspace) -> Result<()> {
     let image = UserRef::parse(&cmd.image_ref).map_err(anyhow::Error::msg)?;
     // The service whose image it is: its prefix and contexts read the provenance.
-    let views = ws.services(&[])?;
+    let views = ws.all_services()?;
     let repository = image.repository.to_string();
     let view = match views.iter().find(|v| v.image_repository(None).as_deref() == Some(repository.as_str())) {
         Some(view) => view,

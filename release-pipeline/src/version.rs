@@ -275,10 +275,7 @@ fn version_views(ws: Workspace, names: &[String]) -> Result<Vec<Workspace>> {
             .iter()
             .map(|name| match tables.iter().find(|t| t.name() == name) {
                 Some(table) => Ok(Workspace { config: ws.config.for_service(table, tables.len() == 1), ..ws.clone() }),
-                None => Err(error::error_with_help(
-                    format!("--service {name}: the workspace has no such service"),
-                    format!("its services are {}", listed()),
-                )),
+                None => Err(crate::services::unknown_service(name, tables.iter().map(|t| t.name()))),
             })
             .collect(),
     }

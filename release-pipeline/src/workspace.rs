@@ -51,13 +51,18 @@ impl Workspace {
     }
 
     /// One view per service `names` selects (every service when it names none), each with the
-    /// configuration as its service sees it. The services are resolved against the packages
-    /// (`cargo metadata`) here, and only here.
+    /// configuration as its service sees it.
     pub(crate) fn services(&self, names: &[String]) -> Result<Vec<Workspace>> {
+        services::select(self.all_services()?, names, |view| view.service().name.as_str())
+    }
+
+    /// One view per service of the workspace. The services are resolved against the packages
+    /// (`cargo metadata`) here, and only here.
+    pub(crate) fn all_services(&self) -> Result<Vec<Workspace>> {
         let metadata = services::metadata(&self.root)?;
         let all = services::resolve(&self.root, &self.config, &metadata)?;
         let only_one = all.len() == 1;
-        Ok(services::select(all, names)?
+        Ok(all
             .into_iter()
             .map(|service| Workspace {
                 config: self.config.for_service(&service.table, only_one),
