@@ -49,35 +49,38 @@ macro_rules! options {
 fn inputs(ws: &Workspace, services: &[String], opts: &Options) -> Result<(Vec<Workspace>, Vec<PlanInput>)> {
     let all = ws.all_services()?;
     let views = crate::services::select(all.clone(), services, |view| view.service().name.as_str())?;
-    // Where each context of every service pushes (local mode: an image named after the service).
-    let mut targets: Vec<(String, String, &str)> = Vec::new();
-    for view in &all {
-        let repository = match (opts.local, view.image_repository(opts.repository.clone())) {
+    // Where each service pushes (local mode: an image named after the service).
+    let repositories: Vec<String> = all
+        .iter()
+        .map(|view| match (opts.local, view.image_repository(opts.repository.clone())) {
             (false, Some(repository)) => repository,
             _ => view.service().name.clone(),
-        };
-        for c in &view.config.context {
-            if let Some((_, _, other)) = targets.iter().find(|(r, p, _)| *r == repository && *p == c.image_tag_prefix) {
-                return Err(error::error_with_help(
-                    format!(
-                        "services {other} and {} both push to {repository} with the image-tag-prefix `{}`: one would overwrite the other's tags",
-                        view.service().name,
-                        c.image_tag_prefix
-                    ),
-                    "give one of them its own `image`, or its contexts their own `image-tag-prefix`",
-                ));
-            }
-            targets.push((repository.clone(), c.image_tag_prefix.clone(), &view.service().name));
-        }
+        })
+        .collect();
+    let targets: Vec<(&str, &str, &str)> = all
+        .iter()
+        .zip(&repositories)
+        .flat_map(|(view, repository)| {
+            view.config
+                .context
+                .iter()
+                .map(move |c| (repository.as_str(), c.image_tag_prefix.as_str(), view.service().name.as_str()))
+        })
+        .collect();
+    if let Some(conflict) = plan::repository_conflict(&targets) {
+        return Err(error::error_with_help(
+            conflict,
+            "give one of them its own `image`, or its contexts their own `image-tag-prefix`",
+        ));
     }
     let mut inputs = Vec::new();
     for view in &views {
         let mut input = gather::plan_input(view, opts.repository.clone(), opts.local, opts.run)?;
-        let own = targets.iter().find(|(_, _, name)| *name == view.service().name).map(|(r, _, _)| r.clone());
+        let own = targets.iter().find(|(_, _, name)| *name == view.service().name).map(|(r, _, _)| *r);
         input.shared_prefixes = targets
             .iter()
-            .filter(|(r, _, name)| Some(r) == own.as_ref() && *name != view.service().name)
-            .map(|(_, prefix, _)| prefix.clone())
+            .filter(|(r, _, name)| Some(*r) == own && *name != view.service().name)
+            .map(|(_, prefix, _)| (*prefix).to_owned())
             .collect();
         inputs.push(input);
     }
@@ -247,8 +250,7 @@ fn finish(plans: Vec<(Workspace, ReleasePlan)>, opts: &Options) -> Result<()> {
     }
     // Plans with problems of their own stop before anything is read; a skip has nothing to read.
     let plain_problems = runs.iter().any(|r| !r.plan.problems.is_empty());
-    let combined_problems = plan::combine(&runs.iter().map(|r| r.plan.clone()).collect::<Vec<_>>()).problems;
-    if !plain_problems && combined_problems.is_empty() && runs.iter().any(|r| r.plan.kind != Kind::Skip) {
+    if !plain_problems && runs.iter().any(|r| r.plan.kind != Kind::Skip) {
         let progress = (!dry).then(|| ui::step("preflight: docker, buildx, registry, cargo registry"));
         for run in runs.iter_mut().filter(|r| r.plan.kind != Kind::Skip) {
             let options = RunOptions {

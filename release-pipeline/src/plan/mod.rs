@@ -459,7 +459,7 @@ pub(crate) fn release_services(inputs: &[PlanInput]) -> Result<Vec<ReleasePlan>>
 
 /// Several services' plans, as `--json` shows them: the kind and tag of the first service that
 /// is not skipped, the version of the first service, and every service's images, crates and
-/// problems. Two images of one repository with one tag prefix are a problem.
+/// problems.
 pub(crate) fn combine(plans: &[ReleasePlan]) -> ReleasePlan {
     let first = plans.iter().find(|p| p.kind != Kind::Skip).or(plans.first()).expect("a plan per service");
     let mut combined = first.clone();
@@ -474,20 +474,20 @@ pub(crate) fn combine(plans: &[ReleasePlan]) -> ReleasePlan {
         .flat_map(|p| p.problems.iter().map(move |problem| format!("{}: {problem}", p.service.name)))
         .collect();
     combined.reason = plans.iter().map(|p| format!("{}: {}", p.service.name, p.reason)).collect::<Vec<_>>().join("; ");
-    let mut seen: Vec<(&str, &str, &str)> = Vec::new();
-    for p in plans {
-        for image in &p.images {
-            let key = (image.repository.as_str(), image.tag_prefix.as_str());
-            match seen.iter().find(|(r, t, _)| (*r, *t) == key) {
-                Some((_, _, other)) => combined.problems.push(format!(
-                    "services {other} and {} both push to {} with the image-tag-prefix `{}`: the second would overwrite the first's tags; give one its own `image` or prefix",
-                    p.service.name, image.repository, image.tag_prefix
-                )),
-                None => seen.push((key.0, key.1, &p.service.name)),
-            }
-        }
-    }
     combined
+}
+
+/// Where every context of every service pushes, as (repository, tag prefix, service): two
+/// services with one repository and one prefix would overwrite each other's tags. The first
+/// such pair, as a sentence.
+pub(crate) fn repository_conflict<'a>(targets: &[(&'a str, &'a str, &'a str)]) -> Option<String> {
+    targets.iter().enumerate().find_map(|(i, (repository, prefix, service))| {
+        targets[..i].iter().find(|(r, p, _)| (r, p) == (repository, prefix)).map(|(_, _, other)| {
+            format!(
+                "services {other} and {service} both push to {repository} with the image-tag-prefix `{prefix}`: one would overwrite the other's tags"
+            )
+        })
+    })
 }
 
 /// One service in `--json`'s `services`.

@@ -954,14 +954,13 @@ fn several_services() {
     assert_eq!(combined.version.semver, v("1.2.0"));
     assert_eq!(combined.images.len(), 4);
     assert!(combined.problems.is_empty(), "{:?}", combined.problems);
-    // One repository and one tag prefix for two services: a problem naming both.
-    let mut same = service_input("beta", on_tag("v0.4.0"));
-    same.repository = alpha.repository.clone();
-    let combined = combine(&release_services(&[alpha.clone(), same]).unwrap());
-    assert!(combined
-        .problems
-        .iter()
-        .any(|p| p.contains("services alpha and beta both push to 127.0.0.1:5000/acme/alpha")));
+    // One repository and one tag prefix for two services: a problem naming both; another
+    // prefix, or another repository, none.
+    let alpha_repository = "127.0.0.1:5000/acme/alpha";
+    let conflict = repository_conflict(&[(alpha_repository, "", "alpha"), (alpha_repository, "", "beta")]);
+    assert!(conflict.is_some_and(|c| c.contains("services alpha and beta both push to 127.0.0.1:5000/acme/alpha")));
+    assert_eq!(repository_conflict(&[(alpha_repository, "", "alpha"), (alpha_repository, "beta-", "beta")]), None);
+    assert_eq!(repository_conflict(&[(alpha_repository, "", "alpha"), ("127.0.0.1:5000/acme/beta", "", "beta")]), None);
     // `dev-release = "changed"` with nothing changed: skipped with the reason gathered.
     let mut unchanged = service_input("beta", past("v0.3.0", 4));
     unchanged.unchanged = Some("nothing beta is built from changed since beta-v0.3.0".into());
