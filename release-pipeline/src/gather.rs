@@ -31,11 +31,13 @@ pub(crate) fn plan_input(
     head_tags.sort_by(|a, b| b.1.cmp_precedence(&a.1).then_with(|| a.0.cmp(&b.0)));
     let repository = ws.image_repository(repository);
     let service = ws.service().clone();
+    // Tracked files with uncommitted changes: what makes the tree dirty, read once.
+    let changed_files = if version.dirty { repo.changed_files()? } else { Vec::new() };
     let unchanged = match (service.dev_release, &version.tag) {
         (DevReleasePolicy::Changed, Some(base)) => {
             let commit = tags.iter().find(|t| &t.name == base).and_then(|t| repo.peel_listed(t.target, t.peeled));
             match commit {
-                Some(commit) => unchanged_since(ws, repo, commit, base, &version)?,
+                Some(commit) => unchanged_since(ws, repo, commit, base, &changed_files)?,
                 None => None,
             }
         }
@@ -52,21 +54,22 @@ pub(crate) fn plan_input(
         repository,
         force_local,
         run,
-        changed_files: if version.dirty { repo.changed_files()? } else { Vec::new() },
+        changed_files,
         version,
         config: config.clone(),
     })
 }
 
 /// Why a `dev-release = "changed"` service is skipped: nothing its build reads (its package's
-/// and path dependencies' directories, `Cargo.lock`, `.cargo/`, its contexts) changed since its
-/// base version tag, committed or not. `None`: something did, and it is built.
+/// and path dependencies' directories, the workspace's manifest and lockfile, `.cargo/`, the
+/// toolchain file, its contexts) changed since its base version tag, committed or not (among
+/// `changed_files`). `None`: something did, and it is built.
 fn unchanged_since(
     ws: &Workspace,
     repo: &Repo,
     base: git2::Oid,
     tag: &str,
-    version: &version::VersionInfo,
+    changed_files: &[String],
 ) -> Result<Option<String>> {
     let service = ws.service();
     // A path dependency outside the workspace: its changes are not in this history.
@@ -85,11 +88,9 @@ fn unchanged_since(
     if repo.first_change_since(base, &paths)?.is_some() {
         return Ok(None);
     }
-    if version.dirty {
-        let inside = |file: &String| paths.iter().any(|p| file == p || file.starts_with(&format!("{p}/")));
-        if repo.changed_files()?.iter().any(inside) {
-            return Ok(None);
-        }
+    let inside = |file: &String| paths.iter().any(|p| file == p || file.starts_with(&format!("{p}/")));
+    if changed_files.iter().any(inside) {
+        return Ok(None);
     }
     Ok(Some(format!(
         "dev-release = \"changed\" and nothing {} is built from ({}) changed since {tag}",
