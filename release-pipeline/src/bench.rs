@@ -144,6 +144,9 @@ pub(crate) fn run(cmd: flags::Bench) -> Result<()> {
 
     for shape in shapes() {
         rows.push(shape_row(&sh, &work, &xtask, &shape, runs)?);
+        if shape.slug == "tokio" {
+            rows.push(shape_json_row(&sh, &work, &xtask, &shape, runs)?);
+        }
     }
 
     rows.push(packaging(&sh, &root, &work, runs)?);
@@ -224,7 +227,8 @@ struct Shape {
     slug: &'static str,
     name: &'static str,
     commits: usize,
-    /// Tracked files: `version` checks them all for changes, `git describe` none.
+    /// Tracked files: `version --format json` checks them all for changes, as `git describe
+    /// --dirty` does; `version` only when HEAD is on its base tag.
     files: usize,
     prefix: &'static str,
     /// (commit number, tag name), all annotated.
@@ -292,6 +296,26 @@ fn shape_row(sh: &Shell, work: &Utf8Path, xtask: &Utf8Path, shape: &Shape, runs:
         theirs: Some(theirs),
         goal: shape.goal.into(),
         note: format!("`{version}` vs `git {}`", git.join(" ")),
+    })
+}
+
+/// `version --format json`, which reports whether the tree is dirty and so checks every tracked
+/// file, against `git describe --dirty`, which does the same; the shape's repository is made by
+/// [`shape_row`].
+fn shape_json_row(sh: &Shell, work: &Utf8Path, xtask: &Utf8Path, shape: &Shape, runs: usize) -> Result<Row> {
+    let repo = work.join(format!("shape-{}", shape.slug));
+    let git: &[&str] = &[shape.git, &["--dirty"]].concat();
+    let (ours, theirs) = side_by_side(
+        runs.max(10),
+        &mut || Ok(cmd!(sh, "{xtask} version --format json --repo {repo}").quiet().ignore_stdout().run()?),
+        &mut || Ok(cmd!(sh, "git -C {repo} {git...}").quiet().ignore_stdout().run()?),
+    )?;
+    Ok(Row {
+        what: format!("version --format json (the work tree read), {}", shape.name),
+        ours,
+        theirs: Some(theirs),
+        goal: format!("≤ 1.0× git {}", git.join(" ")),
+        note: String::new(),
     })
 }
 

@@ -219,8 +219,10 @@ impl Config {
             let keys = signing.as_table_like().context("`signing` must be a table")?;
             check_table_keys(keys.iter().map(|(k, _)| k), SIGNING_KEYS, "signing")?;
         }
-        let config: Config =
-            toml_edit::de::from_str(&table_as_document(table)).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        // Deserialized from the parsed table itself: no second parse of the text.
+        let table = table.clone().into_table().map_err(|_| anyhow::anyhow!("[{TABLE}] must be a table"))?;
+        let config: Config = toml_edit::de::from_document(toml_edit::DocumentMut::from(table))
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
         config.validate()?;
         Ok(config)
     }
@@ -420,17 +422,6 @@ impl Config {
     pub(crate) fn platform_of(&self, target: &str) -> Option<&str> {
         self.targets.iter().find(|t| t.target == target).map(|t| t.platform.as_str())
     }
-}
-
-/// `os/arch[/variant]`, as docker and OCI spell platforms.
-fn table_as_document(item: &toml_edit::Item) -> String {
-    let mut doc = toml_edit::DocumentMut::new();
-    if let Some(table) = item.as_table_like() {
-        for (k, v) in table.iter() {
-            doc.insert(k, v.clone());
-        }
-    }
-    doc.to_string()
 }
 
 fn check_keys(item: &toml_edit::Item, known: &[&str], within: &str) -> Result<()> {

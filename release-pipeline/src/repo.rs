@@ -225,13 +225,17 @@ impl Repo {
             .collect()
     }
 
-    /// Every tag, straight from the ref iterator (`tag_foreach` looks each name up again).
-    pub(crate) fn tags(&self) -> Result<Vec<TagRef>> {
+    /// Every tag whose name starts with `prefix`, straight from the ref iterator (`tag_foreach`
+    /// looks each name up again). libgit2 matches the prefix as it lists, so other prefixes'
+    /// tags cost no reference object; a prefix with glob characters is matched here instead.
+    pub(crate) fn tags(&self, prefix: &str) -> Result<Vec<TagRef>> {
+        let plain = !prefix.contains(['*', '?', '[', '\\']);
+        let glob = if plain { format!("refs/tags/{prefix}*") } else { "refs/tags/*".to_owned() };
         let mut tags = Vec::new();
-        for reference in self.repo.references_glob("refs/tags/*").context("listing tags")? {
+        for reference in self.repo.references_glob(&glob).context("listing tags")? {
             let reference = reference.context("listing tags")?;
             let name = reference.name_bytes().strip_prefix(b"refs/tags/").and_then(|n| std::str::from_utf8(n).ok());
-            if let (Some(name), Some(target)) = (name, reference.target()) {
+            if let (Some(name), Some(target)) = (name.filter(|n| n.starts_with(prefix)), reference.target()) {
                 tags.push(TagRef { name: name.to_owned(), target, peeled: reference.target_peel() });
             }
         }

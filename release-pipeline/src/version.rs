@@ -150,30 +150,70 @@ struct Base {
     distance: u64,
 }
 
-/// Reads the version of the checkout at HEAD.
-pub(crate) fn compute(repo: &Repo, config: &Config) -> Result<VersionInfo> {
-    let tags = version_tags(repo, &config.version_tag_prefix)?;
-    compute_with_tags(repo, &tags)
+/// Where HEAD stands in the history: its commit and base tag. Read from the history alone; the
+/// work tree's state is a separate read, because the version depends on it only when HEAD is
+/// on the base tag (a dirty tree there is the next dev version, anywhere else it changes
+/// nothing). `version` skips that read, the dearest part of the answer (BENCHMARKS.md), when
+/// it cannot change what it prints.
+pub(crate) struct Position {
+    head: Option<git2::Oid>,
+    base: Option<Base>,
+    /// Commits since the base, or since the root when there is no base.
+    distance: u64,
+    shallow: bool,
 }
 
-/// [`compute`], with the version tags already listed by [`version_tags`].
+impl Position {
+    /// Whether the work tree's state changes the version: HEAD is on its base tag.
+    pub(crate) fn on_tag(&self) -> bool {
+        self.base.as_ref().is_some_and(|b| b.distance == 0)
+    }
+
+    /// The version and its PEP 440 form, given whether the tree is dirty (which matters only
+    /// [`Position::on_tag`]).
+    pub(crate) fn version(&self, dirty: bool) -> (Version, Option<String>) {
+        let semver = match &self.base {
+            Some(base) if base.distance == 0 && !dirty => base.version.clone(),
+            Some(base) => dev_version(&base.version, base.distance),
+            None => {
+                // setuptools_scm's version with no tag: `0.1.devN`, which PEP 440 reads as 0.1.0.
+                let mut v = Version::new(0, 1, 0);
+                v.pre = prerelease(&format!("dev.{}", self.distance));
+                return (v, Some(format!("0.1.dev{}", self.distance)));
+            }
+        };
+        let pep440 = pep440(&semver);
+        (semver, pep440)
+    }
+
+    /// Everything about the version, with the work tree's state read.
+    pub(crate) fn info(self, repo: &Repo) -> Result<VersionInfo> {
+        let dirty = self.head.is_some() && repo.is_dirty()?;
+        let (semver, pep440) = self.version(dirty);
+        Ok(VersionInfo {
+            semver,
+            pep440,
+            tag: self.base.map(|b| b.name),
+            distance: self.distance,
+            commit: self.head.map(|h| h.to_string()),
+            dirty,
+            shallow: self.shallow,
+        })
+    }
+}
+
+/// The version of the checkout at HEAD, from the version tags [`version_tags`] listed.
 pub(crate) fn compute_with_tags(repo: &Repo, tags: &[VersionTag]) -> Result<VersionInfo> {
+    position(repo, tags)?.info(repo)
+}
+
+/// Where HEAD stands among `tags`; an error in a shallow clone that cannot prove it.
+pub(crate) fn position(repo: &Repo, tags: &[VersionTag]) -> Result<Position> {
     let shallow = repo.is_shallow();
     let Some(head) = repo.head()? else {
-        return Ok(VersionInfo {
-            semver: Version::parse("0.1.0-dev.0").expect("valid"),
-            pep440: Some("0.1.dev0".to_owned()),
-            tag: None,
-            distance: 0,
-            commit: None,
-            dirty: false,
-            shallow,
-        });
+        return Ok(Position { head: None, base: None, distance: 0, shallow });
     };
-    let dirty = repo.is_dirty()?;
-    let base = highest_reachable_tag(repo, head, tags)?;
-    let commit = Some(head.to_string());
-    let Some(base) = base else {
+    let Some(base) = highest_reachable_tag(repo, head, tags)? else {
         if shallow {
             return Err(error::error_with_help(
                 "this is a shallow clone and no version tag is reachable from HEAD, so the version cannot be known",
@@ -181,15 +221,7 @@ pub(crate) fn compute_with_tags(repo: &Repo, tags: &[VersionTag]) -> Result<Vers
             ));
         }
         let distance = repo.count_commits(head)?;
-        return Ok(VersionInfo {
-            semver: Version::parse(&format!("0.1.0-dev.{distance}")).expect("valid"),
-            pep440: Some(format!("0.1.dev{distance}")),
-            tag: None,
-            distance,
-            commit,
-            dirty,
-            shallow,
-        });
+        return Ok(Position { head: Some(head), base: None, distance, shallow });
     };
     if shallow && base.distance > 0 {
         // A higher tag may sit beyond the cut (a hotfix merged into main): the answer could be
@@ -202,10 +234,7 @@ pub(crate) fn compute_with_tags(repo: &Repo, tags: &[VersionTag]) -> Result<Vers
             "fetch the full history and tags: `git fetch --unshallow --tags` (in CI, check out with full history, e.g. actions/checkout with `fetch-depth: 0`)",
         ));
     }
-    let exact = base.distance == 0 && !dirty;
-    let semver = if exact { base.version.clone() } else { dev_version(&base.version, base.distance) };
-    let pep440 = pep440(&semver);
-    Ok(VersionInfo { semver, pep440, tag: Some(base.name), distance: base.distance, commit, dirty, shallow })
+    Ok(Position { head: Some(head), distance: base.distance, base: Some(base), shallow })
 }
 
 /// A version tag: its name, version, and the object it points at (peeled only when needed).
@@ -219,7 +248,7 @@ pub(crate) struct VersionTag {
 /// Every tag that is a version tag under the rules, in no order (warning about near misses).
 pub(crate) fn version_tags(repo: &Repo, prefix: &str) -> Result<Vec<VersionTag>> {
     let mut tags = Vec::new();
-    for tag in repo.tags()? {
+    for tag in repo.tags(prefix)? {
         match parse_tag(&tag.name, prefix) {
             TagKind::Version(version) => {
                 tags.push(VersionTag { name: tag.name, version, target: tag.target, peeled: tag.peeled })
@@ -281,50 +310,98 @@ fn version_views(ws: Workspace, names: &[String]) -> Result<Vec<Workspace>> {
     }
 }
 
+/// Where a workspace's version comes from: its git history, or [`OVERRIDE_VAR`] outside one.
+enum Source<'a> {
+    Git(&'a Repo, Position),
+    Override(VersionInfo),
+}
+
+fn source(ws: &Workspace) -> Result<Source<'_>> {
+    let override_version = std::env::var(OVERRIDE_VAR).ok().filter(|v| !v.is_empty());
+    if let Some(repo) = &ws.repo {
+        if override_version.is_some() {
+            ui::warn(format_args!("{OVERRIDE_VAR} is ignored inside a git repository"));
+        }
+        let tags = version_tags(repo, &ws.config.version_tag_prefix)?;
+        return Ok(Source::Git(repo, position(repo, &tags)?));
+    }
+    let Some(text) = override_version else {
+        return Err(error::error_with_help(
+            format!("{} is not in a git repository, so there is no history to take a version from", ws.root),
+            format!("run inside a git checkout, or set {OVERRIDE_VAR} to a SemVer version (e.g. {OVERRIDE_VAR}=1.2.3)"),
+        ));
+    };
+    let semver = Version::parse(text.strip_prefix('v').unwrap_or(&text))
+        .with_context(|| format!("{OVERRIDE_VAR}={text:?} is not a SemVer version"))?;
+    Ok(Source::Override(VersionInfo {
+        pep440: pep440(&semver),
+        semver,
+        tag: None,
+        distance: 0,
+        commit: None,
+        dirty: false,
+        shallow: false,
+    }))
+}
+
 /// The version of a workspace already opened.
 pub(crate) fn of(ws: &Workspace) -> Result<VersionInfo> {
-    let (repo, root, config) = (&ws.repo, &ws.root, &ws.config);
-    let override_version = std::env::var(OVERRIDE_VAR).ok().filter(|v| !v.is_empty());
-    match repo {
-        Some(repo) => {
-            if override_version.is_some() {
-                ui::warn(format_args!("{OVERRIDE_VAR} is ignored inside a git repository"));
-            }
-            compute(repo, config)
-        }
-        None => {
-            let Some(text) = override_version else {
-                return Err(error::error_with_help(
-                    format!("{root} is not in a git repository, so there is no history to take a version from"),
-                    format!("run inside a git checkout, or set {OVERRIDE_VAR} to a SemVer version (e.g. {OVERRIDE_VAR}=1.2.3)"),
-                ));
-            };
-            let semver = Version::parse(text.strip_prefix('v').unwrap_or(&text))
-                .with_context(|| format!("{OVERRIDE_VAR}={text:?} is not a SemVer version"))?;
-            Ok(VersionInfo {
-                pep440: pep440(&semver),
-                semver,
-                tag: None,
-                distance: 0,
-                commit: None,
-                dirty: false,
-                shallow: false,
-            })
+    match source(ws)? {
+        Source::Git(repo, position) => position.info(repo),
+        Source::Override(info) => Ok(info),
+    }
+}
+
+/// What `--format` asks `version` to print.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Semver,
+    Pep440,
+    Json,
+}
+
+impl Format {
+    fn parse(format: Option<&str>) -> Result<Format> {
+        match format.unwrap_or("semver") {
+            "semver" => Ok(Format::Semver),
+            "pep440" => Ok(Format::Pep440),
+            "json" => Ok(Format::Json),
+            other => bail!("unknown --format `{other}`: expected semver, pep440 or json"),
         }
     }
 }
 
+/// One workspace's version as `format` prints it. For `semver` and `pep440` the work tree is
+/// read only when HEAD is on its base tag, the one place its state changes the version.
+fn answer(ws: &Workspace, format: Format) -> Result<String> {
+    let (semver, pep) = match (source(ws)?, format) {
+        (Source::Git(repo, position), Format::Json) => return Ok(serde_json::to_string(&position.info(repo)?)?),
+        (Source::Override(info), Format::Json) => return Ok(serde_json::to_string(&info)?),
+        (Source::Git(repo, position), _) => position.version(position.on_tag() && repo.is_dirty()?),
+        (Source::Override(info), _) => (info.semver, info.pep440),
+    };
+    match (format, pep) {
+        (Format::Pep440, Some(pep)) => Ok(pep),
+        (Format::Pep440, None) => bail!(
+            "version {semver} has no PEP 440 form (PEP 440 knows only a/alpha, b/beta, rc/c/pre/preview and dev pre-releases); --format semver works"
+        ),
+        _ => Ok(semver.to_string()),
+    }
+}
+
 pub(crate) fn run(cmd: flags::Version) -> Result<()> {
+    let format = Format::parse(cmd.format.as_deref())?;
     let repo = cmd.repo.map(Utf8PathBuf::try_from).transpose().context("--repo is not UTF-8")?;
     if let Some(path) = repo.as_deref().filter(|p| !p.is_dir()) {
         bail!("--repo {path}: no such directory");
     }
     let views = version_views(Workspace::open(repo.as_deref())?, &cmd.service)?;
     if let [view] = views.as_slice() {
-        return print(&of(view)?, cmd.format.as_deref());
+        println!("{}", answer(view, format)?);
+        return Ok(());
     }
     let name = |view: &Workspace| view.config.service.first().map(|s| s.name().to_owned()).unwrap_or_default();
-    if cmd.format.as_deref() == Some("json") {
+    if format == Format::Json {
         // One JSON array: each service's version object with its `name`.
         let mut all = Vec::new();
         for view in &views {
@@ -336,25 +413,7 @@ pub(crate) fn run(cmd: flags::Version) -> Result<()> {
         return Ok(());
     }
     for view in &views {
-        print!("{} ", name(view));
-        print(&of(view)?, cmd.format.as_deref())?;
-    }
-    Ok(())
-}
-
-/// One version, in the `--format` asked for.
-fn print(info: &VersionInfo, format: Option<&str>) -> Result<()> {
-    match format.unwrap_or("semver") {
-        "semver" => println!("{}", info.semver),
-        "pep440" => match &info.pep440 {
-            Some(p) => println!("{p}"),
-            None => bail!(
-                "version {} has no PEP 440 form (PEP 440 knows only a/alpha, b/beta, rc/c/pre/preview and dev pre-releases); --format semver works",
-                info.semver
-            ),
-        },
-        "json" => println!("{}", serde_json::to_string(&info)?),
-        other => bail!("unknown --format `{other}`: expected semver, pep440 or json"),
+        println!("{} {}", name(view), answer(view, format)?);
     }
     Ok(())
 }
@@ -380,6 +439,27 @@ mod tests {
         check_dev("1.0.0-beta.9", 1, "1.0.0-beta.10.dev.1", Some("1.0.0b10.dev1"));
         check_dev("1.2.3+build7", 5, "1.2.4-dev.5+build7", Some("1.2.4.dev5+build7"));
         check_dev("1.0.0-foo.1", 1, "1.0.0-foo.2.dev.1", None);
+    }
+
+    #[test]
+    fn the_work_tree_changes_the_version_only_on_the_tag() {
+        let base = |distance| Base { name: "v1.2.3".into(), version: Version::new(1, 2, 3), distance };
+        let at = |base: Option<Base>, distance| Position {
+            head: Some(git2::Oid::ZERO_SHA1),
+            base,
+            distance,
+            shallow: false,
+        };
+        let on_tag = at(Some(base(0)), 0);
+        assert!(on_tag.on_tag());
+        assert_eq!(on_tag.version(false), (Version::new(1, 2, 3), Some("1.2.3".into())));
+        assert_eq!(on_tag.version(true).0.to_string(), "1.2.4-dev.0");
+        let past = at(Some(base(4)), 4);
+        assert!(!past.on_tag());
+        assert_eq!(past.version(false), past.version(true));
+        let untagged = at(None, 7);
+        assert!(!untagged.on_tag());
+        assert_eq!(untagged.version(true), (Version::parse("0.1.0-dev.7").unwrap(), Some("0.1.dev7".into())));
     }
 
     #[track_caller]

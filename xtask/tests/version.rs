@@ -188,6 +188,22 @@ fn dirty_staged_untracked_and_touched() {
     check(&repo, "1.2.4-dev.0", "1.2.4.dev0");
 }
 
+/// Past the tag the version does not depend on the work tree (`version` does not read it
+/// then), but `--format json` still reports it.
+#[test]
+fn a_dirty_tree_past_the_tag_keeps_the_dev_version_and_json_reports_it() {
+    let repo = TestRepo::new();
+    repo.commit("a");
+    repo.tag("1.2.3");
+    repo.commits(2);
+    repo.write("a.txt", "changed");
+    check(&repo, "1.2.4-dev.2", "1.2.4.dev2");
+    let j = json(&repo);
+    assert_eq!((j["dirty"].as_bool(), j["distance"].as_u64()), (Some(true), Some(2)));
+    repo.git(&["checkout", "-q", "a.txt"]);
+    assert_eq!(json(&repo)["dirty"], false);
+}
+
 #[test]
 fn no_commits_and_no_tags() {
     let repo = TestRepo::new();
