@@ -231,7 +231,7 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                     let progress = ui::step(what.clone());
                     let host = docker::registry_host(&image.repository);
                     let argv = sign::with_digest(argv, &digest);
-                    cosign::run(docker.envs(), &ws.config.signing, &ws.env, &argv, &what, Some(host))?;
+                    cosign::run(docker.envs(), &ws.config.signing, ws.env(), &argv, &what, Some(host))?;
                     progress.done();
                 }
             }
@@ -242,14 +242,14 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                     end += 1;
                 }
                 if let Some(index) = outcomes[*i].digest.clone().filter(|_| signs_here(*i)) {
-                    attest_image(&ws.config.signing, &ws.env, &docker, &plan.images[*i], &index, &steps[n..end])?;
+                    attest_image(&ws.config.signing, ws.env(), &docker, &plan.images[*i], &index, &steps[n..end])?;
                 }
                 n = end;
                 continue;
             }
             Step::SignBlob { file, argv, .. } => {
                 let progress = ui::step(format!("sign {file}"));
-                cosign::run(docker.envs(), &ws.config.signing, &ws.env, argv, &format!("signing {file}"), None)?;
+                cosign::run(docker.envs(), &ws.config.signing, ws.env(), argv, &format!("signing {file}"), None)?;
                 progress.done();
             }
             Step::Skip { what, why, .. } => ui::info(format_args!("skipped {what}: {why}")),
@@ -368,7 +368,7 @@ fn provenance_input(
     started: i64,
 ) -> Result<attest::ProvenanceInput> {
     // Published in the attestation: never a credential a CI checkout's remote URL may carry.
-    let repository = crate::ci::repository_url(&ws.env)
+    let repository = crate::ci::repository_url(ws.env())
         .or_else(|| ws.repo.as_deref().and_then(|r| r.remote_url(&ws.config.git_remote)))
         .map(|url| crate::ci::without_credentials(&url))
         .unwrap_or_else(|| format!("file://{}", ws.root));
@@ -407,7 +407,7 @@ fn provenance_input(
         platforms: image.platforms.clone(),
         lockfile,
         packages,
-        builder: crate::ci::run_url(&ws.env).unwrap_or_else(|| "local".to_owned()),
+        builder: crate::ci::run_url(ws.env()).unwrap_or_else(|| "local".to_owned()),
         started,
         finished: unix_now(),
     })

@@ -103,7 +103,7 @@ pub(crate) fn run_dev_release(cmd: flags::DevRelease, ws: &Workspace) -> Result<
 }
 
 pub(crate) fn run_ci(cmd: flags::Ci, ws: &Workspace) -> Result<()> {
-    let Some(ctx) = ci::detect(&ws.env)? else {
+    let Some(ctx) = ci::detect(ws.env())? else {
         return Err(error::error_with_help(
             "not running in CI (none of GITHUB_ACTIONS, GITLAB_CI or TRAVIS is set)",
             "a person releases with `cargo xtask release` or `cargo xtask dev-release`",
@@ -123,9 +123,9 @@ pub(crate) fn run_ci(cmd: flags::Ci, ws: &Workspace) -> Result<()> {
     let (views, inputs) = inputs(ws, &cmd.service, &opts)?;
     let plans = inputs.iter().map(|input| plan::ci(input, &ctx)).collect::<Result<Vec<_>>>()?;
     for (view, plan) in views.iter().zip(&plans) {
-        plan::check_ci_credentials(plan, &view.config, &view.env)?;
+        plan::check_ci_credentials(plan, &view.config, view.env())?;
         if !plan.publish.is_empty() {
-            publish::check_token(&view.config, &view.env)?;
+            publish::check_token(&view.config, view.env())?;
         }
     }
     finish(views.into_iter().zip(plans).collect(), &opts)

@@ -57,7 +57,7 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
             problems.push(format!("{} ({})", p.detail, p.fix));
         }
     }
-    let login_user = match checks::credentials(config, &ws.env) {
+    let login_user = match checks::credentials(config, ws.env()) {
         checks::Credentials::Both { user, password } if plan.pushes() => {
             ui::add_secret(password);
             Some((user.to_owned(), password.to_owned()))
@@ -133,7 +133,7 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         qemu: qemu::HostQemu::read(),
         qemu_image: config.qemu_image.clone(),
         epoch,
-        source_url: ci::source_url(&ws.env),
+        source_url: ci::source_url(ws.env()),
         login_user: login_user.map(|(user, _)| user),
         authfile: docker.as_ref().and_then(Docker::authfile),
         builder: options.builder.clone(),
@@ -173,7 +173,7 @@ fn signing(
     actions: &[BuildAction],
     problems: &mut Vec<String>,
 ) -> Vec<bool> {
-    if let Err(problem) = cosign::check(&ws.config.signing, &ws.env, &ws.root) {
+    if let Err(problem) = cosign::check(&ws.config.signing, ws.env(), &ws.root) {
         problems.push(format!("{}: {}", problem.detail, problem.fix));
     }
     let public_key = ws.root.join(&ws.config.signing.public_key);
@@ -213,7 +213,7 @@ pub(crate) fn repository(ws: &Workspace, flag: Option<String>) -> Result<String>
 pub(crate) fn registry_session(ws: &Workspace, repository: &str) -> Result<Docker> {
     let mut docker = Docker::connect()?;
     let config = &ws.config;
-    match checks::credentials(config, &ws.env) {
+    match checks::credentials(config, ws.env()) {
         checks::Credentials::Both { user, password } => {
             docker.login(crate::reference::registry_host(repository), user, password)?;
         }

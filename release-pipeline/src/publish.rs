@@ -110,7 +110,7 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan) -> Result<Vec<CrateA
             "name the registry (as in cargo's [registries]) in `cargo-registry`",
         ));
     }
-    check_token(&ws.config, &ws.env)?;
+    check_token(&ws.config, ws.env())?;
     let ours = plan.commit.map(|c| c.to_string()).unwrap_or_default();
     let mut actions = Vec::new();
     let mut problems = Vec::new();

@@ -104,7 +104,7 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
         return Ok(());
     }
     if plan.iter().any(|s| matches!(s, Step::Yank { .. })) {
-        publish::check_token(&ws.config, &ws.env)?;
+        publish::check_token(&ws.config, ws.env())?;
     }
     for step in plan.iter().filter(|s| !matches!(s, Step::Skip { .. })) {
         execute::run_command_step(ws, step)?;

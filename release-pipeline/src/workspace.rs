@@ -1,6 +1,7 @@
 //! The one value every command works on: the workspace's root, its repository (opened once),
-//! its configuration and the environment, read once in `main` and handed to the command.
-use std::{collections::BTreeMap, rc::Rc};
+//! its configuration and the environment (read once, when a command first asks for it), handed
+//! to the command.
+use std::{cell::OnceCell, collections::BTreeMap, rc::Rc};
 
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -19,8 +20,9 @@ pub(crate) struct Workspace {
     pub(crate) repo: Option<Rc<Repo>>,
     /// The configuration; in a service's view (`services`), as that service sees it.
     pub(crate) config: Config,
-    /// The environment, read once: credentials, CI variables, overrides.
-    pub(crate) env: BTreeMap<String, String>,
+    /// The environment, read once when first asked for ([`Workspace::env`]; `version` never
+    /// asks), and shared by every view: credentials, CI variables, overrides.
+    pub(crate) env: Rc<OnceCell<BTreeMap<String, String>>>,
     /// The service this view is of (`services`); `None` for the whole workspace.
     pub(crate) service: Option<Service>,
 }
@@ -45,9 +47,7 @@ impl Workspace {
             None => start.ancestors().find(|d| d.join("Cargo.toml").exists()).unwrap_or(&start).to_owned(),
         };
         let config = Config::load(&root)?;
-        let env =
-            std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
-        Ok(Workspace { root, repo: repo.map(Rc::new), config, env, service: None })
+        Ok(Workspace { root, repo: repo.map(Rc::new), config, env: Rc::default(), service: None })
     }
 
     /// One view per service `names` selects (every service when it names none), each with the
@@ -96,8 +96,15 @@ impl Workspace {
             .or_else(|| Some(self.config.image.clone()).filter(|i| !i.is_empty()))
     }
 
+    /// The environment (the variables whose name and value are UTF-8).
+    pub(crate) fn env(&self) -> &BTreeMap<String, String> {
+        self.env.get_or_init(|| {
+            std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
+        })
+    }
+
     /// The environment variable `name`, when set and not empty.
     pub(crate) fn var(&self, name: &str) -> Option<&str> {
-        self.env.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.env().get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 }
