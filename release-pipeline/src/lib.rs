@@ -17,6 +17,7 @@ mod failure;
 mod flags;
 mod gather;
 mod interrupt;
+mod link_order;
 mod local_run;
 mod pipeline;
 mod plan;
