@@ -24,7 +24,10 @@ impl Repo {
         // git itself does not re-hash objects it reads; libgit2 does by default, which was a
         // fifth of `version`'s time on a large history (BENCHMARKS.md).
         git2::opts::strict_hash_verification(false);
-        match Repository::discover(path) {
+        // One search-and-open (`Repository::discover` searches, then opens the path it found,
+        // reading the repository's files twice); across file systems, as `discover` does.
+        let no_ceiling: [&std::ffi::OsStr; 0] = [];
+        match Repository::open_ext(path, git2::RepositoryOpenFlags::CROSS_FS, no_ceiling) {
             Ok(repo) => Ok(Some(Repo { repo })),
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("opening the git repository at {path}")),
