@@ -8,16 +8,6 @@ pub(crate) struct Repo {
     repo: Repository,
 }
 
-/// A tag as listed: its name (without `refs/tags/`) and the object it points at (a commit, or
-/// an annotated tag object, peeled only when needed).
-pub(crate) struct TagRef {
-    pub(crate) name: String,
-    pub(crate) target: Oid,
-    /// What an annotated tag peels to, when `packed-refs` says so (its `^` line): no need to
-    /// read the tag object.
-    pub(crate) peeled: Option<Oid>,
-}
-
 impl Repo {
     /// The repository containing `path`, or `None` when there is none.
     pub(crate) fn discover(path: &Utf8Path) -> Result<Option<Repo>> {
@@ -228,21 +218,23 @@ impl Repo {
             .collect()
     }
 
-    /// Every tag whose name starts with `prefix`, straight from the ref iterator (`tag_foreach`
-    /// looks each name up again). libgit2 matches the prefix as it lists, so other prefixes'
-    /// tags cost no reference object; a prefix with glob characters is matched here instead.
-    pub(crate) fn tags(&self, prefix: &str) -> Result<Vec<TagRef>> {
+    /// Calls `visit` with each tag whose name starts with `prefix`: its name (without
+    /// `refs/tags/`), the object it points at (a commit, or an annotated tag object), and what
+    /// that peels to when `packed-refs` says so (its `^` line: no need to read the tag object).
+    /// Straight from the ref iterator (`tag_foreach` looks each name up again), with no copy of
+    /// the names: libgit2 matches the prefix as it lists, so other prefixes' tags cost no
+    /// reference object; a prefix with glob characters is matched here instead.
+    pub(crate) fn for_each_tag(&self, prefix: &str, mut visit: impl FnMut(&str, Oid, Option<Oid>)) -> Result<()> {
         let plain = !prefix.contains(['*', '?', '[', '\\']);
         let glob = if plain { format!("refs/tags/{prefix}*") } else { "refs/tags/*".to_owned() };
-        let mut tags = Vec::new();
         for reference in self.repo.references_glob(&glob).context("listing tags")? {
             let reference = reference.context("listing tags")?;
             let name = reference.name_bytes().strip_prefix(b"refs/tags/").and_then(|n| std::str::from_utf8(n).ok());
             if let (Some(name), Some(target)) = (name.filter(|n| n.starts_with(prefix)), reference.target()) {
-                tags.push(TagRef { name: name.to_owned(), target, peeled: reference.target_peel() });
+                visit(name, target, reference.target_peel());
             }
         }
-        Ok(tags)
+        Ok(())
     }
 
     /// The retractions this repository records: each `retracted/<version tag>` tag, with the

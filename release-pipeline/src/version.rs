@@ -50,17 +50,22 @@ pub(crate) enum TagKind {
 
 pub(crate) fn parse_tag(name: &str, prefix: &str) -> TagKind {
     let Some(rest) = name.strip_prefix(prefix) else { return TagKind::Other };
-    if rest.strip_prefix('V').is_some_and(|r| matches!(parse_tag(r, ""), TagKind::Version(_))) {
-        return TagKind::NotSemver; // `V1.2.3`: almost a version tag, worth a warning
-    }
-    let bare = rest.strip_prefix('v').unwrap_or(rest);
-    if !bare.starts_with(|c: char| c.is_ascii_digit()) {
+    // Byte checks first: in a repository of several crates most tags are other crates'
+    // (`ignore-0.4.1`), settled without a parse.
+    let (bare, capital_v) = match rest.as_bytes().first() {
+        Some(b'0'..=b'9') => (rest, false),
+        Some(b'v') => (&rest[1..], false),
+        Some(b'V') => (&rest[1..], true),
+        _ => return TagKind::Other,
+    };
+    if !bare.as_bytes().first().is_some_and(u8::is_ascii_digit) {
         return TagKind::Other;
     }
-    match Version::parse(bare) {
-        Ok(v) => TagKind::Version(v),
-        Err(_) if bare.chars().all(|c| c.is_ascii_digit() || c == '.') => TagKind::NotSemver,
-        Err(_) => TagKind::Other,
+    match (Version::parse(bare), capital_v) {
+        (Ok(v), false) => TagKind::Version(v),
+        (Ok(_), true) => TagKind::NotSemver, // `V1.2.3`: almost a version tag, worth a warning
+        (Err(_), false) if bare.bytes().all(|c| c.is_ascii_digit() || c == b'.') => TagKind::NotSemver,
+        (Err(_), _) => TagKind::Other,
     }
 }
 
@@ -248,17 +253,13 @@ pub(crate) struct VersionTag {
 /// Every tag that is a version tag under the rules, in no order (warning about near misses).
 pub(crate) fn version_tags(repo: &Repo, prefix: &str) -> Result<Vec<VersionTag>> {
     let mut tags = Vec::new();
-    for tag in repo.tags(prefix)? {
-        match parse_tag(&tag.name, prefix) {
-            TagKind::Version(version) => {
-                tags.push(VersionTag { name: tag.name, version, target: tag.target, peeled: tag.peeled })
-            }
-            TagKind::NotSemver => {
-                ui::warn(format_args!("tag `{}` looks like a version but is not SemVer (X.Y.Z): ignored", tag.name))
-            }
-            TagKind::Other => {}
+    repo.for_each_tag(prefix, |name, target, peeled| match parse_tag(name, prefix) {
+        TagKind::Version(version) => tags.push(VersionTag { name: name.to_owned(), version, target, peeled }),
+        TagKind::NotSemver => {
+            ui::warn(format_args!("tag `{name}` looks like a version but is not SemVer (X.Y.Z): ignored"))
         }
-    }
+        TagKind::Other => {}
+    })?;
     Ok(tags)
 }
 
