@@ -332,7 +332,10 @@ fn shape_json_row(sh: &Shell, work: &Utf8Path, xtask: &Utf8Path, shape: &Shape, 
         what: format!("version --format json (the work tree read), {}", shape.name),
         ours,
         theirs: Some(theirs),
-        goal: format!("reported: git does not verify the index's checksum, libgit2 does (SHA-1DC), vs git {}", git.join(" ")),
+        goal: format!(
+            "reported: git does not verify the index's checksum, libgit2 does (SHA-1DC), vs git {}",
+            git.join(" ")
+        ),
         note: String::new(),
     })
 }
