@@ -151,9 +151,9 @@ pub(crate) fn run(cmd: flags::Bench) -> Result<()> {
     }
 
     for shape in shapes() {
-        rows.push(shape_row(&sh, &work, &xtask, &shape, runs)?);
+        rows.push(shape_row(&sh, &work, &xtask, &shape)?);
         if shape.slug == "tokio" {
-            rows.push(shape_json_row(&sh, &work, &xtask, &shape, runs)?);
+            rows.push(shape_json_row(&sh, &work, &xtask, &shape)?);
         }
     }
 
@@ -296,13 +296,17 @@ fn shapes() -> Vec<Shape> {
     ]
 }
 
-fn shape_row(sh: &Shell, work: &Utf8Path, xtask: &Utf8Path, shape: &Shape, runs: usize) -> Result<Row> {
+/// Runs of each side of a shape row: a few ms each, and the ratio is compared with 1.0, so a
+/// median of 31 rather than of the usual 7 (the run-to-run spread here is a few percent).
+const SHAPE_RUNS: usize = 31;
+
+fn shape_row(sh: &Shell, work: &Utf8Path, xtask: &Utf8Path, shape: &Shape) -> Result<Row> {
     let repo = work.join(format!("shape-{}", shape.slug));
     let step = ui::step(format!("shape {}", shape.name));
     shape_repo(sh, work, &repo, shape)?;
     let git = shape.git;
     let (ours, theirs) = side_by_side(
-        runs.max(10),
+        SHAPE_RUNS,
         &mut || Ok(cmd!(sh, "{xtask} version --repo {repo}").quiet().ignore_stdout().run()?),
         &mut || Ok(cmd!(sh, "git -C {repo} {git...}").quiet().ignore_stdout().run()?),
     )?;
@@ -320,11 +324,11 @@ fn shape_row(sh: &Shell, work: &Utf8Path, xtask: &Utf8Path, shape: &Shape, runs:
 /// `version --format json`, which reports whether the tree is dirty and so checks every tracked
 /// file, against `git describe --dirty`, which does the same; the shape's repository is made by
 /// [`shape_row`].
-fn shape_json_row(sh: &Shell, work: &Utf8Path, xtask: &Utf8Path, shape: &Shape, runs: usize) -> Result<Row> {
+fn shape_json_row(sh: &Shell, work: &Utf8Path, xtask: &Utf8Path, shape: &Shape) -> Result<Row> {
     let repo = work.join(format!("shape-{}", shape.slug));
     let git: &[&str] = &[shape.git, &["--dirty"]].concat();
     let (ours, theirs) = side_by_side(
-        runs.max(10),
+        SHAPE_RUNS,
         &mut || Ok(cmd!(sh, "{xtask} version --format json --repo {repo}").quiet().ignore_stdout().run()?),
         &mut || Ok(cmd!(sh, "git -C {repo} {git...}").quiet().ignore_stdout().run()?),
     )?;
