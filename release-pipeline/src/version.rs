@@ -52,20 +52,20 @@ pub(crate) fn parse_tag(name: &str, prefix: &str) -> TagKind {
     let Some(rest) = name.strip_prefix(prefix) else { return TagKind::Other };
     // Byte checks first: in a repository of several crates most tags are other crates'
     // (`ignore-0.4.1`), settled without a parse.
-    let (bare, capital_v) = match rest.as_bytes().first() {
-        Some(b'0'..=b'9') => (rest, false),
-        Some(b'v') => (&rest[1..], false),
-        Some(b'V') => (&rest[1..], true),
+    let bare = match rest.as_bytes().first() {
+        Some(b'0'..=b'9') => rest,
+        Some(b'v') => &rest[1..],
+        // `V1.2.3` (or `Vv1.2.3`): almost a version tag, worth a warning.
+        Some(b'V') if matches!(parse_tag(&rest[1..], ""), TagKind::Version(_)) => return TagKind::NotSemver,
         _ => return TagKind::Other,
     };
     if !bare.as_bytes().first().is_some_and(u8::is_ascii_digit) {
         return TagKind::Other;
     }
-    match (Version::parse(bare), capital_v) {
-        (Ok(v), false) => TagKind::Version(v),
-        (Ok(_), true) => TagKind::NotSemver, // `V1.2.3`: almost a version tag, worth a warning
-        (Err(_), false) if bare.bytes().all(|c| c.is_ascii_digit() || c == b'.') => TagKind::NotSemver,
-        (Err(_), _) => TagKind::Other,
+    match Version::parse(bare) {
+        Ok(v) => TagKind::Version(v),
+        Err(_) if bare.bytes().all(|c| c.is_ascii_digit() || c == b'.') => TagKind::NotSemver,
+        Err(_) => TagKind::Other,
     }
 }
 
@@ -518,6 +518,10 @@ mod tests {
         assert_eq!(parse_tag("v1.2.3.4", ""), TagKind::NotSemver);
         assert_eq!(parse_tag("1.2.3rc1", ""), TagKind::Other);
         assert_eq!(parse_tag("V1.2.3", ""), TagKind::NotSemver, "warned about, not silently ignored");
+        assert_eq!(parse_tag("Vv1.2.3", ""), TagKind::NotSemver);
+        assert_eq!(parse_tag("V1.2", ""), TagKind::Other);
+        assert_eq!(parse_tag("vV1.2.3", ""), TagKind::Other);
+        assert_eq!(parse_tag("rel-V1.2.3", "rel-"), TagKind::NotSemver);
         assert_eq!(parse_tag("Vx", ""), TagKind::Other);
     }
 }
