@@ -257,6 +257,13 @@ struct Shape {
     goal: &'static str,
 }
 
+impl Shape {
+    /// Where [`shape_repo`] makes this shape's repository.
+    fn dir(&self, work: &Utf8Path) -> Utf8PathBuf {
+        work.join(format!("shape-{}", self.slug))
+    }
+}
+
 fn shapes() -> Vec<Shape> {
     let spread = |count: usize, from: usize, to: usize, name: &dyn Fn(usize) -> String| -> Vec<(usize, String)> {
         (0..count).map(|k| (from + k * (to - from) / (count - 1), name(k))).collect()
@@ -301,7 +308,7 @@ fn shapes() -> Vec<Shape> {
 const SHAPE_RUNS: usize = 31;
 
 fn shape_row(sh: &Shell, work: &Utf8Path, xtask: &Utf8Path, shape: &Shape) -> Result<Row> {
-    let repo = work.join(format!("shape-{}", shape.slug));
+    let repo = shape.dir(work);
     let step = ui::step(format!("shape {}", shape.name));
     shape_repo(sh, work, &repo, shape)?;
     let git = shape.git;
@@ -323,9 +330,9 @@ fn shape_row(sh: &Shell, work: &Utf8Path, xtask: &Utf8Path, shape: &Shape) -> Re
 
 /// `version --format json`, which reports whether the tree is dirty and so checks every tracked
 /// file, against `git describe --dirty`, which does the same; the shape's repository is made by
-/// [`shape_row`].
+/// [`shape_row`] before.
 fn shape_json_row(sh: &Shell, work: &Utf8Path, xtask: &Utf8Path, shape: &Shape) -> Result<Row> {
-    let repo = work.join(format!("shape-{}", shape.slug));
+    let repo = shape.dir(work);
     let git: &[&str] = &[shape.git, &["--dirty"]].concat();
     let (ours, theirs) = side_by_side(
         SHAPE_RUNS,
@@ -419,7 +426,7 @@ fn shape_repo(sh: &Shell, work: &Utf8Path, dir: &Utf8Path, shape: &Shape) -> Res
 fn write_link_order(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Path) -> Result<()> {
     let mut repos = Vec::new();
     for shape in shapes() {
-        let repo = work.join(format!("shape-{}", shape.slug));
+        let repo = shape.dir(work);
         shape_repo(sh, work, &repo, &shape)?;
         repos.push(repo);
     }
