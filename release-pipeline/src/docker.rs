@@ -273,6 +273,7 @@ impl Inspected {
             platforms,
             manifests,
             revision: label("org.opencontainers.image.revision"),
+            version: label("org.opencontainers.image.version"),
             branch: label(BRANCH_LABEL),
             created: label("org.opencontainers.image.created"),
         }
@@ -412,6 +413,7 @@ mod tests {
                 platforms: vec!["linux/arm/v7".into()],
                 manifests: Default::default(),
                 revision: Some("abc".into()),
+                version: None,
                 branch: None,
                 created: None,
             }

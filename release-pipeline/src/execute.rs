@@ -1,7 +1,7 @@
 //! Runs a plan's steps (`plan/steps.rs`) in order, one arm per step kind. Decides nothing of its
 //! own: what to build, tag, push and publish is in the steps. Right before each write it reads
 //! the registry again, and the pure rules turn that read into what to write (`plan::reconcile`
-//! for a build, `tags::moving_tag_home` for a moving tag): another run may have written since the
+//! for a build, `plan::moving` for a moving tag): another run may have written since the
 //! preflight.
 use std::{collections::BTreeMap, time::Instant};
 
@@ -18,14 +18,16 @@ use crate::{
     preflight::{self, Preflight},
     publish, qemu,
     reference::ImageRef,
+    releases::Qualifier,
     summary::{self, Outcome},
-    tags, ui,
+    ui,
     workspace::Workspace,
 };
 
 /// Test hook: with `RELEASE_PIPELINE_PAUSE_AT=<step>` and `RELEASE_PIPELINE_PAUSE_FILE=<path>`,
-/// the run creates `<path>.paused` at the first step of that kind (`dist`, `build`, `move-tags`,
-/// `publish`) and waits until `<path>` exists. The race tests pause one run here and let another
+/// the run creates `<path>.paused` at the first step of that kind (`dist`, `build`, `sign`: the
+/// first signing step, `merge`: the first write of a merge, `move-tags`, `publish`) and waits
+/// until `<path>` exists. The race tests pause one run here and let another
 /// finish; every decision about what to write comes after this point.
 fn pause_point(step: &str) {
     let (Ok(at), Ok(file)) = (std::env::var("RELEASE_PIPELINE_PAUSE_AT"), std::env::var("RELEASE_PIPELINE_PAUSE_FILE"))
@@ -47,6 +49,8 @@ fn pause_name(step: &Step) -> Option<&'static str> {
     match step {
         Step::Package { .. } => Some("dist"),
         Step::Build { .. } => Some("build"),
+        Step::Provenance { .. } | Step::Attest { .. } | Step::Sign { .. } => Some("sign"),
+        Step::Assemble { .. } | Step::Promote { .. } => Some("merge"),
         Step::PointTag { .. } => Some("move-tags"),
         Step::Publish { .. } => Some("publish"),
         _ => None,
@@ -146,13 +150,25 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                 progress.done();
             }
             Step::Assemble { image: i, reference, sources, argv } => {
+                // A staging tag no user pulls: checked by the promote step before it is copied.
+                let progress = ui::step(format!("assemble {reference} from {} part(s)", sources.len()));
+                registry_write(&docker, &plan.images[*i], &format!("assembling {reference}"), argv)?;
+                progress.done();
+            }
+            Step::Promote { image: i, from, reference, sources, argv } => {
                 if !still_to_write(ws, &docker, plan, *i, &mut outcomes[*i])? {
                     n += 1;
                     continue;
                 }
                 let image = &plan.images[*i];
-                let progress = ui::step(format!("assemble {reference} from {} part(s)", sources.len()));
-                outcomes[*i].digest = Some(assemble(&docker, image, reference, sources, argv)?);
+                let progress = ui::step(format!("check {from}, then copy it to {reference}"));
+                let digest = holds_exactly(&docker, from, sources)?;
+                registry_write(&docker, image, &format!("copying {from} to {reference}"), argv)?;
+                let written = docker.inspect(reference)?.map(|r| r.digest);
+                if written.as_deref() != Some(digest.as_str()) {
+                    bail!("{reference} is {written:?} after the copy, not {digest}");
+                }
+                outcomes[*i].digest = Some(digest);
                 pushed_here[*i] = true;
                 progress.done();
             }
@@ -177,7 +193,10 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                         .filter(|i| i.repository == image.repository)
                         .map(|i| i.tag_prefix.as_str())
                         .collect();
-                    let moved = move_tags(&docker, &plan.version.semver, image, &prefixes, &plan.retracted)?;
+                    // Read again now: a retraction made while this run built counts.
+                    let retracted = crate::gather::retracted_here_and_remote(ws)?;
+                    let mut qualifier = Qualifier::new(ws, &docker, &image.repository, &prefixes, retracted)?;
+                    let moved = move_tags(&docker, &plan.version.semver, image, &prefixes, &mut qualifier)?;
                     outcomes[*i].moved.extend(moved.at_home);
                     outcomes[*i].kept.extend(moved.kept);
                     progress.done();
@@ -199,6 +218,16 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                 while let Some(Step::Publish { krate, argv, .. }) = steps.get(end) {
                     commands.push((krate.clone(), argv.clone()));
                     end += 1;
+                }
+                // Read again now: a version retracted while this run built is never published.
+                if crate::gather::retracted_here_and_remote(ws)?.contains(&plan.version.semver) {
+                    return Err(error::error_with_help(
+                        format!(
+                            "{} was retracted while this run was going: its crates are not published",
+                            plan.version.semver
+                        ),
+                        "a retracted version is never released again: tag a new version",
+                    ));
                 }
                 let progress = ui::step("publish: crates to the cargo registry");
                 publish::publish_staged(ws, plan, &commands)?;
@@ -464,13 +493,14 @@ pub(crate) fn move_tags(
     ours: &Version,
     image: &ImagePlan,
     all_prefixes: &[&str],
-    retracted: &[Version],
+    qualifier: &mut Qualifier,
 ) -> Result<MovedTags> {
     let mut moved = MovedTags::default();
+    let retracted = qualifier.retracted().to_vec();
     for round in 0..MOVE_ROUNDS {
         let listed = docker.list_tags(&image.repository)?;
         let names: Vec<&str> = listed.iter().map(String::as_str).collect();
-        let released = registry::releases(&names, &image.tag_prefix, all_prefixes, retracted);
+        let released = registry::releases(&names, &image.tag_prefix, all_prefixes, &retracted);
         let versions: Vec<Version> = released.keys().cloned().collect();
         let mut at_home = Vec::new();
         let mut changed = false;
@@ -479,7 +509,15 @@ pub(crate) fn move_tags(
         let mut homes: BTreeMap<Version, String> = BTreeMap::new();
         for moving in &image.moving_tags {
             let unprefixed = moving.strip_prefix(&image.tag_prefix).unwrap_or(moving);
-            let Some(home) = tags::moving_tag_home(unprefixed, &versions) else {
+            let (home, passed_over) = qualifier.home(unprefixed, &versions)?;
+            if round == 0 {
+                for why in passed_over {
+                    let why = format!("{}:{moving} does not go on a higher release: {why}", image.repository);
+                    ui::warn(&why);
+                    moved.kept.push(why);
+                }
+            }
+            let Some(home) = home else {
                 if round == 0 {
                     let why = format!("{}:{moving} stays where it is: no release it covers is left", image.repository);
                     ui::warn(&why);
@@ -563,35 +601,44 @@ fn still_to_write(
     }
 }
 
-/// Runs an assemble step's command line, then reads the primary tag back: it must hold exactly
-/// the parts' manifests (the one manifest itself, or an index of them). Returns its digest.
-fn assemble(
+/// Runs a step's registry write (`docker` or a registry tool such as skopeo), retried like
+/// every registry call.
+fn registry_write(docker: &Docker, image: &ImagePlan, what: &str, argv: &[String]) -> Result<()> {
+    let (program, args) = argv.split_first().context("a registry step without a command line")?;
+    let out =
+        failure::exec_retrying(
+            what,
+            || {
+                if program == "docker" {
+                    docker.argv(argv)
+                } else {
+                    docker.tool(program, args)
+                }
+            },
+        )?;
+    if !out.status.success() {
+        return Err(docker::tool_error(docker::registry_host(&image.repository), what, &out));
+    }
+    Ok(())
+}
+
+/// Reads `reference` back: it must hold exactly the parts' manifests (the one manifest itself,
+/// with its platform, or an index of them). Returns its digest.
+fn holds_exactly(
     docker: &Docker,
-    image: &ImagePlan,
     reference: &str,
     sources: &[(crate::platform::Platform, crate::reference::Digest)],
-    argv: &[String],
 ) -> Result<String> {
-    let (program, args) = argv.split_first().context("an assemble step without a command line")?;
-    let what = format!("assembling {reference}");
-    let out = failure::exec_retrying(&what, || {
-        if program == "docker" {
-            docker.argv(argv)
-        } else {
-            docker.tool(program, args)
+    let remote = docker.inspect(reference)?.with_context(|| format!("{reference} is missing"))?;
+    let held: BTreeMap<String, String> = match sources {
+        [_] if remote.manifests.is_empty() => {
+            remote.platforms.iter().map(|p| (p.clone(), remote.digest.clone())).collect()
         }
-    })?;
-    if !out.status.success() {
-        return Err(docker::tool_error(docker::registry_host(&image.repository), &what, &out));
-    }
-    let remote = docker.inspect(reference)?.with_context(|| format!("{reference} is missing after assembling it"))?;
-    let assembled: BTreeMap<String, String> = match sources {
-        [(platform, _)] => BTreeMap::from([(platform.to_string(), remote.digest.clone())]),
         _ => remote.manifests.clone(),
     };
     let wanted: BTreeMap<String, String> = sources.iter().map(|(p, d)| (p.to_string(), d.to_string())).collect();
-    if assembled != wanted {
-        bail!("{reference} holds {assembled:?}, not the parts' manifests {wanted:?}");
+    if held != wanted || remote.platforms.len() != sources.len() {
+        bail!("{reference} holds {held:?}, not the parts' manifests {wanted:?}: nothing was tagged");
     }
     Ok(remote.digest)
 }

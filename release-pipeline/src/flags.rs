@@ -205,8 +205,10 @@ xflags::xflags! {
         }
 
         /// Put a release spread over machines back together from its parts' results: check that
-        /// every planned platform has a part of this commit and version, assemble each image from
-        /// the parts' digests, then tag, verify, sign and publish as a release does.
+        /// every planned platform has a part of this commit and version, read each part's image
+        /// back from the registry and check it, assemble each image from the parts' digests, then
+        /// tag, verify, sign and publish as a release does. The commit, kind and branch are this
+        /// checkout's (and the CI environment's), never the results' own say.
         /// Example: cargo xtask merge dist/part-*.json
         cmd merge {
             /// The parts' result files (dist/part-<target>.json).
@@ -215,6 +217,8 @@ xflags::xflags! {
             optional --dry-run
             /// Print the plan as JSON and do nothing.
             optional --json
+            /// A dev release's branch, when HEAD is detached (default: the checked-out branch).
+            optional --branch branch: String
             /// Push to this image repository instead of `image` (also RELEASE_REPOSITORY).
             optional --repository repository: String
         }

@@ -1,12 +1,13 @@
 //! Git, the environment and the configuration, read into the planner's input
 //! (`plan::PlanInput`): the one place a release's facts are gathered.
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::{
     config::DevReleasePolicy,
     plan::PlanInput,
     repo::Repo,
-    version::{self, VersionTag},
+    ui,
+    version::{self, parse_tag, TagKind, VersionTag},
     workspace::Workspace,
 };
 
@@ -114,4 +115,39 @@ fn retracted_among(repo: &Repo, tags: &[VersionTag]) -> Result<Vec<(semver::Vers
             retractions.iter().find(|(name, _)| *name == t.name).map(|(_, why)| (t.version.clone(), why.clone()))
         })
         .collect())
+}
+
+/// The retractions the git remote holds (`git ls-remote --tags <git-remote> 'refs/tags/retracted/*'`).
+/// None when this checkout has no such remote; an unreadable remote stops the run, since a
+/// retraction missed here would put a moving tag back on a retracted release.
+fn remote_retractions(ws: &Workspace) -> Result<Vec<semver::Version>> {
+    let repo = ws.repo()?;
+    let remote = ws.config.git_remote.as_str();
+    if !repo.has_remote(remote) {
+        ui::info(format_args!("no git remote `{remote}`: only this checkout's retractions count"));
+        return Ok(Vec::new());
+    }
+    let names = repo
+        .remote_refs(remote, "refs/tags/retracted/", &format!("reading the retractions of the git remote `{remote}`"))
+        .context("a retraction missed would put a moving tag back on it: reconcile needs the remote's")?;
+    Ok(names
+        .iter()
+        .filter_map(|name| match parse_tag(name, &ws.config.version_tag_prefix) {
+            TagKind::Version(v) => Some(v),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Every retracted version: this checkout's and the git remote's (a retraction pushed from
+/// another clone counts before this one has fetched it). Read right before a decision that a
+/// retraction changes: moving a tag, publishing a crate, `reconcile`.
+pub(crate) fn retracted_here_and_remote(ws: &Workspace) -> Result<Vec<semver::Version>> {
+    let mut retracted: Vec<semver::Version> = retracted(ws)?.into_iter().map(|(v, _)| v).collect();
+    for v in remote_retractions(ws)? {
+        if !retracted.contains(&v) {
+            retracted.push(v);
+        }
+    }
+    Ok(retracted)
 }

@@ -28,6 +28,7 @@ mod publish;
 mod qemu;
 mod reconcile;
 mod reference;
+mod releases;
 mod repo;
 mod retract;
 mod services;

@@ -170,9 +170,12 @@ pub(crate) fn run_merge(cmd: flags::Merge, ws: &Workspace) -> Result<()> {
     let ws = views.remove(0);
     let ws = &ws;
     let input = gather::plan_input(ws, cmd.repository.clone(), false, false)?;
-    let mut plan = match first.kind.as_str() {
-        "release" => plan::release(&input, None)?,
-        _ => plan::dev_release(&input, first.branch.as_deref())?,
+    // The plan is this checkout's (in CI, the trigger's, as the parts' `ci --part` made it): its
+    // commit and branch never come from the results, whose own say `parts::sources` checks.
+    let mut plan = match ci::detect(ws.env())? {
+        Some(ctx) => plan::ci(&input, &ctx)?,
+        None if first.kind == Kind::Release.as_str() => plan::release(&input, None)?,
+        None => plan::dev_release(&input, cmd.branch.as_deref())?,
     };
     let merge = match plan::parts::sources(&plan, &parts) {
         Ok(sources) => Some(plan::steps::Merge {

@@ -110,6 +110,9 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
             BuildAction::Build
         }));
     }
+    if let Some(merge) = &options.merge {
+        problems.extend(merge_sources(docker.as_ref(), plan, merge, &unreadable));
+    }
     let signed = if plan.signed { signing(ws, plan, docker.as_ref(), &actions, &mut problems) } else { Vec::new() };
     let crates = publish::preflight(ws, plan).unwrap_or_else(|e| {
         problems.push(format!("{e:#}"));
@@ -161,6 +164,31 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         }
     }
     Ok(Preflight { docker, facts, problems })
+}
+
+/// `merge`'s read of every part's manifest and config, checked against the plan
+/// (`parts::check_source`) before anything is written: a part's JSON is only a claim.
+fn merge_sources(
+    docker: Option<&Docker>,
+    plan: &ReleasePlan,
+    merge: &plan::steps::Merge,
+    unreadable: &[String],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (image, sources) in plan.images.iter().zip(&merge.sources) {
+        let host = crate::reference::registry_host(&image.repository);
+        let Some(docker) = docker.filter(|_| !unreadable.iter().any(|h| h == host)) else {
+            problems.push(format!("could not read the parts' images of {}/ to check them", image.context));
+            continue;
+        };
+        for (platform, digest) in sources {
+            match docker.inspect(&format!("{}@{}", image.repository, digest.as_str())) {
+                Ok(held) => problems.extend(plan::parts::check_source(plan, image, platform, digest, held.as_ref())),
+                Err(e) => problems.push(format!("{e:#}")),
+            }
+        }
+    }
+    problems
 }
 
 /// A signing plan's preflight: the signing setup (`cosign::check`), and per image a rerun found

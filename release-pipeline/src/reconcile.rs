@@ -9,32 +9,11 @@ use crate::{
     execute::MOVE_ROUNDS,
     flags, gather,
     plan::{registry, Step},
-    preflight, tags, ui,
-    version::{parse_tag, TagKind},
+    preflight,
+    releases::Qualifier,
+    tags, ui,
     workspace::Workspace,
 };
-
-/// The retractions the git remote holds (`git ls-remote --tags <git-remote> 'refs/tags/retracted/*'`).
-/// None when this checkout has no such remote; an unreadable remote stops the run, since a
-/// retraction missed here would put a moving tag back on a retracted release.
-fn remote_retractions(ws: &Workspace) -> Result<Vec<semver::Version>> {
-    let repo = ws.repo()?;
-    let remote = ws.config.git_remote.as_str();
-    if !repo.has_remote(remote) {
-        ui::info(format_args!("no git remote `{remote}`: only this checkout's retractions count"));
-        return Ok(Vec::new());
-    }
-    let names = repo
-        .remote_refs(remote, "refs/tags/retracted/", &format!("reading the retractions of the git remote `{remote}`"))
-        .context("a retraction missed would put a moving tag back on it: reconcile needs the remote's")?;
-    Ok(names
-        .iter()
-        .filter_map(|name| match parse_tag(name, &ws.config.version_tag_prefix) {
-            TagKind::Version(v) => Some(v),
-            _ => None,
-        })
-        .collect())
-}
 
 pub(crate) fn run(cmd: flags::Reconcile, ws: &Workspace) -> Result<()> {
     // Each service's image, with its own version tags and contexts.
@@ -46,13 +25,7 @@ pub(crate) fn run(cmd: flags::Reconcile, ws: &Workspace) -> Result<()> {
 
 fn reconcile(cmd: &flags::Reconcile, ws: &Workspace) -> Result<()> {
     let repository = preflight::repository(ws, cmd.repository.clone())?;
-    let mut retracted: Vec<semver::Version> = gather::retracted(ws)?.into_iter().map(|(v, _)| v).collect();
-    // A retraction pushed from another clone counts too, before this one has fetched it.
-    for v in remote_retractions(ws)? {
-        if !retracted.contains(&v) {
-            retracted.push(v);
-        }
-    }
+    let retracted = gather::retracted_here_and_remote(ws)?;
     let docker = preflight::registry_session(ws, &repository)?;
     let prefixes: Vec<&str> = ws.config.context.iter().map(|c| c.image_tag_prefix.as_str()).collect();
     // Only version and moving tags matter here: dev tags are not read.
@@ -61,9 +34,39 @@ fn reconcile(cmd: &flags::Reconcile, ws: &Workspace) -> Result<()> {
             .iter()
             .any(|p| name.strip_prefix(p).is_some_and(|b| tags::as_version_tag(b).is_some() || tags::is_moving_tag(b)))
     };
+    // Only a release of ours, complete and (with signing on) signed is a moving tag's home.
+    let mut qualifier = Qualifier::new(ws, &docker, &repository, &prefixes, retracted.clone())?;
     // As many rounds as a release's own tag step takes before it gives up on converging.
     for round in 0..MOVE_ROUNDS {
         let held = docker.held_tags(&repository, relevant)?;
+        let names: Vec<&str> = held.iter().map(|t| t.name.as_str()).collect();
+        let mut passed_over = Vec::new();
+        for prefix in &prefixes {
+            let versions: Vec<semver::Version> =
+                registry::releases(&names, prefix, &prefixes, &retracted).into_keys().collect();
+            let mut moving = tags::moving_tags_of(&versions);
+            moving.extend(
+                names
+                    .iter()
+                    .filter_map(|n| n.strip_prefix(prefix))
+                    .filter(|b| tags::is_moving_tag(b))
+                    .map(str::to_owned),
+            );
+            moving.sort();
+            moving.dedup();
+            for bare in moving {
+                passed_over.extend(qualifier.home(&bare, &versions)?.1);
+            }
+        }
+        passed_over.sort();
+        passed_over.dedup();
+        if round == 0 {
+            for why in &passed_over {
+                ui::warn(format_args!("passed over for moving tags: {why}"));
+            }
+        }
+        // What does not qualify counts as no release, as a retracted one does.
+        let excluded: Vec<semver::Version> = retracted.iter().cloned().chain(qualifier.disqualified()).collect();
         let steps: Vec<Step> = ws
             .config
             .context
@@ -75,7 +78,7 @@ fn reconcile(cmd: &flags::Reconcile, ws: &Workspace) -> Result<()> {
                     (i, &c.image_tag_prefix),
                     &prefixes,
                     &held,
-                    &retracted,
+                    &excluded,
                     docker.authfile().as_deref(),
                 )
             })

@@ -163,6 +163,15 @@ pub(crate) fn moving_tag_home<'a>(moving: &str, released: &'a [Version]) -> Opti
     released.iter().filter(|v| v.pre.is_empty() && covers(v)).max_by(|a, b| a.cmp_precedence(b))
 }
 
+/// The releases (no pre-release) among `released` that the moving tag covers, highest first:
+/// where it may land, best first (`plan::moving` passes over those that do not qualify).
+pub(crate) fn moving_tag_candidates<'a>(moving: &str, released: &'a [Version]) -> Vec<&'a Version> {
+    let mut candidates: Vec<&Version> =
+        released.iter().filter(|v| moving_tag_home(moving, std::slice::from_ref(*v)).is_some()).collect();
+    candidates.sort_by(|a, b| b.cmp_precedence(a));
+    candidates
+}
+
 /// The version tag a release pushes, unprefixed: `1.2.3`, `1.3.0-rc.1` (no build metadata).
 pub(crate) fn version_tag(version: &Version) -> String {
     format!("{}.{}.{}{}", version.major, version.minor, version.patch, pre_suffix(version))

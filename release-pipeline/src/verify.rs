@@ -154,7 +154,14 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
                 ));
             }
             checked.push(format!("release {version}, the commit of the git tag {}", git_tag.name));
-        } else if crate::tags::is_moving_tag(bare) {
+        }
+        // A retracted version is refused, whatever tag names it.
+        if let Some(version) = built.as_ref() {
+            if let Some((_, why)) = crate::gather::retracted(ws)?.into_iter().find(|(v, _)| v == version) {
+                return Err(anyhow::anyhow!("{image} is release {version}, which was retracted: {why}"));
+            }
+        }
+        if crate::tags::is_moving_tag(bare) {
             let covered =
                 built.as_ref().is_some_and(|v| crate::tags::moving_tag_home(bare, std::slice::from_ref(v)).is_some());
             if !covered {
@@ -165,6 +172,21 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
                 ));
             }
             checked.push(format!("release {}, which {bare} covers", parameters.version));
+            // And it is the highest release the tag covers that is ours, complete, signed and
+            // not retracted: a moving tag left behind on an older one is refused.
+            let home = moving_tag_home(ws, &docker, &repository, context, bare)?;
+            match home {
+                Some((home, home_digest)) if home_digest == digest => {
+                    checked.push(format!("{home} is the highest release of ours that {bare} covers"))
+                }
+                Some((home, _)) => {
+                    return Err(anyhow::anyhow!(
+                        "{tag} holds {}, but the highest release of ours it covers is {home}",
+                        parameters.version
+                    ))
+                }
+                None => return Err(anyhow::anyhow!("{tag} holds {}, which is no release of ours", parameters.version)),
+            }
         }
     }
 
@@ -179,8 +201,10 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
     want.sort();
     let mut got = remote.platforms.clone();
     got.sort();
-    // A platform manifest of a multi-platform index, pinned by digest, is one of the platforms.
-    let one_of_the_index = remote.manifests.is_empty() && got.len() == 1 && want.len() > 1;
+    // A platform manifest of a multi-platform index, pinned by digest, is one of the platforms;
+    // a tag holds them all (a version tag stripped to one platform is refused).
+    let pinned_by_digest = matches!(image.selector, Selector::Digest(_));
+    let one_of_the_index = pinned_by_digest && remote.manifests.is_empty() && got.len() == 1 && want.len() > 1;
     if !(got == want || one_of_the_index && want.contains(&got[0])) {
         return Err(anyhow::anyhow!(
             "{image} has platforms {}, but the context {} builds {}",
@@ -196,6 +220,28 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
     }
     println!("verified {image}");
     Ok(())
+}
+
+/// Where the moving tag `bare` of `context` belongs now (`plan::moving`): its release and the
+/// digest its version tag holds.
+fn moving_tag_home(
+    ws: &Workspace,
+    docker: &Docker,
+    repository: &str,
+    context: &crate::config::ContextConfig,
+    bare: &str,
+) -> Result<Option<(semver::Version, String)>> {
+    let prefixes: Vec<&str> = ws.config.context.iter().map(|c| c.image_tag_prefix.as_str()).collect();
+    let retracted = crate::gather::retracted_here_and_remote(ws)?;
+    let listed = docker.list_tags(repository)?;
+    let names: Vec<&str> = listed.iter().map(String::as_str).collect();
+    let released = crate::plan::registry::releases(&names, &context.image_tag_prefix, &prefixes, &retracted);
+    let versions: Vec<semver::Version> = released.keys().cloned().collect();
+    let mut qualifier = crate::releases::Qualifier::new(ws, docker, repository, &prefixes, retracted)?;
+    let Some(home) = qualifier.home(bare, &versions)?.0.cloned() else { return Ok(None) };
+    let reference = crate::reference::ImageRef::tag(repository, released[&home]).to_string();
+    let digest = docker.inspect(&reference)?.with_context(|| format!("{reference} vanished"))?.digest;
+    Ok(Some((home, digest)))
 }
 
 /// The context a tag belongs to: the one with the longest image-tag-prefix the tag starts with.

@@ -238,14 +238,79 @@ fn a_release_in_three_parts_on_two_engines_is_merged_by_digest() {
     assert_ok(&out);
     let other = ws.path().join("part-other-commit.json");
     std::fs::copy(later.path().join(format!("dist/part-{}.json", targets[0])), &other).unwrap();
-    let mut mixed = vec![other];
+    let mut mixed = vec![other.clone()];
     mixed.extend(dev[1..].iter().cloned());
     let out = run(ws.path(), &reg, &dev_args(&mixed).iter().map(String::as_str).collect::<Vec<_>>());
     assert_fails_with(&out, &format!("the part for {} was built from commit {}", targets[0], later.head()));
-    let tags = reg.tags();
-    assert!(!tags.iter().any(|t| t.ends_with("feature-parts")), "no branch tag: {tags:?}");
-    assert!(
-        tags.iter().all(|t| t.starts_with("staging-") || before.iter().any(|(b, _)| b == t)),
-        "only staging tags were added: {tags:?}"
-    );
+    let only_staging_added = |what: &str| {
+        let tags = reg.tags();
+        assert!(!tags.iter().any(|t| t.ends_with("feature-parts")), "{what}: no branch tag: {tags:?}");
+        assert!(
+            tags.iter().all(|t| t.starts_with("staging-") || before.iter().any(|(b, _)| b == t)),
+            "{what}: only staging tags were added: {tags:?}"
+        );
+    };
+    only_staging_added("a part of another commit");
+
+    // A part's JSON is a claim; the merge reads each image back and checks its content. Each
+    // edited result below is refused before any tag a user pulls is written.
+    let mut honest = dev.clone();
+    honest.extend(parts(&ws, &reg, &node2, "dev-release", &targets[2..]));
+    let later_amd64 = digest_of(&read(&other), "docker");
+    let amd64 = digest_of(&read(&honest[0]), "docker");
+    let edited = |name: &str, which: usize, edit: &dyn Fn(&mut serde_json::Value)| -> Vec<String> {
+        let mut part = read(&honest[which]);
+        edit(&mut part);
+        let file = ws.path().join(format!("part-edited-{name}.json"));
+        std::fs::write(&file, serde_json::to_string(&part).unwrap()).unwrap();
+        let mut files = honest.clone();
+        files[which] = file;
+        dev_args(&files)
+    };
+    let set_digest = |context: &'static str, digest: String| {
+        move |part: &mut serde_json::Value| {
+            let images = part["images"].as_array_mut().unwrap();
+            images.iter_mut().find(|i| i["context"] == context).unwrap()["digest"] = digest.clone().into();
+        }
+    };
+    let commit = ws.head();
+    let attacks: Vec<(&str, Vec<String>, String)> = vec![
+        (
+            "another commit's digest",
+            edited("commit", 0, &set_digest("docker", later_amd64)),
+            format!("was built from commit {}, not this checkout's {commit}", later.head()),
+        ),
+        (
+            "another platform's digest",
+            edited("platform", 1, &set_digest("docker", amd64.clone())),
+            "is a linux/amd64 image, not linux/arm64".to_owned(),
+        ),
+        (
+            "another platform's digest in a one-platform context",
+            edited("one-platform", 2, &set_digest("rpi-docker", amd64)),
+            "is a linux/amd64 image, not linux/arm/v7".to_owned(),
+        ),
+        (
+            "a duplicated platform",
+            edited("twice", 1, &|part| part["platform"] = "linux/amd64".into()),
+            "2 parts built linux/amd64 of docker/".to_owned(),
+        ),
+        (
+            "a branch that is not the checkout's",
+            edited("branch", 0, &|part| part["branch"] = "main".into()),
+            "a dev-release of main (this merge is a dev-release of feature/parts)".to_owned(),
+        ),
+    ];
+    for (what, args, reason) in &attacks {
+        let out = run(ws.path(), &reg, &args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_fails_with(&out, reason);
+        assert_fails_with(&out, "nothing was built or pushed");
+        only_staging_added(what);
+    }
+    // The honest parts merge.
+    let out = run(ws.path(), &reg, &dev_args(&honest).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_ok(&out);
+    assert_eq!(reg.digest("rpi-feature-parts"), digest_of(&read(&honest[2]), "rpi-docker"));
+    let index = reg.digest("feature-parts");
+    assert!(!index.is_empty(), "the branch tag is written");
 }

@@ -21,6 +21,36 @@ impl StackEnv {
     }
 }
 
+/// An image someone else pushed at a higher version (no git tag of it here) is no release of
+/// ours: the next release and `reconcile` leave `latest` on our highest release, naming it.
+#[test]
+fn a_foreign_image_at_a_higher_version_gets_no_moving_tag() {
+    let env = setup("ops-pass-4", false);
+    let reg = &env.reg;
+    env.release("1.2.0");
+    reg.retag("1.2.0", "9.9.9");
+    reg.retag("rpi-1.2.0", "rpi-9.9.9");
+    env.ws.commit("work for 1.3.0");
+    env.ws.tag("1.3.0");
+    let out = env.run(&["release"]);
+    assert_ok(&out);
+    assert!(
+        stderr(&out).contains("9.9.9 has no git tag in this repository: it is not a release of ours"),
+        "{}",
+        stderr(&out)
+    );
+    let (d130, rpi130) = (reg.digest("1.3.0"), reg.digest("rpi-1.3.0"));
+    for tag in ["latest", "1"] {
+        assert_eq!(reg.digest(tag), d130, "{tag}");
+        assert_eq!(reg.digest(&format!("rpi-{tag}")), rpi130, "rpi-{tag}");
+    }
+    let out = env.run(&["reconcile", "--apply"]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("9.9.9 has no git tag"), "{}", stderr(&out));
+    assert_eq!(reg.digest("latest"), d130);
+    assert_eq!(reg.digest("rpi-latest"), rpi130);
+}
+
 #[test]
 fn reconcile_retract_and_the_next_release() {
     let env = setup("ops-pass-1", true);

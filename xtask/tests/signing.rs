@@ -297,6 +297,63 @@ fn a_signed_release_verifies_and_what_the_pipeline_did_not_sign_does_not() {
     }
 }
 
+/// A release stopped after its push and before it was signed is no moving tag's home: neither
+/// `reconcile --apply` nor anything else moves `latest` onto it. Its rerun signs it, then moves
+/// the tags.
+#[test]
+fn an_unsigned_release_gets_no_moving_tag_until_its_rerun_signs_it() {
+    let reg = Registry::start("ci", "sign-pass-5");
+    let keys = Keys::generate("unsigned");
+    keys.forget_file();
+    let ws = signing_workspace(&keys, "releases");
+    let (key, password) = (Some(keys.private.as_str()), Some(keys.password.as_str()));
+    ws.tag("1.3.0");
+    assert_ok(&run(&ws, &reg, key, password, &["release"]));
+    let d130 = reg.digest("1.3.0");
+    ws.commit("work for 1.4.0");
+    ws.tag("1.4.0");
+    // Stopped at its first signing step, as a killed job would be: pushed, not signed.
+    let pause = tempfile::tempdir().unwrap();
+    let go = pause.path().join("go");
+    let mut child = xtask_cmd(ws.path())
+        .env("CARGO_TARGET_DIR", shared_target_dir())
+        .env("RELEASE_REPOSITORY", reg.repository())
+        .env("REGISTRY_USER", &reg.user)
+        .env("REGISTRY_PASSWORD", &reg.password)
+        .env("COSIGN_PRIVATE_KEY", &keys.private)
+        .env("COSIGN_PASSWORD", &keys.password)
+        .env("RELEASE_PIPELINE_PAUSE_AT", "sign")
+        .env("RELEASE_PIPELINE_PAUSE_FILE", &go)
+        .arg("release")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while !go.with_extension("paused").exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the release ended before its signing step");
+        assert!(std::time::Instant::now() < deadline, "no pause at sign");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!reg.digest("1.4.0").is_empty() && !reg.digest("rpi-1.4.0").is_empty(), "{:?}", reg.tags());
+    assert_eq!(reg.digest("latest"), d130);
+
+    let out = run(&ws, &reg, key, password, &["reconcile", "--apply"]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("1.4.0 is not signed with the configured key"), "{}", stderr(&out));
+    assert_eq!(reg.digest("latest"), d130, "latest stays on the signed 1.3.0");
+
+    let out = run(&ws, &reg, key, password, &["release"]);
+    assert_ok(&out);
+    for (tag, release) in [("latest", "1.4.0"), ("1", "1.4.0"), ("rpi-latest", "rpi-1.4.0")] {
+        assert_eq!(reg.digest(tag), reg.digest(release), "{tag}");
+    }
+    let out = run(&ws, &reg, None, None, &["verify", &format!("{}:latest", reg.repository())]);
+    assert_ok(&out);
+}
+
 #[test]
 fn a_missing_key_or_a_wrong_password_stops_the_release_before_anything_is_pushed() {
     let reg = Registry::start("ci", "sign-pass-4");

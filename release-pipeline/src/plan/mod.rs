@@ -20,6 +20,7 @@ use crate::{
     version::{parse_tag, TagKind, VersionInfo},
 };
 
+pub(crate) mod moving;
 pub(crate) mod parts;
 pub(crate) mod registry;
 pub(crate) mod sign;
@@ -739,6 +740,8 @@ pub(crate) struct RemoteImage {
     pub(crate) manifests: BTreeMap<String, String>,
     /// The `org.opencontainers.image.revision` label.
     pub(crate) revision: Option<String>,
+    /// The `org.opencontainers.image.version` label.
+    pub(crate) version: Option<String>,
     /// The branch a dev build was made from ([`steps::BRANCH_LABEL`]).
     pub(crate) branch: Option<String>,
     /// The `org.opencontainers.image.created` label (the commit's time, RFC 3339).

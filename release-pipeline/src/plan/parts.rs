@@ -5,7 +5,7 @@
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
-use super::{CommitId, ImagePlan, ReleasePlan};
+use super::{CommitId, ImagePlan, Kind, ReleasePlan, RemoteImage};
 use crate::{config::TargetConfig, platform::Platform, reference::Digest};
 
 /// What a part did: written to `dist/part-<target>.json`, passed on by CI, read by `merge`.
@@ -137,6 +137,58 @@ pub(crate) fn sources(plan: &ReleasePlan, parts: &[PartResult]) -> Result<Vec<Ve
     }
 }
 
+/// What the registry holds at a part's digest, checked against the plan before `merge` writes
+/// anything: the JSON a part wrote is a claim, the manifest and its config are the content. The
+/// digest must name one platform's manifest (not an index) whose config says the planned
+/// platform, whose revision and version labels are this checkout's commit and version, and, for a
+/// dev release, whose branch label is this checkout's branch (a release's has none). Every
+/// difference is a problem.
+pub(crate) fn check_source(
+    plan: &ReleasePlan,
+    image: &ImagePlan,
+    platform: &Platform,
+    digest: &Digest,
+    held: Option<&RemoteImage>,
+) -> Vec<String> {
+    let pinned = format!("{}@{}", image.repository, digest.as_str());
+    let what = format!("the part's {platform} image of {}/ ({pinned})", image.context);
+    let Some(held) = held else {
+        return vec![format!("{what} is not in the registry")];
+    };
+    let mut problems = Vec::new();
+    if !held.manifests.is_empty() || held.platforms.len() != 1 {
+        problems.push(format!(
+            "{what} is an index of {}, not one platform's manifest",
+            if held.platforms.is_empty() { "nothing".to_owned() } else { held.platforms.join(", ") }
+        ));
+    } else if held.platforms[0] != platform.as_str() {
+        problems.push(format!("{what} is a {} image, not {platform}", held.platforms[0]));
+    }
+    let label = |name: &str, got: Option<&str>, want: &str| match got {
+        Some(got) if got == want => None,
+        Some(got) => Some(format!("{what} was built from {name} {got}, not this checkout's {want}")),
+        None => Some(format!(
+            "{what} has no {name} label (the Dockerfile sets it from the build argument the pipeline passes)"
+        )),
+    };
+    let commit = plan.commit.map(|c| c.to_string()).unwrap_or_default();
+    problems.extend(label("commit", held.revision.as_deref(), &commit));
+    problems.extend(label("version", held.version.as_deref(), &plan.version.semver.to_string()));
+    match (plan.kind, &held.branch, &plan.branch) {
+        (Kind::DevRelease, Some(theirs), Some(ours)) if theirs != ours => {
+            problems.push(format!("{what} is a build of branch {theirs}, not this checkout's {ours}"))
+        }
+        (Kind::DevRelease, None, Some(ours)) => {
+            problems.push(format!("{what} is no dev build (no branch label), and this merge is branch {ours}'s"))
+        }
+        (Kind::Release, Some(theirs), _) => {
+            problems.push(format!("{what} is a dev build of branch {theirs}, and this merge is a release"))
+        }
+        _ => {}
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +257,56 @@ mod tests {
         let mut twice = parts.clone();
         twice.push(part(&plan, "x86_64-unknown-linux-gnu", "linux/amd64", 4));
         assert!(super::sources(&plan, &twice).unwrap_err()[0].contains("2 parts built linux/amd64 of docker/"));
+    }
+
+    /// What the registry holds at a part's digest decides, not the part's JSON.
+    #[test]
+    fn a_part_image_is_checked_by_its_content() {
+        let plan = plan();
+        let image = &plan.images[0];
+        let commit = plan.commit.unwrap().to_string();
+        let held = |platform: &str, revision: &str, version: &str, branch: Option<&str>| RemoteImage {
+            digest: digest(2).to_string(),
+            platforms: vec![platform.into()],
+            manifests: Default::default(),
+            revision: Some(revision.into()),
+            version: Some(version.into()),
+            branch: branch.map(str::to_owned),
+            created: None,
+        };
+        let arm64: Platform = "linux/arm64".into();
+        let check = |held: &RemoteImage| check_source(&plan, image, &arm64, &digest(2), Some(held));
+        assert_eq!(check(&held("linux/arm64", &commit, "1.2.3", None)), Vec::<String>::new());
+        let other_commit = check(&held("linux/arm64", &"1".repeat(40), "1.2.3", None));
+        assert_eq!(other_commit.len(), 1, "{other_commit:?}");
+        assert!(other_commit[0].contains(&format!("built from commit {} , not", "1".repeat(40)).replace(" ,", ",")));
+        let other_version = check(&held("linux/arm64", &commit, "1.1.0", None));
+        assert!(
+            other_version[0].ends_with("was built from version 1.1.0, not this checkout's 1.2.3"),
+            "{other_version:?}"
+        );
+        let other_platform = check(&held("linux/amd64", &commit, "1.2.3", None));
+        assert!(other_platform[0].ends_with("is a linux/amd64 image, not linux/arm64"), "{other_platform:?}");
+        let dev = check(&held("linux/arm64", &commit, "1.2.3", Some("feature/x")));
+        assert!(dev[0].ends_with("is a dev build of branch feature/x, and this merge is a release"), "{dev:?}");
+        let mut index = held("linux/arm64", &commit, "1.2.3", None);
+        index.platforms.push("linux/amd64".into());
+        index.manifests = [("linux/arm64".to_owned(), digest(3).to_string())].into();
+        assert!(check(&index)[0].contains("is an index of linux/arm64, linux/amd64, not one platform's manifest"));
+        let mut unlabelled = held("linux/arm64", &commit, "1.2.3", None);
+        unlabelled.revision = None;
+        assert!(check(&unlabelled)[0].contains("has no commit label"));
+        assert!(check_source(&plan, image, &arm64, &digest(2), None)[0].ends_with("is not in the registry"));
+
+        // A dev merge: the branch label must be the checkout's branch.
+        let mut dev_plan = plan.clone();
+        dev_plan.kind = Kind::DevRelease;
+        dev_plan.branch = Some("feature/x".into());
+        let dev_check = |held: &RemoteImage| check_source(&dev_plan, image, &arm64, &digest(2), Some(held));
+        assert_eq!(dev_check(&held("linux/arm64", &commit, "1.2.3", Some("feature/x"))), Vec::<String>::new());
+        assert!(dev_check(&held("linux/arm64", &commit, "1.2.3", Some("main")))[0]
+            .ends_with("is a build of branch main, not this checkout's feature/x"));
+        assert!(dev_check(&held("linux/arm64", &commit, "1.2.3", None))[0].contains("is no dev build"));
     }
 
     #[test]

@@ -154,9 +154,13 @@ pub(crate) enum Step {
         note: Option<String>,
         argv: Vec<String>,
     },
-    /// Put an image together from the manifests its parts pushed (`merge`): an index of them
-    /// (`imagetools create`), or the one manifest as it is (`skopeo copy`), under the primary tag.
+    /// Put an index of the manifests an image's parts pushed together (`merge`), under a staging
+    /// tag (`reference`) no user pulls: `promote` checks it before any user-visible tag names it.
     Assemble { image: usize, reference: String, sources: Vec<(Platform, Digest)>, argv: Vec<String> },
+    /// Read `from` (a merge's staging index, or a one-platform image's manifest by digest) back,
+    /// check that it holds exactly `sources`, then copy it as it is to the primary tag
+    /// (`reference`), after a fresh read of that tag.
+    Promote { image: usize, from: String, reference: String, sources: Vec<(Platform, Digest)>, argv: Vec<String> },
     /// Write what this part pushed to `dist/part-<target>.json` (done in-process).
     WritePart { target: String, platform: Platform, images: Vec<usize>, path: Utf8PathBuf, argv: Vec<String> },
     /// Point a moving tag at the highest release it covers, keeping the digest; planned from
@@ -217,6 +221,7 @@ impl Step {
         match &mut self {
             Step::Build { image, .. }
             | Step::Assemble { image, .. }
+            | Step::Promote { image, .. }
             | Step::PointTag { image, .. }
             | Step::Verify { image, .. }
             | Step::Run { image, .. }
@@ -248,6 +253,7 @@ impl Step {
             | Step::RegisterQemu { argv, .. }
             | Step::Build { argv, .. }
             | Step::Assemble { argv, .. }
+            | Step::Promote { argv, .. }
             | Step::WritePart { argv, .. }
             | Step::PointTag { argv, .. }
             | Step::Verify { argv, .. }
@@ -275,6 +281,7 @@ impl Step {
             Step::RegisterQemu { .. } => "register-qemu",
             Step::Build { .. } => "build",
             Step::Assemble { .. } => "assemble",
+            Step::Promote { .. } => "promote",
             Step::WritePart { .. } => "write-part",
             Step::PointTag { .. } => "point-tag",
             Step::Verify { .. } => "verify",
@@ -427,7 +434,7 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
     for (i, image) in plan.images.iter().enumerate() {
         let what = format!("build {}/ → {}:{}", image.context, image.repository, image.primary_tag());
         match (action(i), &facts.merge) {
-            (BuildAction::Build, Some(merge)) => out.steps.push(assemble_step(facts, i, image, merge)),
+            (BuildAction::Build, Some(merge)) => out.steps.extend(assemble_steps(plan, facts, i, image, merge)),
             (BuildAction::Build, None) => match build_step(plan, facts, i, &commit, None) {
                 Ok(step) => out.steps.push(step),
                 Err(problem) => out.problems.push(problem),
@@ -673,30 +680,36 @@ fn part_steps(plan: &ReleasePlan, facts: &Facts, target: &str, commit: &str, out
     });
 }
 
-/// `merge`'s write of one image's primary tag from its parts' manifests.
-fn assemble_step(facts: &Facts, i: usize, image: &ImagePlan, merge: &Merge) -> Step {
+/// `merge`'s writes of one image's primary tag from its parts' manifests: several platforms are
+/// put together in an index under a staging tag first; one platform's manifest is copied as it
+/// is (an index around it would get another digest). Either is read back and checked before the
+/// copy to the primary tag.
+fn assemble_steps(plan: &ReleasePlan, facts: &Facts, i: usize, image: &ImagePlan, merge: &Merge) -> Vec<Step> {
     let sources = merge.sources.get(i).cloned().unwrap_or_default();
     let reference = ImageRef::tag(&image.repository, image.primary_tag()).to_string();
-    let argv = match sources.as_slice() {
-        // One platform: the manifest as it is (an index around it would get another digest).
-        [(_, digest)] => {
-            let mut argv = strings(["skopeo", "copy", "--all", "--preserve-digests"]);
-            argv.extend(skopeo_options(
-                facts.authfile.as_deref(),
-                &image.repository,
-                &["--src-tls-verify", "--dest-tls-verify"],
-            ));
-            argv.push(format!("docker://{}@{digest}", image.repository));
-            argv.push(ImageRef::tag(&image.repository, image.primary_tag()).transport());
-            argv
-        }
+    let mut steps = Vec::new();
+    let from = match sources.as_slice() {
+        [(_, digest)] => format!("{}@{digest}", image.repository),
         _ => {
-            let mut argv = strings(["docker", "buildx", "imagetools", "create", "--tag", &reference]);
+            let commit = plan.commit.map(|c| c.to_string()).unwrap_or_default();
+            let staging = crate::tags::staging_tag(&commit, image.primary_tag(), "index");
+            let staged = ImageRef::tag(&image.repository, &staging).to_string();
+            let mut argv = strings(["docker", "buildx", "imagetools", "create", "--tag", &staged]);
             argv.extend(sources.iter().map(|(_, digest)| format!("{}@{digest}", image.repository)));
-            argv
+            steps.push(Step::Assemble { image: i, reference: staged.clone(), sources: sources.clone(), argv });
+            staged
         }
     };
-    Step::Assemble { image: i, reference, sources, argv }
+    let mut argv = strings(["skopeo", "copy", "--all", "--preserve-digests"]);
+    argv.extend(skopeo_options(
+        facts.authfile.as_deref(),
+        &image.repository,
+        &["--src-tls-verify", "--dest-tls-verify"],
+    ));
+    argv.push(format!("docker://{from}"));
+    argv.push(ImageRef::tag(&image.repository, image.primary_tag()).transport());
+    steps.push(Step::Promote { image: i, from, reference, sources, argv });
+    steps
 }
 
 /// The steps for a person: one line each, its command line after it.
@@ -723,6 +736,7 @@ pub(crate) fn render(steps: &[Step]) -> String {
                 "assemble {reference} from {}",
                 sources.iter().map(|(p, d)| format!("{p} {}", &d.as_str()[..19])).collect::<Vec<_>>().join(", ")
             ),
+            Step::Promote { from, reference, .. } => format!("check {from}, then copy it to {reference}"),
             Step::WritePart { target, path, .. } => format!("write what the part for {target} pushed to {path}"),
             Step::PointTag { tag, from, .. } => format!("point {tag} at {from} (or the higher release it covers)"),
             Step::Verify { reference, platforms, .. } => format!("verify {reference} [{}]", platforms.join(", ")),

@@ -743,6 +743,7 @@ fn remote(commit: &str) -> RemoteImage {
         platforms: vec![],
         manifests: Default::default(),
         revision: Some(commit.into()),
+        version: None,
         branch: Some("f".into()),
         created: None,
     }
@@ -915,8 +916,18 @@ fn parts_and_merge_steps() {
         packages: Vec::new(),
     });
     let steps = steps::steps(&plan, &merge);
-    expect!["login assemble assemble point-tag point-tag point-tag point-tag point-tag point-tag verify verify"]
+    // The index under a staging tag, checked and promoted; the one-platform image promoted from
+    // its manifest's digest. No user-visible tag before a promote's check.
+    expect!["login assemble promote promote point-tag point-tag point-tag point-tag point-tag point-tag verify verify"]
         .assert_eq(&kinds(&steps.steps));
+    match &steps.steps[1..3] {
+        [Step::Assemble { reference, argv, .. }, Step::Promote { from, reference: primary, .. }] => {
+            assert!(reference.contains(":staging-c0ffeec0ffee-1.2.3-index"), "{reference}");
+            assert_eq!(&argv[..6], ["docker", "buildx", "imagetools", "create", "--tag", reference.as_str()]);
+            assert_eq!((from, primary.ends_with(":1.2.3")), (reference, true));
+        }
+        other => panic!("{other:?}"),
+    }
     record_steps("merge", &plan, &merge);
 }
 

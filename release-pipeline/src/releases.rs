@@ -1,0 +1,133 @@
+//! Which releases the registry lists may carry a moving tag (`plan::moving`): the evidence of a
+//! candidate (its git tag's commit, retractions, each context's version tag and revision label,
+//! its signature) is read when the rule first asks for it, once per version.
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use camino::Utf8PathBuf;
+use semver::Version;
+
+use crate::{
+    config::SignPolicy,
+    cosign,
+    docker::Docker,
+    plan::moving::{self, Evidence},
+    reference::ImageRef,
+    tags,
+    workspace::Workspace,
+};
+
+/// The reads behind `plan::moving::disqualified` for one image repository.
+pub(crate) struct Qualifier<'a> {
+    docker: &'a Docker,
+    repository: String,
+    prefixes: Vec<String>,
+    /// Each version's git tag's commit.
+    git_commits: BTreeMap<Version, String>,
+    retracted: Vec<Version>,
+    /// The public key a moving tag's release must be signed with, when signing is on.
+    public_key: Option<Utf8PathBuf>,
+    decided: BTreeMap<Version, Option<String>>,
+}
+
+impl<'a> Qualifier<'a> {
+    /// The workspace's: its version tags, signing setup, and `retracted` (read right before).
+    /// `prefixes` are every context's pushing to `repository`.
+    pub(crate) fn new(
+        ws: &Workspace,
+        docker: &'a Docker,
+        repository: &str,
+        prefixes: &[&str],
+        retracted: Vec<Version>,
+    ) -> Result<Qualifier<'a>> {
+        let mut git_commits = BTreeMap::new();
+        if let Some(repo) = ws.repo.as_deref() {
+            for tag in crate::version::version_tags(repo, &ws.config.version_tag_prefix)? {
+                if let Some(commit) = repo.peel_listed(tag.target, tag.peeled) {
+                    git_commits.insert(tag.version, commit.to_string());
+                }
+            }
+        }
+        let public_key =
+            (ws.config.signing.sign != SignPolicy::None).then(|| ws.root.join(&ws.config.signing.public_key));
+        Ok(Qualifier::of(docker, repository, prefixes, git_commits, retracted, public_key))
+    }
+
+    /// From its parts: what git says of each version, the retractions and the signing key.
+    pub(crate) fn of(
+        docker: &'a Docker,
+        repository: &str,
+        prefixes: &[&str],
+        git_commits: BTreeMap<Version, String>,
+        retracted: Vec<Version>,
+        public_key: Option<Utf8PathBuf>,
+    ) -> Qualifier<'a> {
+        Qualifier {
+            docker,
+            repository: repository.to_owned(),
+            prefixes: prefixes.iter().map(|p| (*p).to_owned()).collect(),
+            git_commits,
+            retracted,
+            public_key,
+            decided: BTreeMap::new(),
+        }
+    }
+
+    /// The retracted versions it was made with.
+    pub(crate) fn retracted(&self) -> &[Version] {
+        &self.retracted
+    }
+
+    /// The versions found not to qualify so far.
+    pub(crate) fn disqualified(&self) -> impl Iterator<Item = Version> + '_ {
+        self.decided.iter().filter(|(_, why)| why.is_some()).map(|(v, _)| v.clone())
+    }
+
+    /// Why `version` may not carry a moving tag, or `None` when it may (read once, then kept).
+    pub(crate) fn check(&mut self, version: &Version) -> Result<Option<String>> {
+        if let Some(decided) = self.decided.get(version) {
+            return Ok(decided.clone());
+        }
+        let evidence = self.evidence(version)?;
+        let decided = moving::disqualified(version, &evidence);
+        self.decided.insert(version.clone(), decided.clone());
+        Ok(decided)
+    }
+
+    /// The home of `moving` among `released`, with the higher releases passed over and why.
+    pub(crate) fn home<'v>(
+        &mut self,
+        moving: &str,
+        released: &'v [Version],
+    ) -> Result<(Option<&'v Version>, Vec<String>)> {
+        moving::home(moving, released, |v| self.check(v))
+    }
+
+    fn evidence(&self, version: &Version) -> Result<Evidence> {
+        let git_commit = self.git_commits.get(version).cloned();
+        let mut contexts = Vec::new();
+        let mut digests = Vec::new();
+        for prefix in &self.prefixes {
+            let tag = format!("{prefix}{}", tags::version_tag(version));
+            let held = self.docker.inspect(&ImageRef::tag(&self.repository, &tag).to_string())?;
+            digests.extend(held.as_ref().map(|h| h.digest.clone()));
+            contexts.push((tag, held.and_then(|h| h.revision)));
+        }
+        // Every context's image verifies, or the release is not signed (a missing one is not).
+        let signed = match &self.public_key {
+            Some(key) => {
+                let mut all = digests.len() == self.prefixes.len();
+                for digest in &digests {
+                    if !all {
+                        break;
+                    }
+                    let pinned = format!("{}@{digest}", self.repository);
+                    all = cosign::verify(self.docker.envs(), key, &pinned, cosign::Check::Signature)?.is_ok();
+                }
+                Some(all)
+            }
+            None => None,
+        };
+        Ok(Evidence { git_commit, retracted: self.retracted.contains(version), contexts, signed })
+    }
+}
