@@ -463,6 +463,13 @@ pub(crate) fn run_command_step(ws: &Workspace, step: &Step) -> Result<()> {
             ui::info(format_args!("{krate} {version} was yanked already"));
             Ok(())
         }
+        // The retraction stands: a release of this version stops before publishing it.
+        Step::Yank { krate, version, .. } if failure::cargo_nothing_to_yank(&stderr) => {
+            ui::info(format_args!(
+                "nothing to yank: {krate} {version} is not published; it never will be, since it is retracted"
+            ));
+            Ok(())
+        }
         Step::Delete { argv, .. } => {
             let repository = argv.last().and_then(|r| r.strip_prefix("docker://")).unwrap_or_default();
             Err(docker::tool_error(docker::registry_host(repository), &what, &out))

@@ -35,6 +35,13 @@ pub(crate) fn cargo_already_yanked(stderr: &str) -> bool {
     ["already been marked as yanked", "is already yanked"].iter().any(|n| stderr.contains(n))
 }
 
+/// Whether `cargo yank` found no such version to yank (the registry's 404): a retraction made
+/// before its release published anything.
+pub(crate) fn cargo_nothing_to_yank(stderr: &str) -> bool {
+    let lower = stderr.to_ascii_lowercase();
+    lower.contains("404") || lower.contains("not found") || lower.contains("does not exist")
+}
+
 /// Whether cosign could not open a private key because the password is wrong.
 pub(crate) fn cosign_wrong_password(stderr: &str) -> bool {
     stderr.contains("decryption failed")

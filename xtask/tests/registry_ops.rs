@@ -51,6 +51,43 @@ fn a_foreign_image_at_a_higher_version_gets_no_moving_tag() {
     assert_eq!(reg.digest("rpi-latest"), rpi130);
 }
 
+/// A retraction made while a release of that version runs wins: the release, paused right
+/// before its moving tags, is retracted (its yank finds nothing to yank: the crate is not
+/// published yet, and the retraction stands); resumed, it moves no tag onto it and publishes no
+/// crate of it.
+#[test]
+fn a_retraction_made_while_its_release_runs_wins() {
+    let env = setup("ops-pass-5", true);
+    let reg = &env.reg;
+    env.release("2.0.0");
+    let d200 = reg.digest("2.0.0");
+    env.ws.commit("work for 2.1.0");
+    env.ws.tag("2.1.0");
+    let mut cmd = xtask_cmd(env.ws.path());
+    cmd.env("CARGO_TARGET_DIR", shared_target_dir())
+        .env("RELEASE_REPOSITORY", reg.repository())
+        .env("REGISTRY_USER", &reg.user)
+        .env("REGISTRY_PASSWORD", &reg.password)
+        .arg("release");
+    for (k, v) in env.crates.cargo_env(&env.crates.token) {
+        cmd.env(k, v);
+    }
+    let paused = Paused::start(cmd, "move-tags");
+    let out = env.run(&["retract", "2.1.0", "--reason", "loses data"]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("nothing to yank"), "{}", stderr(&out));
+    assert_ok(&env.run(&["reconcile", "--apply"]));
+    let (status, _, stderr) = paused.resume();
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("2.1.0 was retracted while this run was going"), "{stderr}");
+    for tag in ["latest", "2"] {
+        assert_eq!(reg.digest(tag), d200, "{tag} stays on 2.0.0");
+    }
+    assert_eq!(env.crates.versions("service"), ["2.0.0"], "2.1.0 is never published");
+    // The retraction stands: a rerun of the release is refused.
+    assert_fails_with(&env.run(&["release", "--dry-run"]), "2.1.0 was retracted (loses data)");
+}
+
 #[test]
 fn reconcile_retract_and_the_next_release() {
     let env = setup("ops-pass-1", true);

@@ -313,30 +313,17 @@ fn an_unsigned_release_gets_no_moving_tag_until_its_rerun_signs_it() {
     ws.commit("work for 1.4.0");
     ws.tag("1.4.0");
     // Stopped at its first signing step, as a killed job would be: pushed, not signed.
-    let pause = tempfile::tempdir().unwrap();
-    let go = pause.path().join("go");
-    let mut child = xtask_cmd(ws.path())
-        .env("CARGO_TARGET_DIR", shared_target_dir())
+    let mut cmd = xtask_cmd(ws.path());
+    cmd.env("CARGO_TARGET_DIR", shared_target_dir())
         .env("RELEASE_REPOSITORY", reg.repository())
         .env("REGISTRY_USER", &reg.user)
         .env("REGISTRY_PASSWORD", &reg.password)
         .env("COSIGN_PRIVATE_KEY", &keys.private)
         .env("COSIGN_PASSWORD", &keys.password)
-        .env("RELEASE_PIPELINE_PAUSE_AT", "sign")
-        .env("RELEASE_PIPELINE_PAUSE_FILE", &go)
-        .arg("release")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-    while !go.with_extension("paused").exists() {
-        assert!(child.try_wait().unwrap().is_none(), "the release ended before its signing step");
-        assert!(std::time::Instant::now() < deadline, "no pause at sign");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+        .arg("release");
+    let mut paused = Paused::start(cmd, "sign");
+    paused.child.kill().unwrap();
+    paused.finish();
     assert!(!reg.digest("1.4.0").is_empty() && !reg.digest("rpi-1.4.0").is_empty(), "{:?}", reg.tags());
     assert_eq!(reg.digest("latest"), d130);
 
