@@ -337,8 +337,26 @@ fn an_unsigned_release_gets_no_moving_tag_until_its_rerun_signs_it() {
     for (tag, release) in [("latest", "1.4.0"), ("1", "1.4.0"), ("rpi-latest", "rpi-1.4.0")] {
         assert_eq!(reg.digest(tag), reg.digest(release), "{tag}");
     }
-    let out = run(&ws, &reg, None, None, &["verify", &format!("{}:latest", reg.repository())]);
-    assert_ok(&out);
+    let verify = |tag: &str| run(&ws, &reg, None, None, &["verify", &format!("{}:{tag}", reg.repository())]);
+    assert_ok(&verify("latest"));
+
+    // What verify refuses although every signature on it verifies: a moving tag left behind on
+    // an older release, a version tag stripped to one platform, a retracted version.
+    reg.retag("1.3.0", "1");
+    assert_fails_with(&verify("1"), "holds 1.3.0, but the highest release of ours it covers is 1.4.0");
+    assert_ok(&run(&ws, &reg, None, None, &["reconcile", "--apply"]));
+    assert_ok(&verify("1"));
+    let client = DockerClient::login(&reg);
+    let arm64 = platform_digests(&client, &format!("{}:1.4.0", reg.repository()))
+        .into_iter()
+        .find(|(platform, _)| platform == "linux/arm64")
+        .unwrap()
+        .1;
+    assert_ok(&run(&ws, &reg, None, None, &["verify", &format!("{}@{arm64}", reg.repository())]));
+    reg.retag(&arm64, "1.4.0");
+    assert_fails_with(&verify("1.4.0"), "has platforms linux/arm64, but the context docker builds");
+    assert_ok(&run(&ws, &reg, None, None, &["retract", "1.4.0", "--reason", "an example"]));
+    assert_fails_with(&verify("rpi-1.4.0"), "is release 1.4.0, which was retracted: an example");
 }
 
 #[test]

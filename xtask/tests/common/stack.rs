@@ -163,13 +163,15 @@ impl Registry {
             .unwrap_or_else(|| panic!("no digest for {tag}: {}", stdout(&out)))
     }
 
-    /// Points `tag` at what `from` holds, by hand (skopeo, digest kept): another tool's write.
+    /// Points `tag` at what `from` (a tag, or a `sha256:` digest) holds, by hand (skopeo, digest
+    /// kept): another tool's write.
     pub fn retag(&self, from: &str, tag: &str) {
+        let from = if from.starts_with("sha256:") { format!("@{from}") } else { format!(":{from}") };
         let creds = format!("{}:{}", self.user, self.password);
         let out = Command::new("skopeo")
             .args(["copy", "--all", "--preserve-digests", "--src-tls-verify=false", "--dest-tls-verify=false"])
             .args(["--src-creds", &creds, "--dest-creds", &creds])
-            .arg(format!("docker://{}:{from}", self.repository()))
+            .arg(format!("docker://{}{from}", self.repository()))
             .arg(format!("docker://{}:{tag}", self.repository()))
             .output()
             .unwrap();
