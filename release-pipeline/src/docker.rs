@@ -272,8 +272,8 @@ impl Inspected {
             digest: manifest.digest,
             platforms,
             manifests,
-            revision: label("org.opencontainers.image.revision"),
-            version: label("org.opencontainers.image.version"),
+            revision: label(steps::REVISION_LABEL),
+            version: label(steps::VERSION_LABEL),
             branch: label(BRANCH_LABEL),
             created: label("org.opencontainers.image.created"),
         }

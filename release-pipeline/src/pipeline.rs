@@ -9,7 +9,9 @@ use crate::{
     ci, error, execute, flags, gather,
     plan::{self, Kind, PlanInput, ReleasePlan, Step},
     preflight::{self, RunOptions},
-    publish, ui,
+    publish,
+    reference::ImageRef,
+    ui,
     workspace::Workspace,
 };
 
@@ -97,9 +99,54 @@ pub(crate) fn run_release(cmd: flags::Release, ws: &Workspace) -> Result<()> {
 pub(crate) fn run_dev_release(cmd: flags::DevRelease, ws: &Workspace) -> Result<()> {
     let opts = options!(cmd);
     let (views, inputs) = inputs(ws, &cmd.service, &opts)?;
-    let plans =
-        inputs.iter().map(|input| plan::dev_release(input, cmd.branch.as_deref())).collect::<Result<Vec<_>>>()?;
+    let plans = views
+        .iter()
+        .zip(&inputs)
+        .map(|(view, input)| unless_stale(view, input, |input| plan::dev_release(input, cmd.branch.as_deref())))
+        .collect::<Result<Vec<_>>>()?;
     finish(views.into_iter().zip(plans).collect(), &opts)
+}
+
+/// The plan `make_plan` makes of `input`; when that skips the service as unchanged since its base
+/// tag (`dev-release = "changed"`), the registry is read: a dev tag holding a build of another
+/// commit is stale (`plan::stale_dev_tag`), and the service is planned as changed.
+fn unless_stale(
+    view: &Workspace,
+    input: &PlanInput,
+    make_plan: impl Fn(&PlanInput) -> Result<ReleasePlan>,
+) -> Result<ReleasePlan> {
+    let plan = make_plan(input)?;
+    if plan.kind != Kind::Skip || input.unchanged.is_none() {
+        return Ok(plan);
+    }
+    let changed = make_plan(&PlanInput { unchanged: None, ..input.clone() })?;
+    let pushed: Vec<&plan::ImagePlan> = changed.images.iter().filter(|i| i.push).collect();
+    let Some(first) = pushed.first() else { return Ok(plan) };
+    if changed.kind != Kind::DevRelease {
+        return Ok(plan);
+    }
+    let read = || -> Result<Option<String>> {
+        let docker = preflight::registry_session(view, &first.repository)?;
+        for image in &pushed {
+            let held = docker.inspect(&ImageRef::tag(&image.repository, image.primary_tag()).to_string())?;
+            if let Some(why) = plan::stale_dev_tag(&changed, image, held.as_ref()) {
+                return Ok(Some(why));
+            }
+        }
+        Ok(None)
+    };
+    match read() {
+        Ok(Some(why)) => {
+            ui::info(why);
+            Ok(changed)
+        }
+        Ok(None) => Ok(plan),
+        // The skip stands, and says what it could not check.
+        Err(e) => {
+            ui::warn(format_args!("could not read {}'s dev tags to check that none is stale: {e:#}", first.repository));
+            Ok(plan)
+        }
+    }
 }
 
 pub(crate) fn run_ci(cmd: flags::Ci, ws: &Workspace) -> Result<()> {
@@ -121,7 +168,11 @@ pub(crate) fn run_ci(cmd: flags::Ci, ws: &Workspace) -> Result<()> {
         merge: None,
     };
     let (views, inputs) = inputs(ws, &cmd.service, &opts)?;
-    let plans = inputs.iter().map(|input| plan::ci(input, &ctx)).collect::<Result<Vec<_>>>()?;
+    let plans = views
+        .iter()
+        .zip(&inputs)
+        .map(|(view, input)| unless_stale(view, input, |input| plan::ci(input, &ctx)))
+        .collect::<Result<Vec<_>>>()?;
     for (view, plan) in views.iter().zip(&plans) {
         plan::check_ci_credentials(plan, &view.config, view.env())?;
         if !plan.publish.is_empty() {

@@ -69,8 +69,10 @@ fn build_command_line() {
     let expected = format!(
         "buildx build --builder remote-builder --platform linux/amd64,linux/arm64,linux/arm/v7 --provenance=false \
          --build-arg CREATED=2023-11-14T22:13:20Z --build-arg REVISION={} --build-arg SOURCE= \
-         --build-arg SOURCE_DATE_EPOCH=1700000000 --build-arg VERSION={version} --label org.release-pipeline.branch=feature/argv \
-         --tag {REPO}:feature-argv --metadata-file ",
+         --build-arg SOURCE_DATE_EPOCH=1700000000 --build-arg VERSION={version} \
+         --label org.opencontainers.image.revision={} --label org.opencontainers.image.version={version} \
+         --label org.release-pipeline.branch=feature/argv --tag {REPO}:feature-argv --metadata-file ",
+        ws.head(),
         ws.head()
     );
     assert!(build.starts_with(&expected), "\n got: {build}\nwant: {expected}…");

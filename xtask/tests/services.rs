@@ -316,6 +316,51 @@ fn a_release_of_one_service_on_the_real_registry() {
     assert_eq!(stdout(&run).trim(), "1.0.0");
 }
 
+/// `dev-release = "changed"`: a change dev-released, then reverted. Nothing differs from the
+/// base tag any more, but the branch's tag holds the reverted build: the service is dev-released
+/// again rather than skipped, so the tag holds the branch's head.
+#[test]
+fn a_reverted_change_leaves_no_stale_dev_tag() {
+    require_docker();
+    let reg = Registry::start("svc", "services-pass-2");
+    let client = DockerClient::login(&reg);
+    let ws = two_services(Some(&reg.host()));
+    ws.tag("beta-v0.3.0");
+    ws.git(&["checkout", "-q", "-b", "feature/x"]);
+    let dev_release = || {
+        xtask_cmd(ws.path())
+            .env("CARGO_TARGET_DIR", shared_target_dir())
+            .env("REGISTRY_USER", &reg.user)
+            .env("REGISTRY_PASSWORD", &reg.password)
+            .args(["dev-release", "--service", "beta"])
+            .output()
+            .unwrap()
+    };
+    let image = format!("{}/acme/beta:feature-x", reg.host());
+    let version_in_image = || {
+        let run =
+            client.cmd(&["run", "--rm", "--pull", "always", "--platform", "linux/amd64", &image]).output().unwrap();
+        assert_ok(&run);
+        stdout(&run).trim().to_owned()
+    };
+    ws.write("beta/src/extra.txt", "a change\n");
+    ws.git(&["add", "-A"]);
+    ws.commit("a change to beta");
+    assert_ok(&dev_release());
+    assert_eq!(version_in_image(), "0.3.1-dev.1");
+
+    ws.git(&["revert", "--no-edit", "HEAD"]);
+    let out = dev_release();
+    assert_ok(&out);
+    assert!(!stdout(&out).contains("skipped"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("holds a build of another commit"), "{}", stderr(&out));
+    assert_eq!(version_in_image(), "0.3.1-dev.2", "the branch's tag holds its head");
+    // Now the tag is the head's own build: nothing changed, nothing stale, skipped.
+    let out = dev_release();
+    assert_ok(&out);
+    assert!(stdout(&out).contains("skipped"), "{}", stdout(&out));
+}
+
 /// Another workspace, outside this repository, with a binary crate of its own name, adopts the
 /// pipeline by path exactly as the README says.
 #[test]

@@ -770,6 +770,23 @@ pub(crate) enum BuildAction {
     },
 }
 
+/// `dev-release = "changed"` skips a service with nothing changed since its base tag, unless its
+/// branch's tag holds a build of another commit (a change dev-released, then reverted): that tag
+/// is stale, and the dev release (`plan`, planned as if changed) puts it right. Why, or `None`.
+pub(crate) fn stale_dev_tag(plan: &ReleasePlan, image: &ImagePlan, held: Option<&RemoteImage>) -> Option<String> {
+    let held = held?;
+    let ours = plan.commit.map(|c| c.to_string());
+    if held.revision.is_some() && held.revision == ours {
+        return None;
+    }
+    Some(format!(
+        "{}:{} holds a build of another commit ({}) though nothing changed since the base tag: dev-releasing it again",
+        image.repository,
+        image.primary_tag(),
+        short(held.revision.as_deref())
+    ))
+}
+
 /// Decides, from what the registry holds at an image's primary tag, whether to build it. A
 /// release version held by another commit is a problem (the `Err`), reported with the others
 /// before anything is built.

@@ -22,6 +22,10 @@ use crate::{
 /// The image label naming the branch of a dev build: two branch names can share a dev tag
 /// (`feature/x`, `feature-x`), and one must never take the other's tag.
 pub(crate) const BRANCH_LABEL: &str = "org.release-pipeline.branch";
+/// The commit an image was built from (OCI's annotation key, as a label).
+pub(crate) const REVISION_LABEL: &str = "org.opencontainers.image.revision";
+/// The version an image was built as.
+pub(crate) const VERSION_LABEL: &str = "org.opencontainers.image.version";
 /// The label on the containers `--run` starts: what it may replace on the next `--run`.
 pub(crate) const RUN_LABEL: &str = "org.release-pipeline.run";
 
@@ -591,7 +595,13 @@ fn build_step(
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let mut labels = BTreeMap::new();
+    // What the pipeline decides from when it reads an image back (a merge's parts, moving tags,
+    // a stale dev tag): set here, whatever the Dockerfile says. A label adds no history entry,
+    // so a Dockerfile that sets the same values builds the same digest.
+    let mut labels = BTreeMap::from([
+        (REVISION_LABEL.to_owned(), commit.to_owned()),
+        (VERSION_LABEL.to_owned(), plan.version.semver.to_string()),
+    ]);
     if let (Kind::DevRelease | Kind::BuildOnly, Some(branch)) = (plan.kind, &plan.branch) {
         labels.insert(BRANCH_LABEL.to_owned(), branch.clone());
     }
