@@ -111,7 +111,7 @@ impl<'a> Qualifier<'a> {
             let tag = format!("{prefix}{}", tags::version_tag(version));
             let held = self.docker.inspect(&ImageRef::tag(&self.repository, &tag).to_string())?;
             digests.extend(held.as_ref().map(|h| h.digest.clone()));
-            contexts.push((tag, held.and_then(|h| h.revision)));
+            contexts.push((tag, held.map(|h| moving::Held { revision: h.revision, version: h.version })));
         }
         // Every context's image verifies, or the release is not signed (a missing one is not).
         let signed = match &self.public_key {

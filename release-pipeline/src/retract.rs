@@ -7,9 +7,10 @@ use anyhow::{Context, Result};
 use semver::Version;
 
 use crate::{
-    error, exec, execute, flags,
-    plan::{steps, Step},
-    publish, ui,
+    config::SignPolicy,
+    cosign, dist, error, exec, execute, flags,
+    plan::{sign, steps, Step},
+    preflight, publish, ui,
     workspace::Workspace,
 };
 
@@ -95,6 +96,29 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
             });
         }
     }
+    // With signing on, each of the version's images gets a signed retraction attestation: a
+    // deployer's `verify` refuses it without the git tag.
+    let signing = &ws.config.signing;
+    let attested = signing.sign != SignPolicy::None && ws.image_repository(None).is_some();
+    let predicate = ws.root.join("dist").join(format!("{}-{wanted}.retraction.json", ws.service().bin));
+    let mut docker = None;
+    if attested {
+        let repository = preflight::repository(ws, None)?;
+        let session = preflight::registry_session(ws, &repository)?;
+        for (i, context) in ws.config.context.iter().enumerate() {
+            let tag = format!("{}{}", context.image_tag_prefix, crate::tags::version_tag(&wanted));
+            let reference = crate::reference::ImageRef::tag(&repository, &tag).to_string();
+            match session.inspect(&reference)? {
+                Some(held) => plan.push(sign::retraction_step(signing, i, &repository, &held.digest, &predicate)),
+                None => plan.push(Step::Skip {
+                    what: format!("attest the retraction on {reference}"),
+                    why: "the registry does not hold it".to_owned(),
+                    argv: Vec::new(),
+                }),
+            }
+        }
+        docker = Some(session);
+    }
     if cmd.json {
         println!("{}", serde_json::to_string_pretty(&plan).context("serializing the steps")?);
     } else {
@@ -106,8 +130,19 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
     if plan.iter().any(|s| matches!(s, Step::Yank { .. })) {
         publish::check_token(&ws.config, ws.env())?;
     }
+    if plan.iter().any(|s| matches!(s, Step::Attest { .. })) {
+        cosign::check(signing, ws.env(), &ws.root).map_err(crate::checks::Problem::into_error)?;
+        let retraction = sign::Retraction { version: wanted.to_string(), reason: reason.to_owned() };
+        dist::write_atomic(&predicate, &serde_json::to_vec_pretty(&retraction).context("serializing the retraction")?)?;
+    }
     for step in plan.iter().filter(|s| !matches!(s, Step::Skip { .. })) {
-        execute::run_command_step(ws, step)?;
+        match (step, &docker) {
+            (Step::Attest { reference, argv, .. }, Some(docker)) => {
+                let host = crate::reference::registry_host(reference);
+                cosign::run(docker.envs(), signing, ws.env(), argv, &format!("attesting the retraction on {reference}"), Some(host))?;
+            }
+            _ => execute::run_command_step(ws, step)?,
+        }
     }
     ui::info(format_args!(
         "{} is retracted: `cargo xtask reconcile --apply` moves the moving tags off it{}",

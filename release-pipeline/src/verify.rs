@@ -17,7 +17,7 @@ use crate::{
     error,
     failure::CosignRefusal,
     flags,
-    plan::sign::{PROVENANCE_TYPE, SBOM_TYPE},
+    plan::sign::{Retraction, PROVENANCE_TYPE, RETRACTION_TYPE, SBOM_TYPE},
     preflight,
     reference::{Selector, UserRef},
     workspace::Workspace,
@@ -81,6 +81,15 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
 
     cosign_verify(&docker, &key, &pinned, cosign::Check::Signature)?;
     checked.push(format!("signed by the key {key}"));
+    // A retraction attested on the image counts even where the git tag recording it is missing.
+    if let Some(retraction) = retraction(&docker, &key, &pinned, &digest)? {
+        return Err(anyhow::anyhow!(
+            "{image} is release {}, which was retracted: {} (a signed retraction is attested on {digest})",
+            retraction.version,
+            retraction.reason
+        ));
+    }
+    checked.push("no retraction is attested on it".to_owned());
 
     let provenances: Vec<Statement<Provenance>> = attestations(&docker, &key, &pinned, &digest, PROVENANCE_TYPE)?;
     let sboms: Vec<Statement<serde::de::IgnoredAny>> = attestations(&docker, &key, &pinned, &digest, SBOM_TYPE)?;
@@ -262,6 +271,17 @@ fn cosign_verify(docker: &Docker, key: &Utf8PathBuf, pinned: &str, check: cosign
         }
         (_, cosign::Check::Signature) => anyhow::anyhow!("not signed: {pinned} has no signature that verifies"),
     })
+}
+
+/// The retraction attested on `pinned` (`retract` with signing on), verified with `key`.
+fn retraction(docker: &Docker, key: &Utf8PathBuf, pinned: &str, digest: &str) -> Result<Option<Retraction>> {
+    match cosign::verify(docker.envs(), key, pinned, cosign::Check::Attestation(RETRACTION_TYPE))? {
+        Ok(_) => Ok(attestations::<Retraction>(docker, key, pinned, digest, RETRACTION_TYPE)?
+            .into_iter()
+            .next()
+            .map(|statement| statement.predicate)),
+        Err(_) => Ok(None),
+    }
 }
 
 /// The verified attestations of `predicate_type` on `pinned` whose statement names `digest`; an

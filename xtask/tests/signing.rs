@@ -355,8 +355,15 @@ fn an_unsigned_release_gets_no_moving_tag_until_its_rerun_signs_it() {
     assert_ok(&run(&ws, &reg, None, None, &["verify", &format!("{}@{arm64}", reg.repository())]));
     reg.retag(&arm64, "1.4.0");
     assert_fails_with(&verify("1.4.0"), "has platforms linux/arm64, but the context docker builds");
-    assert_ok(&run(&ws, &reg, None, None, &["retract", "1.4.0", "--reason", "an example"]));
+    // With signing on, retract attests the retraction on each of the version's images: verify
+    // refuses them even where the git tag recording it is missing.
+    let out = run(&ws, &reg, key, password, &["retract", "1.4.0", "--reason", "an example"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("attest https://release-pipeline.dev/retraction/v1"), "{}", stdout(&out));
     assert_fails_with(&verify("rpi-1.4.0"), "is release 1.4.0, which was retracted: an example");
+    ws.git(&["tag", "-d", "retracted/1.4.0"]);
+    assert_fails_with(&verify("rpi-1.4.0"), "which was retracted: an example (a signed retraction is attested on");
+    assert_ok(&verify("1.3.0"));
 }
 
 #[test]

@@ -14,18 +14,26 @@ pub(crate) struct Evidence {
     pub(crate) git_commit: Option<String>,
     /// Whether a retraction (`retracted/<tag>`, here or on the git remote) names the version.
     pub(crate) retracted: bool,
-    /// Each context's version tag (`rpi-1.2.3`) and the revision label of what it holds (`None`:
-    /// the tag is missing or has no label).
-    pub(crate) contexts: Vec<(String, Option<String>)>,
+    /// Each context's version tag (`rpi-1.2.3`) and what it holds (`None`: the tag is missing).
+    pub(crate) contexts: Vec<(String, Option<Held>)>,
     /// Whether the version tag's digest verifies with the configured public key; `None` when
     /// signing is off.
     pub(crate) signed: Option<bool>,
 }
 
+/// What an image says of itself: the commit and version its labels record (inside the image's
+/// config, so covered by its digest and signature).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Held {
+    pub(crate) revision: Option<String>,
+    pub(crate) version: Option<String>,
+}
+
 /// Why a release may carry no moving tag, or `None` when it may: it is retracted; no git tag
 /// of its version is in this repository (someone else pushed it); a context lacks its tag (a
 /// release stopped half-way); a context's image was built from another commit than the git
-/// tag's; it is not signed with the configured key.
+/// tag's, or as another version (a signed image of ours copied to a higher version's tag); it is
+/// not signed with the configured key.
 pub(crate) fn disqualified(version: &Version, evidence: &Evidence) -> Option<String> {
     if evidence.retracted {
         return Some(format!("{version} is retracted"));
@@ -33,15 +41,26 @@ pub(crate) fn disqualified(version: &Version, evidence: &Evidence) -> Option<Str
     let Some(commit) = &evidence.git_commit else {
         return Some(format!("{version} has no git tag in this repository: it is not a release of ours"));
     };
-    for (tag, revision) in &evidence.contexts {
-        match revision {
-            None => return Some(format!("{version} is not complete: {tag} is missing or records no commit")),
+    for (tag, held) in &evidence.contexts {
+        let Some(held) = held else {
+            return Some(format!("{version} is not complete: {tag} is missing"));
+        };
+        match &held.revision {
+            None => return Some(format!("{tag} records no commit: not ours")),
             Some(revision) if revision != commit => {
                 return Some(format!(
                     "{tag} was built from commit {revision}, but the git tag of {version} is commit {commit}: not ours"
                 ))
             }
             Some(_) => {}
+        }
+        // Build metadata aside: a version tag has none.
+        let built_as = held.version.as_deref().and_then(|v| Version::parse(v).ok());
+        if !built_as.is_some_and(|v| v.cmp_precedence(version).is_eq()) {
+            return Some(format!(
+                "{tag} was built as version {}, not {version}: not ours",
+                held.version.as_deref().unwrap_or("(none recorded)")
+            ));
         }
     }
     if evidence.signed == Some(false) {
@@ -78,11 +97,15 @@ mod tests {
 
     const OURS: &str = "c0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ff";
 
+    fn held(revision: &str, version: &str) -> Option<Held> {
+        Some(Held { revision: Some(revision.into()), version: Some(version.into()) })
+    }
+
     fn ours() -> Evidence {
         Evidence {
             git_commit: Some(OURS.into()),
             retracted: false,
-            contexts: vec![("1.2.3".into(), Some(OURS.into())), ("rpi-1.2.3".into(), Some(OURS.into()))],
+            contexts: vec![("1.2.3".into(), held(OURS, "1.2.3")), ("rpi-1.2.3".into(), held(OURS, "1.2.3"))],
             signed: Some(true),
         }
     }
@@ -100,9 +123,20 @@ mod tests {
         );
         let mut half = ours();
         half.contexts[1].1 = None;
-        assert_eq!(reason(half), "1.2.3 is not complete: rpi-1.2.3 is missing or records no commit");
+        assert_eq!(reason(half), "1.2.3 is not complete: rpi-1.2.3 is missing");
+        let mut unlabelled = ours();
+        unlabelled.contexts[1].1 = Some(Held::default());
+        assert_eq!(reason(unlabelled), "rpi-1.2.3 records no commit: not ours");
+        // A signed image of ours (1.2.0) copied to a higher version's tag, with a git tag of that
+        // version pushed on its commit: its label still says 1.2.0.
+        let mut copied = ours();
+        copied.contexts[0].1 = held(OURS, "1.2.0");
+        assert_eq!(reason(copied), "1.2.3 was built as version 1.2.0, not 1.2.3: not ours");
+        let mut built = ours();
+        built.contexts[0].1 = held(OURS, "1.2.3+build7");
+        assert_eq!(disqualified(&version, &built), None, "build metadata is no part of the tag");
         let mut foreign = ours();
-        foreign.contexts[0].1 = Some("1".repeat(40));
+        foreign.contexts[0].1 = held(&"1".repeat(40), "1.2.3");
         assert_eq!(
             reason(foreign),
             format!(

@@ -16,6 +16,38 @@ pub(crate) const DIGEST: &str = "<digest>";
 /// cosign's predicate types, as `cosign attest --type` names them.
 pub(crate) const SBOM_TYPE: &str = "cyclonedx";
 pub(crate) const PROVENANCE_TYPE: &str = "slsaprovenance1";
+/// A retraction (`retract`): the version and the reason, attested on each of its images, so that
+/// `verify` refuses them without the git tag that records it.
+pub(crate) const RETRACTION_TYPE: &str = "https://release-pipeline.dev/retraction/v1";
+
+/// What a retraction attestation says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Retraction {
+    pub(crate) version: String,
+    pub(crate) reason: String,
+}
+
+/// `retract`'s attestation of a retraction on one image (`repository@digest`, read before).
+pub(crate) fn retraction_step(
+    signing: &SigningConfig,
+    image: usize,
+    repository: &str,
+    digest: &str,
+    predicate: &Utf8Path,
+) -> Step {
+    let pinned = format!("{repository}@{digest}");
+    let mut argv = cosign_argv("attest", signing, Some(repository));
+    argv.extend(["--type".to_owned(), RETRACTION_TYPE.to_owned(), "--predicate".to_owned(), predicate.to_string()]);
+    argv.push(pinned.clone());
+    Step::Attest {
+        image,
+        reference: pinned,
+        manifest: None,
+        predicate_type: RETRACTION_TYPE.to_owned(),
+        predicate: predicate.to_owned(),
+        argv,
+    }
+}
 
 /// `dist/<bin>-<version>-<target>.cdx.json`: the target's SBOM, beside its package.
 pub(crate) fn sbom_path(root: &Utf8Path, bin: &str, version: &Version, target: &str) -> Utf8PathBuf {
