@@ -229,6 +229,15 @@ impl Config {
 
     fn validate(&self) -> Result<()> {
         self.no_value_is_an_option()?;
+        let service_prefixes = self.service.iter().filter_map(|s| s.version_tag_prefix.as_deref());
+        let prefixes = std::iter::once(("version-tag-prefix", self.version_tag_prefix.as_str()))
+            .chain(service_prefixes.map(|p| ("service.version-tag-prefix", p)));
+        for (key, prefix) in prefixes {
+            // What follows the prefix is a version (`1.0.0`): the whole must be a tag name git takes.
+            if prefix.starts_with('/') || !git2::Reference::is_valid_name(&format!("refs/tags/{prefix}1.0.0")) {
+                bail!("`{key}`: `{prefix}` cannot start a git tag name (`{prefix}1.0.0` is no valid tag)");
+            }
+        }
         if self.targets.is_empty() {
             bail!("`targets` is empty: nothing to build");
         }
@@ -670,6 +679,26 @@ public-key = "cosign.pub"
                 "version-tag-prefix",
             ]
         );
+    }
+
+    /// Issue 25 item 12: a version tag prefix is the start of a git tag name, top level and per
+    /// service.
+    #[test]
+    fn version_tag_prefixes_start_a_tag_name() {
+        for bad in [
+            "../", "..", "a..b-", "/v", "a//", "a/.b", "x.lock/", "a b", "a~", "a^", "a:", "a?", "a*", "a[", "@{",
+            "a\\",
+        ] {
+            check_err(&format!("version-tag-prefix = '{bad}'"), "`version-tag-prefix`: `");
+            let service =
+                format!("[[workspace.metadata.release-pipeline.service]]\npackage = 'x'\nversion-tag-prefix = '{bad}'");
+            check_err(&service, "`service.version-tag-prefix`: `");
+        }
+        for good in ["", "v", "release-", "service/", "mypkg-v", "a.b_c/d-"] {
+            let parsed =
+                Config::parse(&format!("[workspace.metadata.release-pipeline]\nversion-tag-prefix = '{good}'"));
+            assert!(parsed.is_ok(), "{good}: {parsed:?}");
+        }
     }
 
     #[test]
