@@ -159,16 +159,22 @@ pub(crate) fn repository_url(env: &BTreeMap<String, String>) -> Option<String> {
 }
 
 /// A git remote's URL without the user and password it may carry (`https://user:token@host/…`,
-/// as CI checkouts write it): what may be published. scp-like addresses (`git@host:path`) carry
-/// no password and stay as they are.
-pub(crate) fn without_credentials(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let (authority, path) = rest.split_once('/').map(|(a, p)| (a, Some(p))).unwrap_or((rest, None));
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    match path {
-        Some(path) => format!("{scheme}://{host}/{path}"),
-        None => format!("{scheme}://{host}"),
+/// as CI checkouts write it), its query and fragment: what may be published. A URL (`scheme://…`,
+/// as git tells them) is read by a URL parser; one it refuses is `None`, to be left out
+/// (`https://ci:TOKEN/abc@host/…`: a password holding `/`; a non-ASCII host, as idna's back end
+/// here is ASCII only). scp-like addresses (`git@host:path`) carry no password, and a local
+/// path no credential: both stay as they are.
+pub(crate) fn without_credentials(remote: &str) -> Option<String> {
+    if !remote.contains("://") {
+        return Some(remote.to_owned());
     }
+    let mut url = url::Url::parse(remote).ok()?;
+    // These fail only on a URL without a host (`file:///srv/git`), which has no credentials.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_query(None);
+    url.set_fragment(None);
+    Some(url.into())
 }
 
 /// The CI run's web address (a provenance's builder): GitHub Actions' run or GitLab's job.
@@ -190,14 +196,26 @@ mod tests {
 
     #[test]
     fn credentials_never_reach_a_published_url() {
-        assert_eq!(
-            without_credentials("https://gitlab-ci-token:glcbt-SECRET@gitlab.example/acme/service.git"),
-            "https://gitlab.example/acme/service.git"
+        #[track_caller]
+        fn check(remote: &str, published: Option<&str>) {
+            assert_eq!(without_credentials(remote).as_deref(), published, "{remote}");
+        }
+        check(
+            "https://gitlab-ci-token:glcbt-SECRET@gitlab.example/acme/service.git",
+            Some("https://gitlab.example/acme/service.git"),
         );
-        assert_eq!(without_credentials("https://x-access-token:ghs_SECRET@github.com"), "https://github.com");
-        assert_eq!(without_credentials("https://github.com/acme/a@b.git"), "https://github.com/acme/a@b.git");
-        assert_eq!(without_credentials("git@github.com:acme/service.git"), "git@github.com:acme/service.git");
-        assert_eq!(without_credentials("/srv/git/service.git"), "/srv/git/service.git");
+        check("https://x-access-token:ghs_SECRET@github.com", Some("https://github.com/"));
+        check("https://github.com/acme/a@b.git", Some("https://github.com/acme/a@b.git"));
+        check("ssh://git@github.com:22/acme/service.git", Some("ssh://github.com:22/acme/service.git"));
+        check("https://host.example/x.git?private_token=SECRET#SECRET", Some("https://host.example/x.git"));
+        check("file:///srv/git/service.git", Some("file:///srv/git/service.git"));
+        check("git@github.com:acme/service.git", Some("git@github.com:acme/service.git"));
+        check("/srv/git/service.git", Some("/srv/git/service.git"));
+        // Issue 25 item 9: a password holding `/` (or `\\`) is no path; a URL the parser refuses
+        // is left out, not cut by hand.
+        check("https://ci:TOKEN/abc@host.example/acme/x.git", None);
+        check("https://ci:TOKEN\\abc@host.example/acme/x.git", None);
+        check("https://ci:TOKEN@hôst.example/acme/x.git", None);
         let gitlab = env(&[("CI_PROJECT_URL", "https://gitlab.example/acme/service")]);
         assert_eq!(repository_url(&gitlab).as_deref(), Some("https://gitlab.example/acme/service"));
     }

@@ -228,6 +228,16 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
+        self.no_value_is_an_option()?;
+        let service_prefixes = self.service.iter().filter_map(|s| s.version_tag_prefix.as_deref());
+        let prefixes = std::iter::once(("version-tag-prefix", self.version_tag_prefix.as_str()))
+            .chain(service_prefixes.map(|p| ("service.version-tag-prefix", p)));
+        for (key, prefix) in prefixes {
+            // What follows the prefix is a version (`1.0.0`): the whole must be a tag name git takes.
+            if prefix.starts_with('/') || !git2::Reference::is_valid_name(&format!("refs/tags/{prefix}1.0.0")) {
+                bail!("`{key}`: `{prefix}` cannot start a git tag name (`{prefix}1.0.0` is no valid tag)");
+            }
+        }
         if self.targets.is_empty() {
             bail!("`targets` is empty: nothing to build");
         }
@@ -255,7 +265,7 @@ impl Config {
                 }
             }
             if !c.image_tag_prefix.chars().all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch))
-                || c.image_tag_prefix.starts_with(['.', '-'])
+                || c.image_tag_prefix.starts_with('.') // `-`: no value starts with it
                 || c.image_tag_prefix.len() > 64
             {
                 bail!("context `{}`: image-tag-prefix `{}` cannot start an image tag", c.dir, c.image_tag_prefix);
@@ -301,6 +311,26 @@ impl Config {
             bail!("`signing.public-key` is empty: `verify` needs the committed public key's path");
         }
         Ok(())
+    }
+
+    /// No value can become an option of the tools it is handed to (git, docker, skopeo, cosign,
+    /// cargo): every string the configuration holds, at any depth, is refused when it starts
+    /// with `-`, naming its key. Walked as serde sees the configuration, so no key is forgotten.
+    fn no_value_is_an_option(&self) -> Result<()> {
+        fn walk(key: &str, value: &serde_json::Value) -> Result<()> {
+            match value {
+                serde_json::Value::String(text) if text.starts_with('-') => Err(error::error_with_help(
+                    format!("`{key}`: `{text}` starts with `-`"),
+                    "a value starting with `-` would be read as an option by the tool it is handed to (git, docker, skopeo, cosign, cargo)",
+                )),
+                serde_json::Value::Array(items) => items.iter().try_for_each(|item| walk(key, item)),
+                serde_json::Value::Object(fields) => fields.iter().try_for_each(|(k, v)| {
+                    walk(&if key.is_empty() { k.clone() } else { format!("{key}.{k}") }, v)
+                }),
+                _ => Ok(()),
+            }
+        }
+        walk("", &serde_json::to_value(self).context("reading the configuration's values")?)
     }
 
     /// The `[[service]]` tables and the contexts' `service` keys, checked without reading the
@@ -524,9 +554,10 @@ platforms = ["linux/amd64"]
         let context = |prefix: &str| {
             format!("[[workspace.metadata.release-pipeline.context]]\ndir='d'\nplatforms=['linux/amd64']\nimage-tag-prefix='{prefix}'")
         };
-        for bad in ["rpi/", ".rpi", "-rpi", &"p".repeat(65)] {
+        for bad in ["rpi/", ".rpi", &"p".repeat(65)] {
             check_err(&context(bad), "cannot start an image tag");
         }
+        check_err(&context("-rpi"), "`context.image-tag-prefix`: `-rpi` starts with `-`");
         for good in ["rpi-", "r.p_i-", &"p".repeat(64), ""] {
             let manifest = format!("[workspace.metadata.release-pipeline]\n{}", context(good));
             assert!(Config::parse(&manifest).is_ok(), "{good}");
@@ -537,6 +568,137 @@ platforms = ["linux/amd64"]
         assert_eq!(config.platform_of("armv7-unknown-linux-gnueabihf"), Some("linux/arm/v7"));
         assert_eq!(config.platform_of("x86_64-unknown-linux-musl"), Some("linux/amd64"));
         assert_eq!(config.platform_of("riscv64gc-unknown-linux-gnu"), None);
+    }
+
+    /// Every key set, optional ones included: what `no_value_can_be_an_option` walks.
+    const EVERY_KEY: &str = r#"
+[workspace.metadata.release-pipeline]
+version-tag-prefix = "release-"
+targets = [{ target = "x86_64-unknown-linux-musl", platform = "linux/amd64" }]
+image = "registry.example/acme/service"
+no-release-branches = ["main"]
+release-repository = "acme/service"
+registry-user-env = "USER_VAR"
+registry-password-env = "PASSWORD_VAR"
+qemu-image = "tonistiigi/binfmt"
+publish = ["service"]
+cargo-registry = "local"
+git-remote = "origin"
+[[workspace.metadata.release-pipeline.context]]
+dir = "docker"
+platforms = ["linux/amd64"]
+image-tag-prefix = "x-"
+service = "service"
+[[workspace.metadata.release-pipeline.service]]
+name = "service"
+package = "service-pkg"
+bin = "service"
+version-tag-prefix = "service-"
+image = "registry.example/acme/other"
+publish = ["service"]
+dev-release = "changed"
+[workspace.metadata.release-pipeline.signing]
+sign = "releases"
+key-env = "KEY"
+password-env = "PASSWORD"
+public-key = "cosign.pub"
+"#;
+
+    /// Issue 25 item 7: every string the configuration holds, at any depth ([[service]] keys
+    /// too), is refused when it starts with `-`, naming its key: no value becomes an option of
+    /// git, docker, skopeo, cosign or cargo.
+    #[test]
+    fn no_value_can_be_an_option() {
+        let config = Config::parse(EVERY_KEY).unwrap();
+        // (JSON pointer, key) of every string, from the configuration as serde sees it.
+        fn strings(value: &serde_json::Value, pointer: &str, key: &str, out: &mut Vec<(String, String)>) {
+            match value {
+                serde_json::Value::String(_) => out.push((pointer.to_owned(), key.to_owned())),
+                serde_json::Value::Array(items) => {
+                    assert!(!items.is_empty(), "`{key}` is empty in EVERY_KEY: set it");
+                    for (i, item) in items.iter().enumerate() {
+                        strings(item, &format!("{pointer}/{i}"), key, out);
+                    }
+                }
+                serde_json::Value::Object(fields) => {
+                    for (k, v) in fields {
+                        let key = if key.is_empty() { k.clone() } else { format!("{key}.{k}") };
+                        strings(v, &format!("{pointer}/{k}"), &key, out);
+                    }
+                }
+                serde_json::Value::Null => panic!("`{key}` is not set in EVERY_KEY: set it"),
+                _ => {}
+            }
+        }
+        let value = serde_json::to_value(&config).unwrap();
+        let mut found = Vec::new();
+        strings(&value, "", "", &mut found);
+        // Values of a type that holds no `-…` (an enum, a platform) are refused by their type.
+        let typed = ["targets.platform", "context.platforms", "service.dev-release", "signing.sign"];
+        let mut checked = Vec::new();
+        for (pointer, key) in &found {
+            let mut bad = value.clone();
+            *bad.pointer_mut(pointer).unwrap() = "--upload-pack=touch x".into();
+            let parsed: Result<Config, _> = serde_json::from_value(bad);
+            if typed.contains(&key.as_str()) {
+                assert!(parsed.is_err(), "`{key}` holds `--upload-pack=touch x`");
+                continue;
+            }
+            let err = parsed.unwrap().validate().expect_err(key);
+            let text = format!("{err:#}");
+            assert!(text.contains(&format!("`{key}`: `--upload-pack=touch x` starts with `-`")), "{key}: {text}");
+            checked.push(key.as_str());
+        }
+        checked.sort();
+        checked.dedup();
+        assert_eq!(
+            checked,
+            [
+                "cargo-registry",
+                "context.dir",
+                "context.image-tag-prefix",
+                "context.service",
+                "git-remote",
+                "image",
+                "no-release-branches",
+                "publish",
+                "qemu-image",
+                "registry-password-env",
+                "registry-user-env",
+                "release-repository",
+                "service.bin",
+                "service.image",
+                "service.name",
+                "service.package",
+                "service.publish",
+                "service.version-tag-prefix",
+                "signing.key-env",
+                "signing.password-env",
+                "signing.public-key",
+                "targets.target",
+                "version-tag-prefix",
+            ]
+        );
+    }
+
+    /// Issue 25 item 12: a version tag prefix is the start of a git tag name, top level and per
+    /// service.
+    #[test]
+    fn version_tag_prefixes_start_a_tag_name() {
+        for bad in [
+            "../", "..", "a..b-", "/v", "a//", "a/.b", "x.lock/", "a b", "a~", "a^", "a:", "a?", "a*", "a[", "@{",
+            "a\\",
+        ] {
+            check_err(&format!("version-tag-prefix = '{bad}'"), "`version-tag-prefix`: `");
+            let service =
+                format!("[[workspace.metadata.release-pipeline.service]]\npackage = 'x'\nversion-tag-prefix = '{bad}'");
+            check_err(&service, "`service.version-tag-prefix`: `");
+        }
+        for good in ["", "v", "release-", "service/", "mypkg-v", "a.b_c/d-"] {
+            let parsed =
+                Config::parse(&format!("[workspace.metadata.release-pipeline]\nversion-tag-prefix = '{good}'"));
+            assert!(parsed.is_ok(), "{good}: {parsed:?}");
+        }
     }
 
     #[test]

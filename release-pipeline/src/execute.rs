@@ -399,7 +399,17 @@ fn provenance_input(
     // Published in the attestation: never a credential a CI checkout's remote URL may carry.
     let repository = crate::ci::repository_url(ws.env())
         .or_else(|| ws.repo.as_deref().and_then(|r| r.remote_url(&ws.config.git_remote)))
-        .map(|url| crate::ci::without_credentials(&url))
+        .and_then(|url| {
+            let published = crate::ci::without_credentials(&url);
+            if published.is_none() {
+                // Not the URL itself: it may hold a credential.
+                ui::warn(format_args!(
+                    "the repository's URL (git remote `{}` or the CI's) is not one a URL parser reads: left out of the provenance",
+                    ws.config.git_remote
+                ));
+            }
+            published
+        })
         .unwrap_or_else(|| format!("file://{}", ws.root));
     let git_ref = match (&plan.tag, &plan.branch) {
         (Some(tag), _) => Some(format!("refs/tags/{tag}")),

@@ -1,6 +1,7 @@
 //! `cargo xtask prune [--apply] [--keep-days N]`: the dev tags of branches gone from the git
 //! remote (and, with `--keep-days`, those older than N days) deleted through the registry API.
-//! Version, moving and staging tags are never pruned, nor a tag whose digest a kept tag holds.
+//! Version, moving, staging and cosign's tags are never pruned, nor a tag whose digest a kept
+//! tag holds.
 //! Without `--apply` it prints every tag with the reason it goes or stays.
 use anstream::{print, println};
 use anyhow::{Context, Result};

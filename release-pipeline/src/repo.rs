@@ -330,13 +330,13 @@ impl Repo {
         self.repo.find_commit(commit).is_ok()
     }
 
-    /// Tries to fetch `commit` from `remote` (`git fetch REMOTE SHA`; libgit2 is built without
+    /// Tries to fetch `commit` from `remote` (`git fetch -- REMOTE SHA`; libgit2 is built without
     /// network). Failure is not an error: the caller then treats the commit as unknown.
     pub(crate) fn fetch_commit(&self, remote: &str, commit: Oid) {
         let Ok(sh) = xshell::Shell::new() else { return };
         let dir = self.root();
         let sha = commit.to_string();
-        let _ = crate::exec::exec_output(xshell::cmd!(sh, "git -C {dir} fetch --quiet --no-tags {remote} {sha}"));
+        let _ = crate::exec::exec_output(xshell::cmd!(sh, "git -C {dir} fetch --quiet --no-tags -- {remote} {sha}"));
     }
 
     /// The URL of the remote `name`, if there is one.
@@ -350,13 +350,13 @@ impl Repo {
     }
 
     /// The refs the git remote `remote` holds under `prefix` (`refs/heads/`,
-    /// `refs/tags/retracted/`), named without it: `git ls-remote` (libgit2 is built without
+    /// `refs/tags/retracted/`), named without it: `git ls-remote -- REMOTE` (libgit2 is built without
     /// network). `what` names the read in its error.
     pub(crate) fn remote_refs(&self, remote: &str, prefix: &str, what: &str) -> Result<Vec<String>> {
         let sh = xshell::Shell::new()?;
         let dir = self.root();
         let pattern = format!("{prefix}*");
-        let listed = crate::exec::exec(xshell::cmd!(sh, "git -C {dir} ls-remote {remote} {pattern}"), what)?;
+        let listed = crate::exec::exec(xshell::cmd!(sh, "git -C {dir} ls-remote -- {remote} {pattern}"), what)?;
         // Each line: `<object>\t<ref>`; an annotated tag adds a `<ref>^{}` line for its commit.
         Ok(listed
             .lines()
@@ -424,6 +424,19 @@ mod tests {
     fn age_index(root: &Utf8Path) {
         let index = std::fs::File::options().write(true).open(root.join(".git/index")).unwrap();
         index.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000)).unwrap();
+    }
+
+    /// Issue 25 item 7: the remote is given to git after `--`, so a remote named like an option
+    /// is a (bad) remote name, never `--upload-pack`.
+    #[test]
+    fn a_remote_is_never_an_option() {
+        let (dir, root) = checkout();
+        let repo = open(&root);
+        let marker = dir.path().join("ran");
+        let remote = format!("--upload-pack=touch {}", marker.display());
+        assert!(repo.remote_refs(&remote, "refs/heads/", "listing").is_err());
+        repo.fetch_commit(&remote, repo.repo.head().unwrap().target().unwrap());
+        assert!(!marker.exists(), "git ran the remote's value as an option");
     }
 
     #[test]

@@ -7,7 +7,8 @@ use crate::version::{parse_tag, TagKind};
 
 /// Docker's limit for a tag, prefix included.
 pub(crate) const MAX_TAG_LEN: usize = 128;
-/// Put before a branch name that would otherwise look like a release tag or a context's tag.
+/// Put before a branch name that would otherwise look like a release tag, a context's tag or
+/// one of cosign's tags.
 pub(crate) const BRANCH_GUARD: &str = "branch-";
 /// What every staging tag starts with: a part's push, which no user pulls (`--part`).
 pub(crate) const STAGING_PREFIX: &str = "staging-";
@@ -53,6 +54,8 @@ pub(crate) fn dev_tag(branch: &str, prefix: &str, all_prefixes: &[&str], version
     } else if looks_like_release(name, version_tag_prefix)
         || name.starts_with(STAGING_PREFIX)
         || all_prefixes.iter().any(|p| !p.is_empty() && name.starts_with(p))
+        || is_cosign_tag(name)
+        || is_cosign_tag(&format!("{prefix}{name}"))
     {
         format!("{BRANCH_GUARD}{name}")
     } else {
@@ -73,6 +76,14 @@ fn looks_like_release(name: &str, version_tag_prefix: &str) -> bool {
     name == "latest"
         || !matches!(parse_tag(name, ""), TagKind::Other)
         || (!version_tag_prefix.is_empty() && !matches!(parse_tag(name, version_tag_prefix), TagKind::Other))
+}
+
+/// Whether `tag` is one of cosign's: `sha256-<hex>.sig`, `.att` or `.sbom`, stored beside the
+/// image whose digest it names. Cosign owns these tags: the pipeline never writes or deletes one.
+pub(crate) fn is_cosign_tag(tag: &str) -> bool {
+    tag.strip_prefix("sha256-").and_then(|rest| rest.rsplit_once('.')).is_some_and(|(hex, kind)| {
+        !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) && ["sig", "att", "sbom"].contains(&kind)
+    })
 }
 
 fn short_hash(s: &str) -> String {
@@ -233,6 +244,9 @@ mod tests {
         let long = staging_tag(commit, &"b".repeat(128), "linux/amd64");
         assert_eq!(long.len(), MAX_TAG_LEN);
         assert!(is_valid_image_tag(&long) && long.starts_with(STAGING_PREFIX));
+        // A staging tag starts with `staging-`: never one of cosign's tags.
+        let digest = "a".repeat(64);
+        assert!(!is_cosign_tag(&staging_tag(commit, &format!("sha256-{digest}.sig"), "linux/amd64")));
         assert_ne!(long, staging_tag(commit, &"b".repeat(127), "linux/amd64"), "cut tags keep a hash of the whole");
     }
 
@@ -252,6 +266,16 @@ mod tests {
         check("rpi-latest", "branch-rpi-latest", "rpi-branch-rpi-latest");
         check("staging-x", "branch-staging-x", "rpi-branch-staging-x");
         check("staging", "staging", "rpi-staging");
+        // Cosign's signature, attestation and SBOM tags: a release's signature is never overwritten.
+        let digest = "0123456789abcdef".repeat(4);
+        for kind in ["sig", "att", "sbom"] {
+            let branch = format!("sha256-{digest}.{kind}");
+            check(&branch, &format!("branch-{branch}"), &format!("rpi-branch-{branch}"));
+        }
+        check("sha256-cafe.sig", "branch-sha256-cafe.sig", "rpi-branch-sha256-cafe.sig");
+        check("sha256-cafe.sigs", "sha256-cafe.sigs", "rpi-sha256-cafe.sigs");
+        // A context prefix that ends where cosign's tags begin: the whole tag is what counts.
+        assert_eq!(dev_tag("cafe.sig", "sha256-", &["sha256-"], ""), "sha256-branch-cafe.sig");
         check("main", "main", "rpi-main");
         check("héllo/wörld", "h-llo-w-rld", "rpi-h-llo-w-rld");
         let hash = &short_hash("###");
@@ -328,10 +352,10 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
-        /// The structural guarantee: a dev tag is never `latest`, a version, or a moving tag, and
-        /// always a valid image tag.
+        /// The structural guarantee: a dev tag is never `latest`, a version, a moving tag or
+        /// one of cosign's tags, and always a valid image tag.
         #[test]
-        fn dev_tags_never_pass_for_release_tags(branch in "[a-zA-Z0-9/#._ lé-]{0,40}|[0-9.v]{1,12}|(rpi-)?(latest|v?[0-9]+(\\.[0-9]+){0,2})") {
+        fn dev_tags_never_pass_for_release_tags(branch in "[a-zA-Z0-9/#._ lé-]{0,40}|[0-9.v]{1,12}|(rpi-)?(latest|v?[0-9]+(\\.[0-9]+){0,2})|(rpi-)?sha256-[0-9a-fA-F]{1,64}\\.(sig|att|sbom)") {
             for prefix in PREFIXES {
                 let tag = dev_tag(&branch, prefix, PREFIXES, "");
                 prop_assert!(is_valid_image_tag(&tag), "{tag:?}");
@@ -340,6 +364,7 @@ mod tests {
                 prop_assert!(matches!(parse_tag(unprefixed, ""), TagKind::Other), "{tag:?}");
                 prop_assert!(!unprefixed.chars().all(|c| c.is_ascii_digit() || c == '.'), "{tag:?}");
                 prop_assert!(!unprefixed.starts_with("rpi-"), "{tag:?} would pass for an ARM context's tag");
+                prop_assert!(!is_cosign_tag(&tag), "{tag:?} is cosign's tag");
             }
         }
     }

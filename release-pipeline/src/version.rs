@@ -43,7 +43,8 @@ pub(crate) fn serialize_display<S: serde::Serializer>(v: &impl std::fmt::Display
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum TagKind {
     Version(Version),
-    /// Looks like a version (`1.2`, `v1.2.3.4`) but is not SemVer: ignored, with a warning.
+    /// Looks like a version (`1.2`, `v1.2.3.4`, `9.0.2-`) but is not SemVer: ignored, with a
+    /// warning.
     NotSemver,
     Other,
 }
@@ -64,9 +65,18 @@ pub(crate) fn parse_tag(name: &str, prefix: &str) -> TagKind {
     }
     match Version::parse(bare) {
         Ok(v) => TagKind::Version(v),
-        Err(_) if bare.bytes().all(|c| c.is_ascii_digit() || c == b'.') => TagKind::NotSemver,
+        Err(_) if bare.bytes().all(|c| c.is_ascii_digit() || c == b'.') || core_then_suffix(bare) => TagKind::NotSemver,
         Err(_) => TagKind::Other,
     }
+}
+
+/// `X.Y.Z-…` or `X.Y.Z+…` (digits only in `X.Y.Z`): a version whose pre-release or build part
+/// SemVer refuses (`9.0.0-x/y`, `9.0.2-`). Byte checks only: it runs on failed parses alone.
+fn core_then_suffix(bare: &str) -> bool {
+    let Some(end) = bare.bytes().position(|c| c == b'-' || c == b'+') else { return false };
+    let core = &bare.as_bytes()[..end];
+    core.split(|c| *c == b'.').count() == 3
+        && core.split(|c| *c == b'.').all(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
 }
 
 /// The version of a commit `distance` commits past `base` (or dirty on it).
@@ -523,5 +533,14 @@ mod tests {
         assert_eq!(parse_tag("vV1.2.3", ""), TagKind::Other);
         assert_eq!(parse_tag("rel-V1.2.3", "rel-"), TagKind::NotSemver);
         assert_eq!(parse_tag("Vx", ""), TagKind::Other);
+        // Issue 25 item 12: a SemVer core whose pre-release or build part SemVer refuses is a
+        // near miss, warned about; no core, or no `-`/`+` after it, is another tag.
+        for near in ["9.0.0-x/y", "9.0.1-ünï", "9.0.2-", "v9.0.3+b/c", "1.2.3+", "1.2.3-rc..1", "1.2.3-01"] {
+            assert_eq!(parse_tag(near, ""), TagKind::NotSemver, "{near}");
+        }
+        assert_eq!(parse_tag("rel-9.0.2-", "rel-"), TagKind::NotSemver);
+        for other in ["1.2.3rc1", "1.2-x/y", "1.2.x-y", "1..3-y", "1.2.3.4-x", "9.0.0_x"] {
+            assert_eq!(parse_tag(other, ""), TagKind::Other, "{other}");
+        }
     }
 }

@@ -247,3 +247,23 @@ fn publish_in_local_mode_says_why() {
     assert!(stderr(&out).contains("local mode, which never publishes"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("`publish` is empty"), "{}", stderr(&out));
 }
+
+/// Issue 25 item 7: no configuration value becomes an option of git. `git-remote =
+/// "--upload-pack=touch FILE"` would have `git ls-remote` run `touch FILE`: it is refused by
+/// the configuration check, naming the key, before any command runs.
+#[test]
+fn a_configuration_value_never_becomes_an_option() {
+    let repo = repo();
+    let marker = repo.path().join("ran");
+    let option = format!("git-remote = \"--upload-pack=touch {}\"\n", marker.display());
+    repo.write("Cargo.toml", &CONFIG.replace("release-repository", &format!("{option}release-repository")));
+    repo.git(&["commit", "-q", "-am", "a remote that is an option"]);
+    for args in [&["prune"][..], &["doctor"], &["dev-release", "--dry-run"]] {
+        let out = repo.xtask(args);
+        // (`doctor` prints its checks, the configuration's among them, on stdout.)
+        let said = stdout(&out) + &stderr(&out);
+        assert!(!marker.exists(), "{args:?} ran the option's command:\n{said}");
+        assert!(!out.status.success(), "{args:?} succeeded:\n{said}");
+        assert!(said.contains("`git-remote`: `--upload-pack=touch") && said.contains("starts with `-`"), "{said}");
+    }
+}

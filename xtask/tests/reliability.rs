@@ -188,24 +188,10 @@ fn a_half_finished_release_resumes_from_a_fresh_checkout() {
 /// not under the run's TMPDIR, not in the checkout, not in the docker config.
 #[test]
 fn an_interrupted_run_leaves_no_password_on_disk() {
-    // Made at run time: the scratch copy of the workspace holds this file's text.
-    let password = format!(
-        "sig-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-    );
-    let reg = Registry::start("ci", &password);
+    let reg = Registry::start("ci", &password_made_now("sig"));
     let ws = scratch_workspace();
     ws.git(&["checkout", "-q", "-b", "feature/signals"]);
-    // What docker writes in a config.json: base64 of `user:password`.
-    let b64 = {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("printf %s '{}:{}' | base64 -w0", reg.user, reg.password))
-            .output()
-            .unwrap();
-        stdout(&out)
-    };
+    let b64 = docker_auth(&reg);
     for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
         let tmp = tempfile::tempdir().unwrap();
         let docker_config = tempfile::tempdir().unwrap();
@@ -229,6 +215,59 @@ fn an_interrupted_run_leaves_no_password_on_disk() {
         }
         assert!(!out.contains(&reg.password) && !err.contains(&reg.password));
     }
+}
+
+/// A password made at run time: the scratch copy of the workspace holds this file's text, so a
+/// password written here would be found on disk.
+fn password_made_now(what: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{what}-{}-{nanos}", std::process::id())
+}
+
+/// What docker writes in a config.json for `reg`'s login: base64 of `user:password`.
+fn docker_auth(reg: &Registry) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("printf %s '{}:{}' | base64 -w0", reg.user, reg.password))
+        .output()
+        .unwrap();
+    stdout(&out)
+}
+
+/// Issue 25 item 11: a SIGKILLed run (no guard, no handler runs) leaves its login in TMPDIR; the
+/// next run that logs in, a dry run included, removes it: no file under TMPDIR holds the
+/// password.
+#[test]
+fn a_killed_runs_login_is_removed_by_the_next_run() {
+    let reg = Registry::start("ci", &password_made_now("kill"));
+    let repository = format!("{}/wt-a/service", reg.host());
+    let ws = scratch_workspace();
+    ws.git(&["checkout", "-q", "-b", "feature/killed"]);
+    let b64 = docker_auth(&reg);
+    let (tmp, docker_config) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let run = |args: &[&str]| {
+        let mut cmd = release_cmd(ws.path(), &reg, args);
+        cmd.env("RELEASE_REPOSITORY", &repository).env("TMPDIR", tmp.path()).env("DOCKER_CONFIG", docker_config.path());
+        cmd
+    };
+    let mut paused = Paused::start(run(&["dev-release"]), "dist");
+    let kill = std::process::Command::new("kill").args(["-KILL", &paused.pid().to_string()]).output().unwrap();
+    assert_ok(&kill);
+    let (status, _, _) = paused.finish();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9));
+    let left: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("release-pipeline-"))
+        .collect();
+    assert_eq!(left.len(), 1, "the killed run's login directory: {left:?}");
+    assert!(!files_containing(tmp.path(), &[&b64]).is_empty(), "the login is in it");
+
+    let out = run(&["dev-release", "--dry-run"]).output().unwrap();
+    assert_ok(&out);
+    assert!(!tmp.path().join(&left[0]).exists(), "{} is still there", left[0]);
+    let hits = files_containing(tmp.path(), &[&reg.password, &b64]);
+    assert!(hits.is_empty(), "the password is on disk in {hits:?}");
 }
 
 /// Two branch names that make one dev tag (`feature/x`, `feature-x`): the second is refused

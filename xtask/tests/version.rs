@@ -101,13 +101,17 @@ fn other_tags_are_ignored_with_a_warning_for_near_misses() {
     repo.commit("a");
     repo.tag("1.2.3");
     repo.commit("b");
-    for tag in ["1.2", "1.2.9rc1", "build42", "deploy-2024", "xtask-v0.1.0", "v1.2.3.4"] {
+    // (Issue 25 item 12: the last four are near misses too.)
+    let near = ["9.0.0-x/y", "9.0.1-ünï", "9.0.2-", "v9.0.3+b/c"];
+    for tag in ["1.2", "1.2.9rc1", "build42", "deploy-2024", "xtask-v0.1.0", "v1.2.3.4"].iter().chain(&near) {
         repo.tag(tag);
     }
     check(&repo, "1.2.4-dev.1", "1.2.4.dev1");
     let err = stderr(&repo.xtask(&["version"]));
     assert!(err.contains("tag `1.2` looks like a version but is not SemVer"), "{err}");
-    assert!(err.contains("tag `v1.2.3.4` looks like a version"), "{err}");
+    for tag in ["v1.2.3.4"].iter().chain(&near) {
+        assert!(err.contains(&format!("tag `{tag}` looks like a version")), "{tag}: {err}");
+    }
     assert!(!err.contains("build42"), "{err}");
 }
 

@@ -89,6 +89,9 @@ pub(crate) fn reconcile(
     steps
 }
 
+/// Why `prune` keeps a tag of cosign's (`sha256-<hex>.sig|.att|.sbom`).
+const COSIGN_OWNS_IT: &str = "cosign's tag (signature, attestation or SBOM): cosign owns it";
+
 /// What `prune` decides for one tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct PruneDecision {
@@ -102,7 +105,7 @@ pub(crate) struct PruneDecision {
 /// has go, and with `cutoff` (an RFC 3339 UTC time) those created before it; version tags,
 /// and moving tags stay, so does anything not built by this pipeline, and so does
 /// a tag whose digest a kept tag holds (deleting the manifest would take that tag with it).
-/// Signature and attestation tags (`sha256-<hex>.sig`) go with their image.
+/// Cosign's tags (`sha256-<hex>.sig`, `.att`, `.sbom`) are cosign's: never deleted.
 pub(crate) fn prune(
     held: &[HeldTag],
     prefixes: &[&str],
@@ -110,14 +113,9 @@ pub(crate) fn prune(
     cutoff: Option<&str>,
 ) -> Vec<PruneDecision> {
     let is_kind = |name: &str, f: &dyn Fn(&str) -> bool| prefixes.iter().any(|p| name.strip_prefix(p).is_some_and(f));
-    let signature_of = |name: &str| {
-        let rest = name.strip_prefix("sha256-")?;
-        let (hex, kind) = rest.split_once('.')?;
-        ["sig", "att", "sbom"].contains(&kind).then(|| format!("sha256:{hex}"))
-    };
     let mut decisions: Vec<PruneDecision> = held
         .iter()
-        .filter(|t| signature_of(&t.name).is_none())
+        .filter(|t| !tags::is_cosign_tag(&t.name))
         .map(|t| {
             let (prune, reason) = if is_kind(&t.name, &|b| tags::as_version_tag(b).is_some()) {
                 (false, "a version tag".to_owned())
@@ -140,6 +138,13 @@ pub(crate) fn prune(
             PruneDecision { tag: t.name.clone(), digest: t.digest.clone(), prune, reason }
         })
         .collect();
+    // Cosign owns its tags: kept, and so is what they hold (in the loop below).
+    decisions.extend(held.iter().filter(|t| tags::is_cosign_tag(&t.name)).map(|t| PruneDecision {
+        tag: t.name.clone(),
+        digest: t.digest.clone(),
+        prune: false,
+        reason: COSIGN_OWNS_IT.to_owned(),
+    }));
     // A manifest is deleted with every tag on it: a kept tag keeps its digest's other tags.
     loop {
         let kept: BTreeMap<&str, &str> =
@@ -156,19 +161,6 @@ pub(crate) fn prune(
         for (i, keeper) in spared {
             decisions[i].prune = false;
             decisions[i].reason = format!("shares its digest with {keeper}, which stays");
-        }
-    }
-    // After the loop above no digest is both pruned and kept: a signature goes with its image.
-    for t in held {
-        if let Some(digest) = signature_of(&t.name) {
-            let image_goes = decisions.iter().any(|d| d.prune && d.digest == digest);
-            let reason = if image_goes { "the signature of a pruned image" } else { "the signature of a kept image" };
-            decisions.push(PruneDecision {
-                tag: t.name.clone(),
-                digest: t.digest.clone(),
-                prune: image_goes,
-                reason: reason.to_owned(),
-            });
         }
     }
     decisions
@@ -280,6 +272,9 @@ mod tests {
             held("manual", "sha256:m", None, None),
             held("sha256-a.sig", "sha256:asig", None, None),
             held("sha256-b.sig", "sha256:bsig", None, None),
+            // A dev build pushed over cosign's tag name (before dev tags were guarded).
+            held("e", "sha256:esig", Some("e"), None),
+            held("sha256-e.att", "sha256:esig", None, None),
         ];
         let remote = ["b".to_owned(), "kept".to_owned()];
         let decisions = prune(&registry, &["", "rpi-"], &remote, Some("2025-06-01T00:00:00Z"));
@@ -298,8 +293,11 @@ mod tests {
         assert_eq!(got["c"], (false, "shares its digest with latest, which stays"));
         assert_eq!(got["d"], (false, "shares its digest with d-twin, which stays"));
         assert_eq!(got["manual"], (false, "not a dev build of this pipeline (no branch label)"));
-        assert_eq!(got["sha256-a.sig"], (true, "the signature of a pruned image"));
-        assert_eq!(got["sha256-b.sig"], (false, "the signature of a kept image"));
+        // Cosign's tags are cosign's: never deleted, whatever becomes of the image they sign.
+        for cosign in ["sha256-a.sig", "sha256-b.sig", "sha256-e.att"] {
+            assert_eq!(got[cosign], (false, COSIGN_OWNS_IT), "{cosign}");
+        }
+        assert_eq!(got["e"], (false, "shares its digest with sha256-e.att, which stays"));
         let steps = prune_steps("127.0.0.1:5000/acme/service", &decisions, None);
         let argv: Vec<String> = steps.iter().map(|s| s.argv().join(" ")).collect();
         assert_eq!(
@@ -307,7 +305,6 @@ mod tests {
             [
                 "skopeo delete --tls-verify=false docker://127.0.0.1:5000/acme/service@sha256:a",
                 "skopeo delete --tls-verify=false docker://127.0.0.1:5000/acme/service@sha256:bo",
-                "skopeo delete --tls-verify=false docker://127.0.0.1:5000/acme/service@sha256:asig",
             ]
         );
     }
