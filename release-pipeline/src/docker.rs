@@ -197,35 +197,91 @@ impl Docker {
         Ok(list.tags)
     }
 
-    /// The tags of `repository` that `wanted` picks, each with its digest and labels (one read
-    /// per tag).
+    /// The tags of `repository` that `wanted` picks, each with its digest, labels and manifests:
+    /// one read per tag, [`READERS`] at a time (each read is a process that mostly waits on the
+    /// registry), in the listing's order.
     pub(crate) fn held_tags(&self, repository: &str, wanted: impl Fn(&str) -> bool) -> Result<Vec<HeldTag>> {
-        let mut held = Vec::new();
-        for name in self.list_tags(repository)?.into_iter().filter(|t| wanted(t)) {
-            // A tag deleted between the list and the read is simply not held.
-            if let Some(image) = self.inspect(&crate::reference::ImageRef::tag(repository, &name).to_string())? {
-                held.push(HeldTag { name, digest: image.digest, branch: image.branch, created: image.created });
+        use std::sync::{
+            atomic::{AtomicBool, AtomicUsize, Ordering},
+            Mutex,
+        };
+        let names: Vec<String> = self.list_tags(repository)?.into_iter().filter(|t| wanted(t)).collect();
+        let read: Mutex<Vec<Option<Result<Option<HeldTag>>>>> = Mutex::new(names.iter().map(|_| None).collect());
+        let (next, failed) = (AtomicUsize::new(0), AtomicBool::new(false));
+        let envs = self.envs.as_slice();
+        std::thread::scope(|scope| {
+            for _ in 0..READERS.min(names.len()) {
+                scope.spawn(|| {
+                    let sh = match Shell::new() {
+                        Ok(sh) => sh,
+                        Err(e) => return read.lock().expect("no reader panics")[0] = Some(Err(e.into())),
+                    };
+                    while !failed.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(name) = names.get(i) else { break };
+                        let tag = held_tag_in(&sh, envs, repository, name);
+                        failed.fetch_or(tag.is_err(), Ordering::Relaxed);
+                        read.lock().expect("no reader panics")[i] = Some(tag);
+                    }
+                });
             }
+        });
+        let mut held = Vec::new();
+        for tag in read.into_inner().expect("no reader panics").into_iter().flatten() {
+            // A tag deleted between the list and the read is simply not held.
+            held.extend(tag?);
         }
         Ok(held)
+    }
+
+    /// One tag of `repository` with its digest, labels and manifests; `None` when it is not there.
+    pub(crate) fn held_tag(&self, repository: &str, name: &str) -> Result<Option<HeldTag>> {
+        held_tag_in(&self.sh, &self.envs, repository, name)
     }
 
     /// The image at `reference`, or `None` when the tag does not exist. One registry read:
     /// `{{json .}}` holds both the manifest and the image config(s).
     pub(crate) fn inspect(&self, reference: &str) -> Result<Option<RemoteImage>> {
-        let argv = steps::inspect_argv(reference);
-        let out = failure::exec_retrying(&format!("reading {reference}"), || self.argv(&argv))?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            if failure::classify(&stderr) == Failure::NotFound {
-                return Ok(None);
-            }
-            return Err(registry_error(registry_host(reference), &stderr).context(format!("reading {reference}")));
-        }
-        let inspected: Inspected = serde_json::from_slice(&out.stdout)
-            .with_context(|| format!("parsing what the registry says of {reference}"))?;
-        Ok(Some(inspected.into_remote()))
+        inspect_in(&self.sh, &self.envs, reference)
     }
+}
+
+/// How many registry reads [`Docker::held_tags`] runs at once.
+pub(crate) const READERS: usize = 8;
+
+fn held_tag_in(sh: &Shell, envs: &[(String, String)], repository: &str, name: &str) -> Result<Option<HeldTag>> {
+    let reference = crate::reference::ImageRef::tag(repository, name).to_string();
+    Ok(inspect_in(sh, envs, &reference)?.map(|image| HeldTag {
+        name: name.to_owned(),
+        digest: image.digest,
+        branch: image.branch,
+        created: image.created,
+        manifests: image.manifests.into_values().collect(),
+    }))
+}
+
+/// [`Docker::inspect`] in a shell of the caller's (a reader thread's own).
+fn inspect_in(sh: &Shell, envs: &[(String, String)], reference: &str) -> Result<Option<RemoteImage>> {
+    let argv = steps::inspect_argv(reference);
+    let make = || {
+        let (program, args) = argv.split_first().expect("a command line has a program");
+        let mut c = cmd!(sh, "{program} {args...}");
+        for (k, v) in envs {
+            c = c.env(k, v);
+        }
+        c
+    };
+    let out = failure::exec_retrying(&format!("reading {reference}"), make)?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if failure::classify(&stderr) == Failure::NotFound {
+            return Ok(None);
+        }
+        return Err(registry_error(registry_host(reference), &stderr).context(format!("reading {reference}")));
+    }
+    let inspected: Inspected = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("parsing what the registry says of {reference}"))?;
+    Ok(Some(inspected.into_remote()))
 }
 
 /// What `imagetools inspect --format '{{json .}}'` prints (the part read here).

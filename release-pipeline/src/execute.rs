@@ -25,9 +25,10 @@ use crate::{
 
 /// Test hook: with `RELEASE_PIPELINE_PAUSE_AT=<step>` and `RELEASE_PIPELINE_PAUSE_FILE=<path>`,
 /// the run creates `<path>.paused` at the first step of that kind (`dist`, `build`, `move-tags`,
-/// `publish`) and waits until `<path>` exists. The race tests pause one run here and let another
-/// finish; every decision about what to write comes after this point.
-fn pause_point(step: &str) {
+/// `publish`; `prune`: after prune has decided, before its first delete) and waits until `<path>`
+/// exists. The race tests pause one run here and let another finish; every decision about what
+/// to write comes after this point.
+pub(crate) fn pause_point(step: &str) {
     let (Ok(at), Ok(file)) = (std::env::var("RELEASE_PIPELINE_PAUSE_AT"), std::env::var("RELEASE_PIPELINE_PAUSE_FILE"))
     else {
         return;
@@ -426,12 +427,16 @@ pub(crate) fn run_command_step(ws: &Workspace, step: &Step) -> Result<()> {
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     match step {
-        Step::Delete { tag, .. } if failure::deletes_disabled(&stderr) => Err(error::error_with_help(
-            format!("the registry refuses to delete {tag}: deletes are not enabled"),
+        Step::Delete { tags, .. } if failure::deletes_disabled(&stderr) => Err(error::error_with_help(
+            format!("the registry refuses to delete {}: deletes are not enabled", tags.join(", ")),
             "enable them in the registry's configuration (distribution: `storage: delete: enabled: true`, or REGISTRY_STORAGE_DELETE_ENABLED=true), then run prune again",
         )),
         Step::Yank { krate, version, .. } if failure::cargo_already_yanked(&stderr) => {
             ui::info(format_args!("{krate} {version} was yanked already"));
+            Ok(())
+        }
+        Step::Delete { tags, .. } if failure::classify(&stderr) == failure::Failure::NotFound => {
+            ui::info(format_args!("{} deleted already (another prune?): done", tags.join(", ")));
             Ok(())
         }
         Step::Delete { argv, .. } => {

@@ -1,7 +1,9 @@
 //! `cargo xtask prune [--apply] [--keep-days N]`: the dev tags of branches gone from the git
 //! remote (and, with `--keep-days`, those older than N days) deleted through the registry API.
-//! Version, moving and staging tags are never pruned, nor a tag whose digest a kept tag holds.
-//! Without `--apply` it prints every tag with the reason it goes or stays.
+//! Version and moving tags are never pruned, nor a tag whose digest a kept tag holds; staging
+//! tags only with `--keep-days`. Without `--apply` it prints every tag with the reason it goes or
+//! stays. Each delete is decided again right before it, on a fresh read (`pause_point("prune")`
+//! comes first).
 use anstream::{print, println};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -63,20 +65,38 @@ fn prune(cmd: &flags::Prune, ws: &Workspace) -> Result<()> {
         ui::info("nothing was deleted: run with --apply (without --json) to delete these tags");
         return Ok(());
     }
-    // Decide again on a fresh read right before deleting: a tag pushed or moved since (a branch
-    // pushed again, a tag pointed at a kept digest) is not deleted on the old decision.
-    let again = registry::prune(&docker.held_tags(&repository, |_| true)?, &prefixes, &branches, cutoff.as_deref());
+    execute::pause_point("prune");
+    // Decide again right before each delete, on a fresh read of the remote's branches and of the
+    // registry: a branch pushed again, a tag pushed or moved since, is not deleted on the old
+    // decision, and a digest another prune deleted meanwhile counts as done.
+    let mut held = docker.held_tags(&repository, |_| true)?;
+    let mut deleted = 0;
     for step in &steps {
-        let Step::Delete { tag, digest, .. } = step else { continue };
-        if !again.iter().any(|d| d.prune && d.tag == *tag && d.digest == *digest) {
-            ui::warn(format_args!("{repository}:{tag} changed since it was read: left alone"));
-            continue;
+        let Step::Delete { digest, .. } = step else { continue };
+        let branches = remote_branches(ws)?;
+        // The tags on this digest, read again (a tag gone since is dropped).
+        let on_it: Vec<String> = held.iter().filter(|t| t.digest == *digest).map(|t| t.name.clone()).collect();
+        held.retain(|t| t.digest != *digest);
+        for name in on_it {
+            held.extend(docker.held_tag(&repository, &name)?);
         }
-        execute::run_command_step(ws, step)?;
+        let fresh = registry::prune(&held, &prefixes, &branches, cutoff.as_deref());
+        match registry::recheck(&fresh, digest) {
+            registry::Recheck::Delete => {
+                execute::run_command_step(ws, step)?;
+                held.retain(|t| t.digest != *digest);
+                deleted += 1;
+            }
+            registry::Recheck::Gone => {
+                ui::info(format_args!("{repository}@{digest} was deleted meanwhile (another prune?): done"))
+            }
+            registry::Recheck::Keep(why) => {
+                ui::warn(format_args!("{repository}@{digest} changed since it was read, left alone: {why}"))
+            }
+        }
     }
     ui::info(format_args!(
-        "deleted {} tag(s); the registry frees their layers at its next garbage collection",
-        steps.len()
+        "deleted {deleted} manifest(s); the registry frees their layers at its next garbage collection"
     ));
     Ok(())
 }
