@@ -4,12 +4,14 @@
 use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 use serde::Deserialize;
+use std::sync::Mutex;
 use xshell::{cmd, Shell};
 
 use crate::{
     checks, error, exec,
     failure::{self, Failure},
     plan::{registry::HeldTag, steps, RemoteImage},
+    reference::ImageRef,
     ui,
 };
 
@@ -197,91 +199,168 @@ impl Docker {
         Ok(list.tags)
     }
 
-    /// The tags of `repository` that `wanted` picks, each with its digest, labels and manifests:
-    /// one read per tag, [`READERS`] at a time (each read is a process that mostly waits on the
-    /// registry), in the listing's order.
-    pub(crate) fn held_tags(&self, repository: &str, wanted: impl Fn(&str) -> bool) -> Result<Vec<HeldTag>> {
-        use std::sync::{
-            atomic::{AtomicBool, AtomicUsize, Ordering},
-            Mutex,
-        };
-        let names: Vec<String> = self.list_tags(repository)?.into_iter().filter(|t| wanted(t)).collect();
-        let read: Mutex<Vec<Option<Result<Option<HeldTag>>>>> = Mutex::new(names.iter().map(|_| None).collect());
+    /// The tags of `repository` that `read` picks, each with its digest and manifests, and with
+    /// `TagRead::Labels` its labels: one or two `skopeo inspect --raw` per tag (a third of an
+    /// `imagetools inspect`'s cost; a config read once per manifest), [`READERS`] at a time, in
+    /// the listing's order.
+    pub(crate) fn held_tags(&self, repository: &str, read: impl Fn(&str) -> Option<TagRead>) -> Result<Vec<HeldTag>> {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let names: Vec<(String, TagRead)> =
+            self.list_tags(repository)?.into_iter().filter_map(|t| read(&t).map(|r| (t, r))).collect();
+        let results: Mutex<Vec<Option<Result<Option<HeldTag>>>>> = Mutex::new(names.iter().map(|_| None).collect());
         let (next, failed) = (AtomicUsize::new(0), AtomicBool::new(false));
-        let envs = self.envs.as_slice();
+        let labels = Labels::default();
+        let (authfile, envs) = (self.authfile(), self.envs.as_slice());
+        let authfile = authfile.as_deref();
+        let store = |i: usize, tag| results.lock().expect("no reader panics")[i] = Some(tag);
         std::thread::scope(|scope| {
             for _ in 0..READERS.min(names.len()) {
                 scope.spawn(|| {
                     let sh = match Shell::new() {
                         Ok(sh) => sh,
-                        Err(e) => return read.lock().expect("no reader panics")[0] = Some(Err(e.into())),
+                        Err(e) => return store(0, Err(e.into())),
                     };
+                    let reader = TagReader { sh: &sh, envs, authfile, labels: &labels };
                     while !failed.load(Ordering::Relaxed) {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(name) = names.get(i) else { break };
-                        let tag = held_tag_in(&sh, envs, repository, name);
+                        let Some((name, read)) = names.get(i) else { break };
+                        let tag = reader.held_tag(repository, name, *read);
                         failed.fetch_or(tag.is_err(), Ordering::Relaxed);
-                        read.lock().expect("no reader panics")[i] = Some(tag);
+                        store(i, tag);
                     }
                 });
             }
         });
         let mut held = Vec::new();
-        for tag in read.into_inner().expect("no reader panics").into_iter().flatten() {
+        for tag in results.into_inner().expect("no reader panics").into_iter().flatten() {
             // A tag deleted between the list and the read is simply not held.
             held.extend(tag?);
         }
         Ok(held)
     }
 
-    /// One tag of `repository` with its digest, labels and manifests; `None` when it is not there.
+    /// One tag of `repository` with its digest, manifests and labels; `None` when it is not there.
     pub(crate) fn held_tag(&self, repository: &str, name: &str) -> Result<Option<HeldTag>> {
-        held_tag_in(&self.sh, &self.envs, repository, name)
+        let (labels, authfile) = (Labels::default(), self.authfile());
+        let reader = TagReader { sh: &self.sh, envs: &self.envs, authfile: authfile.as_deref(), labels: &labels };
+        reader.held_tag(repository, name, TagRead::Labels)
     }
 
     /// The image at `reference`, or `None` when the tag does not exist. One registry read:
     /// `{{json .}}` holds both the manifest and the image config(s).
     pub(crate) fn inspect(&self, reference: &str) -> Result<Option<RemoteImage>> {
-        inspect_in(&self.sh, &self.envs, reference)
+        let argv = steps::inspect_argv(reference);
+        let out = failure::exec_retrying(&format!("reading {reference}"), || self.argv(&argv))?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if failure::classify(&stderr) == Failure::NotFound {
+                return Ok(None);
+            }
+            return Err(registry_error(registry_host(reference), &stderr).context(format!("reading {reference}")));
+        }
+        let inspected: Inspected = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("parsing what the registry says of {reference}"))?;
+        Ok(Some(inspected.into_remote()))
     }
 }
 
-/// How many registry reads [`Docker::held_tags`] runs at once.
+/// How many registry reads [`Docker::held_tags`] runs at once: each is a process that mostly
+/// waits on the registry.
 pub(crate) const READERS: usize = 8;
 
-fn held_tag_in(sh: &Shell, envs: &[(String, String)], repository: &str, name: &str) -> Result<Option<HeldTag>> {
-    let reference = crate::reference::ImageRef::tag(repository, name).to_string();
-    Ok(inspect_in(sh, envs, &reference)?.map(|image| HeldTag {
-        name: name.to_owned(),
-        digest: image.digest,
-        branch: image.branch,
-        created: image.created,
-        manifests: image.manifests.into_values().collect(),
-    }))
+/// What [`Docker::held_tags`] reads of a tag: its digest and manifests, or its labels too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TagRead {
+    Digests,
+    Labels,
 }
 
-/// [`Docker::inspect`] in a shell of the caller's (a reader thread's own).
-fn inspect_in(sh: &Shell, envs: &[(String, String)], reference: &str) -> Result<Option<RemoteImage>> {
-    let argv = steps::inspect_argv(reference);
-    let make = || {
-        let (program, args) = argv.split_first().expect("a command line has a program");
-        let mut c = cmd!(sh, "{program} {args...}");
-        for (k, v) in envs {
-            c = c.env(k, v);
+/// The labels read so far, by the digest of the manifest whose config holds them.
+type Labels = Mutex<std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>>;
+
+/// One reader thread's tools: its own shell (a `Shell` is not shared between threads), this
+/// run's environment and login, and the labels all readers have read.
+struct TagReader<'a> {
+    sh: &'a Shell,
+    envs: &'a [(String, String)],
+    authfile: Option<&'a camino::Utf8Path>,
+    labels: &'a Labels,
+}
+
+impl TagReader<'_> {
+    fn held_tag(&self, repository: &str, name: &str, read: TagRead) -> Result<Option<HeldTag>> {
+        let Some(raw) = self.raw(repository, &ImageRef::tag(repository, name).transport(), false)? else {
+            return Ok(None);
+        };
+        // The digest of a manifest is that of its bytes as the registry holds them.
+        let digest = format!("sha256:{:x}", <sha2::Sha256 as sha2::Digest>::digest(&raw));
+        let manifest: RawManifest =
+            serde_json::from_slice(&raw).with_context(|| format!("parsing the manifest of {repository}:{name}"))?;
+        let manifests: Vec<String> = manifest
+            .manifests
+            .into_iter()
+            .flatten()
+            .filter(|m| m.platform.as_ref().is_none_or(|p| p.os != "unknown"))
+            .map(|m| m.digest)
+            .collect();
+        let mut held = HeldTag { name: name.to_owned(), digest, branch: None, created: None, manifests };
+        if read == TagRead::Labels {
+            // The config of the manifest itself, or of an index's first platform.
+            let source = held.manifests.first().unwrap_or(&held.digest).clone();
+            let known = self.labels.lock().expect("no reader panics").get(&source).cloned();
+            let labels = match known {
+                Some(labels) => labels,
+                None => {
+                    let Some(config) = self.raw(repository, &format!("docker://{repository}@{source}"), true)? else {
+                        return Ok(None);
+                    };
+                    let config: ImageConfig = serde_json::from_slice(&config)
+                        .with_context(|| format!("parsing the image config of {repository}:{name}"))?;
+                    self.labels.lock().expect("no reader panics").insert(source, config.config.labels.clone());
+                    config.config.labels
+                }
+            };
+            held.branch = labels.get(BRANCH_LABEL).cloned();
+            held.created = labels.get("org.opencontainers.image.created").cloned();
         }
-        c
-    };
-    let out = failure::exec_retrying(&format!("reading {reference}"), make)?;
-    if !out.status.success() {
+        Ok(Some(held))
+    }
+
+    /// `skopeo inspect --raw [--config] TRANSPORT`: the manifest (or config) as the registry holds
+    /// it, or `None` when it is not there.
+    fn raw(&self, repository: &str, transport: &str, config: bool) -> Result<Option<Vec<u8>>> {
+        let mut argv = vec!["inspect".to_owned(), "--raw".to_owned()];
+        if config {
+            argv.push("--config".to_owned());
+        }
+        argv.extend(steps::skopeo_options(self.authfile, repository, &["--tls-verify"]));
+        argv.push(transport.to_owned());
+        let argv = &argv;
+        let make = || {
+            let mut c = cmd!(self.sh, "skopeo {argv...}");
+            for (k, v) in self.envs {
+                c = c.env(k, v);
+            }
+            c
+        };
+        let what = format!("reading {transport}");
+        let out = failure::exec_retrying(&what, make)?;
+        if out.status.success() {
+            return Ok(Some(out.stdout));
+        }
         let stderr = String::from_utf8_lossy(&out.stderr);
         if failure::classify(&stderr) == Failure::NotFound {
             return Ok(None);
         }
-        return Err(registry_error(registry_host(reference), &stderr).context(format!("reading {reference}")));
+        Err(registry_error(registry_host(repository), &stderr).context(what))
     }
-    let inspected: Inspected = serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("parsing what the registry says of {reference}"))?;
-    Ok(Some(inspected.into_remote()))
+}
+
+/// A manifest as stored: an index lists its manifests (a single manifest has none).
+#[derive(Deserialize)]
+struct RawManifest {
+    #[serde(default)]
+    manifests: Option<Vec<ManifestEntry>>,
 }
 
 /// What `imagetools inspect --format '{{json .}}'` prints (the part read here).

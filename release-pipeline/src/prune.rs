@@ -9,7 +9,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::{
-    dist, error, execute, flags,
+    dist,
+    docker::TagRead,
+    error, execute, flags,
     plan::{registry, Step},
     preflight, ui,
     workspace::Workspace,
@@ -32,15 +34,11 @@ pub(crate) fn run(cmd: flags::Prune, ws: &Workspace) -> Result<()> {
 fn prune(cmd: &flags::Prune, ws: &Workspace) -> Result<()> {
     let repository = preflight::repository(ws, cmd.repository.clone())?;
     let branches = remote_branches(ws)?;
-    if branches.is_empty() {
-        return Err(error::error_with_help(
-            format!("the git remote `{}` lists no branches: every dev tag would count as gone", ws.config.git_remote),
-            "check `git-remote` in the configuration (and `git remote -v`): prune reads the branches of the team's remote",
-        ));
-    }
     let docker = preflight::registry_session(ws, &repository)?;
-    let held = docker.held_tags(&repository, |_| true)?;
     let prefixes: Vec<&str> = ws.config.context.iter().map(|c| c.image_tag_prefix.as_str()).collect();
+    let read =
+        |name: &str| Some(if registry::needs_labels(name, &prefixes) { TagRead::Labels } else { TagRead::Digests });
+    let held = docker.held_tags(&repository, read)?;
     let cutoff = cmd.keep_days.map(|days| {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         dist::rfc3339(now - i64::from(days) * 86_400)
@@ -69,7 +67,7 @@ fn prune(cmd: &flags::Prune, ws: &Workspace) -> Result<()> {
     // Decide again right before each delete, on a fresh read of the remote's branches and of the
     // registry: a branch pushed again, a tag pushed or moved since, is not deleted on the old
     // decision, and a digest another prune deleted meanwhile counts as done.
-    let mut held = docker.held_tags(&repository, |_| true)?;
+    let mut held = docker.held_tags(&repository, read)?;
     let mut deleted = 0;
     for step in &steps {
         let Step::Delete { digest, .. } = step else { continue };
@@ -101,8 +99,17 @@ fn prune(cmd: &flags::Prune, ws: &Workspace) -> Result<()> {
     Ok(())
 }
 
-/// The branches the configured git remote has (`git ls-remote --heads`).
+/// The branches the configured git remote has (`git ls-remote --heads`); none is an error, since
+/// every dev tag would count as gone.
 fn remote_branches(ws: &Workspace) -> Result<Vec<String>> {
     let remote = &ws.config.git_remote;
-    ws.repo()?.remote_refs(remote, "refs/heads/", &format!("listing the branches of the git remote `{remote}`"))
+    let branches =
+        ws.repo()?.remote_refs(remote, "refs/heads/", &format!("listing the branches of the git remote `{remote}`"))?;
+    if branches.is_empty() {
+        return Err(error::error_with_help(
+            format!("the git remote `{remote}` lists no branches: every dev tag would count as gone"),
+            "check `git-remote` in the configuration (and `git remote -v`): prune reads the branches of the team's remote",
+        ));
+    }
+    Ok(branches)
 }

@@ -5,6 +5,7 @@ use anstream::{print, println};
 use anyhow::{Context, Result};
 
 use crate::{
+    docker::TagRead,
     error,
     execute::MOVE_ROUNDS,
     flags, gather,
@@ -60,6 +61,7 @@ fn reconcile(cmd: &flags::Reconcile, ws: &Workspace) -> Result<()> {
         prefixes
             .iter()
             .any(|p| name.strip_prefix(p).is_some_and(|b| tags::as_version_tag(b).is_some() || tags::is_moving_tag(b)))
+            .then_some(TagRead::Digests)
     };
     // As many rounds as a release's own tag step takes before it gives up on converging.
     for round in 0..MOVE_ROUNDS {

@@ -196,6 +196,15 @@ pub(crate) fn prune(
     decisions
 }
 
+/// Whether `prune` decides on a tag by its labels (branch, created): all but version and moving
+/// tags, which it keeps by their name.
+pub(crate) fn needs_labels(name: &str, prefixes: &[&str]) -> bool {
+    name.starts_with(tags::STAGING_PREFIX)
+        || !prefixes
+            .iter()
+            .any(|p| name.strip_prefix(p).is_some_and(|b| tags::as_version_tag(b).is_some() || tags::is_moving_tag(b)))
+}
+
 /// What the decisions of a fresh read say of a delete planned on `digest`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Recheck {
@@ -445,6 +454,22 @@ mod tests {
             recheck(&prune(&twin, &[""], &["main".to_owned()], None), "sha256:a"),
             Recheck::Keep("a: shares its digest with mine, which stays".to_owned())
         );
+    }
+
+    #[test]
+    fn labels_are_read_for_all_but_version_and_moving_tags() {
+        for (name, needs) in [
+            ("1.2.3", false),
+            ("rpi-latest", false),
+            ("rpi-1.2", false),
+            ("feature-x", true),
+            ("rpi-feature-x", true),
+            ("branch-1.2.3", true),
+            ("staging-0123456789ab-1.2.3-linux-amd64", true),
+            ("sha256-ab.sig", true),
+        ] {
+            assert_eq!(needs_labels(name, &["", "rpi-"]), needs, "{name}");
+        }
     }
 
     #[test]
