@@ -25,6 +25,9 @@ pub(crate) struct Docker {
     authfile: Option<Utf8PathBuf>,
     _temp: Option<crate::interrupt::SecretDir>,
     containerd_store: bool,
+    /// The labels this run has read, by manifest digest: a manifest's config never changes, so
+    /// a second read of the registry (`prune --apply`'s fresh one) reads only the manifests.
+    labels: Labels,
 }
 
 /// The image label naming the branch of a dev build.
@@ -34,8 +37,14 @@ impl Docker {
     /// Checks the CLI, the daemon and buildx (`checks.rs`); each missing piece is one clear error.
     pub(crate) fn connect() -> Result<Docker> {
         checks::docker_cli().map_err(checks::Problem::into_error)?;
-        let mut docker =
-            Docker { sh: Shell::new()?, envs: Vec::new(), authfile: None, _temp: None, containerd_store: false };
+        let mut docker = Docker {
+            sh: Shell::new()?,
+            envs: Vec::new(),
+            authfile: None,
+            _temp: None,
+            containerd_store: false,
+            labels: Labels::default(),
+        };
         let info = exec::exec_output(docker.cmd(&checks::DOCKER_INFO))?;
         docker.containerd_store = checks::docker_daemon(&info).map_err(checks::Problem::into_error)?;
         let version = exec::exec_output(docker.cmd(&["buildx", "version"]))?;
@@ -209,7 +218,7 @@ impl Docker {
             self.list_tags(repository)?.into_iter().filter_map(|t| read(&t).map(|r| (t, r))).collect();
         let results: Mutex<Vec<Option<Result<Option<HeldTag>>>>> = Mutex::new(names.iter().map(|_| None).collect());
         let (next, failed) = (AtomicUsize::new(0), AtomicBool::new(false));
-        let labels = Labels::default();
+        let labels = &self.labels;
         let (authfile, envs) = (self.authfile(), self.envs.as_slice());
         let authfile = authfile.as_deref();
         let store = |i: usize, tag| results.lock().expect("no reader panics")[i] = Some(tag);
@@ -220,7 +229,7 @@ impl Docker {
                         Ok(sh) => sh,
                         Err(e) => return store(0, Err(e.into())),
                     };
-                    let reader = TagReader { sh: &sh, envs, authfile, labels: &labels };
+                    let reader = TagReader { sh: &sh, envs, authfile, labels };
                     while !failed.load(Ordering::Relaxed) {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some((name, read)) = names.get(i) else { break };
@@ -241,8 +250,8 @@ impl Docker {
 
     /// One tag of `repository` with its digest, manifests and labels; `None` when it is not there.
     pub(crate) fn held_tag(&self, repository: &str, name: &str) -> Result<Option<HeldTag>> {
-        let (labels, authfile) = (Labels::default(), self.authfile());
-        let reader = TagReader { sh: &self.sh, envs: &self.envs, authfile: authfile.as_deref(), labels: &labels };
+        let authfile = self.authfile();
+        let reader = TagReader { sh: &self.sh, envs: &self.envs, authfile: authfile.as_deref(), labels: &self.labels };
         reader.held_tag(repository, name, TagRead::Labels)
     }
 
