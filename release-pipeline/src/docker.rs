@@ -222,13 +222,12 @@ impl Docker {
         let (authfile, envs) = (self.authfile(), self.envs.as_slice());
         let authfile = authfile.as_deref();
         let store = |i: usize, tag| results.lock().expect("no reader panics")[i] = Some(tag);
+        // A shell per reader: a `Shell` is not shared between threads.
+        let shells = (0..READERS.min(names.len())).map(|_| Shell::new()).collect::<Result<Vec<_>, _>>()?;
         std::thread::scope(|scope| {
-            for _ in 0..READERS.min(names.len()) {
-                scope.spawn(|| {
-                    let sh = match Shell::new() {
-                        Ok(sh) => sh,
-                        Err(e) => return store(0, Err(e.into())),
-                    };
+            for sh in shells {
+                let (names, next, failed, store) = (&names, &next, &failed, &store);
+                scope.spawn(move || {
                     let reader = TagReader { sh: &sh, envs, authfile, labels };
                     while !failed.load(Ordering::Relaxed) {
                         let i = next.fetch_add(1, Ordering::Relaxed);
