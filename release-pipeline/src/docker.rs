@@ -4,12 +4,14 @@
 use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 use serde::Deserialize;
+use std::sync::Mutex;
 use xshell::{cmd, Shell};
 
 use crate::{
     checks, error, exec,
     failure::{self, Failure},
     plan::{registry::HeldTag, steps, RemoteImage},
+    reference::ImageRef,
     ui,
 };
 
@@ -23,6 +25,9 @@ pub(crate) struct Docker {
     authfile: Option<Utf8PathBuf>,
     _temp: Option<crate::interrupt::SecretDir>,
     containerd_store: bool,
+    /// The labels this run has read, by manifest digest: a manifest's config never changes, so
+    /// a second read of the registry (`prune --apply`'s fresh one) reads only the manifests.
+    labels: Labels,
 }
 
 /// The image label naming the branch of a dev build.
@@ -32,8 +37,14 @@ impl Docker {
     /// Checks the CLI, the daemon and buildx (`checks.rs`); each missing piece is one clear error.
     pub(crate) fn connect() -> Result<Docker> {
         checks::docker_cli().map_err(checks::Problem::into_error)?;
-        let mut docker =
-            Docker { sh: Shell::new()?, envs: Vec::new(), authfile: None, _temp: None, containerd_store: false };
+        let mut docker = Docker {
+            sh: Shell::new()?,
+            envs: Vec::new(),
+            authfile: None,
+            _temp: None,
+            containerd_store: false,
+            labels: Labels::default(),
+        };
         let info = exec::exec_output(docker.cmd(&checks::DOCKER_INFO))?;
         docker.containerd_store = checks::docker_daemon(&info).map_err(checks::Problem::into_error)?;
         let version = exec::exec_output(docker.cmd(&["buildx", "version"]))?;
@@ -197,17 +208,50 @@ impl Docker {
         Ok(list.tags)
     }
 
-    /// The tags of `repository` that `wanted` picks, each with its digest and labels (one read
-    /// per tag).
-    pub(crate) fn held_tags(&self, repository: &str, wanted: impl Fn(&str) -> bool) -> Result<Vec<HeldTag>> {
-        let mut held = Vec::new();
-        for name in self.list_tags(repository)?.into_iter().filter(|t| wanted(t)) {
-            // A tag deleted between the list and the read is simply not held.
-            if let Some(image) = self.inspect(&crate::reference::ImageRef::tag(repository, &name).to_string())? {
-                held.push(HeldTag { name, digest: image.digest, branch: image.branch, created: image.created });
+    /// The tags of `repository` that `read` picks, each with its digest and manifests, and with
+    /// `TagRead::Labels` its labels: one or two `skopeo inspect --raw` per tag (a third of an
+    /// `imagetools inspect`'s cost; a config read once per manifest), [`READERS`] at a time, in
+    /// the listing's order.
+    pub(crate) fn held_tags(&self, repository: &str, read: impl Fn(&str) -> Option<TagRead>) -> Result<Vec<HeldTag>> {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let names: Vec<(String, TagRead)> =
+            self.list_tags(repository)?.into_iter().filter_map(|t| read(&t).map(|r| (t, r))).collect();
+        let results: Mutex<Vec<Option<Result<Option<HeldTag>>>>> = Mutex::new(names.iter().map(|_| None).collect());
+        let (next, failed) = (AtomicUsize::new(0), AtomicBool::new(false));
+        let labels = &self.labels;
+        let (authfile, envs) = (self.authfile(), self.envs.as_slice());
+        let authfile = authfile.as_deref();
+        let store = |i: usize, tag| results.lock().expect("no reader panics")[i] = Some(tag);
+        // A shell per reader: a `Shell` is not shared between threads.
+        let shells = (0..READERS.min(names.len())).map(|_| Shell::new()).collect::<Result<Vec<_>, _>>()?;
+        std::thread::scope(|scope| {
+            for sh in shells {
+                let (names, next, failed, store) = (&names, &next, &failed, &store);
+                scope.spawn(move || {
+                    let reader = TagReader { sh: &sh, envs, authfile, labels };
+                    while !failed.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((name, read)) = names.get(i) else { break };
+                        let tag = reader.held_tag(repository, name, *read);
+                        failed.fetch_or(tag.is_err(), Ordering::Relaxed);
+                        store(i, tag);
+                    }
+                });
             }
+        });
+        let mut held = Vec::new();
+        for tag in results.into_inner().expect("no reader panics").into_iter().flatten() {
+            // A tag deleted between the list and the read is simply not held.
+            held.extend(tag?);
         }
         Ok(held)
+    }
+
+    /// One tag of `repository` with its digest, manifests and labels; `None` when it is not there.
+    pub(crate) fn held_tag(&self, repository: &str, name: &str) -> Result<Option<HeldTag>> {
+        let authfile = self.authfile();
+        let reader = TagReader { sh: &self.sh, envs: &self.envs, authfile: authfile.as_deref(), labels: &self.labels };
+        reader.held_tag(repository, name, TagRead::Labels)
     }
 
     /// The image at `reference`, or `None` when the tag does not exist. One registry read:
@@ -226,6 +270,105 @@ impl Docker {
             .with_context(|| format!("parsing what the registry says of {reference}"))?;
         Ok(Some(inspected.into_remote()))
     }
+}
+
+/// How many registry reads [`Docker::held_tags`] runs at once: each is a process that mostly
+/// waits on the registry.
+pub(crate) const READERS: usize = 8;
+
+/// What [`Docker::held_tags`] reads of a tag: its digest and manifests, or its labels too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TagRead {
+    Digests,
+    Labels,
+}
+
+/// The labels read so far, by the digest of the manifest whose config holds them.
+type Labels = Mutex<std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>>;
+
+/// One reader thread's tools: its own shell (a `Shell` is not shared between threads), this
+/// run's environment and login, and the labels all readers have read.
+struct TagReader<'a> {
+    sh: &'a Shell,
+    envs: &'a [(String, String)],
+    authfile: Option<&'a camino::Utf8Path>,
+    labels: &'a Labels,
+}
+
+impl TagReader<'_> {
+    fn held_tag(&self, repository: &str, name: &str, read: TagRead) -> Result<Option<HeldTag>> {
+        let Some(raw) = self.raw(repository, &ImageRef::tag(repository, name).transport(), false)? else {
+            return Ok(None);
+        };
+        // The digest of a manifest is that of its bytes as the registry holds them.
+        let digest = format!("sha256:{:x}", <sha2::Sha256 as sha2::Digest>::digest(&raw));
+        let manifest: RawManifest =
+            serde_json::from_slice(&raw).with_context(|| format!("parsing the manifest of {repository}:{name}"))?;
+        let manifests: Vec<String> = manifest
+            .manifests
+            .into_iter()
+            .flatten()
+            .filter(|m| m.platform.as_ref().is_none_or(|p| p.os != "unknown"))
+            .map(|m| m.digest)
+            .collect();
+        let mut held = HeldTag { name: name.to_owned(), digest, branch: None, created: None, manifests };
+        if read == TagRead::Labels {
+            // The config of the manifest itself, or of an index's first platform.
+            let source = held.manifests.first().unwrap_or(&held.digest).clone();
+            let known = self.labels.lock().expect("no reader panics").get(&source).cloned();
+            let labels = match known {
+                Some(labels) => labels,
+                None => {
+                    let Some(config) = self.raw(repository, &format!("docker://{repository}@{source}"), true)? else {
+                        return Ok(None);
+                    };
+                    let config: ImageConfig = serde_json::from_slice(&config)
+                        .with_context(|| format!("parsing the image config of {repository}:{name}"))?;
+                    self.labels.lock().expect("no reader panics").insert(source, config.config.labels.clone());
+                    config.config.labels
+                }
+            };
+            held.branch = labels.get(BRANCH_LABEL).cloned();
+            held.created = labels.get("org.opencontainers.image.created").cloned();
+        }
+        Ok(Some(held))
+    }
+
+    /// `skopeo inspect --raw [--config] TRANSPORT`: the manifest (or config) as the registry holds
+    /// it, or `None` when it is not there.
+    fn raw(&self, repository: &str, transport: &str, config: bool) -> Result<Option<Vec<u8>>> {
+        let mut argv = vec!["inspect".to_owned(), "--raw".to_owned()];
+        if config {
+            argv.push("--config".to_owned());
+        }
+        argv.extend(steps::skopeo_options(self.authfile, repository, &["--tls-verify"]));
+        argv.push(transport.to_owned());
+        let argv = &argv;
+        let make = || {
+            let mut c = cmd!(self.sh, "skopeo {argv...}");
+            for (k, v) in self.envs {
+                c = c.env(k, v);
+            }
+            c
+        };
+        let what = format!("reading {transport}");
+        let out = failure::exec_retrying(&what, make)?;
+        if out.status.success() {
+            return Ok(Some(out.stdout));
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if failure::classify(&stderr) == Failure::NotFound {
+            return Ok(None);
+        }
+        Err(registry_error(registry_host(repository), &stderr).context(what))
+    }
+}
+
+/// A manifest as stored: an index lists its manifests (a single manifest has none).
+#[derive(Deserialize)]
+struct RawManifest {
+    #[serde(default)]
+    manifests: Option<Vec<ManifestEntry>>,
 }
 
 /// What `imagetools inspect --format '{{json .}}'` prints (the part read here).

@@ -26,10 +26,11 @@ use crate::{
 
 /// Test hook: with `RELEASE_PIPELINE_PAUSE_AT=<step>` and `RELEASE_PIPELINE_PAUSE_FILE=<path>`,
 /// the run creates `<path>.paused` at the first step of that kind (`dist`, `build`, `sign`: the
-/// first signing step, `merge`: the first write of a merge, `move-tags`, `publish`) and waits
-/// until `<path>` exists. The race tests pause one run here and let another
-/// finish; every decision about what to write comes after this point.
-fn pause_point(step: &str) {
+/// first signing step, `merge`: the first write of a merge, `move-tags`, `publish`; `prune`:
+/// after prune has decided, before its first delete) and waits until `<path>` exists. The race
+/// tests pause one run here and let another finish; every decision about what to write comes
+/// after this point.
+pub(crate) fn pause_point(step: &str) {
     let (Ok(at), Ok(file)) = (std::env::var("RELEASE_PIPELINE_PAUSE_AT"), std::env::var("RELEASE_PIPELINE_PAUSE_FILE"))
     else {
         return;
@@ -465,8 +466,8 @@ pub(crate) fn run_command_step(ws: &Workspace, step: &Step) -> Result<()> {
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     match step {
-        Step::Delete { tag, .. } if failure::deletes_disabled(&stderr) => Err(error::error_with_help(
-            format!("the registry refuses to delete {tag}: deletes are not enabled"),
+        Step::Delete { tags, .. } if failure::deletes_disabled(&stderr) => Err(error::error_with_help(
+            format!("the registry refuses to delete {}: deletes are not enabled", tags.join(", ")),
             "enable them in the registry's configuration (distribution: `storage: delete: enabled: true`, or REGISTRY_STORAGE_DELETE_ENABLED=true), then run prune again",
         )),
         Step::Yank { krate, version, .. } if failure::cargo_already_yanked(&stderr) => {
@@ -478,6 +479,10 @@ pub(crate) fn run_command_step(ws: &Workspace, step: &Step) -> Result<()> {
             ui::info(format_args!(
                 "nothing to yank: {krate} {version} is not published; it never will be, since it is retracted"
             ));
+            Ok(())
+        }
+        Step::Delete { tags, .. } if failure::classify(&stderr) == failure::Failure::NotFound => {
+            ui::info(format_args!("{} deleted already (another prune?): done", tags.join(", ")));
             Ok(())
         }
         Step::Delete { argv, .. } => {

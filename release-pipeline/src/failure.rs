@@ -103,6 +103,8 @@ pub(crate) fn classify(stderr: &str) -> Failure {
         "MANIFEST_UNKNOWN",
         "NAME_UNKNOWN",
         "name not known to registry",
+        // skopeo delete's words for a 404 on the manifest.
+        "Image may not exist",
     ]) {
         Failure::NotFound
     } else if has(&["connection refused", "no such host", "name resolution"]) {
@@ -215,6 +217,10 @@ mod tests {
     fn failures_are_classified() {
         let cases = [
             ("ERROR: 127.0.0.1:5000/acme/service:9.9.9: not found", Failure::NotFound),
+            (
+                "time=\"2026-12-07T00:26:46Z\" level=fatal msg=\"Unable to delete 127.0.0.1:47391/wtb/s@sha256:9c34. Image may not exist or is not stored with a v2 Schema in a v2 registry\"",
+                Failure::NotFound,
+            ),
             ("dial tcp 127.0.0.1:5000: connect: connection refused", Failure::Unreachable),
             ("login attempt to http://127.0.0.1:5000/v2/ failed with status: 401 Unauthorized", Failure::Refused),
             ("ERROR: failed to push x: 401 Unauthorized", Failure::Refused),

@@ -144,12 +144,14 @@ xflags::xflags! {
             optional --repository repository: String
         }
 
-        /// Delete dev tags of branches gone from the git remote (and, with --keep-days, dev tags
-        /// older than N days); version and moving tags are never pruned. Example: cargo xtask prune
+        /// Delete dev tags of branches gone from the git remote (and, with --keep-days, dev and
+        /// staging tags older than N days); version and moving tags are never pruned.
+        /// Example: cargo xtask prune
         cmd prune {
             /// Delete them (without it: print every candidate with its reason and delete nothing).
             optional --apply
-            /// Also prune dev tags whose image was created more than N days ago.
+            /// Also prune dev and staging tags whose image was created more than N days ago
+            /// (staging tags go only so).
             optional --keep-days days: u32
             /// Print the decisions and steps as JSON.
             optional --json

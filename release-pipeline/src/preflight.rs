@@ -113,6 +113,9 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
     if let Some(merge) = &options.merge {
         problems.extend(merge_sources(docker.as_ref(), plan, merge, &unreadable));
     }
+    if let (Some(target), Some(docker)) = (&options.part, &docker) {
+        problems.extend(staging_problems(docker, plan, &config.targets, target, &unreadable));
+    }
     let signed = if plan.signed { signing(ws, plan, docker.as_ref(), &actions, &mut problems) } else { Vec::new() };
     let crates = publish::preflight(ws, plan).unwrap_or_else(|e| {
         problems.push(format!("{e:#}"));
@@ -186,6 +189,33 @@ fn merge_sources(
                 Ok(held) => problems.extend(plan::parts::check_source(plan, image, platform, digest, held.as_ref())),
                 Err(e) => problems.push(format!("{e:#}")),
             }
+        }
+    }
+    problems
+}
+
+/// A part's staging tags, read before anything is built: one a part of another branch pushed is
+/// a problem (`parts::staging_taken`). An unknown target is the steps' problem, not this one's.
+fn staging_problems(
+    docker: &Docker,
+    plan: &ReleasePlan,
+    targets: &[crate::config::TargetConfig],
+    target: &str,
+    unreadable: &[String],
+) -> Vec<String> {
+    let (Ok(platform), Some(commit)) = (plan::parts::part_platform(plan, targets, target), plan.commit) else {
+        return Vec::new();
+    };
+    let commit = commit.to_string();
+    let mut problems = Vec::new();
+    for (_, image) in plan::parts::part_images(plan, platform) {
+        if !image.push || unreadable.iter().any(|h| h == crate::reference::registry_host(&image.repository)) {
+            continue;
+        }
+        let tag = crate::tags::staging_tag(&commit, image.primary_tag(), platform.as_str());
+        match docker.inspect(&ImageRef::tag(&image.repository, &tag).to_string()) {
+            Ok(held) => problems.extend(plan::parts::staging_taken(plan, &image.repository, &tag, held.as_ref()).err()),
+            Err(e) => problems.push(format!("{e:#}")),
         }
     }
     problems

@@ -1,14 +1,17 @@
 //! `cargo xtask prune [--apply] [--keep-days N]`: the dev tags of branches gone from the git
 //! remote (and, with `--keep-days`, those older than N days) deleted through the registry API.
-//! Version, moving, staging and cosign's tags are never pruned, nor a tag whose digest a kept
-//! tag holds.
-//! Without `--apply` it prints every tag with the reason it goes or stays.
+//! Version and moving tags are never pruned, nor cosign's, nor a tag whose digest a kept tag
+//! holds; staging tags only with `--keep-days`. Without `--apply` it prints every tag with the
+//! reason it goes or stays. Each delete is decided again right before it, on a fresh read
+//! (`pause_point("prune")` comes first).
 use anstream::{print, println};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::{
-    dist, error, execute, flags,
+    dist,
+    docker::TagRead,
+    error, execute, flags,
     plan::{registry, Step},
     preflight, ui,
     workspace::Workspace,
@@ -31,15 +34,11 @@ pub(crate) fn run(cmd: flags::Prune, ws: &Workspace) -> Result<()> {
 fn prune(cmd: &flags::Prune, ws: &Workspace) -> Result<()> {
     let repository = preflight::repository(ws, cmd.repository.clone())?;
     let branches = remote_branches(ws)?;
-    if branches.is_empty() {
-        return Err(error::error_with_help(
-            format!("the git remote `{}` lists no branches: every dev tag would count as gone", ws.config.git_remote),
-            "check `git-remote` in the configuration (and `git remote -v`): prune reads the branches of the team's remote",
-        ));
-    }
     let docker = preflight::registry_session(ws, &repository)?;
-    let held = docker.held_tags(&repository, |_| true)?;
     let prefixes: Vec<&str> = ws.config.context.iter().map(|c| c.image_tag_prefix.as_str()).collect();
+    let read =
+        |name: &str| Some(if registry::needs_labels(name, &prefixes) { TagRead::Labels } else { TagRead::Digests });
+    let held = docker.held_tags(&repository, read)?;
     let cutoff = cmd.keep_days.map(|days| {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         dist::rfc3339(now - i64::from(days) * 86_400)
@@ -64,26 +63,53 @@ fn prune(cmd: &flags::Prune, ws: &Workspace) -> Result<()> {
         ui::info("nothing was deleted: run with --apply (without --json) to delete these tags");
         return Ok(());
     }
-    // Decide again on a fresh read right before deleting: a tag pushed or moved since (a branch
-    // pushed again, a tag pointed at a kept digest) is not deleted on the old decision.
-    let again = registry::prune(&docker.held_tags(&repository, |_| true)?, &prefixes, &branches, cutoff.as_deref());
+    execute::pause_point("prune");
+    // Decide again right before each delete, on a fresh read of the remote's branches and of the
+    // registry: a branch pushed again, a tag pushed or moved since, is not deleted on the old
+    // decision, and a digest another prune deleted meanwhile counts as done.
+    let mut held = docker.held_tags(&repository, read)?;
+    let mut deleted = 0;
     for step in &steps {
-        let Step::Delete { tag, digest, .. } = step else { continue };
-        if !again.iter().any(|d| d.prune && d.tag == *tag && d.digest == *digest) {
-            ui::warn(format_args!("{repository}:{tag} changed since it was read: left alone"));
-            continue;
+        let Step::Delete { digest, .. } = step else { continue };
+        let branches = remote_branches(ws)?;
+        // The tags on this digest, read again (a tag gone since is dropped).
+        let on_it: Vec<String> = held.iter().filter(|t| t.digest == *digest).map(|t| t.name.clone()).collect();
+        held.retain(|t| t.digest != *digest);
+        for name in on_it {
+            held.extend(docker.held_tag(&repository, &name)?);
         }
-        execute::run_command_step(ws, step)?;
+        let fresh = registry::prune(&held, &prefixes, &branches, cutoff.as_deref());
+        match registry::recheck(&fresh, digest) {
+            registry::Recheck::Delete => {
+                execute::run_command_step(ws, step)?;
+                held.retain(|t| t.digest != *digest);
+                deleted += 1;
+            }
+            registry::Recheck::Gone => {
+                ui::info(format_args!("{repository}@{digest} was deleted meanwhile (another prune?): done"))
+            }
+            registry::Recheck::Keep(why) => {
+                ui::warn(format_args!("{repository}@{digest} changed since it was read, left alone: {why}"))
+            }
+        }
     }
     ui::info(format_args!(
-        "deleted {} tag(s); the registry frees their layers at its next garbage collection",
-        steps.len()
+        "deleted {deleted} manifest(s); the registry frees their layers at its next garbage collection"
     ));
     Ok(())
 }
 
-/// The branches the configured git remote has (`git ls-remote --heads`).
+/// The branches the configured git remote has (`git ls-remote --heads`); none is an error, since
+/// every dev tag would count as gone.
 fn remote_branches(ws: &Workspace) -> Result<Vec<String>> {
     let remote = &ws.config.git_remote;
-    ws.repo()?.remote_refs(remote, "refs/heads/", &format!("listing the branches of the git remote `{remote}`"))
+    let branches =
+        ws.repo()?.remote_refs(remote, "refs/heads/", &format!("listing the branches of the git remote `{remote}`"))?;
+    if branches.is_empty() {
+        return Err(error::error_with_help(
+            format!("the git remote `{remote}` lists no branches: every dev tag would count as gone"),
+            "check `git-remote` in the configuration (and `git remote -v`): prune reads the branches of the team's remote",
+        ));
+    }
+    Ok(branches)
 }

@@ -5,6 +5,7 @@ use anstream::{print, println};
 use anyhow::{Context, Result};
 
 use crate::{
+    docker::TagRead,
     error,
     execute::MOVE_ROUNDS,
     flags, gather,
@@ -33,6 +34,7 @@ fn reconcile(cmd: &flags::Reconcile, ws: &Workspace) -> Result<()> {
         prefixes
             .iter()
             .any(|p| name.strip_prefix(p).is_some_and(|b| tags::as_version_tag(b).is_some() || tags::is_moving_tag(b)))
+            .then_some(TagRead::Digests)
     };
     // Only a release of ours, complete and (with signing on) signed is a moving tag's home.
     let mut qualifier = Qualifier::new(ws, &docker, &repository, &prefixes, retracted.clone())?;

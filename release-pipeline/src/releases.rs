@@ -24,17 +24,47 @@ pub(crate) struct Qualifier<'a> {
     prefixes: Vec<String>,
     /// Each version's git tag's commit.
     git_commits: BTreeMap<Version, String>,
+    /// Where a version without a git tag here is looked up once: the git remote's tags (another
+    /// checkout may have released it and pushed its tag since this one was fetched).
+    remote: Option<RemoteTags<'a>>,
     retracted: Vec<Version>,
     /// The public key a moving tag's release must be signed with, when signing is on.
     public_key: Option<Utf8PathBuf>,
     decided: BTreeMap<Version, Option<String>>,
 }
 
+/// The git remote's version tags, read when first needed.
+struct RemoteTags<'a> {
+    repo: &'a crate::repo::Repo,
+    remote: String,
+    prefix: String,
+    read: Option<BTreeMap<Version, String>>,
+}
+
+impl RemoteTags<'_> {
+    fn commit_of(&mut self, version: &Version) -> Result<Option<String>> {
+        if self.read.is_none() {
+            let what = format!("reading the version tags of the git remote `{}`", self.remote);
+            let listed = self.repo.remote_tags(&self.remote, &what)?;
+            self.read = Some(
+                listed
+                    .into_iter()
+                    .filter_map(|(name, commit)| match crate::version::parse_tag(&name, &self.prefix) {
+                        crate::version::TagKind::Version(v) => Some((v, commit.to_string())),
+                        _ => None,
+                    })
+                    .collect(),
+            );
+        }
+        Ok(self.read.as_ref().and_then(|read| read.get(version).cloned()))
+    }
+}
+
 impl<'a> Qualifier<'a> {
     /// The workspace's: its version tags, signing setup, and `retracted` (read right before).
     /// `prefixes` are every context's pushing to `repository`.
     pub(crate) fn new(
-        ws: &Workspace,
+        ws: &'a Workspace,
         docker: &'a Docker,
         repository: &str,
         prefixes: &[&str],
@@ -50,7 +80,15 @@ impl<'a> Qualifier<'a> {
         }
         let public_key =
             (ws.config.signing.sign != SignPolicy::None).then(|| ws.root.join(&ws.config.signing.public_key));
-        Ok(Qualifier::of(docker, repository, prefixes, git_commits, retracted, public_key))
+        let mut qualifier = Qualifier::of(docker, repository, prefixes, git_commits, retracted, public_key);
+        qualifier.remote =
+            ws.repo.as_deref().filter(|repo| repo.has_remote(&ws.config.git_remote)).map(|repo| RemoteTags {
+                repo,
+                remote: ws.config.git_remote.clone(),
+                prefix: ws.config.version_tag_prefix.clone(),
+                read: None,
+            });
+        Ok(qualifier)
     }
 
     /// From its parts: what git says of each version, the retractions and the signing key.
@@ -67,6 +105,7 @@ impl<'a> Qualifier<'a> {
             repository: repository.to_owned(),
             prefixes: prefixes.iter().map(|p| (*p).to_owned()).collect(),
             git_commits,
+            remote: None,
             retracted,
             public_key,
             decided: BTreeMap::new(),
@@ -87,6 +126,11 @@ impl<'a> Qualifier<'a> {
     pub(crate) fn check(&mut self, version: &Version) -> Result<Option<String>> {
         if let Some(decided) = self.decided.get(version) {
             return Ok(decided.clone());
+        }
+        if !self.git_commits.contains_key(version) {
+            if let Some(commit) = self.remote.as_mut().map(|r| r.commit_of(version)).transpose()?.flatten() {
+                self.git_commits.insert(version.clone(), commit);
+            }
         }
         let evidence = self.evidence(version)?;
         let decided = moving::disqualified(version, &evidence);

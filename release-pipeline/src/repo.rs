@@ -366,6 +366,28 @@ impl Repo {
             .collect())
     }
 
+    /// The tags the git remote `remote` holds, each with the commit it names (an annotated tag
+    /// peeled): `git ls-remote --tags -- REMOTE`.
+    pub(crate) fn remote_tags(&self, remote: &str, what: &str) -> Result<Vec<(String, Oid)>> {
+        let sh = xshell::Shell::new()?;
+        let dir = self.root();
+        let listed = crate::exec::exec(xshell::cmd!(sh, "git -C {dir} ls-remote --tags -- {remote}"), what)?;
+        let mut tags: std::collections::BTreeMap<String, Oid> = std::collections::BTreeMap::new();
+        for (object, name) in listed.lines().filter_map(|l| l.split_once('\t')) {
+            let (Ok(object), Some(name)) = (Oid::from_str(object), name.strip_prefix("refs/tags/")) else { continue };
+            match name.strip_suffix("^{}") {
+                // The commit an annotated tag names comes after the tag object's line.
+                Some(tag) => {
+                    tags.insert(tag.to_owned(), object);
+                }
+                None => {
+                    tags.entry(name.to_owned()).or_insert(object);
+                }
+            }
+        }
+        Ok(tags.into_iter().collect())
+    }
+
     /// Whether `descendant` contains `ancestor` (equal counts).
     pub(crate) fn contains(&self, descendant: Oid, ancestor: Oid) -> Result<bool> {
         Ok(descendant == ancestor

@@ -139,7 +139,14 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
         match (step, &docker) {
             (Step::Attest { reference, argv, .. }, Some(docker)) => {
                 let host = crate::reference::registry_host(reference);
-                cosign::run(docker.envs(), signing, ws.env(), argv, &format!("attesting the retraction on {reference}"), Some(host))?;
+                cosign::run(
+                    docker.envs(),
+                    signing,
+                    ws.env(),
+                    argv,
+                    &format!("attesting the retraction on {reference}"),
+                    Some(host),
+                )?;
             }
             _ => execute::run_command_step(ws, step)?,
         }

@@ -242,3 +242,152 @@ fn prune_deletes_the_dev_tags_of_gone_branches_only() {
     assert_ok(&out);
     assert!(stdout(&out).contains(":latest: no release it covers is left"), "{}", stdout(&out));
 }
+
+const BRANCH: &str = "org.release-pipeline.branch";
+const CREATED: &str = "org.opencontainers.image.created";
+
+/// A registry of the test's own, a scratch workspace whose git remote `origin` (a bare
+/// repository) has `main`, and `cargo xtask` run against them. The images are small ones pushed
+/// with skopeo (`Registry::push_image`): prune reads labels and digests, not what was built.
+struct PruneEnv {
+    reg: Registry,
+    ws: TestRepo,
+    _origin: tempfile::TempDir,
+}
+
+impl PruneEnv {
+    fn new(password: &str) -> PruneEnv {
+        let reg = Registry::start("ci", password);
+        let ws = scratch_workspace();
+        let origin = tempfile::tempdir().unwrap();
+        git_in(origin.path(), &["init", "-q", "--bare"]);
+        ws.git(&["remote", "add", "origin", origin.path().to_str().unwrap()]);
+        ws.git(&["push", "-q", "origin", "main"]);
+        PruneEnv { reg, ws, _origin: origin }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        self.reg.xtask(self.ws.path(), args)
+    }
+
+    /// A dev build of `branch` as `tag` (the same branch and arch: the same digest).
+    fn dev_image(&self, tag: &str, branch: &str, arch: &str) -> String {
+        self.reg.push_image(tag, arch, &[(BRANCH, branch), (CREATED, "2026-01-01T00:00:00Z")])
+    }
+
+    /// Pushes `branch` (at main's commit) to the remote, or deletes it there.
+    fn remote_branch(&self, branch: &str, there: bool) {
+        let refspec = if there { format!("main:refs/heads/{branch}") } else { format!(":refs/heads/{branch}") };
+        self.ws.git(&["push", "-q", "origin", &refspec]);
+    }
+}
+
+/// Item 13: branch `a` deleted on the remote, `prune --apply` paused after deciding to delete
+/// `a` and `rpi-a`; meanwhile `a` is pushed again (and dev-released: the same commit, so the
+/// same digests). Resumed, prune reads the remote's branches again before each delete and keeps
+/// both tags.
+#[test]
+fn prune_keeps_a_branch_that_came_back() {
+    let env = PruneEnv::new("ops-pass-13");
+    env.remote_branch("a", true);
+    let (a, rpi_a) = (env.dev_image("a", "a", "amd64"), env.dev_image("rpi-a", "a", "arm"));
+    env.remote_branch("a", false);
+    let paused = Paused::start(env.cmd(&["prune", "--apply"]), "prune");
+    env.remote_branch("a", true);
+    let (status, out, err) = paused.resume();
+    assert!(status.success(), "{err}");
+    assert!(out.contains(":a  (branch a is gone from the remote)"), "it had decided to delete a: {out}");
+    assert_eq!(env.reg.tags(), ["a", "rpi-a"]);
+    assert_eq!((env.reg.digest("a"), env.reg.digest("rpi-a")), (a, rpi_a));
+    assert!(err.contains("left alone: a: branch a exists on the remote"), "{err}");
+    assert!(err.contains("left alone: rpi-a: branch a exists on the remote"), "{err}");
+
+    // Gone for good: the next prune deletes both.
+    env.remote_branch("a", false);
+    assert_ok(&env.cmd(&["prune", "--apply"]).output().unwrap());
+    assert_eq!(env.reg.tags(), Vec::<String>::new());
+}
+
+/// Item 14: two tags prune deletes on one digest are one delete, and two prunes that overlap
+/// (one paused after deciding while the other deletes everything) both succeed.
+#[test]
+fn overlapping_prunes_delete_each_digest_once() {
+    let env = PruneEnv::new("ops-pass-14");
+    let push = || {
+        let a = env.dev_image("a", "a", "amd64");
+        env.dev_image("a-twin", "a", "amd64");
+        env.dev_image("c", "c", "amd64");
+        env.dev_image("main", "main", "amd64");
+        assert_eq!(env.reg.digest("a-twin"), a);
+    };
+    push();
+    let out = env.cmd(&["prune", "--apply"]).output().unwrap();
+    assert_ok(&out);
+    let said = stdout(&out);
+    assert_eq!(said.matches("$ skopeo delete").count(), 2, "one delete for a and a-twin, one for c: {said}");
+    assert!(said.contains("delete a, a-twin: ") || said.contains("delete a-twin, a: "), "{said}");
+    assert_eq!(env.reg.tags(), ["main"]);
+
+    push();
+    let paused = Paused::start(env.cmd(&["prune", "--apply"]), "prune");
+    assert_ok(&env.cmd(&["prune", "--apply"]).output().unwrap());
+    assert_eq!(env.reg.tags(), ["main"]);
+    let (status, _, err) = paused.resume();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("was deleted meanwhile (another prune?): done"), "{err}");
+    assert_eq!(env.reg.tags(), ["main"]);
+}
+
+/// Item 16: a registry that pages its tag list (`Link: <…>; rel="next"`, here 2 tags a page
+/// through a proxy) is read whole.
+#[test]
+fn tags_are_read_across_pages() {
+    let env = PruneEnv::new("ops-pass-16");
+    let names = ["a", "b", "c", "d", "e"];
+    for (i, tag) in names.iter().enumerate() {
+        env.reg.push_image(tag, "amd64", &[(BRANCH, "main"), (CREATED, &format!("2026-01-0{}T00:00:00Z", i + 1))]);
+    }
+    let proxy = FaultProxy::start_paging(env.reg.port, Vec::new(), Some(2));
+    let out = env.cmd(&["prune"]).env("RELEASE_REPOSITORY", format!("{}/acme/service", proxy.host())).output().unwrap();
+    assert_ok(&out);
+    for tag in names {
+        assert!(stdout(&out).contains(&format!("/acme/service:{tag}  (branch main exists")), "{tag}: {}", stdout(&out));
+    }
+    let lists: Vec<String> =
+        proxy.forwarded.lock().unwrap().iter().filter(|r| r.contains("/tags/list")).cloned().collect();
+    assert!(lists.iter().filter(|r| r.contains("last=")).count() >= 2, "three pages, two followed by Link: {lists:?}");
+}
+
+/// Item 15: a part of `feature-x` refuses the staging tag a part of `feature/x` pushed at the
+/// same commit (one dev tag, so one staging tag), before anything is built; its own branch's
+/// part there (a rerun) is no problem.
+#[test]
+fn a_part_refuses_a_staging_tag_another_branch_holds() {
+    let env = PruneEnv::new("ops-pass-15");
+    env.ws.git(&["checkout", "-q", "-b", "feature-x"]);
+    let commit = env.ws.git(&["rev-parse", "HEAD"]);
+    let staging = format!("staging-{}-feature-x-linux-amd64", &commit[..12]);
+    env.dev_image(&staging, "feature/x", "amd64");
+    let part = ["dev-release", "--part", "x86_64-unknown-linux-musl", "--dry-run"];
+    let out = env.cmd(&part).output().unwrap();
+    assert_fails_with(
+        &out,
+        &format!("{staging} holds a part of branch feature/x, and branch feature-x has the same staging tag"),
+    );
+    env.dev_image(&staging, "feature-x", "amd64");
+    assert_ok(&env.cmd(&part).output().unwrap());
+}
+
+/// Item 15: a staging tag is not a dev tag: its branch gone from the remote, it stays until
+/// `--keep-days` says it is older than that (the README's promise).
+#[test]
+fn staging_tags_wait_for_keep_days() {
+    let env = PruneEnv::new("ops-pass-15b");
+    env.dev_image("staging-0123456789ab-gone-linux-amd64", "gone", "amd64");
+    let out = env.cmd(&["prune", "--apply"]).output().unwrap();
+    assert_ok(&out);
+    assert!(stdout(&out).contains("(a staging tag: a merge may still need it"), "{}", stdout(&out));
+    assert_eq!(env.reg.tags(), ["staging-0123456789ab-gone-linux-amd64"]);
+    assert_ok(&env.cmd(&["prune", "--apply", "--keep-days", "1"]).output().unwrap());
+    assert_eq!(env.reg.tags(), Vec::<String>::new());
+}

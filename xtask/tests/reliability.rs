@@ -60,13 +60,7 @@ fn transient_registry_errors_are_retried() {
 }
 
 fn release_cmd(ws: &std::path::Path, reg: &Registry, args: &[&str]) -> std::process::Command {
-    let mut cmd = xtask_cmd(ws);
-    cmd.env("CARGO_TARGET_DIR", shared_target_dir())
-        .env("RELEASE_REPOSITORY", reg.repository())
-        .env("REGISTRY_USER", &reg.user)
-        .env("REGISTRY_PASSWORD", &reg.password)
-        .args(args);
-    cmd
+    reg.xtask(ws, args)
 }
 
 /// A clone of `ws` in a directory of its own: another CI job's checkout of the same repository.
@@ -86,11 +80,19 @@ fn latest_never_moves_backwards_when_releases_overlap() {
     assert_ok(&release_cmd(ws.path(), &reg, &["release"]).output().unwrap());
     ws.commit("fix for 2.0.1");
     ws.tag("2.0.1");
+    // The two checkouts share a remote, as CI jobs do: a release's tag is pushed before CI
+    // releases it, and that is where the paused run learns that 2.1.0 is a release of ours.
+    let origin = tempfile::tempdir().unwrap();
+    git_in(origin.path(), &["init", "-q", "--bare"]);
+    ws.git(&["remote", "add", "origin", origin.path().to_str().unwrap()]);
+    ws.git(&["push", "-q", "origin", "HEAD:refs/heads/main", "--tags"]);
     let paused = Paused::start(release_cmd(ws.path(), &reg, &["release"]), "move-tags");
 
     let other = clone_of(&ws);
+    other.git(&["remote", "set-url", "origin", origin.path().to_str().unwrap()]);
     other.commit("feature for 2.1.0");
     other.tag("2.1.0");
+    other.git(&["push", "-q", "origin", "HEAD:refs/heads/main", "refs/tags/2.1.0"]);
     let out = release_cmd(other.path(), &reg, &["release"]).output().unwrap();
     assert_ok(&out);
 

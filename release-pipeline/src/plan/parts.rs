@@ -78,6 +78,25 @@ pub(crate) fn part_images<'a>(
     plan.images.iter().enumerate().filter(move |(_, i)| i.platforms.contains(platform))
 }
 
+/// Whether a dev part may push its staging tag `tag` of `repository` over what the registry holds
+/// there (`held`): never over a part of another branch. Two branches whose names make one dev
+/// tag (`feature/x`, `feature-x`) make one staging tag per commit and platform, and the second
+/// part would silently replace the first's, which its merge then assembles. A release's
+/// staging tag names its version, which no other branch can take.
+pub(crate) fn staging_taken(
+    plan: &ReleasePlan,
+    repository: &str,
+    tag: &str,
+    held: Option<&super::RemoteImage>,
+) -> Result<(), String> {
+    match (held.and_then(|h| h.branch.as_deref()), plan.branch.as_deref()) {
+        (Some(theirs), Some(ours)) if theirs != ours && plan.kind == super::Kind::DevRelease => Err(format!(
+            "{repository}:{tag} holds a part of branch {theirs}, and branch {ours} has the same staging tag: neither takes the other's (rename one of the branches)"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// What `merge` assembles each image from: per image of the plan, its platforms' manifest
 /// digests in the plan's platform order. Every problem at once: a part from another commit,
 /// version, kind or branch; a planned platform of a context no part built; a platform built by
@@ -317,6 +336,32 @@ mod tests {
         assert_eq!(serde_json::from_str::<PartResult>(&json).unwrap(), result);
         let bad = json.replace(digest(7).as_str(), "sha256:abc");
         assert!(serde_json::from_str::<PartResult>(&bad).unwrap_err().to_string().contains("is not a digest"));
+    }
+
+    /// Item 15: `feature/x` and `feature-x` have one dev tag, so one staging tag per commit and
+    /// platform: a part refuses the one a part of the other branch pushed, naming both.
+    #[test]
+    fn a_part_refuses_a_staging_tag_another_branch_holds() {
+        let mut plan = plan();
+        plan.kind = super::super::Kind::DevRelease;
+        plan.branch = Some("feature-x".into());
+        let held = |branch: Option<&str>| super::super::RemoteImage {
+            digest: "sha256:1".into(),
+            platforms: vec!["linux/amd64".into()],
+            manifests: Default::default(),
+            revision: None,
+            branch: branch.map(str::to_owned),
+            created: None,
+        };
+        let tag = "staging-c0ffeec0ffee-feature-x-linux-amd64";
+        assert_eq!(
+            staging_taken(&plan, "r/s", tag, Some(&held(Some("feature/x")))),
+            Err("r/s:staging-c0ffeec0ffee-feature-x-linux-amd64 holds a part of branch feature/x, and branch feature-x has the same staging tag: neither takes the other's (rename one of the branches)".to_owned())
+        );
+        // Its own branch's part (a rerun), an unlabelled image, or nothing there: the part goes on.
+        for there in [Some(held(Some("feature-x"))), Some(held(None)), None] {
+            assert_eq!(staging_taken(&plan, "r/s", tag, there.as_ref()), Ok(()));
+        }
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub(crate) struct HeldTag {
     pub(crate) branch: Option<String>,
     /// The image's `org.opencontainers.image.created` label (RFC 3339, UTC).
     pub(crate) created: Option<String>,
+    /// The manifests of an index (their digests); none for a single manifest.
+    pub(crate) manifests: Vec<String>,
 }
 
 /// The releases of one context (its tag prefix) among a repository's tag names, retracted ones
@@ -104,8 +106,10 @@ pub(crate) struct PruneDecision {
 /// Decides every tag of a repository: the dev builds of branches `remote_branches` no longer
 /// has go, and with `cutoff` (an RFC 3339 UTC time) those created before it; version tags,
 /// and moving tags stay, so does anything not built by this pipeline, and so does
-/// a tag whose digest a kept tag holds (deleting the manifest would take that tag with it).
-/// Cosign's tags (`sha256-<hex>.sig`, `.att`, `.sbom`) are cosign's: never deleted.
+/// a tag whose digest a kept tag holds, as its own or as a manifest of its index (deleting the
+/// manifest would take that tag with it, or break that index). Staging tags (a part's push) go
+/// only with `cutoff`, once created before it: a merge may need them until then, whatever their
+/// branch. Cosign's tags (`sha256-<hex>.sig`, `.att`, `.sbom`) are cosign's: never deleted.
 pub(crate) fn prune(
     held: &[HeldTag],
     prefixes: &[&str],
@@ -113,11 +117,25 @@ pub(crate) fn prune(
     cutoff: Option<&str>,
 ) -> Vec<PruneDecision> {
     let is_kind = |name: &str, f: &dyn Fn(&str) -> bool| prefixes.iter().any(|p| name.strip_prefix(p).is_some_and(f));
-    let mut decisions: Vec<PruneDecision> = held
+    let older = |t: &HeldTag| match (cutoff, t.created.as_deref()) {
+        (Some(cutoff), Some(created)) if is_utc_time(created) && created < cutoff => {
+            Some(format!("created {created}, before {cutoff}"))
+        }
+        _ => None,
+    };
+    let (cosign, images): (Vec<&HeldTag>, Vec<&HeldTag>) = held.iter().partition(|t| tags::is_cosign_tag(&t.name));
+    let mut decisions: Vec<PruneDecision> = images
         .iter()
-        .filter(|t| !tags::is_cosign_tag(&t.name))
         .map(|t| {
-            let (prune, reason) = if is_kind(&t.name, &|b| tags::as_version_tag(b).is_some()) {
+            let (prune, reason) = if t.name.starts_with(tags::STAGING_PREFIX) {
+                match older(t) {
+                    Some(when) => (true, format!("a staging tag {when}: no merge needs it any more")),
+                    None => (
+                        false,
+                        "a staging tag: a merge may still need it (pruned with --keep-days once older)".to_owned(),
+                    ),
+                }
+            } else if is_kind(&t.name, &|b| tags::as_version_tag(b).is_some()) {
                 (false, "a version tag".to_owned())
             } else if is_kind(&t.name, &tags::is_moving_tag) {
                 (false, "a moving tag".to_owned())
@@ -127,43 +145,81 @@ pub(crate) fn prune(
                     Some(branch) if !remote_branches.contains(branch) => {
                         (true, format!("branch {branch} is gone from the remote"))
                     }
-                    Some(branch) => match (cutoff, t.created.as_deref()) {
-                        (Some(cutoff), Some(created)) if is_utc_time(created) && created < cutoff => {
-                            (true, format!("created {created}, before {cutoff}"))
-                        }
-                        _ => (false, format!("branch {branch} exists on the remote")),
+                    Some(branch) => match older(t) {
+                        Some(when) => (true, when),
+                        None => (false, format!("branch {branch} exists on the remote")),
                     },
                 }
             };
             PruneDecision { tag: t.name.clone(), digest: t.digest.clone(), prune, reason }
         })
         .collect();
-    // Cosign owns its tags: kept, and so is what they hold (in the loop below).
-    decisions.extend(held.iter().filter(|t| tags::is_cosign_tag(&t.name)).map(|t| PruneDecision {
+    // A manifest is deleted with every tag on it, and an index needs its manifests: a kept tag
+    // (cosign's included) keeps its digest's other tags and its manifests' tags.
+    loop {
+        let mut kept: BTreeMap<&str, String> = BTreeMap::new();
+        for t in &cosign {
+            kept.entry(t.digest.as_str()).or_insert_with(|| format!("shares its digest with {}, which stays", t.name));
+        }
+        for (d, t) in decisions.iter().zip(&images).filter(|(d, _)| !d.prune) {
+            kept.entry(d.digest.as_str()).or_insert_with(|| format!("shares its digest with {}, which stays", d.tag));
+            for m in &t.manifests {
+                kept.entry(m.as_str()).or_insert_with(|| format!("a manifest of {}, which stays", d.tag));
+            }
+        }
+        let spared: Vec<(usize, String)> = decisions
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.prune)
+            .filter_map(|(i, d)| kept.get(d.digest.as_str()).map(|why| (i, why.clone())))
+            .collect();
+        if spared.is_empty() {
+            break;
+        }
+        for (i, why) in spared {
+            decisions[i].prune = false;
+            decisions[i].reason = why;
+        }
+    }
+    // Cosign owns its tags: kept, whatever becomes of the image they sign.
+    decisions.extend(cosign.iter().map(|t| PruneDecision {
         tag: t.name.clone(),
         digest: t.digest.clone(),
         prune: false,
         reason: COSIGN_OWNS_IT.to_owned(),
     }));
-    // A manifest is deleted with every tag on it: a kept tag keeps its digest's other tags.
-    loop {
-        let kept: BTreeMap<&str, &str> =
-            decisions.iter().filter(|d| !d.prune).map(|d| (d.digest.as_str(), d.tag.as_str())).collect();
-        let spared: Vec<(usize, String)> = decisions
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| d.prune)
-            .filter_map(|(i, d)| kept.get(d.digest.as_str()).map(|k| (i, (*k).to_owned())))
-            .collect();
-        if spared.is_empty() {
-            break;
-        }
-        for (i, keeper) in spared {
-            decisions[i].prune = false;
-            decisions[i].reason = format!("shares its digest with {keeper}, which stays");
-        }
-    }
     decisions
+}
+
+/// Whether `prune` decides on a tag by its labels (branch, created): all but version and moving
+/// tags, which it keeps by their name.
+pub(crate) fn needs_labels(name: &str, prefixes: &[&str]) -> bool {
+    name.starts_with(tags::STAGING_PREFIX)
+        || !prefixes
+            .iter()
+            .any(|p| name.strip_prefix(p).is_some_and(|b| tags::as_version_tag(b).is_some() || tags::is_moving_tag(b)))
+}
+
+/// What the decisions of a fresh read say of a delete planned on `digest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Recheck {
+    /// Every tag on the digest still goes.
+    Delete,
+    /// No tag holds the digest any more (another prune deleted it): done.
+    Gone,
+    /// A tag on the digest stays now (`tag: reason`): the delete is left out.
+    Keep(String),
+}
+
+pub(crate) fn recheck(fresh: &[PruneDecision], digest: &str) -> Recheck {
+    let mut on_it = fresh.iter().filter(|d| d.digest == digest).peekable();
+    if on_it.peek().is_none() {
+        return Recheck::Gone;
+    }
+    match on_it.find(|d| !d.prune) {
+        Some(d) => Recheck::Keep(format!("{}: {}", d.tag, d.reason)),
+        None => Recheck::Delete,
+    }
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`: the only form compared (as text, which orders it by time).
@@ -179,19 +235,29 @@ fn is_utc_time(text: &str) -> bool {
         })
 }
 
-/// The delete steps of the decisions that prune.
+/// The delete steps of the decisions that prune: one per digest (the registry deletes a
+/// manifest, and every tag on it goes with it), naming its tags.
 pub(crate) fn prune_steps(repository: &str, decisions: &[PruneDecision], authfile: Option<&Utf8Path>) -> Vec<Step> {
-    decisions
-        .iter()
-        .filter(|d| d.prune)
-        .map(|d| {
-            let mut argv = vec!["skopeo".to_owned(), "delete".to_owned()];
-            argv.extend(skopeo_options(authfile, repository, &["--tls-verify"]));
-            // By the digest decided on: whatever the tag holds by then is not deleted blindly.
-            argv.push(format!("docker://{repository}@{}", d.digest));
-            Step::Delete { tag: d.tag.clone(), digest: d.digest.clone(), reason: d.reason.clone(), argv }
-        })
-        .collect()
+    let mut steps: Vec<Step> = Vec::new();
+    for d in decisions.iter().filter(|d| d.prune) {
+        if let Some(Step::Delete { tags, .. }) =
+            steps.iter_mut().find(|s| matches!(s, Step::Delete { digest, .. } if *digest == d.digest))
+        {
+            tags.push(d.tag.clone());
+            continue;
+        }
+        let mut argv = vec!["skopeo".to_owned(), "delete".to_owned()];
+        argv.extend(skopeo_options(authfile, repository, &["--tls-verify"]));
+        // By the digest decided on: whatever the tag holds by then is not deleted blindly.
+        argv.push(format!("docker://{repository}@{}", d.digest));
+        steps.push(Step::Delete {
+            tags: vec![d.tag.clone()],
+            digest: d.digest.clone(),
+            reason: d.reason.clone(),
+            argv,
+        });
+    }
+    steps
 }
 
 #[cfg(test)]
@@ -204,6 +270,7 @@ mod tests {
             digest: digest.into(),
             branch: branch.map(str::to_owned),
             created: created.map(str::to_owned),
+            manifests: Vec::new(),
         }
     }
 
@@ -290,7 +357,7 @@ mod tests {
         assert_eq!(got["a"], (true, "branch a is gone from the remote"));
         assert_eq!(got["b"], (false, "branch b exists on the remote"));
         assert_eq!(got["b-old"], (true, "created 2025-01-01T00:00:00Z, before 2025-06-01T00:00:00Z"));
-        assert_eq!(got["c"], (false, "shares its digest with latest, which stays"));
+        assert_eq!(got["c"], (false, "shares its digest with 1.2.0, which stays"));
         assert_eq!(got["d"], (false, "shares its digest with d-twin, which stays"));
         assert_eq!(got["manual"], (false, "not a dev build of this pipeline (no branch label)"));
         // Cosign's tags are cosign's: never deleted, whatever becomes of the image they sign.
@@ -307,6 +374,102 @@ mod tests {
                 "skopeo delete --tls-verify=false docker://127.0.0.1:5000/acme/service@sha256:bo",
             ]
         );
+    }
+
+    /// Item 14: two tags it deletes on one digest are one delete (the first would take both).
+    #[test]
+    fn each_digest_is_deleted_once() {
+        let registry = [
+            held("a", "sha256:a", Some("a"), None),
+            held("a-twin", "sha256:a", Some("a"), None),
+            held("c", "sha256:c", Some("c"), None),
+        ];
+        let decisions = prune(&registry, &[""], &["main".to_owned()], None);
+        let argv: Vec<String> = prune_steps("r/s", &decisions, None).iter().map(|s| s.argv().join(" ")).collect();
+        assert_eq!(argv, ["skopeo delete docker://r/s@sha256:a", "skopeo delete docker://r/s@sha256:c"]);
+    }
+
+    /// Item 15: a staging tag goes only with `--keep-days`, once older than the cutoff, and never
+    /// while a kept image (a merge's index, or a single-platform merge's tag) holds its manifest.
+    #[test]
+    fn staging_tags_follow_their_own_rule() {
+        let old = Some("2025-01-01T00:00:00Z");
+        let mut release = held("1.0.0", "sha256:index", None, old);
+        release.manifests = vec!["sha256:merged".into()];
+        let registry = [
+            release,
+            held("staging-c0ffeec0ffee-1.0.0-linux-amd64", "sha256:merged", None, old),
+            held("staging-c0ffeec0ffee-rpi-1.0.0-linux-arm-v7", "sha256:rpi", None, old),
+            held("rpi-1.0.0", "sha256:rpi", None, old),
+            held("staging-0123456789ab-gone-linux-amd64", "sha256:abandoned", Some("gone"), old),
+            held("staging-0123456789ab-main-linux-amd64", "sha256:recent", Some("main"), Some("2026-01-01T00:00:00Z")),
+        ];
+        let remote = ["main".to_owned()];
+        let decide = |cutoff| -> BTreeMap<String, (bool, String)> {
+            prune(&registry, &["", "rpi-"], &remote, cutoff).into_iter().map(|d| (d.tag, (d.prune, d.reason))).collect()
+        };
+        // Without --keep-days no staging tag goes, not even one of a gone branch.
+        let kept = decide(None);
+        for (tag, (prune, reason)) in &kept {
+            assert!(!prune, "{tag}: {reason}");
+        }
+        assert_eq!(
+            kept["staging-0123456789ab-gone-linux-amd64"].1,
+            "a staging tag: a merge may still need it (pruned with --keep-days once older)"
+        );
+        let got = decide(Some("2025-06-01T00:00:00Z"));
+        let reason = |tag: &str| (got[tag].0, got[tag].1.as_str());
+        assert_eq!(
+            reason("staging-0123456789ab-gone-linux-amd64"),
+            (
+                true,
+                "a staging tag created 2025-01-01T00:00:00Z, before 2025-06-01T00:00:00Z: no merge needs it any more"
+            )
+        );
+        assert_eq!(reason("staging-c0ffeec0ffee-1.0.0-linux-amd64"), (false, "a manifest of 1.0.0, which stays"));
+        assert_eq!(
+            reason("staging-c0ffeec0ffee-rpi-1.0.0-linux-arm-v7"),
+            (false, "shares its digest with rpi-1.0.0, which stays")
+        );
+        assert_eq!(
+            reason("staging-0123456789ab-main-linux-amd64"),
+            (false, "a staging tag: a merge may still need it (pruned with --keep-days once older)")
+        );
+    }
+
+    /// Item 13: right before a delete, the fresh decisions say whether it still goes.
+    #[test]
+    fn a_delete_is_decided_again_on_a_fresh_read() {
+        let planned = prune(&[held("a", "sha256:a", Some("a"), None)], &[""], &["main".to_owned()], None);
+        assert!(planned[0].prune);
+        // The branch came back: the tag stays.
+        let back = prune(&[held("a", "sha256:a", Some("a"), None)], &[""], &["main".to_owned(), "a".to_owned()], None);
+        assert_eq!(recheck(&back, "sha256:a"), Recheck::Keep("a: branch a exists on the remote".to_owned()));
+        // Another prune deleted it meanwhile: done.
+        assert_eq!(recheck(&prune(&[], &[""], &["main".to_owned()], None), "sha256:a"), Recheck::Gone);
+        // Still gone, and a new tag on the digest that is kept keeps it.
+        assert_eq!(recheck(&planned, "sha256:a"), Recheck::Delete);
+        let twin = [held("a", "sha256:a", Some("a"), None), held("mine", "sha256:a", None, None)];
+        assert_eq!(
+            recheck(&prune(&twin, &[""], &["main".to_owned()], None), "sha256:a"),
+            Recheck::Keep("a: shares its digest with mine, which stays".to_owned())
+        );
+    }
+
+    #[test]
+    fn labels_are_read_for_all_but_version_and_moving_tags() {
+        for (name, needs) in [
+            ("1.2.3", false),
+            ("rpi-latest", false),
+            ("rpi-1.2", false),
+            ("feature-x", true),
+            ("rpi-feature-x", true),
+            ("branch-1.2.3", true),
+            ("staging-0123456789ab-1.2.3-linux-amd64", true),
+            ("sha256-ab.sig", true),
+        ] {
+            assert_eq!(needs_labels(name, &["", "rpi-"]), needs, "{name}");
+        }
     }
 
     #[test]

@@ -182,8 +182,8 @@ pub(crate) enum Step {
     },
     /// Start the image from the local engine and show its `/version`.
     Run { image: usize, reference: String, container: String, port: u16, argv: Vec<String> },
-    /// Delete a tag's manifest from the registry (`prune`).
-    Delete { tag: String, digest: String, reason: String, argv: Vec<String> },
+    /// Delete a manifest from the registry, and so every tag on it (`prune`).
+    Delete { tags: Vec<String>, digest: String, reason: String, argv: Vec<String> },
     /// Record a retraction: an annotated git tag with the reason.
     GitTag { name: String, commit: String, message: String, argv: Vec<String> },
     /// Push a git tag to the remote.
@@ -752,7 +752,7 @@ pub(crate) fn render(steps: &[Step]) -> String {
             Step::Verify { reference, platforms, .. } => format!("verify {reference} [{}]", platforms.join(", ")),
             Step::Publish { krate, version, registry, .. } => format!("publish {krate} {version} to `{registry}`"),
             Step::Run { reference, port, .. } => format!("run {reference} on 127.0.0.1:{port}"),
-            Step::Delete { tag, reason, .. } => format!("delete {tag}: {reason}"),
+            Step::Delete { tags, reason, .. } => format!("delete {}: {reason}", tags.join(", ")),
             Step::GitTag { name, commit, message, .. } => {
                 format!("tag {} as {name}: {message}", &commit[..commit.len().min(12)])
             }

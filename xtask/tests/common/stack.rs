@@ -178,6 +178,61 @@ impl Registry {
         assert_ok(&out);
     }
 
+    /// `cargo xtask ARGS` in `dir` against this registry, with its credentials and the shared
+    /// target dir.
+    pub fn xtask(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = xtask_cmd(dir);
+        cmd.env("CARGO_TARGET_DIR", shared_target_dir())
+            .env("RELEASE_REPOSITORY", self.repository())
+            .env("REGISTRY_USER", &self.user)
+            .env("REGISTRY_PASSWORD", &self.password)
+            .args(args);
+        cmd
+    }
+
+    /// Pushes a small image (one config, no layers) for linux/`arch` with these labels as `tag`
+    /// with skopeo, in seconds and without the engine; returns its digest. The same labels and
+    /// arch make the same digest.
+    pub fn push_image(&self, tag: &str, arch: &str, labels: &[(&str, &str)]) -> String {
+        use sha2::{Digest, Sha256};
+        let layout = tempfile::tempdir().unwrap();
+        let blobs = layout.path().join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).unwrap();
+        let put = |bytes: &[u8]| {
+            let hex = format!("{:x}", Sha256::digest(bytes));
+            std::fs::write(blobs.join(&hex), bytes).unwrap();
+            (format!("sha256:{hex}"), bytes.len())
+        };
+        let labels: serde_json::Map<String, serde_json::Value> =
+            labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect();
+        let config = serde_json::json!({
+            "architecture": arch, "os": "linux", "config": { "Labels": labels },
+            "rootfs": { "type": "layers", "diff_ids": [] },
+        });
+        let (config_digest, config_size) = put(config.to_string().as_bytes());
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size },
+            "layers": [],
+        });
+        let (digest, size) = put(manifest.to_string().as_bytes());
+        std::fs::write(layout.path().join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        let index = serde_json::json!({ "schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
+            "annotations": { "org.opencontainers.image.ref.name": "x" },
+        }]});
+        std::fs::write(layout.path().join("index.json"), index.to_string()).unwrap();
+        let out = Command::new("skopeo")
+            .args(["copy", "--dest-tls-verify=false", "--dest-creds", &format!("{}:{}", self.user, self.password)])
+            .arg(format!("oci:{}:x", layout.path().display()))
+            .arg(format!("docker://{}:{tag}", self.repository()))
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        digest
+    }
+
     /// Deletes the manifest `tag` resolves to (and so every tag holding that digest).
     pub fn delete(&self, tag: &str) {
         let digest = self.digest(tag);
@@ -214,6 +269,56 @@ impl Registry {
 impl Drop for Registry {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A run stopped at a named step by the pause hook (`RELEASE_PIPELINE_PAUSE_AT`), its output in
+/// files.
+pub struct Paused {
+    child: std::process::Child,
+    file: std::path::PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Paused {
+    /// Starts `cmd` and waits until it has paused at `step`.
+    pub fn start(mut cmd: std::process::Command, step: &str) -> Paused {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("go");
+        cmd.env("RELEASE_PIPELINE_PAUSE_AT", step)
+            .env("RELEASE_PIPELINE_PAUSE_FILE", &file)
+            .stdout(std::fs::File::create(dir.path().join("stdout")).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap());
+        let mut child = cmd.spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        let paused = file.with_extension("paused");
+        while !paused.exists() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "the run ended ({status}) before pausing at {step}:\n{}",
+                    std::fs::read_to_string(dir.path().join("stderr")).unwrap()
+                );
+            }
+            assert!(std::time::Instant::now() < deadline, "no pause at {step}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Paused { child, file, dir }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Lets the run go on and waits for its end: (status, stdout, stderr).
+    pub fn resume(mut self) -> (std::process::ExitStatus, String, String) {
+        std::fs::write(&self.file, "go").unwrap();
+        self.finish()
+    }
+
+    pub fn finish(&mut self) -> (std::process::ExitStatus, String, String) {
+        let status = self.child.wait().unwrap();
+        let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap();
+        (status, read("stdout"), read("stderr"))
     }
 }
 
@@ -511,25 +616,35 @@ pub struct Fault {
 pub struct FaultProxy {
     pub port: u16,
     faults: std::sync::Arc<std::sync::Mutex<Vec<Fault>>>,
+    /// `METHOD PATH` of every request forwarded, as forwarded.
+    pub forwarded: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// `METHOD PATH -> fault` for each request that was failed.
     pub failed: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl FaultProxy {
     pub fn start(upstream: u16, faults: Vec<Fault>) -> FaultProxy {
+        FaultProxy::start_paging(upstream, faults, None)
+    }
+
+    /// As [`FaultProxy::start`], and with `page` the proxy answers a tag list itself, `page` tags
+    /// at a time (after `?last=`), with a `Link: <…>; rel="next"` header while more follow, as
+    /// large registries do (distribution 2.8 ignores `?n=`).
+    pub fn start_paging(upstream: u16, faults: Vec<Fault>, page: Option<usize>) -> FaultProxy {
         use std::sync::{Arc, Mutex};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let faults = Arc::new(Mutex::new(faults));
         let failed = Arc::new(Mutex::new(Vec::new()));
-        let (f, l) = (faults.clone(), failed.clone());
+        let forwarded = Arc::new(Mutex::new(Vec::new()));
+        let (f, l, w) = (faults.clone(), failed.clone(), forwarded.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (f, l) = (f.clone(), l.clone());
-                std::thread::spawn(move || proxy_one(client, upstream, &f, &l));
+                let (f, l, w) = (f.clone(), l.clone(), w.clone());
+                std::thread::spawn(move || proxy_one(client, upstream, page, &f, &l, &w));
             }
         });
-        FaultProxy { port, faults, failed }
+        FaultProxy { port, faults, forwarded, failed }
     }
 
     pub fn host(&self) -> String {
@@ -555,8 +670,10 @@ impl FaultProxy {
 fn proxy_one(
     mut client: std::net::TcpStream,
     upstream: u16,
+    page: Option<usize>,
     faults: &std::sync::Mutex<Vec<Fault>>,
     failed: &std::sync::Mutex<Vec<String>>,
+    forwarded: &std::sync::Mutex<Vec<String>>,
 ) {
     use std::io::{Read, Write};
     let mut buf = Vec::new();
@@ -616,12 +733,51 @@ fn proxy_one(
         return;
     }
     let Ok(mut server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else { return };
-    let mut new_head: String = head
-        .trim_end()
-        .lines()
-        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+    forwarded.lock().unwrap().push(format!("{method} {path}"));
+    let mut lines = head.trim_end().lines();
+    let mut request = lines.next().unwrap_or("").to_owned();
+    let paging = page.filter(|_| method == "GET" && path.contains("/tags/list"));
+    let (base, query) = path.split_once('?').unwrap_or((&path, ""));
+    if paging.is_some() {
+        request = request.replacen(&path, base, 1);
+    }
+    let mut new_head: String = std::iter::once(request.as_str())
+        .chain(lines.filter(|l| !l.to_ascii_lowercase().starts_with("connection:")))
         .map(|l| format!("{l}\r\n"))
         .collect();
+    if let Some(n) = paging {
+        new_head.push_str("Connection: close\r\n\r\n");
+        let mut answer = Vec::new();
+        if server.write_all(new_head.as_bytes()).is_err() || server.read_to_end(&mut answer).is_err() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        let (status_and_headers, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        if !status_and_headers.starts_with("HTTP/1.1 200") {
+            let _ = client.write_all(&answer);
+            return;
+        }
+        let mut list: serde_json::Value = serde_json::from_str(body).unwrap();
+        let mut tags: Vec<String> =
+            list["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect();
+        tags.sort();
+        let last = query.split('&').find_map(|kv| kv.strip_prefix("last=")).unwrap_or("");
+        let after: Vec<String> = tags.into_iter().filter(|t| t.as_str() > last).collect();
+        let more = after.len() > n;
+        let shown: Vec<String> = after.into_iter().take(n).collect();
+        let link = match shown.last() {
+            Some(end) if more => format!("Link: <{base}?n={n}&last={end}>; rel=\"next\"\r\n"),
+            _ => String::new(),
+        };
+        list["tags"] = shown.into();
+        let body = list.to_string();
+        let _ = write!(
+            client,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{link}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        return;
+    }
     new_head.push_str("Connection: close\r\n\r\n");
     if server.write_all(new_head.as_bytes()).is_err() || server.write_all(&buf[head_end..]).is_err() {
         return;
@@ -658,12 +814,7 @@ impl StackEnv {
     /// `cargo xtask ARGS` with `token` as the cargo registry's token (empty: none). Neither the
     /// registry's password nor the token may appear in what the run prints.
     pub fn run_with_token(&self, token: &str, args: &[&str]) -> Output {
-        let mut cmd = xtask_cmd(self.ws.path());
-        cmd.env("CARGO_TARGET_DIR", shared_target_dir())
-            .env("RELEASE_REPOSITORY", self.reg.repository())
-            .env("REGISTRY_USER", &self.reg.user)
-            .env("REGISTRY_PASSWORD", &self.reg.password)
-            .args(args);
+        let mut cmd = self.reg.xtask(self.ws.path(), args);
         for (k, v) in self.crates.cargo_env(token) {
             cmd.env(k, v);
         }
