@@ -350,6 +350,7 @@ mod tests {
             platforms: vec!["linux/amd64".into()],
             manifests: Default::default(),
             revision: None,
+            version: None,
             branch: branch.map(str::to_owned),
             created: None,
         };
