@@ -272,56 +272,6 @@ impl Drop for Registry {
     }
 }
 
-/// A run stopped at a named step by the pause hook (`RELEASE_PIPELINE_PAUSE_AT`), its output in
-/// files.
-pub struct Paused {
-    child: std::process::Child,
-    file: std::path::PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Paused {
-    /// Starts `cmd` and waits until it has paused at `step`.
-    pub fn start(mut cmd: std::process::Command, step: &str) -> Paused {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("go");
-        cmd.env("RELEASE_PIPELINE_PAUSE_AT", step)
-            .env("RELEASE_PIPELINE_PAUSE_FILE", &file)
-            .stdout(std::fs::File::create(dir.path().join("stdout")).unwrap())
-            .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap());
-        let mut child = cmd.spawn().unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-        let paused = file.with_extension("paused");
-        while !paused.exists() {
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!(
-                    "the run ended ({status}) before pausing at {step}:\n{}",
-                    std::fs::read_to_string(dir.path().join("stderr")).unwrap()
-                );
-            }
-            assert!(std::time::Instant::now() < deadline, "no pause at {step}");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        Paused { child, file, dir }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Lets the run go on and waits for its end: (status, stdout, stderr).
-    pub fn resume(mut self) -> (std::process::ExitStatus, String, String) {
-        std::fs::write(&self.file, "go").unwrap();
-        self.finish()
-    }
-
-    pub fn finish(&mut self) -> (std::process::ExitStatus, String, String) {
-        let status = self.child.wait().unwrap();
-        let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap();
-        (status, read("stdout"), read("stderr"))
-    }
-}
-
 /// A docker CLI logged in to `registry`, with a config dir of its own.
 pub struct DockerClient {
     config: tempfile::TempDir,
