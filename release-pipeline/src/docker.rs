@@ -183,6 +183,17 @@ impl Docker {
         Ok(())
     }
 
+    /// Points `repository:to` at `digest`, as it is (skopeo, digest kept).
+    pub(crate) fn copy_digest(&self, repository: &str, digest: &str, to: &str) -> Result<()> {
+        let argv = steps::copy_digest_argv(self.authfile().as_deref(), repository, digest, to);
+        let what = format!("pointing {repository}:{to} at {digest}");
+        let out = failure::exec_retrying(&what, || self.argv(&argv))?;
+        if !out.status.success() {
+            return Err(tool_error(registry_host(repository), &what, &out));
+        }
+        Ok(())
+    }
+
     /// Every tag of `repository` (none when the repository does not exist yet).
     pub(crate) fn list_tags(&self, repository: &str) -> Result<Vec<String>> {
         #[derive(Deserialize)]

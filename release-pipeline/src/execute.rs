@@ -151,26 +151,32 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                 progress.done();
             }
             Step::Assemble { image: i, reference, sources, argv } => {
-                // A staging tag no user pulls: checked by the promote step before it is copied.
+                // A staging tag no user pulls, read back at once: its digest, checked, is what is
+                // signed and tagged after it (by digest: a later write to the staging tag counts
+                // for nothing).
                 let progress = ui::step(format!("assemble {reference} from {} part(s)", sources.len()));
                 registry_write(&docker, &plan.images[*i], &format!("assembling {reference}"), argv)?;
+                outcomes[*i].digest = Some(holds_exactly(&docker, reference, sources)?);
+                pushed_here[*i] = true;
                 progress.done();
             }
-            Step::Promote { image: i, from, reference, sources, argv } => {
+            Step::Promote { image: i, reference, argv } => {
+                let Some(digest) = outcomes[*i].digest.clone().filter(|_| pushed_here[*i]) else {
+                    n += 1;
+                    continue;
+                };
+                // Read the tag again: another run may have written it since the preflight.
                 if !still_to_write(ws, &docker, plan, *i, &mut outcomes[*i])? {
                     n += 1;
                     continue;
                 }
-                let image = &plan.images[*i];
-                let progress = ui::step(format!("check {from}, then copy it to {reference}"));
-                let digest = holds_exactly(&docker, from, sources)?;
-                registry_write(&docker, image, &format!("copying {from} to {reference}"), argv)?;
+                let progress = ui::step(format!("tag {reference} ({digest})"));
+                let argv = sign::with_digest(argv, &digest);
+                registry_write(&docker, &plan.images[*i], &format!("tagging {reference}"), &argv)?;
                 let written = docker.inspect(reference)?.map(|r| r.digest);
                 if written.as_deref() != Some(digest.as_str()) {
-                    bail!("{reference} is {written:?} after the copy, not {digest}");
+                    bail!("{reference} is {written:?} after tagging it, not {digest}");
                 }
-                outcomes[*i].digest = Some(digest);
-                pushed_here[*i] = true;
                 progress.done();
             }
             Step::WritePart { target, platform, images, path, .. } => {
@@ -526,9 +532,6 @@ pub(crate) fn move_tags(
         let versions: Vec<Version> = released.keys().cloned().collect();
         let mut at_home = Vec::new();
         let mut changed = false;
-        // The digest each home release's version tag holds now (two runs of one version agree on
-        // it), read once a round.
-        let mut homes: BTreeMap<Version, String> = BTreeMap::new();
         for moving in &image.moving_tags {
             let unprefixed = moving.strip_prefix(&image.tag_prefix).unwrap_or(moving);
             let (home, passed_over) = qualifier.home(unprefixed, &versions)?;
@@ -555,16 +558,11 @@ pub(crate) fn move_tags(
                 ui::warn(&why);
                 moved.kept.push(why);
             }
-            let home_tag = released[home];
-            let target = match homes.get(home) {
-                Some(digest) => digest.clone(),
-                None => {
-                    let reference = ImageRef::tag(&image.repository, home_tag).to_string();
-                    let digest = docker.inspect(&reference)?.with_context(|| format!("{reference} vanished"))?.digest;
-                    homes.insert(home.clone(), digest.clone());
-                    digest
-                }
-            };
+            // The digest checked, copied by digest: the version tag may have changed since.
+            let target = qualifier
+                .digest_of(home, &image.tag_prefix)
+                .with_context(|| format!("{}'s release {home} has no {} image", image.repository, image.context))?
+                .to_owned();
             let current = docker.inspect(&ImageRef::tag(&image.repository, moving).to_string())?.map(|r| r.digest);
             if current.as_deref() != Some(target.as_str()) {
                 if current.is_some() && (round > 0 || home != ours) {
@@ -573,7 +571,7 @@ pub(crate) fn move_tags(
                         image.repository
                     ));
                 }
-                docker.copy_tag(&image.repository, home_tag, moving)?;
+                docker.copy_digest(&image.repository, &target, moving)?;
                 changed = true;
             }
             at_home.push(moving.clone());

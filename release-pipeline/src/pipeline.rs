@@ -225,10 +225,11 @@ pub(crate) fn run_merge(cmd: flags::Merge, ws: &Workspace) -> Result<()> {
     // commit and branch never come from the results, whose own say `parts::sources` checks.
     let mut plan = match ci::detect(ws.env())? {
         Some(ctx) => plan::ci(&input, &ctx)?,
-        None if first.kind == Kind::Release.as_str() => plan::release(&input, None)?,
+        // A version tag of the service at HEAD: its release; otherwise the branch's dev release.
+        None if !input.head_tags.is_empty() => plan::release(&input, None)?,
         None => plan::dev_release(&input, cmd.branch.as_deref())?,
     };
-    let merge = match plan::parts::sources(&plan, &parts) {
+    let merge = match plan::parts::sources(&plan, &ws.config.targets, &parts) {
         Ok(sources) => Some(plan::steps::Merge {
             sources,
             packages: parts.iter().map(|p| (p.package.file.clone(), p.package.sha256.clone())).collect(),

@@ -242,13 +242,23 @@ fn signing(
             continue;
         };
         let pinned = format!("{}@{digest}", image.repository);
-        signed.push(match cosign::verify(docker.envs(), &public_key, &pinned, cosign::Check::Signature) {
+        let verified = match cosign::verify(docker.envs(), &public_key, &pinned, cosign::Check::Signature) {
             Ok(verified) => verified.is_ok(),
             Err(e) => {
                 problems.push(format!("{e:#}"));
                 false
             }
-        });
+        };
+        // A run that signs tags only after signing: an unsigned image at our tag was put there
+        // by something else, whatever its labels say. It is never signed or resumed.
+        if !verified {
+            problems.push(format!(
+                "{}:{} holds {digest}, which no signature of the configured key covers: this pipeline signs an image before it tags it, so something else pushed this one (its labels prove nothing); delete the tag and run the release again",
+                image.repository,
+                image.primary_tag()
+            ));
+        }
+        signed.push(verified);
     }
     signed
 }

@@ -110,8 +110,16 @@ fn reconcile(cmd: &flags::Reconcile, ws: &Workspace) -> Result<()> {
             return Ok(());
         }
         for step in copies {
-            if let Step::PointTag { tag, from, .. } = step {
-                docker.copy_tag(&repository, from, tag)?;
+            if let Step::PointTag { image, tag, from, .. } = step {
+                // The digest the rule checked, by digest: the version tag may have changed since.
+                let prefix = &ws.config.context[*image].image_tag_prefix;
+                let digest = from
+                    .strip_prefix(prefix.as_str())
+                    .and_then(tags::as_version_tag)
+                    .and_then(|version| qualifier.digest_of(&version, prefix))
+                    .with_context(|| format!("{repository}:{from} was not checked"))?
+                    .to_owned();
+                docker.copy_digest(&repository, &digest, tag)?;
             }
         }
     }

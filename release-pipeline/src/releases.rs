@@ -31,6 +31,14 @@ pub(crate) struct Qualifier<'a> {
     /// The public key a moving tag's release must be signed with, when signing is on.
     public_key: Option<Utf8PathBuf>,
     decided: BTreeMap<Version, Option<String>>,
+    /// Per version checked: each context prefix's digest, as checked. Moving tags are copied
+    /// from these digests, never from a tag read again (which could have changed since).
+    digests: BTreeMap<Version, BTreeMap<String, String>>,
+}
+
+/// A version as git tags and the registry's version tags name it: without build metadata.
+fn bare(version: &Version) -> Version {
+    Version { build: semver::BuildMetadata::EMPTY, ..version.clone() }
 }
 
 /// The git remote's version tags, read when first needed.
@@ -50,7 +58,7 @@ impl RemoteTags<'_> {
                 listed
                     .into_iter()
                     .filter_map(|(name, commit)| match crate::version::parse_tag(&name, &self.prefix) {
-                        crate::version::TagKind::Version(v) => Some((v, commit.to_string())),
+                        crate::version::TagKind::Version(v) => Some((bare(&v), commit.to_string())),
                         _ => None,
                     })
                     .collect(),
@@ -74,7 +82,7 @@ impl<'a> Qualifier<'a> {
         if let Some(repo) = ws.repo.as_deref() {
             for tag in crate::version::version_tags(repo, &ws.config.version_tag_prefix)? {
                 if let Some(commit) = repo.peel_listed(tag.target, tag.peeled) {
-                    git_commits.insert(tag.version, commit.to_string());
+                    git_commits.insert(bare(&tag.version), commit.to_string());
                 }
             }
         }
@@ -109,6 +117,7 @@ impl<'a> Qualifier<'a> {
             retracted,
             public_key,
             decided: BTreeMap::new(),
+            digests: BTreeMap::new(),
         }
     }
 
@@ -122,8 +131,14 @@ impl<'a> Qualifier<'a> {
         self.decided.iter().filter(|(_, why)| why.is_some()).map(|(v, _)| v.clone())
     }
 
+    /// The digest `prefix`'s version tag of `version` held when it was checked.
+    pub(crate) fn digest_of(&self, version: &Version, prefix: &str) -> Option<&str> {
+        self.digests.get(&bare(version))?.get(prefix).map(String::as_str)
+    }
+
     /// Why `version` may not carry a moving tag, or `None` when it may (read once, then kept).
     pub(crate) fn check(&mut self, version: &Version) -> Result<Option<String>> {
+        let version = &bare(version);
         if let Some(decided) = self.decided.get(version) {
             return Ok(decided.clone());
         }
@@ -147,16 +162,22 @@ impl<'a> Qualifier<'a> {
         moving::home(moving, released, |v| self.check(v))
     }
 
-    fn evidence(&self, version: &Version) -> Result<Evidence> {
+    fn evidence(&mut self, version: &Version) -> Result<Evidence> {
         let git_commit = self.git_commits.get(version).cloned();
         let mut contexts = Vec::new();
         let mut digests = Vec::new();
+        let mut by_prefix = BTreeMap::new();
         for prefix in &self.prefixes {
             let tag = format!("{prefix}{}", tags::version_tag(version));
             let held = self.docker.inspect(&ImageRef::tag(&self.repository, &tag).to_string())?;
-            digests.extend(held.as_ref().map(|h| h.digest.clone()));
-            contexts.push((tag, held.map(|h| moving::Held { revision: h.revision, version: h.version })));
+            if let Some(held) = &held {
+                digests.push(held.digest.clone());
+                by_prefix.insert(prefix.clone(), held.digest.clone());
+            }
+            contexts
+                .push((tag, held.map(|h| moving::Held { revision: h.revision, version: h.version, branch: h.branch })));
         }
+        self.digests.insert(version.clone(), by_prefix);
         // Every context's image verifies, or the release is not signed (a missing one is not).
         let signed = match &self.public_key {
             Some(key) => {
@@ -172,6 +193,7 @@ impl<'a> Qualifier<'a> {
             }
             None => None,
         };
-        Ok(Evidence { git_commit, retracted: self.retracted.contains(version), contexts, signed })
+        let retracted = self.retracted.iter().any(|r| bare(r) == *version);
+        Ok(Evidence { git_commit, retracted, contexts, signed })
     }
 }

@@ -130,13 +130,26 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
     if plan.iter().any(|s| matches!(s, Step::Yank { .. })) {
         publish::check_token(&ws.config, ws.env())?;
     }
-    if plan.iter().any(|s| matches!(s, Step::Attest { .. })) {
-        cosign::check(signing, ws.env(), &ws.root).map_err(crate::checks::Problem::into_error)?;
+    // The git tag is the retraction; the attestation is extra evidence for deployers. Without the
+    // signing key here (an emergency retraction away from CI) it is left out, with a warning.
+    let attest = plan.iter().any(|s| matches!(s, Step::Attest { .. }))
+        && match cosign::check(signing, ws.env(), &ws.root) {
+            Ok(_) => true,
+            Err(problem) => {
+                ui::warn(format_args!(
+                    "the retraction is not attested on the images ({}: {}); run retract again where the key is to attest it",
+                    problem.detail, problem.fix
+                ));
+                false
+            }
+        };
+    if attest {
         let retraction = sign::Retraction { version: wanted.to_string(), reason: reason.to_owned() };
         dist::write_atomic(&predicate, &serde_json::to_vec_pretty(&retraction).context("serializing the retraction")?)?;
     }
     for step in plan.iter().filter(|s| !matches!(s, Step::Skip { .. })) {
         match (step, &docker) {
+            (Step::Attest { .. }, _) if !attest => {}
             (Step::Attest { reference, argv, .. }, Some(docker)) => {
                 let host = crate::reference::registry_host(reference);
                 cosign::run(

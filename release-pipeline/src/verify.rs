@@ -164,12 +164,6 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
             }
             checked.push(format!("release {version}, the commit of the git tag {}", git_tag.name));
         }
-        // A retracted version is refused, whatever tag names it.
-        if let Some(version) = built.as_ref() {
-            if let Some((_, why)) = crate::gather::retracted(ws)?.into_iter().find(|(v, _)| v == version) {
-                return Err(anyhow::anyhow!("{image} is release {version}, which was retracted: {why}"));
-            }
-        }
         if crate::tags::is_moving_tag(bare) {
             let covered =
                 built.as_ref().is_some_and(|v| crate::tags::moving_tag_home(bare, std::slice::from_ref(v)).is_some());
@@ -197,6 +191,19 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
                 None => return Err(anyhow::anyhow!("{tag} holds {}, which is no release of ours", parameters.version)),
             }
         }
+    }
+
+    // A retracted release is refused whatever names it (a tag, a moving tag, a digest): here or
+    // on the git remote.
+    if let Some(version) = semver::Version::parse(&parameters.version).ok().filter(|_| parameters.kind == "release") {
+        let same = |v: &semver::Version| v.cmp_precedence(&version).is_eq();
+        if let Some((_, why)) = crate::gather::retracted(ws)?.into_iter().find(|(v, _)| same(v)) {
+            return Err(anyhow::anyhow!("{image} is release {version}, which was retracted: {why}"));
+        }
+        if crate::gather::retracted_here_and_remote(ws)?.iter().any(same) {
+            return Err(anyhow::anyhow!("{image} is release {version}, which the git remote's tags say was retracted"));
+        }
+        checked.push(format!("release {version} is not retracted"));
     }
 
     let context =

@@ -297,9 +297,10 @@ fn a_signed_release_verifies_and_what_the_pipeline_did_not_sign_does_not() {
     }
 }
 
-/// A release stopped after its push and before it was signed is no moving tag's home: neither
-/// `reconcile --apply` nor anything else moves `latest` onto it. Its rerun signs it, then moves
-/// the tags.
+/// A release signs each image before it tags it: one stopped before signing has written no tag
+/// a user pulls, so nothing (`reconcile --apply` included) can move `latest` onto it; its rerun
+/// signs, then tags and moves the tags. An image someone else put at the version tag, with this
+/// commit's labels but without our signature, is never signed or resumed.
 #[test]
 fn an_unsigned_release_gets_no_moving_tag_until_its_rerun_signs_it() {
     let reg = Registry::start("ci", "sign-pass-5");
@@ -312,7 +313,7 @@ fn an_unsigned_release_gets_no_moving_tag_until_its_rerun_signs_it() {
     let d130 = reg.digest("1.3.0");
     ws.commit("work for 1.4.0");
     ws.tag("1.4.0");
-    // Stopped at its first signing step, as a killed job would be: pushed, not signed.
+    // Stopped at its first signing step, as a killed job would be: pushed by digest, not signed.
     let mut cmd = xtask_cmd(ws.path());
     cmd.env("CARGO_TARGET_DIR", shared_target_dir())
         .env("RELEASE_REPOSITORY", reg.repository())
@@ -324,12 +325,11 @@ fn an_unsigned_release_gets_no_moving_tag_until_its_rerun_signs_it() {
     let mut paused = Paused::start(cmd, "sign");
     paused.child.kill().unwrap();
     paused.finish();
-    assert!(!reg.digest("1.4.0").is_empty() && !reg.digest("rpi-1.4.0").is_empty(), "{:?}", reg.tags());
+    let tags = reg.tags();
+    assert!(!tags.iter().any(|t| t == "1.4.0" || t == "rpi-1.4.0"), "no tag a user pulls: {tags:?}");
+    assert!(tags.iter().any(|t| t.starts_with("staging-")), "pushed under a staging tag: {tags:?}");
     assert_eq!(reg.digest("latest"), d130);
-
-    let out = run(&ws, &reg, key, password, &["reconcile", "--apply"]);
-    assert_ok(&out);
-    assert!(stderr(&out).contains("1.4.0 is not signed with the configured key"), "{}", stderr(&out));
+    assert_ok(&run(&ws, &reg, key, password, &["reconcile", "--apply"]));
     assert_eq!(reg.digest("latest"), d130, "latest stays on the signed 1.3.0");
 
     let out = run(&ws, &reg, key, password, &["release"]);
@@ -337,6 +337,33 @@ fn an_unsigned_release_gets_no_moving_tag_until_its_rerun_signs_it() {
     for (tag, release) in [("latest", "1.4.0"), ("1", "1.4.0"), ("rpi-latest", "rpi-1.4.0")] {
         assert_eq!(reg.digest(tag), reg.digest(release), "{tag}");
     }
+
+    // Someone pushes an image with 1.5.0's commit and version in its labels before CI releases
+    // it: the release refuses to resume on it, and signs nothing.
+    ws.commit("work for 1.5.0");
+    ws.tag("1.5.0");
+    let client = DockerClient::login(&reg);
+    let foreign = tempfile::tempdir().unwrap();
+    std::fs::write(foreign.path().join("Dockerfile"), "FROM scratch\nCOPY evil /evil\n").unwrap();
+    std::fs::write(foreign.path().join("evil"), "not ours").unwrap();
+    for tag in ["1.5.0", "rpi-1.5.0"] {
+        let out = client
+            .cmd(&["buildx", "build", "--provenance=false", "--platform", "linux/arm/v7"])
+            .args(["--label", &format!("org.opencontainers.image.revision={}", ws.head())])
+            .args(["--label", "org.opencontainers.image.version=1.5.0"])
+            .args(["--tag", &format!("{}:{tag}", reg.repository()), "--push"])
+            .arg(foreign.path())
+            .output()
+            .unwrap();
+        assert_ok(&out);
+    }
+    let planted = reg.digest("1.5.0");
+    let out = run(&ws, &reg, key, password, &["release"]);
+    assert_fails_with(&out, "which no signature of the configured key covers");
+    assert_eq!(reg.digest("latest"), reg.digest("1.4.0"));
+    let out = run(&ws, &reg, None, None, &["verify", &format!("{}@{planted}", reg.repository())]);
+    assert_fails_with(&out, "not signed");
+
     let verify = |tag: &str| run(&ws, &reg, None, None, &["verify", &format!("{}:{tag}", reg.repository())]);
     assert_ok(&verify("latest"));
 

@@ -804,7 +804,26 @@ pub(crate) fn reconcile(plan: &ReleasePlan, image: &ImagePlan, seen: &Observed) 
         }
     }
     match (plan.kind, seen.lineage) {
-        (Kind::Release, Some(Lineage::Same)) => Ok(BuildAction::AlreadyThere { digest: remote.digest.clone() }),
+        // This commit's build of this very version, not a pre-release or a dev build of it (whose
+        // commit is the same): what a rerun resumes after.
+        (Kind::Release, Some(Lineage::Same)) => {
+            let built_as = remote.version.as_deref().and_then(|v| Version::parse(v).ok());
+            match (&remote.branch, built_as) {
+                (None, Some(v)) if v.cmp_precedence(&plan.version.semver).is_eq() => {
+                    Ok(BuildAction::AlreadyThere { digest: remote.digest.clone() })
+                }
+                (branch, _) => Err(format!(
+                    "{}:{tag} holds a build of this commit, but {}, not release {}: delete the tag and run the release again",
+                    image.repository,
+                    match (branch, &remote.version) {
+                        (Some(branch), _) => format!("a dev build of branch {branch}"),
+                        (None, Some(version)) => format!("built as {version}"),
+                        (None, None) => "recording no version".to_owned(),
+                    },
+                    plan.version.semver
+                )),
+            }
+        }
         (Kind::Release, _) => Err(format!(
             "{}:{tag} already exists, built from {theirs} (this release is {ours}): releases are immutable",
             image.repository

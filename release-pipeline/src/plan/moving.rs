@@ -27,6 +27,8 @@ pub(crate) struct Evidence {
 pub(crate) struct Held {
     pub(crate) revision: Option<String>,
     pub(crate) version: Option<String>,
+    /// A dev build's branch: a release has none.
+    pub(crate) branch: Option<String>,
 }
 
 /// Why a release may carry no moving tag, or `None` when it may: it is retracted; no git tag
@@ -53,6 +55,9 @@ pub(crate) fn disqualified(version: &Version, evidence: &Evidence) -> Option<Str
                 ))
             }
             Some(_) => {}
+        }
+        if let Some(branch) = &held.branch {
+            return Some(format!("{tag} is a dev build of branch {branch}: not a release"));
         }
         // Build metadata aside: a version tag has none.
         let built_as = held.version.as_deref().and_then(|v| Version::parse(v).ok());
@@ -98,7 +103,7 @@ mod tests {
     const OURS: &str = "c0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ff";
 
     fn held(revision: &str, version: &str) -> Option<Held> {
-        Some(Held { revision: Some(revision.into()), version: Some(version.into()) })
+        Some(Held { revision: Some(revision.into()), version: Some(version.into()), branch: None })
     }
 
     fn ours() -> Evidence {
@@ -132,6 +137,9 @@ mod tests {
         let mut copied = ours();
         copied.contexts[0].1 = held(OURS, "1.2.0");
         assert_eq!(reason(copied), "1.2.3 was built as version 1.2.0, not 1.2.3: not ours");
+        let mut dev = ours();
+        dev.contexts[1].1 = Some(Held { branch: Some("main".into()), ..held(OURS, "1.2.3").unwrap() });
+        assert_eq!(reason(dev), "rpi-1.2.3 is a dev build of branch main: not a release");
         let mut built = ours();
         built.contexts[0].1 = held(OURS, "1.2.3+build7");
         assert_eq!(disqualified(&version, &built), None, "build metadata is no part of the tag");

@@ -101,10 +101,41 @@ pub(crate) fn staging_taken(
 /// digests in the plan's platform order. Every problem at once: a part from another commit,
 /// version, kind or branch; a planned platform of a context no part built; a platform built by
 /// two parts.
-pub(crate) fn sources(plan: &ReleasePlan, parts: &[PartResult]) -> Result<Vec<Vec<(Platform, Digest)>>, Vec<String>> {
+pub(crate) fn sources(
+    plan: &ReleasePlan,
+    targets: &[TargetConfig],
+    parts: &[PartResult],
+) -> Result<Vec<Vec<(Platform, Digest)>>, Vec<String>> {
     let mut problems = Vec::new();
     let commit = plan.commit;
     for part in parts {
+        // What the provenance will say of it: its target serves its platform, its package has
+        // the name `dist` gives it and a SHA-256.
+        match targets.iter().find(|t| t.target == part.target) {
+            None => {
+                problems.push(format!("the part for {} names a target the configuration does not have", part.target))
+            }
+            Some(t) if t.platform != part.platform => problems.push(format!(
+                "the part for {} says it built {}, but that target serves {}",
+                part.target, part.platform, t.platform
+            )),
+            Some(_) => {}
+        }
+        let package =
+            crate::dist::package_name(&plan.service.bin, &plan.version.semver.to_string(), &part.target, "tar.gz");
+        let sha256 = &part.package.sha256;
+        if part.package.file != package || sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            problems.push(format!(
+                "the part for {} lists the package {:?} ({sha256:?}), not {package} with its SHA-256",
+                part.target, part.package.file
+            ));
+        }
+        for image in &part.images {
+            if part.images.iter().filter(|i| i.context == image.context).count() > 1 {
+                problems.push(format!("the part for {} lists {}/ more than once", part.target, image.context));
+                break;
+            }
+        }
         let mut differs = Vec::new();
         if Some(part.commit) != commit {
             differs.push(format!("commit {} (this checkout is at {})", part.commit, super::short_id(commit)));
@@ -227,7 +258,7 @@ mod tests {
             version: plan.version.semver.to_string(),
             package: PartPackage {
                 file: format!("service-{}-{target}.tar.gz", plan.version.semver),
-                sha256: "00".into(),
+                sha256: "00".repeat(32),
             },
             images: plan
                 .images
@@ -255,27 +286,44 @@ mod tests {
             part(&plan, "aarch64-unknown-linux-gnu", "linux/arm64", 2),
             part(&plan, "armv7-unknown-linux-gnueabihf", "linux/arm/v7", 3),
         ];
-        let sources = sources(&plan, &parts).unwrap();
+        let targets = crate::config::Config::default().targets;
+        let sources = sources(&plan, &targets, &parts).unwrap();
         assert_eq!(
             sources[0].iter().map(|(p, d)| (p.as_str(), d.clone())).collect::<Vec<_>>(),
             [("linux/amd64", digest(1)), ("linux/arm64", digest(2)), ("linux/arm/v7", digest(3))]
         );
         assert_eq!(sources[1], [("linux/arm/v7".into(), digest(3))], "the rpi context from the armv7 part");
 
-        let problems = super::sources(&plan, &parts[..2]).unwrap_err();
+        let problems = super::sources(&plan, &targets, &parts[..2]).unwrap_err();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].starts_with("no part built linux/arm/v7 of docker/"), "{problems:?}");
 
         let mut other = parts.clone();
         other[1].commit = CommitId::parse(&"1".repeat(40)).unwrap();
         other[2].version = "1.2.4".into();
-        let problems = super::sources(&plan, &other).unwrap_err();
+        let problems = super::sources(&plan, &targets, &other).unwrap_err();
         assert!(problems[0].contains("part for aarch64-unknown-linux-gnu was built from commit 1111"), "{problems:?}");
         assert!(problems[1].contains("version 1.2.4 (this merge is 1.2.3)"), "{problems:?}");
 
         let mut twice = parts.clone();
-        twice.push(part(&plan, "x86_64-unknown-linux-gnu", "linux/amd64", 4));
-        assert!(super::sources(&plan, &twice).unwrap_err()[0].contains("2 parts built linux/amd64 of docker/"));
+        twice.push(part(&plan, "x86_64-unknown-linux-musl", "linux/amd64", 4));
+        assert!(
+            super::sources(&plan, &targets, &twice).unwrap_err()[0].contains("2 parts built linux/amd64 of docker/")
+        );
+
+        // What a part says of itself that the merge does not read back is checked as well.
+        let mut odd = parts.clone();
+        odd[0].platform = "linux/arm64".into();
+        odd[1].package.file = "../../etc/passwd".into();
+        let again = odd[2].images[0].clone();
+        odd[2].images.push(again);
+        let problems = super::sources(&plan, &targets, &odd).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.contains("says it built linux/arm64, but that target serves linux/amd64")),
+            "{problems:?}"
+        );
+        assert!(problems.iter().any(|p| p.contains("lists the package \"../../etc/passwd\"")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("lists docker/ more than once")), "{problems:?}");
     }
 
     /// What the registry holds at a part's digest decides, not the part's JSON.

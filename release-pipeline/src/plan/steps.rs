@@ -158,13 +158,15 @@ pub(crate) enum Step {
         note: Option<String>,
         argv: Vec<String>,
     },
-    /// Put an index of the manifests an image's parts pushed together (`merge`), under a staging
-    /// tag (`reference`) no user pulls: `promote` checks it before any user-visible tag names it.
+    /// Put an image together from the manifests its parts pushed (`merge`) under a staging tag
+    /// (`reference`) no user pulls: an index of them (`imagetools create`), or the one manifest
+    /// as it is (`skopeo copy`). Read back right after, it must hold exactly `sources`; its
+    /// digest is what the later steps sign and tag.
     Assemble { image: usize, reference: String, sources: Vec<(Platform, Digest)>, argv: Vec<String> },
-    /// Read `from` (a merge's staging index, or a one-platform image's manifest by digest) back,
-    /// check that it holds exactly `sources`, then copy it as it is to the primary tag
-    /// (`reference`), after a fresh read of that tag.
-    Promote { image: usize, from: String, reference: String, sources: Vec<(Platform, Digest)>, argv: Vec<String> },
+    /// Write the primary tag (`reference`): a copy of the digest this run built or assembled
+    /// (`<digest>` in `argv`), by digest, so that what was checked and signed is what is tagged.
+    /// After a fresh read of the tag; in a plan that signs, after the signing.
+    Promote { image: usize, reference: String, argv: Vec<String> },
     /// Write what this part pushed to `dist/part-<target>.json` (done in-process).
     WritePart { target: String, platform: Platform, images: Vec<usize>, path: Utf8PathBuf, argv: Vec<String> },
     /// Point a moving tag at the highest release it covers, keeping the digest; planned from
@@ -363,6 +365,15 @@ pub(crate) fn copy_tag_argv(authfile: Option<&Utf8Path>, repository: &str, from:
     argv
 }
 
+/// `skopeo copy` of `repository@digest` to `repository:to`, keeping the digest.
+pub(crate) fn copy_digest_argv(authfile: Option<&Utf8Path>, repository: &str, digest: &str, to: &str) -> Vec<String> {
+    let mut argv = strings(["skopeo", "copy", "--all", "--preserve-digests"]);
+    argv.extend(skopeo_options(authfile, repository, &["--src-tls-verify", "--dest-tls-verify"]));
+    argv.push(format!("docker://{repository}@{digest}"));
+    argv.push(ImageRef::tag(repository, to).transport());
+    argv
+}
+
 /// `docker buildx imagetools inspect` of a reference, as JSON.
 pub(crate) fn inspect_argv(reference: &str) -> Vec<String> {
     strings(["docker", "buildx", "imagetools", "inspect", reference, "--format", "{{json .}}"])
@@ -435,12 +446,23 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
         }
     }
 
+    // The primary tags: right after each build for a plan that does not sign; for one that signs,
+    // after the signing, so that no version or branch tag ever names an unsigned image of ours.
+    let mut promotes = Vec::new();
     for (i, image) in plan.images.iter().enumerate() {
         let what = format!("build {}/ → {}:{}", image.context, image.repository, image.primary_tag());
         match (action(i), &facts.merge) {
-            (BuildAction::Build, Some(merge)) => out.steps.extend(assemble_steps(plan, facts, i, image, merge)),
+            (BuildAction::Build, Some(merge)) => {
+                out.steps.push(assemble_step(plan, facts, i, image, merge));
+                promotes.push(promote_step(facts, i, image));
+            }
             (BuildAction::Build, None) => match build_step(plan, facts, i, &commit, None) {
-                Ok(step) => out.steps.push(step),
+                Ok(step) => {
+                    out.steps.push(step);
+                    if plan.signed && image.push {
+                        promotes.push(promote_step(facts, i, image));
+                    }
+                }
                 Err(problem) => out.problems.push(problem),
             },
             (BuildAction::AlreadyThere { digest }, _) => out.steps.push(Step::Skip {
@@ -449,6 +471,9 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
                 argv: Vec::new(),
             }),
             (BuildAction::Skip { why }, _) => out.steps.push(Step::Skip { what, why, argv: Vec::new() }),
+        }
+        if !plan.signed {
+            out.steps.append(&mut promotes);
         }
     }
 
@@ -472,6 +497,7 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
             });
         }
     }
+    out.steps.append(&mut promotes);
     // Packages made in this run get their checksums signed, and so does a list a stopped run
     // left unsigned (a merge has none).
     if plan.signed && facts.merge.is_none() && (!to_sign.is_empty() || facts.sums_unsigned) {
@@ -607,8 +633,14 @@ fn build_step(
     }
     // A push carries the immutable tag only (moving tags follow once all contexts are in); the
     // local engine gets every tag at once.
+    // A plan that signs pushes under a staging tag no user pulls (buildx's docker driver cannot
+    // push by digest alone): the primary tag follows the signature, copied by digest.
+    let staged = plan.signed && image.push && part.is_none();
     let tags: Vec<String> = if let (Some((_, staging)), true) = (&part, image.push) {
         vec![ImageRef::tag(&image.repository, staging).to_string()]
+    } else if staged {
+        vec![ImageRef::tag(&image.repository, &crate::tags::staging_tag(commit, image.primary_tag(), "build"))
+            .to_string()]
     } else if image.push {
         vec![ImageRef::tag(&image.repository, image.primary_tag()).to_string()]
     } else {
@@ -690,36 +722,40 @@ fn part_steps(plan: &ReleasePlan, facts: &Facts, target: &str, commit: &str, out
     });
 }
 
-/// `merge`'s writes of one image's primary tag from its parts' manifests: several platforms are
-/// put together in an index under a staging tag first; one platform's manifest is copied as it
-/// is (an index around it would get another digest). Either is read back and checked before the
-/// copy to the primary tag.
-fn assemble_steps(plan: &ReleasePlan, facts: &Facts, i: usize, image: &ImagePlan, merge: &Merge) -> Vec<Step> {
+/// `merge`'s assembly of one image from its parts' manifests, under a staging tag: several
+/// platforms in an index; one platform's manifest as it is (an index around it would get another
+/// digest).
+fn assemble_step(plan: &ReleasePlan, facts: &Facts, i: usize, image: &ImagePlan, merge: &Merge) -> Step {
     let sources = merge.sources.get(i).cloned().unwrap_or_default();
-    let reference = ImageRef::tag(&image.repository, image.primary_tag()).to_string();
-    let mut steps = Vec::new();
-    let from = match sources.as_slice() {
-        [(_, digest)] => format!("{}@{digest}", image.repository),
+    let commit = plan.commit.map(|c| c.to_string()).unwrap_or_default();
+    let staging = crate::tags::staging_tag(&commit, image.primary_tag(), "merge");
+    let reference = ImageRef::tag(&image.repository, &staging).to_string();
+    let argv = match sources.as_slice() {
+        [(_, digest)] => {
+            let mut argv = strings(["skopeo", "copy", "--all", "--preserve-digests"]);
+            argv.extend(skopeo_options(
+                facts.authfile.as_deref(),
+                &image.repository,
+                &["--src-tls-verify", "--dest-tls-verify"],
+            ));
+            argv.push(format!("docker://{}@{digest}", image.repository));
+            argv.push(ImageRef::tag(&image.repository, &staging).transport());
+            argv
+        }
         _ => {
-            let commit = plan.commit.map(|c| c.to_string()).unwrap_or_default();
-            let staging = crate::tags::staging_tag(&commit, image.primary_tag(), "index");
-            let staged = ImageRef::tag(&image.repository, &staging).to_string();
-            let mut argv = strings(["docker", "buildx", "imagetools", "create", "--tag", &staged]);
+            let mut argv = strings(["docker", "buildx", "imagetools", "create", "--tag", &reference]);
             argv.extend(sources.iter().map(|(_, digest)| format!("{}@{digest}", image.repository)));
-            steps.push(Step::Assemble { image: i, reference: staged.clone(), sources: sources.clone(), argv });
-            staged
+            argv
         }
     };
-    let mut argv = strings(["skopeo", "copy", "--all", "--preserve-digests"]);
-    argv.extend(skopeo_options(
-        facts.authfile.as_deref(),
-        &image.repository,
-        &["--src-tls-verify", "--dest-tls-verify"],
-    ));
-    argv.push(format!("docker://{from}"));
-    argv.push(ImageRef::tag(&image.repository, image.primary_tag()).transport());
-    steps.push(Step::Promote { image: i, from, reference, sources, argv });
-    steps
+    Step::Assemble { image: i, reference, sources, argv }
+}
+
+/// The write of an image's primary tag from the digest built or assembled before it.
+fn promote_step(facts: &Facts, i: usize, image: &ImagePlan) -> Step {
+    let argv = copy_digest_argv(facts.authfile.as_deref(), &image.repository, super::sign::DIGEST, image.primary_tag());
+    let reference = ImageRef::tag(&image.repository, image.primary_tag()).to_string();
+    Step::Promote { image: i, reference, argv }
 }
 
 /// The steps for a person: one line each, its command line after it.
@@ -746,7 +782,7 @@ pub(crate) fn render(steps: &[Step]) -> String {
                 "assemble {reference} from {}",
                 sources.iter().map(|(p, d)| format!("{p} {}", &d.as_str()[..19])).collect::<Vec<_>>().join(", ")
             ),
-            Step::Promote { from, reference, .. } => format!("check {from}, then copy it to {reference}"),
+            Step::Promote { reference, .. } => format!("tag {reference} (the digest built or assembled above)"),
             Step::WritePart { target, path, .. } => format!("write what the part for {target} pushed to {path}"),
             Step::PointTag { tag, from, .. } => format!("point {tag} at {from} (or the higher release it covers)"),
             Step::Verify { reference, platforms, .. } => format!("verify {reference} [{}]", platforms.join(", ")),

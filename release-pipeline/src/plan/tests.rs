@@ -758,10 +758,25 @@ fn reconcile_decides_from_the_registry() {
     let seen = |lineage: Option<Lineage>, commit: &str| Observed { primary: Some(remote(commit)), lineage };
     let image = &release.images[0];
     assert_eq!(reconcile(&release, image, &Observed::default()), Ok(BuildAction::Build));
+    let released = |version: Option<&str>, branch: Option<&str>| {
+        let mut seen = seen(Some(Lineage::Same), &ours);
+        let primary = seen.primary.as_mut().unwrap();
+        (primary.version, primary.branch) = (version.map(str::to_owned), branch.map(str::to_owned));
+        seen
+    };
     assert_eq!(
-        reconcile(&release, image, &seen(Some(Lineage::Same), &ours)),
+        reconcile(&release, image, &released(Some("1.2.3"), None)),
         Ok(BuildAction::AlreadyThere { digest: "sha256:theirs".into() })
     );
+    // The same commit's pre-release, dev build or an image that says nothing: not this release.
+    for (version, branch, says) in [
+        (Some("1.2.3-rc.1"), None, "built as 1.2.3-rc.1"),
+        (Some("1.2.3"), Some("f"), "a dev build of branch f"),
+        (None, None, "recording no version"),
+    ] {
+        let err = reconcile(&release, image, &released(version, branch)).unwrap_err();
+        assert!(err.contains(&format!("holds a build of this commit, but {says}, not release 1.2.3")), "{err}");
+    }
     for lineage in [Some(Lineage::Older), Some(Lineage::Newer), Some(Lineage::Diverged), Some(Lineage::Unknown), None] {
         let err = reconcile(&release, image, &seen(lineage, "0123456789abcdef")).unwrap_err();
         assert!(
@@ -823,7 +838,7 @@ fn signing_steps() {
     assert!(release_plan.signed);
     record("sign = releases, on a version tag", &Ok(release_plan.clone()));
     let steps = steps::steps(&release_plan, &facts(&release_plan)).steps;
-    expect!["login package sbom:x86_64 sbom:aarch64 sbom:armv7 fill-pkg register-qemu build build provenance:0 attest:0:image:slsaprovenance1 attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:linux/amd64:slsaprovenance1 attest:0:linux/amd64:cyclonedx attest:0:linux/arm64:slsaprovenance1 attest:0:linux/arm64:cyclonedx attest:0:linux/arm/v7:slsaprovenance1 attest:0:linux/arm/v7:cyclonedx sign:0 provenance:1 attest:1:image:slsaprovenance1 attest:1:image:cyclonedx sign:1 sign-blob point-tag point-tag point-tag point-tag point-tag point-tag verify verify"]
+    expect!["login package sbom:x86_64 sbom:aarch64 sbom:armv7 fill-pkg register-qemu build build provenance:0 attest:0:image:slsaprovenance1 attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:linux/amd64:slsaprovenance1 attest:0:linux/amd64:cyclonedx attest:0:linux/arm64:slsaprovenance1 attest:0:linux/arm64:cyclonedx attest:0:linux/arm/v7:slsaprovenance1 attest:0:linux/arm/v7:cyclonedx sign:0 provenance:1 attest:1:image:slsaprovenance1 attest:1:image:cyclonedx sign:1 promote promote sign-blob point-tag point-tag point-tag point-tag point-tag point-tag verify verify"]
         .assert_eq(&kinds(&steps));
     // Neither the key nor its password is in any command line: the key goes by reference.
     let sign = steps.iter().find(|s| s.kind() == "sign").unwrap();
@@ -916,18 +931,26 @@ fn parts_and_merge_steps() {
         packages: Vec::new(),
     });
     let steps = steps::steps(&plan, &merge);
-    // The index under a staging tag, checked and promoted; the one-platform image promoted from
-    // its manifest's digest. No user-visible tag before a promote's check.
-    expect!["login assemble promote promote point-tag point-tag point-tag point-tag point-tag point-tag verify verify"]
+    // Each image under a staging tag first (an index; the one-platform image as it is), read
+    // back and checked; then its primary tag, by digest. No user-visible tag before.
+    expect!["login assemble promote assemble promote point-tag point-tag point-tag point-tag point-tag point-tag verify verify"]
         .assert_eq(&kinds(&steps.steps));
     match &steps.steps[1..3] {
-        [Step::Assemble { reference, argv, .. }, Step::Promote { from, reference: primary, .. }] => {
-            assert!(reference.contains(":staging-c0ffeec0ffee-1.2.3-index"), "{reference}");
+        [Step::Assemble { reference, argv, .. }, Step::Promote { reference: primary, argv: promote, .. }] => {
+            assert!(reference.contains(":staging-c0ffeec0ffee-1.2.3-merge"), "{reference}");
             assert_eq!(&argv[..6], ["docker", "buildx", "imagetools", "create", "--tag", reference.as_str()]);
-            assert_eq!((from, primary.ends_with(":1.2.3")), (reference, true));
+            assert!(primary.ends_with(":1.2.3"), "{primary}");
+            assert!(promote.iter().any(|a| a.ends_with("acme/service@<digest>")), "by digest: {promote:?}");
         }
         other => panic!("{other:?}"),
     }
+    // A plan that signs tags each image only once it is signed.
+    let mut signed = plan.clone();
+    signed.signed = true;
+    let steps = steps::steps(&signed, &merge);
+    let kinds = kinds(&steps.steps);
+    let (promote, sign) = (kinds.find("promote").unwrap(), kinds.rfind("sign").unwrap());
+    assert!(sign < promote, "{kinds}");
     record_steps("merge", &plan, &merge);
 }
 
