@@ -720,6 +720,11 @@ fn moving_tags_row(sh: &Shell, work: &Utf8Path, runs: usize) -> Result<Row> {
         push: true,
     };
     let ours_version = semver::Version::new(1, 0, 0);
+    let tiny = vec![crate::releases::Context {
+        prefix: String::new(),
+        dir: image.context.clone(),
+        platforms: image.platforms.clone(),
+    }];
     let reset = || -> Result<()> {
         for tag in moving {
             docker.copy_tag(&repository, old, tag)?;
@@ -734,7 +739,7 @@ fn moving_tags_row(sh: &Shell, work: &Utf8Path, runs: usize) -> Result<Row> {
             let commits = [("0.9.0", BENCH_COMMIT), ("1.0.0", BENCH_COMMIT)]
                 .map(|(v, c)| (semver::Version::parse(v).expect("a version"), c.to_owned()));
             let mut qualifier =
-                crate::releases::Qualifier::of(&docker, &repository, &[""], commits.into(), Vec::new(), None);
+                crate::releases::Qualifier::of(&docker, &repository, tiny.clone(), commits.into(), Vec::new(), None);
             execute::move_tags(&docker, &ours_version, &image, &[""], &mut qualifier)?;
             Ok(())
         })?);

@@ -266,6 +266,7 @@ impl Config {
             }
             if !c.image_tag_prefix.chars().all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch))
                 || c.image_tag_prefix.starts_with('.') // `-`: no value starts with it
+                || c.image_tag_prefix.starts_with(crate::tags::STAGING_PREFIX) // the pipeline's own
                 || c.image_tag_prefix.len() > 64
             {
                 bail!("context `{}`: image-tag-prefix `{}` cannot start an image tag", c.dir, c.image_tag_prefix);
@@ -554,7 +555,8 @@ platforms = ["linux/amd64"]
         let context = |prefix: &str| {
             format!("[[workspace.metadata.release-pipeline.context]]\ndir='d'\nplatforms=['linux/amd64']\nimage-tag-prefix='{prefix}'")
         };
-        for bad in ["rpi/", ".rpi", &"p".repeat(65)] {
+        // `staging-` is the pipeline's own (a part's and a signed build's push, pruned by age).
+        for bad in ["rpi/", ".rpi", &"p".repeat(65), "staging-", "staging-x-"] {
             check_err(&context(bad), "cannot start an image tag");
         }
         check_err(&context("-rpi"), "`context.image-tag-prefix`: `-rpi` starts with `-`");

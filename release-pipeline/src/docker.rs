@@ -428,6 +428,8 @@ impl Inspected {
             manifests,
             revision: label(steps::REVISION_LABEL),
             version: label(steps::VERSION_LABEL),
+            context: label(steps::CONTEXT_LABEL),
+            entries: manifest.manifests.as_ref().map_or(0, Vec::len),
             branch: label(BRANCH_LABEL),
             created: label("org.opencontainers.image.created"),
         }
@@ -570,6 +572,8 @@ mod tests {
                 version: None,
                 branch: None,
                 created: None,
+                context: None,
+                entries: 0,
             }
         );
         let index = remote(

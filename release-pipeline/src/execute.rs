@@ -18,7 +18,7 @@ use crate::{
     preflight::{self, Preflight},
     publish, qemu,
     reference::ImageRef,
-    releases::Qualifier,
+    releases::{self, Qualifier},
     summary::{self, Outcome},
     ui,
     workspace::Workspace,
@@ -131,7 +131,7 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                 let image = &plan.images[*i];
                 // Read the tag again: another run may have pushed it since the preflight. A part's
                 // staging push writes no tag anyone reads, so it has nothing to re-read.
-                if !staging && !still_to_write(ws, &docker, plan, *i, &mut outcomes[*i])? {
+                if !staging && !still_to_write(ws, &docker, plan, *i, &mut outcomes[*i], None)? {
                     n += 1;
                     continue;
                 }
@@ -166,7 +166,7 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                     continue;
                 };
                 // Read the tag again: another run may have written it since the preflight.
-                if !still_to_write(ws, &docker, plan, *i, &mut outcomes[*i])? {
+                if !still_to_write(ws, &docker, plan, *i, &mut outcomes[*i], Some(&digest))? {
                     n += 1;
                     continue;
                 }
@@ -202,7 +202,17 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                         .collect();
                     // Read again now: a retraction made while this run built counts.
                     let retracted = crate::gather::retracted_here_and_remote(ws)?;
-                    let mut qualifier = Qualifier::new(ws, &docker, &image.repository, &prefixes, retracted)?;
+                    let contexts = plan
+                        .images
+                        .iter()
+                        .filter(|i| i.repository == image.repository)
+                        .map(|i| releases::Context {
+                            prefix: i.tag_prefix.clone(),
+                            dir: i.context.clone(),
+                            platforms: i.platforms.clone(),
+                        })
+                        .collect();
+                    let mut qualifier = Qualifier::new(ws, &docker, &image.repository, contexts, retracted)?;
                     let moved = move_tags(&docker, &plan.version.semver, image, &prefixes, &mut qualifier)?;
                     outcomes[*i].moved.extend(moved.at_home);
                     outcomes[*i].kept.extend(moved.kept);
@@ -592,21 +602,51 @@ pub(crate) fn move_tags(
 
 /// Whether an image's primary tag is still to be written, from a fresh read of the registry
 /// (another run may have written it since the preflight); when not, `outcome` says why.
+///
+/// In a plan that signs, what is found there must be ours by signature: at the tag step
+/// (`signed`), exactly the digest this run signed; before a build, a digest the configured key
+/// signed (another run of ours). Anything else was written by something else meanwhile, and the
+/// run stops rather than report it as released.
 fn still_to_write(
     ws: &Workspace,
     docker: &Docker,
     plan: &ReleasePlan,
     i: usize,
     outcome: &mut Outcome,
+    signed: Option<&str>,
 ) -> Result<bool> {
     let image = &plan.images[i];
     let seen = preflight::observe(docker, plan, image, ws.repo.as_deref(), Some(&ws.config.git_remote))?;
-    match plan::reconcile(plan, image, &seen).map_err(|problem| {
+    let action = plan::reconcile(plan, image, &seen).map_err(|problem| {
         error::error_with_help(
             problem,
             "another run released this version from another commit while this one was building",
         )
-    })? {
+    })?;
+    if let (true, BuildAction::AlreadyThere { digest }) = (plan.signed && image.push, &action) {
+        let reference = ImageRef::tag(&image.repository, image.primary_tag());
+        let ours = match signed {
+            Some(signed) => digest == signed,
+            None => {
+                let key = ws.root.join(&ws.config.signing.public_key);
+                let pinned = format!("{}@{digest}", image.repository);
+                cosign::verify(docker.envs(), &key, &pinned, cosign::Check::Signature)?.is_ok()
+            }
+        };
+        if !ours {
+            return Err(error::error_with_help(
+                format!(
+                    "{reference} was written while this run was going, with {digest}, which {}: left alone, and nothing of this run is tagged",
+                    match signed {
+                        Some(signed) => format!("is not the {signed} this run signed"),
+                        None => "no signature of the configured key covers".to_owned(),
+                    }
+                ),
+                "find out who pushed it; delete the tag and run the release again",
+            ));
+        }
+    }
+    match action {
         BuildAction::Build => Ok(true),
         BuildAction::AlreadyThere { digest } => {
             outcome.digest = Some(digest);
@@ -657,7 +697,13 @@ fn holds_exactly(
         _ => remote.manifests.clone(),
     };
     let wanted: BTreeMap<String, String> = sources.iter().map(|(p, d)| (p.to_string(), d.to_string())).collect();
-    if held != wanted || remote.platforms.len() != sources.len() {
+    // Every entry of an index counts, whatever its platform (one without a platform, or
+    // `unknown/*`, is in none of the maps above but would be signed with the rest).
+    let entries_ok = match sources {
+        [_] => remote.entries == 0 || remote.entries == 1,
+        _ => remote.entries == sources.len(),
+    };
+    if held != wanted || remote.platforms.len() != sources.len() || !entries_ok {
         bail!("{reference} holds {held:?}, not the parts' manifests {wanted:?}: nothing was tagged");
     }
     Ok(remote.digest)

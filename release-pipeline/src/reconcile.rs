@@ -37,7 +37,8 @@ fn reconcile(cmd: &flags::Reconcile, ws: &Workspace) -> Result<()> {
             .then_some(TagRead::Digests)
     };
     // Only a release of ours, complete and (with signing on) signed is a moving tag's home.
-    let mut qualifier = Qualifier::new(ws, &docker, &repository, &prefixes, retracted.clone())?;
+    let mut qualifier =
+        Qualifier::new(ws, &docker, &repository, crate::releases::contexts_of(&ws.config), retracted.clone())?;
     // As many rounds as a release's own tag step takes before it gives up on converging.
     for round in 0..MOVE_ROUNDS {
         let held = docker.held_tags(&repository, relevant)?;

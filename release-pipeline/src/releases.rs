@@ -21,7 +21,8 @@ use crate::{
 pub(crate) struct Qualifier<'a> {
     docker: &'a Docker,
     repository: String,
-    prefixes: Vec<String>,
+    /// Every context pushing to the repository: its tag prefix, directory and platforms.
+    contexts: Vec<Context>,
     /// Each version's git tag's commit.
     git_commits: BTreeMap<Version, String>,
     /// Where a version without a git tag here is looked up once: the git remote's tags (another
@@ -41,6 +42,14 @@ fn bare(version: &Version) -> Version {
     Version { build: semver::BuildMetadata::EMPTY, ..version.clone() }
 }
 
+/// A context a release must be complete in.
+#[derive(Debug, Clone)]
+pub(crate) struct Context {
+    pub(crate) prefix: String,
+    pub(crate) dir: String,
+    pub(crate) platforms: Vec<crate::platform::Platform>,
+}
+
 /// The git remote's version tags, read when first needed.
 struct RemoteTags<'a> {
     repo: &'a crate::repo::Repo,
@@ -58,7 +67,7 @@ impl RemoteTags<'_> {
                 listed
                     .into_iter()
                     .filter_map(|(name, commit)| match crate::version::parse_tag(&name, &self.prefix) {
-                        crate::version::TagKind::Version(v) => Some((bare(&v), commit.to_string())),
+                        crate::version::TagKind::Version(v) if v.build.is_empty() => Some((v, commit.to_string())),
                         _ => None,
                     })
                     .collect(),
@@ -70,17 +79,22 @@ impl RemoteTags<'_> {
 
 impl<'a> Qualifier<'a> {
     /// The workspace's: its version tags, signing setup, and `retracted` (read right before).
-    /// `prefixes` are every context's pushing to `repository`.
+    /// `contexts` are every context pushing to `repository`.
     pub(crate) fn new(
         ws: &'a Workspace,
         docker: &'a Docker,
         repository: &str,
-        prefixes: &[&str],
+        contexts: Vec<Context>,
         retracted: Vec<Version>,
     ) -> Result<Qualifier<'a>> {
         let mut git_commits = BTreeMap::new();
         if let Some(repo) = ws.repo.as_deref() {
-            for tag in crate::version::version_tags(repo, &ws.config.version_tag_prefix)? {
+            // A tag with build metadata names no release (`plan::release` refuses it): never
+            // let it stand for its version's commit.
+            for tag in crate::version::version_tags(repo, &ws.config.version_tag_prefix)?
+                .into_iter()
+                .filter(|t| t.version.build.is_empty())
+            {
                 if let Some(commit) = repo.peel_listed(tag.target, tag.peeled) {
                     git_commits.insert(bare(&tag.version), commit.to_string());
                 }
@@ -88,7 +102,7 @@ impl<'a> Qualifier<'a> {
         }
         let public_key =
             (ws.config.signing.sign != SignPolicy::None).then(|| ws.root.join(&ws.config.signing.public_key));
-        let mut qualifier = Qualifier::of(docker, repository, prefixes, git_commits, retracted, public_key);
+        let mut qualifier = Qualifier::of(docker, repository, contexts, git_commits, retracted, public_key);
         qualifier.remote =
             ws.repo.as_deref().filter(|repo| repo.has_remote(&ws.config.git_remote)).map(|repo| RemoteTags {
                 repo,
@@ -103,7 +117,7 @@ impl<'a> Qualifier<'a> {
     pub(crate) fn of(
         docker: &'a Docker,
         repository: &str,
-        prefixes: &[&str],
+        contexts: Vec<Context>,
         git_commits: BTreeMap<Version, String>,
         retracted: Vec<Version>,
         public_key: Option<Utf8PathBuf>,
@@ -111,7 +125,7 @@ impl<'a> Qualifier<'a> {
         Qualifier {
             docker,
             repository: repository.to_owned(),
-            prefixes: prefixes.iter().map(|p| (*p).to_owned()).collect(),
+            contexts,
             git_commits,
             remote: None,
             retracted,
@@ -164,24 +178,34 @@ impl<'a> Qualifier<'a> {
 
     fn evidence(&mut self, version: &Version) -> Result<Evidence> {
         let git_commit = self.git_commits.get(version).cloned();
+        let retracted = self.retracted.iter().any(|r| bare(r) == *version);
+        // Git decides first: a version without a git tag, or retracted, needs no registry read
+        // (a registry full of versions that are not ours costs nothing).
+        if git_commit.is_none() || retracted {
+            return Ok(Evidence { git_commit, retracted, contexts: Vec::new(), signed: None });
+        }
         let mut contexts = Vec::new();
         let mut digests = Vec::new();
         let mut by_prefix = BTreeMap::new();
-        for prefix in &self.prefixes {
-            let tag = format!("{prefix}{}", tags::version_tag(version));
+        for context in &self.contexts {
+            let tag = format!("{}{}", context.prefix, tags::version_tag(version));
             let held = self.docker.inspect(&ImageRef::tag(&self.repository, &tag).to_string())?;
             if let Some(held) = &held {
                 digests.push(held.digest.clone());
-                by_prefix.insert(prefix.clone(), held.digest.clone());
+                by_prefix.insert(context.prefix.clone(), held.digest.clone());
             }
-            contexts
-                .push((tag, held.map(|h| moving::Held { revision: h.revision, version: h.version, branch: h.branch })));
+            contexts.push(moving::ContextEvidence {
+                tag,
+                dir: context.dir.clone(),
+                platforms: context.platforms.clone(),
+                held,
+            });
         }
         self.digests.insert(version.clone(), by_prefix);
         // Every context's image verifies, or the release is not signed (a missing one is not).
         let signed = match &self.public_key {
             Some(key) => {
-                let mut all = digests.len() == self.prefixes.len();
+                let mut all = digests.len() == self.contexts.len();
                 for digest in &digests {
                     if !all {
                         break;
@@ -193,7 +217,15 @@ impl<'a> Qualifier<'a> {
             }
             None => None,
         };
-        let retracted = self.retracted.iter().any(|r| bare(r) == *version);
         Ok(Evidence { git_commit, retracted, contexts, signed })
     }
+}
+
+/// The contexts of a configuration, as the rule needs them.
+pub(crate) fn contexts_of(config: &crate::config::Config) -> Vec<Context> {
+    config
+        .context
+        .iter()
+        .map(|c| Context { prefix: c.image_tag_prefix.clone(), dir: c.dir.clone(), platforms: c.platforms.clone() })
+        .collect()
 }

@@ -253,7 +253,8 @@ fn moving_tag_home(
     let names: Vec<&str> = listed.iter().map(String::as_str).collect();
     let released = crate::plan::registry::releases(&names, &context.image_tag_prefix, &prefixes, &retracted);
     let versions: Vec<semver::Version> = released.keys().cloned().collect();
-    let mut qualifier = crate::releases::Qualifier::new(ws, docker, repository, &prefixes, retracted)?;
+    let mut qualifier =
+        crate::releases::Qualifier::new(ws, docker, repository, crate::releases::contexts_of(&ws.config), retracted)?;
     let Some(home) = qualifier.home(bare, &versions)?.0.cloned() else { return Ok(None) };
     let reference = crate::reference::ImageRef::tag(repository, released[&home]).to_string();
     let digest = docker.inspect(&reference)?.with_context(|| format!("{reference} vanished"))?.digest;

@@ -364,6 +364,37 @@ fn an_unsigned_release_gets_no_moving_tag_until_its_rerun_signs_it() {
     let out = run(&ws, &reg, None, None, &["verify", &format!("{}@{planted}", reg.repository())]);
     assert_fails_with(&out, "not signed");
 
+    // The same, while a release is between its build and its tag: the run stops, tags nothing,
+    // and never reports the planted image as released.
+    ws.commit("work for 1.6.0");
+    ws.tag("1.6.0");
+    let mut cmd = xtask_cmd(ws.path());
+    cmd.env("CARGO_TARGET_DIR", shared_target_dir())
+        .env("RELEASE_REPOSITORY", reg.repository())
+        .env("REGISTRY_USER", &reg.user)
+        .env("REGISTRY_PASSWORD", &reg.password)
+        .env("COSIGN_PRIVATE_KEY", &keys.private)
+        .env("COSIGN_PASSWORD", &keys.password)
+        .arg("release");
+    let paused = Paused::start(cmd, "sign");
+    for tag in ["1.6.0", "rpi-1.6.0"] {
+        let out = client
+            .cmd(&["buildx", "build", "--provenance=false", "--platform", "linux/arm/v7"])
+            .args(["--label", &format!("org.opencontainers.image.revision={}", ws.head())])
+            .args(["--label", "org.opencontainers.image.version=1.6.0"])
+            .args(["--tag", &format!("{}:{tag}", reg.repository()), "--push"])
+            .arg(foreign.path())
+            .output()
+            .unwrap();
+        assert_ok(&out);
+    }
+    let planted = reg.digest("1.6.0");
+    let (status, _, stderr) = paused.resume();
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("holds a build of this commit, but"), "{stderr}");
+    assert_eq!(reg.digest("1.6.0"), planted, "left alone");
+    assert_eq!(reg.digest("latest"), reg.digest("1.4.0"));
+
     let verify = |tag: &str| run(&ws, &reg, None, None, &["verify", &format!("{}:{tag}", reg.repository())]);
     assert_ok(&verify("latest"));
 

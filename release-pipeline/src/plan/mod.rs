@@ -742,6 +742,10 @@ pub(crate) struct RemoteImage {
     pub(crate) revision: Option<String>,
     /// The `org.opencontainers.image.version` label.
     pub(crate) version: Option<String>,
+    /// The context the image was built from ([`steps::CONTEXT_LABEL`]).
+    pub(crate) context: Option<String>,
+    /// How many entries an index lists, whatever their platform (none for a single manifest).
+    pub(crate) entries: usize,
     /// The branch a dev build was made from ([`steps::BRANCH_LABEL`]).
     pub(crate) branch: Option<String>,
     /// The `org.opencontainers.image.created` label (the commit's time, RFC 3339).
@@ -787,6 +791,29 @@ pub(crate) fn stale_dev_tag(plan: &ReleasePlan, image: &ImagePlan, held: Option<
     ))
 }
 
+/// Why `held` is not an image of `image`'s context, or `None`: its platforms must be the
+/// context's, and its context label (when it has one: images from before the label have not) the
+/// context's directory. Another context's image of the same commit and version (the
+/// `rpi-docker/` image, or the arm/v7 manifest of the `docker/` index, all signed alike) is not.
+pub(crate) fn not_this_image(image: &ImagePlan, held: &RemoteImage) -> Option<String> {
+    not_of_context(&image.context, &image.platforms, held)
+}
+
+/// [`not_this_image`], for the context `dir` building `platforms`.
+pub(crate) fn not_of_context(dir: &str, platforms: &[Platform], held: &RemoteImage) -> Option<String> {
+    let mut want: Vec<&str> = platforms.iter().map(Platform::as_str).collect();
+    let mut got: Vec<&str> = held.platforms.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    got.sort_unstable();
+    if got != want {
+        return Some(format!("it holds {}, not the {} of {dir}/", got.join(", "), want.join(", ")));
+    }
+    match &held.context {
+        Some(context) if context != dir => Some(format!("it was built from {context}/, not {dir}/")),
+        _ => None,
+    }
+}
+
 /// Decides, from what the registry holds at an image's primary tag, whether to build it. A
 /// release version held by another commit is a problem (the `Err`), reported with the others
 /// before anything is built.
@@ -808,6 +835,12 @@ pub(crate) fn reconcile(plan: &ReleasePlan, image: &ImagePlan, seen: &Observed) 
         // commit is the same): what a rerun resumes after.
         (Kind::Release, Some(Lineage::Same)) => {
             let built_as = remote.version.as_deref().and_then(|v| Version::parse(v).ok());
+            if let Some(why) = not_this_image(image, remote) {
+                return Err(format!(
+                    "{}:{tag} holds a build of this commit, but {why}: delete the tag and run the release again",
+                    image.repository
+                ));
+            }
             match (&remote.branch, built_as) {
                 (None, Some(v)) if v.cmp_precedence(&plan.version.semver).is_eq() => {
                     Ok(BuildAction::AlreadyThere { digest: remote.digest.clone() })

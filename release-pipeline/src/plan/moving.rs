@@ -1,11 +1,12 @@
 //! Where a moving tag (`X.Y`, `X`, `latest`) may land: only on a release that is ours, complete
 //! and, when signing is on, signed. A version tag's name in the registry is a claim anyone with
-//! push access can make; the evidence here is what the registry holds at it (its revision label,
-//! every context's tag, its signature) checked against git (the version's tag and retractions).
+//! push access can make; the evidence here is what the registry holds at it (its labels, every
+//! context's tag, its signature) checked against git (the version's tag and retractions).
 //! Pure: the reads are made by `releases.rs`, which asks only for the candidates it needs.
 use semver::Version;
 
-use crate::tags;
+use super::RemoteImage;
+use crate::{platform::Platform, tags};
 
 /// What was read of one release candidate: a version whose tags the registry lists.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -14,28 +15,29 @@ pub(crate) struct Evidence {
     pub(crate) git_commit: Option<String>,
     /// Whether a retraction (`retracted/<tag>`, here or on the git remote) names the version.
     pub(crate) retracted: bool,
-    /// Each context's version tag (`rpi-1.2.3`) and what it holds (`None`: the tag is missing).
-    pub(crate) contexts: Vec<(String, Option<Held>)>,
-    /// Whether the version tag's digest verifies with the configured public key; `None` when
+    /// Each context: its version tag (`rpi-1.2.3`), what it builds, and what the tag holds.
+    pub(crate) contexts: Vec<ContextEvidence>,
+    /// Whether every context's image verifies with the configured public key; `None` when
     /// signing is off.
     pub(crate) signed: Option<bool>,
 }
 
-/// What an image says of itself: the commit and version its labels record (inside the image's
-/// config, so covered by its digest and signature).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Held {
-    pub(crate) revision: Option<String>,
-    pub(crate) version: Option<String>,
-    /// A dev build's branch: a release has none.
-    pub(crate) branch: Option<String>,
+/// One context's version tag of a candidate release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ContextEvidence {
+    pub(crate) tag: String,
+    pub(crate) dir: String,
+    pub(crate) platforms: Vec<Platform>,
+    /// What the tag holds, as read (its labels are inside its config, so covered by its digest
+    /// and signature); `None`: the tag is missing.
+    pub(crate) held: Option<RemoteImage>,
 }
 
 /// Why a release may carry no moving tag, or `None` when it may: it is retracted; no git tag
 /// of its version is in this repository (someone else pushed it); a context lacks its tag (a
 /// release stopped half-way); a context's image was built from another commit than the git
-/// tag's, or as another version (a signed image of ours copied to a higher version's tag); it is
-/// not signed with the configured key.
+/// tag's, or as another version (a signed image of ours copied to a higher version's tag), or
+/// is a dev build, or is another context's image; it is not signed with the configured key.
 pub(crate) fn disqualified(version: &Version, evidence: &Evidence) -> Option<String> {
     if evidence.retracted {
         return Some(format!("{version} is retracted"));
@@ -43,10 +45,13 @@ pub(crate) fn disqualified(version: &Version, evidence: &Evidence) -> Option<Str
     let Some(commit) = &evidence.git_commit else {
         return Some(format!("{version} has no git tag in this repository: it is not a release of ours"));
     };
-    for (tag, held) in &evidence.contexts {
+    for ContextEvidence { tag, dir, platforms, held } in &evidence.contexts {
         let Some(held) = held else {
             return Some(format!("{version} is not complete: {tag} is missing"));
         };
+        if let Some(why) = super::not_of_context(dir, platforms, held) {
+            return Some(format!("{tag} is not {dir}/'s image of {version}: {why}"));
+        }
         match &held.revision {
             None => return Some(format!("{tag} records no commit: not ours")),
             Some(revision) if revision != commit => {
@@ -102,15 +107,32 @@ mod tests {
 
     const OURS: &str = "c0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ff";
 
-    fn held(revision: &str, version: &str) -> Option<Held> {
-        Some(Held { revision: Some(revision.into()), version: Some(version.into()), branch: None })
+    fn held(revision: &str, version: &str) -> Option<RemoteImage> {
+        Some(RemoteImage {
+            digest: "sha256:d".into(),
+            platforms: vec!["linux/arm/v7".into()],
+            manifests: Default::default(),
+            revision: Some(revision.into()),
+            version: Some(version.into()),
+            context: None,
+            entries: 0,
+            branch: None,
+            created: None,
+        })
+    }
+
+    fn context(tag: &str, dir: &str, held: Option<RemoteImage>) -> ContextEvidence {
+        ContextEvidence { tag: tag.into(), dir: dir.into(), platforms: vec!["linux/arm/v7".into()], held }
     }
 
     fn ours() -> Evidence {
         Evidence {
             git_commit: Some(OURS.into()),
             retracted: false,
-            contexts: vec![("1.2.3".into(), held(OURS, "1.2.3")), ("rpi-1.2.3".into(), held(OURS, "1.2.3"))],
+            contexts: vec![
+                context("1.2.3", "docker", held(OURS, "1.2.3")),
+                context("rpi-1.2.3", "rpi-docker", held(OURS, "1.2.3")),
+            ],
             signed: Some(true),
         }
     }
@@ -127,24 +149,24 @@ mod tests {
             "1.2.3 has no git tag in this repository: it is not a release of ours"
         );
         let mut half = ours();
-        half.contexts[1].1 = None;
+        half.contexts[1].held = None;
         assert_eq!(reason(half), "1.2.3 is not complete: rpi-1.2.3 is missing");
         let mut unlabelled = ours();
-        unlabelled.contexts[1].1 = Some(Held::default());
+        unlabelled.contexts[1].held.as_mut().unwrap().revision = None;
         assert_eq!(reason(unlabelled), "rpi-1.2.3 records no commit: not ours");
         // A signed image of ours (1.2.0) copied to a higher version's tag, with a git tag of that
         // version pushed on its commit: its label still says 1.2.0.
         let mut copied = ours();
-        copied.contexts[0].1 = held(OURS, "1.2.0");
+        copied.contexts[0].held = held(OURS, "1.2.0");
         assert_eq!(reason(copied), "1.2.3 was built as version 1.2.0, not 1.2.3: not ours");
         let mut dev = ours();
-        dev.contexts[1].1 = Some(Held { branch: Some("main".into()), ..held(OURS, "1.2.3").unwrap() });
+        dev.contexts[1].held.as_mut().unwrap().branch = Some("main".into());
         assert_eq!(reason(dev), "rpi-1.2.3 is a dev build of branch main: not a release");
         let mut built = ours();
-        built.contexts[0].1 = held(OURS, "1.2.3+build7");
+        built.contexts[0].held = held(OURS, "1.2.3+build7");
         assert_eq!(disqualified(&version, &built), None, "build metadata is no part of the tag");
         let mut foreign = ours();
-        foreign.contexts[0].1 = held(&"1".repeat(40), "1.2.3");
+        foreign.contexts[0].held = held(&"1".repeat(40), "1.2.3");
         assert_eq!(
             reason(foreign),
             format!(
@@ -153,6 +175,20 @@ mod tests {
             )
         );
         assert_eq!(reason(Evidence { signed: Some(false), ..ours() }), "1.2.3 is not signed with the configured key");
+        // Another context's signed image of the same version (the docker/ index's arm/v7
+        // manifest put at rpi-1.2.3), or fewer platforms than the context builds.
+        let mut swapped = ours();
+        swapped.contexts[1].held.as_mut().unwrap().context = Some("docker".into());
+        assert_eq!(
+            reason(swapped),
+            "rpi-1.2.3 is not rpi-docker/'s image of 1.2.3: it was built from docker/, not rpi-docker/"
+        );
+        let mut stripped = ours();
+        stripped.contexts[0].platforms.push("linux/amd64".into());
+        assert_eq!(
+            reason(stripped),
+            "1.2.3 is not docker/'s image of 1.2.3: it holds linux/arm/v7, not the linux/amd64, linux/arm/v7 of docker/"
+        );
     }
 
     #[test]

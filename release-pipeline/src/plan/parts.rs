@@ -214,6 +214,9 @@ pub(crate) fn check_source(
     } else if held.platforms[0] != platform.as_str() {
         problems.push(format!("{what} is a {} image, not {platform}", held.platforms[0]));
     }
+    if let Some(context) = held.context.as_ref().filter(|c| **c != image.context) {
+        problems.push(format!("{what} was built from {context}/, not {}/", image.context));
+    }
     let label = |name: &str, got: Option<&str>, want: &str| match got {
         Some(got) if got == want => None,
         Some(got) => Some(format!("{what} was built from {name} {got}, not this checkout's {want}")),
@@ -340,6 +343,8 @@ mod tests {
             version: Some(version.into()),
             branch: branch.map(str::to_owned),
             created: None,
+            context: None,
+            entries: 0,
         };
         let arm64: Platform = "linux/arm64".into();
         let check = |held: &RemoteImage| check_source(&plan, image, &arm64, &digest(2), Some(held));
@@ -401,6 +406,8 @@ mod tests {
             version: None,
             branch: branch.map(str::to_owned),
             created: None,
+            context: None,
+            entries: 0,
         };
         let tag = "staging-c0ffeec0ffee-feature-x-linux-amd64";
         assert_eq!(

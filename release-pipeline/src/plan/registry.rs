@@ -161,7 +161,12 @@ pub(crate) fn prune(
         for t in &cosign {
             kept.entry(t.digest.as_str()).or_insert_with(|| format!("shares its digest with {}, which stays", t.name));
         }
+        // A kept staging tag keeps its own manifest only: a signed build is pushed under one and
+        // then tagged, and its branch's tag, once the branch is gone, must still go.
         for (d, t) in decisions.iter().zip(&images).filter(|(d, _)| !d.prune) {
+            if t.name.starts_with(tags::STAGING_PREFIX) {
+                continue;
+            }
             kept.entry(d.digest.as_str()).or_insert_with(|| format!("shares its digest with {}, which stays", d.tag));
             for m in &t.manifests {
                 kept.entry(m.as_str()).or_insert_with(|| format!("a manifest of {}, which stays", d.tag));
@@ -391,6 +396,24 @@ mod tests {
 
     /// Item 15: a staging tag goes only with `--keep-days`, once older than the cutoff, and never
     /// while a kept image (a merge's index, or a single-platform merge's tag) holds its manifest.
+    /// A signed dev build is pushed under a staging tag, then tagged: the staging tag does not
+    /// keep the branch's tag once the branch is gone (the manifest goes, and the staging tag with
+    /// it); a version tag does keep its build's staging tag.
+    #[test]
+    fn a_staging_tag_keeps_no_other_tag() {
+        let registry = [
+            held("gone", "sha256:dev", Some("gone"), None),
+            held("staging-0123456789ab-gone-build", "sha256:dev", Some("gone"), Some("2026-01-01T00:00:00Z")),
+            held("1.0.0", "sha256:release", None, None),
+            held("staging-0123456789ab-1.0.0-build", "sha256:release", None, Some("2020-01-01T00:00:00Z")),
+        ];
+        let decisions = prune(&registry, &[""], &[], Some("2025-01-01T00:00:00Z"));
+        let got: BTreeMap<&str, (bool, &str)> =
+            decisions.iter().map(|d| (d.tag.as_str(), (d.prune, d.reason.as_str()))).collect();
+        assert_eq!(got["gone"], (true, "branch gone is gone from the remote"));
+        assert_eq!(got["staging-0123456789ab-1.0.0-build"], (false, "shares its digest with 1.0.0, which stays"));
+    }
+
     #[test]
     fn staging_tags_follow_their_own_rule() {
         let old = Some("2025-01-01T00:00:00Z");

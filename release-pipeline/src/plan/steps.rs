@@ -26,6 +26,8 @@ pub(crate) const BRANCH_LABEL: &str = "org.release-pipeline.branch";
 pub(crate) const REVISION_LABEL: &str = "org.opencontainers.image.revision";
 /// The version an image was built as.
 pub(crate) const VERSION_LABEL: &str = "org.opencontainers.image.version";
+/// The context an image was built from: two contexts' images of one version are told apart.
+pub(crate) const CONTEXT_LABEL: &str = "org.release-pipeline.context";
 /// The label on the containers `--run` starts: what it may replace on the next `--run`.
 pub(crate) const RUN_LABEL: &str = "org.release-pipeline.run";
 
@@ -627,6 +629,7 @@ fn build_step(
     let mut labels = BTreeMap::from([
         (REVISION_LABEL.to_owned(), commit.to_owned()),
         (VERSION_LABEL.to_owned(), plan.version.semver.to_string()),
+        (CONTEXT_LABEL.to_owned(), image.context.clone()),
     ]);
     if let (Kind::DevRelease | Kind::BuildOnly, Some(branch)) = (plan.kind, &plan.branch) {
         labels.insert(BRANCH_LABEL.to_owned(), branch.clone());

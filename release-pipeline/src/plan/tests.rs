@@ -746,6 +746,8 @@ fn remote(commit: &str) -> RemoteImage {
         version: None,
         branch: Some("f".into()),
         created: None,
+        context: None,
+        entries: 0,
     }
 }
 
@@ -762,6 +764,8 @@ fn reconcile_decides_from_the_registry() {
         let mut seen = seen(Some(Lineage::Same), &ours);
         let primary = seen.primary.as_mut().unwrap();
         (primary.version, primary.branch) = (version.map(str::to_owned), branch.map(str::to_owned));
+        primary.platforms = image.platforms.iter().map(|p| p.to_string()).collect();
+        primary.context = Some(image.context.clone());
         seen
     };
     assert_eq!(
@@ -777,6 +781,18 @@ fn reconcile_decides_from_the_registry() {
         let err = reconcile(&release, image, &released(version, branch)).unwrap_err();
         assert!(err.contains(&format!("holds a build of this commit, but {says}, not release 1.2.3")), "{err}");
     }
+    // Another context's image of this very release (signed alike), or one platform of it.
+    let mut swapped = released(Some("1.2.3"), None);
+    swapped.primary.as_mut().unwrap().context = Some("rpi-docker".into());
+    let err = reconcile(&release, image, &swapped).unwrap_err();
+    assert!(err.contains("but it was built from rpi-docker/, not docker/"), "{err}");
+    let mut stripped = released(Some("1.2.3"), None);
+    stripped.primary.as_mut().unwrap().platforms = vec!["linux/arm/v7".into()];
+    let err = reconcile(&release, image, &stripped).unwrap_err();
+    assert!(
+        err.contains("but it holds linux/arm/v7, not the linux/amd64, linux/arm/v7, linux/arm64 of docker/"),
+        "{err}"
+    );
     for lineage in [Some(Lineage::Older), Some(Lineage::Newer), Some(Lineage::Diverged), Some(Lineage::Unknown), None] {
         let err = reconcile(&release, image, &seen(lineage, "0123456789abcdef")).unwrap_err();
         assert!(
