@@ -71,7 +71,8 @@ fn build_command_line() {
          --build-arg CREATED=2023-11-14T22:13:20Z --build-arg REVISION={} --build-arg SOURCE= \
          --build-arg SOURCE_DATE_EPOCH=1700000000 --build-arg VERSION={version} \
          --label org.opencontainers.image.revision={} --label org.opencontainers.image.version={version} \
-         --label org.release-pipeline.branch=feature/argv --tag {REPO}:feature-argv --metadata-file ",
+         --label org.release-pipeline.branch=feature/argv --label org.release-pipeline.context=docker \
+         --tag {REPO}:feature-argv --metadata-file ",
         ws.head(),
         ws.head()
     );
