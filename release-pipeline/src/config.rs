@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{error, platform::Platform};
 
+/// What every staging tag starts with (a part's push, a signed build before its tag): the
+/// pipeline's own, so no context's `image-tag-prefix` may start with it (`tags` uses it).
+pub(crate) const STAGING_PREFIX: &str = "staging-";
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub(crate) struct Config {
@@ -266,7 +270,7 @@ impl Config {
             }
             if !c.image_tag_prefix.chars().all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch))
                 || c.image_tag_prefix.starts_with('.') // `-`: no value starts with it
-                || c.image_tag_prefix.starts_with(crate::tags::STAGING_PREFIX) // the pipeline's own
+                || c.image_tag_prefix.starts_with(STAGING_PREFIX) // the pipeline's own
                 || c.image_tag_prefix.len() > 64
             {
                 bail!("context `{}`: image-tag-prefix `{}` cannot start an image tag", c.dir, c.image_tag_prefix);

@@ -175,21 +175,19 @@ impl Docker {
     /// Points `repository:to` at what `repository:from` holds, keeping the digest.
     pub(crate) fn copy_tag(&self, repository: &str, from: &str, to: &str) -> Result<()> {
         let argv = steps::copy_tag_argv(self.authfile().as_deref(), repository, from, to);
-        let what = format!("pointing {repository}:{to} at {from}");
-        let out = failure::exec_retrying(&what, || self.argv(&argv))?;
-        if !out.status.success() {
-            return Err(tool_error(registry_host(repository), &what, &out));
-        }
-        Ok(())
+        self.copy(repository, &argv, &format!("pointing {repository}:{to} at {from}"))
     }
 
     /// Points `repository:to` at `digest`, as it is (skopeo, digest kept).
     pub(crate) fn copy_digest(&self, repository: &str, digest: &str, to: &str) -> Result<()> {
         let argv = steps::copy_digest_argv(self.authfile().as_deref(), repository, digest, to);
-        let what = format!("pointing {repository}:{to} at {digest}");
-        let out = failure::exec_retrying(&what, || self.argv(&argv))?;
+        self.copy(repository, &argv, &format!("pointing {repository}:{to} at {digest}"))
+    }
+
+    fn copy(&self, repository: &str, argv: &[String], what: &str) -> Result<()> {
+        let out = failure::exec_retrying(what, || self.argv(argv))?;
         if !out.status.success() {
-            return Err(tool_error(registry_host(repository), &what, &out));
+            return Err(tool_error(registry_host(repository), what, &out));
         }
         Ok(())
     }

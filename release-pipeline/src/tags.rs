@@ -10,8 +10,8 @@ pub(crate) const MAX_TAG_LEN: usize = 128;
 /// Put before a branch name that would otherwise look like a release tag, a context's tag or
 /// one of cosign's tags.
 pub(crate) const BRANCH_GUARD: &str = "branch-";
-/// What every staging tag starts with: a part's push, which no user pulls (`--part`).
-pub(crate) const STAGING_PREFIX: &str = "staging-";
+/// What every staging tag starts with: a push no user pulls (`--part`, a signed build).
+pub(crate) use crate::config::STAGING_PREFIX;
 
 /// The tag a part pushes one platform of one image under: `staging-`, the commit, the image's
 /// primary tag and the platform, cut to docker's limit with a hash of the whole.

@@ -313,16 +313,20 @@ fn an_unsigned_release_gets_no_moving_tag_until_its_rerun_signs_it() {
     let d130 = reg.digest("1.3.0");
     ws.commit("work for 1.4.0");
     ws.tag("1.4.0");
-    // Stopped at its first signing step, as a killed job would be: pushed by digest, not signed.
-    let mut cmd = xtask_cmd(ws.path());
-    cmd.env("CARGO_TARGET_DIR", shared_target_dir())
-        .env("RELEASE_REPOSITORY", reg.repository())
-        .env("REGISTRY_USER", &reg.user)
-        .env("REGISTRY_PASSWORD", &reg.password)
-        .env("COSIGN_PRIVATE_KEY", &keys.private)
-        .env("COSIGN_PASSWORD", &keys.password)
-        .arg("release");
-    let mut paused = Paused::start(cmd, "sign");
+    // A release of HEAD, paused at its first signing step.
+    let paused_release = || {
+        let mut cmd = xtask_cmd(ws.path());
+        cmd.env("CARGO_TARGET_DIR", shared_target_dir())
+            .env("RELEASE_REPOSITORY", reg.repository())
+            .env("REGISTRY_USER", &reg.user)
+            .env("REGISTRY_PASSWORD", &reg.password)
+            .env("COSIGN_PRIVATE_KEY", &keys.private)
+            .env("COSIGN_PASSWORD", &keys.password)
+            .arg("release");
+        Paused::start(cmd, "sign")
+    };
+    // Stopped there, as a killed job would be: pushed under a staging tag, not signed.
+    let mut paused = paused_release();
     paused.child.kill().unwrap();
     paused.finish();
     let tags = reg.tags();
@@ -346,17 +350,21 @@ fn an_unsigned_release_gets_no_moving_tag_until_its_rerun_signs_it() {
     let foreign = tempfile::tempdir().unwrap();
     std::fs::write(foreign.path().join("Dockerfile"), "FROM scratch\nCOPY evil /evil\n").unwrap();
     std::fs::write(foreign.path().join("evil"), "not ours").unwrap();
-    for tag in ["1.5.0", "rpi-1.5.0"] {
-        let out = client
-            .cmd(&["buildx", "build", "--provenance=false", "--platform", "linux/arm/v7"])
-            .args(["--label", &format!("org.opencontainers.image.revision={}", ws.head())])
-            .args(["--label", "org.opencontainers.image.version=1.5.0"])
-            .args(["--tag", &format!("{}:{tag}", reg.repository()), "--push"])
-            .arg(foreign.path())
-            .output()
-            .unwrap();
-        assert_ok(&out);
-    }
+    // An image of someone else's at `version`'s tags, with HEAD's commit and `version` as labels.
+    let plant = |version: &str| {
+        for tag in [version.to_owned(), format!("rpi-{version}")] {
+            let out = client
+                .cmd(&["buildx", "build", "--provenance=false", "--platform", "linux/arm/v7"])
+                .args(["--label", &format!("org.opencontainers.image.revision={}", ws.head())])
+                .args(["--label", &format!("org.opencontainers.image.version={version}")])
+                .args(["--tag", &format!("{}:{tag}", reg.repository()), "--push"])
+                .arg(foreign.path())
+                .output()
+                .unwrap();
+            assert_ok(&out);
+        }
+    };
+    plant("1.5.0");
     let planted = reg.digest("1.5.0");
     let out = run(&ws, &reg, key, password, &["release"]);
     assert_fails_with(&out, "which no signature of the configured key covers");
@@ -368,26 +376,8 @@ fn an_unsigned_release_gets_no_moving_tag_until_its_rerun_signs_it() {
     // and never reports the planted image as released.
     ws.commit("work for 1.6.0");
     ws.tag("1.6.0");
-    let mut cmd = xtask_cmd(ws.path());
-    cmd.env("CARGO_TARGET_DIR", shared_target_dir())
-        .env("RELEASE_REPOSITORY", reg.repository())
-        .env("REGISTRY_USER", &reg.user)
-        .env("REGISTRY_PASSWORD", &reg.password)
-        .env("COSIGN_PRIVATE_KEY", &keys.private)
-        .env("COSIGN_PASSWORD", &keys.password)
-        .arg("release");
-    let paused = Paused::start(cmd, "sign");
-    for tag in ["1.6.0", "rpi-1.6.0"] {
-        let out = client
-            .cmd(&["buildx", "build", "--provenance=false", "--platform", "linux/arm/v7"])
-            .args(["--label", &format!("org.opencontainers.image.revision={}", ws.head())])
-            .args(["--label", "org.opencontainers.image.version=1.6.0"])
-            .args(["--tag", &format!("{}:{tag}", reg.repository()), "--push"])
-            .arg(foreign.path())
-            .output()
-            .unwrap();
-        assert_ok(&out);
-    }
+    let paused = paused_release();
+    plant("1.6.0");
     let planted = reg.digest("1.6.0");
     let (status, _, stderr) = paused.resume();
     assert!(!status.success(), "{stderr}");
