@@ -194,15 +194,7 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                     let progress =
                         ui::step(format!("move tags of {}: {}", image.repository, image.moving_tags.join(", ")));
                     // Every context pushing to this repository: a release counts once all are in.
-                    let prefixes: Vec<&str> = plan
-                        .images
-                        .iter()
-                        .filter(|i| i.repository == image.repository)
-                        .map(|i| i.tag_prefix.as_str())
-                        .collect();
-                    // Read again now: a retraction made while this run built counts.
-                    let retracted = crate::gather::retracted_here_and_remote(ws)?;
-                    let contexts = plan
+                    let contexts: Vec<releases::Context> = plan
                         .images
                         .iter()
                         .filter(|i| i.repository == image.repository)
@@ -212,7 +204,10 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                             platforms: i.platforms.clone(),
                         })
                         .collect();
-                    let mut qualifier = Qualifier::new(ws, &docker, &image.repository, contexts, retracted)?;
+                    let prefixes: Vec<&str> = contexts.iter().map(|c| c.prefix.as_str()).collect();
+                    // Read again now: a retraction made while this run built counts.
+                    let retracted = crate::gather::retracted_here_and_remote(ws)?;
+                    let mut qualifier = Qualifier::new(ws, &docker, &image.repository, contexts.clone(), retracted)?;
                     let moved = move_tags(&docker, &plan.version.semver, image, &prefixes, &mut qualifier)?;
                     outcomes[*i].moved.extend(moved.at_home);
                     outcomes[*i].kept.extend(moved.kept);

@@ -129,7 +129,7 @@ fn remote_retractions(ws: &Workspace) -> Result<Vec<semver::Version>> {
     }
     let names = repo
         .remote_refs(remote, "refs/tags/retracted/", &format!("reading the retractions of the git remote `{remote}`"))
-        .context("a retraction missed would put a moving tag back on it: reconcile needs the remote's")?;
+        .context("a retraction missed would put a moving tag on it or publish it: the remote's are needed")?;
     Ok(names
         .iter()
         .filter_map(|name| match parse_tag(name, &ws.config.version_tag_prefix) {

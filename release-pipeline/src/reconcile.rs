@@ -47,17 +47,7 @@ fn reconcile(cmd: &flags::Reconcile, ws: &Workspace) -> Result<()> {
         for prefix in &prefixes {
             let versions: Vec<semver::Version> =
                 registry::releases(&names, prefix, &prefixes, &retracted).into_keys().collect();
-            let mut moving = tags::moving_tags_of(&versions);
-            moving.extend(
-                names
-                    .iter()
-                    .filter_map(|n| n.strip_prefix(prefix))
-                    .filter(|b| tags::is_moving_tag(b))
-                    .map(str::to_owned),
-            );
-            moving.sort();
-            moving.dedup();
-            for bare in moving {
+            for bare in registry::moving_tags_to_place(&names, prefix, &versions) {
                 passed_over.extend(qualifier.home(&bare, &versions)?.1);
             }
         }

@@ -99,10 +99,10 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
     // With signing on, each of the version's images gets a signed retraction attestation: a
     // deployer's `verify` refuses it without the git tag.
     let signing = &ws.config.signing;
-    let attested = signing.sign != SignPolicy::None && ws.image_repository(None).is_some();
+    let plans_attestation = signing.sign != SignPolicy::None && ws.image_repository(None).is_some();
     let predicate = ws.root.join("dist").join(format!("{}-{wanted}.retraction.json", ws.service().bin));
     let mut docker = None;
-    if attested {
+    if plans_attestation {
         let repository = preflight::repository(ws, None)?;
         let session = preflight::registry_session(ws, &repository)?;
         for (i, context) in ws.config.context.iter().enumerate() {
@@ -132,7 +132,7 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
     }
     // The git tag is the retraction; the attestation is extra evidence for deployers. Without the
     // signing key here (an emergency retraction away from CI) it is left out, with a warning.
-    let attest = plan.iter().any(|s| matches!(s, Step::Attest { .. }))
+    let can_attest = plan.iter().any(|s| matches!(s, Step::Attest { .. }))
         && match cosign::check(signing, ws.env(), &ws.root) {
             Ok(_) => true,
             Err(problem) => {
@@ -143,13 +143,13 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
                 false
             }
         };
-    if attest {
+    if can_attest {
         let retraction = sign::Retraction { version: wanted.to_string(), reason: reason.to_owned() };
         dist::write_atomic(&predicate, &serde_json::to_vec_pretty(&retraction).context("serializing the retraction")?)?;
     }
     for step in plan.iter().filter(|s| !matches!(s, Step::Skip { .. })) {
         match (step, &docker) {
-            (Step::Attest { .. }, _) if !attest => {}
+            (Step::Attest { .. }, _) if !can_attest => {}
             (Step::Attest { reference, argv, .. }, Some(docker)) => {
                 let host = crate::reference::registry_host(reference);
                 cosign::run(

@@ -132,6 +132,13 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
         ));
     }
     checked.push(format!("its commit {commit} is in this repository's history"));
+    // A release's retractions, here and on the git remote, read once: the retraction check and
+    // the moving-tag rule below both decide with them.
+    let released = semver::Version::parse(&parameters.version).ok().filter(|_| parameters.kind == "release");
+    let retracted = match released {
+        Some(_) => crate::gather::retracted_here_and_remote(ws)?,
+        None => Vec::new(),
+    };
 
     if let (Some(tag), Some(context)) = (tag, tag_context) {
         let bare = &tag[context.image_tag_prefix.len()..];
@@ -177,7 +184,7 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
             checked.push(format!("release {}, which {bare} covers", parameters.version));
             // And it is the highest release the tag covers that is ours, complete, signed and
             // not retracted: a moving tag left behind on an older one is refused.
-            let home = moving_tag_home(ws, &docker, &repository, context, bare)?;
+            let home = moving_tag_home(ws, &docker, &repository, context, bare, retracted.clone())?;
             match home {
                 Some((home, home_digest)) if home_digest == digest => {
                     checked.push(format!("{home} is the highest release of ours that {bare} covers"))
@@ -195,12 +202,12 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
 
     // A retracted release is refused whatever names it (a tag, a moving tag, a digest): here or
     // on the git remote.
-    if let Some(version) = semver::Version::parse(&parameters.version).ok().filter(|_| parameters.kind == "release") {
+    if let Some(version) = released {
         let same = |v: &semver::Version| v.cmp_precedence(&version).is_eq();
         if let Some((_, why)) = crate::gather::retracted(ws)?.into_iter().find(|(v, _)| same(v)) {
             return Err(anyhow::anyhow!("{image} is release {version}, which was retracted: {why}"));
         }
-        if crate::gather::retracted_here_and_remote(ws)?.iter().any(same) {
+        if retracted.iter().any(same) {
             return Err(anyhow::anyhow!("{image} is release {version}, which the git remote's tags say was retracted"));
         }
         checked.push(format!("release {version} is not retracted"));
@@ -239,16 +246,16 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
 }
 
 /// Where the moving tag `bare` of `context` belongs now (`plan::moving`): its release and the
-/// digest its version tag holds.
+/// digest its version tag held when the rule checked it.
 fn moving_tag_home(
     ws: &Workspace,
     docker: &Docker,
     repository: &str,
     context: &crate::config::ContextConfig,
     bare: &str,
+    retracted: Vec<semver::Version>,
 ) -> Result<Option<(semver::Version, String)>> {
     let prefixes: Vec<&str> = ws.config.context.iter().map(|c| c.image_tag_prefix.as_str()).collect();
-    let retracted = crate::gather::retracted_here_and_remote(ws)?;
     let listed = docker.list_tags(repository)?;
     let names: Vec<&str> = listed.iter().map(String::as_str).collect();
     let released = crate::plan::registry::releases(&names, &context.image_tag_prefix, &prefixes, &retracted);
@@ -256,8 +263,10 @@ fn moving_tag_home(
     let mut qualifier =
         crate::releases::Qualifier::new(ws, docker, repository, crate::releases::contexts_of(&ws.config), retracted)?;
     let Some(home) = qualifier.home(bare, &versions)?.0.cloned() else { return Ok(None) };
-    let reference = crate::reference::ImageRef::tag(repository, released[&home]).to_string();
-    let digest = docker.inspect(&reference)?.with_context(|| format!("{reference} vanished"))?.digest;
+    let digest = qualifier
+        .digest_of(&home, &context.image_tag_prefix)
+        .with_context(|| format!("{repository}'s release {home} has no {}/ image", context.dir))?
+        .to_owned();
     Ok(Some((home, digest)))
 }
 
@@ -284,7 +293,7 @@ fn cosign_verify(docker: &Docker, key: &Utf8PathBuf, pinned: &str, check: cosign
 /// The retraction attested on `pinned` (`retract` with signing on), verified with `key`.
 fn retraction(docker: &Docker, key: &Utf8PathBuf, pinned: &str, digest: &str) -> Result<Option<Retraction>> {
     match cosign::verify(docker.envs(), key, pinned, cosign::Check::Attestation(RETRACTION_TYPE))? {
-        Ok(_) => Ok(attestations::<Retraction>(docker, key, pinned, digest, RETRACTION_TYPE)?
+        Ok(out) => Ok(statements_naming::<Retraction>(&out, digest, RETRACTION_TYPE)?
             .into_iter()
             .next()
             .map(|statement| statement.predicate)),
@@ -302,6 +311,16 @@ fn attestations<P: serde::de::DeserializeOwned>(
     predicate_type: &str,
 ) -> Result<Vec<Statement<P>>> {
     let out = cosign_verify(docker, key, pinned, cosign::Check::Attestation(predicate_type))?;
+    statements_naming(&out, digest, predicate_type)
+}
+
+/// The statements of `predicate_type` in cosign's verified output `out` that name `digest`; an
+/// error when there is none.
+fn statements_naming<P: serde::de::DeserializeOwned>(
+    out: &str,
+    digest: &str,
+    predicate_type: &str,
+) -> Result<Vec<Statement<P>>> {
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
     let mut named = Vec::new();
     let mut others = Vec::new();

@@ -220,9 +220,7 @@ pub(crate) fn check_source(
     let label = |name: &str, got: Option<&str>, want: &str| match got {
         Some(got) if got == want => None,
         Some(got) => Some(format!("{what} was built from {name} {got}, not this checkout's {want}")),
-        None => Some(format!(
-            "{what} has no {name} label (the Dockerfile sets it from the build argument the pipeline passes)"
-        )),
+        None => Some(format!("{what} has no {name} label (the pipeline sets it on every image it builds)")),
     };
     let commit = plan.commit.map(|c| c.to_string()).unwrap_or_default();
     problems.extend(label("commit", held.revision.as_deref(), &commit));

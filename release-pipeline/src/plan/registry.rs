@@ -42,6 +42,18 @@ pub(crate) fn releases<'a>(
         .collect()
 }
 
+/// The moving tags of one context (`prefix`) that `reconcile` places, unprefixed: those the
+/// releases call for, then any other the registry holds (`names`).
+pub(crate) fn moving_tags_to_place(names: &[&str], prefix: &str, versions: &[Version]) -> Vec<String> {
+    let mut moving: Vec<String> = tags::moving_tags_of(versions);
+    for bare in names.iter().filter_map(|n| n.strip_prefix(prefix)).filter(|b| tags::is_moving_tag(b)) {
+        if !moving.iter().any(|m| m == bare) {
+            moving.push(bare.to_owned());
+        }
+    }
+    moving
+}
+
 /// The moving-tag steps of one context (image `index` of `repository`, tags with `prefix`): a
 /// copy for each moving tag not on the highest release it covers, and a `skip` for each that has
 /// no release left to point at (it stays where it is).
@@ -57,17 +69,8 @@ pub(crate) fn reconcile(
     let released = releases(&names, prefix, all_prefixes, retracted);
     let versions: Vec<Version> = released.keys().cloned().collect();
     let digest_of = |tag: &str| held.iter().find(|t| t.name == tag).map(|t| t.digest.as_str());
-    // The moving tags the releases call for, and any the registry holds besides.
-    let mut moving: Vec<String> = tags::moving_tags_of(&versions);
-    for t in held {
-        if let Some(bare) = t.name.strip_prefix(prefix).filter(|b| tags::is_moving_tag(b)) {
-            if !moving.iter().any(|m| m == bare) {
-                moving.push(bare.to_owned());
-            }
-        }
-    }
     let mut steps = Vec::new();
-    for bare in moving {
+    for bare in moving_tags_to_place(&names, prefix, &versions) {
         let tag = format!("{prefix}{bare}");
         match tags::moving_tag_home(&bare, &versions) {
             Some(home) => {

@@ -734,17 +734,7 @@ fn assemble_step(plan: &ReleasePlan, facts: &Facts, i: usize, image: &ImagePlan,
     let staging = crate::tags::staging_tag(&commit, image.primary_tag(), "merge");
     let reference = ImageRef::tag(&image.repository, &staging).to_string();
     let argv = match sources.as_slice() {
-        [(_, digest)] => {
-            let mut argv = strings(["skopeo", "copy", "--all", "--preserve-digests"]);
-            argv.extend(skopeo_options(
-                facts.authfile.as_deref(),
-                &image.repository,
-                &["--src-tls-verify", "--dest-tls-verify"],
-            ));
-            argv.push(format!("docker://{}@{digest}", image.repository));
-            argv.push(ImageRef::tag(&image.repository, &staging).transport());
-            argv
-        }
+        [(_, digest)] => copy_digest_argv(facts.authfile.as_deref(), &image.repository, digest.as_str(), &staging),
         _ => {
             let mut argv = strings(["docker", "buildx", "imagetools", "create", "--tag", &reference]);
             argv.extend(sources.iter().map(|(_, digest)| format!("{}@{digest}", image.repository)));
