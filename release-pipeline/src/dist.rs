@@ -26,9 +26,11 @@ pub(crate) struct Manifest {
     pub(crate) sha256: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub(crate) enum Format {
+    #[serde(rename = "tar.gz")]
     TarGz,
+    #[serde(rename = "zip")]
     Zip,
 }
 
@@ -110,7 +112,7 @@ pub(crate) fn dist(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
         }
     }
     let binaries = build(req)?;
-    let dist_dir = req.root.join("dist");
+    let dist_dir = dist_dir(req.root);
     std::fs::create_dir_all(&dist_dir).with_context(|| format!("creating {dist_dir}"))?;
     let bin = &req.service.bin;
     remove_stale(&dist_dir, bin, req.version)?;
@@ -161,6 +163,27 @@ fn read_optional(path: &Utf8Path) -> Result<Option<Vec<u8>>> {
 }
 
 /// The directory cargo builds into: `CARGO_TARGET_DIR`, or the workspace's `target/`.
+/// `SHA256SUMS` read: file name → SHA-256 (hex), in `sha256sum`'s text (`  `) or binary (` *`)
+/// form.
+pub(crate) fn read_sums(path: &Utf8Path) -> Result<std::collections::BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    text.lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let (sum, name) = line
+                .split_once("  ")
+                .or_else(|| line.split_once(" *"))
+                .with_context(|| format!("{path}: `{line}` is not a `sha256sum` line"))?;
+            Ok((name.to_owned(), sum.to_owned()))
+        })
+        .collect()
+}
+
+/// Where a workspace's packages, checksums, SBOMs, provenances and parts' results go.
+pub(crate) fn dist_dir(root: &Utf8Path) -> Utf8PathBuf {
+    root.join("dist")
+}
+
 pub(crate) fn target_dir(root: &Utf8Path) -> Utf8PathBuf {
     match std::env::var("CARGO_TARGET_DIR") {
         Ok(dir) if !dir.is_empty() => {

@@ -1,8 +1,10 @@
-//! Runs a plan's steps (`plan/steps.rs`) in order, one arm per step kind. Decides nothing of its
-//! own: what to build, tag, push and publish is in the steps. Right before each write it reads
-//! the registry again, and the pure rules turn that read into what to write (`plan::reconcile`
-//! for a build, `plan::moving` for a moving tag): another run may have written since the
-//! preflight.
+//! Runs a plan's steps (`plan/steps.rs`) in order and decides nothing: `run_steps` passes over a
+//! step whose condition (`When`) an earlier step's outcome does not meet, fills in the digests
+//! earlier steps produced, and hands each step to an `Effects`. `Real` is the one that acts,
+//! one `match` arm per step kind, each one call; tests run `run_steps` with a recording fake.
+//! Right before each write a `recheck` step reads the registry again, and the pure rules turn
+//! that read into what to do (`plan::reconcile`; `plan::moving` for a moving tag): another run
+//! may have written since the preflight.
 use std::{collections::BTreeMap, time::Instant};
 
 use anyhow::{bail, Context, Result};
@@ -10,94 +12,207 @@ use semver::Version;
 
 use crate::{
     attest, cosign,
-    dist::{self, DistRequest, Format},
+    dist::{self, DistRequest},
     distcopy,
     docker::{self, Docker},
     error, exec, failure,
-    plan::{self, registry, sign, BuildAction, CrateAction, ImagePlan, PublishState, ReleasePlan, Step},
+    plan::{
+        self, registry,
+        step::{Accept, Arg, DigestRef, Packages, PartImageRef, ProvenancePlan, StepId, When},
+        BuildAction, CrateAction, ImagePlan, ReleasePlan, Step,
+    },
+    platform::Platform,
     preflight::{self, Preflight},
     publish, qemu,
-    reference::ImageRef,
+    reference::{Digest, ImageRef},
     releases::{self, Qualifier},
-    summary::{self, Outcome},
-    ui,
+    summary, ui,
     workspace::Workspace,
 };
 
-/// Test hook: with `RELEASE_PIPELINE_PAUSE_AT=<step>` and `RELEASE_PIPELINE_PAUSE_FILE=<path>`,
-/// the run creates `<path>.paused` at the first step of that kind (`dist`, `build`, `sign`: the
-/// first signing step, `merge`: the first write of a merge, `move-tags`, `publish`; `prune`:
-/// after prune has decided, before its first delete) and waits until `<path>` exists. The race
-/// tests pause one run here and let another finish; every decision about what to write comes
-/// after this point.
-pub(crate) fn pause_point(step: &str) {
-    let (Ok(at), Ok(file)) = (std::env::var("RELEASE_PIPELINE_PAUSE_AT"), std::env::var("RELEASE_PIPELINE_PAUSE_FILE"))
-    else {
-        return;
-    };
-    if at != step {
-        return;
-    }
-    let _ = std::fs::write(format!("{file}.paused"), step);
-    ui::info(format_args!("paused at {step}: waiting for {file}"));
-    while !std::path::Path::new(&file).exists() {
-        std::thread::sleep(std::time::Duration::from_millis(50));
+/// What a step did: what later steps' conditions and digest references read, and the summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Done,
+    /// Wrote or read back an image: its digest and, for an index, each platform's manifest.
+    Image {
+        digest: Digest,
+        manifests: BTreeMap<Platform, Digest>,
+    },
+    /// A re-read found the write done already, by a run of ours: this digest stands for it.
+    Found {
+        digest: Digest,
+    },
+    /// A re-read found a newer build there: the image is left alone.
+    Leave {
+        why: String,
+    },
+    /// A moving-tag step: the tags now on their release, and those left where they were.
+    Moved(MovedTags),
+    /// Not run: the step `because` names did not do what this one's condition asks.
+    Skipped {
+        because: StepId,
+    },
+}
+
+impl Outcome {
+    fn image(digest: Digest) -> Outcome {
+        Outcome::Image { digest, manifests: BTreeMap::new() }
     }
 }
 
-/// The pause point of a step kind, passed once per run.
-fn pause_name(step: &Step) -> Option<&'static str> {
-    match step {
-        Step::Package { .. } => Some("dist"),
-        Step::Build { .. } => Some("build"),
-        Step::Provenance { .. } | Step::Attest { .. } | Step::Sign { .. } => Some("sign"),
-        Step::Assemble { .. } | Step::Promote { .. } => Some("merge"),
-        Step::PointTag { .. } => Some("move-tags"),
-        Step::Publish { .. } => Some("publish"),
-        _ => None,
+/// The steps and what those run so far did: conditions and references are read from it.
+pub(crate) struct Record<'a> {
+    pub(crate) steps: &'a [Step],
+    pub(crate) outcomes: &'a [Outcome],
+}
+
+impl Record<'_> {
+    /// The digest step `id` left: its own, or, passed over, that of the step it stood for.
+    pub(crate) fn digest_of(&self, id: StepId) -> Option<&Digest> {
+        match self.outcomes.get(id.0)? {
+            Outcome::Image { digest, .. } | Outcome::Found { digest } => Some(digest),
+            Outcome::Skipped { because } => self.digest_of(*because),
+            _ => None,
+        }
+    }
+
+    /// What a reference names, once the step it names ran.
+    pub(crate) fn digest(&self, reference: &DigestRef) -> Result<Digest> {
+        match reference {
+            DigestRef::Known(digest) => Ok(digest.clone()),
+            DigestRef::Of { step, platform: None } => {
+                self.digest_of(*step).cloned().with_context(|| format!("{step} left no digest"))
+            }
+            DigestRef::Of { step, platform: Some(platform) } => match self.outcomes.get(step.0) {
+                Some(Outcome::Image { manifests, digest }) => manifests
+                    .get(platform)
+                    .cloned()
+                    .with_context(|| format!("{digest} ({step}) has no {platform} manifest")),
+                _ => bail!("{step} read no image"),
+            },
+        }
+    }
+
+    /// A command line with the digests it references filled in.
+    pub(crate) fn argv(&self, args: &[Arg]) -> Result<Vec<String>> {
+        args.iter()
+            .map(|arg| match arg {
+                Arg::Lit(word) => Ok(word.clone()),
+                Arg::Digest { prefix, digest } => Ok(format!("{prefix}{}", self.digest(digest)?)),
+            })
+            .collect()
+    }
+
+    /// The step a condition waits on, when it is not met.
+    fn unmet(&self, when: Option<When>) -> Option<StepId> {
+        match when? {
+            When::Ran(id) => match self.outcomes.get(id.0) {
+                Some(Outcome::Done | Outcome::Image { .. } | Outcome::Moved(_)) => None,
+                _ => Some(id),
+            },
+            When::Digest(id) => self.digest_of(id).is_none().then_some(id),
+        }
     }
 }
 
+/// What carries steps out: `Real` on a workspace, a recording fake in the tests.
+pub(crate) trait Effects {
+    /// Carries `step` out; `record` holds what the steps before it did.
+    fn run(&mut self, step: &Step, record: &Record) -> Result<Outcome>;
+    /// The race tests' hook, at the first step of each pause point (`Step::pause_point`).
+    fn pause(&mut self, point: &'static str);
+}
+
+/// Runs `steps` in order: a step whose condition is not met is passed over; the first that
+/// fails stops the run. Returns what each did.
+pub(crate) fn run_steps(steps: &[Step], effects: &mut dyn Effects) -> Result<Vec<Outcome>> {
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(steps.len());
+    let mut paused: Vec<&'static str> = Vec::new();
+    for step in steps {
+        if let Some(point) = step.pause_point().filter(|p| !paused.contains(p)) {
+            paused.push(point);
+            effects.pause(point);
+        }
+        let record = Record { steps, outcomes: &outcomes };
+        let outcome = match record.unmet(step.when()) {
+            Some(because) => Outcome::Skipped { because },
+            None => effects.run(step, &record)?,
+        };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// Test hook: with `RELEASE_PIPELINE_PAUSE_AT=<point>` and `RELEASE_PIPELINE_PAUSE_FILE=<path>`,
+/// the run creates `<path>.paused` at the first step of that point (`Step::pause_point`: `dist`,
+/// `build`, `sign`, `merge`, `move-tags`, `publish`, `prune`) and waits until `<path>` exists.
+/// The race tests pause one run here and let another finish; every read that decides a write
+/// comes after this point.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PauseHook {
+    at: Option<(String, String)>,
+}
+
+impl PauseHook {
+    pub(crate) fn from_env(env: &BTreeMap<String, String>) -> PauseHook {
+        let at = env.get("RELEASE_PIPELINE_PAUSE_AT").cloned().zip(env.get("RELEASE_PIPELINE_PAUSE_FILE").cloned());
+        PauseHook { at }
+    }
+
+    pub(crate) fn pause(&self, point: &str) {
+        let Some((at, file)) = &self.at else { return };
+        if at != point {
+            return;
+        }
+        let _ = std::fs::write(format!("{file}.paused"), point);
+        ui::info(format_args!("paused at {point}: waiting for {file}"));
+        while !std::path::Path::new(file).exists() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+/// Runs a service's steps on its workspace.
 pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, steps: &[Step]) -> Result<()> {
-    let started = Instant::now();
-    let started_on = unix_now();
     let Preflight { docker, facts, .. } = preflight;
     let docker = docker.context("the preflight found no docker")?;
-    let commit = plan.commit.context("a release needs a commit: this repository has none")?.to_string();
-    let version = plan.version.semver.to_string();
-    let mut outcomes: Vec<Outcome> = plan.images.iter().map(|_| Outcome::default()).collect();
-    for (outcome, action) in outcomes.iter_mut().zip(&facts.actions) {
-        match action {
-            BuildAction::AlreadyThere { digest } => {
-                outcome.digest = Some(digest.clone());
-                outcome.note = "already released; ".to_owned();
-            }
-            BuildAction::Skip { why } => {
-                ui::warn(why);
-                outcome.note =
-                    "skipped: the registry holds a newer build, or one this checkout cannot place".to_owned();
-            }
-            BuildAction::Build => {}
-        }
+    let mut real = Real {
+        ws,
+        docker: &docker,
+        plan,
+        crates: &facts.crates,
+        started: Instant::now(),
+        started_on: unix_now(),
+        pause: PauseHook::from_env(ws.env()),
+    };
+    let result = run_steps(steps, &mut real);
+    let _ = std::fs::remove_dir_all(&facts.scratch_dir);
+    result.map(drop)
+}
+
+/// The effects of a run on a workspace: each step kind, one call.
+pub(crate) struct Real<'a> {
+    pub(crate) ws: &'a Workspace,
+    pub(crate) docker: &'a Docker,
+    pub(crate) plan: &'a ReleasePlan,
+    pub(crate) crates: &'a [CrateAction],
+    pub(crate) started: Instant,
+    pub(crate) started_on: i64,
+    pub(crate) pause: PauseHook,
+}
+
+impl Effects for Real<'_> {
+    fn pause(&mut self, point: &'static str) {
+        self.pause.pause(point)
     }
-    // Per image: whether this run wrote its primary tag (a build or an assemble).
-    let mut pushed_here = vec![false; plan.images.len()];
-    let mut paused = Vec::new();
-    let mut run_after = None;
-    let mut crates: Vec<CrateAction> = facts.crates.clone();
-    let mut n = 0;
-    while n < steps.len() {
-        let step = &steps[n];
-        if let Some(name) = pause_name(step).filter(|name| !paused.contains(name)) {
-            paused.push(name);
-            pause_point(name);
-        }
-        let resumed = |i: usize| matches!(facts.actions.get(i), Some(BuildAction::AlreadyThere { .. }));
-        let signs_here = |i: usize| pushed_here[i] || resumed(i);
+
+    fn run(&mut self, step: &Step, record: &Record) -> Result<Outcome> {
+        let (ws, docker, plan) = (self.ws, self.docker, self.plan);
         match step {
             // Done by the preflight, whose registry reads go through it.
-            Step::Login { .. } => {}
-            Step::Package { targets, .. } => {
+            Step::Login { .. } => Ok(Outcome::Done),
+            Step::Package { version, targets, format, epoch, .. } => {
                 let progress = ui::step(format!(
                     "dist: build and package {} {version} for {}",
                     plan.service.bin,
@@ -107,406 +222,313 @@ pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, 
                     root: &ws.root,
                     service: &plan.service,
                     config: &ws.config,
-                    version: &version,
-                    commit: &commit,
-                    epoch: facts.epoch,
+                    version: &version.to_string(),
+                    commit: &plan.commit.map(|c| c.to_string()).unwrap_or_default(),
+                    epoch: *epoch,
                     targets: targets.clone(),
-                    format: Format::TarGz,
+                    format: *format,
                 })?;
                 progress.done();
+                Ok(Outcome::Done)
             }
-            Step::FillPkg { contexts, platform, .. } => {
+            Step::FillPkg { contexts, platform, from, version, .. } => {
                 let progress = ui::step(format!("distcopy: fill the pkg/ of {}", contexts.join(", ")));
                 let dirs: Vec<&str> = contexts.iter().map(String::as_str).collect();
-                let from = ws.root.join("dist");
-                distcopy::distcopy_contexts(ws, &from, &dirs, Some(&version), platform.as_ref())?;
+                distcopy::distcopy_contexts(ws, from, &dirs, Some(&version.to_string()), platform.as_ref())?;
                 progress.done();
+                Ok(Outcome::Done)
             }
             Step::RegisterQemu { handlers, argv } => {
                 let progress = ui::step(format!("qemu: register {}", handlers.join(", ")));
                 qemu::register(handlers, argv)?;
                 progress.done();
+                Ok(Outcome::Done)
             }
-            Step::Build { image: i, context, platforms, push, staging, note, metadata_file, argv, .. } => {
-                let image = &plan.images[*i];
-                // Read the tag again: another run may have pushed it since the preflight. A part's
-                // staging push writes no tag anyone reads, so it has nothing to re-read.
-                if !staging && !still_to_write(ws, &docker, plan, *i, &mut outcomes[*i], None)? {
-                    n += 1;
-                    continue;
-                }
-                if let Some(note) = note {
-                    ui::warn(note);
-                }
-                let progress = ui::step(format!(
-                    "build {context}/ for {} → {}{}",
-                    platforms.join(","),
-                    if *staging { "a staging tag of ".to_owned() } else { String::new() }
-                        + &format!("{}:{}", image.repository, image.primary_tag()),
-                    if *push { " (push)" } else { " (local engine)" }
-                ));
-                check_pkg(ws, &image.context, platforms, &plan.service.bin, &version)?;
-                outcomes[*i].digest = Some(build(&docker, image, facts.epoch, metadata_file, argv)?);
-                pushed_here[*i] = *push && !staging;
-                progress.done();
+            Step::Recheck { image, accept, .. } => recheck(ws, docker, plan, *image, accept, record),
+            Step::CheckPkg { context, platforms, bin, version, .. } => {
+                check_pkg(ws, context, platforms, bin, &version.to_string()).map(|()| Outcome::Done)
             }
+            Step::Build { image, .. } => build(docker, &plan.images[*image], step),
             Step::Assemble { image: i, reference, sources, argv } => {
                 // A staging tag no user pulls, read back at once: its digest, checked, is what is
                 // signed and tagged after it (by digest: a later write to the staging tag counts
                 // for nothing).
                 let progress = ui::step(format!("assemble {reference} from {} part(s)", sources.len()));
-                registry_write(&docker, &plan.images[*i], &format!("assembling {reference}"), argv)?;
-                outcomes[*i].digest = Some(holds_exactly(&docker, reference, sources)?);
-                pushed_here[*i] = true;
+                registry_write(docker, &plan.images[*i], &format!("assembling {reference}"), argv)?;
+                let digest = holds_exactly(docker, reference, sources)?;
                 progress.done();
+                Ok(Outcome::image(digest))
             }
-            Step::Promote { image: i, reference, argv } => {
-                let Some(digest) = outcomes[*i].digest.clone().filter(|_| pushed_here[*i]) else {
-                    n += 1;
-                    continue;
-                };
-                // Read the tag again: another run may have written it since the preflight.
-                if !still_to_write(ws, &docker, plan, *i, &mut outcomes[*i], Some(&digest))? {
-                    n += 1;
-                    continue;
-                }
+            Step::Inspect { image, digest, .. } => {
+                let reference = format!("{}@{}", plan.images[*image].repository, record.digest(digest)?);
+                let remote = docker.inspect(&reference)?.with_context(|| format!("{reference} vanished"))?;
+                Ok(Outcome::Image {
+                    digest: typed_digest(&remote.digest)?,
+                    manifests: typed_manifests(&remote.manifests)?,
+                })
+            }
+            Step::Promote { image: i, reference, digest, argv, .. } => {
+                let digest = record.digest(digest)?;
                 let progress = ui::step(format!("tag {reference} ({digest})"));
-                let argv = sign::with_digest(argv, &digest);
-                registry_write(&docker, &plan.images[*i], &format!("tagging {reference}"), &argv)?;
+                registry_write(docker, &plan.images[*i], &format!("tagging {reference}"), &record.argv(argv)?)?;
                 let written = docker.inspect(reference)?.map(|r| r.digest);
                 if written.as_deref() != Some(digest.as_str()) {
                     bail!("{reference} is {written:?} after tagging it, not {digest}");
                 }
                 progress.done();
+                Ok(Outcome::image(digest))
             }
-            Step::WritePart { target, platform, images, path, .. } => {
-                write_part(ws, plan, &outcomes, target, platform, images, path)?;
+            Step::WritePart { target, platform, package, sums, images, path, .. } => {
+                write_part(plan, record, target, platform, package, sums, images, path)?;
                 ui::info(format_args!("wrote {path}: pass it to `cargo xtask merge`"));
+                Ok(Outcome::Done)
             }
-            Step::PointTag { image: i, .. } => {
-                // The image's moving tags together: they converge in one loop of reads and writes.
-                let mut end = n;
-                while matches!(steps.get(end), Some(Step::PointTag { image, .. }) if image == i) {
-                    end += 1;
-                }
-                if outcomes[*i].digest.is_some() {
-                    let image = &plan.images[*i];
-                    let progress =
-                        ui::step(format!("move tags of {}: {}", image.repository, image.moving_tags.join(", ")));
-                    // Every context pushing to this repository: a release counts once all are in.
-                    let contexts: Vec<releases::Context> = plan
-                        .images
-                        .iter()
-                        .filter(|i| i.repository == image.repository)
-                        .map(|i| releases::Context {
-                            prefix: i.tag_prefix.clone(),
-                            dir: i.context.clone(),
-                            platforms: i.platforms.clone(),
-                        })
-                        .collect();
-                    let prefixes: Vec<&str> = contexts.iter().map(|c| c.prefix.as_str()).collect();
-                    // Read again now: a retraction made while this run built counts.
-                    let retracted = crate::gather::retracted_here_and_remote(ws)?;
-                    let mut qualifier = Qualifier::new(ws, &docker, &image.repository, contexts.clone(), retracted)?;
-                    let moved = move_tags(&docker, &plan.version.semver, image, &prefixes, &mut qualifier)?;
-                    outcomes[*i].moved.extend(moved.at_home);
-                    outcomes[*i].kept.extend(moved.kept);
-                    progress.done();
-                }
-                n = end;
-                continue;
+            Step::PointTag { .. } => run_command_step(ws, step).map(|()| Outcome::Done),
+            Step::MoveTags { image: i, .. } => {
+                let image = &plan.images[*i];
+                let progress = ui::step(format!("move tags of {}: {}", image.repository, image.moving_tags.join(", ")));
+                // Every context pushing to this repository: a release counts once all are in.
+                let contexts: Vec<releases::Context> = plan
+                    .images
+                    .iter()
+                    .filter(|i| i.repository == image.repository)
+                    .map(|i| releases::Context {
+                        prefix: i.tag_prefix.clone(),
+                        dir: i.context.clone(),
+                        platforms: i.platforms.clone(),
+                    })
+                    .collect();
+                let prefixes: Vec<&str> = contexts.iter().map(|c| c.prefix.as_str()).collect();
+                // Read again now: a retraction made while this run built counts.
+                let retracted = crate::gather::retracted_here_and_remote(ws)?;
+                let mut qualifier = Qualifier::new(ws, docker, &image.repository, contexts.clone(), retracted)?;
+                let moved = move_tags(docker, &plan.version.semver, image, &prefixes, &mut qualifier)?;
+                progress.done();
+                Ok(Outcome::Moved(moved))
             }
-            Step::Verify { image: i, reference, platforms, .. } => {
-                if let Some(digest) = outcomes[*i].digest.clone() {
-                    verify(&docker, reference, &digest, platforms)?;
-                    let outcome = &mut outcomes[*i];
-                    outcome.written.push(plan.images[*i].primary_tag().to_owned());
-                    outcome.note.push_str(&format!("verified {} tag(s)", 1 + outcome.moved.len()));
-                }
+            Step::Verify { reference, digest, platforms, .. } => {
+                verify(docker, reference, &record.digest(digest)?, platforms).map(|()| Outcome::Done)
             }
-            Step::Publish { .. } => {
-                let mut end = n;
-                let mut commands = Vec::new();
-                while let Some(Step::Publish { krate, argv, .. }) = steps.get(end) {
-                    commands.push((krate.clone(), argv.clone()));
-                    end += 1;
-                }
-                // Read again now: a version retracted while this run built is never published.
-                if crate::gather::retracted_here_and_remote(ws)?.contains(&plan.version.semver) {
+            Step::CheckRetraction { version, .. } => {
+                // A version retracted while this run built is never published.
+                if crate::gather::retracted_here_and_remote(ws)?.contains(version) {
                     return Err(error::error_with_help(
-                        format!(
-                            "{} was retracted while this run was going: its crates are not published",
-                            plan.version.semver
-                        ),
+                        format!("{version} was retracted while this run was going: its crates are not published"),
                         "a retracted version is never released again: tag a new version",
                     ));
                 }
-                let progress = ui::step("publish: crates to the cargo registry");
-                publish::publish_staged(ws, plan, &commands)?;
-                progress.done();
-                n = end;
-                continue;
+                Ok(Outcome::Done)
             }
-            // After the summary: a failed start still leaves the run's record.
-            Step::Run { .. } => run_after = Some(step),
+            Step::StageCrates { crates, version, dir, .. } => {
+                publish::stage_crates(ws, crates, version, plan.commit, dir).map(|()| Outcome::Done)
+            }
+            Step::Publish { krate, version, registry, dir, argv } => {
+                let progress = ui::step(format!("publish {krate} {version} to `{registry}`"));
+                publish::publish_one(dir, krate, version, registry, argv)?;
+                progress.done();
+                Ok(Outcome::Done)
+            }
+            Step::Summary { .. } => {
+                summary::summary(plan, self.crates, record, self.started);
+                Ok(Outcome::Done)
+            }
+            Step::Run { reference, container, argv, port, .. } => {
+                crate::local_run::run_local(docker, reference, container, argv, *port).map(|()| Outcome::Done)
+            }
             Step::Delete { .. } | Step::GitTag { .. } | Step::GitPush { .. } | Step::Yank { .. } => {
-                run_command_step(ws, step)?
+                run_command_step(ws, step).map(|()| Outcome::Done)
             }
-            Step::Sbom { target, package, path, argv } => {
+            Step::Sbom { target, package, epoch, path, argv } => {
                 let progress = ui::step(format!("sbom: {target}"));
-                write_sbom(&ws.root, package, target, facts.epoch, path, argv)?;
+                write_sbom(&ws.root, package, target, *epoch, path, argv)?;
                 progress.done();
+                Ok(Outcome::Done)
             }
-            Step::Provenance { image: i, path, .. } => {
-                let image = &plan.images[*i];
-                let input = provenance_input(ws, plan, image, &facts, started_on)?;
-                let json = serde_json::to_vec_pretty(&input.provenance()).context("serializing the provenance")?;
-                dist::write_atomic(path, &json)?;
+            Step::Provenance { path, input, .. } => {
+                write_provenance(input, self.started_on, path).map(|()| Outcome::Done)
             }
-            Step::Sign { image: i, argv, .. } => {
-                // What this run pushed, or a rerun found pushed and unsigned; not what another
-                // run pushed meanwhile (that run signs it).
-                if let Some(digest) = outcomes[*i].digest.clone().filter(|_| signs_here(*i)) {
-                    let image = &plan.images[*i];
-                    let what = format!("signing {}@{digest}", image.repository);
-                    let progress = ui::step(what.clone());
-                    let host = docker::registry_host(&image.repository);
-                    let argv = sign::with_digest(argv, &digest);
-                    cosign::run(docker.envs(), &ws.config.signing, ws.env(), &argv, &what, Some(host))?;
-                    progress.done();
-                }
-            }
-            Step::Attest { image: i, .. } => {
-                // The image's attestations together: those on different digests run side by side.
-                let mut end = n;
-                while matches!(steps.get(end), Some(Step::Attest { image, .. }) if image == i) {
-                    end += 1;
-                }
-                if let Some(index) = outcomes[*i].digest.clone().filter(|_| signs_here(*i)) {
-                    attest_image(&ws.config.signing, ws.env(), &docker, &plan.images[*i], &index, &steps[n..end])?;
-                }
-                n = end;
-                continue;
+            Step::Sign { image: i, argv, .. } | Step::Attest { image: i, argv, .. } => {
+                let repository = &plan.images[*i].repository;
+                let argv = record.argv(argv)?;
+                let what = match step {
+                    Step::Attest { predicate_type, .. } => {
+                        format!("attesting {predicate_type} on {}", argv.last().map(String::as_str).unwrap_or_default())
+                    }
+                    _ => format!("signing {}", argv.last().map(String::as_str).unwrap_or_default()),
+                };
+                let progress = ui::step(what.clone());
+                let host = docker::registry_host(repository);
+                cosign::run(docker.envs(), &ws.config.signing, ws.env(), &argv, &what, Some(host))?;
+                progress.done();
+                Ok(Outcome::Done)
             }
             Step::SignBlob { file, argv, .. } => {
                 let progress = ui::step(format!("sign {file}"));
                 cosign::run(docker.envs(), &ws.config.signing, ws.env(), argv, &format!("signing {file}"), None)?;
                 progress.done();
+                Ok(Outcome::Done)
             }
-            Step::Skip { what, why, .. } => ui::info(format_args!("skipped {what}: {why}")),
-        }
-        n += 1;
-    }
-    let _ = std::fs::remove_dir(&facts.scratch_dir);
-    for (image, outcome) in plan.images.iter().zip(&mut outcomes) {
-        if !image.push && outcome.digest.is_some() {
-            outcome.note = if plan.local { "local engine".to_owned() } else { "built, not pushed".to_owned() };
+            Step::Skip { what, why, .. } => {
+                ui::info(format_args!("skipped {what}: {why}"));
+                Ok(Outcome::Done)
+            }
         }
     }
-    crates.retain(|c| {
-        c.state != PublishState::Publish
-            || steps.iter().any(|s| matches!(s, Step::Publish { krate, .. } if *krate == c.krate))
-    });
-    summary::summary(plan, &outcomes, &crates, started);
-    if let Some(Step::Run { reference, container, argv, port, .. }) = run_after {
-        crate::local_run::run_local(&docker, reference, container, argv, *port)?;
-    }
-    Ok(())
 }
 
-/// Runs an image's `attest` steps. Each digest's attestations go one after the other (cosign
-/// appends each to the digest's one `.att` manifest); the digests' series run side by side.
-pub(crate) fn attest_image(
-    signing: &crate::config::SigningConfig,
-    env: &BTreeMap<String, String>,
+/// A digest a registry tool printed, checked.
+fn typed_digest(text: &str) -> Result<Digest> {
+    Digest::parse(text).map_err(anyhow::Error::msg)
+}
+
+/// An index's platform manifests as a registry tool printed them, checked.
+fn typed_manifests(manifests: &BTreeMap<String, String>) -> Result<BTreeMap<Platform, Digest>> {
+    manifests
+        .iter()
+        .map(|(platform, digest)| Ok((Platform::parse(platform).map_err(anyhow::Error::msg)?, typed_digest(digest)?)))
+        .collect()
+}
+
+/// The re-read of an image's primary tag right before writing it: whether the write goes ahead
+/// (`Done`), was done by a run of ours (`Found`), or is left to a newer build (`Leave`).
+///
+/// In a plan that signs, what is found there must be ours by signature (`accept`): at the tag
+/// step, exactly the digest this run signed; before a build, a digest the configured key
+/// signed (another run of ours). Anything else was written by something else meanwhile, and the
+/// run stops rather than report it as released.
+fn recheck(
+    ws: &Workspace,
     docker: &Docker,
-    image: &ImagePlan,
-    index: &str,
-    attests: &[Step],
-) -> Result<()> {
-    let manifests = if attests.iter().any(|s| matches!(s, Step::Attest { manifest: Some(_), .. })) {
-        let reference = format!("{}@{index}", image.repository);
-        docker.inspect(&reference)?.with_context(|| format!("{reference} vanished"))?.manifests
-    } else {
-        BTreeMap::new()
-    };
-    let mut series: BTreeMap<String, Vec<(String, Vec<String>)>> = BTreeMap::new();
-    for step in attests {
-        let Step::Attest { manifest, predicate_type, argv, .. } = step else { continue };
-        let digest = match manifest {
-            None => index.to_owned(),
-            Some(platform) => manifests
-                .get(platform.as_str())
-                .cloned()
-                .with_context(|| format!("{}@{index} has no {platform} manifest to attest", image.repository))?,
+    plan: &ReleasePlan,
+    i: usize,
+    accept: &Accept,
+    record: &Record,
+) -> Result<Outcome> {
+    let image = &plan.images[i];
+    let seen = preflight::observe(docker, plan, image, ws.repo.as_deref(), Some(&ws.config.git_remote))?;
+    let action = plan::reconcile(plan, image, &seen).map_err(|problem| {
+        error::error_with_help(
+            problem,
+            "another run released this version from another commit while this one was building",
+        )
+    })?;
+    if let (true, BuildAction::AlreadyThere { digest }) = (plan.signed && image.push, &action) {
+        let reference = ImageRef::tag(&image.repository, image.primary_tag());
+        let (ours, expected) = match accept {
+            Accept::Exactly(signed) => {
+                let signed = record.digest(signed)?;
+                (digest == signed.as_str(), format!("is not the {signed} this run signed"))
+            }
+            Accept::SignedByKey | Accept::Reconciled => {
+                let key = ws.root.join(&ws.config.signing.public_key);
+                let pinned = format!("{}@{digest}", image.repository);
+                let ours = cosign::verify(docker.envs(), &key, &pinned, cosign::Check::Signature)?.is_ok();
+                (ours, "no signature of the configured key covers".to_owned())
+            }
         };
-        let what = format!("attesting {predicate_type} on {}@{digest}", image.repository);
-        let argv = sign::with_digest(argv, &digest);
-        series.entry(digest).or_default().push((what, argv));
+        if !ours {
+            return Err(error::error_with_help(
+                format!(
+                    "{reference} was written while this run was going, with {digest}, which {expected}: left alone, and nothing of this run is tagged"
+                ),
+                "find out who pushed it; delete the tag and run the release again",
+            ));
+        }
     }
-    let progress = ui::step(format!(
-        "attest {}: {} attestation(s) on {} manifest(s)",
-        image.repository,
-        attests.len(),
-        series.len()
-    ));
-    let host = docker::registry_host(&image.repository);
-    let docker_env = docker.envs();
-    let results: Vec<Result<()>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = series
-            .values()
-            .map(|calls| {
-                scope.spawn(move || {
-                    for (what, argv) in calls {
-                        cosign::run(docker_env, signing, env, argv, what, Some(host))?;
-                    }
-                    Ok(())
+    match action {
+        BuildAction::Build => Ok(Outcome::Done),
+        BuildAction::AlreadyThere { digest } => Ok(Outcome::Found { digest: typed_digest(&digest)? }),
+        BuildAction::Skip { why } => {
+            ui::warn(format_args!("{why} (it was pushed while this run was building)"));
+            Ok(Outcome::Leave { why })
+        }
+    }
+}
+
+/// Writes a part's result: what it pushed, for `merge`.
+#[allow(clippy::too_many_arguments)]
+fn write_part(
+    plan: &ReleasePlan,
+    record: &Record,
+    target: &str,
+    platform: &Platform,
+    package: &str,
+    sums_path: &camino::Utf8Path,
+    images: &[PartImageRef],
+    path: &camino::Utf8Path,
+) -> Result<()> {
+    let sums = dist::read_sums(sums_path)?;
+    let sha256 = sums.get(package).with_context(|| format!("{sums_path} does not list {package}"))?;
+    let commit = plan.commit.context("a part needs a commit")?;
+    let mut built = Vec::new();
+    for image in images {
+        built.push(plan::parts::PartImage {
+            context: image.context.clone(),
+            repository: image.repository.clone(),
+            staging_tag: image.staging_tag.clone(),
+            digest: record
+                .digest_of(image.build)
+                .cloned()
+                .with_context(|| format!("the part built no image of {}/", image.context))?,
+        });
+    }
+    let result = plan::parts::PartResult {
+        service: Some(plan.service.name.clone()),
+        target: target.to_owned(),
+        platform: platform.clone(),
+        kind: plan.kind.as_str().to_owned(),
+        branch: plan.branch.clone(),
+        commit,
+        version: plan.version.semver.to_string(),
+        package: plan::parts::PartPackage { file: package.to_owned(), sha256: sha256.clone() },
+        images: built,
+    };
+    dist::write_atomic(path, &serde_json::to_vec_pretty(&result).context("serializing the part's result")?)
+}
+
+/// Writes an image's provenance: the plan's, with the hashes of the lockfile and the packages
+/// read now.
+fn write_provenance(input: &ProvenancePlan, started: i64, path: &camino::Utf8Path) -> Result<()> {
+    let lock = &input.lockfile;
+    let lockfile = Some(dist::sha256_hex(&std::fs::read(lock).with_context(|| format!("reading {lock}"))?));
+    let packages = match &input.packages {
+        Packages::Known(listed) => listed.clone(),
+        Packages::Sums { sums: sums_path, files } => {
+            let sums = dist::read_sums(sums_path)?;
+            files
+                .iter()
+                .map(|file| {
+                    let sum = sums.get(file).with_context(|| format!("{sums_path} does not list {file}"))?;
+                    Ok((file.clone(), sum.clone()))
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("an attesting thread panicked"))))
-            .collect()
-    });
-    results.into_iter().collect::<Result<Vec<()>>>()?;
-    progress.done();
-    Ok(())
+                .collect::<Result<_>>()?
+        }
+    };
+    let provenance = attest::ProvenanceInput {
+        repository: input.repository.clone(),
+        git_ref: input.git_ref.clone(),
+        commit: input.commit.clone(),
+        kind: input.kind,
+        version: input.version.to_string(),
+        context: input.context.clone(),
+        platforms: input.platforms.clone(),
+        lockfile,
+        packages,
+        builder: input.builder.clone(),
+        started,
+        finished: unix_now(),
+    }
+    .provenance();
+    dist::write_atomic(path, &serde_json::to_vec_pretty(&provenance).context("serializing the provenance")?)
 }
 
 fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-/// Runs the SBOM step's `cargo metadata` and writes the target's CycloneDX document.
-pub(crate) fn write_sbom(
-    root: &camino::Utf8Path,
-    package: &str,
-    target: &str,
-    epoch: i64,
-    path: &camino::Utf8Path,
-    argv: &[String],
-) -> Result<()> {
-    let sh = xshell::Shell::new()?;
-    sh.change_dir(root);
-    let (program, args) = argv.split_first().context("a step without a command line")?;
-    let metadata =
-        exec::exec(xshell::cmd!(sh, "{program} {args...}"), &format!("reading the dependencies of {target}"))?;
-    let bom = attest::sbom(metadata.as_bytes(), package, target, epoch)?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
-    }
-    dist::write_atomic(path, &serde_json::to_vec_pretty(&bom).context("serializing the SBOM")?)
-}
-
-/// What an image's provenance is made of: the plan, the CI run, `Cargo.lock` and the packages
-/// `dist/SHA256SUMS` lists for the image's targets.
-fn provenance_input(
-    ws: &Workspace,
-    plan: &ReleasePlan,
-    image: &ImagePlan,
-    facts: &plan::Facts,
-    started: i64,
-) -> Result<attest::ProvenanceInput> {
-    // Published in the attestation: never a credential a CI checkout's remote URL may carry.
-    let repository = crate::ci::repository_url(ws.env())
-        .or_else(|| ws.repo.as_deref().and_then(|r| r.remote_url(&ws.config.git_remote)))
-        .and_then(|url| {
-            let published = crate::ci::without_credentials(&url);
-            if published.is_none() {
-                // Not the URL itself: it may hold a credential.
-                ui::warn(format_args!(
-                    "the repository's URL (git remote `{}` or the CI's) is not one a URL parser reads: left out of the provenance",
-                    ws.config.git_remote
-                ));
-            }
-            published
-        })
-        .unwrap_or_else(|| format!("file://{}", ws.root));
-    let git_ref = match (&plan.tag, &plan.branch) {
-        (Some(tag), _) => Some(format!("refs/tags/{tag}")),
-        (None, Some(branch)) => Some(format!("refs/heads/{branch}")),
-        (None, None) => None,
-    };
-    let lock_path = ws.root.join("Cargo.lock");
-    let lockfile = Some(dist::sha256_hex(&std::fs::read(&lock_path).with_context(|| format!("reading {lock_path}"))?));
-    let targets = sign::targets_of(&facts.targets, &image.platforms);
-    // A merge has the packages its parts built; a run, those in dist/SHA256SUMS.
-    let listed: Vec<(String, String)> = match &facts.merge {
-        Some(merge) => merge.packages.clone(),
-        None => {
-            let sums_path = ws.root.join("dist").join(dist::SUMS);
-            let sums = std::fs::read_to_string(&sums_path).with_context(|| format!("reading {sums_path}"))?;
-            sums.lines()
-                .filter_map(|line| line.split_once("  "))
-                .map(|(sum, name)| (name.to_owned(), sum.to_owned()))
-                .collect()
-        }
-    };
-    let own = format!("{}-{}-", plan.service.bin, plan.version.semver);
-    let packages = listed
-        .into_iter()
-        .filter(|(name, _)| name.starts_with(&own) && targets.iter().any(|t| name.contains(&format!("-{t}."))))
-        .collect();
-    Ok(attest::ProvenanceInput {
-        repository,
-        git_ref,
-        commit: plan.commit.map(|c| c.to_string()).unwrap_or_default(),
-        kind: plan.kind.as_str(),
-        version: plan.version.semver.to_string(),
-        context: image.context.clone(),
-        platforms: image.platforms.clone(),
-        lockfile,
-        packages,
-        builder: crate::ci::run_url(ws.env()).unwrap_or_else(|| "local".to_owned()),
-        started,
-        finished: unix_now(),
-    })
-}
-
-/// Runs a step that is its command line and nothing more (`delete`, `git-tag`, `git-push`,
-/// `yank`), in the workspace's root. A registry's refusal to delete is one clear error.
-pub(crate) fn run_command_step(ws: &Workspace, step: &Step) -> Result<()> {
-    let sh = xshell::Shell::new()?;
-    sh.change_dir(&ws.root);
-    let (program, args) = step.argv().split_first().context("a step without a command line")?;
-    let what = format!("the {} step", step.kind());
-    let out = exec::exec_output(xshell::cmd!(sh, "{program} {args...}"))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    match step {
-        Step::Delete { tags, .. } if failure::deletes_disabled(&stderr) => Err(error::error_with_help(
-            format!("the registry refuses to delete {}: deletes are not enabled", tags.join(", ")),
-            "enable them in the registry's configuration (distribution: `storage: delete: enabled: true`, or REGISTRY_STORAGE_DELETE_ENABLED=true), then run prune again",
-        )),
-        Step::Yank { krate, version, .. } if failure::cargo_already_yanked(&stderr) => {
-            ui::info(format_args!("{krate} {version} was yanked already"));
-            Ok(())
-        }
-        // The retraction stands: a release of this version stops before publishing it.
-        Step::Yank { krate, version, .. } if failure::cargo_nothing_to_yank(&stderr) => {
-            ui::info(format_args!(
-                "nothing to yank: {krate} {version} is not published; it never will be, since it is retracted"
-            ));
-            Ok(())
-        }
-        Step::Delete { tags, .. } if failure::classify(&stderr) == failure::Failure::NotFound => {
-            ui::info(format_args!("{} deleted already (another prune?): done", tags.join(", ")));
-            Ok(())
-        }
-        Step::Delete { argv, .. } => {
-            let repository = argv.last().and_then(|r| r.strip_prefix("docker://")).unwrap_or_default();
-            Err(docker::tool_error(docker::registry_host(repository), &what, &out))
-        }
-        _ => Err(error::command_failed(&what, &out)),
-    }
-}
-
 /// What `move_tags` did: the moving tags now on their release (confirmed by the last read), and
 /// the ones left on a higher release, with the reason.
-#[derive(Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct MovedTags {
     pub(crate) at_home: Vec<String>,
     pub(crate) kept: Vec<String>,
@@ -595,67 +617,6 @@ pub(crate) fn move_tags(
     ))
 }
 
-/// Whether an image's primary tag is still to be written, from a fresh read of the registry
-/// (another run may have written it since the preflight); when not, `outcome` says why.
-///
-/// In a plan that signs, what is found there must be ours by signature: at the tag step
-/// (`signed`), exactly the digest this run signed; before a build, a digest the configured key
-/// signed (another run of ours). Anything else was written by something else meanwhile, and the
-/// run stops rather than report it as released.
-fn still_to_write(
-    ws: &Workspace,
-    docker: &Docker,
-    plan: &ReleasePlan,
-    i: usize,
-    outcome: &mut Outcome,
-    signed: Option<&str>,
-) -> Result<bool> {
-    let image = &plan.images[i];
-    let seen = preflight::observe(docker, plan, image, ws.repo.as_deref(), Some(&ws.config.git_remote))?;
-    let action = plan::reconcile(plan, image, &seen).map_err(|problem| {
-        error::error_with_help(
-            problem,
-            "another run released this version from another commit while this one was building",
-        )
-    })?;
-    if let (true, BuildAction::AlreadyThere { digest }) = (plan.signed && image.push, &action) {
-        let reference = ImageRef::tag(&image.repository, image.primary_tag());
-        let ours = match signed {
-            Some(signed) => digest == signed,
-            None => {
-                let key = ws.root.join(&ws.config.signing.public_key);
-                let pinned = format!("{}@{digest}", image.repository);
-                cosign::verify(docker.envs(), &key, &pinned, cosign::Check::Signature)?.is_ok()
-            }
-        };
-        if !ours {
-            return Err(error::error_with_help(
-                format!(
-                    "{reference} was written while this run was going, with {digest}, which {}: left alone, and nothing of this run is tagged",
-                    match signed {
-                        Some(signed) => format!("is not the {signed} this run signed"),
-                        None => "no signature of the configured key covers".to_owned(),
-                    }
-                ),
-                "find out who pushed it; delete the tag and run the release again",
-            ));
-        }
-    }
-    match action {
-        BuildAction::Build => Ok(true),
-        BuildAction::AlreadyThere { digest } => {
-            outcome.digest = Some(digest);
-            outcome.note = "already released; ".to_owned();
-            Ok(false)
-        }
-        BuildAction::Skip { why } => {
-            ui::warn(format_args!("{why} (it was pushed while this run was building)"));
-            outcome.note = "skipped: another run pushed a newer build meanwhile".to_owned();
-            Ok(false)
-        }
-    }
-}
-
 /// Runs a step's registry write (`docker` or a registry tool such as skopeo), retried like
 /// every registry call.
 fn registry_write(docker: &Docker, image: &ImagePlan, what: &str, argv: &[String]) -> Result<()> {
@@ -679,11 +640,7 @@ fn registry_write(docker: &Docker, image: &ImagePlan, what: &str, argv: &[String
 
 /// Reads `reference` back: it must hold exactly the parts' manifests (the one manifest itself,
 /// with its platform, or an index of them). Returns its digest.
-fn holds_exactly(
-    docker: &Docker,
-    reference: &str,
-    sources: &[(crate::platform::Platform, crate::reference::Digest)],
-) -> Result<String> {
+fn holds_exactly(docker: &Docker, reference: &str, sources: &[(Platform, Digest)]) -> Result<Digest> {
     let remote = docker.inspect(reference)?.with_context(|| format!("{reference} is missing"))?;
     let held: BTreeMap<String, String> = match sources {
         [_] if remote.manifests.is_empty() => {
@@ -701,62 +658,11 @@ fn holds_exactly(
     if held != wanted || remote.platforms.len() != sources.len() || !entries_ok {
         bail!("{reference} holds {held:?}, not the parts' manifests {wanted:?}: nothing was tagged");
     }
-    Ok(remote.digest)
-}
-
-/// Writes a part's result: what it pushed, for `merge`.
-fn write_part(
-    ws: &Workspace,
-    plan: &ReleasePlan,
-    outcomes: &[Outcome],
-    target: &str,
-    platform: &crate::platform::Platform,
-    images: &[usize],
-    path: &camino::Utf8Path,
-) -> Result<()> {
-    let sums_path = ws.root.join("dist").join(dist::SUMS);
-    let sums = std::fs::read_to_string(&sums_path).with_context(|| format!("reading {sums_path}"))?;
-    let own = dist::package_name(&plan.service.bin, &plan.version.semver.to_string(), target, "tar.gz");
-    let (sha256, file) = sums
-        .lines()
-        .filter_map(|line| line.split_once("  "))
-        .find(|(_, name)| *name == own)
-        .with_context(|| format!("{sums_path} does not list {own}"))?;
-    let commit = plan.commit.context("a part needs a commit")?;
-    let mut built = Vec::new();
-    for &i in images {
-        let image = &plan.images[i];
-        let digest =
-            outcomes[i].digest.clone().with_context(|| format!("the part built no image of {}/", image.context))?;
-        built.push(plan::parts::PartImage {
-            context: image.context.clone(),
-            repository: image.repository.clone(),
-            staging_tag: crate::tags::staging_tag(&commit.to_string(), image.primary_tag(), platform.as_str()),
-            digest: crate::reference::Digest::parse(&digest).map_err(anyhow::Error::msg)?,
-        });
-    }
-    let result = plan::parts::PartResult {
-        service: Some(plan.service.name.clone()),
-        target: target.to_owned(),
-        platform: platform.clone(),
-        kind: plan.kind.as_str().to_owned(),
-        branch: plan.branch.clone(),
-        commit,
-        version: plan.version.semver.to_string(),
-        package: plan::parts::PartPackage { file: file.to_owned(), sha256: sha256.to_owned() },
-        images: built,
-    };
-    dist::write_atomic(path, &serde_json::to_vec_pretty(&result).context("serializing the part's result")?)
+    typed_digest(&remote.digest)
 }
 
 /// Checks that `pkg/` holds exactly this version for each platform before docker sees it.
-fn check_pkg(
-    ws: &Workspace,
-    context: &str,
-    platforms: &[crate::platform::Platform],
-    bin: &str,
-    version: &str,
-) -> Result<()> {
+fn check_pkg(ws: &Workspace, context: &str, platforms: &[Platform], bin: &str, version: &str) -> Result<()> {
     for platform in platforms {
         let dir = ws.root.join(context).join("pkg").join(platform.as_str());
         let packages: Vec<_> = dir
@@ -798,23 +704,30 @@ struct BuildMetadata {
     digest: Option<String>,
 }
 
-/// Runs a build step's command line; returns the digest buildx reports.
-fn build(
-    docker: &Docker,
-    image: &ImagePlan,
-    epoch: i64,
-    metadata_file: &camino::Utf8Path,
-    argv: &[String],
-) -> Result<String> {
+/// Runs a build step's command line; its outcome is the digest buildx reports.
+fn build(docker: &Docker, image: &ImagePlan, step: &Step) -> Result<Outcome> {
+    let Step::Build { context, platforms, push, staging, note, metadata_file, epoch, argv, .. } = step else {
+        bail!("not a build step: {}", step.kind())
+    };
+    if let Some(note) = note {
+        ui::warn(note);
+    }
+    let progress = ui::step(format!(
+        "build {context}/ for {} → {}{}",
+        platforms.join(","),
+        if *staging { "a staging tag of ".to_owned() } else { String::new() }
+            + &format!("{}:{}", image.repository, image.primary_tag()),
+        if *push { " (push)" } else { " (local engine)" }
+    ));
     if let Some(dir) = metadata_file.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
     }
     let _ = std::fs::remove_file(metadata_file);
-    let what = format!("building {}/", image.context);
+    let what = format!("building {context}/");
     let out = failure::exec_retrying(&what, || docker.argv(argv).env("SOURCE_DATE_EPOCH", epoch.to_string()))?;
     if !out.status.success() {
         let host = docker::registry_host(&image.repository);
-        if image.push {
+        if *push {
             return Err(docker::tool_error(host, &what, &out))
                 .context("the push failed; the moving tags were not touched, so a rerun resumes");
         }
@@ -824,12 +737,14 @@ fn build(
         std::fs::read(metadata_file).with_context(|| format!("reading buildx's metadata file {metadata_file}"))?;
     let _ = std::fs::remove_file(metadata_file);
     let meta: BuildMetadata = serde_json::from_slice(&text).context("parsing buildx's metadata file")?;
-    meta.digest.context("buildx's metadata has no containerimage.digest")
+    let digest = meta.digest.context("buildx's metadata has no containerimage.digest")?;
+    progress.done();
+    Ok(Outcome::image(typed_digest(&digest)?))
 }
 
-fn verify(docker: &Docker, reference: &str, digest: &str, platforms: &[crate::platform::Platform]) -> Result<()> {
+fn verify(docker: &Docker, reference: &str, digest: &Digest, platforms: &[Platform]) -> Result<()> {
     let Some(remote) = docker.inspect(reference)? else { bail!("verify: {reference} is missing after the push") };
-    if remote.digest != digest {
+    if remote.digest != digest.as_str() {
         bail!("verify: {reference} is {}, expected {digest}", remote.digest);
     }
     let mut got = remote.platforms.clone();
@@ -840,4 +755,66 @@ fn verify(docker: &Docker, reference: &str, digest: &str, platforms: &[crate::pl
         bail!("verify: {reference} has platforms {}, expected {}", got.join(","), want.join(","));
     }
     Ok(())
+}
+
+/// Runs the SBOM step's `cargo metadata` and writes the target's CycloneDX document.
+pub(crate) fn write_sbom(
+    root: &camino::Utf8Path,
+    package: &str,
+    target: &str,
+    epoch: i64,
+    path: &camino::Utf8Path,
+    argv: &[String],
+) -> Result<()> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(root);
+    let (program, args) = argv.split_first().context("a step without a command line")?;
+    let metadata =
+        exec::exec(xshell::cmd!(sh, "{program} {args...}"), &format!("reading the dependencies of {target}"))?;
+    let bom = attest::sbom(metadata.as_bytes(), package, target, epoch)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
+    }
+    dist::write_atomic(path, &serde_json::to_vec_pretty(&bom).context("serializing the SBOM")?)
+}
+
+/// Runs a step that is its command line and nothing more (`delete`, `git-tag`, `git-push`,
+/// `yank`), in the workspace's root. A registry's refusal to delete is one clear error.
+pub(crate) fn run_command_step(ws: &Workspace, step: &Step) -> Result<()> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(&ws.root);
+    let argv = step.command_line();
+    let (program, args) = argv.split_first().context("a step without a command line")?;
+    let what = format!("the {} step", step.kind());
+    let out = exec::exec_output(xshell::cmd!(sh, "{program} {args...}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match step {
+        Step::Delete { tags, .. } if failure::deletes_disabled(&stderr) => Err(error::error_with_help(
+            format!("the registry refuses to delete {}: deletes are not enabled", tags.join(", ")),
+            "enable them in the registry's configuration (distribution: `storage: delete: enabled: true`, or REGISTRY_STORAGE_DELETE_ENABLED=true), then run prune again",
+        )),
+        Step::Yank { krate, version, .. } if failure::cargo_already_yanked(&stderr) => {
+            ui::info(format_args!("{krate} {version} was yanked already"));
+            Ok(())
+        }
+        // The retraction stands: a release of this version stops before publishing it.
+        Step::Yank { krate, version, .. } if failure::cargo_nothing_to_yank(&stderr) => {
+            ui::info(format_args!(
+                "nothing to yank: {krate} {version} is not published; it never will be, since it is retracted"
+            ));
+            Ok(())
+        }
+        Step::Delete { tags, .. } if failure::classify(&stderr) == failure::Failure::NotFound => {
+            ui::info(format_args!("{} deleted already (another prune?): done", tags.join(", ")));
+            Ok(())
+        }
+        Step::Delete { argv, .. } => {
+            let repository = argv.last().and_then(|r| r.strip_prefix("docker://")).unwrap_or_default();
+            Err(docker::tool_error(docker::registry_host(repository), &what, &out))
+        }
+        _ => Err(error::command_failed(&what, &out)),
+    }
 }

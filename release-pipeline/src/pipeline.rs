@@ -327,12 +327,13 @@ fn finish(plans: Vec<(Workspace, ReleasePlan)>, opts: &Options) -> Result<()> {
     }
     let combined = plan::combine(&runs.iter().map(|r| r.plan.clone()).collect::<Vec<_>>());
     let mut steps: Vec<Step> = Vec::new();
-    let mut offset = 0;
+    let mut images = 0;
     for run in &runs {
         if let Some((_, own)) = &run.ran {
-            steps.extend(own.iter().cloned().map(|s| s.offset(offset)));
+            let before = steps.len();
+            steps.extend(own.iter().cloned().map(|s| s.offset(images, before)));
         }
-        offset += run.plan.images.len();
+        images += run.plan.images.len();
     }
     if opts.json {
         let services = runs.iter().map(|r| r.plan.service_json()).collect();
@@ -340,7 +341,7 @@ fn finish(plans: Vec<(Workspace, ReleasePlan)>, opts: &Options) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&shown).context("serializing the plan")?);
     } else if opts.dry_run {
         show(&runs);
-        print!("{}", ui::mask(&plan::steps::render(&steps)));
+        print!("{}", ui::mask(&plan::step::render(&steps)));
     }
     if !combined.problems.is_empty() {
         return Err(error::problems_error(

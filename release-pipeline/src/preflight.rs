@@ -140,6 +140,8 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         qemu_image: config.qemu_image.clone(),
         epoch,
         source_url: ci::source_url(ws.env()),
+        provenance_repository: provenance_repository(ws),
+        run_url: ci::run_url(ws.env()),
         login_user: login_user.map(|(user, _)| user),
         authfile: docker.as_ref().and_then(Docker::authfile),
         builder: options.builder.clone(),
@@ -328,4 +330,23 @@ pub(crate) fn observe(
         _ => None,
     };
     Ok(Observed { primary, lineage })
+}
+
+/// The repository's address as a provenance publishes it: the CI's, else the git remote's, never
+/// with a credential a CI checkout's remote URL may carry; else the checkout's path.
+fn provenance_repository(ws: &Workspace) -> String {
+    ci::repository_url(ws.env())
+        .or_else(|| ws.repo.as_deref().and_then(|r| r.remote_url(&ws.config.git_remote)))
+        .and_then(|url| {
+            let published = ci::without_credentials(&url);
+            if published.is_none() {
+                // Not the URL itself: it may hold a credential.
+                ui::warn(format_args!(
+                    "the repository's URL (git remote `{}` or the CI's) is not one a URL parser reads: left out of the provenance",
+                    ws.config.git_remote
+                ));
+            }
+            published
+        })
+        .unwrap_or_else(|| format!("file://{}", ws.root))
 }

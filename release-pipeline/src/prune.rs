@@ -52,7 +52,7 @@ fn prune(cmd: &flags::Prune, ws: &Workspace) -> Result<()> {
         for d in &decisions {
             println!("{} {}:{}  ({})", if d.prune { "prune" } else { "keep " }, repository, d.tag, d.reason);
         }
-        print!("{}", ui::mask(&crate::plan::steps::render(&steps)));
+        print!("{}", ui::mask(&crate::plan::step::render(&steps)));
     }
     if steps.is_empty() {
         ui::info(format_args!("nothing to prune in {repository}"));
@@ -63,7 +63,7 @@ fn prune(cmd: &flags::Prune, ws: &Workspace) -> Result<()> {
         ui::info("nothing was deleted: run with --apply (without --json) to delete these tags");
         return Ok(());
     }
-    execute::pause_point("prune");
+    execute::PauseHook::from_env(ws.env()).pause("prune");
     // Decide again right before each delete, on a fresh read of the remote's branches and of the
     // registry: a branch pushed again, a tag pushed or moved since, is not deleted on the old
     // decision, and a digest another prune deleted meanwhile counts as done.

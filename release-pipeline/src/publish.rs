@@ -225,22 +225,33 @@ fn staging_dir(root: &Utf8Path, what: &str) -> Result<Utf8PathBuf> {
 /// set, the commit recorded, and the published crates pinned to each other (`=version`).
 pub(crate) fn publish(ws: &Workspace, plan: &ReleasePlan, actions: &[CrateAction]) -> Result<()> {
     let to_publish: Vec<&CrateAction> = actions.iter().filter(|a| a.state == PublishState::Publish).collect();
-    let commands: Vec<(String, Vec<String>)> =
-        to_publish.iter().map(|a| (a.krate.clone(), plan::steps::publish_argv(&a.registry, &a.krate))).collect();
-    publish_staged(ws, plan, &commands)
-}
-
-/// Stages the workspace once and runs each crate's `cargo publish` command line in it.
-pub(crate) fn publish_staged(ws: &Workspace, plan: &ReleasePlan, commands: &[(String, Vec<String>)]) -> Result<()> {
-    let (root, config) = (&ws.root, &ws.config);
-    let to_publish = commands;
     if to_publish.is_empty() {
         return Ok(());
     }
-    let version = plan.version.semver.to_string();
-    let commit = plan.commit.map(|c| c.to_string()).unwrap_or_default();
-    let stage = staging_dir(root, "publish")?;
-    let crates: Vec<&str> = config.publish.iter().map(String::as_str).collect();
+    let stage = staging_dir(&ws.root, "publish")?;
+    stage_crates(ws, &ws.config.publish, &plan.version.semver, plan.commit, &stage)?;
+    for a in to_publish {
+        publish_one(&stage, &a.krate, &a.version, &a.registry, &plan::steps::publish_argv(&a.registry, &a.krate))?;
+    }
+    let _ = std::fs::remove_dir_all(&stage);
+    Ok(())
+}
+
+/// Copies the tracked files of `crates` into `stage` (made empty first), each manifest with
+/// `version` set, `commit` recorded, and the crates pinned to each other (`=version`).
+pub(crate) fn stage_crates(
+    ws: &Workspace,
+    crates: &[String],
+    version: &semver::Version,
+    commit: Option<plan::CommitId>,
+    stage: &Utf8Path,
+) -> Result<()> {
+    let (root, config) = (&ws.root, &ws.config);
+    let version = version.to_string();
+    let commit = commit.map(|c| c.to_string()).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(stage);
+    std::fs::create_dir_all(stage).with_context(|| format!("creating {stage}"))?;
+    let crates: Vec<&str> = crates.iter().map(String::as_str).collect();
     // The workspace manifest, with only the published crates as members.
     let mut top: toml_edit::DocumentMut =
         std::fs::read_to_string(root.join("Cargo.toml"))?.parse().context("parsing Cargo.toml")?;
@@ -291,23 +302,30 @@ pub(crate) fn publish_staged(ws: &Workspace, plan: &ReleasePlan, commands: &[(St
         }
         std::fs::write(&path, manifest.to_string())?;
     }
+    Ok(())
+}
+
+/// Runs one crate's `cargo publish` command line in the staged copy.
+pub(crate) fn publish_one(
+    stage: &Utf8Path,
+    krate: &str,
+    version: &semver::Version,
+    registry: &str,
+    argv: &[String],
+) -> Result<()> {
     let sh = Shell::new()?;
-    sh.change_dir(&stage);
-    let registry = config.cargo_registry.as_str();
-    for (krate, argv) in to_publish {
-        let (program, args) = argv.split_first().context("an empty command line")?;
-        let out = exec::exec_output(cmd!(sh, "{program} {args...}"))?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            if crate::failure::classify(&stderr) == crate::failure::Failure::Refused {
-                return Err(error::error_with_help(
-                    format!("the cargo registry `{registry}` refused the token in {}", token_var(registry)),
-                    "check the token (a CI secret)",
-                ));
-            }
-            return Err(error::command_failed(&format!("publishing {krate} {version} to `{registry}`"), &out));
+    sh.change_dir(stage);
+    let (program, args) = argv.split_first().context("an empty command line")?;
+    let out = exec::exec_output(cmd!(sh, "{program} {args...}"))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if crate::failure::classify(&stderr) == crate::failure::Failure::Refused {
+            return Err(error::error_with_help(
+                format!("the cargo registry `{registry}` refused the token in {}", token_var(registry)),
+                "check the token (a CI secret)",
+            ));
         }
+        return Err(error::command_failed(&format!("publishing {krate} {version} to `{registry}`"), &out));
     }
-    let _ = std::fs::remove_dir_all(&stage);
     Ok(())
 }

@@ -82,7 +82,7 @@ fn reconcile(cmd: &flags::Reconcile, ws: &Workspace) -> Result<()> {
             if cmd.json {
                 println!("{}", serde_json::to_string_pretty(&steps).context("serializing the steps")?);
             } else {
-                print!("{}", ui::mask(&crate::plan::steps::render(&steps)));
+                print!("{}", ui::mask(&crate::plan::step::render(&steps)));
             }
         }
         if staying > 0 && round == 0 {

@@ -69,6 +69,8 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
         Some((_, why)) => plan.push(Step::Skip {
             what: format!("the tag {name}"),
             why: format!("{} is retracted already ({why})", tag.name),
+            image: None,
+            digest: None,
             argv: Vec::new(),
         }),
         None => plan.push(Step::GitTag {
@@ -113,6 +115,8 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
                 None => plan.push(Step::Skip {
                     what: format!("attest the retraction on {reference}"),
                     why: "the registry does not hold it".to_owned(),
+                    image: None,
+                    digest: None,
                     argv: Vec::new(),
                 }),
             }
@@ -122,7 +126,7 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
     if cmd.json {
         println!("{}", serde_json::to_string_pretty(&plan).context("serializing the steps")?);
     } else {
-        print!("{}", ui::mask(&steps::render(&plan)));
+        print!("{}", ui::mask(&crate::plan::step::render(&plan)));
     }
     if cmd.dry_run || cmd.json {
         return Ok(());
@@ -150,13 +154,13 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
     for step in plan.iter().filter(|s| !matches!(s, Step::Skip { .. })) {
         match (step, &docker) {
             (Step::Attest { .. }, _) if !can_attest => {}
-            (Step::Attest { reference, argv, .. }, Some(docker)) => {
+            (Step::Attest { reference, .. }, Some(docker)) => {
                 let host = crate::reference::registry_host(reference);
                 cosign::run(
                     docker.envs(),
                     signing,
                     ws.env(),
-                    argv,
+                    &step.command_line(),
                     &format!("attesting the retraction on {reference}"),
                     Some(host),
                 )?;

@@ -5,24 +5,91 @@ use std::{fmt::Write as _, time::Instant};
 use anstream::eprint;
 
 use crate::{
-    plan::{CrateAction, ReleasePlan},
+    execute::{Outcome, Record},
+    plan::{step::StepId, CrateAction, PublishState, ReleasePlan, Step},
     ui,
 };
 
 /// What happened to one image.
-#[derive(Default)]
-pub(crate) struct Outcome {
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct ImageOutcome {
     pub(crate) digest: Option<String>,
     /// Primary tags this run wrote (or found already right), each checked by a verify step.
     pub(crate) written: Vec<String>,
-    /// Moving tags, each confirmed on its release by the point-tag step's last read.
+    /// Moving tags, each confirmed on its release by the move-tags step's last read.
     pub(crate) moved: Vec<String>,
     /// Moving tags left where they are, with the reason.
     pub(crate) kept: Vec<String>,
     pub(crate) note: String,
 }
 
-pub(crate) fn summary(plan: &ReleasePlan, outcomes: &[Outcome], published: &[CrateAction], started: Instant) {
+/// What happened to each image of `plan`, from its steps and what each did: pure.
+pub(crate) fn image_outcomes(plan: &ReleasePlan, record: &Record) -> Vec<ImageOutcome> {
+    let mut images: Vec<ImageOutcome> = plan.images.iter().map(|_| ImageOutcome::default()).collect();
+    for (n, (step, outcome)) in record.steps.iter().zip(record.outcomes).enumerate() {
+        let id = StepId(n);
+        match (step, outcome) {
+            (Step::Skip { image: Some(i), digest: Some(digest), .. }, _) => {
+                images[*i].digest = Some(digest.to_string());
+                images[*i].note = "already released; ".to_owned();
+            }
+            (Step::Skip { image: Some(i), digest: None, what, .. }, _) if what.starts_with("build ") => {
+                images[*i].note =
+                    "skipped: the registry holds a newer build, or one this checkout cannot place".to_owned();
+            }
+            (Step::Build { image: i, .. } | Step::Assemble { image: i, .. } | Step::Promote { image: i, .. }, _) => {
+                match record.digest_of(id) {
+                    Some(digest) => {
+                        images[*i].digest = Some(digest.to_string());
+                        if matches!(outcome, Outcome::Skipped { .. }) {
+                            images[*i].note = "already released; ".to_owned();
+                        }
+                    }
+                    None if matches!(outcome, Outcome::Skipped { .. }) => {
+                        images[*i].note = "skipped: another run pushed a newer build meanwhile".to_owned();
+                    }
+                    None => {}
+                }
+            }
+            (Step::MoveTags { image: i, .. }, Outcome::Moved(moved)) => {
+                images[*i].moved.extend(moved.at_home.iter().cloned());
+                images[*i].kept.extend(moved.kept.iter().cloned());
+            }
+            (Step::Verify { image: i, .. }, Outcome::Done) => {
+                let image = &mut images[*i];
+                image.written.push(plan.images[*i].primary_tag().to_owned());
+                let verified = format!("verified {} tag(s)", 1 + image.moved.len());
+                image.note.push_str(&verified);
+            }
+            _ => {}
+        }
+    }
+    for (image, outcome) in plan.images.iter().zip(&mut images) {
+        if !image.push && outcome.digest.is_some() {
+            outcome.note = if plan.local { "local engine".to_owned() } else { "built, not pushed".to_owned() };
+        }
+    }
+    images
+}
+
+/// Each crate of the run and what became of it: published by a `publish` step that ran, or
+/// what the preflight found.
+fn crates_run<'a>(crates: &'a [CrateAction], record: &Record) -> Vec<&'a CrateAction> {
+    crates
+        .iter()
+        .filter(|c| {
+            c.state != PublishState::Publish
+                || record
+                    .steps
+                    .iter()
+                    .zip(record.outcomes)
+                    .any(|(s, o)| matches!((s, o), (Step::Publish { krate, .. }, Outcome::Done) if *krate == c.krate))
+        })
+        .collect()
+}
+
+pub(crate) fn summary(plan: &ReleasePlan, crates: &[CrateAction], record: &Record, started: Instant) {
+    let outcomes = image_outcomes(plan, record);
     let mut text = String::new();
     let mut md = String::from("| image | platforms | tags | digest | result |\n|---|---|---|---|---|\n");
     let _ = writeln!(
@@ -33,7 +100,7 @@ pub(crate) fn summary(plan: &ReleasePlan, outcomes: &[Outcome], published: &[Cra
         plan.version.semver,
         plan.reason
     );
-    for (image, o) in plan.images.iter().zip(outcomes) {
+    for (image, o) in plan.images.iter().zip(&outcomes) {
         let written: Vec<&str> = o.written.iter().chain(&o.moved).map(String::as_str).collect();
         let tags = if written.is_empty() { image.tags().join(", ") } else { written.join(", ") };
         let digest = o.digest.as_deref().map(|d| &d[..d.len().min(19)]).unwrap_or("-");
@@ -57,7 +124,7 @@ pub(crate) fn summary(plan: &ReleasePlan, outcomes: &[Outcome], published: &[Cra
             let _ = writeln!(text, "    kept: {kept}");
         }
     }
-    for p in published {
+    for p in crates_run(crates, record) {
         let _ = writeln!(text, "  crate {} {}: {}", p.krate, p.version, p.describe());
         let _ = writeln!(md, "| crate `{}` | | {} | | {} |", p.krate, p.version, p.describe());
     }

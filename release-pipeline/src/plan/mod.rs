@@ -1,7 +1,7 @@
 //! The `ReleasePlan`: every decision of a release, made from plain data (git facts, the CI
 //! environment, the configuration). This module is pure: it spawns no process, reads no file
 //! and touches no network, so each rule is tested as a one-line table case. The executor
-//! (`pipeline.rs`) carries a plan out and decides nothing.
+//! (`execute.rs`) carries a plan out and decides nothing.
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
@@ -24,8 +24,10 @@ pub(crate) mod moving;
 pub(crate) mod parts;
 pub(crate) mod registry;
 pub(crate) mod sign;
+pub(crate) mod step;
 pub(crate) mod steps;
-pub(crate) use steps::{CrateAction, Facts, PublishState, Step};
+pub(crate) use step::Step;
+pub(crate) use steps::{CrateAction, Facts, PublishState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -7,7 +7,10 @@ use camino::Utf8Path;
 use semver::Version;
 use serde::Serialize;
 
-use super::steps::{copy_tag_argv, skopeo_options, Step};
+use super::{
+    step::Step,
+    steps::{copy_tag_argv, skopeo_options},
+};
 use crate::{reference::ImageRef, tags};
 
 /// A tag the registry holds, as the preflight read it.
@@ -87,6 +90,8 @@ pub(crate) fn reconcile(
             None => steps.push(Step::Skip {
                 what: ImageRef::tag(repository, &tag).to_string(),
                 why: "no release it covers is left (the others are retracted or gone): it stays where it is".to_owned(),
+                image: None,
+                digest: None,
                 argv: Vec::new(),
             }),
         }
@@ -374,7 +379,7 @@ mod tests {
         }
         assert_eq!(got["e"], (false, "shares its digest with sha256-e.att, which stays"));
         let steps = prune_steps("127.0.0.1:5000/acme/service", &decisions, None);
-        let argv: Vec<String> = steps.iter().map(|s| s.argv().join(" ")).collect();
+        let argv: Vec<String> = steps.iter().map(|s| s.command_line().join(" ")).collect();
         assert_eq!(
             argv,
             [
@@ -393,7 +398,8 @@ mod tests {
             held("c", "sha256:c", Some("c"), None),
         ];
         let decisions = prune(&registry, &[""], &["main".to_owned()], None);
-        let argv: Vec<String> = prune_steps("r/s", &decisions, None).iter().map(|s| s.argv().join(" ")).collect();
+        let argv: Vec<String> =
+            prune_steps("r/s", &decisions, None).iter().map(|s| s.command_line().join(" ")).collect();
         assert_eq!(argv, ["skopeo delete docker://r/s@sha256:a", "skopeo delete docker://r/s@sha256:c"]);
     }
 

@@ -2,16 +2,17 @@
 //! image, the image's signature (its index and, recursively, each platform manifest), the
 //! attestations on the index and on each platform manifest, and the signature of
 //! `dist/SHA256SUMS`. Pure: each step's `argv` is cosign's command line, with the key passed by
-//! environment reference (`env://VAR`) and `<digest>` where the executor puts the digest it
-//! pushed.
+//! environment reference (`env://VAR`) and the digest an earlier step pushed as a reference to
+//! that step (`step::Arg::Digest`).
 use camino::{Utf8Path, Utf8PathBuf};
 use semver::Version;
 
-use super::{steps::Step, ImagePlan};
+use super::{
+    step::{Arg, DigestRef, Packages, ProvenancePlan, Step, StepId, When},
+    steps::Facts,
+    ImagePlan, ReleasePlan,
+};
 use crate::{config::SigningConfig, dist, platform::Platform, reference, services::Service};
-
-/// Where a signing step's command line takes the digest the build pushed (unknown until then).
-pub(crate) const DIGEST: &str = "<digest>";
 
 /// cosign's predicate types, as `cosign attest --type` names them.
 pub(crate) const SBOM_TYPE: &str = "cyclonedx";
@@ -45,18 +46,19 @@ pub(crate) fn retraction_step(
         manifest: None,
         predicate_type: RETRACTION_TYPE.to_owned(),
         predicate: predicate.to_owned(),
-        argv,
+        when: None,
+        argv: Arg::lits(argv),
     }
 }
 
 /// `dist/<bin>-<version>-<target>.cdx.json`: the target's SBOM, beside its package.
 pub(crate) fn sbom_path(root: &Utf8Path, bin: &str, version: &Version, target: &str) -> Utf8PathBuf {
-    root.join("dist").join(format!("{bin}-{version}-{target}.cdx.json"))
+    dist::dist_dir(root).join(format!("{bin}-{version}-{target}.cdx.json"))
 }
 
 /// `dist/<bin>-<version>-<context>.provenance.json`: one image's SLSA provenance predicate.
 pub(crate) fn provenance_path(root: &Utf8Path, bin: &str, version: &Version, context: &str) -> Utf8PathBuf {
-    root.join("dist").join(format!("{bin}-{version}-{}.provenance.json", context.replace('/', "-")))
+    dist::dist_dir(root).join(format!("{bin}-{version}-{}.provenance.json", context.replace('/', "-")))
 }
 
 /// The command line whose dependency graph an SBOM describes.
@@ -75,74 +77,118 @@ fn cosign_argv(command: &str, signing: &SigningConfig, repository: Option<&str>)
     argv
 }
 
-/// The image's digest as cosign's argument, `<digest>` until the executor knows it.
-fn by_digest(repository: &str) -> String {
-    format!("{repository}@{DIGEST}")
-}
-
 /// The targets serving an image's platforms, in the configured order.
 pub(crate) fn targets_of<'a>(targets: &'a [crate::config::TargetConfig], platforms: &[Platform]) -> Vec<&'a str> {
     targets.iter().filter(|t| platforms.contains(&t.platform)).map(|t| t.target.as_str()).collect()
 }
 
 /// The SBOM steps for every target the signed images are built for, each once.
-pub(crate) fn sbom_steps(
-    root: &Utf8Path,
-    service: &Service,
-    version: &Version,
-    targets: &[crate::config::TargetConfig],
-    images: &[&ImagePlan],
-) -> Vec<Step> {
+pub(crate) fn sbom_steps(facts: &Facts, service: &Service, version: &Version, images: &[&ImagePlan]) -> Vec<Step> {
     let platforms: Vec<Platform> = images.iter().flat_map(|i| i.platforms.iter().cloned()).collect();
-    targets_of(targets, &platforms)
+    targets_of(&facts.targets, &platforms)
         .into_iter()
         .map(|target| Step::Sbom {
             target: target.to_owned(),
             package: service.package.clone(),
-            path: sbom_path(root, &service.bin, version, target),
+            epoch: facts.epoch,
+            path: sbom_path(&facts.root, &service.bin, version, target),
             argv: metadata_argv(target),
         })
         .collect()
 }
 
-/// One image's signing: its provenance; on the index the provenance and one SBOM per target, and
-/// on each platform manifest the provenance and that platform's SBOM; then the signature
-/// (recursive: the index and each platform manifest). A single-platform image is one manifest:
-/// it gets the provenance, its SBOM and the signature. The signature comes last so that a run
-/// stopped half-way leaves no signature, and its rerun attests again.
+/// What an image's provenance says, decided now: the packages it is built from are the service's
+/// for the image's targets (this run's `SHA256SUMS` lists their hashes; a merge's parts reported
+/// them).
+fn provenance_plan(plan: &ReleasePlan, facts: &Facts, image: &ImagePlan) -> ProvenancePlan {
+    let targets = targets_of(&facts.targets, &image.platforms);
+    let version = plan.version.semver.to_string();
+    let files: Vec<String> =
+        targets.iter().map(|t| dist::package_name(&plan.service.bin, &version, t, "tar.gz")).collect();
+    let packages = match &facts.merge {
+        Some(merge) => {
+            Packages::Known(merge.packages.iter().filter(|(file, _)| files.contains(file)).cloned().collect())
+        }
+        None => Packages::Sums { sums: dist::dist_dir(&facts.root).join(dist::SUMS), files },
+    };
+    ProvenancePlan {
+        repository: facts.provenance_repository.clone(),
+        git_ref: match (&plan.tag, &plan.branch) {
+            (Some(tag), _) => Some(format!("refs/tags/{tag}")),
+            (None, Some(branch)) => Some(format!("refs/heads/{branch}")),
+            (None, None) => None,
+        },
+        commit: plan.commit.map(|c| c.to_string()).unwrap_or_default(),
+        kind: plan.kind.as_str(),
+        version: plan.version.semver.clone(),
+        context: image.context.clone(),
+        platforms: image.platforms.clone(),
+        lockfile: facts.root.join("Cargo.lock"),
+        packages,
+        builder: facts.run_url.clone().unwrap_or_else(|| "local".to_owned()),
+    }
+}
+
+/// One image's signing of `digest` (once `when` holds): its provenance; on the index the
+/// provenance and one SBOM per target, and on each platform manifest (read back first, as step
+/// `first`) the provenance and that platform's SBOM; then the signature (recursive: the index
+/// and each platform manifest). A single-platform image is one manifest: it gets the
+/// provenance, its SBOM and the signature. The signature comes last so that a run stopped
+/// half-way leaves no signature, and its rerun attests again.
 pub(crate) fn image_steps(
-    root: &Utf8Path,
-    bin: &str,
-    version: &Version,
-    targets: &[crate::config::TargetConfig],
-    signing: &SigningConfig,
+    plan: &ReleasePlan,
+    facts: &Facts,
     i: usize,
     image: &ImagePlan,
+    digest: &DigestRef,
+    when: Option<When>,
+    first: StepId,
 ) -> Vec<Step> {
+    let (root, bin, version, signing) = (&facts.root, &plan.service.bin, &plan.version.semver, &facts.signing);
+    let several = image.platforms.len() > 1;
+    let mut steps = Vec::new();
+    if several {
+        let mut argv = Arg::lits(vec!["docker".into(), "buildx".into(), "imagetools".into(), "inspect".into()]);
+        argv.push(Arg::Digest { prefix: format!("{}@", image.repository), digest: digest.clone() });
+        argv.extend(Arg::lits(vec!["--format".into(), "{{json .}}".into()]));
+        steps.push(Step::Inspect { image: i, digest: digest.clone(), when, argv });
+    }
     let provenance = provenance_path(root, bin, version, &image.context);
-    let mut steps = vec![Step::Provenance { image: i, path: provenance.clone(), argv: Vec::new() }];
+    steps.push(Step::Provenance {
+        image: i,
+        path: provenance.clone(),
+        input: provenance_plan(plan, facts, image),
+        when,
+        argv: Vec::new(),
+    });
     let reference = reference::ImageRef::tag(&image.repository, image.primary_tag()).to_string();
     let attest = |manifest: Option<&Platform>, predicate_type: &str, predicate: &Utf8Path| {
         let mut argv = cosign_argv("attest", signing, Some(&image.repository));
         argv.extend(["--type".to_owned(), predicate_type.to_owned(), "--predicate".to_owned(), predicate.to_string()]);
-        argv.push(by_digest(&image.repository));
+        let mut argv = Arg::lits(argv);
+        let on = match manifest {
+            None => digest.clone(),
+            Some(platform) => DigestRef::Of { step: first, platform: Some(platform.clone()) },
+        };
+        argv.push(Arg::Digest { prefix: format!("{}@", image.repository), digest: on });
         Step::Attest {
             image: i,
             reference: reference.clone(),
             manifest: manifest.cloned(),
             predicate_type: predicate_type.to_owned(),
             predicate: predicate.to_owned(),
+            when,
             argv,
         }
     };
     steps.push(attest(None, PROVENANCE_TYPE, &provenance));
-    for target in targets_of(targets, &image.platforms) {
+    for target in targets_of(&facts.targets, &image.platforms) {
         steps.push(attest(None, SBOM_TYPE, &sbom_path(root, bin, version, target)));
     }
-    if image.platforms.len() > 1 {
+    if several {
         for platform in &image.platforms {
             steps.push(attest(Some(platform), PROVENANCE_TYPE, &provenance));
-            for target in targets_of(targets, std::slice::from_ref(platform)) {
+            for target in targets_of(&facts.targets, std::slice::from_ref(platform)) {
                 steps.push(attest(Some(platform), SBOM_TYPE, &sbom_path(root, bin, version, target)));
             }
         }
@@ -150,21 +196,17 @@ pub(crate) fn image_steps(
     // The signature last: a signed digest has every attestation (what a rerun checks).
     let mut sign = cosign_argv("sign", signing, Some(&image.repository));
     sign.push("--recursive".to_owned());
-    sign.push(by_digest(&image.repository));
-    steps.push(Step::Sign { image: i, reference, argv: sign });
+    let mut argv = Arg::lits(sign);
+    argv.push(Arg::Digest { prefix: format!("{}@", image.repository), digest: digest.clone() });
+    steps.push(Step::Sign { image: i, reference, when, argv });
     steps
 }
 
 /// `cosign sign-blob` of `dist/SHA256SUMS` into `dist/SHA256SUMS.sig`.
-pub(crate) fn sums_step(root: &Utf8Path, signing: &SigningConfig) -> Step {
-    let file = root.join("dist").join(dist::SUMS);
-    let signature = root.join("dist").join(format!("{}.sig", dist::SUMS));
-    let mut argv = cosign_argv("sign-blob", signing, None);
+pub(crate) fn sums_step(facts: &Facts) -> Step {
+    let file = dist::dist_dir(&facts.root).join(dist::SUMS);
+    let signature = dist::dist_dir(&facts.root).join(format!("{}.sig", dist::SUMS));
+    let mut argv = cosign_argv("sign-blob", &facts.signing, None);
     argv.extend(["--output-signature".to_owned(), signature.to_string(), file.to_string()]);
     Step::SignBlob { file, signature, argv }
-}
-
-/// A step's command line with the digest it works on in place of `<digest>`.
-pub(crate) fn with_digest(argv: &[String], digest: &str) -> Vec<String> {
-    argv.iter().map(|a| a.replace(DIGEST, digest)).collect()
 }

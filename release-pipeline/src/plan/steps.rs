@@ -4,13 +4,14 @@
 //! `--json` emits them, and the executor runs them one by one, deciding nothing of its own.
 use std::collections::BTreeMap;
 
-use camino::Utf8PathBuf;
-use serde::Serialize;
-
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 use semver::Version;
 
-use super::{parts, sign, BuildAction, ImagePlan, Kind, ReleasePlan};
+use super::{
+    parts, sign,
+    step::{Accept, Arg, DigestRef, PartImageRef, Step, StepId, When},
+    BuildAction, ImagePlan, Kind, ReleasePlan,
+};
 use crate::{
     config::{SigningConfig, TargetConfig},
     dist,
@@ -52,6 +53,11 @@ pub(crate) struct Facts {
     pub(crate) epoch: i64,
     /// The repository's web address, from the CI environment.
     pub(crate) source_url: Option<String>,
+    /// The repository's address as the provenance names it (the CI's, else the git remote's,
+    /// without any credential; else the checkout's `file://` path).
+    pub(crate) provenance_repository: String,
+    /// The CI run's address, if any.
+    pub(crate) run_url: Option<String>,
     /// The registry user when both credentials are in the environment (the password goes on
     /// stdin and is never part of a step).
     pub(crate) login_user: Option<String>,
@@ -116,195 +122,6 @@ impl CrateAction {
                 self.version,
                 super::short(Some(theirs))
             ),
-        }
-    }
-}
-
-/// One step of a run. Each has the command line it runs (`argv`, no secret in it: a password
-/// goes on stdin); a step done in-process shows the `cargo xtask` command that does the same.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub(crate) enum Step {
-    /// Log in to a registry, into the run's private docker config. Done by the preflight, which
-    /// reads the registry with it.
-    Login { host: String, user: String, argv: Vec<String> },
-    /// Build the service for these targets and package each build in `dist/`.
-    Package {
-        #[serde(serialize_with = "crate::version::serialize_display")]
-        version: Version,
-        /// The cargo package and its binary (`dist/<bin>-<version>-<target>.tar.gz`).
-        package: String,
-        bin: String,
-        targets: Vec<String>,
-        argv: Vec<String>,
-    },
-    /// Copy the packages into these contexts' `pkg/` (a part: its platform's only).
-    FillPkg { contexts: Vec<String>, platform: Option<Platform>, argv: Vec<String> },
-    /// Register a qemu handler, so buildx can run foreign platforms' binaries.
-    RegisterQemu { handlers: Vec<String>, argv: Vec<String> },
-    /// Build one context's image for its platforms; push it, or load it into the engine.
-    Build {
-        /// The image's index in the plan's `images`.
-        image: usize,
-        context: String,
-        platforms: Vec<Platform>,
-        tags: Vec<String>,
-        build_args: BTreeMap<String, String>,
-        labels: BTreeMap<String, String>,
-        push: bool,
-        /// A part's push under a staging tag: no user-visible tag, so no re-read before it.
-        staging: bool,
-        /// Where buildx writes the pushed digest.
-        metadata_file: Utf8PathBuf,
-        /// Why the step differs from the plan (a platform left out), if it does.
-        note: Option<String>,
-        argv: Vec<String>,
-    },
-    /// Put an image together from the manifests its parts pushed (`merge`) under a staging tag
-    /// (`reference`) no user pulls: an index of them (`imagetools create`), or the one manifest
-    /// as it is (`skopeo copy`). Read back right after, it must hold exactly `sources`; its
-    /// digest is what the later steps sign and tag.
-    Assemble { image: usize, reference: String, sources: Vec<(Platform, Digest)>, argv: Vec<String> },
-    /// Write the primary tag (`reference`): a copy of the digest this run built or assembled
-    /// (`<digest>` in `argv`), by digest, so that what was checked and signed is what is tagged.
-    /// After a fresh read of the tag; in a plan that signs, after the signing.
-    Promote { image: usize, reference: String, argv: Vec<String> },
-    /// Write what this part pushed to `dist/part-<target>.json` (done in-process).
-    WritePart { target: String, platform: Platform, images: Vec<usize>, path: Utf8PathBuf, argv: Vec<String> },
-    /// Point a moving tag at the highest release it covers, keeping the digest; planned from
-    /// this release's version tag, read again right before writing.
-    PointTag { image: usize, tag: String, from: String, argv: Vec<String> },
-    /// Check a pushed primary tag's digest and platforms.
-    Verify { image: usize, reference: String, platforms: Vec<Platform>, argv: Vec<String> },
-    /// Publish a crate from a staged copy of the workspace.
-    Publish {
-        krate: String,
-        #[serde(serialize_with = "crate::version::serialize_display")]
-        version: Version,
-        registry: String,
-        argv: Vec<String>,
-    },
-    /// Start the image from the local engine and show its `/version`.
-    Run { image: usize, reference: String, container: String, port: u16, argv: Vec<String> },
-    /// Delete a manifest from the registry, and so every tag on it (`prune`).
-    Delete { tags: Vec<String>, digest: String, reason: String, argv: Vec<String> },
-    /// Record a retraction: an annotated git tag with the reason.
-    GitTag { name: String, commit: String, message: String, argv: Vec<String> },
-    /// Push a git tag to the remote.
-    GitPush { name: String, argv: Vec<String> },
-    /// Yank a published crate version from the cargo registry.
-    Yank {
-        krate: String,
-        #[serde(serialize_with = "crate::version::serialize_display")]
-        version: Version,
-        registry: String,
-        argv: Vec<String>,
-    },
-    /// Write a target's SBOM (CycloneDX) from the dependency graph `cargo metadata` resolves.
-    Sbom { target: String, package: String, path: Utf8PathBuf, argv: Vec<String> },
-    /// Write an image's SLSA provenance predicate, from the plan (done in-process).
-    Provenance { image: usize, path: Utf8PathBuf, argv: Vec<String> },
-    /// Sign the digest the image's primary tag (`reference`) was pushed with, and each platform
-    /// manifest of its index.
-    Sign { image: usize, reference: String, argv: Vec<String> },
-    /// Attach an attestation to an image's digest (`manifest: null`) or to one platform's manifest.
-    Attest {
-        image: usize,
-        reference: String,
-        manifest: Option<Platform>,
-        predicate_type: String,
-        predicate: Utf8PathBuf,
-        argv: Vec<String>,
-    },
-    /// Sign `dist/SHA256SUMS`.
-    SignBlob { file: Utf8PathBuf, signature: Utf8PathBuf, argv: Vec<String> },
-    /// Something the plan names that this run leaves alone, and why.
-    Skip { what: String, why: String, argv: Vec<String> },
-}
-
-impl Step {
-    /// The step with its image indices moved by `by`: a service's steps among several, whose
-    /// images follow the earlier services' in the combined plan.
-    pub(crate) fn offset(mut self, by: usize) -> Step {
-        match &mut self {
-            Step::Build { image, .. }
-            | Step::Assemble { image, .. }
-            | Step::Promote { image, .. }
-            | Step::PointTag { image, .. }
-            | Step::Verify { image, .. }
-            | Step::Run { image, .. }
-            | Step::Provenance { image, .. }
-            | Step::Sign { image, .. }
-            | Step::Attest { image, .. } => *image += by,
-            Step::WritePart { images, .. } => images.iter_mut().for_each(|i| *i += by),
-            Step::Login { .. }
-            | Step::Package { .. }
-            | Step::FillPkg { .. }
-            | Step::RegisterQemu { .. }
-            | Step::Publish { .. }
-            | Step::Delete { .. }
-            | Step::GitTag { .. }
-            | Step::GitPush { .. }
-            | Step::Yank { .. }
-            | Step::Sbom { .. }
-            | Step::SignBlob { .. }
-            | Step::Skip { .. } => {}
-        }
-        self
-    }
-
-    pub(crate) fn argv(&self) -> &[String] {
-        match self {
-            Step::Login { argv, .. }
-            | Step::Package { argv, .. }
-            | Step::FillPkg { argv, .. }
-            | Step::RegisterQemu { argv, .. }
-            | Step::Build { argv, .. }
-            | Step::Assemble { argv, .. }
-            | Step::Promote { argv, .. }
-            | Step::WritePart { argv, .. }
-            | Step::PointTag { argv, .. }
-            | Step::Verify { argv, .. }
-            | Step::Publish { argv, .. }
-            | Step::Run { argv, .. }
-            | Step::Delete { argv, .. }
-            | Step::GitTag { argv, .. }
-            | Step::GitPush { argv, .. }
-            | Step::Yank { argv, .. }
-            | Step::Sbom { argv, .. }
-            | Step::Provenance { argv, .. }
-            | Step::Sign { argv, .. }
-            | Step::Attest { argv, .. }
-            | Step::SignBlob { argv, .. }
-            | Step::Skip { argv, .. } => argv,
-        }
-    }
-
-    /// The step's kind, as `--json` names it.
-    pub(crate) fn kind(&self) -> &'static str {
-        match self {
-            Step::Login { .. } => "login",
-            Step::Package { .. } => "package",
-            Step::FillPkg { .. } => "fill-pkg",
-            Step::RegisterQemu { .. } => "register-qemu",
-            Step::Build { .. } => "build",
-            Step::Assemble { .. } => "assemble",
-            Step::Promote { .. } => "promote",
-            Step::WritePart { .. } => "write-part",
-            Step::PointTag { .. } => "point-tag",
-            Step::Verify { .. } => "verify",
-            Step::Publish { .. } => "publish",
-            Step::Run { .. } => "run",
-            Step::Delete { .. } => "delete",
-            Step::GitTag { .. } => "git-tag",
-            Step::GitPush { .. } => "git-push",
-            Step::Yank { .. } => "yank",
-            Step::Sbom { .. } => "sbom",
-            Step::Provenance { .. } => "provenance",
-            Step::Sign { .. } => "sign",
-            Step::Attest { .. } => "attest",
-            Step::SignBlob { .. } => "sign-blob",
-            Step::Skip { .. } => "skip",
         }
     }
 }
@@ -376,6 +193,15 @@ pub(crate) fn copy_digest_argv(authfile: Option<&Utf8Path>, repository: &str, di
     argv
 }
 
+/// `skopeo copy` of the digest an earlier step made (`digest`) to `repository:to`, keeping it.
+fn copy_digest_args(authfile: Option<&Utf8Path>, repository: &str, digest: &DigestRef, to: &str) -> Vec<Arg> {
+    let mut argv = Arg::lits(strings(["skopeo", "copy", "--all", "--preserve-digests"]));
+    argv.extend(Arg::lits(skopeo_options(authfile, repository, &["--src-tls-verify", "--dest-tls-verify"])));
+    argv.push(Arg::Digest { prefix: format!("docker://{repository}@"), digest: digest.clone() });
+    argv.push(Arg::Lit(ImageRef::tag(repository, to).transport()));
+    argv
+}
+
 /// `docker buildx imagetools inspect` of a reference, as JSON.
 pub(crate) fn inspect_argv(reference: &str) -> Vec<String> {
     strings(["docker", "buildx", "imagetools", "inspect", reference, "--format", "{{json .}}"])
@@ -397,18 +223,46 @@ pub(crate) fn run_container(service: &str, tag: &str) -> String {
     format!("{service}-{tag}")
 }
 
+/// A run's steps as they are made: each pushed gets the next `StepId`, which later steps take
+/// its results by.
+#[derive(Default)]
+struct Planner {
+    out: Steps,
+}
+
+impl Planner {
+    fn push(&mut self, step: Step) -> StepId {
+        self.out.steps.push(step);
+        StepId(self.out.steps.len() - 1)
+    }
+    fn next(&self) -> StepId {
+        StepId(self.out.steps.len())
+    }
+}
+
+/// Per image: the digest its later steps (moving tags, verify) take, and when it is there.
+#[derive(Clone)]
+struct Final {
+    digest: DigestRef,
+    when: Option<When>,
+}
+
 /// Every step of a run, in order: log in, package, fill `pkg/`, register qemu, build each
-/// image, point the moving tags, verify, publish, run.
+/// image (each write after a fresh read of its tag), sign, tag, move the moving tags, verify,
+/// publish, the summary, run.
 pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
-    let mut out = Steps::default();
+    let mut p = Planner::default();
     if plan.kind == Kind::Skip {
-        return out;
+        return p.out;
     }
     let commit = plan.commit.map(|c| c.to_string()).unwrap_or_default();
-    out.steps.extend(logins(plan, facts.login_user.as_deref()));
+    for login in logins(plan, facts.login_user.as_deref()) {
+        p.push(login);
+    }
     if let Some(target) = &facts.part {
-        part_steps(plan, facts, target, &commit, &mut out);
-        return out;
+        part_steps(plan, facts, target, &commit, &mut p);
+        p.push(Step::Summary { argv: Vec::new() });
+        return p.out;
     }
     let action = |i: usize| facts.actions.get(i).cloned().unwrap_or(BuildAction::Build);
     let to_build: Vec<usize> = (0..plan.images.len()).filter(|&i| action(i) == BuildAction::Build).collect();
@@ -424,126 +278,184 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
     // An image left unsigned gets its packages again (reproducible), for its provenance.
     let platforms: Vec<&Platform> = to_build.iter().flat_map(|&i| &plan.images[i].platforms).collect();
     let packaged: Vec<&Platform> = to_build.iter().chain(&to_sign).flat_map(|&i| &plan.images[i].platforms).collect();
+    let signed: Vec<&ImagePlan> = to_sign.iter().map(|&i| &plan.images[i]).collect();
     if facts.merge.is_some() {
         // The parts built and pushed; the SBOMs come from this checkout's lockfile.
-        let signed: Vec<&ImagePlan> = to_sign.iter().map(|&i| &plan.images[i]).collect();
-        out.steps.extend(sign::sbom_steps(&facts.root, &plan.service, &plan.version.semver, &facts.targets, &signed));
+        for step in sign::sbom_steps(facts, &plan.service, &plan.version.semver, &signed) {
+            p.push(step);
+        }
     } else if !packaged.is_empty() {
         let targets: Vec<String> =
             facts.targets.iter().filter(|t| packaged.contains(&&t.platform)).map(|t| t.target.clone()).collect();
-        out.steps.push(package_step(plan, facts, targets));
-        let signed: Vec<&ImagePlan> = to_sign.iter().map(|&i| &plan.images[i]).collect();
-        out.steps.extend(sign::sbom_steps(&facts.root, &plan.service, &plan.version.semver, &facts.targets, &signed));
+        p.push(package_step(plan, facts, targets));
+        for step in sign::sbom_steps(facts, &plan.service, &plan.version.semver, &signed) {
+            p.push(step);
+        }
     }
     if !to_build.is_empty() && facts.merge.is_none() {
         let contexts: Vec<String> = to_build.iter().map(|&i| plan.images[i].context.clone()).collect();
-        let mut argv = strings(["cargo", "xtask", "distcopy", "--from", "dist"]);
-        argv.extend(contexts.iter().map(|c| format!("{c}/pkg")));
-        out.steps.push(Step::FillPkg { contexts, platform: None, argv });
+        p.push(fill_pkg_step(plan, facts, contexts, None));
         match qemu::registrations(&facts.qemu, &facts.host_platform, platforms.iter().copied(), &facts.qemu_image) {
-            Ok(registrations) => out
-                .steps
-                .extend(registrations.into_iter().map(|(handlers, argv)| Step::RegisterQemu { handlers, argv })),
-            Err(problem) => out.problems.push(problem),
+            Ok(registrations) => {
+                for (handlers, argv) in registrations {
+                    p.push(Step::RegisterQemu { handlers, argv });
+                }
+            }
+            Err(problem) => p.out.problems.push(problem),
         }
     }
 
-    // The primary tags: right after each build for a plan that does not sign; for one that signs,
-    // after the signing, so that no version or branch tag ever names an unsigned image of ours.
-    let mut promotes = Vec::new();
+    // Per image: the step that wrote its digest in this run (a build or an assembly), and the
+    // digest its later steps take.
+    let mut wrote: Vec<Option<StepId>> = vec![None; plan.images.len()];
+    let mut finals: Vec<Option<Final>> = vec![None; plan.images.len()];
+    // The primary tags: right after each build for a plan that does not sign; for one that
+    // signs (and for a merge), after the signing, so that no version or branch tag ever names
+    // an unsigned image of ours.
+    let promoted = |i: usize| plan.signed && plan.images[i].push || facts.merge.is_some();
     for (i, image) in plan.images.iter().enumerate() {
         let what = format!("build {}/ → {}:{}", image.context, image.repository, image.primary_tag());
         match (action(i), &facts.merge) {
-            (BuildAction::Build, Some(merge)) => {
-                out.steps.push(assemble_step(plan, facts, i, image, merge));
-                promotes.push(promote_step(facts, i, image));
-            }
-            (BuildAction::Build, None) => match build_step(plan, facts, i, &commit, None) {
-                Ok(step) => {
-                    out.steps.push(step);
-                    if plan.signed && image.push {
-                        promotes.push(promote_step(facts, i, image));
+            (BuildAction::Build, Some(merge)) => wrote[i] = Some(p.push(assemble_step(plan, facts, i, image, merge))),
+            (BuildAction::Build, None) => {
+                // Read the tag again right before building: another run may have pushed it.
+                let gate = image.push.then(|| {
+                    let accept = if plan.signed { Accept::SignedByKey } else { Accept::Reconciled };
+                    p.push(recheck_step(i, image, accept, None))
+                });
+                let when = gate.map(When::Ran);
+                match build_step(plan, facts, i, &commit, None, when) {
+                    Ok(build) => {
+                        p.push(Step::CheckPkg {
+                            context: image.context.clone(),
+                            platforms: match &build {
+                                Step::Build { platforms, .. } => platforms.clone(),
+                                _ => image.platforms.clone(),
+                            },
+                            bin: plan.service.bin.clone(),
+                            version: plan.version.semver.clone(),
+                            when,
+                            argv: Vec::new(),
+                        });
+                        let id = p.push(build);
+                        wrote[i] = Some(id);
+                        finals[i] = Some(Final { digest: DigestRef::of(id), when: Some(When::Digest(id)) });
                     }
+                    Err(problem) => p.out.problems.push(problem),
                 }
-                Err(problem) => out.problems.push(problem),
-            },
-            (BuildAction::AlreadyThere { digest }, _) => out.steps.push(Step::Skip {
-                what,
-                why: format!("already released from this commit ({digest}): a rerun resumes after it"),
-                argv: Vec::new(),
-            }),
-            (BuildAction::Skip { why }, _) => out.steps.push(Step::Skip { what, why, argv: Vec::new() }),
+            }
+            (BuildAction::AlreadyThere { digest }, _) => {
+                p.push(Step::Skip {
+                    what,
+                    why: format!("already released from this commit ({digest}): a rerun resumes after it"),
+                    image: Some(i),
+                    digest: Digest::parse(&digest).ok(),
+                    argv: Vec::new(),
+                });
+                finals[i] = Digest::parse(&digest).ok().map(|d| Final { digest: DigestRef::Known(d), when: None });
+            }
+            (BuildAction::Skip { why }, _) => {
+                p.push(Step::Skip { what, why, image: Some(i), digest: None, argv: Vec::new() });
+            }
         }
-        if !plan.signed {
-            out.steps.append(&mut promotes);
+        if !plan.signed && promoted(i) {
+            promote_steps(facts, i, image, wrote[i], &mut finals[i], &mut p);
         }
     }
 
     // Signed before any moving tag points at it: `latest` never names an unsigned image.
     for (i, image) in plan.images.iter().enumerate() {
         if to_sign.contains(&i) {
-            out.steps.extend(sign::image_steps(
-                &facts.root,
-                &plan.service.bin,
-                &plan.version.semver,
-                &facts.targets,
-                &facts.signing,
-                i,
-                image,
-            ));
+            // What this run wrote, once it wrote it; what a stopped run left unsigned, as it is.
+            let (digest, when) = match (wrote[i], &finals[i]) {
+                (Some(id), _) => (DigestRef::of(id), Some(When::Ran(id))),
+                (None, Some(known)) => (known.digest.clone(), None),
+                (None, None) => continue,
+            };
+            let first = p.next();
+            for step in sign::image_steps(plan, facts, i, image, &digest, when, first) {
+                p.push(step);
+            }
         } else if plan.signed && image.push && has_digest(i) {
-            out.steps.push(Step::Skip {
+            p.push(Step::Skip {
                 what: format!("sign {}:{}", image.repository, image.primary_tag()),
                 why: "the registry holds its signature and attestations already".to_owned(),
+                image: Some(i),
+                digest: None,
                 argv: Vec::new(),
             });
         }
     }
-    out.steps.append(&mut promotes);
+    if plan.signed {
+        for (i, image) in plan.images.iter().enumerate().filter(|(i, _)| promoted(*i)) {
+            promote_steps(facts, i, image, wrote[i], &mut finals[i], &mut p);
+        }
+    }
     // Packages made in this run get their checksums signed, and so does a list a stopped run
     // left unsigned (a merge has none).
     if plan.signed && facts.merge.is_none() && (!to_sign.is_empty() || facts.sums_unsigned) {
-        out.steps.push(sign::sums_step(&facts.root, &facts.signing));
+        p.push(sign::sums_step(facts));
     }
 
     // Moving tags only once every context's immutable tag is in, then a check of each tag.
-    for (i, image) in plan.images.iter().enumerate().filter(|(i, im)| im.push && has_digest(*i)) {
-        for tag in &image.moving_tags {
-            out.steps.push(Step::PointTag {
+    for (i, image) in plan.images.iter().enumerate().filter(|(_, im)| im.push && !im.moving_tags.is_empty()) {
+        if let Some(done) = &finals[i] {
+            p.push(Step::MoveTags {
                 image: i,
-                tag: tag.clone(),
-                from: image.primary_tag().to_owned(),
-                argv: copy_tag_argv(facts.authfile.as_deref(), &image.repository, image.primary_tag(), tag),
+                repository: image.repository.to_string(),
+                tags: image.moving_tags.clone(),
+                when: done.when,
+                argv: Vec::new(),
             });
         }
     }
     // The moving tags are confirmed by their step's last read; the primary tags here.
-    for (i, image) in plan.images.iter().enumerate().filter(|(i, im)| im.push && has_digest(*i)) {
-        let reference = ImageRef::tag(&image.repository, image.primary_tag()).to_string();
-        out.steps.push(Step::Verify {
-            image: i,
-            argv: inspect_argv(&reference),
-            reference,
-            platforms: image.platforms.clone(),
-        });
+    for (i, image) in plan.images.iter().enumerate().filter(|(_, im)| im.push) {
+        if let Some(done) = &finals[i] {
+            let reference = ImageRef::tag(&image.repository, image.primary_tag()).to_string();
+            p.push(Step::Verify {
+                image: i,
+                argv: inspect_argv(&reference),
+                reference,
+                digest: done.digest.clone(),
+                platforms: image.platforms.clone(),
+                when: done.when,
+            });
+        }
     }
 
-    for c in &facts.crates {
-        match &c.state {
-            PublishState::Publish => out.steps.push(Step::Publish {
+    let publishing: Vec<&CrateAction> = facts.crates.iter().filter(|c| c.state == PublishState::Publish).collect();
+    if !publishing.is_empty() {
+        let dir = facts.scratch_dir.join("publish");
+        p.push(Step::CheckRetraction { version: plan.version.semver.clone(), argv: Vec::new() });
+        p.push(Step::StageCrates {
+            crates: facts.crates.iter().map(|c| c.krate.clone()).collect(),
+            version: plan.version.semver.clone(),
+            dir: dir.clone(),
+            argv: Vec::new(),
+        });
+        for c in publishing {
+            p.push(Step::Publish {
                 argv: publish_argv(&c.registry, &c.krate),
                 krate: c.krate.clone(),
                 version: c.version.clone(),
                 registry: c.registry.clone(),
-            }),
-            _ => out.steps.push(Step::Skip {
-                what: format!("publish {} {}", c.krate, c.version),
-                why: c.describe(),
-                argv: Vec::new(),
-            }),
+                dir: dir.clone(),
+            });
         }
     }
+    for c in facts.crates.iter().filter(|c| c.state != PublishState::Publish) {
+        p.push(Step::Skip {
+            what: format!("publish {} {}", c.krate, c.version),
+            why: c.describe(),
+            image: None,
+            digest: None,
+            argv: Vec::new(),
+        });
+    }
 
+    // The summary before `--run`: a failed start still leaves the run's record.
+    p.push(Step::Summary { argv: Vec::new() });
     if let Some(port) = facts.run_port {
         match plan.images.iter().position(|i| i.platforms.contains(&facts.host_platform)) {
             Some(i) => {
@@ -555,18 +467,43 @@ pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
                 argv.push("--publish".to_owned());
                 argv.push(format!("127.0.0.1:{port}:8080"));
                 argv.push(reference.clone());
-                out.steps.push(Step::Run { image: i, reference, container, port, argv });
+                p.push(Step::Run { image: i, reference, container, port, argv });
             }
-            None => out.problems.push(format!(
+            None => p.out.problems.push(format!(
                 "--run starts the image built for this machine ({}), but no context builds that platform",
                 facts.host_platform
             )),
         }
     }
-    out
+    p.out
 }
 
-/// The one `cargo build` of the plan's service for `targets`, packaged.
+/// The read of an image's primary tag right before a write of it.
+fn recheck_step(i: usize, image: &ImagePlan, accept: Accept, when: Option<When>) -> Step {
+    let reference = ImageRef::tag(&image.repository, image.primary_tag()).to_string();
+    Step::Recheck { image: i, argv: inspect_argv(&reference), reference, accept, when }
+}
+
+/// The write of an image's primary tag from the digest `wrote` made, after a fresh read of the
+/// tag that accepts only that digest.
+fn promote_steps(
+    facts: &Facts,
+    i: usize,
+    image: &ImagePlan,
+    wrote: Option<StepId>,
+    done: &mut Option<Final>,
+    p: &mut Planner,
+) {
+    let Some(wrote) = wrote else { return };
+    let gate = p.push(recheck_step(i, image, Accept::Exactly(DigestRef::of(wrote)), Some(When::Ran(wrote))));
+    let reference = ImageRef::tag(&image.repository, image.primary_tag()).to_string();
+    let digest = DigestRef::of(wrote);
+    let argv = copy_digest_args(facts.authfile.as_deref(), &image.repository, &digest, image.primary_tag());
+    let id = p.push(Step::Promote { image: i, reference, digest, when: Some(When::Ran(gate)), argv });
+    *done = Some(Final { digest: DigestRef::of(id), when: Some(When::Digest(id)) });
+}
+
+/// The one `cargo build` of the plan's service for `targets`, packaged into `dist/`.
 fn package_step(plan: &ReleasePlan, facts: &Facts, targets: Vec<String>) -> Step {
     let service = &plan.service;
     Step::Package {
@@ -575,6 +512,25 @@ fn package_step(plan: &ReleasePlan, facts: &Facts, targets: Vec<String>) -> Step
         package: service.package.clone(),
         bin: service.bin.clone(),
         targets,
+        dist: dist::dist_dir(&facts.root),
+        format: dist::Format::TarGz,
+        epoch: facts.epoch,
+    }
+}
+
+/// The copy of the packages into the contexts' `pkg/` (a part: its platform's only).
+fn fill_pkg_step(plan: &ReleasePlan, facts: &Facts, contexts: Vec<String>, platform: Option<&Platform>) -> Step {
+    let mut argv = strings(["cargo", "xtask", "distcopy", "--from", "dist"]);
+    if let Some(platform) = platform {
+        argv.extend(["--platform".to_owned(), platform.to_string()]);
+    }
+    argv.extend(contexts.iter().map(|c| format!("{c}/pkg")));
+    Step::FillPkg {
+        contexts,
+        platform: platform.cloned(),
+        from: dist::dist_dir(&facts.root),
+        version: plan.version.semver.clone(),
+        argv,
     }
 }
 
@@ -591,6 +547,7 @@ fn build_step(
     i: usize,
     commit: &str,
     part: Option<(&Platform, String)>,
+    when: Option<When>,
 ) -> Result<Step, String> {
     let image = &plan.images[i];
     let mut platforms = image.platforms.clone();
@@ -680,7 +637,9 @@ fn build_step(
         push: image.push,
         staging,
         metadata_file,
+        epoch: facts.epoch,
         note,
+        when,
         argv,
     })
 }
@@ -688,38 +647,59 @@ fn build_step(
 /// A part's steps: package its target, fill the `pkg/` of the contexts that build its platform,
 /// register qemu for it, build each of those contexts for that platform and push it under a
 /// staging tag, then write the result for `merge`. No version, moving or branch tag.
-fn part_steps(plan: &ReleasePlan, facts: &Facts, target: &str, commit: &str, out: &mut Steps) {
+fn part_steps(plan: &ReleasePlan, facts: &Facts, target: &str, commit: &str, p: &mut Planner) {
     let platform = match parts::part_platform(plan, &facts.targets, target) {
         Ok(platform) => platform,
-        Err(problem) => return out.problems.push(problem),
+        Err(problem) => return p.out.problems.push(problem),
     };
     let images: Vec<usize> = parts::part_images(plan, platform).map(|(i, _)| i).collect();
-    out.steps.push(package_step(plan, facts, vec![target.to_owned()]));
+    p.push(package_step(plan, facts, vec![target.to_owned()]));
     let contexts: Vec<String> = images.iter().map(|&i| plan.images[i].context.clone()).collect();
-    let mut argv = strings(["cargo", "xtask", "distcopy", "--from", "dist", "--platform", platform.as_str()]);
-    argv.extend(contexts.iter().map(|c| format!("{c}/pkg")));
-    out.steps.push(Step::FillPkg { contexts, platform: Some(platform.clone()), argv });
+    p.push(fill_pkg_step(plan, facts, contexts, Some(platform)));
     match qemu::registrations(&facts.qemu, &facts.host_platform, [platform], &facts.qemu_image) {
         Ok(registrations) => {
-            out.steps.extend(registrations.into_iter().map(|(handlers, argv)| Step::RegisterQemu { handlers, argv }))
+            for (handlers, argv) in registrations {
+                p.push(Step::RegisterQemu { handlers, argv });
+            }
         }
-        Err(problem) => out.problems.push(problem),
+        Err(problem) => p.out.problems.push(problem),
     }
+    let mut built = Vec::new();
     for &i in &images {
-        let staging = crate::tags::staging_tag(commit, plan.images[i].primary_tag(), platform.as_str());
-        match build_step(plan, facts, i, commit, Some((platform, staging))) {
-            Ok(step) => out.steps.push(step),
-            Err(problem) => out.problems.push(problem),
+        let image = &plan.images[i];
+        let staging = crate::tags::staging_tag(commit, image.primary_tag(), platform.as_str());
+        match build_step(plan, facts, i, commit, Some((platform, staging.clone())), None) {
+            Ok(build) => {
+                p.push(Step::CheckPkg {
+                    context: image.context.clone(),
+                    platforms: vec![platform.clone()],
+                    bin: plan.service.bin.clone(),
+                    version: plan.version.semver.clone(),
+                    when: None,
+                    argv: Vec::new(),
+                });
+                let build = p.push(build);
+                built.push(PartImageRef {
+                    image: i,
+                    context: image.context.clone(),
+                    repository: image.repository.to_string(),
+                    staging_tag: staging,
+                    build,
+                });
+            }
+            Err(problem) => p.out.problems.push(problem),
         }
     }
     // A build-only plan (a pull request) checks that its share builds: nothing to merge.
     if images.iter().any(|&i| !plan.images[i].push) {
         return;
     }
-    out.steps.push(Step::WritePart {
+    p.push(Step::WritePart {
         target: target.to_owned(),
         platform: platform.clone(),
-        images,
+        package: dist::package_name(&plan.service.bin, &plan.version.semver.to_string(), target, "tar.gz"),
+        sums: dist::dist_dir(&facts.root).join(dist::SUMS),
+        images: built,
         path: parts::part_path(&facts.root, target),
         argv: Vec::new(),
     });
@@ -742,68 +722,4 @@ fn assemble_step(plan: &ReleasePlan, facts: &Facts, i: usize, image: &ImagePlan,
         }
     };
     Step::Assemble { image: i, reference, sources, argv }
-}
-
-/// The write of an image's primary tag from the digest built or assembled before it.
-fn promote_step(facts: &Facts, i: usize, image: &ImagePlan) -> Step {
-    let argv = copy_digest_argv(facts.authfile.as_deref(), &image.repository, super::sign::DIGEST, image.primary_tag());
-    let reference = ImageRef::tag(&image.repository, image.primary_tag()).to_string();
-    Step::Promote { image: i, reference, argv }
-}
-
-/// The steps for a person: one line each, its command line after it.
-pub(crate) fn render(steps: &[Step]) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    for (n, step) in steps.iter().enumerate() {
-        let what = match step {
-            Step::Login { host, user, .. } => format!("log in to {host} as {user} (password on stdin)"),
-            Step::Package { version, targets, .. } => format!("package {version} for {}", targets.join(", ")),
-            Step::FillPkg { contexts, platform, .. } => format!(
-                "fill pkg/ of {}{}",
-                contexts.join(", "),
-                platform.as_ref().map(|p| format!(" for {p}")).unwrap_or_default()
-            ),
-            Step::RegisterQemu { handlers, .. } => format!("register {}", handlers.join(", ")),
-            Step::Build { context, platforms, push, note, .. } => format!(
-                "build {context}/ for {} ({}){}",
-                platforms.join(","),
-                if *push { "push" } else { "load into the local engine" },
-                note.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
-            ),
-            Step::Assemble { reference, sources, .. } => format!(
-                "assemble {reference} from {}",
-                sources.iter().map(|(p, d)| format!("{p} {}", &d.as_str()[..19])).collect::<Vec<_>>().join(", ")
-            ),
-            Step::Promote { reference, .. } => format!("tag {reference} (the digest built or assembled above)"),
-            Step::WritePart { target, path, .. } => format!("write what the part for {target} pushed to {path}"),
-            Step::PointTag { tag, from, .. } => format!("point {tag} at {from} (or the higher release it covers)"),
-            Step::Verify { reference, platforms, .. } => format!("verify {reference} [{}]", platforms.join(", ")),
-            Step::Publish { krate, version, registry, .. } => format!("publish {krate} {version} to `{registry}`"),
-            Step::Run { reference, port, .. } => format!("run {reference} on 127.0.0.1:{port}"),
-            Step::Delete { tags, reason, .. } => format!("delete {}: {reason}", tags.join(", ")),
-            Step::GitTag { name, commit, message, .. } => {
-                format!("tag {} as {name}: {message}", &commit[..commit.len().min(12)])
-            }
-            Step::GitPush { name, .. } => format!("push the tag {name}"),
-            Step::Yank { krate, version, registry, .. } => format!("yank {krate} {version} from `{registry}`"),
-            Step::Sbom { target, path, .. } => format!("write the SBOM of {target} to {path}"),
-            Step::Provenance { path, .. } => format!("write the provenance to {path}"),
-            Step::Sign { reference, .. } => format!("sign {reference} (its digest) and its platform manifests"),
-            Step::Attest { reference, manifest, predicate_type, .. } => format!(
-                "attest {predicate_type} on {}",
-                manifest
-                    .as_ref()
-                    .map(|p| format!("the {p} manifest of {reference}"))
-                    .unwrap_or_else(|| reference.clone())
-            ),
-            Step::SignBlob { file, signature, .. } => format!("sign {file} into {signature}"),
-            Step::Skip { what, why, .. } => format!("skip {what}: {why}"),
-        };
-        let _ = writeln!(out, "step {:>2}: {:<13} {what}", n + 1, step.kind());
-        if !step.argv().is_empty() {
-            let _ = writeln!(out, "          $ {}", shell_words::join(step.argv()));
-        }
-    }
-    out
 }

@@ -48,6 +48,8 @@ fn facts(plan: &ReleasePlan) -> Facts {
         qemu_image: "tonistiigi/binfmt".into(),
         epoch: 1_700_000_000,
         source_url: Some("https://github.com/acme/service".into()),
+        provenance_repository: "https://github.com/acme/service".into(),
+        run_url: Some("https://github.com/acme/service/actions/runs/7".into()),
         login_user: Some("ci".into()),
         authfile: Some("/tmp/docker-config/config.json".into()),
         builder: None,
@@ -77,7 +79,7 @@ fn record(case: &str, plan: &Result<ReleasePlan>) {
         Ok(plan) => {
             let steps = steps::steps(plan, &facts(plan));
             let problems: String = steps.problems.iter().map(|p| format!("step problem: {p}\n")).collect();
-            format!("{}{}{problems}", render(plan), steps::render(&steps.steps))
+            format!("{}{}{problems}", render(plan), super::step::render(&steps.steps))
         }
         Err(e) => format!("error: {e:#}\n"),
     };
@@ -854,13 +856,13 @@ fn signing_steps() {
     assert!(release_plan.signed);
     record("sign = releases, on a version tag", &Ok(release_plan.clone()));
     let steps = steps::steps(&release_plan, &facts(&release_plan)).steps;
-    expect!["login package sbom:x86_64 sbom:aarch64 sbom:armv7 fill-pkg register-qemu build build provenance:0 attest:0:image:slsaprovenance1 attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:linux/amd64:slsaprovenance1 attest:0:linux/amd64:cyclonedx attest:0:linux/arm64:slsaprovenance1 attest:0:linux/arm64:cyclonedx attest:0:linux/arm/v7:slsaprovenance1 attest:0:linux/arm/v7:cyclonedx sign:0 provenance:1 attest:1:image:slsaprovenance1 attest:1:image:cyclonedx sign:1 promote promote sign-blob point-tag point-tag point-tag point-tag point-tag point-tag verify verify"]
+    expect!["login package sbom:x86_64 sbom:aarch64 sbom:armv7 fill-pkg register-qemu recheck check-pkg build recheck check-pkg build inspect provenance:0 attest:0:image:slsaprovenance1 attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:linux/amd64:slsaprovenance1 attest:0:linux/amd64:cyclonedx attest:0:linux/arm64:slsaprovenance1 attest:0:linux/arm64:cyclonedx attest:0:linux/arm/v7:slsaprovenance1 attest:0:linux/arm/v7:cyclonedx sign:0 provenance:1 attest:1:image:slsaprovenance1 attest:1:image:cyclonedx sign:1 recheck promote recheck promote sign-blob move-tags move-tags verify verify summary"]
         .assert_eq(&kinds(&steps));
     // Neither the key nor its password is in any command line: the key goes by reference.
     let sign = steps.iter().find(|s| s.kind() == "sign").unwrap();
     assert_eq!(
-        sign.argv().join(" "),
-        "cosign sign --yes --key env://COSIGN_PRIVATE_KEY --tlog-upload=false --allow-http-registry --recursive 127.0.0.1:5000/acme/service@<digest>"
+        sign.command_line().join(" "),
+        "cosign sign --yes --key env://COSIGN_PRIVATE_KEY --tlog-upload=false --allow-http-registry --recursive 127.0.0.1:5000/acme/service@<digest of step 10>"
     );
 
     for (policy, signs_dev) in [(SignPolicy::Releases, false), (SignPolicy::All, true), (SignPolicy::None, false)] {
@@ -882,8 +884,7 @@ fn signing_steps() {
     rerun.actions = vec![BuildAction::AlreadyThere { digest: "sha256:aa".into() }; 2];
     rerun.signed = vec![true, false];
     let steps = steps::steps(&release_plan, &rerun);
-    expect!["login package sbom:armv7 skip skip skip provenance:1 attest:1:image:slsaprovenance1 attest:1:image:cyclonedx sign:1 sign-blob point-tag point-tag point-tag point-tag point-tag point-tag verify verify"]
-        .assert_eq(&kinds(&steps.steps));
+    expect!["login package sbom:armv7 skip skip skip sign-blob summary"].assert_eq(&kinds(&steps.steps));
     record_steps("rerun with the second image unsigned", &release_plan, &rerun);
     rerun.signed = vec![true, true];
     let steps = steps::steps(&release_plan, &rerun);
@@ -896,7 +897,7 @@ fn signing_steps() {
 }
 
 fn record_steps(case: &str, plan: &ReleasePlan, facts: &Facts) {
-    let text = steps::render(&steps::steps(plan, facts).steps);
+    let text = super::step::render(&steps::steps(plan, facts).steps);
     SNAPSHOT.with(|s| {
         if let Some(buf) = s.borrow_mut().as_mut() {
             buf.push_str(&format!("## {case}\n{text}\n"));
@@ -920,7 +921,8 @@ fn parts_and_merge_steps() {
     part.part = Some("armv7-unknown-linux-gnueabihf".into());
     let steps = steps::steps(&plan, &part);
     assert!(steps.problems.is_empty(), "{:?}", steps.problems);
-    expect!["login package fill-pkg build build write-part"].assert_eq(&kinds(&steps.steps));
+    expect!["login package fill-pkg check-pkg build check-pkg build write-part summary"]
+        .assert_eq(&kinds(&steps.steps));
     for step in &steps.steps {
         if let Step::Build { tags, platforms, staging, .. } = step {
             assert!(*staging);
@@ -931,7 +933,7 @@ fn parts_and_merge_steps() {
     record_steps("--part armv7-unknown-linux-gnueabihf", &plan, &part);
     part.part = Some("x86_64-unknown-linux-musl".into());
     let steps = steps::steps(&plan, &part);
-    expect!["login package fill-pkg build write-part"].assert_eq(&kinds(&steps.steps));
+    expect!["login package fill-pkg check-pkg build write-part summary"].assert_eq(&kinds(&steps.steps));
 
     let mut merge = facts(&plan);
     let digest = |n: u8| crate::reference::Digest::parse(&format!("sha256:{}", format!("{n:02x}").repeat(32))).unwrap();
@@ -949,14 +951,18 @@ fn parts_and_merge_steps() {
     let steps = steps::steps(&plan, &merge);
     // Each image under a staging tag first (an index; the one-platform image as it is), read
     // back and checked; then its primary tag, by digest. No user-visible tag before.
-    expect!["login assemble promote assemble promote point-tag point-tag point-tag point-tag point-tag point-tag verify verify"]
+    expect!["login assemble recheck promote assemble recheck promote move-tags move-tags verify verify summary"]
         .assert_eq(&kinds(&steps.steps));
-    match &steps.steps[1..3] {
-        [Step::Assemble { reference, argv, .. }, Step::Promote { reference: primary, argv: promote, .. }] => {
+    match &steps.steps[1..4] {
+        [Step::Assemble { reference, argv, .. }, Step::Recheck { .. }, Step::Promote { reference: primary, argv: promote, .. }] =>
+        {
             assert!(reference.contains(":staging-c0ffeec0ffee-1.2.3-merge"), "{reference}");
             assert_eq!(&argv[..6], ["docker", "buildx", "imagetools", "create", "--tag", reference.as_str()]);
             assert!(primary.ends_with(":1.2.3"), "{primary}");
-            assert!(promote.iter().any(|a| a.ends_with("acme/service@<digest>")), "by digest: {promote:?}");
+            assert!(
+                promote.iter().any(|a| a.to_string().ends_with("acme/service@<digest of step 2>")),
+                "by digest: {promote:?}"
+            );
         }
         other => panic!("{other:?}"),
     }
