@@ -268,15 +268,7 @@ impl Effects for Real<'_> {
                 })
             }
             Step::Promote { image: i, reference, digest, argv, .. } => {
-                let digest = record.digest(digest)?;
-                let progress = ui::step(format!("tag {reference} ({digest})"));
-                registry_write(docker, &plan.images[*i], &format!("tagging {reference}"), &record.argv(argv)?)?;
-                let written = docker.inspect(reference)?.map(|r| r.digest);
-                if written.as_deref() != Some(digest.as_str()) {
-                    bail!("{reference} is {written:?} after tagging it, not {digest}");
-                }
-                progress.done();
-                Ok(Outcome::image(digest))
+                promote(docker, &plan.images[*i], reference, record.digest(digest)?, &record.argv(argv)?)
             }
             Step::WritePart { target, platform, package, sums, images, path, .. } => {
                 write_part(plan, record, target, platform, package, sums, images, path)?;
@@ -309,16 +301,7 @@ impl Effects for Real<'_> {
             Step::Verify { reference, digest, platforms, .. } => {
                 verify(docker, reference, &record.digest(digest)?, platforms).map(|()| Outcome::Done)
             }
-            Step::CheckRetraction { version, .. } => {
-                // A version retracted while this run built is never published.
-                if crate::gather::retracted_here_and_remote(ws)?.contains(version) {
-                    return Err(error::error_with_help(
-                        format!("{version} was retracted while this run was going: its crates are not published"),
-                        "a retracted version is never released again: tag a new version",
-                    ));
-                }
-                Ok(Outcome::Done)
-            }
+            Step::CheckRetraction { version, .. } => check_not_retracted(ws, version).map(|()| Outcome::Done),
             Step::StageCrates { crates, version, dir, .. } => {
                 publish::stage_crates(ws, crates, version, plan.commit, dir).map(|()| Outcome::Done)
             }
@@ -347,20 +330,15 @@ impl Effects for Real<'_> {
             Step::Provenance { path, input, .. } => {
                 write_provenance(input, self.started_on, path).map(|()| Outcome::Done)
             }
-            Step::Sign { image: i, argv, .. } | Step::Attest { image: i, argv, .. } => {
-                let repository = &plan.images[*i].repository;
+            Step::Sign { image: i, argv, .. } => {
                 let argv = record.argv(argv)?;
-                let what = match step {
-                    Step::Attest { predicate_type, .. } => {
-                        format!("attesting {predicate_type} on {}", argv.last().map(String::as_str).unwrap_or_default())
-                    }
-                    _ => format!("signing {}", argv.last().map(String::as_str).unwrap_or_default()),
-                };
-                let progress = ui::step(what.clone());
-                let host = docker::registry_host(repository);
-                cosign::run(docker.envs(), &ws.config.signing, ws.env(), &argv, &what, Some(host))?;
-                progress.done();
-                Ok(Outcome::Done)
+                let what = format!("signing {}", argv.last().map(String::as_str).unwrap_or_default());
+                cosign_step(ws, docker, &plan.images[*i], &what, &argv)
+            }
+            Step::Attest { image: i, predicate_type, argv, .. } => {
+                let argv = record.argv(argv)?;
+                let on = argv.last().map(String::as_str).unwrap_or_default();
+                cosign_step(ws, docker, &plan.images[*i], &format!("attesting {predicate_type} on {on}"), &argv)
             }
             Step::SignBlob { file, argv, .. } => {
                 let progress = ui::step(format!("sign {file}"));
@@ -374,6 +352,40 @@ impl Effects for Real<'_> {
             }
         }
     }
+}
+
+/// Writes an image's primary tag: a copy of the digest this run built or assembled (`argv`),
+/// read back after.
+fn promote(docker: &Docker, image: &ImagePlan, reference: &str, digest: Digest, argv: &[String]) -> Result<Outcome> {
+    let progress = ui::step(format!("tag {reference} ({digest})"));
+    registry_write(docker, image, &format!("tagging {reference}"), argv)?;
+    let written = docker.inspect(reference)?.map(|r| r.digest);
+    if written.as_deref() != Some(digest.as_str()) {
+        bail!("{reference} is {written:?} after tagging it, not {digest}");
+    }
+    progress.done();
+    Ok(Outcome::image(digest))
+}
+
+/// Stops a run whose version was retracted while it was going (the git tags here and on the
+/// remote, read now): its crates are never published.
+fn check_not_retracted(ws: &Workspace, version: &Version) -> Result<()> {
+    if crate::gather::retracted_here_and_remote(ws)?.contains(version) {
+        return Err(error::error_with_help(
+            format!("{version} was retracted while this run was going: its crates are not published"),
+            "a retracted version is never released again: tag a new version",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs a signing step's cosign command line against the image's registry.
+fn cosign_step(ws: &Workspace, docker: &Docker, image: &ImagePlan, what: &str, argv: &[String]) -> Result<Outcome> {
+    let progress = ui::step(what);
+    let host = docker::registry_host(&image.repository);
+    cosign::run(docker.envs(), &ws.config.signing, ws.env(), argv, what, Some(host))?;
+    progress.done();
+    Ok(Outcome::Done)
 }
 
 /// A digest a registry tool printed, checked.
@@ -816,5 +828,268 @@ pub(crate) fn run_command_step(ws: &Workspace, step: &Step) -> Result<()> {
             Err(docker::tool_error(docker::registry_host(repository), &what, &out))
         }
         _ => Err(error::command_failed(&what, &out)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(n: u8) -> Digest {
+        Digest::parse(&format!("sha256:{}", format!("{n:02x}").repeat(32))).unwrap()
+    }
+
+    /// Records what it is asked to do (kind and command line, digests filled in) and answers
+    /// from a script: by step kind, first come first served; `Done` when nothing is scripted.
+    #[derive(Default)]
+    struct Recorder {
+        ran: Vec<String>,
+        paused: Vec<&'static str>,
+        script: Vec<(&'static str, Result<Outcome, String>)>,
+    }
+
+    impl Effects for Recorder {
+        fn run(&mut self, step: &Step, record: &Record) -> Result<Outcome> {
+            let argv = match step {
+                Step::Inspect { argv, .. }
+                | Step::Promote { argv, .. }
+                | Step::Sign { argv, .. }
+                | Step::Attest { argv, .. } => record.argv(argv)?.join(" "),
+                Step::Verify { digest, .. } => record.digest(digest)?.to_string(),
+                other => other.command_line().join(" "),
+            };
+            self.ran.push(format!("{} {argv}", step.kind()).trim_end().to_owned());
+            match self.script.iter().position(|(kind, _)| *kind == step.kind()) {
+                Some(n) => self.script.remove(n).1.map_err(anyhow::Error::msg),
+                None => Ok(Outcome::Done),
+            }
+        }
+        fn pause(&mut self, point: &'static str) {
+            self.paused.push(point);
+            self.ran.push(format!("pause {point}"));
+        }
+    }
+
+    fn lit(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| (*w).to_owned()).collect()
+    }
+
+    /// A signed release of one image, as `plan::steps` lays it out: re-read, build, sign, re-read
+    /// accepting exactly what was built, tag, verify.
+    fn signed_release() -> Vec<Step> {
+        let build = StepId(1);
+        let by_digest = |prefix: &str, of: DigestRef| Arg::Digest { prefix: prefix.to_owned(), digest: of };
+        vec![
+            Step::Recheck {
+                image: 0,
+                reference: "r/s:1.0.0".into(),
+                accept: Accept::SignedByKey,
+                when: None,
+                argv: lit(&["inspect", "r/s:1.0.0"]),
+            },
+            Step::Build {
+                image: 0,
+                context: "docker".into(),
+                platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+                tags: Vec::new(),
+                build_args: BTreeMap::new(),
+                labels: BTreeMap::new(),
+                push: true,
+                staging: false,
+                metadata_file: "m.json".into(),
+                epoch: 0,
+                note: None,
+                when: Some(When::Ran(StepId(0))),
+                argv: lit(&["buildx", "build"]),
+            },
+            Step::Inspect {
+                image: 0,
+                digest: DigestRef::of(build),
+                when: Some(When::Ran(build)),
+                argv: vec![by_digest("r/s@", DigestRef::of(build))],
+            },
+            Step::Attest {
+                image: 0,
+                reference: "r/s:1.0.0".into(),
+                manifest: Some("linux/arm64".into()),
+                predicate_type: "cyclonedx".into(),
+                predicate: "sbom.json".into(),
+                when: Some(When::Ran(build)),
+                argv: vec![
+                    Arg::Lit("cosign".into()),
+                    by_digest("r/s@", DigestRef::Of { step: StepId(2), platform: Some("linux/arm64".into()) }),
+                ],
+            },
+            Step::Sign {
+                image: 0,
+                reference: "r/s:1.0.0".into(),
+                when: Some(When::Ran(build)),
+                argv: vec![Arg::Lit("cosign".into()), by_digest("r/s@", DigestRef::of(build))],
+            },
+            Step::Recheck {
+                image: 0,
+                reference: "r/s:1.0.0".into(),
+                accept: Accept::Exactly(DigestRef::of(build)),
+                when: Some(When::Ran(build)),
+                argv: lit(&["inspect", "r/s:1.0.0"]),
+            },
+            Step::Promote {
+                image: 0,
+                reference: "r/s:1.0.0".into(),
+                digest: DigestRef::of(build),
+                when: Some(When::Ran(StepId(5))),
+                argv: vec![Arg::Lit("copy".into()), by_digest("r/s@", DigestRef::of(build))],
+            },
+            Step::Verify {
+                image: 0,
+                reference: "r/s:1.0.0".into(),
+                digest: DigestRef::of(StepId(6)),
+                platforms: Vec::new(),
+                when: Some(When::Digest(StepId(6))),
+                argv: Vec::new(),
+            },
+            Step::Summary { argv: Vec::new() },
+        ]
+    }
+
+    fn index(n: u8) -> Outcome {
+        Outcome::Image {
+            digest: digest(n),
+            manifests: [("linux/amd64".into(), digest(n + 1)), ("linux/arm64".into(), digest(n + 2))].into(),
+        }
+    }
+
+    #[test]
+    fn each_step_gets_the_digests_the_steps_before_it_made() {
+        let steps = signed_release();
+        let script = vec![
+            ("build", Ok(Outcome::image(digest(1)))),
+            ("inspect", Ok(index(1))),
+            ("promote", Ok(Outcome::image(digest(1)))),
+        ];
+        let mut fake = Recorder { script, ..Default::default() };
+        let outcomes = run_steps(&steps, &mut fake).unwrap();
+        let (d1, arm) = (digest(1), digest(3));
+        assert_eq!(
+            fake.ran,
+            [
+                "pause build".to_owned(),
+                "recheck inspect r/s:1.0.0".into(),
+                "build buildx build".into(),
+                format!("inspect r/s@{d1}"),
+                "pause sign".into(),
+                format!("attest cosign r/s@{arm}"),
+                format!("sign cosign r/s@{d1}"),
+                "pause merge".into(),
+                "recheck inspect r/s:1.0.0".into(),
+                format!("promote copy r/s@{d1}"),
+                format!("verify {d1}"),
+                "summary".into(),
+            ]
+        );
+        assert_eq!(outcomes.len(), steps.len());
+        let record = Record { steps: &steps, outcomes: &outcomes };
+        assert_eq!(record.digest_of(StepId(7)), None, "verify leaves no digest of its own");
+        assert_eq!(record.digest_of(StepId(1)), Some(&d1));
+    }
+
+    #[test]
+    fn a_recheck_that_finds_the_image_there_stands_for_the_build() {
+        let steps = signed_release();
+        let mut fake =
+            Recorder { script: vec![("recheck", Ok(Outcome::Found { digest: digest(9) }))], ..Default::default() };
+        let outcomes = run_steps(&steps, &mut fake).unwrap();
+        // Nothing is built, signed or tagged; what was found is verified.
+        assert_eq!(
+            fake.ran,
+            [
+                "pause build",
+                "recheck inspect r/s:1.0.0",
+                "pause sign",
+                "pause merge",
+                &format!("verify {}", digest(9)),
+                "summary"
+            ]
+        );
+        assert_eq!(outcomes[1], Outcome::Skipped { because: StepId(0) });
+        assert_eq!(outcomes[6], Outcome::Skipped { because: StepId(5) });
+        assert_eq!(outcomes[5], Outcome::Skipped { because: StepId(1) });
+        let record = Record { steps: &steps, outcomes: &outcomes };
+        assert_eq!(record.digest_of(StepId(6)), Some(&digest(9)), "the tag step stands for the found image");
+        let summary = summary::image_outcomes(&crate::plan::tests::one_image_plan(), &record);
+        assert_eq!(summary[0].digest.as_deref(), Some(digest(9).as_str()));
+        assert_eq!(summary[0].note, "already released; verified 1 tag(s)");
+    }
+
+    #[test]
+    fn a_recheck_that_finds_a_newer_build_leaves_the_image_alone() {
+        let steps = signed_release();
+        let mut fake =
+            Recorder { script: vec![("recheck", Ok(Outcome::Leave { why: "newer".into() }))], ..Default::default() };
+        let outcomes = run_steps(&steps, &mut fake).unwrap();
+        assert_eq!(fake.ran, ["pause build", "recheck inspect r/s:1.0.0", "pause sign", "pause merge", "summary"]);
+        assert!(matches!(outcomes[7], Outcome::Skipped { .. }), "nothing to verify: {:?}", outcomes[7]);
+        let record = Record { steps: &steps, outcomes: &outcomes };
+        let summary = summary::image_outcomes(&crate::plan::tests::one_image_plan(), &record);
+        assert_eq!(summary[0].digest, None);
+        assert_eq!(summary[0].note, "skipped: another run pushed a newer build meanwhile");
+    }
+
+    #[test]
+    fn a_failed_step_stops_the_run() {
+        let steps = signed_release();
+        let mut fake = Recorder {
+            script: vec![
+                ("build", Ok(Outcome::image(digest(1)))),
+                ("inspect", Ok(index(1))),
+                ("sign", Err("cosign: refused".into())),
+            ],
+            ..Default::default()
+        };
+        let error = run_steps(&steps, &mut fake).unwrap_err();
+        assert_eq!(error.to_string(), "cosign: refused");
+        assert_eq!(fake.ran.last().map(String::as_str), Some(format!("sign cosign r/s@{}", digest(1)).as_str()));
+        assert!(!fake.ran.iter().any(|r| r.starts_with("promote") || r.starts_with("summary")), "{:?}", fake.ran);
+    }
+
+    #[test]
+    fn a_reference_to_a_step_that_left_no_digest_is_an_error_not_a_guess() {
+        let mut steps = signed_release();
+        // A promote with no condition, after a build that was passed over.
+        if let Step::Promote { when, .. } = &mut steps[6] {
+            *when = None;
+        }
+        let mut fake =
+            Recorder { script: vec![("recheck", Ok(Outcome::Leave { why: "newer".into() }))], ..Default::default() };
+        let error = run_steps(&steps, &mut fake).unwrap_err();
+        assert_eq!(error.to_string(), "step 2 left no digest");
+    }
+
+    #[test]
+    fn each_pause_point_is_passed_once_before_its_first_step() {
+        let mut steps = signed_release();
+        steps.insert(
+            0,
+            Step::Package {
+                version: semver::Version::new(1, 0, 0),
+                package: "p".into(),
+                bin: "b".into(),
+                targets: Vec::new(),
+                dist: "dist".into(),
+                format: dist::Format::TarGz,
+                epoch: 0,
+                argv: Vec::new(),
+            },
+        );
+        // The references move with the steps.
+        let steps: Vec<Step> =
+            steps.into_iter().enumerate().map(|(n, s)| if n == 0 { s } else { s.offset(0, 1) }).collect();
+        let mut fake = Recorder {
+            script: vec![("build", Ok(Outcome::image(digest(1)))), ("inspect", Ok(index(1)))],
+            ..Default::default()
+        };
+        run_steps(&steps, &mut fake).unwrap();
+        assert_eq!(fake.paused, ["dist", "build", "sign", "merge"]);
+        assert_eq!(fake.ran[..2], ["pause dist", "package"]);
     }
 }

@@ -181,10 +181,17 @@ fn ci_decides_from_the_environment() {
 
 /// Only a loopback registry is spoken to over plain HTTP: a host that merely starts with
 /// `localhost` gets TLS like any other. Both are unreachable here, so each dry run fails, yet
-/// prints its steps.
+/// prints its steps (a plan that signs: its primary tags are `skopeo copy`s by digest).
 #[test]
 fn tls_is_turned_off_for_loopback_registries_only() {
     let repo = repo();
+    let signed = CONFIG.replace(
+        "[workspace.metadata.release-pipeline]\n",
+        "[workspace.metadata.release-pipeline]\nsigning = { sign = \"releases\" }\n",
+    );
+    assert_ne!(signed, CONFIG);
+    repo.write("Cargo.toml", &signed);
+    repo.git(&["commit", "-qam", "sign"]);
     repo.tag("1.2.3");
     let steps_for = |image: &str| {
         let out = xtask_cmd(repo.path())
@@ -194,9 +201,10 @@ fn tls_is_turned_off_for_loopback_registries_only() {
             .args(["release", "--dry-run", "--json"])
             .output()
             .unwrap();
-        let plan = json_of(&out);
+        let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
         let steps = plan["steps"].as_array().unwrap().clone();
-        assert!(steps.iter().filter(|s| s["kind"] == "point-tag").count() == 6, "{steps:?}");
+        let promotes: Vec<_> = steps.iter().filter(|s| s["kind"] == "promote").collect();
+        assert!(promotes.len() == 2 && promotes.iter().all(|s| s["argv"][1] == "copy"), "{steps:?}");
         steps.iter().map(|s| s["argv"].to_string()).collect::<Vec<_>>().join("\n")
     };
     let remote = steps_for("localhost.example.com:5000/acme/service");

@@ -880,4 +880,4 @@ pub(crate) fn reconcile(plan: &ReleasePlan, image: &ImagePlan, seen: &Observed) 
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

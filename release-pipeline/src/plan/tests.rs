@@ -90,6 +90,11 @@ fn record(case: &str, plan: &Result<ReleasePlan>) {
     });
 }
 
+/// A release plan whose first image is pushed (the executor's tests use it for the summary).
+pub(crate) fn one_image_plan() -> ReleasePlan {
+    release(&on_tag("1.2.3").input, None).unwrap()
+}
+
 fn v(s: &str) -> Version {
     Version::parse(s).unwrap()
 }
