@@ -5,8 +5,11 @@ use std::{fmt::Write as _, time::Instant};
 use anstream::eprint;
 
 use crate::{
-    execute::{Outcome, Record},
-    plan::{step::StepId, CrateAction, PublishState, ReleasePlan, Step},
+    plan::{
+        outcome::{Outcome, Record},
+        step::StepId,
+        CrateAction, PublishState, ReleasePlan, Step,
+    },
     ui,
 };
 

@@ -21,6 +21,7 @@ use crate::{
 };
 
 pub(crate) mod moving;
+pub(crate) mod outcome;
 pub(crate) mod parts;
 pub(crate) mod registry;
 pub(crate) mod sign;
