@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use xshell::{cmd, Shell};
 
-use crate::{dist, docker::Docker, execute, flags, link_order, plan::ImagePlan, ui, version};
+use crate::{dist, docker::Docker, execute, flags, plan::ImagePlan, ui, version};
 
 struct Row {
     what: String,
@@ -83,9 +83,6 @@ pub(crate) fn run(cmd: flags::Bench) -> Result<()> {
     // A copy of this binary: `cargo xtask` in the warm row may rebuild (and so replace) ours.
     let xtask = work.join("xtask");
     std::fs::copy(std::env::current_exe()?, &xtask).context("copying the xtask binary")?;
-    if cmd.link_order {
-        return write_link_order(&sh, &root, &work, &xtask);
-    }
     let quick = cmd.quick;
     let runs = if quick { 3 } else { 7 };
     let mut rows = Vec::new();
@@ -185,17 +182,7 @@ pub(crate) fn run(cmd: flags::Bench) -> Result<()> {
         rows.push(parts_row(&sh, &root, &work, &xtask)?);
     }
 
-    let mut report = report(&rows, quick, &sh)?;
-    if let Some((found, listed)) = link_order::coverage(&sh, &root, &xtask)? {
-        let _ = writeln!(
-            report,
-            "\nLink order: {found} of the {listed} functions in `{}` are in this binary; `cargo xtask bench --link-order` rewrites it.",
-            link_order::FILE
-        );
-        if found * 10 < listed * 9 {
-            ui::warn(format_args!("the link order is stale ({found} of {listed} functions found): `version` starts slower until `cargo xtask bench --link-order` rewrites {}", link_order::FILE));
-        }
-    }
+    let report = report(&rows, quick, &sh)?;
     print!("{report}");
     let out = if quick { work.join("BENCHMARKS-quick.md") } else { root.join("BENCHMARKS.md") };
     let existing = std::fs::read_to_string(&out).unwrap_or_default();
@@ -417,23 +404,6 @@ fn shape_repo(sh: &Shell, work: &Utf8Path, dir: &Utf8Path, shape: &Shape) -> Res
     cmd!(sh, "git clone -q --no-local {source} {dir}").run()?;
     std::fs::remove_dir_all(&source)?;
     std::fs::write(&marker, "")?;
-    Ok(())
-}
-
-/// `--link-order`: the bench's repository shapes, then the functions `version` runs in them,
-/// written where `xtask/build.rs` hands them to the linker.
-fn write_link_order(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Path) -> Result<()> {
-    let mut repos = Vec::new();
-    for shape in shapes() {
-        let repo = shape.dir(work);
-        shape_repo(sh, work, &repo, &shape)?;
-        repos.push(repo);
-    }
-    let step = ui::step("profiling `version` with callgrind");
-    let functions = link_order::profile(sh, xtask, &repos, work)?;
-    step.done();
-    let path = link_order::write(root, &functions)?;
-    ui::info(format_args!("wrote {path}: {} functions; the next build links them first", functions.len()));
     Ok(())
 }
 

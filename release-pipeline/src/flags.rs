@@ -112,10 +112,6 @@ xflags::xflags! {
         cmd bench {
             /// Small sizes only, no docker rows (CI runs this so the harness never rots).
             optional --quick
-            /// Only write xtask/link-order.txt: the functions `version` runs, profiled with
-            /// valgrind's callgrind on the bench's repository shapes (the linker lays them out
-            /// first; ARCHITECTURE.md).
-            optional --link-order
         }
 
         /// Register qemu handlers for the configured foreign platforms (ARM) if missing.

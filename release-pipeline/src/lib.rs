@@ -17,7 +17,6 @@ mod failure;
 mod flags;
 mod gather;
 mod interrupt;
-mod link_order;
 mod local_run;
 mod pipeline;
 mod plan;
