@@ -1,4 +1,4 @@
-//! The command line, declared in one place. `main.rs` dispatches on [`XtaskCmd`].
+//! The command line, declared in one place. `lib.rs`'s `main` dispatches on [`XtaskCmd`].
 #![allow(unreachable_pub)]
 use std::path::PathBuf;
 
@@ -105,13 +105,6 @@ xflags::xflags! {
         cmd doctor {
             /// One JSON array of {check, ok, detail, fix}.
             optional --json
-        }
-
-        /// Measure what the tool costs against what a user would run otherwise, side by side,
-        /// and write BENCHMARKS.md. Example: cargo xtask bench --quick
-        cmd bench {
-            /// Small sizes only, no docker rows (CI runs this so the harness never rots).
-            optional --quick
         }
 
         /// Register qemu handlers for the configured foreign platforms (ARM) if missing.
