@@ -211,7 +211,7 @@ mod tests {
         check("file:///srv/git/service.git", Some("file:///srv/git/service.git"));
         check("git@github.com:acme/service.git", Some("git@github.com:acme/service.git"));
         check("/srv/git/service.git", Some("/srv/git/service.git"));
-        // Issue 25 item 9: a password holding `/` (or `\\`) is no path; a URL the parser refuses
+        // A password holding `/` (or `\\`) is no path; a URL the parser refuses
         // is left out, not cut by hand.
         check("https://ci:TOKEN/abc@host.example/acme/x.git", None);
         check("https://ci:TOKEN\\abc@host.example/acme/x.git", None);

@@ -610,7 +610,7 @@ password-env = "PASSWORD"
 public-key = "cosign.pub"
 "#;
 
-    /// Issue 25 item 7: every string the configuration holds, at any depth ([[service]] keys
+    /// Every string the configuration holds, at any depth ([[service]] keys
     /// too), is refused when it starts with `-`, naming its key: no value becomes an option of
     /// git, docker, skopeo, cosign or cargo.
     #[test]
@@ -687,7 +687,7 @@ public-key = "cosign.pub"
         );
     }
 
-    /// Issue 25 item 12: a version tag prefix is the start of a git tag name, top level and per
+    /// A version tag prefix is the start of a git tag name, top level and per
     /// service.
     #[test]
     fn version_tag_prefixes_start_a_tag_name() {

@@ -172,12 +172,6 @@ impl Docker {
         self.tool(program, args)
     }
 
-    /// Points `repository:to` at what `repository:from` holds, keeping the digest.
-    pub(crate) fn copy_tag(&self, repository: &str, from: &str, to: &str) -> Result<()> {
-        let argv = steps::copy_tag_argv(self.authfile().as_deref(), repository, from, to);
-        self.copy(repository, &argv, &format!("pointing {repository}:{to} at {from}"))
-    }
-
     /// Points `repository:to` at `digest`, as it is (skopeo, digest kept).
     pub(crate) fn copy_digest(&self, repository: &str, digest: &str, to: &str) -> Result<()> {
         let argv = steps::copy_digest_argv(self.authfile().as_deref(), repository, digest, to);

@@ -71,7 +71,6 @@ pub(crate) const COMMANDS: &[&str] = &[
     "qemu",
     "doctor",
     "publish",
-    "bench",
     "reconcile",
     "prune",
     "retract",

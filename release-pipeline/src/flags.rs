@@ -1,4 +1,4 @@
-//! The command line, declared in one place. `main.rs` dispatches on [`XtaskCmd`].
+//! The command line, declared in one place. `lib.rs`'s `main` dispatches on [`XtaskCmd`].
 #![allow(unreachable_pub)]
 use std::path::PathBuf;
 
@@ -105,17 +105,6 @@ xflags::xflags! {
         cmd doctor {
             /// One JSON array of {check, ok, detail, fix}.
             optional --json
-        }
-
-        /// Measure what the tool costs against what a user would run otherwise, side by side,
-        /// and write BENCHMARKS.md. Example: cargo xtask bench --quick
-        cmd bench {
-            /// Small sizes only, no docker rows (CI runs this so the harness never rots).
-            optional --quick
-            /// Only write xtask/link-order.txt: the functions `version` runs, profiled with
-            /// valgrind's callgrind on the bench's repository shapes (the linker lays them out
-            /// first; ARCHITECTURE.md).
-            optional --link-order
         }
 
         /// Register qemu handlers for the configured foreign platforms (ARM) if missing.

@@ -1,7 +1,6 @@
 //! The release pipeline as a library: a workspace's `xtask` binary calls [`main`], which parses
 //! the command line, opens the workspace and dispatches. Nothing else lives here.
 mod attest;
-mod bench;
 mod checks;
 mod ci;
 mod config;
@@ -17,7 +16,6 @@ mod failure;
 mod flags;
 mod gather;
 mod interrupt;
-mod link_order;
 mod local_run;
 mod pipeline;
 mod plan;
@@ -60,7 +58,6 @@ pub fn main() -> ExitCode {
         flags::XtaskCmd::Ci(cmd) => ws().and_then(|ws| pipeline::run_ci(cmd, &ws)),
         flags::XtaskCmd::Qemu(cmd) => ws().and_then(|ws| qemu::run(cmd, &ws.config)),
         flags::XtaskCmd::Doctor(cmd) => doctor::run(cmd),
-        flags::XtaskCmd::Bench(cmd) => bench::run(cmd),
         flags::XtaskCmd::Publish(cmd) => ws().and_then(|ws| publish::run(cmd, &ws)),
         flags::XtaskCmd::Reconcile(cmd) => ws().and_then(|ws| reconcile::run(cmd, &ws)),
         flags::XtaskCmd::Prune(cmd) => ws().and_then(|ws| prune::run(cmd, &ws)),

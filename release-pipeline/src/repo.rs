@@ -448,7 +448,7 @@ mod tests {
         index.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000)).unwrap();
     }
 
-    /// Issue 25 item 7: the remote is given to git after `--`, so a remote named like an option
+    /// The remote is given to git after `--`, so a remote named like an option
     /// is a (bad) remote name, never `--upload-pack`.
     #[test]
     fn a_remote_is_never_an_option() {

@@ -533,7 +533,7 @@ mod tests {
         assert_eq!(parse_tag("vV1.2.3", ""), TagKind::Other);
         assert_eq!(parse_tag("rel-V1.2.3", "rel-"), TagKind::NotSemver);
         assert_eq!(parse_tag("Vx", ""), TagKind::Other);
-        // Issue 25 item 12: a SemVer core whose pre-release or build part SemVer refuses is a
+        // A SemVer core whose pre-release or build part SemVer refuses is a
         // near miss, warned about; no core, or no `-`/`+` after it, is another tag.
         for near in ["9.0.0-x/y", "9.0.1-ünï", "9.0.2-", "v9.0.3+b/c", "1.2.3+", "1.2.3-rc..1", "1.2.3-01"] {
             assert_eq!(parse_tag(near, ""), TagKind::NotSemver, "{near}");

@@ -2,8 +2,7 @@
 mod common;
 use common::*;
 
-const COMMANDS: &[&str] =
-    &["version", "dist", "distcopy", "release", "dev-release", "ci", "publish", "qemu", "doctor", "bench"];
+const COMMANDS: &[&str] = &["version", "dist", "distcopy", "release", "dev-release", "ci", "publish", "qemu", "doctor"];
 
 #[test]
 fn help_lists_every_command_with_an_example() {
@@ -16,6 +15,21 @@ fn help_lists_every_command_with_an_example() {
     assert!(help.matches("Example: cargo xtask").count() >= COMMANDS.len(), "{help}");
     let out = xtask_in(&workspace_root(), &["dev-release", "--help"]);
     assert!(stdout(&out).contains("--branch <branch>"), "{}", stdout(&out));
+}
+
+/// `bench` is this repository's own command: the library's help (what every adopter's
+/// `cargo xtask --help` prints) does not list it, and this workspace's xtask still runs it.
+#[test]
+fn bench_is_this_repositorys_not_the_librarys() {
+    let out = xtask_in(&workspace_root(), &["--help"]);
+    assert_ok(&out);
+    assert!(!stdout(&out).contains("bench"), "the library's --help lists bench:\n{}", stdout(&out));
+    let out = xtask_in(&workspace_root(), &["bench", "--help"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("--quick") && stdout(&out).contains("BENCHMARKS.md"), "{}", stdout(&out));
+    let out = xtask_in(&workspace_root(), &["bench", "--slow"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--slow"), "{}", stderr(&out));
 }
 
 #[test]

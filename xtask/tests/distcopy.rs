@@ -110,7 +110,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Item 7 of the reliability issue: distcopy only ever deletes what it wrote.
+/// `distcopy` only ever deletes what it wrote.
 #[test]
 fn a_destination_distcopy_did_not_fill_is_never_replaced() {
     let repo = workspace_with_packages("1.2.3", &PLATFORMS);

@@ -97,7 +97,7 @@ fn missing_or_old_buildx() {
     }
 }
 
-/// Item 8 of the reliability issue: `--run` without `--local` is refused before anything runs
+/// `--run` without `--local` is refused before anything runs
 /// (before, images were pushed and the crate published, then the run failed).
 #[test]
 fn run_without_local_is_refused_before_anything_runs() {

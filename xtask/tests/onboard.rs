@@ -1,4 +1,4 @@
-//! Item 14 of the reliability issue: `scripts/onboard.sh` and the README's first command as a
+//! `scripts/onboard.sh` and the README's first command as a
 //! developer who is not root but has passwordless sudo (the usual laptop): the script gives the
 //! user the docker group and access to the running daemon, ends with `doctor` all ✓, and a
 //! second run changes nothing. The test makes the user itself (so it runs as root, as CI does).

@@ -223,7 +223,7 @@ fn two_version_tags_on_head_release_the_highest() {
     assert_eq!(plan["images"][0]["tags"][0], "1.3.0");
 }
 
-/// Item 9 of the reliability issue: two contexts pushing to one repository with one prefix.
+/// Two contexts pushing to one repository with one prefix.
 #[test]
 fn two_contexts_with_one_prefix_are_refused() {
     let repo = repo();
@@ -256,7 +256,7 @@ fn publish_in_local_mode_says_why() {
     assert!(!stderr(&out).contains("`publish` is empty"), "{}", stderr(&out));
 }
 
-/// Issue 25 item 7: no configuration value becomes an option of git. `git-remote =
+/// No configuration value becomes an option of git. `git-remote =
 /// "--upload-pack=touch FILE"` would have `git ls-remote` run `touch FILE`: it is refused by
 /// the configuration check, naming the key, before any command runs.
 #[test]

@@ -97,7 +97,7 @@ fn missing_token_names_the_variable() {
     assert!(env.reg.tags().is_empty());
 }
 
-/// Item 5 of the reliability issue: only what git tracks reaches a crate. A key listed in
+/// Only what git tracks reaches a crate. A key listed in
 /// `.git/info/exclude` (and an untracked file) beside the sources stays out.
 #[test]
 fn only_tracked_files_are_published() {
@@ -129,7 +129,7 @@ fn only_tracked_files_are_published() {
     assert_fails_with(&out, "which git does not track: refusing to publish its content");
 }
 
-/// Item 6: a dev release from a dirty tree pushes no image and publishes no crate, and says
+/// A dev release from a dirty tree pushes no image and publishes no crate, and says
 /// which files are changed.
 #[test]
 fn a_dirty_tree_pushes_and_publishes_nothing() {

@@ -282,7 +282,7 @@ impl PruneEnv {
     }
 }
 
-/// Item 13: branch `a` deleted on the remote, `prune --apply` paused after deciding to delete
+/// Branch `a` deleted on the remote, `prune --apply` paused after deciding to delete
 /// `a` and `rpi-a`; meanwhile `a` is pushed again (and dev-released: the same commit, so the
 /// same digests). Resumed, prune reads the remote's branches again before each delete and keeps
 /// both tags.
@@ -308,7 +308,7 @@ fn prune_keeps_a_branch_that_came_back() {
     assert_eq!(env.reg.tags(), Vec::<String>::new());
 }
 
-/// Item 14: two tags prune deletes on one digest are one delete, and two prunes that overlap
+/// Two tags prune deletes on one digest are one delete, and two prunes that overlap
 /// (one paused after deciding while the other deletes everything) both succeed.
 #[test]
 fn overlapping_prunes_delete_each_digest_once() {
@@ -338,7 +338,7 @@ fn overlapping_prunes_delete_each_digest_once() {
     assert_eq!(env.reg.tags(), ["main"]);
 }
 
-/// Item 16: a registry that pages its tag list (`Link: <…>; rel="next"`, here 2 tags a page
+/// A registry that pages its tag list (`Link: <…>; rel="next"`, here 2 tags a page
 /// through a proxy) is read whole.
 #[test]
 fn tags_are_read_across_pages() {
@@ -358,7 +358,7 @@ fn tags_are_read_across_pages() {
     assert!(lists.iter().filter(|r| r.contains("last=")).count() >= 2, "three pages, two followed by Link: {lists:?}");
 }
 
-/// Item 15: a part of `feature-x` refuses the staging tag a part of `feature/x` pushed at the
+/// A part of `feature-x` refuses the staging tag a part of `feature/x` pushed at the
 /// same commit (one dev tag, so one staging tag), before anything is built; its own branch's
 /// part there (a rerun) is no problem.
 #[test]
@@ -378,7 +378,7 @@ fn a_part_refuses_a_staging_tag_another_branch_holds() {
     assert_ok(&env.cmd(&part).output().unwrap());
 }
 
-/// Item 15: a staging tag is not a dev tag: its branch gone from the remote, it stays until
+/// A staging tag is not a dev tag: its branch gone from the remote, it stays until
 /// `--keep-days` says it is older than that (the README's promise).
 #[test]
 fn staging_tags_wait_for_keep_days() {

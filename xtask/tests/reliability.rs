@@ -15,7 +15,7 @@ fn release_via(ws: &TestRepo, repository: &str, reg: &Registry, args: &[&str]) -
         .unwrap()
 }
 
-/// Item 13: one 500 or closed connection (the registry hiccup that failed CI one run in three)
+/// One 500 or closed connection (the registry hiccup that failed CI one run in three)
 /// does not fail a release; every registry call (reads, buildx's push, skopeo's copy) is retried,
 /// and the registry ends up holding exactly the release. (A 500 on the login's first request
 /// makes dockerd answer 401, which is never retried: a refused login stays one clear error.)
@@ -70,7 +70,7 @@ fn clone_of(ws: &TestRepo) -> TestRepo {
     repo
 }
 
-/// Item 1: release 2.0.1 paused just before moving tags, release 2.1.0 run to the end, then
+/// Release 2.0.1 paused just before moving tags, release 2.1.0 run to the end, then
 /// 2.0.1 resumed: `latest`, `2` (and the ARM context's) stay on 2.1.0; `2.0` goes to 2.0.1.
 #[test]
 fn latest_never_moves_backwards_when_releases_overlap() {
@@ -116,7 +116,7 @@ fn latest_never_moves_backwards_when_releases_overlap() {
     assert_eq!(reg.digest("latest"), reg.digest("2.1.0"));
 }
 
-/// Item 2: a dev build paused during `dist` while its child commit is released meanwhile does
+/// A dev build paused during `dist` while its child commit is released meanwhile does
 /// not overwrite the branch tag; nor does a checkout that does not have the newer commit (and
 /// cannot fetch it): it leaves the tag and says why.
 #[test]
@@ -148,7 +148,7 @@ fn an_older_dev_build_never_overwrites_a_newer_one() {
     assert_eq!(reg.digest("rpi-feature-race"), rpi_digest);
 }
 
-/// Item 3: a release whose `rpi-1.9.1` push failed for good resumes from a fresh checkout: it
+/// A release whose `rpi-1.9.1` push failed for good resumes from a fresh checkout: it
 /// builds only what the missing image needs and fills only that context's pkg/.
 #[test]
 fn a_half_finished_release_resumes_from_a_fresh_checkout() {
@@ -186,7 +186,7 @@ fn a_half_finished_release_resumes_from_a_fresh_checkout() {
     assert!(!fresh.path().join("docker/pkg").exists(), "only the context it builds is filled");
 }
 
-/// Item 4: SIGINT or SIGTERM in the middle of a release leaves no registry password on disk:
+/// SIGINT or SIGTERM in the middle of a release leaves no registry password on disk:
 /// not under the run's TMPDIR, not in the checkout, not in the docker config.
 #[test]
 fn an_interrupted_run_leaves_no_password_on_disk() {
@@ -236,7 +236,7 @@ fn docker_auth(reg: &Registry) -> String {
     stdout(&out)
 }
 
-/// Issue 25 item 11: a SIGKILLed run (no guard, no handler runs) leaves its login in TMPDIR; the
+/// A SIGKILLed run (no guard, no handler runs) leaves its login in TMPDIR; the
 /// next run that logs in, a dry run included, removes it: no file under TMPDIR holds the
 /// password.
 #[test]

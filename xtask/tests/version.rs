@@ -101,7 +101,7 @@ fn other_tags_are_ignored_with_a_warning_for_near_misses() {
     repo.commit("a");
     repo.tag("1.2.3");
     repo.commit("b");
-    // (Issue 25 item 12: the last four are near misses too.)
+    // (The last four are near misses too.)
     let near = ["9.0.0-x/y", "9.0.1-ünï", "9.0.2-", "v9.0.3+b/c"];
     for tag in ["1.2", "1.2.9rc1", "build42", "deploy-2024", "xtask-v0.1.0", "v1.2.3.4"].iter().chain(&near) {
         repo.tag(tag);
@@ -243,7 +243,7 @@ fn linked_worktree() {
     assert_eq!(stdout(&out).trim(), "1.0.1-dev.1", "{}", stderr(&out));
 }
 
-/// Item 10 of the reliability issue: with `2.0.0` on main and hotfix `1.9.1` merged, a shallow
+/// With `2.0.0` on main and hotfix `1.9.1` merged, a shallow
 /// clone sees only `1.9.1` and would answer `1.9.2-dev.N`. A dev version in a shallow clone is
 /// an error; HEAD exactly on a version tag proceeds.
 #[test]

@@ -389,7 +389,7 @@ mod tests {
         assert!(serde_json::from_str::<PartResult>(&bad).unwrap_err().to_string().contains("is not a digest"));
     }
 
-    /// Item 15: `feature/x` and `feature-x` have one dev tag, so one staging tag per commit and
+    /// `feature/x` and `feature-x` have one dev tag, so one staging tag per commit and
     /// platform: a part refuses the one a part of the other branch pushed, naming both.
     #[test]
     fn a_part_refuses_a_staging_tag_another_branch_holds() {

@@ -389,7 +389,7 @@ mod tests {
         );
     }
 
-    /// Item 14: two tags it deletes on one digest are one delete (the first would take both).
+    /// Two tags it deletes on one digest are one delete (the first would take both).
     #[test]
     fn each_digest_is_deleted_once() {
         let registry = [
@@ -403,7 +403,7 @@ mod tests {
         assert_eq!(argv, ["skopeo delete docker://r/s@sha256:a", "skopeo delete docker://r/s@sha256:c"]);
     }
 
-    /// Item 15: a staging tag goes only with `--keep-days`, once older than the cutoff, and never
+    /// A staging tag goes only with `--keep-days`, once older than the cutoff, and never
     /// while a kept image (a merge's index, or a single-platform merge's tag) holds its manifest.
     /// A signed dev build is pushed under a staging tag, then tagged: the staging tag does not
     /// keep the branch's tag once the branch is gone (the manifest goes, and the staging tag with
@@ -469,7 +469,7 @@ mod tests {
         );
     }
 
-    /// Item 13: right before a delete, the fresh decisions say whether it still goes.
+    /// Right before a delete, the fresh decisions say whether it still goes.
     #[test]
     fn a_delete_is_decided_again_on_a_fresh_read() {
         let planned = prune(&[held("a", "sha256:a", Some("a"), None)], &[""], &["main".to_owned()], None);

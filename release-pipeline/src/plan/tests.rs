@@ -327,7 +327,7 @@ fn triggers_github() {
     );
 }
 
-/// Item 12 of the reliability issue: only a push, a manual or a scheduled run pushes.
+/// Only a push, a manual or a scheduled run pushes.
 #[test]
 fn events_tied_to_pull_requests_never_push() {
     let _snapshot = snapshot("events_tied_to_pull_requests_never_push");

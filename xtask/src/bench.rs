@@ -2,8 +2,13 @@
 //! otherwise, measured side by side (alternating runs) in one process on one machine. Makes its
 //! own inputs. `--quick` runs the small sizes only (CI runs it so the harness never rots);
 //! the full run writes BENCHMARKS.md.
+//!
+//! This repository's own tool, not the library's: adopters of `release-pipeline` never build it
+//! and their `--help` does not list it. It measures through what a person runs, this xtask
+//! binary's commands and cargo, and so uses nothing of the library but its binary.
 use std::{
-    fmt::Write as _,
+    fmt::{Display, Write as _},
+    process::ExitCode,
     time::{Duration, Instant},
 };
 
@@ -11,7 +16,187 @@ use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use xshell::{cmd, Shell};
 
-use crate::{dist, docker::Docker, execute, flags, link_order, plan::ImagePlan, ui, version};
+xflags::xflags! {
+    /// Measure what the tool costs against what a user would run otherwise, side by side, and
+    /// write BENCHMARKS.md. This repository's own command (the library's adopters do not get
+    /// it). Example: cargo xtask bench --quick
+    cmd bench {
+        /// Small sizes only, no docker rows (CI runs this so the harness never rots).
+        optional --quick
+    }
+}
+
+/// The release targets of this workspace (its configuration's defaults), and the package and
+/// binary they build: the raw commands the rows compare against name them.
+const TARGETS: [&str; 3] = ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-gnu", "armv7-unknown-linux-gnueabihf"];
+const SERVICE: &str = "service";
+
+/// `cargo xtask bench …`: the arguments after `bench`.
+pub(crate) fn main() -> ExitCode {
+    let flags = match Bench::from_vec(std::env::args_os().skip(2).collect()) {
+        Ok(flags) => flags,
+        Err(err) if err.is_help() => {
+            println!("{err}");
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            eprintln!("error: {err}\nhelp: run `cargo xtask bench --help`");
+            return ExitCode::from(2);
+        }
+    };
+    match run(flags.quick) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What the bench is measuring, on stderr; [`Step::done`] says how long it took.
+struct Step(Instant);
+
+fn measuring(what: impl Display) -> Step {
+    eprintln!("bench: {what}");
+    Step(Instant::now())
+}
+
+impl Step {
+    fn done(self) {
+        eprintln!("bench: done in {}", fmt_secs(self.0.elapsed().as_secs_f64()));
+    }
+}
+
+fn info(msg: impl Display) {
+    eprintln!("bench: {msg}");
+}
+
+/// The workspace's root and cargo's target directory, as `cargo metadata` says.
+fn workspace(sh: &Shell) -> Result<(Utf8PathBuf, Utf8PathBuf)> {
+    let metadata = cmd!(sh, "cargo metadata --no-deps --format-version 1").quiet().read()?;
+    let metadata: serde_json::Value = serde_json::from_str(&metadata).context("reading cargo metadata")?;
+    let path = |key: &str| metadata[key].as_str().map(Utf8PathBuf::from).with_context(|| format!("no {key}"));
+    Ok((path("workspace_root")?, path("target_directory")?))
+}
+
+fn run(quick: bool) -> Result<()> {
+    let sh = Shell::new()?;
+    let (root, target_dir) = workspace(&sh)?;
+    sh.change_dir(&root);
+    let work = target_dir.join("bench");
+    std::fs::create_dir_all(&work)?;
+    // A copy of this binary: `cargo xtask` in the warm row may rebuild (and so replace) ours.
+    let xtask = work.join("xtask");
+    std::fs::copy(std::env::current_exe()?, &xtask).context("copying the xtask binary")?;
+    let runs = if quick { 3 } else { 7 };
+    let mut rows = Vec::new();
+
+    let sizes: &[(usize, usize, usize)] =
+        if quick { &[(1_000, 10, 200)] } else { &[(1_000, 10, 200), (10_000, 100, 1_000), (100_000, 1_000, 2_000)] };
+    let venv = python_venv(&sh, &work)?;
+    for &(commits, tags, past) in sizes {
+        let repo = work.join(format!("repo-{commits}"));
+        let step =
+            measuring(format!("synthetic repository: {commits} commits, {tags} tags, HEAD {past} past the highest"));
+        synthetic_repo(&sh, &repo, commits, tags, past)?;
+        step.done();
+        for graph in [false, true] {
+            if graph {
+                cmd!(sh, "git -C {repo} commit-graph write --reachable").quiet().run()?;
+            }
+            let label =
+                format!("{commits} commits / {tags} tags / +{past}{}", if graph { ", commit-graph" } else { "" });
+            let (ours, theirs) = side_by_side(
+                runs,
+                &mut || Ok(cmd!(sh, "{xtask} version --repo {repo}").quiet().ignore_stdout().run()?),
+                &mut || Ok(cmd!(sh, "git -C {repo} describe --tags --long").quiet().ignore_stdout().run()?),
+            )?;
+            let goal = if graph {
+                "reported: git skips parsing commits with a commit-graph, which a fresh clone lacks"
+            } else {
+                "≤ 1.0× git describe --tags --long"
+            };
+            rows.push(Row {
+                what: format!("version, {label}"),
+                ours,
+                theirs: Some(theirs),
+                goal: goal.into(),
+                note: String::new(),
+            });
+            if !graph {
+                let python = venv.join("bin/python");
+                let conf = work.join("pyproject.toml");
+                let scm_runs = runs.min(3);
+                let (ours, theirs) = side_by_side(
+                    scm_runs,
+                    &mut || {
+                        Ok(cmd!(sh, "{xtask} version --format pep440 --repo {repo}").quiet().ignore_stdout().run()?)
+                    },
+                    &mut || {
+                        Ok(cmd!(sh, "{python} -W ignore -m setuptools_scm -c {conf} --root {repo}")
+                            .quiet()
+                            .ignore_stdout()
+                            .ignore_stderr()
+                            .run()?)
+                    },
+                )?;
+                rows.push(Row {
+                    what: format!("version --format pep440, {label}"),
+                    ours,
+                    theirs: Some(theirs),
+                    goal: "≥ 10× faster than setuptools_scm".into(),
+                    note: String::new(),
+                });
+            }
+        }
+    }
+
+    for shape in shapes() {
+        rows.push(shape_row(&sh, &work, &xtask, &shape)?);
+        if shape.slug == "tokio" {
+            rows.push(shape_json_row(&sh, &work, &xtask, &shape)?);
+        }
+    }
+
+    rows.push(packaging(&sh, &root, &work, &xtask, runs)?);
+
+    let step = measuring("warm `cargo xtask version`");
+    let mut samples = Vec::new();
+    cmd!(sh, "cargo xtask -q version").quiet().ignore_stdout().run()?;
+    for _ in 0..runs {
+        samples.push(time(&mut || {
+            Ok(cmd!(sh, "cargo xtask -q version").quiet().ignore_stdout().ignore_stderr().run()?)
+        })?);
+    }
+    rows.push(Row {
+        what: "warm `cargo xtask version` (whole process, nothing to rebuild)".into(),
+        ours: Stats::of(samples),
+        theirs: None,
+        goal: "≤ 0.2 s".into(),
+        note: String::new(),
+    });
+    step.done();
+
+    if quick {
+        info("--quick: the cold builds and the docker rows run in the full bench only");
+    } else {
+        rows.push(cold_build(&sh, &root, &work)?);
+        rows.push(adopter_cold_build(&sh, &root, &work)?);
+        rows.extend(dev_release_rows(&sh, &root, &work, &xtask)?);
+        rows.push(moving_tags_row(&sh, &work, &xtask, runs)?);
+        rows.push(signing_row(&sh, &root, &work, &xtask, runs)?);
+        rows.push(parts_row(&sh, &root, &work, &xtask)?);
+    }
+
+    let report = report(&rows, quick, &sh)?;
+    print!("{report}");
+    let out = if quick { work.join("BENCHMARKS-quick.md") } else { root.join("BENCHMARKS.md") };
+    let existing = std::fs::read_to_string(&out).unwrap_or_default();
+    let notes = existing.split_once("\n## Notes\n").map(|(_, n)| format!("\n## Notes\n{n}")).unwrap_or_default();
+    std::fs::write(&out, format!("{report}{notes}")).with_context(|| format!("writing {out}"))?;
+    info(format_args!("wrote {out}"));
+    Ok(())
+}
 
 struct Row {
     what: String,
@@ -73,136 +258,6 @@ fn side_by_side(
         b.push(time(theirs)?);
     }
     Ok((Stats::of(a), Stats::of(b)))
-}
-
-pub(crate) fn run(cmd: flags::Bench) -> Result<()> {
-    let (_repo, root, _config) = version::open(None)?;
-    let sh = Shell::new()?;
-    let work = dist::target_dir(&root).join("bench");
-    std::fs::create_dir_all(&work)?;
-    // A copy of this binary: `cargo xtask` in the warm row may rebuild (and so replace) ours.
-    let xtask = work.join("xtask");
-    std::fs::copy(std::env::current_exe()?, &xtask).context("copying the xtask binary")?;
-    if cmd.link_order {
-        return write_link_order(&sh, &root, &work, &xtask);
-    }
-    let quick = cmd.quick;
-    let runs = if quick { 3 } else { 7 };
-    let mut rows = Vec::new();
-
-    let sizes: &[(usize, usize, usize)] =
-        if quick { &[(1_000, 10, 200)] } else { &[(1_000, 10, 200), (10_000, 100, 1_000), (100_000, 1_000, 2_000)] };
-    let venv = python_venv(&sh, &work)?;
-    for &(commits, tags, past) in sizes {
-        let repo = work.join(format!("repo-{commits}"));
-        let step =
-            ui::step(format!("synthetic repository: {commits} commits, {tags} tags, HEAD {past} past the highest"));
-        synthetic_repo(&sh, &repo, commits, tags, past)?;
-        step.done();
-        for graph in [false, true] {
-            if graph {
-                cmd!(sh, "git -C {repo} commit-graph write --reachable").quiet().run()?;
-            }
-            let label =
-                format!("{commits} commits / {tags} tags / +{past}{}", if graph { ", commit-graph" } else { "" });
-            let (ours, theirs) = side_by_side(
-                runs,
-                &mut || Ok(cmd!(sh, "{xtask} version --repo {repo}").quiet().ignore_stdout().run()?),
-                &mut || Ok(cmd!(sh, "git -C {repo} describe --tags --long").quiet().ignore_stdout().run()?),
-            )?;
-            let goal = if graph {
-                "reported: git skips parsing commits with a commit-graph, which a fresh clone lacks"
-            } else {
-                "≤ 1.0× git describe --tags --long"
-            };
-            rows.push(Row {
-                what: format!("version, {label}"),
-                ours,
-                theirs: Some(theirs),
-                goal: goal.into(),
-                note: String::new(),
-            });
-            if !graph {
-                let python = venv.join("bin/python");
-                let conf = work.join("pyproject.toml");
-                let scm_runs = runs.min(3);
-                let (ours, theirs) = side_by_side(
-                    scm_runs,
-                    &mut || {
-                        Ok(cmd!(sh, "{xtask} version --format pep440 --repo {repo}").quiet().ignore_stdout().run()?)
-                    },
-                    &mut || {
-                        Ok(cmd!(sh, "{python} -W ignore -m setuptools_scm -c {conf} --root {repo}")
-                            .quiet()
-                            .ignore_stdout()
-                            .ignore_stderr()
-                            .run()?)
-                    },
-                )?;
-                rows.push(Row {
-                    what: format!("version --format pep440, {label}"),
-                    ours,
-                    theirs: Some(theirs),
-                    goal: "≥ 10× faster than setuptools_scm".into(),
-                    note: String::new(),
-                });
-            }
-        }
-    }
-
-    for shape in shapes() {
-        rows.push(shape_row(&sh, &work, &xtask, &shape)?);
-        if shape.slug == "tokio" {
-            rows.push(shape_json_row(&sh, &work, &xtask, &shape)?);
-        }
-    }
-
-    rows.push(packaging(&sh, &root, &work, runs)?);
-
-    let step = ui::step("warm `cargo xtask version`");
-    let mut samples = Vec::new();
-    cmd!(sh, "cargo xtask -q version").quiet().ignore_stdout().run()?;
-    for _ in 0..runs {
-        samples.push(time(&mut || {
-            Ok(cmd!(sh, "cargo xtask -q version").quiet().ignore_stdout().ignore_stderr().run()?)
-        })?);
-    }
-    rows.push(Row {
-        what: "warm `cargo xtask version` (whole process, nothing to rebuild)".into(),
-        ours: Stats::of(samples),
-        theirs: None,
-        goal: "≤ 0.2 s".into(),
-        note: String::new(),
-    });
-    step.done();
-
-    if quick {
-        ui::info("--quick: the cold build and the dev-release rows run in the full bench only");
-    } else {
-        rows.push(cold_build(&sh, &root, &work)?);
-        rows.extend(dev_release_rows(&sh, &root, &work, &xtask)?);
-        rows.push(moving_tags_row(&sh, &work, runs)?);
-        rows.push(parts_row(&sh, &root, &work, &xtask)?);
-    }
-
-    let mut report = report(&rows, quick, &sh)?;
-    if let Some((found, listed)) = link_order::coverage(&sh, &root, &xtask)? {
-        let _ = writeln!(
-            report,
-            "\nLink order: {found} of the {listed} functions in `{}` are in this binary; `cargo xtask bench --link-order` rewrites it.",
-            link_order::FILE
-        );
-        if found * 10 < listed * 9 {
-            ui::warn(format_args!("the link order is stale ({found} of {listed} functions found): `version` starts slower until `cargo xtask bench --link-order` rewrites {}", link_order::FILE));
-        }
-    }
-    print!("{report}");
-    let out = if quick { work.join("BENCHMARKS-quick.md") } else { root.join("BENCHMARKS.md") };
-    let existing = std::fs::read_to_string(&out).unwrap_or_default();
-    let notes = existing.split_once("\n## Notes\n").map(|(_, n)| format!("\n## Notes\n{n}")).unwrap_or_default();
-    std::fs::write(&out, format!("{report}{notes}")).with_context(|| format!("writing {out}"))?;
-    ui::info(format_args!("wrote {out}"));
-    Ok(())
 }
 
 /// A linear history of `commits` commits made with `git fast-import`, `tags` version tags spread
@@ -308,7 +363,7 @@ const SHAPE_RUNS: usize = 31;
 
 fn shape_row(sh: &Shell, work: &Utf8Path, xtask: &Utf8Path, shape: &Shape) -> Result<Row> {
     let repo = shape.dir(work);
-    let step = ui::step(format!("shape {}", shape.name));
+    let step = measuring(format!("shape {}", shape.name));
     shape_repo(sh, work, &repo, shape)?;
     let git = shape.git;
     let (ours, theirs) = side_by_side(
@@ -420,23 +475,6 @@ fn shape_repo(sh: &Shell, work: &Utf8Path, dir: &Utf8Path, shape: &Shape) -> Res
     Ok(())
 }
 
-/// `--link-order`: the bench's repository shapes, then the functions `version` runs in them,
-/// written where `xtask/build.rs` hands them to the linker.
-fn write_link_order(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Path) -> Result<()> {
-    let mut repos = Vec::new();
-    for shape in shapes() {
-        let repo = shape.dir(work);
-        shape_repo(sh, work, &repo, &shape)?;
-        repos.push(repo);
-    }
-    let step = ui::step("profiling `version` with callgrind");
-    let functions = link_order::profile(sh, xtask, &repos, work)?;
-    step.done();
-    let path = link_order::write(root, &functions)?;
-    ui::info(format_args!("wrote {path}: {} functions; the next build links them first", functions.len()));
-    Ok(())
-}
-
 /// A venv with setuptools_scm, made once under the bench directory.
 fn python_venv(sh: &Shell, work: &Utf8Path) -> Result<Utf8PathBuf> {
     let venv = work.join("venv");
@@ -447,7 +485,7 @@ fn python_venv(sh: &Shell, work: &Utf8Path) -> Result<Utf8PathBuf> {
     if !venv.join("bin/python").exists()
         || cmd!(sh, "{venv}/bin/python -c 'import setuptools_scm'").quiet().ignore_stderr().run().is_err()
     {
-        let step = ui::step("a Python venv with setuptools_scm");
+        let step = measuring("a Python venv with setuptools_scm");
         cmd!(sh, "python3 -m venv {venv}").quiet().run()?;
         cmd!(sh, "{venv}/bin/pip install --quiet setuptools-scm==10.3.4").quiet().run()?;
         step.done();
@@ -455,55 +493,58 @@ fn python_venv(sh: &Shell, work: &Utf8Path) -> Result<Utf8PathBuf> {
     Ok(venv)
 }
 
-/// The workspace's first service: what the packaging and signing rows work on.
-fn first_service(root: &Utf8Path) -> Result<crate::services::Service> {
-    let views = crate::workspace::Workspace::open(Some(root))?.all_services()?;
-    Ok(views.first().context("the workspace has no service")?.service().clone())
-}
-
-/// Our packaging of the release binary against `tar -cf - … | gzip -6` of the same files.
-fn packaging(sh: &Shell, root: &Utf8Path, work: &Utf8Path, runs: usize) -> Result<Row> {
-    let target = "x86_64-unknown-linux-musl";
-    let service = first_service(root)?;
-    let (package, bin) = (&service.package, &service.bin);
-    let binary = dist::target_dir(root).join(target).join("release").join(bin);
-    if !binary.exists() {
-        let step = ui::step("building the release binary to package");
-        cmd!(sh, "cargo build --quiet --release --locked -p {package} --bin {bin} --target {target}").run()?;
-        step.done();
-    }
-    let data = std::fs::read(&binary)?;
+/// `dist` of the release binary for one target with nothing to rebuild, as a person runs it in a
+/// clone of this workspace (cargo's freshness check, the version, the package, `SHA256SUMS`),
+/// against the same `cargo build` and `tar -cf - … | gzip -6` of the package's files; and the
+/// two packages' sizes. Each side builds into its own target directory once, before the clock.
+fn packaging(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Path, runs: usize) -> Result<Row> {
+    let target = TARGETS[0];
+    let clone = work.join("dist-clone");
+    let _ = std::fs::remove_dir_all(&clone);
+    cmd!(sh, "git clone -q {root} {clone}").run()?;
+    let _dir = sh.push_dir(&clone);
+    let (ours_target, raw_target) = (work.join("dist-target"), work.join("dist-target-raw"));
+    let dist = || -> Result<()> {
+        let _target = sh.push_env("CARGO_TARGET_DIR", &ours_target);
+        Ok(cmd!(sh, "{xtask} -q dist --target {target}").quiet().ignore_stdout().run()?)
+    };
+    let raw_build = || -> Result<()> {
+        Ok(cmd!(sh, "cargo build --quiet --release --locked -p {SERVICE} --bin {SERVICE} --target {target} --target-dir {raw_target}").quiet().run()?)
+    };
+    let step = measuring("building the release binary to package, once for each side");
+    dist()?;
+    raw_build()?;
+    step.done();
+    // The files of the package `dist` wrote, unpacked: what the raw side packs.
+    let package = std::fs::read_dir(clone.join("dist"))?
+        .filter_map(|e| Utf8PathBuf::from_path_buf(e.ok()?.path()).ok())
+        .find(|p| p.as_str().ends_with(&format!("-{target}.tar.gz")))
+        .context("dist wrote no .tar.gz")?;
     let stage = work.join("package");
     let _ = std::fs::remove_dir_all(&stage);
-    std::fs::create_dir_all(stage.join("bin"))?;
-    std::fs::write(stage.join("bin").join(bin), &data)?;
-    let readme = std::fs::read(root.join(&service.dir).join("README.md")).unwrap_or_default();
-    std::fs::write(stage.join("README.md"), &readme)?;
+    std::fs::create_dir_all(&stage)?;
+    cmd!(sh, "tar -xzf {package} -C {stage}").run()?;
+    let mut files: Vec<String> =
+        std::fs::read_dir(&stage)?.map(|e| Ok(e?.file_name().to_string_lossy().into_owned())).collect::<Result<_>>()?;
+    files.sort();
+    let binary_size = std::fs::metadata(stage.join("bin").join(SERVICE))?.len();
     let theirs_out = work.join("theirs.tar.gz");
-    let entries = || {
-        vec![
-            dist::Entry { path: format!("bin/{bin}"), mode: 0o755, data: data.clone() },
-            dist::Entry { path: "README.md".into(), mode: 0o644, data: readme.clone() },
-        ]
-    };
-    let mut our_size = 0;
-    let script = format!("tar -cf - -C {stage} bin README.md | gzip -6 > {theirs_out}");
-    let (ours, theirs) = side_by_side(
-        runs,
-        &mut || {
-            let bytes = dist::tar_gz(entries(), 0)?;
-            our_size = bytes.len();
-            std::fs::write(work.join("ours.tar.gz"), bytes)?;
-            Ok(())
-        },
-        &mut || Ok(cmd!(sh, "sh -c {script}").quiet().run()?),
-    )?;
-    let their_size = std::fs::metadata(&theirs_out)?.len() as usize;
+    let script = format!("tar -cf - -C {stage} {} | gzip -6 > {theirs_out}", files.join(" "));
+    let (ours, theirs) = side_by_side(runs, &mut || dist(), &mut || {
+        raw_build()?;
+        Ok(cmd!(sh, "sh -c {script}").quiet().run()?)
+    })?;
+    let (our_size, their_size) = (std::fs::metadata(&package)?.len(), std::fs::metadata(&theirs_out)?.len());
     Ok(Row {
-        what: format!("packaging the release binary ({} KiB)", data.len() / 1024),
+        what: format!(
+            "`dist` of the release binary ({} KiB) for one target, nothing to rebuild, vs `cargo build` + `tar \\| gzip -6`",
+            binary_size / 1024
+        ),
         ours,
         theirs: Some(theirs),
-        goal: "≤ 1.0× time, ≤ size of `tar \\| gzip -6`".into(),
+        // `dist` also reads the services (`cargo metadata`), the version, and writes the
+        // manifest and `SHA256SUMS`: about 10 ms over the raw commands (BENCHMARKS.md).
+        goal: "≤ 1.2× time, ≤ size of `tar \\| gzip -6`".into(),
         note: format!(
             "size {our_size} vs {their_size} bytes ({:+.2}%)",
             (our_size as f64 / their_size as f64 - 1.0) * 100.0
@@ -511,24 +552,93 @@ fn packaging(sh: &Shell, root: &Utf8Path, work: &Utf8Path, runs: usize) -> Resul
     })
 }
 
+/// This workspace's xtask built from an empty target directory (dev profile, what `cargo xtask`
+/// runs): a contributor's first `cargo xtask`.
 fn cold_build(sh: &Shell, root: &Utf8Path, work: &Utf8Path) -> Result<Row> {
-    let step = ui::step("xtask cold build (cargo build -p xtask from clean)");
-    let dir = work.join("cold-target");
-    let _ = std::fs::remove_dir_all(&dir);
-    let _guard = sh.push_dir(root);
-    let secs = time(&mut || Ok(cmd!(sh, "cargo build --quiet --locked -p xtask --target-dir {dir}").quiet().run()?))?;
-    let tree = cmd!(sh, "cargo tree --locked -p xtask -e normal --prefix none").quiet().read()?;
-    let mut crates: Vec<&str> = tree.lines().map(|l| l.split(" (").next().unwrap_or(l)).collect();
-    crates.sort();
-    crates.dedup();
+    let step = measuring("xtask cold build (cargo build -p xtask from an empty target directory)");
+    let secs = fresh_build(sh, root, &work.join("cold-target"), &["--locked"])?;
     step.done();
     Ok(Row {
-        what: "xtask cold build, dev profile".into(),
+        what: "xtask cold build, dev profile (this workspace's, with `bench`)".into(),
         ours: Stats::once(secs),
         theirs: None,
         goal: "≤ 40 s on 2 cores".into(),
-        note: format!("{} crates in the dependency tree", crates.len()),
+        note: format!("{} crates in the dependency tree", crates_in_tree(sh, root, &["--locked"])?),
     })
+}
+
+/// An adopter's xtask built from an empty target directory: a fresh workspace holding only the
+/// `xtask` README's "Adopting the pipeline in another workspace" writes (the library by path, a
+/// `main` that calls it), with this workspace's `[profile.dev…]` tables copied as an adopter
+/// would. Its dependencies are resolved afresh, the newest each requirement allows, as an
+/// adopter gets them, and fetched before the clock starts.
+fn adopter_cold_build(sh: &Shell, root: &Utf8Path, work: &Utf8Path) -> Result<Row> {
+    let step = measuring("an adopter's xtask cold build (a fresh workspace, the library by path)");
+    let ws = work.join("adopter");
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml"))?;
+    let library = root.join("release-pipeline");
+    write_tree(
+        &ws,
+        &[
+            ("Cargo.toml", format!("[workspace]\nmembers = [\"xtask\"]\nresolver = \"2\"\n\n{}", dev_profiles(&manifest))),
+            ("xtask/Cargo.toml", format!("[package]\nname = \"xtask\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\nrelease-pipeline = {{ path = \"{library}\" }}\n")),
+            ("xtask/src/main.rs", "fn main() -> std::process::ExitCode {\n    release_pipeline::main()\n}\n".into()),
+        ],
+    )?;
+    cmd!(sh, "cargo fetch --quiet --manifest-path {ws}/Cargo.toml").run()?;
+    let secs = fresh_build(sh, &ws, &ws.join("target"), &[])?;
+    step.done();
+    Ok(Row {
+        what: "an adopter's xtask cold build, dev profile (a fresh workspace: the library by path, these dev profiles, dependencies resolved afresh)".into(),
+        ours: Stats::once(secs),
+        theirs: None,
+        goal: "≤ 40 s on 2 cores".into(),
+        note: format!("{} crates in the dependency tree", crates_in_tree(sh, &ws, &[])?),
+    })
+}
+
+/// A fresh directory `dir` holding these files (path under `dir`, text).
+fn write_tree(dir: &Utf8Path, files: &[(&str, String)]) -> Result<()> {
+    let _ = std::fs::remove_dir_all(dir);
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().context("a file has a directory")?)?;
+        std::fs::write(&path, text).with_context(|| format!("writing {path}"))?;
+    }
+    Ok(())
+}
+
+/// The `[profile.dev…]` tables of a manifest, whole.
+fn dev_profiles(manifest: &str) -> String {
+    let mut inside = false;
+    let mut out = String::new();
+    for line in manifest.lines() {
+        if line.starts_with('[') {
+            inside = line.starts_with("[profile.dev");
+        }
+        if inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// `cargo build -p xtask` of `workspace` into `dir`, emptied first: the seconds it took.
+fn fresh_build(sh: &Shell, workspace: &Utf8Path, dir: &Utf8Path, flags: &[&str]) -> Result<f64> {
+    let _ = std::fs::remove_dir_all(dir);
+    let _in = sh.push_dir(workspace);
+    time(&mut || Ok(cmd!(sh, "cargo build --quiet {flags...} -p xtask --target-dir {dir}").quiet().run()?))
+}
+
+/// The crates `cargo build -p xtask` compiles in `workspace` (build dependencies left out).
+fn crates_in_tree(sh: &Shell, workspace: &Utf8Path, flags: &[&str]) -> Result<usize> {
+    let _in = sh.push_dir(workspace);
+    let tree = cmd!(sh, "cargo tree {flags...} -p xtask -e normal --prefix none").quiet().read()?;
+    let mut crates: Vec<&str> = tree.lines().map(|l| l.split(" (").next().unwrap_or(l)).collect();
+    crates.sort();
+    crates.dedup();
+    Ok(crates.len())
 }
 
 /// The local dev release: a first run in a fresh clone against a rerun with nothing changed,
@@ -541,7 +651,7 @@ fn dev_release_rows(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Pa
     let _ = std::fs::remove_dir_all(&target_dir);
     let _dir = sh.push_dir(&clone);
     let _env = sh.push_env("CARGO_TARGET_DIR", &target_dir);
-    let step = ui::step("local dev release: first run in a fresh clone, then a rerun");
+    let step = measuring("local dev release: first run in a fresh clone, then a rerun");
     let first = time(&mut || Ok(cmd!(sh, "{xtask} -q dev-release --local").quiet().ignore_stdout().run()?))?;
     let mut reruns = Vec::new();
     for _ in 0..3 {
@@ -551,7 +661,7 @@ fn dev_release_rows(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Pa
 
     // What a dry run costs now that it makes the preflight (docker, buildx, qemu, host facts) and
     // plans every step, against reading the version alone.
-    let step = ui::step("dry run: plan, preflight and steps, against `version`");
+    let step = measuring("dry run: plan, preflight and steps, against `version`");
     let mut dry = Vec::new();
     let mut version = Vec::new();
     for _ in 0..5 {
@@ -563,9 +673,9 @@ fn dev_release_rows(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Pa
     step.done();
 
     // The same work by hand: cargo build for the three targets, then the two docker builds.
-    let step = ui::step("xtask overhead: whole dev release against raw cargo build + docker buildx build");
+    let step = measuring("xtask overhead: whole dev release against raw cargo build + docker buildx build");
     // A change to the service's source, so cargo rebuilds it.
-    let src = clone.join(&first_service(root)?.dir).join("src");
+    let src = clone.join(SERVICE).join("src");
     let touch = if src.join("lib.rs").exists() { src.join("lib.rs") } else { src.join("main.rs") };
     let mut whole = Vec::new();
     let mut raw = Vec::new();
@@ -627,8 +737,7 @@ fn report(rows: &[Row], quick: bool, sh: &Shell) -> Result<String> {
         .unwrap_or(0)
         / 1024
         / 1024;
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs() as i64;
+    let now = cmd!(sh, "date -u +%Y-%m-%dT%H:%M:%SZ").quiet().read()?;
     let git = cmd!(sh, "git --version").quiet().read().unwrap_or_default();
     let mut out = String::new();
     let _ = writeln!(out, "# Benchmarks\n");
@@ -637,7 +746,7 @@ fn report(rows: &[Row], quick: bool, sh: &Shell) -> Result<String> {
         "Made by `cargo xtask bench{}` on {} ({cores} cores, {mem} GiB; {cpu}; {git}), {}.",
         if quick { " --quick" } else { "" },
         std::env::consts::ARCH,
-        dist::rfc3339(now)
+        now
     );
     let _ =
         writeln!(out, "Each pair ran alternately in one process; times are median (min–max). Ratio = ours / theirs.\n");
@@ -688,64 +797,65 @@ fn bench_registry(sh: &Shell, work: &Utf8Path) -> Result<BenchRegistry> {
     anyhow::bail!("docker-registry did not start on port {port}")
 }
 
-/// What the release's tag step costs now that it re-reads the registry before each write and
-/// converges afterwards, against the blind copies it made before (three moving tags, each
-/// starting on an older release).
-fn moving_tags_row(sh: &Shell, work: &Utf8Path, runs: usize) -> Result<Row> {
-    let step = ui::step("moving tags: re-read and converge against blind copies");
+/// What placing a release's moving tags costs now that each is decided on a fresh read of the
+/// registry (the candidate's images, labels and git tag checked), copied by digest and read
+/// again: `reconcile --apply` over three moving tags left on an older release, in a workspace of
+/// one context and one platform; against three blind `skopeo copy`s.
+fn moving_tags_row(sh: &Shell, work: &Utf8Path, xtask: &Utf8Path, runs: usize) -> Result<Row> {
+    let step = measuring("moving tags: reconcile --apply against blind copies");
     let registry = bench_registry(sh, work)?;
     let repository = format!("127.0.0.1:{}/bench/tiny", registry.port);
-    let context = work.join("tiny");
-    std::fs::create_dir_all(&context)?;
-    std::fs::write(
-        context.join("Dockerfile"),
-        "FROM scratch\nARG V\nARG R\nLABEL org.opencontainers.image.version=$V org.opencontainers.image.revision=$R\nCOPY v /v\n",
+    let ws = work.join("tiny");
+    write_tree(
+        &ws,
+        &[
+            ("Cargo.toml", format!("[workspace]\nmembers = [\"tiny\"]\nresolver = \"2\"\n\n[workspace.metadata.release-pipeline]\nimage = \"{repository}\"\n\n[[workspace.metadata.release-pipeline.context]]\ndir = \"image\"\nplatforms = [\"linux/amd64\"]\n")),
+            ("tiny/Cargo.toml", "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n".into()),
+            ("tiny/src/main.rs", "fn main() {}\n".into()),
+            ("image/Dockerfile", "FROM scratch\nARG V\nARG R\nLABEL org.opencontainers.image.version=$V org.opencontainers.image.revision=$R org.release-pipeline.context=image\nCOPY v /v\n".into()),
+        ],
     )?;
-    for version in ["0.9.0", "1.0.0"] {
-        std::fs::write(context.join("v"), version)?;
-        let tag = format!("{repository}:{version}");
-        cmd!(sh, "docker buildx build --quiet --platform linux/amd64 --provenance=false --build-arg V={version} --build-arg R={BENCH_COMMIT} --tag {tag} --push {context}").quiet().ignore_stdout().run()?;
-    }
-    let docker = Docker::connect()?;
+    let _in = sh.push_dir(&ws);
+    let git = ["-c", "user.name=Bench", "-c", "user.email=bench@example.com"];
+    cmd!(sh, "git init -q -b main").run()?;
+    cmd!(sh, "git add -A").run()?;
+    cmd!(sh, "git {git...} commit -q -m bench").run()?;
+    let commit = cmd!(sh, "git rev-parse HEAD").read()?;
     let (old, new) = ("0.9.0", "1.0.0");
+    for version in [old, new] {
+        cmd!(sh, "git tag {version}").run()?;
+        std::fs::write(ws.join("image/v"), version)?;
+        let tag = format!("{repository}:{version}");
+        cmd!(sh, "docker buildx build --quiet --platform linux/amd64 --provenance=false --build-arg V={version} --build-arg R={commit} --tag {tag} --push image").quiet().ignore_stdout().run()?;
+    }
     let moving = ["1.0", "1", "latest"];
-    let image = ImagePlan {
-        context: "tiny".into(),
-        repository: repository.clone(),
-        platforms: vec!["linux/amd64".into()],
-        tag: "1.0.0".to_owned(),
-        moving_tags: moving.iter().map(|m| m.to_string()).collect(),
-        tag_prefix: String::new(),
-        push: true,
+    let copy = |from: &str, to: &str| -> Result<()> {
+        let (from, to) = (format!("docker://{repository}:{from}"), format!("docker://{repository}:{to}"));
+        Ok(cmd!(
+            sh,
+            "skopeo copy --quiet --all --preserve-digests --src-tls-verify=false --dest-tls-verify=false {from} {to}"
+        )
+        .quiet()
+        .run()?)
     };
-    let ours_version = semver::Version::new(1, 0, 0);
-    let tiny = vec![crate::releases::Context {
-        prefix: String::new(),
-        dir: image.context.clone(),
-        platforms: image.platforms.clone(),
-    }];
     let reset = || -> Result<()> {
         for tag in moving {
-            docker.copy_tag(&repository, old, tag)?;
+            copy(old, tag)?;
         }
         Ok(())
     };
+    let reconcile = || -> Result<()> { Ok(cmd!(sh, "{xtask} -q reconcile --apply").quiet().ignore_stdout().run()?) };
+    // The first run also places `0.9`, which stays.
+    reset()?;
+    reconcile()?;
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..runs.min(5) {
         reset()?;
-        ours.push(time(&mut || {
-            // Both releases are "ours": git tags of this commit, as the images' labels say.
-            let commits = [("0.9.0", BENCH_COMMIT), ("1.0.0", BENCH_COMMIT)]
-                .map(|(v, c)| (semver::Version::parse(v).expect("a version"), c.to_owned()));
-            let mut qualifier =
-                crate::releases::Qualifier::of(&docker, &repository, tiny.clone(), commits.into(), Vec::new(), None);
-            execute::move_tags(&docker, &ours_version, &image, &[""], &mut qualifier)?;
-            Ok(())
-        })?);
+        ours.push(time(&mut || reconcile())?);
         reset()?;
         theirs.push(time(&mut || {
             for tag in moving {
-                docker.copy_tag(&repository, new, tag)?;
+                copy(new, tag)?;
             }
             Ok(())
         })?);
@@ -753,7 +863,7 @@ fn moving_tags_row(sh: &Shell, work: &Utf8Path, runs: usize) -> Result<Row> {
     step.done();
     let (ours, theirs) = (Stats::of(ours), Stats::of(theirs));
     Ok(Row {
-        what: "moving tags of a release: re-read, write, read again (3 tags) vs blind skopeo copies".into(),
+        what: "moving tags of a release: `reconcile --apply`, deciding on a fresh read, copying, reading again (3 tags) vs blind skopeo copies".into(),
         ours,
         theirs: Some(theirs),
         goal: "≤ 1 s added per image".into(),
@@ -761,6 +871,76 @@ fn moving_tags_row(sh: &Shell, work: &Utf8Path, runs: usize) -> Result<Row> {
             "added {} per image; a retry costs nothing until a call fails",
             fmt_secs((ours.median - theirs.median).max(0.0))
         ),
+    })
+}
+
+/// What signing adds to a dev release pushed to a registry: the same dev release of this
+/// workspace signed (`sign = "all"`: an SBOM per target, a provenance per image, the
+/// attestations, the signatures, `sign-blob` of `SHA256SUMS`) against unsigned, each in its own
+/// clone and target directory (the signed clone has one commit more: another version, so
+/// another build), on warm cargo and buildx caches (the first pair warms them and is not
+/// counted).
+fn signing_row(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Path, runs: usize) -> Result<Row> {
+    let step = measuring("signing: a signed dev release against the same unsigned");
+    let registry = bench_registry(sh, work)?;
+    let repository = format!("127.0.0.1:{}/bench/signing", registry.port);
+    let _repository = sh.push_env("RELEASE_REPOSITORY", &repository);
+    let (signed, unsigned) = (work.join("signing-signed"), work.join("signing-unsigned"));
+    for clone in [&signed, &unsigned] {
+        let _ = std::fs::remove_dir_all(clone);
+        cmd!(sh, "git clone -q {root} {clone}").run()?;
+    }
+    let password = format!("bench-{}", std::process::id());
+    let key = {
+        let _in = sh.push_dir(&signed);
+        cmd!(sh, "cosign generate-key-pair")
+            .env("COSIGN_PASSWORD", &password)
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()?;
+        let key = std::fs::read_to_string(signed.join("cosign.key"))?;
+        std::fs::remove_file(signed.join("cosign.key"))?;
+        let mut manifest = std::fs::read_to_string(signed.join("Cargo.toml"))?;
+        manifest
+            .push_str("\n[workspace.metadata.release-pipeline.signing]\nsign = \"all\"\npublic-key = \"cosign.pub\"\n");
+        std::fs::write(signed.join("Cargo.toml"), manifest)?;
+        cmd!(sh, "git add Cargo.toml cosign.pub").run()?;
+        cmd!(sh, "git -c user.name=Bench -c user.email=bench@example.com commit -q -m signing").run()?;
+        key
+    };
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for n in 0..=runs.min(3) {
+        let _in = sh.push_dir(&signed);
+        let _target = sh.push_env("CARGO_TARGET_DIR", work.join("signing-signed-target"));
+        let branch = format!("bench-signed-{n}");
+        ours.push(time(&mut || {
+            Ok(cmd!(sh, "{xtask} -q dev-release --branch {branch}")
+                .env("COSIGN_PRIVATE_KEY", &key)
+                .env("COSIGN_PASSWORD", &password)
+                .quiet()
+                .ignore_stdout()
+                .run()?)
+        })?);
+        let _in = sh.push_dir(&unsigned);
+        let _target = sh.push_env("CARGO_TARGET_DIR", work.join("signing-unsigned-target"));
+        let branch = format!("bench-unsigned-{n}");
+        theirs.push(time(&mut || {
+            Ok(cmd!(sh, "{xtask} -q dev-release --branch {branch}").quiet().ignore_stdout().run()?)
+        })?);
+    }
+    // The signed side did sign: cosign's signature tags are there.
+    let tags = cmd!(sh, "skopeo list-tags --tls-verify=false docker://{repository}").quiet().read()?;
+    anyhow::ensure!(tags.contains(".sig\""), "the signed dev releases left no signature in {repository}: {tags}");
+    step.done();
+    let counted = |samples: Vec<f64>| Stats::of(samples.into_iter().skip(1).collect());
+    let (ours, theirs) = (counted(ours), counted(theirs));
+    Ok(Row {
+        what: "signing a dev release of a three-platform and a one-platform image: SBOMs, provenances, attestations, signatures, sign-blob (vs the same dev release unsigned), pushed".into(),
+        ours,
+        theirs: Some(theirs),
+        goal: "≤ 3 s added per three-platform image, ≤ 1 s per one-platform image".into(),
+        note: format!("signing adds {}", fmt_secs((ours.median - theirs.median).max(0.0))),
     })
 }
 
@@ -832,7 +1012,7 @@ impl Drop for SecondEngine {
     }
 }
 
-/// A dev release spread over two engines, as issue 17's test runs it: the x86_64 part on the
+/// A dev release spread over two engines, as `tests/parts.rs` runs it: the x86_64 part on the
 /// default engine and the two ARM parts on a second one, side by side, each in its own clone,
 /// then the merge; against one whole dev release on the default engine. Every run pushes a new
 /// branch of one commit to a registry of the bench's own, with warm cargo and buildx caches
@@ -840,12 +1020,12 @@ impl Drop for SecondEngine {
 /// same two cores, so the parts cannot finish sooner than one run: the figure is what splitting
 /// costs, not what it gains on separate machines.
 fn parts_row(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Path) -> Result<Row> {
-    let step = ui::step("parts: three --part runs on two engines and a merge, against one dev release");
+    let step = measuring("parts: three --part runs on two engines and a merge, against one dev release");
     let registry = bench_registry(sh, work)?;
     let node2 = SecondEngine::start(sh)?;
     let _target = sh.push_env("CARGO_TARGET_DIR", work.join("dev-release-target"));
     let _repository = sh.push_env("RELEASE_REPOSITORY", format!("127.0.0.1:{}/bench/service", registry.port));
-    let targets: Vec<String> = crate::config::Config::load(root)?.targets.into_iter().map(|t| t.target).collect();
+    let targets = TARGETS;
     let mut clones = Vec::new();
     for target in &targets {
         let clone = work.join(format!("parts-clone-{target}"));
@@ -870,8 +1050,11 @@ fn parts_row(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Path) -> 
             let waits: Vec<String> = (0..targets.len()).map(|i| format!("wait $p{i}")).collect();
             script.push_str(&waits.join(" && "));
             cmd!(sh, "sh -c {script}").quiet().run()?;
-            let parts: Vec<Utf8PathBuf> =
-                targets.iter().zip(&clones).map(|(t, clone)| crate::plan::parts::part_path(clone, t)).collect();
+            let parts: Vec<Utf8PathBuf> = targets
+                .iter()
+                .zip(&clones)
+                .map(|(t, clone)| clone.join("dist").join(format!("part-{t}.json")))
+                .collect();
             let parts = &parts;
             let _dir = sh.push_dir(&clones[0]);
             merges.push(time(&mut || Ok(cmd!(sh, "{xtask} -q merge {parts...}").quiet().ignore_stdout().run()?))?);
@@ -896,6 +1079,3 @@ fn parts_row(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Path) -> 
         note: format!("the merge alone {}", fmt_secs(merges.median)),
     })
 }
-
-/// The commit the moving-tag bench's images and their git tags name.
-const BENCH_COMMIT: &str = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
