@@ -17,6 +17,7 @@ mod flags;
 mod gather;
 mod interrupt;
 mod local_run;
+mod newtype;
 mod pipeline;
 mod plan;
 mod platform;

@@ -1,73 +1,30 @@
-//! A platform as docker names it, `os/arch[/variant]` (`linux/amd64`, `linux/arm/v7`): checked
-//! once when the configuration is read, a string again only at the edges (command lines, JSON,
-//! package manifests).
-use std::{borrow::Borrow, fmt, ops::Deref};
+//! A platform as docker names it, `os/arch[/variant]` (`linux/amd64`, `linux/arm/v7`), and a
+//! target triple as rustc names it (`x86_64-unknown-linux-musl`): checked once when they come in
+//! (the configuration, a part's result, a package's manifest, a registry's answer), a string
+//! again only at the edges (command lines, JSON, file names).
+use std::ops::Deref;
 
-use serde::{Deserialize, Serialize};
+use crate::newtype::string_newtype;
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub(crate) struct Platform(String);
-
-impl Platform {
+string_newtype!(
     /// `os/arch` or `os/arch/variant`, each part letters, digits or `_`.
-    pub(crate) fn parse(text: &str) -> Result<Platform, String> {
+    Platform,
+    |text| {
         let parts: Vec<&str> = text.split('/').collect();
         let valid = (2..=3).contains(&parts.len())
             && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
         if valid {
-            Ok(Platform(text.to_owned()))
+            Ok(())
         } else {
             Err(format!("`{text}` is not a platform like linux/amd64 or linux/arm/v7"))
         }
     }
-
-    pub(crate) fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for Platform {
-    type Error = String;
-    fn try_from(text: String) -> Result<Platform, String> {
-        Platform::parse(&text)
-    }
-}
-
-impl From<Platform> for String {
-    fn from(p: Platform) -> String {
-        p.0
-    }
-}
+);
 
 impl Deref for Platform {
     type Target = str;
     fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Borrow<str> for Platform {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl PartialEq<str> for Platform {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for Platform {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
+        self.as_str()
     }
 }
 
@@ -78,6 +35,23 @@ impl From<&str> for Platform {
         Platform::parse(text).unwrap_or_else(|why| panic!("{why}"))
     }
 }
+
+string_newtype!(
+    /// A target triple: `-`-separated words of lowercase letters, digits, `_` and `.` (rustc's
+    /// `thumbv8m.main-none-eabi`, cargo-zigbuild's `x86_64-unknown-linux-gnu.2.17`), the first
+    /// not starting with `.`. It names files (`dist/part-<target>.json`) and directories
+    /// (`target/<target>/`), so it holds no `/` and never starts with `-`.
+    TargetTriple,
+    |text| {
+        let word = |w: &str| !w.is_empty() && w.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.'));
+        let mut words = text.split('-');
+        if words.clone().count() >= 2 && words.all(word) && !text.starts_with('.') {
+            Ok(())
+        } else {
+            Err(format!("`{text}` is not a target triple like x86_64-unknown-linux-musl"))
+        }
+    }
+);
 
 #[cfg(test)]
 mod tests {
@@ -90,6 +64,35 @@ mod tests {
         }
         for bad in ["linux", "linux/", "/amd64", "linux/arm/v7/x", "linux/amd 64", "linux/arm-64", ""] {
             assert!(Platform::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn target_triples() {
+        for good in [
+            "x86_64-unknown-linux-musl",
+            "armv7-unknown-linux-gnueabihf",
+            "thumbv8m.main-none-eabi",
+            "x86_64-unknown-linux-gnu.2.17",
+            "wasm32-wasip1",
+        ] {
+            assert_eq!(TargetTriple::parse(good).unwrap().as_str(), good);
+        }
+        for bad in [
+            "",
+            "x86_64",
+            "-x86_64-linux",
+            "x86_64--linux",
+            "x86_64-linux-",
+            "X86_64-unknown-linux-musl",
+            "../x-y",
+            "x86_64-unknown-linux-musl/..",
+            ".x-y",
+            "x86_64 unknown-linux",
+            "x86_64-unknown-linux-musl\n",
+        ] {
+            let err = TargetTriple::parse(bad).unwrap_err();
+            assert!(err.ends_with("is not a target triple like x86_64-unknown-linux-musl"), "{bad:?}: {err}");
         }
     }
 }

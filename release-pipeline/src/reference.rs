@@ -2,6 +2,8 @@
 //! so a bad `image` is one clear error in the plan instead of docker's raw message half-way.
 use std::fmt;
 
+use crate::newtype::{is_lower_hex, string_newtype};
+
 /// A repository without tag or digest: `127.0.0.1:5000/acme/service`, `ghcr.io/acme/service`,
 /// `acme/service` (Docker Hub).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,50 +82,20 @@ impl fmt::Display for ImageRef<'_> {
     }
 }
 
-/// A manifest digest, `sha256:` and 64 lowercase hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(into = "String", try_from = "String")]
-pub(crate) struct Digest(String);
-
-impl Digest {
-    pub(crate) fn parse(text: &str) -> Result<Digest, String> {
-        let hex = text.strip_prefix("sha256:").unwrap_or("");
-        if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
-            return Err(format!("`{text}` is not a digest (sha256: and 64 lowercase hex digits)"));
-        }
-        Ok(Digest(text.to_owned()))
+string_newtype!(
+    /// A manifest digest, `sha256:` and 64 lowercase hex digits.
+    Digest,
+    |text| match text.strip_prefix("sha256:") {
+        Some(hex) if is_lower_hex(hex, 64) => Ok(()),
+        _ => Err(format!("`{text}` is not a digest (sha256: and 64 lowercase hex digits)")),
     }
-
-    pub(crate) fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for Digest {
-    type Error = String;
-    fn try_from(text: String) -> Result<Digest, String> {
-        Digest::parse(&text)
-    }
-}
-
-impl From<Digest> for String {
-    fn from(d: Digest) -> String {
-        d.0
-    }
-}
-
-impl fmt::Display for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+);
 
 /// What a user's image reference selects in its repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Selector {
     Tag(String),
-    /// `sha256:<64 hex>`.
-    Digest(String),
+    Digest(Digest),
 }
 
 /// A user's image reference, `repo:tag` or `repo@sha256:…` (no tag means `latest`, as docker
@@ -139,7 +111,7 @@ impl UserRef {
         let (name, selector) = match text.split_once('@') {
             Some((name, digest)) => {
                 let digest = Digest::parse(digest).map_err(|e| format!("`{text}`: {e}"))?;
-                (name, Selector::Digest(digest.to_string()))
+                (name, Selector::Digest(digest))
             }
             None => match text.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')) {
                 Some((name, tag)) => {
@@ -251,13 +223,29 @@ mod tests {
         let digest = format!("sha256:{}", "ab".repeat(32));
         let by_digest = UserRef::parse(&format!("127.0.0.1:5000/acme/service@{digest}")).unwrap();
         assert_eq!(by_digest.repository.to_string(), "127.0.0.1:5000/acme/service");
-        assert_eq!(by_digest.selector, Selector::Digest(digest.clone()));
+        assert_eq!(by_digest.selector, Selector::Digest(Digest::parse(&digest).unwrap()));
         let by_tag = UserRef::parse("127.0.0.1:5000/acme/service:rpi-1.2.3").unwrap();
         assert_eq!(by_tag.selector, Selector::Tag("rpi-1.2.3".into()));
         assert_eq!(by_tag.to_string(), "127.0.0.1:5000/acme/service:rpi-1.2.3");
         assert_eq!(UserRef::parse("127.0.0.1:5000/acme/service").unwrap().selector, Selector::Tag("latest".into()));
         for bad in ["r/s@sha256:abc", "r/s@md5:00", "r/s:.bad", "R/S:1", ""] {
             assert!(UserRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn digests() {
+        let hex = "0123456789abcdef".repeat(4);
+        assert_eq!(Digest::parse(&format!("sha256:{hex}")).unwrap().as_str(), format!("sha256:{hex}"));
+        for bad in [
+            hex.clone(),
+            format!("sha256:{}", hex.to_uppercase()),
+            format!("sha256:{hex}0"),
+            format!("sha512:{hex}"),
+            "sha256:".to_owned(),
+        ] {
+            let err = Digest::parse(&bad).unwrap_err();
+            assert!(err.ends_with("is not a digest (sha256: and 64 lowercase hex digits)"), "{bad}: {err}");
         }
     }
 

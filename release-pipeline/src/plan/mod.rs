@@ -62,40 +62,7 @@ fn display_all<S: serde::Serializer>(versions: &[Version], s: S) -> Result<S::Ok
     s.collect_seq(versions.iter().map(|v| v.to_string()))
 }
 
-/// A commit id (written out as its 40 hex digits at the edges only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(into = "String", try_from = "String")]
-pub(crate) struct CommitId(git2::Oid);
-
-impl TryFrom<String> for CommitId {
-    type Error = String;
-    fn try_from(hex: String) -> Result<CommitId, String> {
-        CommitId::parse(&hex).ok_or_else(|| format!("`{hex}` is not a commit id (40 hex digits)"))
-    }
-}
-
-impl CommitId {
-    /// A full commit id (40 hex digits), or `None`.
-    pub(crate) fn parse(hex: &str) -> Option<CommitId> {
-        git2::Oid::from_str(hex).ok().filter(|_| hex.len() == 40).map(CommitId)
-    }
-
-    pub(crate) fn oid(self) -> git2::Oid {
-        self.0
-    }
-}
-
-impl std::fmt::Display for CommitId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl From<CommitId> for String {
-    fn from(c: CommitId) -> String {
-        c.to_string()
-    }
-}
+pub(crate) use crate::repo::CommitId;
 
 /// One image context's build: its one immutable tag (the version or the branch tag) and the
 /// moving tags that follow it. `--json` writes them as `tags` (every tag, the immutable one
@@ -244,7 +211,7 @@ impl PlanInput {
             kind,
             reason,
             version: PlanVersion { semver: self.version.semver.clone(), pep440: self.version.pep440.clone() },
-            commit: self.version.commit.as_deref().and_then(CommitId::parse),
+            commit: self.version.commit.as_deref().and_then(|c| CommitId::parse(c).ok()),
             branch: self.branch.clone(),
             tag,
             local: self.local(),
