@@ -8,7 +8,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::{
     config::Config,
-    dist::{self, Manifest, SUMS},
+    dist::{self, DistLayout, Format, Manifest, Sha256, Sha256Sums, SUMS},
     error, flags,
     platform::Platform,
     ui,
@@ -19,7 +19,7 @@ use crate::{
 #[derive(Debug, Clone)]
 pub(crate) struct Package {
     pub(crate) path: Utf8PathBuf,
-    pub(crate) sha256: String,
+    pub(crate) sha256: Sha256,
     pub(crate) manifest: Manifest,
 }
 
@@ -33,7 +33,7 @@ pub(crate) fn run(cmd: flags::Distcopy, ws: &Workspace) -> Result<()> {
     let cwd = Utf8PathBuf::try_from(std::env::current_dir()?)?;
     let from = match cmd.from {
         Some(p) => cwd.join(Utf8PathBuf::try_from(p)?),
-        None => root.join("dist"),
+        None => DistLayout::new(root).dir().to_owned(),
     };
     let dests = cmd
         .pkg_dirs
@@ -232,7 +232,7 @@ fn foreign_file(dest: &Utf8Path) -> Result<Option<Utf8PathBuf>> {
             }
             let platform = path.parent().and_then(|p| p.strip_prefix(dest).ok()).map(|p| p.as_str().to_owned());
             let ours = kind.is_file()
-                && path.as_str().ends_with(".tar.gz")
+                && path.file_name().and_then(Format::of) == Some(Format::TarGz)
                 && dist::read_manifest(&path).is_ok_and(|m| Some(&m.platform) == platform.as_ref());
             if !ours {
                 return Ok(Some(path));
@@ -280,29 +280,15 @@ fn context_platforms(root: &Utf8Path, config: &Config, dest: &Utf8Path) -> Optio
 
 /// The `.tar.gz` packages listed in `from/SHA256SUMS`, each verified and its manifest read.
 pub(crate) fn read_packages(from: &Utf8Path) -> Result<Vec<Package>> {
-    let sums_path = from.join(SUMS);
-    let sums = match std::fs::read_to_string(&sums_path) {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(error::error_with_help(
-                format!("no packages: {sums_path} does not exist"),
-                "run `cargo xtask dist` first",
-            ))
-        }
-        Err(e) => return Err(e).with_context(|| format!("reading {sums_path}")),
-    };
+    let dist = DistLayout::at(from);
+    let sums = Sha256Sums::read(&dist.sums())?;
     let mut packages = Vec::new();
-    for line in sums.lines().filter(|l| !l.trim().is_empty()) {
-        let Some((sha, name)) = line.split_once("  ").or_else(|| line.split_once(" *")) else {
-            bail!("{sums_path}: malformed line {line:?}");
-        };
-        if !name.ends_with(".tar.gz") {
-            continue; // .zip packages are for downloads; images are made from .tar.gz
-        }
-        let path = from.join(name);
+    // .zip packages are for downloads; images are made from .tar.gz
+    for (name, sha) in sums.iter().filter(|(name, _)| Format::of(name) == Some(Format::TarGz)) {
+        let path = dist.file(name);
         let data = std::fs::read(&path).with_context(|| format!("reading {path} (listed in {SUMS})"))?;
-        let actual = dist::sha256_hex(&data);
-        if actual != sha {
+        let actual = Sha256::of(&data);
+        if &actual != sha {
             return Err(error::error_with_help(
                 format!("checksum mismatch for {path}: {SUMS} says {sha}, the file is {actual}"),
                 "the package changed after it was built; run `cargo xtask dist` again",
@@ -332,7 +318,7 @@ fn fill(dest: &Utf8Path, packages: &[Package]) -> Result<()> {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {dir}"))?;
             let target = dir.join(p.path.file_name().expect("a package has a file name"));
             std::fs::copy(&p.path, &target).with_context(|| format!("copying {} to {target}", p.path))?;
-            let copied = dist::sha256_hex(&std::fs::read(&target)?);
+            let copied = Sha256::of(&std::fs::read(&target)?);
             if copied != p.sha256 {
                 bail!("checksum mismatch after copying {} to {target}", p.path);
             }

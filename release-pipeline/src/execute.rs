@@ -385,7 +385,7 @@ fn write_part(
     images: &[PartImageRef],
     path: &camino::Utf8Path,
 ) -> Result<()> {
-    let sums = dist::read_sums(sums_path)?;
+    let sums = dist::Sha256Sums::read(sums_path)?;
     let sha256 = sums.get(package).with_context(|| format!("{sums_path} does not list {package}"))?;
     let commit = plan.commit.context("a part needs a commit")?;
     let mut built = Vec::new();
@@ -408,7 +408,7 @@ fn write_part(
         branch: plan.branch.clone(),
         commit,
         version: plan.version.semver.to_string(),
-        package: plan::parts::PartPackage { file: package.to_owned(), sha256: sha256.clone() },
+        package: plan::parts::PartPackage { file: package.to_owned(), sha256: sha256.to_string() },
         images: built,
     };
     dist::write_atomic(path, &serde_json::to_vec_pretty(&result).context("serializing the part's result")?)
@@ -422,12 +422,12 @@ fn write_provenance(input: &ProvenancePlan, started: i64, path: &camino::Utf8Pat
     let packages = match &input.packages {
         Packages::Known(listed) => listed.clone(),
         Packages::Sums { sums: sums_path, files } => {
-            let sums = dist::read_sums(sums_path)?;
+            let sums = dist::Sha256Sums::read(sums_path)?;
             files
                 .iter()
                 .map(|file| {
                     let sum = sums.get(file).with_context(|| format!("{sums_path} does not list {file}"))?;
-                    Ok((file.clone(), sum.clone()))
+                    Ok((file.clone(), sum.to_string()))
                 })
                 .collect::<Result<_>>()?
         }

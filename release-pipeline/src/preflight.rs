@@ -151,10 +151,8 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         signing: config.signing.clone(),
         signed,
         sums_unsigned: {
-            let dist = ws.root.join("dist");
-            plan.signed
-                && dist.join(crate::dist::SUMS).is_file()
-                && !dist.join(format!("{}.sig", crate::dist::SUMS)).is_file()
+            let dist = crate::dist::DistLayout::new(&ws.root);
+            plan.signed && dist.sums().is_file() && !dist.sums_signature().is_file()
         },
         part: options.part.clone(),
         merge: options.merge.clone(),

@@ -260,7 +260,7 @@ pub(crate) fn stage_crates(
     let repo = ws.repo.as_deref().context("publishing needs the git checkout: only tracked files are published")?;
     let tracked = repo.tracked_files()?;
     // Never in a crate, even when tracked: the packages and image contexts' pkg/.
-    let generated: Vec<Utf8PathBuf> = std::iter::once(Utf8PathBuf::from("dist"))
+    let generated: Vec<Utf8PathBuf> = std::iter::once(Utf8PathBuf::from(crate::dist::DistLayout::DIR))
         .chain(config.context.iter().map(|c| Utf8Path::new(&c.dir).join("pkg")))
         .collect();
     let wanted = |file: &&Utf8PathBuf| {

@@ -102,7 +102,7 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
     // deployer's `verify` refuses it without the git tag.
     let signing = &ws.config.signing;
     let plans_attestation = signing.sign != SignPolicy::None && ws.image_repository(None).is_some();
-    let predicate = ws.root.join("dist").join(format!("{}-{wanted}.retraction.json", ws.service().bin));
+    let predicate = crate::dist::DistLayout::new(&ws.root).retraction(&ws.service().bin, &wanted);
     let mut docker = None;
     if plans_attestation {
         let repository = preflight::repository(ws, None)?;

@@ -6,7 +6,12 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{CommitId, ImagePlan, Kind, ReleasePlan, RemoteImage};
-use crate::{config::TargetConfig, platform::Platform, reference::Digest};
+use crate::{
+    config::TargetConfig,
+    dist::{DistLayout, Format},
+    platform::Platform,
+    reference::Digest,
+};
 
 /// What a part did: written to `dist/part-<target>.json`, passed on by CI, read by `merge`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,9 +49,9 @@ pub(crate) struct PartImage {
     pub(crate) digest: Digest,
 }
 
-/// Where a part writes its result.
+/// Where a part writes its result ([`DistLayout::part`]).
 pub(crate) fn part_path(root: &Utf8Path, target: &str) -> Utf8PathBuf {
-    root.join("dist").join(format!("part-{target}.json"))
+    DistLayout::new(root).part(target)
 }
 
 /// The platform a part's target serves, or why it cannot be a part.
@@ -122,7 +127,7 @@ pub(crate) fn sources(
             Some(_) => {}
         }
         let package =
-            crate::dist::package_name(&plan.service.bin, &plan.version.semver.to_string(), &part.target, "tar.gz");
+            crate::dist::package_name(&plan.service.bin, &plan.version.semver, &part.target, Format::TarGz.ext());
         let sha256 = &part.package.sha256;
         if part.package.file != package || sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             problems.push(format!(

@@ -53,12 +53,12 @@ pub(crate) fn retraction_step(
 
 /// `dist/<bin>-<version>-<target>.cdx.json`: the target's SBOM, beside its package.
 pub(crate) fn sbom_path(root: &Utf8Path, bin: &str, version: &Version, target: &str) -> Utf8PathBuf {
-    dist::dist_dir(root).join(format!("{bin}-{version}-{target}.cdx.json"))
+    dist::DistLayout::new(root).sbom(bin, version, target)
 }
 
 /// `dist/<bin>-<version>-<context>.provenance.json`: one image's SLSA provenance predicate.
 pub(crate) fn provenance_path(root: &Utf8Path, bin: &str, version: &Version, context: &str) -> Utf8PathBuf {
-    dist::dist_dir(root).join(format!("{bin}-{version}-{}.provenance.json", context.replace('/', "-")))
+    dist::DistLayout::new(root).provenance(bin, version, context)
 }
 
 /// The command line whose dependency graph an SBOM describes.
@@ -204,8 +204,8 @@ pub(crate) fn image_steps(
 
 /// `cosign sign-blob` of `dist/SHA256SUMS` into `dist/SHA256SUMS.sig`.
 pub(crate) fn sums_step(facts: &Facts) -> Step {
-    let file = dist::dist_dir(&facts.root).join(dist::SUMS);
-    let signature = dist::dist_dir(&facts.root).join(format!("{}.sig", dist::SUMS));
+    let dist = dist::DistLayout::new(&facts.root);
+    let (file, signature) = (dist.sums(), dist.sums_signature());
     let mut argv = cosign_argv("sign-blob", &facts.signing, None);
     argv.extend(["--output-signature".to_owned(), signature.to_string(), file.to_string()]);
     Step::SignBlob { file, signature, argv }

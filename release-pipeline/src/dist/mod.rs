@@ -6,12 +6,13 @@ use std::io::{Read, Write};
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use xshell::{cmd, Shell};
 
 use crate::{config::Config, exec, flags, services::Service, ui, version, workspace::Workspace};
 
-pub(crate) const SUMS: &str = "SHA256SUMS";
+mod layout;
+pub(crate) use layout::{package_name, DistLayout, Format, Sha256, Sha256Sums, SUMS};
+
 /// The manifest inside every package; `distcopy` and the pipeline read it to refuse a stale one.
 pub(crate) const MANIFEST: &str = "manifest.json";
 
@@ -24,30 +25,6 @@ pub(crate) struct Manifest {
     pub(crate) commit: String,
     /// SHA-256 of the binary.
     pub(crate) sha256: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub(crate) enum Format {
-    #[serde(rename = "tar.gz")]
-    TarGz,
-    #[serde(rename = "zip")]
-    Zip,
-}
-
-impl Format {
-    pub(crate) fn parse(s: Option<&str>) -> Result<Format> {
-        match s.unwrap_or("tar.gz") {
-            "tar.gz" | "tgz" => Ok(Format::TarGz),
-            "zip" => Ok(Format::Zip),
-            other => bail!("unknown --format `{other}`: expected tar.gz or zip"),
-        }
-    }
-    fn ext(self) -> &'static str {
-        match self {
-            Format::TarGz => "tar.gz",
-            Format::Zip => "zip",
-        }
-    }
 }
 
 /// One file in a package.
@@ -112,14 +89,15 @@ pub(crate) fn dist(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
         }
     }
     let binaries = build(req)?;
-    let dist_dir = dist_dir(req.root);
-    std::fs::create_dir_all(&dist_dir).with_context(|| format!("creating {dist_dir}"))?;
+    let dist = DistLayout::new(req.root);
+    let dist_dir = dist.dir();
+    std::fs::create_dir_all(dist_dir).with_context(|| format!("creating {dist_dir}"))?;
     let bin = &req.service.bin;
-    remove_stale(&dist_dir, bin, req.version)?;
+    remove_stale(dist_dir, bin, req.version)?;
     let readme = read_optional(&req.root.join(&req.service.dir).join("README.md"))?;
     let license = read_optional(&req.root.join("LICENSE"))?;
     let mut packages = Vec::new();
-    let mut known_sums = std::collections::BTreeMap::new();
+    let mut known_sums = Sha256Sums::default();
     for (target, binary) in req.targets.iter().zip(binaries) {
         let data = std::fs::read(&binary).with_context(|| format!("reading the built binary {binary}"))?;
         let manifest = Manifest {
@@ -128,7 +106,7 @@ pub(crate) fn dist(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
             target: target.clone(),
             platform: req.config.platform_of(target).expect("checked above").to_owned(),
             commit: req.commit.to_owned(),
-            sha256: sha256_hex(&data),
+            sha256: Sha256::of(&data).into(),
         };
         let mut entries = vec![
             Entry { path: format!("bin/{bin}"), mode: 0o755, data },
@@ -140,17 +118,19 @@ pub(crate) fn dist(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
         if let Some(license) = &license {
             entries.push(Entry { path: "LICENSE".to_owned(), mode: 0o644, data: license.clone() });
         }
-        let path = dist_dir.join(package_name(bin, req.version, target, req.format.ext()));
+        let path = dist.package(bin, req.version, target, req.format);
         let bytes = match req.format {
             Format::TarGz => tar_gz(entries, req.epoch)?,
             Format::Zip => zip(entries, req.epoch)?,
         };
         write_atomic(&path, &bytes)?;
-        known_sums.insert(path.file_name().expect("a package has a file name").to_owned(), sha256_hex(&bytes));
+        known_sums
+            .insert(path.file_name().expect("a package has a file name"), Sha256::of(&bytes))
+            .map_err(anyhow::Error::msg)?;
         ui::info(format_args!("packaged {path} ({} bytes)", bytes.len()));
         packages.push(path);
     }
-    write_sums(&dist_dir, &known_sums)?;
+    write_sums(&dist, known_sums)?;
     Ok(packages)
 }
 
@@ -162,28 +142,13 @@ fn read_optional(path: &Utf8Path) -> Result<Option<Vec<u8>>> {
     }
 }
 
-/// The directory cargo builds into: `CARGO_TARGET_DIR`, or the workspace's `target/`.
-/// `SHA256SUMS` read: file name → SHA-256 (hex), in `sha256sum`'s text (`  `) or binary (` *`)
-/// form.
-pub(crate) fn read_sums(path: &Utf8Path) -> Result<std::collections::BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
-    text.lines()
-        .filter(|line| !line.is_empty())
-        .map(|line| {
-            let (sum, name) = line
-                .split_once("  ")
-                .or_else(|| line.split_once(" *"))
-                .with_context(|| format!("{path}: `{line}` is not a `sha256sum` line"))?;
-            Ok((name.to_owned(), sum.to_owned()))
-        })
-        .collect()
-}
-
-/// Where a workspace's packages, checksums, SBOMs, provenances and parts' results go.
+/// Where a workspace's packages, checksums, SBOMs, provenances and parts' results go
+/// ([`DistLayout::dir`]).
 pub(crate) fn dist_dir(root: &Utf8Path) -> Utf8PathBuf {
-    root.join("dist")
+    DistLayout::new(root).dir().to_owned()
 }
 
+/// The directory cargo builds into: `CARGO_TARGET_DIR`, or the workspace's `target/`.
 pub(crate) fn target_dir(root: &Utf8Path) -> Utf8PathBuf {
     match std::env::var("CARGO_TARGET_DIR") {
         Ok(dir) if !dir.is_empty() => {
@@ -234,11 +199,6 @@ pub(crate) fn cargo_home() -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
-/// A package's file name: `<bin>-<version>-<target>.<ext>`.
-pub(crate) fn package_name(bin: &str, version: &str, target: &str, ext: &str) -> String {
-    format!("{bin}-{version}-{target}.{ext}")
-}
-
 /// The one `cargo build` of a service's binary for `targets`. Registry sources are compiled from
 /// `cargo_home`; it is remapped so the binary (and so the package) is the same on every machine.
 /// Workspace paths are relative already, std's are remapped.
@@ -269,7 +229,7 @@ fn remove_stale(dist_dir: &Utf8Path, bin: &str, version: &str) -> Result<()> {
         // Packages, and the SBOMs and provenances written beside them.
         let is_package =
             name.strip_prefix(bin).and_then(|rest| rest.strip_prefix('-')).is_some_and(starts_with_version)
-                && [".tar.gz", ".zip", ".cdx.json", ".provenance.json"].iter().any(|ext| name.ends_with(ext));
+                && layout::is_per_version(name);
         if is_package && !name.starts_with(&keep) {
             std::fs::remove_file(entry.path()).with_context(|| format!("removing stale package {}", entry.path()))?;
             ui::info(format_args!("removed stale package {}", entry.path()));
@@ -287,34 +247,28 @@ fn starts_with_version(rest: &str) -> bool {
 /// `dist/SHA256SUMS` over every package in `dist/`, in `sha256sum -c` format, sorted. Packages
 /// this run just wrote come with their sums (`known`); the others (same version, other targets
 /// or format) are read and hashed.
-fn write_sums(dist_dir: &Utf8Path, known: &std::collections::BTreeMap<String, String>) -> Result<()> {
-    let mut names: Vec<String> = dist_dir
-        .read_dir_utf8()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_owned())
-        .filter(|n| n.ends_with(".tar.gz") || n.ends_with(".zip"))
-        .collect();
-    names.sort();
-    let mut sums = String::new();
-    for name in names {
-        let sum = match known.get(&name) {
-            Some(sum) => sum.clone(),
-            None => sha256_hex(&std::fs::read(dist_dir.join(&name)).with_context(|| format!("reading {name}"))?),
-        };
-        sums.push_str(&format!("{sum}  {name}\n"));
+fn write_sums(dist: &DistLayout, mut known: Sha256Sums) -> Result<()> {
+    let dir = dist.dir();
+    for entry in dir.read_dir_utf8().with_context(|| format!("reading {dir}"))? {
+        let name = entry?.file_name().to_owned();
+        if Format::of(&name).is_some() && known.get(&name).is_none() {
+            let sum = Sha256::of(&std::fs::read(dist.file(&name)).with_context(|| format!("reading {name}"))?);
+            known.insert(&name, sum).map_err(anyhow::Error::msg)?;
+        }
     }
     // A signature of the list this replaces would not verify: the run that signs writes it anew.
-    match std::fs::remove_file(dist_dir.join(format!("{SUMS}.sig"))) {
+    match std::fs::remove_file(dist.sums_signature()) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(e).context("removing the stale SHA256SUMS.sig")
         }
         _ => {}
     }
-    write_atomic(&dist_dir.join(SUMS), sums.as_bytes())
+    known.write(&dist.sums())
 }
 
+/// The SHA-256 of `data` in hex ([`Sha256::of`] as text).
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(data))
+    Sha256::of(data).into()
 }
 
 pub(crate) fn write_atomic(path: &Utf8Path, data: &[u8]) -> Result<()> {
