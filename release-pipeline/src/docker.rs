@@ -11,7 +11,8 @@ use crate::{
     checks, error, exec,
     failure::{self, Failure},
     plan::{registry::HeldTag, steps, RemoteImage},
-    reference::ImageRef,
+    platform::Platform,
+    reference::{Digest, ImageRef},
     ui,
 };
 
@@ -173,8 +174,8 @@ impl Docker {
     }
 
     /// Points `repository:to` at `digest`, as it is (skopeo, digest kept).
-    pub(crate) fn copy_digest(&self, repository: &str, digest: &str, to: &str) -> Result<()> {
-        let argv = steps::copy_digest_argv(self.authfile().as_deref(), repository, digest, to);
+    pub(crate) fn copy_digest(&self, repository: &str, digest: &Digest, to: &str) -> Result<()> {
+        let argv = steps::copy_digest_argv(self.authfile().as_deref(), repository, digest.as_str(), to);
         self.copy(repository, &argv, &format!("pointing {repository}:{to} at {digest}"))
     }
 
@@ -269,9 +270,9 @@ impl Docker {
             }
             return Err(registry_error(registry_host(reference), &stderr).context(format!("reading {reference}")));
         }
-        let inspected: Inspected = serde_json::from_slice(&out.stdout)
-            .with_context(|| format!("parsing what the registry says of {reference}"))?;
-        Ok(Some(inspected.into_remote()))
+        let what = || format!("parsing what the registry says of {reference}");
+        let inspected: Inspected = serde_json::from_slice(&out.stdout).with_context(what)?;
+        Ok(Some(inspected.into_remote().map_err(anyhow::Error::msg).with_context(what)?))
     }
 }
 
@@ -312,7 +313,7 @@ impl TagReader<'_> {
             .into_iter()
             .flatten()
             .filter(|m| m.platform.as_ref().is_none_or(|p| p.os != "unknown"))
-            .map(|m| m.digest)
+            .map(|m| m.digest.to_string())
             .collect();
         let mut held = HeldTag { name: name.to_owned(), digest, branch: None, created: None, manifests };
         if read == TagRead::Labels {
@@ -383,7 +384,8 @@ struct Inspected {
 }
 
 impl Inspected {
-    fn into_remote(self) -> RemoteImage {
+    /// The image, or the platform it names that is not one.
+    fn into_remote(self) -> Result<RemoteImage, String> {
         let manifest = self.manifest;
         // One config for a single manifest, a map platform → config for an index.
         let configs: Vec<ImageConfig> = match self.image {
@@ -398,23 +400,24 @@ impl Inspected {
             None => Vec::new(),
         };
         let label = |name: &str| configs.iter().find_map(|c| c.config.labels.get(name).cloned());
+        // An attestation's entry (`unknown/unknown`) is no platform of the image.
         let platforms = match &manifest.manifests {
             Some(list) => list
                 .iter()
                 .filter_map(|m| m.platform.as_ref())
                 .filter(|p| p.os != "unknown")
-                .map(Platform::to_string)
-                .collect(),
-            None => configs.iter().map(|c| c.platform.to_string()).collect(),
+                .map(OciPlatform::platform)
+                .collect::<Result<_, _>>()?,
+            None => configs.iter().map(|c| c.platform.platform()).collect::<Result<_, _>>()?,
         };
         let manifests = manifest
             .manifests
             .iter()
             .flatten()
-            .filter_map(|m| Some((m.platform.as_ref()?.to_string(), m.digest.clone())))
-            .filter(|(p, _)| !p.starts_with("unknown/"))
-            .collect();
-        RemoteImage {
+            .filter_map(|m| Some((m.platform.as_ref().filter(|p| p.os != "unknown")?, &m.digest)))
+            .map(|(p, digest)| Ok((p.platform()?, digest.clone())))
+            .collect::<Result<_, String>>()?;
+        Ok(RemoteImage {
             digest: manifest.digest,
             platforms,
             manifests,
@@ -424,7 +427,7 @@ impl Inspected {
             entries: manifest.manifests.as_ref().map_or(0, Vec::len),
             branch: label(BRANCH_LABEL),
             created: label("org.opencontainers.image.created"),
-        }
+        })
     }
 }
 
@@ -449,7 +452,7 @@ enum MaybeConfig {
 #[derive(Deserialize)]
 struct ImageConfig {
     #[serde(flatten)]
-    platform: Platform,
+    platform: OciPlatform,
     #[serde(default)]
     config: ContainerConfig,
 }
@@ -469,30 +472,29 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(
 
 #[derive(Deserialize)]
 struct Manifest {
-    digest: String,
+    digest: Digest,
     manifests: Option<Vec<ManifestEntry>>,
 }
 
 #[derive(Deserialize)]
 struct ManifestEntry {
-    digest: String,
-    platform: Option<Platform>,
+    digest: Digest,
+    platform: Option<OciPlatform>,
 }
 
+/// A platform as an OCI index or image config spells it.
 #[derive(Deserialize)]
-struct Platform {
+struct OciPlatform {
     os: String,
     architecture: String,
     variant: Option<String>,
 }
 
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = self.variant.as_deref().filter(|v| !v.is_empty()) {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
+impl OciPlatform {
+    /// `os/arch[/variant]`, or why it is no platform.
+    fn platform(&self) -> Result<Platform, String> {
+        let variant = self.variant.as_deref().filter(|v| !v.is_empty()).map(|v| format!("/{v}")).unwrap_or_default();
+        Platform::parse(&format!("{}/{}{variant}", self.os, self.architecture))
     }
 }
 
@@ -542,7 +544,22 @@ mod tests {
     use crate::reference::is_loopback_registry;
 
     fn remote(json: &str) -> RemoteImage {
-        serde_json::from_str::<Inspected>(json).unwrap().into_remote()
+        serde_json::from_str::<Inspected>(&with_digests(json)).unwrap().into_remote().unwrap()
+    }
+
+    /// `sha256:<n>` as a whole digest: `<n>` repeated to 64 hex digits.
+    fn with_digests(json: &str) -> String {
+        json.split("\"sha256:")
+            .enumerate()
+            .map(|(i, part)| match (i, part.split_once('"')) {
+                (0, _) | (_, None) => part.to_owned(),
+                (_, Some((hex, rest))) => format!("\"{}\"{rest}", digest(hex)),
+            })
+            .collect()
+    }
+
+    fn digest(hex: &str) -> Digest {
+        Digest::parse(&format!("sha256:{}", hex.repeat(64 / hex.len()))).unwrap()
     }
 
     /// Both shapes `imagetools inspect --format '{{json .}}'` prints: a single-platform
@@ -557,7 +574,7 @@ mod tests {
         assert_eq!(
             single,
             RemoteImage {
-                digest: "sha256:aa".into(),
+                digest: digest("aa"),
                 platforms: vec!["linux/arm/v7".into()],
                 manifests: Default::default(),
                 revision: Some("abc".into()),
@@ -577,11 +594,21 @@ mod tests {
                         "linux/arm64":{"architecture":"arm64","os":"linux","config":{"Labels":null}},
                         "unknown/unknown":{}}}"#,
         );
-        assert_eq!(index.digest, "sha256:bb");
+        assert_eq!(index.digest, digest("bb"));
         assert_eq!(index.platforms, ["linux/amd64", "linux/arm64"]);
-        let manifests: Vec<(&str, &str)> = index.manifests.iter().map(|(p, d)| (p.as_str(), d.as_str())).collect();
-        assert_eq!(manifests, [("linux/amd64", "sha256:1"), ("linux/arm64", "sha256:2")]);
+        let manifests: Vec<(&str, Digest)> = index.manifests.iter().map(|(p, d)| (p.as_str(), d.clone())).collect();
+        assert_eq!(manifests, [("linux/amd64", digest("1")), ("linux/arm64", digest("2"))]);
         assert_eq!((index.revision, index.branch.as_deref()), (None, Some("feature/x")));
+        // What is no digest or no platform is an error naming it, never a value.
+        let bad_digest = r#"{"manifest":{"digest":"sha256:abc"}}"#;
+        let err = serde_json::from_str::<Inspected>(bad_digest).err().unwrap().to_string();
+        assert!(err.starts_with("`sha256:abc` is not a digest"), "{err}");
+        let bad_platform = r#"{"manifest":{"digest":"sha256:cc","manifests":[{"digest":"sha256:1","platform":{"architecture":"arm-64","os":"linux"}}]}}"#;
+        let inspected = serde_json::from_str::<Inspected>(&with_digests(bad_platform)).unwrap();
+        assert_eq!(
+            inspected.into_remote().unwrap_err(),
+            "`linux/arm-64` is not a platform like linux/amd64 or linux/arm/v7"
+        );
     }
 
     #[test]

@@ -178,10 +178,7 @@ impl Effects for Real<'_> {
             Step::Inspect { image, digest, .. } => {
                 let reference = format!("{}@{}", plan.images[*image].repository, record.digest(digest)?);
                 let remote = docker.inspect(&reference)?.with_context(|| format!("{reference} vanished"))?;
-                Ok(Outcome::Image {
-                    digest: typed_digest(&remote.digest)?,
-                    manifests: typed_manifests(&remote.manifests)?,
-                })
+                Ok(Outcome::Image { digest: remote.digest, manifests: remote.manifests })
             }
             Step::Promote { image: i, reference, digest, argv, .. } => {
                 promote(docker, &plan.images[*i], reference, record.digest(digest)?, &record.argv(argv)?)
@@ -276,7 +273,7 @@ fn promote(docker: &Docker, image: &ImagePlan, reference: &str, digest: Digest, 
     let progress = ui::step(format!("tag {reference} ({digest})"));
     registry_write(docker, image, &format!("tagging {reference}"), argv)?;
     let written = docker.inspect(reference)?.map(|r| r.digest);
-    if written.as_deref() != Some(digest.as_str()) {
+    if written.as_ref() != Some(&digest) {
         bail!("{reference} is {written:?} after tagging it, not {digest}");
     }
     progress.done();
@@ -307,14 +304,6 @@ fn cosign_step(ws: &Workspace, docker: &Docker, image: &ImagePlan, what: &str, a
 /// A digest a registry tool printed, checked.
 fn typed_digest(text: &str) -> Result<Digest> {
     Digest::parse(text).map_err(anyhow::Error::msg)
-}
-
-/// An index's platform manifests as a registry tool printed them, checked.
-fn typed_manifests(manifests: &BTreeMap<String, String>) -> Result<BTreeMap<Platform, Digest>> {
-    manifests
-        .iter()
-        .map(|(platform, digest)| Ok((Platform::parse(platform).map_err(anyhow::Error::msg)?, typed_digest(digest)?)))
-        .collect()
 }
 
 /// The re-read of an image's primary tag right before writing it: whether the write goes ahead
@@ -511,7 +500,7 @@ pub(crate) fn move_tags(
                 .with_context(|| format!("{}'s release {home} has no {} image", image.repository, image.context))?
                 .to_owned();
             let current = docker.inspect(&ImageRef::tag(&image.repository, moving).to_string())?.map(|r| r.digest);
-            if current.as_deref() != Some(target.as_str()) {
+            if current.as_ref() != Some(&target) {
                 if current.is_some() && (round > 0 || home != ours) {
                     ui::warn(format_args!(
                         "{}:{moving} is not on {home}, the highest release it covers (another run wrote it); putting it right",
@@ -562,13 +551,13 @@ fn registry_write(docker: &Docker, image: &ImagePlan, what: &str, argv: &[String
 /// with its platform, or an index of them). Returns its digest.
 fn holds_exactly(docker: &Docker, reference: &str, sources: &[(Platform, Digest)]) -> Result<Digest> {
     let remote = docker.inspect(reference)?.with_context(|| format!("{reference} is missing"))?;
-    let held: BTreeMap<String, String> = match sources {
+    let held: BTreeMap<Platform, Digest> = match sources {
         [_] if remote.manifests.is_empty() => {
             remote.platforms.iter().map(|p| (p.clone(), remote.digest.clone())).collect()
         }
         _ => remote.manifests.clone(),
     };
-    let wanted: BTreeMap<String, String> = sources.iter().map(|(p, d)| (p.to_string(), d.to_string())).collect();
+    let wanted: BTreeMap<Platform, Digest> = sources.iter().cloned().collect();
     // Every entry of an index counts, whatever its platform (one without a platform, or
     // `unknown/*`, is in none of the maps above but would be signed with the rest).
     let entries_ok = match sources {
@@ -578,7 +567,7 @@ fn holds_exactly(docker: &Docker, reference: &str, sources: &[(Platform, Digest)
     if held != wanted || remote.platforms.len() != sources.len() || !entries_ok {
         bail!("{reference} holds {held:?}, not the parts' manifests {wanted:?}: nothing was tagged");
     }
-    typed_digest(&remote.digest)
+    Ok(remote.digest)
 }
 
 /// Checks that `pkg/` holds exactly this version for each platform before docker sees it.
@@ -664,12 +653,12 @@ fn build(docker: &Docker, image: &ImagePlan, step: &Step) -> Result<Outcome> {
 
 fn verify(docker: &Docker, reference: &str, digest: &Digest, platforms: &[Platform]) -> Result<()> {
     let Some(remote) = docker.inspect(reference)? else { bail!("verify: {reference} is missing after the push") };
-    if remote.digest != digest.as_str() {
+    if remote.digest != *digest {
         bail!("verify: {reference} is {}, expected {digest}", remote.digest);
     }
     let mut got = remote.platforms.clone();
     got.sort();
-    let mut want: Vec<String> = platforms.iter().map(|p| p.to_string()).collect();
+    let mut want = platforms.to_vec();
     want.sort();
     if got != want {
         bail!("verify: {reference} has platforms {}, expected {}", got.join(","), want.join(","));

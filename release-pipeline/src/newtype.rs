@@ -6,14 +6,14 @@
 //! such type has; `string_newtype!(@impls Name)` gives the impls alone to a type stored another
 //! way (`CommitId` is `Copy`) that has `parse(&str) -> Result<Name, String>` and `as_str`.
 //! Each gets: serde as the bare string (checked when read, so a bad value is an error naming
-//! it, never a value), `Display`, `FromStr`, `AsRef<str>`, `TryFrom<String>`, `String: From`,
-//! and `==` with `str`.
+//! it, never a value), `Display`, `Debug` as the string's, `FromStr`, `AsRef<str>`,
+//! `TryFrom<String>`, `String: From`, and `==` with `str`.
 
 /// Declares a checked string newtype; `$check` says why a text is not one (`Err(sentence)`).
 macro_rules! string_newtype {
     ($(#[$meta:meta])* $name:ident, $check:expr) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub(crate) struct $name(String);
 
         impl $name {
@@ -37,6 +37,13 @@ macro_rules! string_newtype {
         $crate::newtype::string_newtype!(@impls $name);
     };
     (@impls $name:ident) => {
+        /// As its text: `"linux/amd64"`, in a message as in a failed assertion.
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Debug::fmt(self.as_str(), f)
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
@@ -119,6 +126,7 @@ mod tests {
         assert_eq!(Dashed::try_from("y".to_owned()), Err("`y` does not start with x-".to_owned()));
         assert!(d == "x-1" && d == *"x-1");
         assert_eq!(serde_json::to_string(&d).unwrap(), r#""x-1""#);
+        assert_eq!(format!("{:?}", [&d]), r#"["x-1"]"#);
         assert_eq!(serde_json::from_str::<Dashed>(r#""x-1""#).unwrap(), d);
         // An escaped string is read whole, and a bad one is an error that names it.
         assert_eq!(serde_json::from_str::<Dashed>(r#""x-\u0031""#).unwrap(), d);

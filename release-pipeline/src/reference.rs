@@ -91,6 +91,19 @@ string_newtype!(
     }
 );
 
+impl Digest {
+    /// The 64 hex digits after `sha256:` (an in-toto subject's `sha256`).
+    pub(crate) fn hex(&self) -> &str {
+        &self.as_str()["sha256:".len()..]
+    }
+
+    /// A digest for tests, told apart by `n`: `sha256:` and `n`'s two hex digits, 32 times.
+    #[cfg(test)]
+    pub(crate) fn for_test(n: u8) -> Digest {
+        Digest::parse(&format!("sha256:{}", format!("{n:02x}").repeat(32))).expect("64 hex digits")
+    }
+}
+
 /// What a user's image reference selects in its repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Selector {
@@ -236,7 +249,8 @@ mod tests {
     #[test]
     fn digests() {
         let hex = "0123456789abcdef".repeat(4);
-        assert_eq!(Digest::parse(&format!("sha256:{hex}")).unwrap().as_str(), format!("sha256:{hex}"));
+        let digest = Digest::parse(&format!("sha256:{hex}")).unwrap();
+        assert_eq!((digest.as_str(), digest.hex()), (format!("sha256:{hex}").as_str(), hex.as_str()));
         for bad in [
             hex.clone(),
             format!("sha256:{}", hex.to_uppercase()),

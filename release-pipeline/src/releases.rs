@@ -12,7 +12,7 @@ use crate::{
     cosign,
     docker::Docker,
     plan::moving::{self, Evidence},
-    reference::ImageRef,
+    reference::{Digest, ImageRef},
     tags,
     workspace::Workspace,
 };
@@ -34,7 +34,7 @@ pub(crate) struct Qualifier<'a> {
     decided: BTreeMap<Version, Option<String>>,
     /// Per version checked: each context prefix's digest, as checked. Moving tags are copied
     /// from these digests, never from a tag read again (which could have changed since).
-    digests: BTreeMap<Version, BTreeMap<String, String>>,
+    digests: BTreeMap<Version, BTreeMap<String, Digest>>,
 }
 
 /// A version as git tags and the registry's version tags name it: without build metadata.
@@ -146,8 +146,8 @@ impl<'a> Qualifier<'a> {
     }
 
     /// The digest `prefix`'s version tag of `version` held when it was checked.
-    pub(crate) fn digest_of(&self, version: &Version, prefix: &str) -> Option<&str> {
-        self.digests.get(&bare(version))?.get(prefix).map(String::as_str)
+    pub(crate) fn digest_of(&self, version: &Version, prefix: &str) -> Option<&Digest> {
+        self.digests.get(&bare(version))?.get(prefix)
     }
 
     /// Why `version` may not carry a moving tag, or `None` when it may (read once, then kept).

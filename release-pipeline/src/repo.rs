@@ -8,7 +8,7 @@ use crate::newtype::{is_lower_hex, string_newtype};
 
 /// A commit id: its 40 lowercase hex digits, as git writes it (the plan's commit, a part's, a
 /// package manifest's, a provenance's). `Copy`: kept as its digits, not as a `String`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct CommitId([u8; 40]);
 
 impl CommitId {

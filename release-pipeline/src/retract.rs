@@ -111,7 +111,9 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
             let tag = format!("{}{}", context.image_tag_prefix, crate::tags::version_tag(&wanted));
             let reference = crate::reference::ImageRef::tag(&repository, &tag).to_string();
             match session.inspect(&reference)? {
-                Some(held) => plan.push(sign::retraction_step(signing, i, &repository, &held.digest, &predicate)),
+                Some(held) => {
+                    plan.push(sign::retraction_step(signing, i, &repository, held.digest.as_str(), &predicate))
+                }
                 None => plan.push(Step::Skip {
                     what: format!("attest the retraction on {reference}"),
                     why: "the registry does not hold it".to_owned(),

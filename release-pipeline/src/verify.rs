@@ -18,8 +18,9 @@ use crate::{
     failure::CosignRefusal,
     flags,
     plan::sign::{Retraction, PROVENANCE_TYPE, RETRACTION_TYPE, SBOM_TYPE},
+    platform::Platform,
     preflight,
-    reference::{Selector, UserRef},
+    reference::{Digest, Selector, UserRef},
     workspace::Workspace,
 };
 
@@ -220,7 +221,7 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
                 parameters.context
             )
         })?;
-    let mut want: Vec<String> = context.platforms.iter().map(ToString::to_string).collect();
+    let mut want: Vec<Platform> = context.platforms.clone();
     want.sort();
     let mut got = remote.platforms.clone();
     got.sort();
@@ -254,7 +255,7 @@ fn moving_tag_home(
     context: &crate::config::ContextConfig,
     bare: &str,
     retracted: Vec<semver::Version>,
-) -> Result<Option<(semver::Version, String)>> {
+) -> Result<Option<(semver::Version, Digest)>> {
     let prefixes: Vec<&str> = ws.config.context.iter().map(|c| c.image_tag_prefix.as_str()).collect();
     let listed = docker.list_tags(repository)?;
     let names: Vec<&str> = listed.iter().map(String::as_str).collect();
@@ -266,7 +267,7 @@ fn moving_tag_home(
     let digest = qualifier
         .digest_of(&home, &context.image_tag_prefix)
         .with_context(|| format!("{repository}'s release {home} has no {}/ image", context.dir))?
-        .to_owned();
+        .clone();
     Ok(Some((home, digest)))
 }
 
@@ -291,7 +292,7 @@ fn cosign_verify(docker: &Docker, key: &Utf8PathBuf, pinned: &str, check: cosign
 }
 
 /// The retraction attested on `pinned` (`retract` with signing on), verified with `key`.
-fn retraction(docker: &Docker, key: &Utf8PathBuf, pinned: &str, digest: &str) -> Result<Option<Retraction>> {
+fn retraction(docker: &Docker, key: &Utf8PathBuf, pinned: &str, digest: &Digest) -> Result<Option<Retraction>> {
     match cosign::verify(docker.envs(), key, pinned, cosign::Check::Attestation(RETRACTION_TYPE))? {
         Ok(out) => Ok(statements_naming::<Retraction>(&out, digest, RETRACTION_TYPE)?
             .into_iter()
@@ -307,7 +308,7 @@ fn attestations<P: serde::de::DeserializeOwned>(
     docker: &Docker,
     key: &Utf8PathBuf,
     pinned: &str,
-    digest: &str,
+    digest: &Digest,
     predicate_type: &str,
 ) -> Result<Vec<Statement<P>>> {
     let out = cosign_verify(docker, key, pinned, cosign::Check::Attestation(predicate_type))?;
@@ -318,10 +319,10 @@ fn attestations<P: serde::de::DeserializeOwned>(
 /// error when there is none.
 fn statements_naming<P: serde::de::DeserializeOwned>(
     out: &str,
-    digest: &str,
+    digest: &Digest,
     predicate_type: &str,
 ) -> Result<Vec<Statement<P>>> {
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    let hex = digest.hex();
     let mut named = Vec::new();
     let mut others = Vec::new();
     for line in out.lines().filter(|l| !l.trim().is_empty()) {

@@ -14,7 +14,7 @@ use crate::{
     config::{Config, SignPolicy},
     error,
     platform::Platform,
-    reference::ImageRepository,
+    reference::{Digest, ImageRepository},
     services::Service,
     tags,
     version::{parse_tag, TagKind, VersionInfo},
@@ -704,10 +704,10 @@ pub(crate) enum Lineage {
 /// An image in a registry, as `imagetools inspect` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RemoteImage {
-    pub(crate) digest: String,
-    pub(crate) platforms: Vec<String>,
+    pub(crate) digest: Digest,
+    pub(crate) platforms: Vec<Platform>,
     /// An index's platform manifests: platform → digest (none for a single manifest).
-    pub(crate) manifests: BTreeMap<String, String>,
+    pub(crate) manifests: BTreeMap<Platform, Digest>,
     /// The `org.opencontainers.image.revision` label.
     pub(crate) revision: Option<String>,
     /// The `org.opencontainers.image.version` label.
@@ -772,7 +772,7 @@ pub(crate) fn not_this_image(image: &ImagePlan, held: &RemoteImage) -> Option<St
 /// [`not_this_image`], for the context `dir` building `platforms`.
 pub(crate) fn not_of_context(dir: &str, platforms: &[Platform], held: &RemoteImage) -> Option<String> {
     let mut want: Vec<&str> = platforms.iter().map(Platform::as_str).collect();
-    let mut got: Vec<&str> = held.platforms.iter().map(String::as_str).collect();
+    let mut got: Vec<&str> = held.platforms.iter().map(Platform::as_str).collect();
     want.sort_unstable();
     got.sort_unstable();
     if got != want {
@@ -813,7 +813,7 @@ pub(crate) fn reconcile(plan: &ReleasePlan, image: &ImagePlan, seen: &Observed) 
             }
             match (&remote.branch, built_as) {
                 (None, Some(v)) if v.cmp_precedence(&plan.version.semver).is_eq() => {
-                    Ok(BuildAction::AlreadyThere { digest: remote.digest.clone() })
+                    Ok(BuildAction::AlreadyThere { digest: remote.digest.to_string() })
                 }
                 (branch, _) => Err(format!(
                     "{}:{tag} holds a build of this commit, but {}, not release {}: delete the tag and run the release again",

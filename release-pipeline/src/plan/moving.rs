@@ -109,7 +109,7 @@ mod tests {
 
     fn held(revision: &str, version: &str) -> Option<RemoteImage> {
         Some(RemoteImage {
-            digest: "sha256:d".into(),
+            digest: crate::reference::Digest::for_test(0xd),
             platforms: vec!["linux/arm/v7".into()],
             manifests: Default::default(),
             revision: Some(revision.into()),

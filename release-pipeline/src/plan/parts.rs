@@ -250,7 +250,7 @@ mod tests {
     use super::*;
 
     fn digest(n: u8) -> Digest {
-        Digest::parse(&format!("sha256:{}", format!("{n:02x}").repeat(32))).unwrap()
+        Digest::for_test(n)
     }
 
     fn part(plan: &ReleasePlan, target: &str, platform: &str, n: u8) -> PartResult {
@@ -339,7 +339,7 @@ mod tests {
         let image = &plan.images[0];
         let commit = plan.commit.unwrap().to_string();
         let held = |platform: &str, revision: &str, version: &str, branch: Option<&str>| RemoteImage {
-            digest: digest(2).to_string(),
+            digest: digest(2),
             platforms: vec![platform.into()],
             manifests: Default::default(),
             revision: Some(revision.into()),
@@ -366,7 +366,7 @@ mod tests {
         assert!(dev[0].ends_with("is a dev build of branch feature/x, and this merge is a release"), "{dev:?}");
         let mut index = held("linux/arm64", &commit, "1.2.3", None);
         index.platforms.push("linux/amd64".into());
-        index.manifests = [("linux/arm64".to_owned(), digest(3).to_string())].into();
+        index.manifests = [("linux/arm64".into(), digest(3))].into();
         assert!(check(&index)[0].contains("is an index of linux/arm64, linux/amd64, not one platform's manifest"));
         let mut unlabelled = held("linux/arm64", &commit, "1.2.3", None);
         unlabelled.revision = None;
@@ -402,7 +402,7 @@ mod tests {
         plan.kind = super::super::Kind::DevRelease;
         plan.branch = Some("feature-x".into());
         let held = |branch: Option<&str>| super::super::RemoteImage {
-            digest: "sha256:1".into(),
+            digest: digest(1),
             platforms: vec!["linux/amd64".into()],
             manifests: Default::default(),
             revision: None,

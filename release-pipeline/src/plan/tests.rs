@@ -746,7 +746,7 @@ fn problems_are_found_in_the_plan() {
 
 fn remote(commit: &str) -> RemoteImage {
     RemoteImage {
-        digest: "sha256:theirs".into(),
+        digest: crate::reference::Digest::for_test(0xee),
         platforms: vec![],
         manifests: Default::default(),
         revision: Some(commit.into()),
@@ -771,13 +771,13 @@ fn reconcile_decides_from_the_registry() {
         let mut seen = seen(Some(Lineage::Same), &ours);
         let primary = seen.primary.as_mut().unwrap();
         (primary.version, primary.branch) = (version.map(str::to_owned), branch.map(str::to_owned));
-        primary.platforms = image.platforms.iter().map(|p| p.to_string()).collect();
+        primary.platforms = image.platforms.clone();
         primary.context = Some(image.context.clone());
         seen
     };
     assert_eq!(
         reconcile(&release, image, &released(Some("1.2.3"), None)),
-        Ok(BuildAction::AlreadyThere { digest: "sha256:theirs".into() })
+        Ok(BuildAction::AlreadyThere { digest: crate::reference::Digest::for_test(0xee).to_string() })
     );
     // The same commit's pre-release, dev build or an image that says nothing: not this release.
     for (version, branch, says) in [
@@ -941,7 +941,7 @@ fn parts_and_merge_steps() {
     expect!["login package fill-pkg check-pkg build write-part summary"].assert_eq(&kinds(&steps.steps));
 
     let mut merge = facts(&plan);
-    let digest = |n: u8| crate::reference::Digest::parse(&format!("sha256:{}", format!("{n:02x}").repeat(32))).unwrap();
+    let digest = crate::reference::Digest::for_test;
     merge.merge = Some(steps::Merge {
         sources: vec![
             vec![
