@@ -7,9 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use semver::Version;
+
 use crate::{
     dist,
+    plan::Kind,
     platform::Platform,
+    repo::CommitId,
     services::{Metadata, Node, NodeDep, Package},
 };
 
@@ -149,16 +153,16 @@ pub(crate) struct BuildDefinition {
 }
 
 /// What decided this build: the repository, the commit and ref, the plan's kind, and which
-/// context was built for which platforms.
+/// context was built for which platforms. `verify` reads it back, each value checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ExternalParameters {
     pub(crate) repository: String,
     #[serde(rename = "ref")]
     pub(crate) git_ref: Option<String>,
-    pub(crate) commit: String,
-    pub(crate) kind: String,
-    pub(crate) version: String,
+    pub(crate) commit: CommitId,
+    pub(crate) kind: Kind,
+    pub(crate) version: Version,
     pub(crate) context: String,
     pub(crate) platforms: Vec<Platform>,
 }
@@ -195,9 +199,9 @@ pub(crate) struct RunMetadata {
 pub(crate) struct ProvenanceInput {
     pub(crate) repository: String,
     pub(crate) git_ref: Option<String>,
-    pub(crate) commit: String,
-    pub(crate) kind: &'static str,
-    pub(crate) version: String,
+    pub(crate) commit: CommitId,
+    pub(crate) kind: Kind,
+    pub(crate) version: Version,
     pub(crate) context: String,
     pub(crate) platforms: Vec<Platform>,
     /// `Cargo.lock`'s SHA-256.
@@ -219,7 +223,7 @@ impl ProvenanceInput {
                 self.git_ref.as_ref().map(|r| format!("@{r}")).unwrap_or_default()
             )),
             name: None,
-            digest: digest("gitCommit", &self.commit),
+            digest: digest("gitCommit", self.commit.as_str()),
         }];
         if let Some(lock) = &self.lockfile {
             resolved.push(ResourceDescriptor {
@@ -237,8 +241,8 @@ impl ProvenanceInput {
                 external_parameters: ExternalParameters {
                     repository: self.repository.clone(),
                     git_ref: self.git_ref.clone(),
-                    commit: self.commit.clone(),
-                    kind: self.kind.to_owned(),
+                    commit: self.commit,
+                    kind: self.kind,
                     version: self.version.clone(),
                     context: self.context.clone(),
                     platforms: self.platforms.clone(),
@@ -312,9 +316,9 @@ mod tests {
         let input = ProvenanceInput {
             repository: "https://github.com/acme/service".to_owned(),
             git_ref: Some("refs/tags/v1.2.3".to_owned()),
-            commit: "0123456789abcdef0123456789abcdef01234567".to_owned(),
-            kind: "release",
-            version: "1.2.3".to_owned(),
+            commit: CommitId::parse("0123456789abcdef0123456789abcdef01234567").unwrap(),
+            kind: Kind::Release,
+            version: Version::new(1, 2, 3),
             context: "docker".to_owned(),
             platforms: vec!["linux/amd64".into()],
             lockfile: Some("aa".to_owned()),
@@ -330,11 +334,28 @@ mod tests {
             definition["resolvedDependencies"][0]["uri"],
             "git+https://github.com/acme/service@refs/tags/v1.2.3"
         );
-        assert_eq!(definition["resolvedDependencies"][0]["digest"]["gitCommit"], input.commit);
+        assert_eq!(definition["resolvedDependencies"][0]["digest"]["gitCommit"], input.commit.as_str());
+        let parameters = &definition["externalParameters"];
+        assert_eq!(
+            (&parameters["commit"], &parameters["kind"], &parameters["version"]),
+            (&input.commit.as_str().into(), &"release".into(), &"1.2.3".into()),
+            "the same text as when they were strings"
+        );
         assert_eq!(definition["resolvedDependencies"][1]["name"], "Cargo.lock");
         assert_eq!(definition["resolvedDependencies"][2]["digest"]["sha256"], "bb");
         assert_eq!(json["runDetails"]["metadata"]["finishedOn"], "1970-01-01T00:02:00Z");
-        let back: Provenance = serde_json::from_value(json).unwrap();
+        let back: Provenance = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(back, input.provenance());
+        // What is no commit, kind or version is an error naming it, never a value.
+        for (field, bad, why) in [
+            ("commit", "", "is not a commit id"),
+            ("kind", "nightly", "unknown variant `nightly`"),
+            ("version", "1.2", "unexpected end of input while parsing minor version number"),
+        ] {
+            let mut edited = json.clone();
+            edited["buildDefinition"]["externalParameters"][field] = bad.into();
+            let err = serde_json::from_value::<Provenance>(edited).unwrap_err().to_string();
+            assert!(err.contains(why), "{field}: {err}");
+        }
     }
 }

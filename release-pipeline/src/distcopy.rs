@@ -158,7 +158,7 @@ fn copy_into(
                 p.manifest.version
             );
         }
-        if let Some(expected) = expect_version.filter(|e| e != version) {
+        if let Some(expected) = expect_version.filter(|e| version.to_string() != *e) {
             return Err(error::error_with_help(
                 format!("the packages in {from} are version {version}, but this release is {expected}"),
                 "run `cargo xtask dist` to build the packages for this version",
@@ -183,7 +183,7 @@ fn copy_into(
     }
     for (dest, chosen) in &plan {
         fill(dest, chosen)?;
-        let version = chosen.first().map(|p| p.manifest.version.as_str()).unwrap_or("no version");
+        let version = chosen.first().map_or("no version".to_owned(), |p| p.manifest.version.to_string());
         ui::info(format_args!("filled {dest} with {} package(s) of {version}", chosen.len()));
     }
     Ok(plan)
@@ -233,7 +233,7 @@ fn foreign_file(dest: &Utf8Path) -> Result<Option<Utf8PathBuf>> {
             let platform = path.parent().and_then(|p| p.strip_prefix(dest).ok()).map(|p| p.as_str().to_owned());
             let ours = kind.is_file()
                 && path.file_name().and_then(Format::of) == Some(Format::TarGz)
-                && dist::read_manifest(&path).is_ok_and(|m| Some(&m.platform) == platform.as_ref());
+                && dist::read_manifest(&path).is_ok_and(|m| Some(m.platform.as_str()) == platform.as_deref());
             if !ours {
                 return Ok(Some(path));
             }
@@ -314,7 +314,7 @@ fn fill(dest: &Utf8Path, packages: &[Package]) -> Result<()> {
     let _ = std::fs::remove_dir_all(&staging);
     let result = (|| -> Result<()> {
         for p in packages {
-            let dir = staging.join(&p.manifest.platform);
+            let dir = staging.join(p.manifest.platform.as_str());
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {dir}"))?;
             let target = dir.join(p.path.file_name().expect("a package has a file name"));
             std::fs::copy(&p.path, &target).with_context(|| format!("copying {} to {target}", p.path))?;

@@ -391,13 +391,13 @@ fn write_part(
     }
     let result = plan::parts::PartResult {
         service: Some(plan.service.name.clone()),
-        target: target.to_owned(),
+        target: crate::platform::TargetTriple::parse(target).map_err(anyhow::Error::msg)?,
         platform: platform.clone(),
-        kind: plan.kind.as_str().to_owned(),
+        kind: plan.kind,
         branch: plan.branch.clone(),
         commit,
-        version: plan.version.semver.to_string(),
-        package: plan::parts::PartPackage { file: package.to_owned(), sha256: sha256.to_string() },
+        version: plan.version.semver.clone(),
+        package: plan::parts::PartPackage { file: package.to_owned(), sha256: sha256.clone() },
         images: built,
     };
     dist::write_atomic(path, &serde_json::to_vec_pretty(&result).context("serializing the part's result")?)
@@ -424,9 +424,9 @@ fn write_provenance(input: &ProvenancePlan, started: i64, path: &camino::Utf8Pat
     let provenance = attest::ProvenanceInput {
         repository: input.repository.clone(),
         git_ref: input.git_ref.clone(),
-        commit: input.commit.clone(),
+        commit: crate::repo::CommitId::parse(&input.commit).map_err(anyhow::Error::msg)?,
         kind: input.kind,
-        version: input.version.to_string(),
+        version: input.version.clone(),
         context: input.context.clone(),
         platforms: input.platforms.clone(),
         lockfile,
@@ -596,7 +596,7 @@ fn check_pkg(ws: &Workspace, context: &str, platforms: &[Platform], bin: &str, v
                 "run `cargo xtask dist && cargo xtask distcopy`",
             ));
         }
-        if manifest.version != version {
+        if manifest.version.to_string() != version {
             return Err(error::error_with_help(
                 format!("{package} is version {}, but this release is {version} (a stale pkg/)", manifest.version),
                 "run `cargo xtask dist && cargo xtask distcopy`",

@@ -17,7 +17,10 @@ use crate::{
     error,
     failure::CosignRefusal,
     flags,
-    plan::sign::{Retraction, PROVENANCE_TYPE, RETRACTION_TYPE, SBOM_TYPE},
+    plan::{
+        sign::{Retraction, PROVENANCE_TYPE, RETRACTION_TYPE, SBOM_TYPE},
+        Kind,
+    },
     platform::Platform,
     preflight,
     reference::{Digest, Selector, UserRef},
@@ -120,8 +123,7 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
     };
     let parameters = &provenance.build_definition.external_parameters;
 
-    let commit = git2::Oid::from_str(&parameters.commit)
-        .map_err(|_| anyhow::anyhow!("the provenance names `{}`, which is not a commit id", parameters.commit))?;
+    let commit = parameters.commit.oid();
     let repo = ws
         .repo
         .as_deref()
@@ -135,7 +137,7 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
     checked.push(format!("its commit {commit} is in this repository's history"));
     // A release's retractions, here and on the git remote, read once: the retraction check and
     // the moving-tag rule below both decide with them.
-    let released = semver::Version::parse(&parameters.version).ok().filter(|_| parameters.kind == "release");
+    let released = Some(&parameters.version).filter(|_| parameters.kind == Kind::Release);
     let retracted = match released {
         Some(_) => crate::gather::retracted_here_and_remote(ws)?,
         None => Vec::new(),
@@ -143,9 +145,8 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
 
     if let (Some(tag), Some(context)) = (tag, tag_context) {
         let bare = &tag[context.image_tag_prefix.len()..];
-        let built = semver::Version::parse(&parameters.version).ok().filter(|_| parameters.kind == "release");
         if let Some(version) = crate::tags::as_version_tag(bare) {
-            if built.as_ref() != Some(&version) {
+            if released != Some(&version) {
                 return Err(anyhow::anyhow!(
                     "{tag} is the tag of release {version}, but the provenance is of a {} of {}",
                     parameters.kind,
@@ -174,7 +175,7 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
         }
         if crate::tags::is_moving_tag(bare) {
             let covered =
-                built.as_ref().is_some_and(|v| crate::tags::moving_tag_home(bare, std::slice::from_ref(v)).is_some());
+                released.is_some_and(|v| crate::tags::moving_tag_home(bare, std::slice::from_ref(v)).is_some());
             if !covered {
                 return Err(anyhow::anyhow!(
                     "{tag} is a moving tag, but it holds a {} of {}, which {bare} does not cover",
@@ -204,7 +205,7 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
     // A retracted release is refused whatever names it (a tag, a moving tag, a digest): here or
     // on the git remote.
     if let Some(version) = released {
-        let same = |v: &semver::Version| v.cmp_precedence(&version).is_eq();
+        let same = |v: &semver::Version| v.cmp_precedence(version).is_eq();
         if let Some((_, why)) = crate::gather::retracted(ws)?.into_iter().find(|(v, _)| same(v)) {
             return Err(anyhow::anyhow!("{image} is release {version}, which was retracted: {why}"));
         }

@@ -8,7 +8,15 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
-use crate::{config::Config, exec, flags, services::Service, ui, version, workspace::Workspace};
+use crate::{
+    config::Config,
+    exec, flags,
+    platform::{Platform, TargetTriple},
+    repo::CommitId,
+    services::Service,
+    ui, version,
+    workspace::Workspace,
+};
 
 mod layout;
 pub(crate) use layout::{package_name, DistLayout, Format, Sha256, Sha256Sums, SUMS};
@@ -16,15 +24,39 @@ pub(crate) use layout::{package_name, DistLayout, Format, Sha256, Sha256Sums, SU
 /// The manifest inside every package; `distcopy` and the pipeline read it to refuse a stale one.
 pub(crate) const MANIFEST: &str = "manifest.json";
 
+/// `manifest.json`, as `docs/schemas/manifest.schema.json` describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Manifest {
+    /// The binary's name.
     pub(crate) name: String,
-    pub(crate) version: String,
-    pub(crate) target: String,
-    pub(crate) platform: String,
-    pub(crate) commit: String,
+    pub(crate) version: semver::Version,
+    pub(crate) target: TargetTriple,
+    pub(crate) platform: Platform,
+    /// The commit it was built from; `unknown` in a repository without one.
+    #[serde(with = "commit_or_unknown")]
+    pub(crate) commit: Option<CommitId>,
     /// SHA-256 of the binary.
-    pub(crate) sha256: String,
+    pub(crate) sha256: Sha256,
+}
+
+/// What a package says of a build with no commit (and `SERVICE_COMMIT` tells the binary).
+const UNKNOWN_COMMIT: &str = "unknown";
+
+/// A manifest's commit: its id, or `unknown`.
+mod commit_or_unknown {
+    use super::{CommitId, UNKNOWN_COMMIT};
+
+    pub(super) fn serialize<S: serde::Serializer>(commit: &Option<CommitId>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(commit.as_ref().map_or(UNKNOWN_COMMIT, CommitId::as_str))
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<CommitId>, D::Error> {
+        let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+        match text.as_ref() {
+            UNKNOWN_COMMIT => Ok(None),
+            id => CommitId::parse(id).map(Some).map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// One file in a package.
@@ -52,7 +84,7 @@ pub(crate) fn run(cmd: flags::Dist, ws: &Workspace) -> Result<()> {
     for ws in ws.services(&cmd.service)? {
         let (repo, root, config) = (ws.repo.as_deref(), &ws.root, &ws.config);
         let info = version::of(&ws)?;
-        let commit = info.commit.clone().unwrap_or_else(|| "unknown".to_owned());
+        let commit = info.commit.clone().unwrap_or_else(|| UNKNOWN_COMMIT.to_owned());
         let epoch = source_date_epoch(repo, info.commit.as_deref())?;
         let targets = if cmd.target.is_empty() {
             config.targets.iter().map(|t| t.target.clone()).collect()
@@ -82,12 +114,21 @@ pub(crate) fn source_date_epoch(repo: Option<&crate::repo::Repo>, commit: Option
 
 /// Builds and packages; returns the package paths.
 pub(crate) fn dist(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
+    // What every manifest says, checked before anything is built.
+    let mut targets = Vec::new();
     for t in &req.targets {
-        if req.config.platform_of(t).is_none() {
+        let Some(platform) = req.config.platform_of(t) else {
             let known: Vec<&str> = req.config.targets.iter().map(|t| t.target.as_str()).collect();
             bail!("target `{t}` is not in the configuration's `targets` ({})", known.join(", "));
-        }
+        };
+        let triple = TargetTriple::parse(t).map_err(|why| anyhow::anyhow!("`targets`: {why}"))?;
+        targets.push((triple, Platform::parse(platform).expect("the configuration's platforms are checked")));
     }
+    let version = semver::Version::parse(req.version).with_context(|| format!("version `{}`", req.version))?;
+    let commit = match req.commit {
+        UNKNOWN_COMMIT => None,
+        id => Some(CommitId::parse(id).map_err(anyhow::Error::msg)?),
+    };
     let binaries = build(req)?;
     let dist = DistLayout::new(req.root);
     let dist_dir = dist.dir();
@@ -98,15 +139,16 @@ pub(crate) fn dist(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
     let license = read_optional(&req.root.join("LICENSE"))?;
     let mut packages = Vec::new();
     let mut known_sums = Sha256Sums::default();
-    for (target, binary) in req.targets.iter().zip(binaries) {
+    for ((target, platform), binary) in targets.into_iter().zip(binaries) {
         let data = std::fs::read(&binary).with_context(|| format!("reading the built binary {binary}"))?;
+        let path = dist.package(bin, req.version, &target, req.format);
         let manifest = Manifest {
             name: bin.clone(),
-            version: req.version.to_owned(),
-            target: target.clone(),
-            platform: req.config.platform_of(target).expect("checked above").to_owned(),
-            commit: req.commit.to_owned(),
-            sha256: Sha256::of(&data).into(),
+            version: version.clone(),
+            target,
+            platform,
+            commit,
+            sha256: Sha256::of(&data),
         };
         let mut entries = vec![
             Entry { path: format!("bin/{bin}"), mode: 0o755, data },
@@ -118,7 +160,6 @@ pub(crate) fn dist(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
         if let Some(license) = &license {
             entries.push(Entry { path: "LICENSE".to_owned(), mode: 0o644, data: license.clone() });
         }
-        let path = dist.package(bin, req.version, target, req.format);
         let bytes = match req.format {
             Format::TarGz => tar_gz(entries, req.epoch)?,
             Format::Zip => zip(entries, req.epoch)?,
@@ -385,6 +426,50 @@ mod tests {
         assert!(starts_with_version("1.2.4-dev.5-aarch64-unknown-linux-gnu.cdx.json"));
         assert!(!starts_with_version("2fa-1.0.0-x86_64-unknown-linux-musl.tar.gz"), "`app-2fa`'s, not `app`'s");
         assert!(!starts_with_version("worker-1.0.0-x86_64-unknown-linux-musl.tar.gz"));
+    }
+
+    fn manifest(commit: Option<&str>) -> Manifest {
+        Manifest {
+            name: "app".to_owned(),
+            version: semver::Version::parse("1.2.4-dev.3").unwrap(),
+            target: TargetTriple::parse("armv7-unknown-linux-gnueabihf").unwrap(),
+            platform: "linux/arm/v7".into(),
+            commit: commit.map(|c| CommitId::parse(c).unwrap()),
+            sha256: Sha256::of(b"the binary"),
+        }
+    }
+
+    /// `manifest.json` as `dist` writes it: the example beside the schema
+    /// (`docs/schemas/manifest.schema.json`), which `xtask/tests/schemas.rs` checks against it.
+    #[test]
+    fn a_manifest_is_the_documented_json() {
+        let written = manifest(Some("0123456789abcdef0123456789abcdef01234567"));
+        let json = String::from_utf8(serde_json::to_vec_pretty(&written).unwrap()).unwrap();
+        expect_test::expect_file!["../../../docs/schemas/examples/manifest.json"].assert_eq(&json);
+        assert_eq!(serde_json::from_str::<Manifest>(&json).unwrap(), written);
+        // Built where there is no commit: `unknown`, both ways.
+        let unknown = serde_json::to_value(manifest(None)).unwrap();
+        assert_eq!(unknown["commit"], UNKNOWN_COMMIT);
+        assert_eq!(serde_json::from_value::<Manifest>(unknown).unwrap(), manifest(None));
+    }
+
+    /// Every field is checked when a manifest is read: what `dist` does not write is an error
+    /// naming it.
+    #[test]
+    fn a_manifest_refuses_what_dist_does_not_write() {
+        let json = serde_json::to_value(manifest(None)).unwrap();
+        for (field, bad, why) in [
+            ("version", "1.2", "unexpected end of input while parsing minor version number"),
+            ("target", "x86_64", "is not a target triple"),
+            ("platform", "amd64", "is not a platform"),
+            ("commit", "", "is not a commit id"),
+            ("sha256", "0", "is not a SHA-256"),
+        ] {
+            let mut edited = json.clone();
+            edited[field] = bad.into();
+            let err = serde_json::from_value::<Manifest>(edited).unwrap_err().to_string();
+            assert!(err.contains(why), "{field}: {err}");
+        }
     }
 
     #[test]

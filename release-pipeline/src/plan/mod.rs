@@ -30,13 +30,19 @@ pub(crate) mod steps;
 pub(crate) use step::Step;
 pub(crate) use steps::{CrateAction, Facts, PublishState};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum Kind {
     Release,
     DevRelease,
     BuildOnly,
     Skip,
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Kind {

@@ -6,37 +6,41 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{CommitId, ImagePlan, Kind, ReleasePlan, RemoteImage};
+use semver::Version;
+
 use crate::{
     config::TargetConfig,
-    dist::{DistLayout, Format},
-    platform::Platform,
+    dist::{DistLayout, Format, Sha256},
+    platform::{Platform, TargetTriple},
     reference::Digest,
 };
 
-/// What a part did: written to `dist/part-<target>.json`, passed on by CI, read by `merge`.
+/// What a part did: written to `dist/part-<target>.json`, passed on by CI, read by `merge`;
+/// `docs/schemas/part.schema.json` describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PartResult {
     /// The service the part built (absent in results written before services).
     #[serde(default)]
     pub(crate) service: Option<String>,
-    pub(crate) target: String,
+    pub(crate) target: TargetTriple,
     pub(crate) platform: Platform,
     /// The plan's kind (`release`, `dev-release`) and branch: the merge makes the same plan.
-    pub(crate) kind: String,
+    pub(crate) kind: Kind,
     pub(crate) branch: Option<String>,
     pub(crate) commit: CommitId,
-    /// The version, as SemVer.
-    pub(crate) version: String,
+    pub(crate) version: Version,
     pub(crate) package: PartPackage,
     pub(crate) images: Vec<PartImage>,
 }
 
+/// The package a part built its images from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PartPackage {
+    /// Its file name in `dist/`.
     pub(crate) file: String,
-    pub(crate) sha256: String,
+    pub(crate) sha256: Sha256,
 }
 
 /// One context's image, built for the part's platform and pushed under `staging_tag`.
@@ -116,7 +120,7 @@ pub(crate) fn sources(
     for part in parts {
         // What the provenance will say of it: its target serves its platform, its package has
         // the name `dist` gives it and a SHA-256.
-        match targets.iter().find(|t| t.target == part.target) {
+        match targets.iter().find(|t| part.target == t.target.as_str()) {
             None => {
                 problems.push(format!("the part for {} names a target the configuration does not have", part.target))
             }
@@ -128,12 +132,9 @@ pub(crate) fn sources(
         }
         let package =
             crate::dist::package_name(&plan.service.bin, &plan.version.semver, &part.target, Format::TarGz.ext());
-        let sha256 = &part.package.sha256;
-        if part.package.file != package || sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-            problems.push(format!(
-                "the part for {} lists the package {:?} ({sha256:?}), not {package} with its SHA-256",
-                part.target, part.package.file
-            ));
+        if part.package.file != package {
+            problems
+                .push(format!("the part for {} lists the package {:?}, not {package}", part.target, part.package.file));
         }
         for image in &part.images {
             if part.images.iter().filter(|i| i.context == image.context).count() > 1 {
@@ -145,13 +146,13 @@ pub(crate) fn sources(
         if Some(part.commit) != commit {
             differs.push(format!("commit {} (this checkout is at {})", part.commit, super::short_id(commit)));
         }
-        if part.version != plan.version.semver.to_string() {
+        if part.version != plan.version.semver {
             differs.push(format!("version {} (this merge is {})", part.version, plan.version.semver));
         }
-        if part.kind != plan.kind.as_str() || part.branch != plan.branch && part.kind != "release" {
+        if part.kind != plan.kind || part.branch != plan.branch && part.kind != Kind::Release {
             differs.push(format!(
                 "a {} of {} (this merge is a {} of {})",
-                part.kind,
+                part.kind.as_str(),
                 part.branch.as_deref().unwrap_or("no branch"),
                 plan.kind.as_str(),
                 plan.branch.as_deref().unwrap_or("no branch")
@@ -256,15 +257,15 @@ mod tests {
     fn part(plan: &ReleasePlan, target: &str, platform: &str, n: u8) -> PartResult {
         PartResult {
             service: Some(plan.service.name.clone()),
-            target: target.into(),
+            target: TargetTriple::parse(target).unwrap(),
             platform: platform.into(),
-            kind: plan.kind.as_str().into(),
+            kind: plan.kind,
             branch: plan.branch.clone(),
             commit: plan.commit.unwrap(),
-            version: plan.version.semver.to_string(),
+            version: plan.version.semver.clone(),
             package: PartPackage {
                 file: format!("service-{}-{target}.tar.gz", plan.version.semver),
-                sha256: "00".repeat(32),
+                sha256: Sha256::of(target.as_bytes()),
             },
             images: plan
                 .images
@@ -273,7 +274,7 @@ mod tests {
                 .map(|i| PartImage {
                     context: i.context.clone(),
                     repository: i.repository.clone(),
-                    staging_tag: "staging-x".into(),
+                    staging_tag: crate::tags::staging_tag(plan.commit.unwrap().as_str(), i.primary_tag(), platform),
                     digest: digest(n),
                 })
                 .collect(),
@@ -306,7 +307,7 @@ mod tests {
 
         let mut other = parts.clone();
         other[1].commit = CommitId::parse(&"1".repeat(40)).unwrap();
-        other[2].version = "1.2.4".into();
+        other[2].version = Version::new(1, 2, 4);
         let problems = super::sources(&plan, &targets, &other).unwrap_err();
         assert!(problems[0].contains("part for aarch64-unknown-linux-gnu was built from commit 1111"), "{problems:?}");
         assert!(problems[1].contains("version 1.2.4 (this merge is 1.2.3)"), "{problems:?}");
@@ -392,6 +393,44 @@ mod tests {
         assert_eq!(serde_json::from_str::<PartResult>(&json).unwrap(), result);
         let bad = json.replace(digest(7).as_str(), "sha256:abc");
         assert!(serde_json::from_str::<PartResult>(&bad).unwrap_err().to_string().contains("is not a digest"));
+    }
+
+    /// The file a part writes, as `write_part` writes it: the example beside the schema
+    /// (`docs/schemas/part.schema.json`), which `xtask/tests/schemas.rs` checks against it.
+    #[test]
+    fn a_part_result_is_the_documented_json() {
+        let result = part(&plan(), "aarch64-unknown-linux-gnu", "linux/arm64", 7);
+        let json = String::from_utf8(serde_json::to_vec_pretty(&result).unwrap()).unwrap();
+        expect_test::expect_file!["../../../docs/schemas/examples/part.json"].assert_eq(&json);
+        // A result of a pipeline before services (no `service`) is read as well.
+        let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+        old.as_object_mut().unwrap().remove("service");
+        let read = serde_json::from_value::<PartResult>(old).unwrap();
+        assert_eq!(read, PartResult { service: None, ..result });
+    }
+
+    /// Every field is checked when a result is read: what no part writes is an error naming it.
+    #[test]
+    fn a_part_result_refuses_what_no_part_writes() {
+        let result = part(&plan(), "aarch64-unknown-linux-gnu", "linux/arm64", 7);
+        let json = serde_json::to_value(&result).unwrap();
+        for (pointer, bad, why) in [
+            ("/kind", "nightly", "unknown variant `nightly`"),
+            ("/version", "1.2", "unexpected end of input while parsing minor version number"),
+            ("/target", "../x", "is not a target triple"),
+            ("/platform", "linux", "is not a platform"),
+            ("/commit", "c0ffee", "is not a commit id"),
+            ("/package/sha256", "00", "is not a SHA-256"),
+            ("/images/0/digest", "sha256:00", "is not a digest"),
+        ] {
+            let mut edited = json.clone();
+            *edited.pointer_mut(pointer).unwrap() = bad.into();
+            let err = serde_json::from_value::<PartResult>(edited).unwrap_err().to_string();
+            assert!(err.contains(why), "{pointer}: {err}");
+        }
+        let mut unknown = json.clone();
+        unknown["format"] = 2.into();
+        assert!(serde_json::from_value::<PartResult>(unknown).unwrap_err().to_string().contains("unknown field"));
     }
 
     /// `feature/x` and `feature-x` have one dev tag, so one staging tag per commit and

@@ -119,7 +119,7 @@ fn provenance_plan(plan: &ReleasePlan, facts: &Facts, image: &ImagePlan) -> Prov
             (None, None) => None,
         },
         commit: plan.commit.map(|c| c.to_string()).unwrap_or_default(),
-        kind: plan.kind.as_str(),
+        kind: plan.kind,
         version: plan.version.semver.clone(),
         context: image.context.clone(),
         platforms: image.platforms.clone(),

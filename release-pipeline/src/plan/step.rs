@@ -362,7 +362,7 @@ pub(crate) struct ProvenancePlan {
     pub(crate) repository: String,
     pub(crate) git_ref: Option<String>,
     pub(crate) commit: String,
-    pub(crate) kind: &'static str,
+    pub(crate) kind: super::Kind,
     #[serde(serialize_with = "crate::version::serialize_display")]
     pub(crate) version: Version,
     pub(crate) context: String,
