@@ -148,6 +148,7 @@ fn parts(ws: &TestRepo, reg: &Registry, node2: &SecondEngine, command: &str, tar
         // Kept past the clone: copied next to the merge's checkout.
         let kept = ws.path().join(format!("part-{command}-{target}.json"));
         std::fs::copy(&file, &kept).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        schema::assert_valid("part", &read(&kept));
         files.push(kept);
     }
     files

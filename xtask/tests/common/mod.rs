@@ -1,5 +1,6 @@
 //! Test helpers: real git repositories in temp dirs, and the real xtask binary run on them.
 #![allow(dead_code)]
+pub mod schema;
 pub mod stack;
 
 use std::{
