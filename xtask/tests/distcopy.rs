@@ -16,15 +16,17 @@ fn workspace_with_packages(version: &str, platforms: &[(&str, &str)]) -> TestRep
     repo.write("Cargo.toml", "[workspace]\nmembers = [\"service\"]\n");
     repo.write("service/Cargo.toml", "[package]\nname = \"service\"\nversion = \"0.1.0\"\nedition = \"2021\"\n");
     repo.write("service/src/main.rs", "fn main() {}\n");
-    repo.commit("a");
+    let commit = repo.commit("a");
     let dist = repo.path().join("dist");
     std::fs::create_dir_all(&dist).unwrap();
     for (target, platform) in platforms {
         let stage = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(stage.path().join("bin")).unwrap();
-        std::fs::write(stage.path().join("bin/service"), format!("binary for {target}")).unwrap();
+        let binary = format!("binary for {target}");
+        std::fs::write(stage.path().join("bin/service"), &binary).unwrap();
+        let sha256 = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&binary));
         let manifest = serde_json::json!({"name": "service", "version": version, "target": target,
-            "platform": platform, "commit": "abc", "sha256": "0"});
+            "platform": platform, "commit": commit, "sha256": sha256});
         std::fs::write(stage.path().join("manifest.json"), manifest.to_string()).unwrap();
         let name = format!("service-{version}-{target}.tar.gz");
         let out = Command::new("tar")
