@@ -8,7 +8,7 @@ use common::{schema::*, *};
 use serde_json::Value;
 use std::process::Command;
 
-/// Every schema, `docs/schemas/<name>.schema.json`, each with its examples
+/// Every schema, `docs/schemas/<name>.schema.json`, with its examples (if any)
 /// `docs/schemas/examples/<name>.json` and `<name>-*.json`: adding one is a line here.
 const SCHEMAS: &[&str] = &["part", "manifest"];
 
@@ -24,7 +24,6 @@ fn examples(name: &str) -> Vec<(String, Value)> {
         })
         .collect();
     found.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(!found.is_empty(), "docs/schemas/examples/ has no example of {name}");
     found
 }
 
@@ -50,21 +49,28 @@ fn every_schema_is_valid_versioned_self_contained_and_follows_its_examples() {
         }
         assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema", "{name}");
         let id = schema["$id"].as_str().unwrap_or_default();
-        let version = id.strip_prefix(&format!("https://release-pipeline.dev/schemas/{name}/v")).unwrap_or_default();
+        let version = id
+            .strip_prefix(&format!("https://release-pipeline.dev/schemas/{name}/v"))
+            .and_then(|v| v.strip_suffix(".json"))
+            .unwrap_or_default();
         assert!(version.parse::<u32>().is_ok(), "{name}.schema.json's $id names no version: {id:?}");
-        assert!(schema["title"].as_str().unwrap_or_default().contains(&format!("(v{version})")), "{name}: title");
-        assert!(schema["description"].as_str().is_some_and(|d| d.contains("Versioning")), "{name}: description");
+        let description = schema["description"].as_str().unwrap_or_default();
+        assert!(
+            description.starts_with(&format!("Version {version}.")),
+            "{name}: the description starts with its version"
+        );
         // Self-contained: every reference is into the schema itself.
         let mut found = Vec::new();
         refs(&schema, &mut found);
         for reference in found {
             assert!(reference.starts_with("#/$defs/"), "{name}.schema.json refers outside itself: {reference}");
         }
-        // The vocabulary is described once: a definition two schemas share is the same in both.
+        // One vocabulary: a name two schemas define is the same strings in both.
         for (def, value) in schema["$defs"].as_object().into_iter().flatten() {
+            let strings = serde_json::json!({"type": value["type"], "pattern": value["pattern"]});
             match defs.get(def) {
-                Some((first, same)) => assert_eq!(same, value, "$defs/{def} differs in {first} and {name}"),
-                None => drop(defs.insert(def.clone(), (name.to_string(), value.clone()))),
+                Some((first, same)) => assert_eq!(same, &strings, "$defs/{def} differs in {first} and {name}"),
+                None => drop(defs.insert(def.clone(), (name.to_string(), strings))),
             }
         }
         for (file, example) in examples(name) {
@@ -77,8 +83,9 @@ fn every_schema_is_valid_versioned_self_contained_and_follows_its_examples() {
 /// The schemas are no formality: what the pipeline would not write, they refuse.
 #[test]
 fn the_schemas_refuse_what_the_pipeline_does_not_write() {
+    let example = |name: &str| examples(name).remove(0).1;
     let check = |name: &str, edit: &dyn Fn(&mut Value), why: &str| {
-        let mut example = examples(name).remove(0).1;
+        let mut example = example(name);
         edit(&mut example);
         let errors = errors(name, &example);
         assert!(errors.iter().any(|e| e.contains(why)), "{name}: expected {why:?} in {errors:?}");
@@ -95,10 +102,10 @@ fn the_schemas_refuse_what_the_pipeline_does_not_write() {
     check("manifest", &|m| drop(m.as_object_mut().unwrap().remove("sha256")), "\"sha256\" is a required property");
     // What the readers accept, the schemas accept: a part of a pipeline before services, a
     // package built where there was no commit, a pre-release with build metadata.
-    let mut old = examples("part").remove(0).1;
+    let mut old = example("part");
     old.as_object_mut().unwrap().remove("service");
     assert_valid("part", &old);
-    let mut unknown = examples("manifest").remove(0).1;
+    let mut unknown = example("manifest");
     unknown["commit"] = "unknown".into();
     unknown["version"] = "1.2.4-dev.3+build.7".into();
     assert_valid("manifest", &unknown);
