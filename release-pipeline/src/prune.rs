@@ -3,7 +3,7 @@
 //! Version and moving tags are never pruned, nor cosign's, nor a tag whose digest a kept tag
 //! holds; staging tags only with `--keep-days`. Without `--apply` it prints every tag with the
 //! reason it goes or stays. Each delete is decided again right before it, on a fresh read
-//! (`pause_point("prune")` comes first).
+//! (the race tests' `prune` pause comes first: `execute::PauseHook`).
 use anstream::{print, println};
 use anyhow::{Context, Result};
 use serde::Serialize;

@@ -25,6 +25,8 @@ fn repo() -> TestRepo {
 fn json_of(out: &std::process::Output) -> serde_json::Value {
     let plan: serde_json::Value =
         serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(out), stderr(out)));
+    // Every `--json` these tests read is what docs/schemas/plan.schema.json says.
+    schema::assert_valid("plan", &plan);
     let problems = plan["problems"].as_array().unwrap();
     if out.status.success() {
         assert!(problems.is_empty(), "{problems:?}");
@@ -202,6 +204,7 @@ fn tls_is_turned_off_for_loopback_registries_only() {
             .output()
             .unwrap();
         let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        schema::assert_valid("plan", &plan);
         let steps = plan["steps"].as_array().unwrap().clone();
         let promotes: Vec<_> = steps.iter().filter(|s| s["kind"] == "promote").collect();
         assert!(promotes.len() == 2 && promotes.iter().all(|s| s["argv"][1] == "copy"), "{steps:?}");

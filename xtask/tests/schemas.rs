@@ -10,7 +10,7 @@ use std::process::Command;
 
 /// Every schema, `docs/schemas/<name>.schema.json`, with its examples (if any)
 /// `docs/schemas/examples/<name>.json` and `<name>-*.json`: adding one is a line here.
-const SCHEMAS: &[&str] = &["part", "manifest"];
+const SCHEMAS: &[&str] = &["part", "manifest", "plan"];
 
 fn examples(name: &str) -> Vec<(String, Value)> {
     let dir = workspace_root().join("docs/schemas/examples");
