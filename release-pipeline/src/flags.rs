@@ -1,4 +1,4 @@
-//! The command line, declared in one place. `main.rs` dispatches on [`XtaskCmd`].
+//! The command line, declared in one place. `lib.rs`'s `main` dispatches on [`XtaskCmd`].
 #![allow(unreachable_pub)]
 use std::path::PathBuf;
 
