@@ -913,6 +913,24 @@ public-key = "cosign.pub"
             + &context_table("b", Some("beta"))
             + &context_table("c", Some("gamma"));
         check(&three, Err("services `beta` and `gamma` would both publish the crate `common`"));
+        // Two contexts with one prefix need two image repositories: a service's own `image`, else
+        // the top-level one, else (local mode) the service's name.
+        let same_prefix = |top: &str, alpha: &str, beta: &str| {
+            let context = |dir: &str, service: &str| {
+                format!("[[workspace.metadata.release-pipeline.context]]\ndir = '{dir}'\nplatforms = ['linux/amd64']\nservice = '{service}'\n")
+            };
+            top.to_owned()
+                + &service_table(Some("alpha"), "a", alpha)
+                + &service_table(Some("beta"), "b", beta)
+                + &context("a", "alpha")
+                + &context("b", "beta")
+        };
+        let same = "push to the same image repository with the same image-tag-prefix";
+        check(&same_prefix("", "", ""), Ok(()));
+        check(&same_prefix("image = 'r.example/x'\n", "", ""), Err(same));
+        check(&same_prefix("image = 'r.example/x'\n", "image = 'r.example/a'\n", "image = 'r.example/b'\n"), Ok(()));
+        check(&same_prefix("image = 'r.example/x'\n", "image = ''\n", "image = ''\n"), Err(same));
+        check(&same_prefix("", "image = 'r.example/a'\n", "image = 'r.example/a'\n"), Err(same));
         // A context's `service` names one of the services; with none configured, the workspace's
         // one binary package is the service and `services.rs` checks the name.
         check(&two(&service_table(Some("alpha"), "p", ""), &service_table(Some("beta"), "q", "")), Ok(()));
