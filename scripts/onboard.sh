@@ -212,6 +212,13 @@ else
   cargo install --quiet --locked ktra --version 0.7.0 --root "$ktra_root" || { say "error: cargo install ktra failed"; exit 1; }
   did "cargo install ktra"
 fi
+# cargo-mutants: TESTING.md's mutation command, which readme.rs runs on one small function.
+if cargo mutants --version >/dev/null 2>&1; then
+  ok "cargo-mutants"
+else
+  cargo install --locked cargo-mutants --quiet || { say "error: cargo install cargo-mutants failed"; exit 1; }
+  did "cargo install cargo-mutants"
+fi
 # pip into the user's site where the Python is the system's (PEP 668: it refuses otherwise).
 pip_install() {
   if python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'; then

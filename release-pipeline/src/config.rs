@@ -363,7 +363,8 @@ impl Config {
         let mut publishers: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
         let prefix =
             |s: &ServiceConfig| s.version_tag_prefix.clone().unwrap_or_else(|| self.version_tag_prefix.clone());
-        for s in self.service.iter().filter(|_| self.service.len() > 1) {
+        // (One service alone never conflicts: a crate it lists twice it publishes once.)
+        for s in &self.service {
             for krate in s.publish.as_ref().unwrap_or(&self.publish) {
                 // Services sharing a prefix share their version: one of them publishes it.
                 let shares_version =
@@ -796,6 +797,189 @@ public-key = "cosign.pub"
         // One service: contexts without `service` are its own.
         let one = parsed(&(service("alpha", "alpha") + &context("a", None, ""))).unwrap();
         assert_eq!(one.for_service(&one.service[0], true).context.len(), 1);
+    }
+
+    /// The manifest of `toml` (the table's keys and sub-tables), as `check_err` reads it.
+    fn parsed(toml: &str) -> Result<Config> {
+        Config::parse(&format!("[workspace.metadata.release-pipeline]\n{toml}"))
+    }
+
+    /// A `[[service]]` table: its name (none: the package's), package and further lines.
+    fn service_table(name: Option<&str>, package: &str, rest: &str) -> String {
+        let name = name.map(|n| format!("name = '{n}'\n")).unwrap_or_default();
+        format!("[[workspace.metadata.release-pipeline.service]]\n{name}package = '{package}'\n{rest}")
+    }
+
+    /// A one-platform context pushing with its own prefix, of `service` when given.
+    fn context_table(dir: &str, service: Option<&str>) -> String {
+        let service = service.map(|s| format!("service = '{s}'\n")).unwrap_or_default();
+        format!(
+            "[[workspace.metadata.release-pipeline.context]]\ndir = '{dir}'\nplatforms = ['linux/amd64']\nimage-tag-prefix = '{dir}-'\n{service}"
+        )
+    }
+
+    /// `validate_services`, rule by rule, each on both sides of its line: `Ok(())` where the
+    /// configuration is accepted, else a piece of the error.
+    #[test]
+    fn service_rules() {
+        #[track_caller]
+        fn check(toml: &str, expected: Result<(), &str>) {
+            match (parsed(toml), expected) {
+                (Ok(_), Ok(())) => {}
+                (Err(_), Err(piece)) => check_err(toml, piece),
+                (got, expected) => panic!("{expected:?} expected, got {got:?}\n{toml}"),
+            }
+        }
+        let one = |name: Option<&str>, package: &str| service_table(name, package, "") + &context_table("d", None);
+        // A name: letters, digits, `-` and `_`, never empty; the package's when not given.
+        for good in ["alpha", "Alpha-2", "a_b", "a-", "_", "9"] {
+            check(&one(Some(good), "p"), Ok(()));
+        }
+        check(&one(None, "pkg_1"), Ok(()));
+        for bad in ["", "a b", "a.b", "a/b", "é", "a:b"] {
+            check(&one(Some(bad), "p"), Err("is not a service name (letters, digits, `-` and `_`)"));
+        }
+        check(&one(None, "a.b"), Err("`service.name`: `a.b` is not a service name"));
+        // A package, never empty.
+        check(&one(Some("alpha"), ""), Err("`service.package` of service `alpha` is empty"));
+        // Names are unique, given or taken from the package.
+        let two = |a: &str, b: &str| {
+            a.to_owned() + b + &context_table("a", Some("alpha")) + &context_table("b", Some("beta"))
+        };
+        check(&two(&service_table(Some("alpha"), "p", ""), &service_table(Some("beta"), "p", "")), Ok(()));
+        check(
+            &(service_table(Some("alpha"), "p", "") + &service_table(Some("alpha"), "q", "")),
+            Err("two services are named `alpha`"),
+        );
+        check(
+            &(service_table(None, "alpha", "") + &service_table(None, "alpha", "")),
+            Err("two services are named `alpha`"),
+        );
+        check(
+            &(service_table(None, "alpha", "") + &service_table(Some("alpha"), "other", "")),
+            Err("two services are named `alpha`"),
+        );
+        // A service's own `publish` needs a cargo registry, unless it lists nothing.
+        check(
+            &(service_table(Some("alpha"), "p", "publish = ['alpha']\n") + &context_table("d", None)),
+            Err("`service.publish` of service `alpha` lists crates but `cargo-registry` is empty"),
+        );
+        check(&(service_table(Some("alpha"), "p", "publish = []\n") + &context_table("d", None)), Ok(()));
+        check(
+            &("cargo-registry = 'local'\n".to_owned()
+                + &service_table(Some("alpha"), "p", "publish = ['alpha']\n")
+                + &context_table("d", None)),
+            Ok(()),
+        );
+        // One crate, one service: two services publish a crate only when they share a version.
+        let publishing = |top: &str, alpha: &str, beta: &str| {
+            format!("cargo-registry = 'local'\n{top}")
+                + &two(&service_table(Some("alpha"), "a", alpha), &service_table(Some("beta"), "b", beta))
+        };
+        let both = "services `alpha` and `beta` would both publish the crate `common`";
+        check(&publishing("", "publish = ['common']\n", "publish = ['common']\n"), Ok(()));
+        check(
+            &publishing("", "publish = ['common']\n", "publish = ['common']\nversion-tag-prefix = 'b-'\n"),
+            Err(both),
+        );
+        check(
+            &publishing("", "publish = ['common']\nversion-tag-prefix = 'a-'\n", "publish = ['common']\n"),
+            Err(both),
+        );
+        check(
+            &publishing(
+                "",
+                "publish = ['common']\nversion-tag-prefix = 'x-'\n",
+                "publish = ['common']\nversion-tag-prefix = 'x-'\n",
+            ),
+            Ok(()),
+        );
+        check(&publishing("", "publish = ['a']\n", "publish = ['b']\nversion-tag-prefix = 'b-'\n"), Ok(()));
+        check(&publishing("publish = ['common']\n", "", "version-tag-prefix = 'b-'\n"), Err(both));
+        check(&publishing("publish = ['common']\n", "", "version-tag-prefix = 'b-'\npublish = []\n"), Ok(()));
+        // One service may list a crate twice: it publishes it once.
+        check(
+            &("cargo-registry = 'local'\n".to_owned()
+                + &service_table(Some("alpha"), "p", "publish = ['x', 'x']\n")
+                + &context_table("d", None)),
+            Ok(()),
+        );
+        // A third service with its own prefix is told apart from both that share one.
+        let three = "cargo-registry = 'local'\npublish = ['common']\n".to_owned()
+            + &service_table(Some("alpha"), "a", "")
+            + &service_table(Some("beta"), "b", "")
+            + &service_table(Some("gamma"), "c", "version-tag-prefix = 'g-'\n")
+            + &context_table("a", Some("alpha"))
+            + &context_table("b", Some("beta"))
+            + &context_table("c", Some("gamma"));
+        check(&three, Err("services `beta` and `gamma` would both publish the crate `common`"));
+        // Two contexts with one prefix need two image repositories: a service's own `image`, else
+        // the top-level one, else (local mode) the service's name.
+        let same_prefix = |top: &str, alpha: &str, beta: &str| {
+            let context = |dir: &str, service: &str| {
+                format!("[[workspace.metadata.release-pipeline.context]]\ndir = '{dir}'\nplatforms = ['linux/amd64']\nservice = '{service}'\n")
+            };
+            top.to_owned()
+                + &service_table(Some("alpha"), "a", alpha)
+                + &service_table(Some("beta"), "b", beta)
+                + &context("a", "alpha")
+                + &context("b", "beta")
+        };
+        let same = "push to the same image repository with the same image-tag-prefix";
+        check(&same_prefix("", "", ""), Ok(()));
+        check(&same_prefix("image = 'r.example/x'\n", "", ""), Err(same));
+        check(&same_prefix("image = 'r.example/x'\n", "image = 'r.example/a'\n", "image = 'r.example/b'\n"), Ok(()));
+        check(&same_prefix("image = 'r.example/x'\n", "image = ''\n", "image = ''\n"), Err(same));
+        check(&same_prefix("", "image = 'r.example/a'\n", "image = 'r.example/a'\n"), Err(same));
+        // A context's `service` names one of the services; with none configured, the workspace's
+        // one binary package is the service and `services.rs` checks the name.
+        check(&two(&service_table(Some("alpha"), "p", ""), &service_table(Some("beta"), "q", "")), Ok(()));
+        check(
+            &(service_table(Some("alpha"), "p", "") + &context_table("d", Some("gamma"))),
+            Err("context `d`: `service = \"gamma\"` names no service (the services are alpha)"),
+        );
+        check(&context_table("d", Some("anything")), Ok(()));
+        // Without `service`, a context is the one service's; with several, it must say whose.
+        check(&(service_table(Some("alpha"), "p", "") + &context_table("d", None)), Ok(()));
+        let unnamed = service_table(Some("alpha"), "p", "")
+            + &service_table(Some("beta"), "q", "")
+            + &context_table("a", Some("alpha"))
+            + &context_table("b", None);
+        check(&unnamed, Err("context `b` has no `service` key, and there are several services (alpha, beta): name the one whose packages it holds"));
+        assert!(!format!("{:#}", parsed(&unnamed).unwrap_err()).contains("default contexts"));
+        check(
+            &(service_table(Some("alpha"), "p", "") + &service_table(Some("beta"), "q", "")),
+            Err("context `docker` has no `service` key, and there are several services (alpha, beta): name the one whose packages it holds (no [[context]] table is configured, so these are the default contexts: several services need their own)"),
+        );
+    }
+
+    /// `service_of`: a context's service is the one its `service` key names, else the only one.
+    #[test]
+    fn a_contexts_service() {
+        #[track_caller]
+        fn check(services: &[&str], named: Option<&str>, expected: Option<&str>) {
+            let service = |name: &&str| ServiceConfig {
+                name: Some((*name).to_owned()),
+                package: format!("{name}-pkg"),
+                bin: None,
+                version_tag_prefix: None,
+                image: None,
+                publish: None,
+                dev_release: DevReleasePolicy::Always,
+            };
+            let config = Config { service: services.iter().map(service).collect(), ..Config::default() };
+            let context = ContextConfig { service: named.map(str::to_owned), ..config.context[0].clone() };
+            let found = config.service_of(&context).map(|s| s.package.as_str());
+            assert_eq!(found, expected.map(|name| format!("{name}-pkg")).as_deref());
+        }
+        check(&["alpha", "beta"], Some("beta"), Some("beta"));
+        check(&["alpha", "beta"], Some("alpha"), Some("alpha"));
+        check(&["alpha", "beta"], Some("gamma"), None);
+        check(&["alpha"], Some("gamma"), None);
+        check(&[], Some("alpha"), None);
+        check(&["alpha"], None, Some("alpha"));
+        check(&["alpha", "beta"], None, None);
+        check(&[], None, None);
     }
 
     #[test]

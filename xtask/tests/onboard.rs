@@ -14,7 +14,8 @@ struct TestUser {
 
 impl TestUser {
     /// A fresh user with passwordless sudo, this machine's Rust toolchain (hard links: no copy)
-    /// and the test tools the script would otherwise build from source.
+    /// and the test tools the script would otherwise build from source (ktra; cargo-mutants comes
+    /// with cargo's own `bin/`).
     fn create() -> TestUser {
         assert!(rustix_is_root(), "this test creates a user: it runs as root (CI does)");
         // A run killed before its cleanup may have left the user, and the socket's ACL entry for
@@ -142,7 +143,7 @@ fn the_release_only_mode_leaves_the_test_tools_out() {
     assert_ok(&out);
     let said = stdout(&out);
     assert!(said.contains("nothing to change, everything was in place (release only)"), "{said}");
-    for test_tool in ["test tools", "ktra", "actionlint", "setuptools_scm"] {
+    for test_tool in ["test tools", "ktra", "cargo-mutants", "actionlint", "setuptools_scm"] {
         assert!(!said.contains(test_tool), "{test_tool}:\n{said}");
     }
     assert!(!no_ktra.path().join("bin/ktra").exists());

@@ -1011,6 +1011,12 @@ fn several_services() {
     // Two tags on one commit: both release; the top-level version is the first service's.
     let both = release_services(&[alpha.clone(), service_input("beta", on_tag("v0.4.0"))]).unwrap();
     assert!(both.iter().all(|p| p.kind == Kind::Release));
+    // A release skips nothing: `--json` gives its `skipped` as null, not its reason.
+    assert!(
+        both.iter().all(|p| p.service_json().skipped.is_none()),
+        "{:?}",
+        both.iter().map(ReleasePlan::service_json).collect::<Vec<_>>()
+    );
     let combined = combine(&both);
     assert_eq!(combined.version.semver, v("1.2.0"));
     assert_eq!(combined.images.len(), 4);
