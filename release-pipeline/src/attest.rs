@@ -11,11 +11,10 @@ use semver::Version;
 
 use crate::{
     dist,
-    plan::Kind,
-    platform::Platform,
     repo::CommitId,
     services::{Metadata, Node, NodeDep, Package},
 };
+use release_pipeline_plan::{plan::Kind, platform::Platform};
 
 /// A CycloneDX 1.5 BOM (the fields written here).
 #[derive(Debug, Serialize, Deserialize)]

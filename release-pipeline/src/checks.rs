@@ -1,7 +1,7 @@
 //! The checks `doctor` prints and the preflight enforces, each written once: the docker CLI, the
 //! daemon, buildx, skopeo, the qemu handlers and the registry credentials. A failed check is a
 //! [`Problem`]: what is wrong and what fixes it; `doctor` shows it as ✗, a run as `error:`/`help:`.
-use std::collections::BTreeMap;
+pub(crate) use release_pipeline_plan::credentials::*;
 
 use crate::{config::Config, error, qemu};
 
@@ -93,11 +93,11 @@ pub(crate) fn skopeo() -> Result<(), Problem> {
 
 /// Each qemu handler the platforms need, with whether it is registered and enabled.
 pub(crate) fn qemu_handlers<'a>(
-    platforms: impl IntoIterator<Item = &'a crate::platform::Platform>,
+    platforms: impl IntoIterator<Item = &'a release_pipeline_plan::platform::Platform>,
 ) -> Vec<(&'static str, Result<(), Problem>)> {
     let dir = qemu::binfmt_dir();
     // The same read of the host the preflight's steps are made from.
-    let host = qemu::HostQemu::read();
+    let host = qemu::read_host();
     qemu::needed_handlers(platforms, qemu::host_platform())
         .into_iter()
         .map(|(handler, _)| {
@@ -116,20 +116,6 @@ pub(crate) fn qemu_handlers<'a>(
         .collect()
 }
 
-/// The registry credentials in the environment (variable names from the configuration).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Credentials<'a> {
-    Both {
-        user: &'a str,
-        password: &'a str,
-    },
-    Neither,
-    /// One is set: the name of the one that is not.
-    OnlyOne {
-        missing: &'a str,
-    },
-}
-
 /// The problem of a half-set pair of credentials: `missing` is the one that is not set.
 pub(crate) fn only_one_credential(config: &Config, missing: &str) -> Problem {
     Problem::new(
@@ -139,16 +125,6 @@ pub(crate) fn only_one_credential(config: &Config, missing: &str) -> Problem {
         ),
         "set both, or neither to use your existing docker login",
     )
-}
-
-pub(crate) fn credentials<'a>(config: &'a Config, env: &'a BTreeMap<String, String>) -> Credentials<'a> {
-    let get = |name: &str| env.get(name).map(String::as_str).filter(|v| !v.is_empty());
-    match (get(&config.registry_user_env), get(&config.registry_password_env)) {
-        (Some(user), Some(password)) => Credentials::Both { user, password },
-        (None, None) => Credentials::Neither,
-        (Some(_), None) => Credentials::OnlyOne { missing: &config.registry_password_env },
-        (None, Some(_)) => Credentials::OnlyOne { missing: &config.registry_user_env },
-    }
 }
 
 #[cfg(test)]

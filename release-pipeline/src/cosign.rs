@@ -168,7 +168,7 @@ pub(crate) fn verify(
         Check::Attestation(kind) => vec!["verify-attestation".to_owned(), "--type".to_owned(), kind.to_owned()],
     };
     args.extend(["--key".to_owned(), key.to_string(), "--insecure-ignore-tlog".to_owned()]);
-    if crate::reference::is_loopback_registry(crate::reference::registry_host(pinned)) {
+    if release_pipeline_plan::reference::is_loopback_registry(release_pipeline_plan::reference::registry_host(pinned)) {
         args.push("--allow-http-registry".to_owned());
     }
     args.push(pinned.to_owned());

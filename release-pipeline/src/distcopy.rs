@@ -8,12 +8,11 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::{
     config::Config,
-    dist::{self, DistLayout, Format, Manifest, Sha256, Sha256Sums, SUMS},
-    error, flags,
-    platform::Platform,
-    ui,
+    dist::{self, DistLayout, Format, Manifest, Sha256, SUMS},
+    error, flags, ui,
     workspace::Workspace,
 };
+use release_pipeline_plan::platform::Platform;
 
 /// A package in the source directory, checked against its checksum.
 #[derive(Debug, Clone)]
@@ -281,7 +280,7 @@ fn context_platforms(root: &Utf8Path, config: &Config, dest: &Utf8Path) -> Optio
 /// The `.tar.gz` packages listed in `from/SHA256SUMS`, each verified and its manifest read.
 pub(crate) fn read_packages(from: &Utf8Path) -> Result<Vec<Package>> {
     let dist = DistLayout::at(from);
-    let sums = Sha256Sums::read(&dist.sums())?;
+    let sums = dist::read_sums(&dist.sums())?;
     let mut packages = Vec::new();
     // .zip packages are for downloads; images are made from .tar.gz
     for (name, sha) in sums.iter().filter(|(name, _)| Format::of(name) == Some(Format::TarGz)) {

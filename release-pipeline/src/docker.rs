@@ -10,10 +10,12 @@ use xshell::{cmd, Shell};
 use crate::{
     checks, error, exec,
     failure::{self, Failure},
+    ui,
+};
+use release_pipeline_plan::{
     plan::{registry::HeldTag, steps, RemoteImage},
     platform::Platform,
     reference::{Digest, ImageRef},
-    ui,
 };
 
 /// A docker CLI for this run. With credentials from the environment it has its own temporary
@@ -32,7 +34,7 @@ pub(crate) struct Docker {
 }
 
 /// The image label naming the branch of a dev build.
-pub(crate) use crate::plan::steps::BRANCH_LABEL;
+pub(crate) use release_pipeline_plan::plan::steps::BRANCH_LABEL;
 
 impl Docker {
     /// Checks the CLI, the daemon and buildx (`checks.rs`); each missing piece is one clear error.
@@ -506,7 +508,7 @@ pub(crate) fn user_docker_config_dir() -> Utf8PathBuf {
     }
 }
 
-pub(crate) use crate::reference::registry_host;
+pub(crate) use release_pipeline_plan::reference::registry_host;
 
 /// One clear error from a registry tool's stderr.
 pub(crate) fn registry_error(host: &str, stderr: &str) -> anyhow::Error {
@@ -541,7 +543,7 @@ pub(crate) fn tool_error(host: &str, what: &str, out: &std::process::Output) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reference::is_loopback_registry;
+    use release_pipeline_plan::reference::is_loopback_registry;
 
     fn remote(json: &str) -> RemoteImage {
         serde_json::from_str::<Inspected>(&with_digests(json)).unwrap().into_remote().unwrap()

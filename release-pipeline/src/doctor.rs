@@ -137,7 +137,8 @@ fn checks() -> Result<Vec<Check>> {
         out.push(from("buildx", checks::buildx(&version).map(|v| format!("{}.{}", v.0, v.1))));
     }
 
-    let platforms: Vec<crate::platform::Platform> = config.context.iter().flat_map(|c| c.platforms.clone()).collect();
+    let platforms: Vec<release_pipeline_plan::platform::Platform> =
+        config.context.iter().flat_map(|c| c.platforms.clone()).collect();
     for (handler, state) in checks::qemu_handlers(&platforms) {
         out.push(from(&format!("qemu {handler}"), state.map(|()| "registered and enabled".to_owned())));
     }

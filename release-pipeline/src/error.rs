@@ -1,37 +1,12 @@
 //! Errors as cargo prints them: `error:`, the causes, then `help:` with what to do about it;
 //! every problem of a preflight at once; the usage error with the nearest command.
-use std::{fmt, process::ExitCode};
+use std::process::ExitCode;
 
 use anstream::{eprintln, println};
 
 use crate::ui::{mask, paint};
 
-/// An error that tells the user what to do about it. Attach with [`with_help`] or create with
-/// [`error_with_help`]; `report_error` prints it as `help: …` after the error chain.
-#[derive(Debug)]
-pub(crate) struct Help(pub(crate) String);
-
-impl fmt::Display for Help {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for Help {}
-
-/// `error: {msg}` followed by `help: {help}`.
-pub(crate) fn error_with_help(msg: impl fmt::Display, help: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Help(help.into())).context(msg.to_string())
-}
-
-/// `error: {headline}:` with one `  - problem` line each, then `help: {help}`: every problem at
-/// once.
-pub(crate) fn problems_error(
-    headline: impl fmt::Display,
-    problems: &[String],
-    help: impl Into<String>,
-) -> anyhow::Error {
-    error_with_help(format!("{headline}:\n  - {}", problems.join("\n  - ")), help)
-}
+pub(crate) use release_pipeline_plan::error::*;
 
 /// The error for a failed command: what we were doing, then its (masked) stderr.
 pub(crate) fn command_failed(what: &str, out: &std::process::Output) -> anyhow::Error {

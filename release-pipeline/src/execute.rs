@@ -16,20 +16,24 @@ use crate::{
     distcopy,
     docker::{self, Docker},
     error, exec, failure,
+    preflight::{self, Preflight},
+    publish, qemu,
+    releases::{self, Qualifier},
+    summary, ui,
+    workspace::Workspace,
+};
+use release_pipeline_plan::{
     plan::{
         self,
         outcome::{MovedTags, Outcome, Record},
         registry,
+        step::Step,
         step::{Accept, Packages, PartImageRef, ProvenancePlan},
-        BuildAction, CrateAction, ImagePlan, ReleasePlan, Step,
+        steps::CrateAction,
+        BuildAction, ImagePlan, ReleasePlan,
     },
     platform::Platform,
-    preflight::{self, Preflight},
-    publish, qemu,
     reference::{Digest, ImageRef},
-    releases::{self, Qualifier},
-    summary, ui,
-    workspace::Workspace,
 };
 
 /// What carries steps out: `Real` on a workspace, a recording fake in the tests.
@@ -374,7 +378,7 @@ fn write_part(
     images: &[PartImageRef],
     path: &camino::Utf8Path,
 ) -> Result<()> {
-    let sums = dist::Sha256Sums::read(sums_path)?;
+    let sums = dist::read_sums(sums_path)?;
     let sha256 = sums.get(package).with_context(|| format!("{sums_path} does not list {package}"))?;
     let commit = plan.commit.context("a part needs a commit")?;
     let mut built = Vec::new();
@@ -391,7 +395,7 @@ fn write_part(
     }
     let result = plan::parts::PartResult {
         service: Some(plan.service.name.clone()),
-        target: crate::platform::TargetTriple::parse(target).map_err(anyhow::Error::msg)?,
+        target: release_pipeline_plan::platform::TargetTriple::parse(target).map_err(anyhow::Error::msg)?,
         platform: platform.clone(),
         kind: plan.kind,
         branch: plan.branch.clone(),
@@ -411,7 +415,7 @@ fn write_provenance(input: &ProvenancePlan, started: i64, path: &camino::Utf8Pat
     let packages = match &input.packages {
         Packages::Known(listed) => listed.clone(),
         Packages::Sums { sums: sums_path, files } => {
-            let sums = dist::Sha256Sums::read(sums_path)?;
+            let sums = dist::read_sums(sums_path)?;
             files
                 .iter()
                 .map(|file| {
@@ -731,7 +735,7 @@ pub(crate) fn run_command_step(ws: &Workspace, step: &Step) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::step::{Arg, DigestRef, StepId, When};
+    use release_pipeline_plan::plan::step::{Arg, DigestRef, StepId, When};
 
     fn digest(n: u8) -> Digest {
         Digest::parse(&format!("sha256:{}", format!("{n:02x}").repeat(32))).unwrap()
@@ -766,6 +770,39 @@ mod tests {
             self.paused.push(point);
             self.ran.push(format!("pause {point}"));
         }
+    }
+
+    /// A release of 1.2.3 whose first image is pushed: what the summary is read against.
+    fn one_image_plan() -> ReleasePlan {
+        let version = semver::Version::new(1, 2, 3);
+        let input = release_pipeline_plan::plan::PlanInput {
+            config: crate::config::Config {
+                image: "127.0.0.1:5000/acme/service".into(),
+                release_repository: "acme/service".into(),
+                ..Default::default()
+            },
+            service: crate::services::Service::named("service"),
+            unchanged: None,
+            shared_prefixes: Vec::new(),
+            version: crate::version::VersionInfo {
+                pep440: crate::version::pep440(&version),
+                semver: version.clone(),
+                tag: Some("1.2.3".into()),
+                distance: 0,
+                commit: Some("c0ffee".repeat(6) + "abcd"),
+                dirty: false,
+                shallow: false,
+            },
+            branch: Some("main".into()),
+            head_tags: vec![("1.2.3".into(), version.clone())],
+            releases: vec![version],
+            retracted: Vec::new(),
+            repository: Some("127.0.0.1:5000/acme/service".into()),
+            force_local: false,
+            run: false,
+            changed_files: Vec::new(),
+        };
+        release_pipeline_plan::plan::release(&input, None).unwrap()
     }
 
     fn lit(words: &[&str]) -> Vec<String> {
@@ -914,7 +951,7 @@ mod tests {
         assert_eq!(outcomes[5], Outcome::Skipped { because: StepId(1) });
         let record = Record { steps: &steps, outcomes: &outcomes };
         assert_eq!(record.digest_of(StepId(6)), Some(&digest(9)), "the tag step stands for the found image");
-        let summary = summary::image_outcomes(&crate::plan::tests::one_image_plan(), &record);
+        let summary = summary::image_outcomes(&one_image_plan(), &record);
         assert_eq!(summary[0].digest.as_deref(), Some(digest(9).as_str()));
         assert_eq!(summary[0].note, "already released; verified 1 tag(s)");
     }
@@ -928,7 +965,7 @@ mod tests {
         assert_eq!(fake.ran, ["pause build", "recheck inspect r/s:1.0.0", "pause sign", "pause merge", "summary"]);
         assert!(matches!(outcomes[7], Outcome::Skipped { .. }), "nothing to verify: {:?}", outcomes[7]);
         let record = Record { steps: &steps, outcomes: &outcomes };
-        let summary = summary::image_outcomes(&crate::plan::tests::one_image_plan(), &record);
+        let summary = summary::image_outcomes(&one_image_plan(), &record);
         assert_eq!(summary[0].digest, None);
         assert_eq!(summary[0].note, "skipped: another run pushed a newer build meanwhile");
     }

@@ -4,12 +4,12 @@ use anyhow::{Context, Result};
 
 use crate::{
     config::DevReleasePolicy,
-    plan::PlanInput,
     repo::Repo,
     ui,
     version::{self, parse_tag, TagKind, VersionTag},
     workspace::Workspace,
 };
+use release_pipeline_plan::plan::PlanInput;
 
 /// Reads git, the environment and the configuration into the planner's input.
 pub(crate) fn plan_input(

@@ -3,7 +3,8 @@
 use anstream::println;
 use anyhow::{bail, Result};
 
-use crate::{docker::Docker, error, exec, plan::steps::RUN_LABEL, ui};
+use crate::{docker::Docker, error, exec, ui};
+use release_pipeline_plan::plan::steps::RUN_LABEL;
 
 /// Runs the run step's command line, replacing only a container an earlier `--run` started.
 pub(crate) fn run_local(docker: &Docker, reference: &str, container: &str, argv: &[String], port: u16) -> Result<()> {

@@ -6,13 +6,15 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::{
-    ci, error, execute, flags, gather,
-    plan::{self, Kind, PlanInput, ReleasePlan, Step},
+    error, execute, flags, gather,
     preflight::{self, RunOptions},
-    publish,
-    reference::ImageRef,
-    ui,
+    publish, ui,
     workspace::Workspace,
+};
+use release_pipeline_plan::{
+    ci,
+    plan::{self, step::Step, Kind, PlanInput, ReleasePlan},
+    reference::ImageRef,
 };
 
 /// What the commands share: where to push, and how to show or run the plan.

@@ -5,16 +5,11 @@
 //! shows the steps it can know and says which reads failed.
 use anyhow::Result;
 
-use crate::{
-    checks, ci, cosign,
-    docker::Docker,
-    error,
-    plan::{self, BuildAction, Facts, ImagePlan, Kind, Lineage, Observed, ReleasePlan},
-    publish, qemu,
+use crate::{checks, cosign, docker::Docker, error, publish, qemu, repo::Repo, ui, workspace::Workspace};
+use release_pipeline_plan::{
+    ci,
+    plan::{self, steps::Facts, BuildAction, ImagePlan, Kind, Lineage, Observed, ReleasePlan},
     reference::ImageRef,
-    repo::Repo,
-    ui,
-    workspace::Workspace,
 };
 
 /// What the preflight leaves a run: the docker CLI (with the login, if any), the facts the steps
@@ -80,7 +75,7 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
     let mut unreadable = Vec::new();
     if let (Some(docker), Some((user, password))) = (docker.as_mut(), &login_user) {
         for step in plan::steps::logins(plan, Some(user)) {
-            if let plan::Step::Login { host, .. } = &step {
+            if let plan::step::Step::Login { host, .. } = &step {
                 if let Err(e) = docker.login(host, user, password) {
                     problems.push(format!("{e:#}"));
                     unreadable.push(host.clone());
@@ -91,7 +86,7 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
     let repo = ws.repo.as_deref();
     let mut actions = Vec::new();
     for image in &plan.images {
-        let host = crate::reference::registry_host(&image.repository);
+        let host = release_pipeline_plan::reference::registry_host(&image.repository);
         let action = match &docker {
             _ if !image.push => Ok(BuildAction::Build),
             Some(docker) if !unreadable.iter().any(|h| h == host) => {
@@ -136,7 +131,7 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         cargo_home: crate::dist::cargo_home(),
         host_platform: qemu::host_platform().into(),
         containerd_store: docker.as_ref().is_some_and(Docker::has_containerd_store),
-        qemu: qemu::HostQemu::read(),
+        qemu: qemu::read_host(),
         qemu_image: config.qemu_image.clone(),
         epoch,
         source_url: ci::source_url(ws.env()),
@@ -179,7 +174,7 @@ fn merge_sources(
 ) -> Vec<String> {
     let mut problems = Vec::new();
     for (image, sources) in plan.images.iter().zip(&merge.sources) {
-        let host = crate::reference::registry_host(&image.repository);
+        let host = release_pipeline_plan::reference::registry_host(&image.repository);
         let Some(docker) = docker.filter(|_| !unreadable.iter().any(|h| h == host)) else {
             problems.push(format!("could not read the parts' images of {}/ to check them", image.context));
             continue;
@@ -209,10 +204,12 @@ fn staging_problems(
     let commit = commit.to_string();
     let mut problems = Vec::new();
     for (_, image) in plan::parts::part_images(plan, platform) {
-        if !image.push || unreadable.iter().any(|h| h == crate::reference::registry_host(&image.repository)) {
+        if !image.push
+            || unreadable.iter().any(|h| h == release_pipeline_plan::reference::registry_host(&image.repository))
+        {
             continue;
         }
-        let tag = crate::tags::staging_tag(&commit, image.primary_tag(), platform.as_str());
+        let tag = release_pipeline_plan::tags::staging_tag(&commit, image.primary_tag(), platform.as_str());
         match docker.inspect(&ImageRef::tag(&image.repository, &tag).to_string()) {
             Ok(held) => problems.extend(plan::parts::staging_taken(plan, &image.repository, &tag, held.as_ref()).err()),
             Err(e) => problems.push(format!("{e:#}")),
@@ -272,7 +269,7 @@ pub(crate) fn repository(ws: &Workspace, flag: Option<String>) -> Result<String>
             "set `image` in the configuration, RELEASE_REPOSITORY, or pass --repository",
         )
     })?;
-    crate::reference::ImageRepository::parse(&repository).map_err(anyhow::Error::msg)?;
+    release_pipeline_plan::reference::ImageRepository::parse(&repository).map_err(anyhow::Error::msg)?;
     Ok(repository)
 }
 
@@ -283,7 +280,7 @@ pub(crate) fn registry_session(ws: &Workspace, repository: &str) -> Result<Docke
     let config = &ws.config;
     match checks::credentials(config, ws.env()) {
         checks::Credentials::Both { user, password } => {
-            docker.login(crate::reference::registry_host(repository), user, password)?;
+            docker.login(release_pipeline_plan::reference::registry_host(repository), user, password)?;
         }
         checks::Credentials::OnlyOne { missing } => {
             return Err(checks::only_one_credential(config, missing).into_error())
@@ -307,7 +304,7 @@ pub(crate) fn observe(
         return Ok(Observed::default());
     }
     let primary = docker.inspect(&ImageRef::tag(&image.repository, image.primary_tag()).to_string())?;
-    let ours = plan.commit.map(plan::CommitId::oid);
+    let ours = plan.commit.map(crate::repo::oid);
     let theirs = primary.as_ref().and_then(|r| r.revision.as_deref()).and_then(|r| git2::Oid::from_str(r).ok());
     let lineage = match (theirs, ours, repo) {
         (Some(theirs), Some(ours), _) if theirs == ours => Some(Lineage::Same),

@@ -8,14 +8,8 @@ use anstream::{print, println};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::{
-    dist,
-    docker::TagRead,
-    error, execute, flags,
-    plan::{registry, Step},
-    preflight, ui,
-    workspace::Workspace,
-};
+use crate::{dist, docker::TagRead, error, execute, flags, preflight, ui, workspace::Workspace};
+use release_pipeline_plan::plan::{registry, step::Step};
 
 #[derive(Serialize)]
 struct PruneJson<'a> {
@@ -52,7 +46,7 @@ fn prune(cmd: &flags::Prune, ws: &Workspace) -> Result<()> {
         for d in &decisions {
             println!("{} {}:{}  ({})", if d.prune { "prune" } else { "keep " }, repository, d.tag, d.reason);
         }
-        print!("{}", ui::mask(&crate::plan::step::render(&steps)));
+        print!("{}", ui::mask(&release_pipeline_plan::plan::step::render(&steps)));
     }
     if steps.is_empty() {
         ui::info(format_args!("nothing to prune in {repository}"));

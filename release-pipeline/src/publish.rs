@@ -7,13 +7,8 @@ use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use xshell::{cmd, Shell};
 
-use crate::{
-    config::Config,
-    error, exec, flags, gather,
-    plan::{self, CrateAction, Kind, PublishState, ReleasePlan},
-    ui,
-    workspace::Workspace,
-};
+use crate::{config::Config, error, exec, flags, gather, ui, workspace::Workspace};
+use release_pipeline_plan::plan::{self, steps::CrateAction, steps::PublishState, Kind, ReleasePlan};
 
 /// cargo's own token variable for a registry: `CARGO_REGISTRIES_<NAME>_TOKEN`.
 pub(crate) fn token_var(registry: &str) -> String {
@@ -56,7 +51,7 @@ pub(crate) fn run(cmd: flags::Publish, ws: &Workspace) -> Result<()> {
 }
 
 /// [`run`] for one service's view.
-fn publish_service(cmd: &flags::Publish, ws: &Workspace, input: crate::plan::PlanInput) -> Result<()> {
+fn publish_service(cmd: &flags::Publish, ws: &Workspace, input: release_pipeline_plan::plan::PlanInput) -> Result<()> {
     let plan = if input.version.is_release() {
         plan::release(&input, None)?
     } else {

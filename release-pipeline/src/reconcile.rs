@@ -5,15 +5,12 @@ use anstream::{print, println};
 use anyhow::{Context, Result};
 
 use crate::{
-    docker::TagRead,
-    error,
-    execute::MOVE_ROUNDS,
-    flags, gather,
-    plan::{registry, Step},
-    preflight,
-    releases::Qualifier,
-    tags, ui,
+    docker::TagRead, error, execute::MOVE_ROUNDS, flags, gather, preflight, releases::Qualifier, ui,
     workspace::Workspace,
+};
+use release_pipeline_plan::{
+    plan::{registry, step::Step},
+    tags,
 };
 
 pub(crate) fn run(cmd: flags::Reconcile, ws: &Workspace) -> Result<()> {
@@ -82,7 +79,7 @@ fn reconcile(cmd: &flags::Reconcile, ws: &Workspace) -> Result<()> {
             if cmd.json {
                 println!("{}", serde_json::to_string_pretty(&steps).context("serializing the steps")?);
             } else {
-                print!("{}", ui::mask(&crate::plan::step::render(&steps)));
+                print!("{}", ui::mask(&release_pipeline_plan::plan::step::render(&steps)));
             }
         }
         if staying > 0 && round == 0 {

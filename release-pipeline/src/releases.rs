@@ -7,14 +7,11 @@ use anyhow::Result;
 use camino::Utf8PathBuf;
 use semver::Version;
 
-use crate::{
-    config::SignPolicy,
-    cosign,
-    docker::Docker,
+use crate::{config::SignPolicy, cosign, docker::Docker, workspace::Workspace};
+use release_pipeline_plan::{
     plan::moving::{self, Evidence},
     reference::{Digest, ImageRef},
     tags,
-    workspace::Workspace,
 };
 
 /// The reads behind `plan::moving::disqualified` for one image repository.
@@ -47,7 +44,7 @@ fn bare(version: &Version) -> Version {
 pub(crate) struct Context {
     pub(crate) prefix: String,
     pub(crate) dir: String,
-    pub(crate) platforms: Vec<crate::platform::Platform>,
+    pub(crate) platforms: Vec<release_pipeline_plan::platform::Platform>,
 }
 
 /// The git remote's version tags, read when first needed.

@@ -4,38 +4,18 @@ use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use git2::{Oid, Repository, StatusOptions};
 
-use crate::newtype::{is_lower_hex, string_newtype};
+pub(crate) use release_pipeline_plan::commit::CommitId;
 
-/// A commit id: its 40 lowercase hex digits, as git writes it (the plan's commit, a part's, a
-/// package manifest's, a provenance's). `Copy`: kept as its digits, not as a `String`.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct CommitId([u8; 40]);
-
-impl CommitId {
-    /// `text` as a commit id, or why it is not one.
-    pub(crate) fn parse(text: &str) -> Result<CommitId, String> {
-        match <[u8; 40]>::try_from(text.as_bytes()) {
-            Ok(digits) if is_lower_hex(text, 40) => Ok(CommitId(digits)),
-            _ => Err(format!("`{text}` is not a commit id (40 lowercase hex digits)")),
-        }
-    }
-
-    pub(crate) fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).expect("checked: ASCII hex digits")
-    }
-
-    pub(crate) fn oid(self) -> Oid {
-        Oid::from_str(self.as_str()).expect("checked: 40 hex digits")
-    }
+/// A commit id as libgit2 takes it.
+pub(crate) fn oid(commit: CommitId) -> Oid {
+    Oid::from_str(commit.as_str()).expect("checked: 40 hex digits")
 }
 
-impl From<Oid> for CommitId {
-    fn from(oid: Oid) -> CommitId {
-        CommitId::parse(&oid.to_string()).expect("git writes an id as 40 lowercase hex digits")
-    }
+/// A commit id libgit2 gave.
+#[cfg(test)]
+pub(crate) fn commit_id(oid: Oid) -> CommitId {
+    CommitId::parse(&oid.to_string()).expect("git writes an id as 40 lowercase hex digits")
 }
-
-string_newtype!(@impls CommitId);
 
 pub(crate) struct Repo {
     repo: Repository,
@@ -442,8 +422,8 @@ mod tests {
     fn commit_ids() {
         let hex = "0123456789abcdef0123456789abcdef01234567";
         let id = CommitId::parse(hex).unwrap();
-        assert_eq!((id.as_str(), id.oid().to_string()), (hex, hex.to_owned()));
-        assert_eq!(CommitId::from(id.oid()), id);
+        assert_eq!((id.as_str(), oid(id).to_string()), (hex, hex.to_owned()));
+        assert_eq!(commit_id(oid(id)), id);
         assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{hex}\""));
         for bad in [&hex[..39], &format!("{hex}0"), &hex.to_uppercase(), &hex.replace('0', "g"), "", "unknown"] {
             let err = CommitId::parse(bad).unwrap_err();

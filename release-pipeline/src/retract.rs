@@ -7,12 +7,9 @@ use anyhow::{Context, Result};
 use semver::Version;
 
 use crate::{
-    config::SignPolicy,
-    cosign, dist, error, exec, execute, flags,
-    plan::{sign, steps, Step},
-    preflight, publish, ui,
-    workspace::Workspace,
+    config::SignPolicy, cosign, dist, error, exec, execute, flags, preflight, publish, ui, workspace::Workspace,
 };
+use release_pipeline_plan::plan::{sign, step::Step, steps};
 
 /// `git tag --annotate`; where git knows no identity (a CI runner), the tag is made by
 /// `release-pipeline` rather than failing.
@@ -108,8 +105,8 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
         let repository = preflight::repository(ws, None)?;
         let session = preflight::registry_session(ws, &repository)?;
         for (i, context) in ws.config.context.iter().enumerate() {
-            let tag = format!("{}{}", context.image_tag_prefix, crate::tags::version_tag(&wanted));
-            let reference = crate::reference::ImageRef::tag(&repository, &tag).to_string();
+            let tag = format!("{}{}", context.image_tag_prefix, release_pipeline_plan::tags::version_tag(&wanted));
+            let reference = release_pipeline_plan::reference::ImageRef::tag(&repository, &tag).to_string();
             match session.inspect(&reference)? {
                 Some(held) => {
                     plan.push(sign::retraction_step(signing, i, &repository, held.digest.as_str(), &predicate))
@@ -128,7 +125,7 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
     if cmd.json {
         println!("{}", serde_json::to_string_pretty(&plan).context("serializing the steps")?);
     } else {
-        print!("{}", ui::mask(&crate::plan::step::render(&plan)));
+        print!("{}", ui::mask(&release_pipeline_plan::plan::step::render(&plan)));
     }
     if cmd.dry_run || cmd.json {
         return Ok(());
@@ -157,7 +154,7 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
         match (step, &docker) {
             (Step::Attest { .. }, _) if !can_attest => {}
             (Step::Attest { reference, .. }, Some(docker)) => {
-                let host = crate::reference::registry_host(reference);
+                let host = release_pipeline_plan::reference::registry_host(reference);
                 cosign::run(
                     docker.envs(),
                     signing,

@@ -6,6 +6,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
 use xshell::{cmd, Shell};
 
+pub(crate) use release_pipeline_plan::service::Service;
+
 use crate::{
     config::{Config, DevReleasePolicy, ServiceConfig, TABLE},
     error, exec,
@@ -13,25 +15,6 @@ use crate::{
 
 /// The package every workspace's release machinery lives in: never a service.
 const XTASK_PACKAGE: &str = "xtask";
-
-/// A released binary, resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Service {
-    /// Its name: local images, `--service` and the plan's `services` use it.
-    pub(crate) name: String,
-    /// The cargo package that builds it.
-    pub(crate) package: String,
-    /// The binary: packages are `dist/<bin>-<version>-<target>.tar.gz` with `bin/<bin>` inside.
-    pub(crate) bin: String,
-    /// The package's directory, relative to the root (its README goes into the packages).
-    pub(crate) dir: Utf8PathBuf,
-    /// What its build reads, relative to the root: its package's directory and those of its path
-    /// dependencies (`dev-release = "changed"` looks for changes there).
-    pub(crate) sources: Vec<Utf8PathBuf>,
-    pub(crate) dev_release: DevReleasePolicy,
-    /// The table it came from (a default one when the workspace has none).
-    pub(crate) table: ServiceConfig,
-}
 
 /// What `cargo metadata --format-version 1` prints, the part read: the services (with
 /// `--no-deps`) and the SBOMs (`attest.rs`, with the graph resolved for one target).
@@ -243,29 +226,6 @@ pub(crate) fn unknown_service<'a>(name: &str, services: impl Iterator<Item = &'a
 }
 
 #[cfg(test)]
-impl Service {
-    /// A service whose package, binary and directory are all `name`, as tests need one.
-    pub(crate) fn named(name: &str) -> Service {
-        Service {
-            name: name.to_owned(),
-            package: name.to_owned(),
-            bin: name.to_owned(),
-            dir: name.into(),
-            sources: vec![name.into()],
-            dev_release: DevReleasePolicy::Always,
-            table: ServiceConfig {
-                name: None,
-                package: name.to_owned(),
-                bin: None,
-                version_tag_prefix: None,
-                image: None,
-                publish: None,
-                dev_release: DevReleasePolicy::Always,
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

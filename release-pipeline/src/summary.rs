@@ -4,13 +4,14 @@ use std::{fmt::Write as _, time::Instant};
 
 use anstream::eprint;
 
-use crate::{
-    plan::{
-        outcome::{Outcome, Record},
-        step::StepId,
-        CrateAction, PublishState, ReleasePlan, Step,
-    },
-    ui,
+use crate::ui;
+use release_pipeline_plan::plan::{
+    outcome::{Outcome, Record},
+    step::Step,
+    step::StepId,
+    steps::CrateAction,
+    steps::PublishState,
+    ReleasePlan,
 };
 
 /// What happened to one image.

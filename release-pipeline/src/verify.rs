@@ -11,20 +11,15 @@ use camino::Utf8PathBuf;
 use serde::Deserialize;
 
 use crate::{
-    attest::Provenance,
-    cosign,
-    docker::Docker,
-    error,
-    failure::CosignRefusal,
-    flags,
+    attest::Provenance, cosign, docker::Docker, error, failure::CosignRefusal, flags, preflight, workspace::Workspace,
+};
+use release_pipeline_plan::{
     plan::{
         sign::{Retraction, PROVENANCE_TYPE, RETRACTION_TYPE, SBOM_TYPE},
         Kind,
     },
     platform::Platform,
-    preflight,
     reference::{Digest, Selector, UserRef},
-    workspace::Workspace,
 };
 
 /// A DSSE envelope, as `cosign verify-attestation` prints one per line.
@@ -123,7 +118,7 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
     };
     let parameters = &provenance.build_definition.external_parameters;
 
-    let commit = parameters.commit.oid();
+    let commit = crate::repo::oid(parameters.commit);
     let repo = ws
         .repo
         .as_deref()
@@ -145,7 +140,7 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
 
     if let (Some(tag), Some(context)) = (tag, tag_context) {
         let bare = &tag[context.image_tag_prefix.len()..];
-        if let Some(version) = crate::tags::as_version_tag(bare) {
+        if let Some(version) = release_pipeline_plan::tags::as_version_tag(bare) {
             if released != Some(&version) {
                 return Err(anyhow::anyhow!(
                     "{tag} is the tag of release {version}, but the provenance is of a {} of {}",
@@ -173,9 +168,9 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
             }
             checked.push(format!("release {version}, the commit of the git tag {}", git_tag.name));
         }
-        if crate::tags::is_moving_tag(bare) {
-            let covered =
-                released.is_some_and(|v| crate::tags::moving_tag_home(bare, std::slice::from_ref(v)).is_some());
+        if release_pipeline_plan::tags::is_moving_tag(bare) {
+            let covered = released
+                .is_some_and(|v| release_pipeline_plan::tags::moving_tag_home(bare, std::slice::from_ref(v)).is_some());
             if !covered {
                 return Err(anyhow::anyhow!(
                     "{tag} is a moving tag, but it holds a {} of {}, which {bare} does not cover",
@@ -260,7 +255,8 @@ fn moving_tag_home(
     let prefixes: Vec<&str> = ws.config.context.iter().map(|c| c.image_tag_prefix.as_str()).collect();
     let listed = docker.list_tags(repository)?;
     let names: Vec<&str> = listed.iter().map(String::as_str).collect();
-    let released = crate::plan::registry::releases(&names, &context.image_tag_prefix, &prefixes, &retracted);
+    let released =
+        release_pipeline_plan::plan::registry::releases(&names, &context.image_tag_prefix, &prefixes, &retracted);
     let versions: Vec<semver::Version> = released.keys().cloned().collect();
     let mut qualifier =
         crate::releases::Qualifier::new(ws, docker, repository, crate::releases::contexts_of(&ws.config), retracted)?;

@@ -46,7 +46,7 @@ impl Workspace {
             Some(r) => r.root(),
             None => start.ancestors().find(|d| d.join("Cargo.toml").exists()).unwrap_or(&start).to_owned(),
         };
-        let config = Config::load(&root)?;
+        let config = crate::config::load(&root)?;
         Ok(Workspace { root, repo: repo.map(Rc::new), config, env: Rc::default(), service: None })
     }
 

@@ -174,7 +174,7 @@ fn the_mutation_command_kills_a_small_functions_mutants() {
     assert_ok(&out);
     let listed = stdout(&out);
     for file in ["plan/mod.rs", "plan/steps.rs", "ci.rs", "tags.rs", "version.rs", "config.rs"] {
-        assert!(listed.contains(&format!("release-pipeline/src/{file}:")), "{file} is not mutated:\n{listed}");
+        assert!(listed.contains(&format!("release-pipeline-plan/src/{file}:")), "{file} is not mutated:\n{listed}");
     }
     assert!(listed.lines().count() >= 300 && !listed.contains("Config::load"), "{listed}");
     let config_path = ws.path().join(".cargo/mutants.toml");
@@ -197,7 +197,7 @@ fn the_mutation_command_kills_a_small_functions_mutants() {
     // One small function for real. cargo-mutants 27.1 lets struct-field deletions through `--re`
     // and `-f` (its issue 632: `version_views` has one), so every other examined file is left
     // out by glob (`-e`), which they obey.
-    let small = "release-pipeline/src/ci.rs";
+    let small = "release-pipeline-plan/src/ci.rs";
     let globs: Vec<&str> = config["examine_globs"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert!(globs.contains(&small), "{globs:?}");
     let mut narrow = vec!["--re", "CiEvent::may_push"];

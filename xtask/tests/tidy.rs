@@ -4,23 +4,32 @@ mod common;
 use common::{stderr, stdout, workspace_root, xtask_cmd};
 use std::path::PathBuf;
 
-fn sources() -> Vec<(String, String)> {
+/// The pipeline's crates: the library, and its pure half (the plan).
+const CRATES: [&str; 2] = ["release-pipeline", "release-pipeline-plan"];
+
+/// A crate's source files, each named by its path from the crate's `src/`.
+fn crate_sources(krate: &str) -> Vec<(String, String)> {
+    let src = workspace_root().join(krate).join("src");
     let mut out = Vec::new();
-    let mut stack = vec![workspace_root().join("release-pipeline/src")];
+    let mut stack = vec![src.clone()];
     while let Some(dir) = stack.pop() {
         for e in std::fs::read_dir(&dir).unwrap() {
             let path: PathBuf = e.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|x| x == "rs") {
-                let name =
-                    path.strip_prefix(workspace_root().join("release-pipeline/src")).unwrap().display().to_string();
+                let name = path.strip_prefix(&src).unwrap().display().to_string();
                 out.push((name, std::fs::read_to_string(&path).unwrap()));
             }
         }
     }
     out.sort();
     out
+}
+
+/// Every source file of the pipeline's crates.
+fn sources() -> Vec<(String, String)> {
+    CRATES.iter().flat_map(|krate| crate_sources(krate)).collect()
 }
 
 /// The code of a file without its test module (`#[cfg(test)]`, `#[cfg(all(test, unix))]`…):
@@ -337,11 +346,48 @@ fn a_name_is_seen_in_every_form_it_takes() {
     assert_eq!(values, ["bin/\"x", "cargo -p service"]);
     assert!(in_command_line(&lexed.code, lexed.strings[1].0) && !in_command_line(&lexed.code, lexed.strings[0].0));
 }
+/// The plan is a crate of its own, and the compiler holds it pure: it depends on no crate that
+/// starts a process, reads a file or reaches the network (each dependency is on this list of
+/// pure ones), and no file of it uses the standard library's ways to.
 #[test]
 fn the_planner_is_pure() {
-    for (name, text) in sources().iter().filter(|(n, _)| n.starts_with("plan/")) {
-        for forbidden in ["std::fs", "std::process", "std::net", "std::env", "xshell", "cmd!(", "Command"] {
-            assert!(!non_test(text).contains(forbidden), "plan/ is pure, but {name} uses {forbidden}");
+    let manifest: toml_edit::DocumentMut =
+        std::fs::read_to_string(workspace_root().join("release-pipeline-plan/Cargo.toml")).unwrap().parse().unwrap();
+    let pure = [
+        "anyhow",
+        "camino",
+        "semver",
+        "serde",
+        "serde_json",
+        "toml_edit",
+        "sha2",
+        "strsim",
+        "url",
+        "gix-validate",
+        "shell-words",
+    ];
+    let deps: Vec<&str> = manifest["dependencies"].as_table().unwrap().iter().map(|(name, _)| name).collect();
+    assert!(deps.len() >= 5, "the plan's dependencies are read: {deps:?}");
+    for dep in deps {
+        assert!(pure.contains(&dep), "release-pipeline-plan depends on {dep}, which is not on the list of pure crates");
+    }
+    let sources = crate_sources("release-pipeline-plan");
+    assert!(sources.iter().any(|(n, _)| n == "plan/steps.rs"), "the plan's sources are read");
+    for (name, text) in &sources {
+        let forbidden_uses = [
+            "std::fs",
+            "std::process",
+            "TcpStream",
+            "TcpListener",
+            "UdpSocket",
+            "to_socket_addrs",
+            "std::env::var",
+            "xshell",
+            "cmd!(",
+            "Command",
+        ];
+        for forbidden in forbidden_uses {
+            assert!(!non_test(text).contains(forbidden), "the plan is pure, but {name} uses {forbidden}");
         }
     }
 }
@@ -410,6 +456,7 @@ fn named_paths(text: &str, dirs: bool) -> impl Iterator<Item = &str> {
 fn every_module_the_docs_name_exists() {
     let root = workspace_root();
     let src = root.join("release-pipeline/src");
+    let srcs: Vec<PathBuf> = CRATES.iter().map(|k| root.join(k).join("src")).collect();
     let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
     let codemap = architecture.split("\n## Codemap").nth(1).unwrap().split("\n## ").next().unwrap();
     let mut missing = Vec::new();
@@ -418,17 +465,18 @@ fn every_module_the_docs_name_exists() {
         let Some((head, _)) = line.strip_prefix("- ").and_then(|l| l.split_once(" — ")) else { continue };
         for module in named_paths(head, true) {
             heads += 1;
-            if !src.join(module).exists() {
+            if !srcs.iter().any(|src| src.join(module).exists()) {
                 missing.push(format!(
-                    "ARCHITECTURE.md's codemap has an entry for {module}, which release-pipeline/src/ does not hold"
+                    "ARCHITECTURE.md's codemap has an entry for {module}, which neither crate's src/ holds"
                 ));
             }
         }
     }
     assert!(heads >= 40, "the codemap's entries are read: {heads}");
     let exists_near = |dir: &std::path::Path, path: &str| {
-        [dir.to_owned(), src.clone(), root.clone(), root.join("xtask/tests")]
+        [dir.to_owned(), root.clone(), root.join("xtask/tests")]
             .iter()
+            .chain(&srcs)
             .any(|base| base.join(path).exists())
     };
     for path in named_paths(codemap, false) {
@@ -436,10 +484,10 @@ fn every_module_the_docs_name_exists() {
             missing.push(format!("ARCHITECTURE.md's codemap names {path}, which does not exist"));
         }
     }
-    for (file, text) in sources() {
+    for (krate, (file, text)) in CRATES.iter().flat_map(|k| crate_sources(k).into_iter().map(move |f| (*k, f))) {
         let docs: String =
             text.lines().filter_map(|l| l.trim_start().strip_prefix("//!")).collect::<Vec<_>>().join("\n");
-        let dir = src.join(&file).parent().unwrap().to_owned();
+        let dir = root.join(krate).join("src").join(&file).parent().unwrap().to_owned();
         for path in named_paths(&docs, false) {
             if !exists_near(&dir, path) {
                 missing.push(format!("{file}'s `//!` docs name {path}, which does not exist"));
@@ -597,26 +645,51 @@ fn modules_used(
 /// re-export is a use: the parent cannot be read without the child.
 #[test]
 fn no_import_cycles() {
-    let sources: Vec<(String, String)> = sources().into_iter().filter(|(n, _)| !n.ends_with("tests.rs")).collect();
+    let m = |path: &str| path.split("::").map(str::to_owned).collect::<Module>();
+    let mut described = Vec::new();
+    for krate in CRATES {
+        let sources: Vec<(String, String)> =
+            crate_sources(krate).into_iter().filter(|(n, _)| !n.ends_with("tests.rs")).collect();
+        let graph = import_graph(&sources);
+        let seen = match krate {
+            "release-pipeline" => graph[&m("execute")].contains_key(&m("summary")),
+            _ => graph[&m("plan::sign")].contains_key(&m("plan::step")),
+        };
+        assert!(seen, "the reader sees {krate}'s imports: {graph:?}");
+        let file_of: std::collections::BTreeMap<Module, &str> =
+            sources.iter().map(|(n, _)| (module_of(n), n.as_str())).collect();
+        for cycle in cycles(&graph) {
+            let steps: Vec<String> = cycle
+                .iter()
+                .zip(cycle.iter().cycle().skip(1))
+                .map(|(from, to)| format!("{} uses {} ({})", file_of[from], file_of[to], graph[from][to]))
+                .collect();
+            described.push(format!("import cycle in {krate}: {}", steps.join(", ")));
+        }
+    }
+    assert!(described.is_empty(), "{}", described.join("\n"));
+}
+
+type Graph = std::collections::BTreeMap<Module, std::collections::BTreeMap<Module, String>>;
+
+/// Which module each file uses, and by which path.
+fn import_graph(sources: &[(String, String)]) -> Graph {
     let modules: std::collections::BTreeSet<Module> = sources.iter().map(|(n, _)| module_of(n)).collect();
-    let file_of: std::collections::BTreeMap<Module, &str> =
-        sources.iter().map(|(n, _)| (module_of(n), n.as_str())).collect();
-    let graph: std::collections::BTreeMap<Module, std::collections::BTreeMap<Module, String>> = sources
+    sources
         .iter()
         .map(|(name, text)| {
             let module = module_of(name);
             let used = modules_used(&module, &lex(non_test(text)).code, &modules);
             (module, used)
         })
-        .collect();
-    let m = |path: &str| path.split("::").map(str::to_owned).collect::<Module>();
-    assert!(
-        graph[&m("execute")].contains_key(&m("plan")) && graph[&m("plan::sign")].contains_key(&m("plan")),
-        "the reader sees imports: {graph:?}"
-    );
+        .collect()
+}
+
+/// The import cycles of a graph.
+fn cycles(graph: &Graph) -> Vec<Vec<Module>> {
     // Depth-first: an edge back to a module on the path closes a cycle.
     fn visit(
-        graph: &std::collections::BTreeMap<Module, std::collections::BTreeMap<Module, String>>,
+        graph: &Graph,
         module: &Module,
         path: &mut Vec<Module>,
         done: &mut std::collections::BTreeSet<Module>,
@@ -637,20 +710,9 @@ fn no_import_cycles() {
     }
     let (mut done, mut cycles) = (Default::default(), Vec::new());
     for module in graph.keys() {
-        visit(&graph, module, &mut Vec::new(), &mut done, &mut cycles);
+        visit(graph, module, &mut Vec::new(), &mut done, &mut cycles);
     }
-    let described: Vec<String> = cycles
-        .iter()
-        .map(|cycle| {
-            let steps: Vec<String> = cycle
-                .iter()
-                .zip(cycle.iter().cycle().skip(1))
-                .map(|(from, to)| format!("{} uses {} ({})", file_of[from], file_of[to], graph[from][to]))
-                .collect();
-            format!("import cycle: {}", steps.join(", "))
-        })
-        .collect();
-    assert!(described.is_empty(), "{}", described.join("\n"));
+    cycles
 }
 
 /// The import reader on every form a path to a module takes.

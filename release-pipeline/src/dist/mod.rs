@@ -8,18 +8,10 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
-use crate::{
-    config::Config,
-    exec, flags,
-    platform::{Platform, TargetTriple},
-    repo::CommitId,
-    services::Service,
-    ui, version,
-    workspace::Workspace,
-};
+use crate::{config::Config, exec, flags, repo::CommitId, services::Service, ui, version, workspace::Workspace};
+use release_pipeline_plan::platform::{Platform, TargetTriple};
 
-mod layout;
-pub(crate) use layout::{package_name, DistLayout, Format, Sha256, Sha256Sums, SUMS};
+pub(crate) use release_pipeline_plan::dist::*;
 
 /// The manifest inside every package; `distcopy` and the pipeline read it to refuse a stale one.
 pub(crate) const MANIFEST: &str = "manifest.json";
@@ -44,7 +36,7 @@ const UNKNOWN_COMMIT: &str = "unknown";
 
 /// A manifest's commit: its id, or `unknown`.
 mod commit_or_unknown {
-    use super::{CommitId, UNKNOWN_COMMIT};
+    use crate::{dist::UNKNOWN_COMMIT, repo::CommitId};
 
     pub(super) fn serialize<S: serde::Serializer>(commit: &Option<CommitId>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(commit.as_ref().map_or(UNKNOWN_COMMIT, CommitId::as_str))
@@ -183,12 +175,6 @@ fn read_optional(path: &Utf8Path) -> Result<Option<Vec<u8>>> {
     }
 }
 
-/// Where a workspace's packages, checksums, SBOMs, provenances and parts' results go
-/// ([`DistLayout::dir`]).
-pub(crate) fn dist_dir(root: &Utf8Path) -> Utf8PathBuf {
-    DistLayout::new(root).dir().to_owned()
-}
-
 /// The directory cargo builds into: `CARGO_TARGET_DIR`, or the workspace's `target/`.
 pub(crate) fn target_dir(root: &Utf8Path) -> Utf8PathBuf {
     match std::env::var("CARGO_TARGET_DIR") {
@@ -240,26 +226,6 @@ pub(crate) fn cargo_home() -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
-/// The one `cargo build` of a service's binary for `targets`. Registry sources are compiled from
-/// `cargo_home`; it is remapped so the binary (and so the package) is the same on every machine.
-/// Workspace paths are relative already, std's are remapped.
-pub(crate) fn cargo_build_argv(package: &str, bin: &str, targets: &[String], cargo_home: Option<&str>) -> Vec<String> {
-    let mut argv: Vec<String> = ["cargo", "build", "--release", "--locked", "-p", package, "--bin", bin]
-        .iter()
-        .map(|w| (*w).to_owned())
-        .collect();
-    for t in targets {
-        argv.push("--target".to_owned());
-        argv.push(t.clone());
-        if let Some(home) = cargo_home {
-            let flag = serde_json::Value::from(format!("--remap-path-prefix={home}=/cargo"));
-            argv.push("--config".to_owned());
-            argv.push(format!("target.{t}.rustflags=[{flag}]"));
-        }
-    }
-    argv
-}
-
 /// Removes `bin`'s packages of other versions (and every checksum list) so `dist/` holds one
 /// version of each service.
 fn remove_stale(dist_dir: &Utf8Path, bin: &str, version: &str) -> Result<()> {
@@ -270,7 +236,7 @@ fn remove_stale(dist_dir: &Utf8Path, bin: &str, version: &str) -> Result<()> {
         // Packages, and the SBOMs and provenances written beside them.
         let is_package =
             name.strip_prefix(bin).and_then(|rest| rest.strip_prefix('-')).is_some_and(starts_with_version)
-                && layout::is_per_version(name);
+                && is_per_version(name);
         if is_package && !name.starts_with(&keep) {
             std::fs::remove_file(entry.path()).with_context(|| format!("removing stale package {}", entry.path()))?;
             ui::info(format_args!("removed stale package {}", entry.path()));
@@ -304,7 +270,7 @@ fn write_sums(dist: &DistLayout, mut known: Sha256Sums) -> Result<()> {
         }
         _ => {}
     }
-    known.write(&dist.sums())
+    write_sums_to(&known, &dist.sums())
 }
 
 /// The SHA-256 of `data` in hex ([`Sha256::of`] as text).
@@ -377,29 +343,6 @@ fn zip_time(epoch: i64) -> zip::DateTime {
         .unwrap_or_default()
 }
 
-/// Seconds since the epoch → RFC 3339 in UTC (the `created` image label).
-pub(crate) fn rfc3339(epoch: i64) -> String {
-    let (y, mo, d, h, mi, s) = civil_time(epoch);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-}
-
-/// Seconds since the epoch → (year, month, day, hour, minute, second) in UTC, with Howard
-/// Hinnant's days-to-civil algorithm (no date crate for two timestamps).
-fn civil_time(epoch: i64) -> (i64, u8, u8, u8, u8, u8) {
-    let days = epoch.div_euclid(86_400);
-    let secs = epoch.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month as u8, day as u8, (secs / 3600) as u8, (secs % 3600 / 60) as u8, (secs % 60) as u8)
-}
-
 /// The manifest inside a `.tar.gz` package.
 pub(crate) fn read_manifest(package: &Utf8Path) -> Result<Manifest> {
     let file = std::fs::File::open(package).with_context(|| format!("opening {package}"))?;
@@ -415,9 +358,55 @@ pub(crate) fn read_manifest(package: &Utf8Path) -> Result<Manifest> {
     bail!("{package} has no {MANIFEST}: it was not made by `cargo xtask dist`")
 }
 
+/// The `SHA256SUMS` at `path`. A missing list says to run `cargo xtask dist`.
+pub(crate) fn read_sums(path: &Utf8Path) -> Result<Sha256Sums> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(crate::error::error_with_help(
+                format!("no packages: {path} does not exist"),
+                "run `cargo xtask dist` first",
+            ))
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {path}")),
+    };
+    Sha256Sums::parse(&text).map_err(|why| {
+        crate::error::error_with_help(
+            format!("{path}: {why}"),
+            "write it with `cargo xtask dist` (or `sha256sum FILE… > SHA256SUMS` in its directory)",
+        )
+    })
+}
+
+/// Writes `sums` to `path`, whole or not at all.
+pub(crate) fn write_sums_to(sums: &Sha256Sums, path: &Utf8Path) -> Result<()> {
+    write_atomic(path, sums.to_string().as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sums_are_written_sorted_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Utf8PathBuf::try_from(dir.path().join(SUMS)).unwrap();
+        let mut sums = Sha256Sums::default();
+        sums.insert("b.zip", Sha256::of(b"2")).unwrap();
+        sums.insert("a.tar.gz", Sha256::of(b"1")).unwrap();
+        assert!(sums.insert("x/a.tar.gz", Sha256::of(b"3")).unwrap_err().contains("is not the name of a file"));
+        write_sums_to(&sums, &path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}  a.tar.gz\n{}  b.zip\n", Sha256::of(b"1"), Sha256::of(b"2"))
+        );
+        assert_eq!(read_sums(&path).unwrap(), sums);
+        std::fs::write(&path, "nonsense\n").unwrap();
+        let err = format!("{:#}", read_sums(&path).unwrap_err());
+        assert!(err.contains(&format!("{path}: line 1: \"nonsense\" is not a checksum line")), "{err}");
+        let missing = format!("{:#}", read_sums(&path.with_file_name("none")).unwrap_err());
+        assert!(missing.contains("does not exist"), "{missing}");
+    }
 
     /// A package is another binary's when what follows `<bin>-` is no version.
     #[test]

@@ -19,47 +19,47 @@ use crate::{
 /// `docs/schemas/part.schema.json` describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct PartResult {
+pub struct PartResult {
     /// The service the part built (absent in results written before services).
     #[serde(default)]
-    pub(crate) service: Option<String>,
-    pub(crate) target: TargetTriple,
-    pub(crate) platform: Platform,
+    pub service: Option<String>,
+    pub target: TargetTriple,
+    pub platform: Platform,
     /// The plan's kind (`release`, `dev-release`) and branch: the merge makes the same plan.
-    pub(crate) kind: Kind,
-    pub(crate) branch: Option<String>,
-    pub(crate) commit: CommitId,
-    pub(crate) version: Version,
-    pub(crate) package: PartPackage,
-    pub(crate) images: Vec<PartImage>,
+    pub kind: Kind,
+    pub branch: Option<String>,
+    pub commit: CommitId,
+    pub version: Version,
+    pub package: PartPackage,
+    pub images: Vec<PartImage>,
 }
 
 /// The package a part built its images from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct PartPackage {
+pub struct PartPackage {
     /// Its file name in `dist/`.
-    pub(crate) file: String,
-    pub(crate) sha256: Sha256,
+    pub file: String,
+    pub sha256: Sha256,
 }
 
 /// One context's image, built for the part's platform and pushed under `staging_tag`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct PartImage {
-    pub(crate) context: String,
-    pub(crate) repository: String,
-    pub(crate) staging_tag: String,
-    pub(crate) digest: Digest,
+pub struct PartImage {
+    pub context: String,
+    pub repository: String,
+    pub staging_tag: String,
+    pub digest: Digest,
 }
 
 /// Where a part writes its result ([`DistLayout::part`]).
-pub(crate) fn part_path(root: &Utf8Path, target: &str) -> Utf8PathBuf {
+pub fn part_path(root: &Utf8Path, target: &str) -> Utf8PathBuf {
     DistLayout::new(root).part(target)
 }
 
 /// The platform a part's target serves, or why it cannot be a part.
-pub(crate) fn part_platform<'a>(
+pub fn part_platform<'a>(
     plan: &ReleasePlan,
     targets: &'a [TargetConfig],
     target: &str,
@@ -80,10 +80,7 @@ pub(crate) fn part_platform<'a>(
 }
 
 /// The images a part for `platform` builds: those whose context builds that platform.
-pub(crate) fn part_images<'a>(
-    plan: &'a ReleasePlan,
-    platform: &'a Platform,
-) -> impl Iterator<Item = (usize, &'a ImagePlan)> {
+pub fn part_images<'a>(plan: &'a ReleasePlan, platform: &'a Platform) -> impl Iterator<Item = (usize, &'a ImagePlan)> {
     plan.images.iter().enumerate().filter(move |(_, i)| i.platforms.contains(platform))
 }
 
@@ -92,7 +89,7 @@ pub(crate) fn part_images<'a>(
 /// tag (`feature/x`, `feature-x`) make one staging tag per commit and platform, and the second
 /// part would silently replace the first's, which its merge then assembles. A release's
 /// staging tag names its version, which no other branch can take.
-pub(crate) fn staging_taken(
+pub fn staging_taken(
     plan: &ReleasePlan,
     repository: &str,
     tag: &str,
@@ -110,7 +107,7 @@ pub(crate) fn staging_taken(
 /// digests in the plan's platform order. Every problem at once: a part from another commit,
 /// version, kind or branch; a planned platform of a context no part built; a platform built by
 /// two parts.
-pub(crate) fn sources(
+pub fn sources(
     plan: &ReleasePlan,
     targets: &[TargetConfig],
     parts: &[PartResult],
@@ -199,7 +196,7 @@ pub(crate) fn sources(
 /// platform, whose revision and version labels are this checkout's commit and version, and, for a
 /// dev release, whose branch label is this checkout's branch (a release's has none). Every
 /// difference is a problem.
-pub(crate) fn check_source(
+pub fn check_source(
     plan: &ReleasePlan,
     image: &ImagePlan,
     platform: &Platform,

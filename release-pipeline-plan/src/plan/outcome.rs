@@ -10,7 +10,7 @@ use crate::{platform::Platform, reference::Digest};
 
 /// What a step did: what later steps' conditions and digest references read, and the summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub enum Outcome {
     Done,
     /// Wrote or read back an image: its digest and, for an index, each platform's manifest.
     Image {
@@ -34,20 +34,20 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
-    pub(crate) fn image(digest: Digest) -> Outcome {
+    pub fn image(digest: Digest) -> Outcome {
         Outcome::Image { digest, manifests: BTreeMap::new() }
     }
 }
 
 /// The steps and what those run so far did: conditions and references are read from it.
-pub(crate) struct Record<'a> {
-    pub(crate) steps: &'a [Step],
-    pub(crate) outcomes: &'a [Outcome],
+pub struct Record<'a> {
+    pub steps: &'a [Step],
+    pub outcomes: &'a [Outcome],
 }
 
 impl Record<'_> {
     /// The digest step `id` left: its own, or, passed over, that of the step it stood for.
-    pub(crate) fn digest_of(&self, id: StepId) -> Option<&Digest> {
+    pub fn digest_of(&self, id: StepId) -> Option<&Digest> {
         match self.outcomes.get(id.0)? {
             Outcome::Image { digest, .. } | Outcome::Found { digest } => Some(digest),
             Outcome::Skipped { because } => self.digest_of(*because),
@@ -56,7 +56,7 @@ impl Record<'_> {
     }
 
     /// What a reference names, once the step it names ran.
-    pub(crate) fn digest(&self, reference: &DigestRef) -> Result<Digest> {
+    pub fn digest(&self, reference: &DigestRef) -> Result<Digest> {
         match reference {
             DigestRef::Known(digest) => Ok(digest.clone()),
             DigestRef::Of { step, platform: None } => {
@@ -73,7 +73,7 @@ impl Record<'_> {
     }
 
     /// A command line with the digests it references filled in.
-    pub(crate) fn argv(&self, args: &[Arg]) -> Result<Vec<String>> {
+    pub fn argv(&self, args: &[Arg]) -> Result<Vec<String>> {
         args.iter()
             .map(|arg| match arg {
                 Arg::Lit(word) => Ok(word.clone()),
@@ -83,7 +83,7 @@ impl Record<'_> {
     }
 
     /// The step a condition waits on, when it is not met.
-    pub(crate) fn unmet(&self, when: Option<When>) -> Option<StepId> {
+    pub fn unmet(&self, when: Option<When>) -> Option<StepId> {
         match when? {
             When::Ran(id) => match self.outcomes.get(id.0) {
                 Some(Outcome::Done | Outcome::Image { .. } | Outcome::Moved(_)) => None,
@@ -97,7 +97,7 @@ impl Record<'_> {
 /// What `move_tags` did: the moving tags now on their release (confirmed by the last read), and
 /// the ones left on a higher release, with the reason.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct MovedTags {
-    pub(crate) at_home: Vec<String>,
-    pub(crate) kept: Vec<String>,
+pub struct MovedTags {
+    pub at_home: Vec<String>,
+    pub kept: Vec<String>,
 }

@@ -14,16 +14,16 @@ macro_rules! string_newtype {
     ($(#[$meta:meta])* $name:ident, $check:expr) => {
         $(#[$meta])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub(crate) struct $name(String);
+        pub struct $name(String);
 
         impl $name {
             /// `text` as this type, or why it is not one, in a sentence.
-            pub(crate) fn parse(text: &str) -> Result<$name, String> {
+            pub fn parse(text: &str) -> Result<$name, String> {
                 let check: fn(&str) -> Result<(), String> = $check;
                 check(text).map(|()| $name(text.to_owned()))
             }
 
-            pub(crate) fn as_str(&self) -> &str {
+            pub fn as_str(&self) -> &str {
                 &self.0
             }
         }
@@ -106,7 +106,7 @@ macro_rules! string_newtype {
 pub(crate) use string_newtype;
 
 /// Whether `text` is `len` lowercase hex digits (how git, docker and `sha256sum` write hashes).
-pub(crate) fn is_lower_hex(text: &str, len: usize) -> bool {
+pub fn is_lower_hex(text: &str, len: usize) -> bool {
     text.len() == len && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 

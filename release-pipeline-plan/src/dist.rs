@@ -4,16 +4,12 @@
 //! Paths are computed, never read: the planner (`plan/`, pure) names its files with it too.
 use std::{collections::BTreeMap, fmt};
 
-use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::{
-    error,
-    newtype::{is_lower_hex, string_newtype},
-};
+use crate::newtype::{is_lower_hex, string_newtype};
 
 /// The checksum list's file name.
-pub(crate) const SUMS: &str = "SHA256SUMS";
+pub const SUMS: &str = "SHA256SUMS";
 /// An SBOM's ending (`<bin>-<version>-<target>.cdx.json`).
 const SBOM: &str = ".cdx.json";
 /// A provenance's ending (`<bin>-<version>-<context>.provenance.json`).
@@ -21,35 +17,35 @@ const PROVENANCE: &str = ".provenance.json";
 
 /// Every path under a `dist/` directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DistLayout {
+pub struct DistLayout {
     dir: Utf8PathBuf,
 }
 
 impl DistLayout {
     /// `dist/`'s name in the workspace's root.
-    pub(crate) const DIR: &str = "dist";
+    pub const DIR: &str = "dist";
 
     /// The workspace's `dist/`.
-    pub(crate) fn new(root: &Utf8Path) -> DistLayout {
+    pub fn new(root: &Utf8Path) -> DistLayout {
         DistLayout { dir: root.join(DistLayout::DIR) }
     }
 
     /// Another directory laid out the same (`distcopy --from DIR`).
-    pub(crate) fn at(dir: &Utf8Path) -> DistLayout {
+    pub fn at(dir: &Utf8Path) -> DistLayout {
         DistLayout { dir: dir.to_owned() }
     }
 
-    pub(crate) fn dir(&self) -> &Utf8Path {
+    pub fn dir(&self) -> &Utf8Path {
         &self.dir
     }
 
     /// A file directly in `dist/` by its name (one that `SHA256SUMS` lists).
-    pub(crate) fn file(&self, name: &str) -> Utf8PathBuf {
+    pub fn file(&self, name: &str) -> Utf8PathBuf {
         self.dir.join(name)
     }
 
     /// `dist/<bin>-<version>-<target>.<ext>`.
-    pub(crate) fn package(
+    pub fn package(
         &self,
         bin: &str,
         version: &(impl fmt::Display + ?Sized),
@@ -60,22 +56,22 @@ impl DistLayout {
     }
 
     /// `dist/SHA256SUMS`.
-    pub(crate) fn sums(&self) -> Utf8PathBuf {
+    pub fn sums(&self) -> Utf8PathBuf {
         self.dir.join(SUMS)
     }
 
     /// `dist/SHA256SUMS.sig`: cosign's signature of the list.
-    pub(crate) fn sums_signature(&self) -> Utf8PathBuf {
+    pub fn sums_signature(&self) -> Utf8PathBuf {
         self.dir.join(format!("{SUMS}.sig"))
     }
 
     /// `dist/part-<target>.json`: what a part did, for `merge`.
-    pub(crate) fn part(&self, target: &(impl fmt::Display + ?Sized)) -> Utf8PathBuf {
+    pub fn part(&self, target: &(impl fmt::Display + ?Sized)) -> Utf8PathBuf {
         self.dir.join(format!("part-{target}.json"))
     }
 
     /// `dist/<bin>-<version>-<target>.cdx.json`: the target's SBOM, beside its package.
-    pub(crate) fn sbom(
+    pub fn sbom(
         &self,
         bin: &str,
         version: &(impl fmt::Display + ?Sized),
@@ -86,18 +82,18 @@ impl DistLayout {
 
     /// `dist/<bin>-<version>-<context>.provenance.json` (a context `a/b` as `a-b`): one image's
     /// SLSA provenance predicate.
-    pub(crate) fn provenance(&self, bin: &str, version: &(impl fmt::Display + ?Sized), context: &str) -> Utf8PathBuf {
+    pub fn provenance(&self, bin: &str, version: &(impl fmt::Display + ?Sized), context: &str) -> Utf8PathBuf {
         self.dir.join(format!("{bin}-{version}-{}{PROVENANCE}", context.replace('/', "-")))
     }
 
     /// `dist/<bin>-<version>.retraction.json`: the predicate of `retract`'s attestation.
-    pub(crate) fn retraction(&self, bin: &str, version: &(impl fmt::Display + ?Sized)) -> Utf8PathBuf {
+    pub fn retraction(&self, bin: &str, version: &(impl fmt::Display + ?Sized)) -> Utf8PathBuf {
         self.dir.join(format!("{bin}-{version}.retraction.json"))
     }
 }
 
 /// A package's file name: `<bin>-<version>-<target>.<ext>`.
-pub(crate) fn package_name(
+pub fn package_name(
     bin: &str,
     version: &(impl fmt::Display + ?Sized),
     target: &(impl fmt::Display + ?Sized),
@@ -108,13 +104,13 @@ pub(crate) fn package_name(
 
 /// Whether `name` (after `<bin>-<version>-`) is a file `dist/` holds per version of a binary:
 /// a package, or an SBOM or provenance written beside it.
-pub(crate) fn is_per_version(name: &str) -> bool {
+pub fn is_per_version(name: &str) -> bool {
     Format::of(name).is_some() || [SBOM, PROVENANCE].iter().any(|ending| name.ends_with(ending))
 }
 
 /// A package's archive format (in `--json`, its extension).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub(crate) enum Format {
+pub enum Format {
     #[serde(rename = "tar.gz")]
     TarGz,
     #[serde(rename = "zip")]
@@ -123,7 +119,7 @@ pub(crate) enum Format {
 
 impl Format {
     /// `--format`: `tar.gz` (the default, also `tgz`) or `zip`.
-    pub(crate) fn parse(s: Option<&str>) -> Result<Format> {
+    pub fn parse(s: Option<&str>) -> anyhow::Result<Format> {
         match s.unwrap_or("tar.gz") {
             "tar.gz" | "tgz" => Ok(Format::TarGz),
             "zip" => Ok(Format::Zip),
@@ -131,7 +127,7 @@ impl Format {
         }
     }
 
-    pub(crate) fn ext(self) -> &'static str {
+    pub fn ext(self) -> &'static str {
         match self {
             Format::TarGz => "tar.gz",
             Format::Zip => "zip",
@@ -139,7 +135,7 @@ impl Format {
     }
 
     /// The format of a package by its file name, `None` for a file that is no package.
-    pub(crate) fn of(file_name: &str) -> Option<Format> {
+    pub fn of(file_name: &str) -> Option<Format> {
         [Format::TarGz, Format::Zip]
             .into_iter()
             .find(|f| file_name.strip_suffix(f.ext()).is_some_and(|stem| stem.len() > 1 && stem.ends_with('.')))
@@ -157,7 +153,7 @@ string_newtype!(
 
 impl Sha256 {
     /// The SHA-256 of `data`.
-    pub(crate) fn of(data: &[u8]) -> Sha256 {
+    pub fn of(data: &[u8]) -> Sha256 {
         Sha256(format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(data)))
     }
 }
@@ -167,31 +163,11 @@ impl Sha256 {
 /// strictly: a line `sha256sum` would not write is an error that names it. Written sorted, in
 /// text mode, as `sha256sum -c` reads it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Sha256Sums(BTreeMap<String, Sha256>);
+pub struct Sha256Sums(BTreeMap<String, Sha256>);
 
 impl Sha256Sums {
-    /// The list at `path`. A missing list says to run `cargo xtask dist`.
-    pub(crate) fn read(path: &Utf8Path) -> Result<Sha256Sums> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(error::error_with_help(
-                    format!("no packages: {path} does not exist"),
-                    "run `cargo xtask dist` first",
-                ))
-            }
-            Err(e) => return Err(e).with_context(|| format!("reading {path}")),
-        };
-        Sha256Sums::parse(&text).map_err(|why| {
-            error::error_with_help(
-                format!("{path}: {why}"),
-                "write it with `cargo xtask dist` (or `sha256sum FILE… > SHA256SUMS` in its directory)",
-            )
-        })
-    }
-
     /// The list in `text`, or the first line that is not one `sha256sum` writes, and why.
-    pub(crate) fn parse(text: &str) -> Result<Sha256Sums, String> {
+    pub fn parse(text: &str) -> Result<Sha256Sums, String> {
         let mut sums = Sha256Sums::default();
         let body = text.strip_suffix('\n').unwrap_or(text);
         if body.is_empty() {
@@ -209,26 +185,21 @@ impl Sha256Sums {
     }
 
     /// The SHA-256 the list gives `file_name`.
-    pub(crate) fn get(&self, file_name: &str) -> Option<&Sha256> {
+    pub fn get(&self, file_name: &str) -> Option<&Sha256> {
         self.0.get(file_name)
     }
 
     /// Each file's name and SHA-256, by name.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Sha256)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Sha256)> {
         self.0.iter().map(|(name, sum)| (name.as_str(), sum))
     }
 
     /// Lists `file_name` with `sum` (replacing what it listed for it); a name that no line can
     /// hold is refused.
-    pub(crate) fn insert(&mut self, file_name: &str, sum: Sha256) -> Result<(), String> {
+    pub fn insert(&mut self, file_name: &str, sum: Sha256) -> Result<(), String> {
         check_name(file_name)?;
         self.0.insert(file_name.to_owned(), sum);
         Ok(())
-    }
-
-    /// Writes the list to `path`, whole or not at all.
-    pub(crate) fn write(&self, path: &Utf8Path) -> Result<()> {
-        super::write_atomic(path, self.to_string().as_bytes())
     }
 }
 
@@ -267,6 +238,55 @@ fn check_name(name: &str) -> Result<(), String> {
         false => Ok(()),
         true => Err(format!("{name:?} is not the name of a file beside {SUMS}")),
     }
+}
+
+/// Where a workspace's packages, checksums, SBOMs, provenances and parts' results go
+/// ([`DistLayout::dir`]).
+pub fn dist_dir(root: &Utf8Path) -> Utf8PathBuf {
+    DistLayout::new(root).dir().to_owned()
+}
+
+/// The one `cargo build` of a service's binary for `targets`. Registry sources are compiled from
+/// `cargo_home`; it is remapped so the binary (and so the package) is the same on every machine.
+/// Workspace paths are relative already, std's are remapped.
+pub fn cargo_build_argv(package: &str, bin: &str, targets: &[String], cargo_home: Option<&str>) -> Vec<String> {
+    let mut argv: Vec<String> = ["cargo", "build", "--release", "--locked", "-p", package, "--bin", bin]
+        .iter()
+        .map(|w| (*w).to_owned())
+        .collect();
+    for t in targets {
+        argv.push("--target".to_owned());
+        argv.push(t.clone());
+        if let Some(home) = cargo_home {
+            let flag = serde_json::Value::from(format!("--remap-path-prefix={home}=/cargo"));
+            argv.push("--config".to_owned());
+            argv.push(format!("target.{t}.rustflags=[{flag}]"));
+        }
+    }
+    argv
+}
+
+/// Seconds since the epoch → RFC 3339 in UTC (the `created` image label).
+pub fn rfc3339(epoch: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil_time(epoch);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// Seconds since the epoch → (year, month, day, hour, minute, second) in UTC, with Howard
+/// Hinnant's days-to-civil algorithm (no date crate for two timestamps).
+pub fn civil_time(epoch: i64) -> (i64, u8, u8, u8, u8, u8) {
+    let days = epoch.div_euclid(86_400);
+    let secs = epoch.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month as u8, day as u8, (secs / 3600) as u8, (secs % 3600 / 60) as u8, (secs % 60) as u8)
 }
 
 #[cfg(test)]
@@ -331,24 +351,6 @@ mod tests {
         refused(&format!("{}  ..\n", sum(1)), "is not the name of a file beside SHA256SUMS");
         refused(&format!("{ok}{}  a.tar.gz\n", sum(2)), "line 2: a.tar.gz is listed twice");
         refused("ü", "is not a checksum line");
-    }
-
-    #[test]
-    fn sums_are_written_sorted_and_read_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = Utf8PathBuf::try_from(dir.path().join(SUMS)).unwrap();
-        let mut sums = Sha256Sums::default();
-        sums.insert("b.zip", sum(2)).unwrap();
-        sums.insert("a.tar.gz", sum(1)).unwrap();
-        assert!(sums.insert("x/a.tar.gz", sum(3)).unwrap_err().contains("is not the name of a file"));
-        sums.write(&path).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}  a.tar.gz\n{}  b.zip\n", sum(1), sum(2)));
-        assert_eq!(Sha256Sums::read(&path).unwrap(), sums);
-        std::fs::write(&path, "nonsense\n").unwrap();
-        let err = format!("{:#}", Sha256Sums::read(&path).unwrap_err());
-        assert!(err.contains(&format!("{path}: line 1: \"nonsense\" is not a checksum line")), "{err}");
-        let missing = format!("{:#}", Sha256Sums::read(&path.with_file_name("none")).unwrap_err());
-        assert!(missing.contains("does not exist"), "{missing}");
     }
 
     #[test]

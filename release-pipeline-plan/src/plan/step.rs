@@ -12,7 +12,7 @@ use crate::{dist::Format, platform::Platform, reference::Digest};
 
 /// A step's place in its run: its number as `--dry-run` shows it (1-based in `--json` too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct StepId(pub(crate) usize);
+pub struct StepId(pub usize);
 
 impl Serialize for StepId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -31,7 +31,7 @@ impl std::fmt::Display for StepId {
 /// with `platform`, that platform's manifest in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
-pub(crate) enum DigestRef {
+pub enum DigestRef {
     Known(Digest),
     Of {
         step: StepId,
@@ -41,7 +41,7 @@ pub(crate) enum DigestRef {
 }
 
 impl DigestRef {
-    pub(crate) fn of(step: StepId) -> DigestRef {
+    pub fn of(step: StepId) -> DigestRef {
         DigestRef::Of { step, platform: None }
     }
 }
@@ -58,13 +58,13 @@ impl std::fmt::Display for DigestRef {
 
 /// One argument of a command line: written out, or `prefix` and a digest known at run time.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Arg {
+pub enum Arg {
     Lit(String),
     Digest { prefix: String, digest: DigestRef },
 }
 
 impl Arg {
-    pub(crate) fn lits(words: Vec<String>) -> Vec<Arg> {
+    pub fn lits(words: Vec<String>) -> Vec<Arg> {
         words.into_iter().map(Arg::Lit).collect()
     }
 }
@@ -97,7 +97,7 @@ impl std::fmt::Display for Arg {
 /// digest is the one later steps verify and tag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum When {
+pub enum When {
     /// `step` ran and did its work: a re-read let the write go ahead, a build pushed.
     Ran(StepId),
     /// `step`, or the re-read it stood for, left a digest.
@@ -107,7 +107,7 @@ pub(crate) enum When {
 /// What the re-read before writing an image's primary tag accepts as already ours.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum Accept {
+pub enum Accept {
     /// A plan that does not sign: what `plan::reconcile` calls this commit's image.
     Reconciled,
     /// Before a build that is signed: a digest the configured key signed (another run of ours).
@@ -121,7 +121,7 @@ pub(crate) enum Accept {
 /// or none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
-pub(crate) enum Step {
+pub enum Step {
     /// Log in to a registry, into the run's private docker config. Done by the preflight, which
     /// reads the registry with it.
     Login { host: String, user: String, argv: Vec<String> },
@@ -346,37 +346,37 @@ pub(crate) enum Step {
 
 /// One image a part's result names: `digest` is what `build` pushed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct PartImageRef {
-    pub(crate) image: usize,
-    pub(crate) context: String,
-    pub(crate) repository: String,
-    pub(crate) staging_tag: String,
-    pub(crate) build: StepId,
+pub struct PartImageRef {
+    pub image: usize,
+    pub context: String,
+    pub repository: String,
+    pub staging_tag: String,
+    pub build: StepId,
 }
 
 /// An image's provenance, as far as the plan knows it: everything but the hashes of the
 /// lockfile and the packages (read when it is written) and the times.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct ProvenancePlan {
+pub struct ProvenancePlan {
     /// The repository's address, without any credential.
-    pub(crate) repository: String,
-    pub(crate) git_ref: Option<String>,
-    pub(crate) commit: String,
-    pub(crate) kind: super::Kind,
+    pub repository: String,
+    pub git_ref: Option<String>,
+    pub commit: String,
+    pub kind: super::Kind,
     #[serde(serialize_with = "crate::version::serialize_display")]
-    pub(crate) version: Version,
-    pub(crate) context: String,
-    pub(crate) platforms: Vec<Platform>,
-    pub(crate) lockfile: Utf8PathBuf,
-    pub(crate) packages: Packages,
+    pub version: Version,
+    pub context: String,
+    pub platforms: Vec<Platform>,
+    pub lockfile: Utf8PathBuf,
+    pub packages: Packages,
     /// The CI run's address, or `local`.
-    pub(crate) builder: String,
+    pub builder: String,
 }
 
 /// Where the hashes of an image's packages come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum Packages {
+pub enum Packages {
     /// These files, as `sums` (this run's `SHA256SUMS`) lists them.
     Sums { sums: Utf8PathBuf, files: Vec<String> },
     /// What a merge's parts reported (file, SHA-256).
@@ -386,7 +386,7 @@ pub(crate) enum Packages {
 impl Step {
     /// The step with its image indices moved by `images` and its references to other steps by
     /// `steps`: a service's steps among several, in the combined plan.
-    pub(crate) fn offset(mut self, images: usize, steps: usize) -> Step {
+    pub fn offset(mut self, images: usize, steps: usize) -> Step {
         let shift = |id: &mut StepId| id.0 += steps;
         let shift_ref = |d: &mut DigestRef| {
             if let DigestRef::Of { step, .. } = d {
@@ -458,7 +458,7 @@ impl Step {
     }
 
     /// When the step runs; `None`: always (once the steps before it succeeded).
-    pub(crate) fn when(&self) -> Option<When> {
+    pub fn when(&self) -> Option<When> {
         match self {
             Step::Recheck { when, .. }
             | Step::CheckPkg { when, .. }
@@ -491,7 +491,7 @@ impl Step {
     }
 
     /// The step's command line, a digest known only at run time shown as a reference.
-    pub(crate) fn command_line(&self) -> Vec<String> {
+    pub fn command_line(&self) -> Vec<String> {
         match self {
             Step::Inspect { argv, .. }
             | Step::Promote { argv, .. }
@@ -526,7 +526,7 @@ impl Step {
     }
 
     /// The step's kind, as `--json` names it.
-    pub(crate) fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &'static str {
         match self {
             Step::Login { .. } => "login",
             Step::Package { .. } => "package",
@@ -562,7 +562,7 @@ impl Step {
 
     /// The race tests' pause point this step kind passes (`RELEASE_PIPELINE_PAUSE_AT`): the run
     /// pauses at the first step of each.
-    pub(crate) fn pause_point(&self) -> Option<&'static str> {
+    pub fn pause_point(&self) -> Option<&'static str> {
         match self {
             Step::Package { .. } => Some("dist"),
             Step::Recheck { accept: Accept::Reconciled | Accept::SignedByKey, .. } | Step::Build { .. } => {
@@ -581,7 +581,7 @@ impl Step {
 }
 
 /// The steps for a person: one line each, its command line after it.
-pub(crate) fn render(steps: &[Step]) -> String {
+pub fn render(steps: &[Step]) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     for (n, step) in steps.iter().enumerate() {

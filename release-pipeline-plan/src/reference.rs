@@ -7,11 +7,11 @@ use crate::newtype::{is_lower_hex, string_newtype};
 /// A repository without tag or digest: `127.0.0.1:5000/acme/service`, `ghcr.io/acme/service`,
 /// `acme/service` (Docker Hub).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ImageRepository(String);
+pub struct ImageRepository(String);
 
 impl ImageRepository {
     /// Parses `text`, saying what is wrong with it in a sentence.
-    pub(crate) fn parse(text: &str) -> Result<ImageRepository, String> {
+    pub fn parse(text: &str) -> Result<ImageRepository, String> {
         let bad = |why: &str| Err(format!("the image repository `{text}` {why}"));
         if text.is_empty() {
             return bad("is empty");
@@ -46,7 +46,7 @@ impl ImageRepository {
 }
 
 /// The registry host of a repository or reference (`docker.io` when it names none).
-pub(crate) fn registry_host(reference: &str) -> &str {
+pub fn registry_host(reference: &str) -> &str {
     split_host(reference).0.unwrap_or("docker.io")
 }
 
@@ -60,18 +60,18 @@ impl fmt::Display for ImageRepository {
 /// change). Built here, written out as text only where a command takes it (`repo:tag`,
 /// skopeo's `docker://repo:tag`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ImageRef<'a> {
-    pub(crate) repository: &'a str,
-    pub(crate) tag: &'a str,
+pub struct ImageRef<'a> {
+    pub repository: &'a str,
+    pub tag: &'a str,
 }
 
 impl<'a> ImageRef<'a> {
-    pub(crate) fn tag(repository: &'a str, tag: &'a str) -> ImageRef<'a> {
+    pub fn tag(repository: &'a str, tag: &'a str) -> ImageRef<'a> {
         ImageRef { repository, tag }
     }
 
     /// skopeo's form: `docker://repo:tag`.
-    pub(crate) fn transport(&self) -> String {
+    pub fn transport(&self) -> String {
         format!("docker://{self}")
     }
 }
@@ -93,20 +93,20 @@ string_newtype!(
 
 impl Digest {
     /// The 64 hex digits after `sha256:` (an in-toto subject's `sha256`).
-    pub(crate) fn hex(&self) -> &str {
+    pub fn hex(&self) -> &str {
         &self.as_str()["sha256:".len()..]
     }
 
     /// A digest for tests, told apart by `n`: `sha256:` and `n`'s two hex digits, 32 times.
     #[cfg(test)]
-    pub(crate) fn for_test(n: u8) -> Digest {
+    pub fn for_test(n: u8) -> Digest {
         Digest::parse(&format!("sha256:{}", format!("{n:02x}").repeat(32))).expect("64 hex digits")
     }
 }
 
 /// What a user's image reference selects in its repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Selector {
+pub enum Selector {
     Tag(String),
     Digest(Digest),
 }
@@ -114,13 +114,13 @@ pub(crate) enum Selector {
 /// A user's image reference, `repo:tag` or `repo@sha256:…` (no tag means `latest`, as docker
 /// reads it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct UserRef {
-    pub(crate) repository: ImageRepository,
-    pub(crate) selector: Selector,
+pub struct UserRef {
+    pub repository: ImageRepository,
+    pub selector: Selector,
 }
 
 impl UserRef {
-    pub(crate) fn parse(text: &str) -> Result<UserRef, String> {
+    pub fn parse(text: &str) -> Result<UserRef, String> {
         let (name, selector) = match text.split_once('@') {
             Some((name, digest)) => {
                 let digest = Digest::parse(digest).map_err(|e| format!("`{text}`: {e}"))?;
@@ -164,7 +164,7 @@ fn split_host(text: &str) -> (Option<&str>, &str) {
 /// Registries reached without TLS verification: those whose host, without its port, is
 /// `localhost`, an IPv4 address in 127.0.0.0/8 or `::1` (what docker itself treats as insecure).
 /// A name that only looks local (`localhost.example.com`, `127.attacker.example`) is not.
-pub(crate) fn is_loopback_registry(host: &str) -> bool {
+pub fn is_loopback_registry(host: &str) -> bool {
     host_name(host).is_some_and(|(name, _)| {
         name.eq_ignore_ascii_case("localhost")
             || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())

@@ -9,30 +9,28 @@ use semver::Version;
 use serde::Serialize;
 
 use crate::{
-    checks,
     ci::{CiContext, CiEvent, CiRef},
     config::{Config, SignPolicy},
-    error,
+    credentials, error,
     platform::Platform,
     reference::{Digest, ImageRepository},
-    services::Service,
+    service::Service,
     tags,
     version::{parse_tag, TagKind, VersionInfo},
 };
 
-pub(crate) mod moving;
-pub(crate) mod outcome;
-pub(crate) mod parts;
-pub(crate) mod registry;
-pub(crate) mod sign;
-pub(crate) mod step;
-pub(crate) mod steps;
-pub(crate) use step::Step;
-pub(crate) use steps::{CrateAction, Facts, PublishState};
+pub mod facts;
+pub mod moving;
+pub mod outcome;
+pub mod parts;
+pub mod registry;
+pub mod sign;
+pub mod step;
+pub mod steps;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum Kind {
+pub enum Kind {
     Release,
     DevRelease,
     BuildOnly,
@@ -47,7 +45,7 @@ impl std::fmt::Display for Kind {
 
 impl Kind {
     /// The name `--json` uses too (`release`, `dev-release`, `build-only`, `skip`).
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Kind::Release => "release",
             Kind::DevRelease => "dev-release",
@@ -58,45 +56,45 @@ impl Kind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct PlanVersion {
+pub struct PlanVersion {
     #[serde(serialize_with = "crate::version::serialize_display")]
-    pub(crate) semver: Version,
-    pub(crate) pep440: Option<String>,
+    pub semver: Version,
+    pub pep440: Option<String>,
 }
 
 fn display_all<S: serde::Serializer>(versions: &[Version], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(versions.iter().map(|v| v.to_string()))
 }
 
-pub(crate) use crate::repo::CommitId;
+pub use crate::commit::CommitId;
 
 /// One image context's build: its one immutable tag (the version or the branch tag) and the
 /// moving tags that follow it. `--json` writes them as `tags` (every tag, the immutable one
 /// first) and `moving_tags`, as it always has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(into = "ImageJson")]
-pub(crate) struct ImagePlan {
+pub struct ImagePlan {
     /// The context's directory (`docker`, `rpi-docker`).
-    pub(crate) context: String,
-    pub(crate) repository: String,
-    pub(crate) platforms: Vec<Platform>,
+    pub context: String,
+    pub repository: String,
+    pub platforms: Vec<Platform>,
     /// The immutable tag, bare (`1.2.3`, `rpi-feature-x`): what identifies this build.
-    pub(crate) tag: String,
+    pub tag: String,
     /// The tags that move (`1.2`, `1`, `latest`, …); pushed last.
-    pub(crate) moving_tags: Vec<String>,
+    pub moving_tags: Vec<String>,
     /// The context's `image-tag-prefix`, which every tag of this image starts with.
-    pub(crate) tag_prefix: String,
-    pub(crate) push: bool,
+    pub tag_prefix: String,
+    pub push: bool,
 }
 
 impl ImagePlan {
     /// The tag that identifies this build: the version tag or the branch tag.
-    pub(crate) fn primary_tag(&self) -> &str {
+    pub fn primary_tag(&self) -> &str {
         &self.tag
     }
 
     /// Every tag, the immutable one first.
-    pub(crate) fn tags(&self) -> Vec<&str> {
+    pub fn tags(&self) -> Vec<&str> {
         std::iter::once(self.tag.as_str()).chain(self.moving_tags.iter().map(String::as_str)).collect()
     }
 }
@@ -128,83 +126,83 @@ impl From<ImagePlan> for ImageJson {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct PublishPlan {
+pub struct PublishPlan {
     #[serde(rename = "crate")]
-    pub(crate) krate: String,
+    pub krate: String,
     #[serde(serialize_with = "crate::version::serialize_display")]
-    pub(crate) version: Version,
-    pub(crate) registry: String,
+    pub version: Version,
+    pub registry: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct ReleasePlan {
-    pub(crate) kind: Kind,
+pub struct ReleasePlan {
+    pub kind: Kind,
     /// Why this plan, in a sentence a person reads.
-    pub(crate) reason: String,
-    pub(crate) version: PlanVersion,
-    pub(crate) commit: Option<CommitId>,
-    pub(crate) branch: Option<String>,
+    pub reason: String,
+    pub version: PlanVersion,
+    pub commit: Option<CommitId>,
+    pub branch: Option<String>,
     /// The git tag being released.
-    pub(crate) tag: Option<String>,
+    pub tag: Option<String>,
     /// Local mode: images go to the local engine only.
-    pub(crate) local: bool,
+    pub local: bool,
     /// Whether every pushed image is signed and attested (`signing.sign`).
-    pub(crate) signed: bool,
-    pub(crate) images: Vec<ImagePlan>,
-    pub(crate) publish: Vec<PublishPlan>,
+    pub signed: bool,
+    pub images: Vec<ImagePlan>,
+    pub publish: Vec<PublishPlan>,
     /// Retracted versions: no moving tag is pointed at them (`cargo xtask retract`).
     #[serde(serialize_with = "display_all")]
-    pub(crate) retracted: Vec<Version>,
+    pub retracted: Vec<Version>,
     /// Why `publish` is empty on a plan that would publish, if it is.
-    pub(crate) publish_skipped: Option<String>,
+    pub publish_skipped: Option<String>,
     /// What stops this plan before anything is built or pushed, every problem at once. A
     /// `--dry-run` prints them and fails too.
-    pub(crate) problems: Vec<String>,
+    pub problems: Vec<String>,
     /// The service this plan releases (`services` in `--json`, written by the pipeline).
     #[serde(skip)]
-    pub(crate) service: Service,
+    pub service: Service,
     /// Why this service is left out of the run (`dev-release = "changed"` with nothing changed,
     /// a release tag of another service), if it is.
     #[serde(skip)]
-    pub(crate) skipped: Option<String>,
+    pub skipped: Option<String>,
 }
 
 impl ReleasePlan {
-    pub(crate) fn pushes(&self) -> bool {
+    pub fn pushes(&self) -> bool {
         self.images.iter().any(|i| i.push)
     }
 }
 
 /// Everything the planner reads, gathered beforehand (`pipeline::gather`).
 #[derive(Debug, Clone)]
-pub(crate) struct PlanInput {
+pub struct PlanInput {
     /// The configuration as the service sees it (`Config::for_service`).
-    pub(crate) config: Config,
-    pub(crate) service: Service,
+    pub config: Config,
+    pub service: Service,
     /// `dev-release = "changed"` and nothing it is built from changed since its base version
     /// tag: why it is skipped.
-    pub(crate) unchanged: Option<String>,
+    pub unchanged: Option<String>,
     /// The tag prefixes of other services' contexts that push to the same repository: a dev tag
     /// never takes one of their tags either.
-    pub(crate) shared_prefixes: Vec<String>,
-    pub(crate) version: VersionInfo,
+    pub shared_prefixes: Vec<String>,
+    pub version: VersionInfo,
     /// The checked-out branch, or the one given with `--branch`.
-    pub(crate) branch: Option<String>,
+    pub branch: Option<String>,
     /// Version tags (name, version) pointing at HEAD, highest first.
-    pub(crate) head_tags: Vec<(String, Version)>,
+    pub head_tags: Vec<(String, Version)>,
     /// Every version tag's version in the repository.
-    pub(crate) releases: Vec<Version>,
+    pub releases: Vec<Version>,
     /// Retracted versions (`retracted/<version tag>` tags), each with its reason: never released
     /// again, and no moving tag points at them.
-    pub(crate) retracted: Vec<(Version, String)>,
+    pub retracted: Vec<(Version, String)>,
     /// `--repository`, `RELEASE_REPOSITORY` or `image`; `None`: local mode.
-    pub(crate) repository: Option<String>,
+    pub repository: Option<String>,
     /// `--local`: build into the local engine even with an image configured.
-    pub(crate) force_local: bool,
+    pub force_local: bool,
     /// `--run`: start the built image from the local engine afterwards.
-    pub(crate) run: bool,
+    pub run: bool,
     /// Tracked files with uncommitted changes (what makes the tree dirty).
-    pub(crate) changed_files: Vec<String>,
+    pub changed_files: Vec<String>,
 }
 
 impl PlanInput {
@@ -280,7 +278,7 @@ impl PlanInput {
 }
 
 /// A person's (or CI's) dev release of `branch` (default: the checked-out branch).
-pub(crate) fn dev_release(input: &PlanInput, branch: Option<&str>) -> Result<ReleasePlan> {
+pub fn dev_release(input: &PlanInput, branch: Option<&str>) -> Result<ReleasePlan> {
     let Some(branch) = branch.or(input.branch.as_deref()) else {
         return Err(error::error_with_help(
             "HEAD is detached, so there is no branch to name the dev images after",
@@ -329,7 +327,7 @@ pub(crate) fn dev_release(input: &PlanInput, branch: Option<&str>) -> Result<Rel
 }
 
 /// A release of the version tag `tag` (default: the highest version tag at HEAD).
-pub(crate) fn release(input: &PlanInput, tag: Option<&str>) -> Result<ReleasePlan> {
+pub fn release(input: &PlanInput, tag: Option<&str>) -> Result<ReleasePlan> {
     let version = &input.version;
     let (tag_name, tag_version) = match tag {
         Some(name) => match parse_tag(name, &input.config.version_tag_prefix) {
@@ -404,7 +402,7 @@ pub(crate) fn release(input: &PlanInput, tag: Option<&str>) -> Result<ReleasePla
 
 /// The release of every service with a version tag at HEAD (under its own prefix); the others
 /// are skipped, saying why. One service releases exactly as [`release`] does.
-pub(crate) fn release_services(inputs: &[PlanInput]) -> Result<Vec<ReleasePlan>> {
+pub fn release_services(inputs: &[PlanInput]) -> Result<Vec<ReleasePlan>> {
     if let [only] = inputs {
         return Ok(vec![release(only, None)?]);
     }
@@ -437,7 +435,7 @@ pub(crate) fn release_services(inputs: &[PlanInput]) -> Result<Vec<ReleasePlan>>
 /// Several services' plans, as `--json` shows them: the kind and tag of the first service that
 /// is not skipped, the version of the first service, and every service's images, crates and
 /// problems.
-pub(crate) fn combine(plans: &[ReleasePlan]) -> ReleasePlan {
+pub fn combine(plans: &[ReleasePlan]) -> ReleasePlan {
     let first = plans.iter().find(|p| p.kind != Kind::Skip).or(plans.first()).expect("a plan per service");
     let mut combined = first.clone();
     if plans.len() == 1 {
@@ -457,7 +455,7 @@ pub(crate) fn combine(plans: &[ReleasePlan]) -> ReleasePlan {
 /// Where every context of every service pushes, as (repository, tag prefix, service): two
 /// services with one repository and one prefix would overwrite each other's tags. The first
 /// such pair, as a sentence.
-pub(crate) fn repository_conflict<'a>(targets: &[(&'a str, &'a str, &'a str)]) -> Option<String> {
+pub fn repository_conflict<'a>(targets: &[(&'a str, &'a str, &'a str)]) -> Option<String> {
     targets.iter().enumerate().find_map(|(i, (repository, prefix, service))| {
         targets[..i].iter().find(|(r, p, _)| (r, p) == (repository, prefix)).map(|(_, _, other)| {
             format!(
@@ -469,19 +467,19 @@ pub(crate) fn repository_conflict<'a>(targets: &[(&'a str, &'a str, &'a str)]) -
 
 /// One service in `--json`'s `services`.
 #[derive(Debug, Serialize)]
-pub(crate) struct ServiceJson<'a> {
-    pub(crate) name: &'a str,
-    pub(crate) version: &'a PlanVersion,
+pub struct ServiceJson<'a> {
+    pub name: &'a str,
+    pub version: &'a PlanVersion,
     /// Its version tag at HEAD being released, or null.
-    pub(crate) tag: Option<&'a str>,
-    pub(crate) images: &'a [ImagePlan],
-    pub(crate) publish: &'a [PublishPlan],
+    pub tag: Option<&'a str>,
+    pub images: &'a [ImagePlan],
+    pub publish: &'a [PublishPlan],
     /// Why it is left out of this run, or null.
-    pub(crate) skipped: Option<&'a str>,
+    pub skipped: Option<&'a str>,
 }
 
 impl ReleasePlan {
-    pub(crate) fn service_json(&self) -> ServiceJson<'_> {
+    pub fn service_json(&self) -> ServiceJson<'_> {
         ServiceJson {
             name: &self.service.name,
             version: &self.version,
@@ -522,7 +520,7 @@ fn with_problems(input: &PlanInput, mut plan: ReleasePlan) -> ReleasePlan {
 }
 
 /// What CI does for the event in `ci`.
-pub(crate) fn ci(input: &PlanInput, ci: &CiContext) -> Result<ReleasePlan> {
+pub fn ci(input: &PlanInput, ci: &CiContext) -> Result<ReleasePlan> {
     let allowed = !input.config.release_repository.is_empty()
         && ci.repository.as_deref() == Some(input.config.release_repository.as_str());
     let not_allowed_reason = || {
@@ -600,14 +598,14 @@ fn skip(input: &PlanInput, reason: String) -> ReleasePlan {
 }
 
 /// CI must push with credentials from the environment: missing ones are an error naming them.
-pub(crate) fn check_ci_credentials(plan: &ReleasePlan, config: &Config, env: &BTreeMap<String, String>) -> Result<()> {
+pub fn check_ci_credentials(plan: &ReleasePlan, config: &Config, env: &BTreeMap<String, String>) -> Result<()> {
     if !plan.pushes() {
         return Ok(());
     }
-    let missing: Vec<&str> = match checks::credentials(config, env) {
-        checks::Credentials::Both { .. } => Vec::new(),
-        checks::Credentials::OnlyOne { missing } => vec![missing],
-        checks::Credentials::Neither => vec![&config.registry_user_env, &config.registry_password_env],
+    let missing: Vec<&str> = match credentials::credentials(config, env) {
+        credentials::Credentials::Both { .. } => Vec::new(),
+        credentials::Credentials::OnlyOne { missing } => vec![missing],
+        credentials::Credentials::Neither => vec![&config.registry_user_env, &config.registry_password_env],
     };
     if !missing.is_empty() {
         return Err(error::error_with_help(
@@ -623,17 +621,17 @@ pub(crate) fn check_ci_credentials(plan: &ReleasePlan, config: &Config, env: &BT
 }
 
 /// A commit as people read it: its first 12 hex digits.
-pub(crate) fn short(commit: Option<&str>) -> String {
+pub fn short(commit: Option<&str>) -> String {
     commit.map(|c| c[..c.len().min(12)].to_owned()).unwrap_or_else(|| "no commit".to_owned())
 }
 
 /// [`short`] of a typed commit.
-pub(crate) fn short_id(commit: Option<CommitId>) -> String {
+pub fn short_id(commit: Option<CommitId>) -> String {
     short(commit.map(|c| c.to_string()).as_deref())
 }
 
 /// The plan for a person: version, each image with its platforms and tags, push or not and why.
-pub(crate) fn render(plan: &ReleasePlan) -> String {
+pub fn render(plan: &ReleasePlan) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let kind = plan.kind.as_str();
@@ -694,7 +692,7 @@ pub(crate) fn render(plan: &ReleasePlan) -> String {
 
 /// How the commit of the image the registry holds relates to this run's commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Lineage {
+pub enum Lineage {
     /// The same commit.
     Same,
     /// Theirs is an ancestor of ours: an older build.
@@ -709,36 +707,36 @@ pub(crate) enum Lineage {
 
 /// An image in a registry, as `imagetools inspect` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RemoteImage {
-    pub(crate) digest: Digest,
-    pub(crate) platforms: Vec<Platform>,
+pub struct RemoteImage {
+    pub digest: Digest,
+    pub platforms: Vec<Platform>,
     /// An index's platform manifests: platform → digest (none for a single manifest).
-    pub(crate) manifests: BTreeMap<Platform, Digest>,
+    pub manifests: BTreeMap<Platform, Digest>,
     /// The `org.opencontainers.image.revision` label.
-    pub(crate) revision: Option<String>,
+    pub revision: Option<String>,
     /// The `org.opencontainers.image.version` label.
-    pub(crate) version: Option<String>,
+    pub version: Option<String>,
     /// The context the image was built from ([`steps::CONTEXT_LABEL`]).
-    pub(crate) context: Option<String>,
+    pub context: Option<String>,
     /// How many entries an index lists, whatever their platform (none for a single manifest).
-    pub(crate) entries: usize,
+    pub entries: usize,
     /// The branch a dev build was made from ([`steps::BRANCH_LABEL`]).
-    pub(crate) branch: Option<String>,
+    pub branch: Option<String>,
     /// The `org.opencontainers.image.created` label (the commit's time, RFC 3339).
-    pub(crate) created: Option<String>,
+    pub created: Option<String>,
 }
 
 /// What the registry holds at one image's primary tag (version or branch tag), read right
 /// before the decision that depends on it.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Observed {
-    pub(crate) primary: Option<RemoteImage>,
+pub struct Observed {
+    pub primary: Option<RemoteImage>,
     /// How `primary`'s commit relates to ours; `None` when it records no commit.
-    pub(crate) lineage: Option<Lineage>,
+    pub lineage: Option<Lineage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum BuildAction {
+pub enum BuildAction {
     Build,
     /// A rerun: the version tag is there, from this very commit.
     AlreadyThere {
@@ -753,7 +751,7 @@ pub(crate) enum BuildAction {
 /// `dev-release = "changed"` skips a service with nothing changed since its base tag, unless its
 /// branch's tag holds a build of another commit (a change dev-released, then reverted): that tag
 /// is stale, and the dev release (`plan`, planned as if changed) puts it right. Why, or `None`.
-pub(crate) fn stale_dev_tag(plan: &ReleasePlan, image: &ImagePlan, held: Option<&RemoteImage>) -> Option<String> {
+pub fn stale_dev_tag(plan: &ReleasePlan, image: &ImagePlan, held: Option<&RemoteImage>) -> Option<String> {
     let held = held?;
     let ours = plan.commit.map(|c| c.to_string());
     if held.revision.is_some() && held.revision == ours {
@@ -771,12 +769,12 @@ pub(crate) fn stale_dev_tag(plan: &ReleasePlan, image: &ImagePlan, held: Option<
 /// context's, and its context label (when it has one: images from before the label have not) the
 /// context's directory. Another context's image of the same commit and version (the
 /// `rpi-docker/` image, or the arm/v7 manifest of the `docker/` index, all signed alike) is not.
-pub(crate) fn not_this_image(image: &ImagePlan, held: &RemoteImage) -> Option<String> {
+pub fn not_this_image(image: &ImagePlan, held: &RemoteImage) -> Option<String> {
     not_of_context(&image.context, &image.platforms, held)
 }
 
 /// [`not_this_image`], for the context `dir` building `platforms`.
-pub(crate) fn not_of_context(dir: &str, platforms: &[Platform], held: &RemoteImage) -> Option<String> {
+pub fn not_of_context(dir: &str, platforms: &[Platform], held: &RemoteImage) -> Option<String> {
     let mut want: Vec<&str> = platforms.iter().map(Platform::as_str).collect();
     let mut got: Vec<&str> = held.platforms.iter().map(Platform::as_str).collect();
     want.sort_unstable();
@@ -793,7 +791,7 @@ pub(crate) fn not_of_context(dir: &str, platforms: &[Platform], held: &RemoteIma
 /// Decides, from what the registry holds at an image's primary tag, whether to build it. A
 /// release version held by another commit is a problem (the `Err`), reported with the others
 /// before anything is built.
-pub(crate) fn reconcile(plan: &ReleasePlan, image: &ImagePlan, seen: &Observed) -> Result<BuildAction, String> {
+pub fn reconcile(plan: &ReleasePlan, image: &ImagePlan, seen: &Observed) -> Result<BuildAction, String> {
     let Some(remote) = seen.primary.as_ref().filter(|_| image.push) else { return Ok(BuildAction::Build) };
     let tag = image.primary_tag();
     let theirs = short(remote.revision.as_deref());
@@ -854,4 +852,4 @@ pub(crate) fn reconcile(plan: &ReleasePlan, image: &ImagePlan, seen: &Observed) 
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

@@ -4,16 +4,16 @@
 //! `--json` emits them, and the executor runs them one by one, deciding nothing of its own.
 use std::collections::BTreeMap;
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8Path;
 use semver::Version;
 
+pub use super::facts::{CrateAction, Facts, Merge, PublishState};
 use super::{
     parts, sign,
     step::{Accept, Arg, DigestRef, PartImageRef, Step, StepId, When},
     BuildAction, ImagePlan, Kind, ReleasePlan,
 };
 use crate::{
-    config::{SigningConfig, TargetConfig},
     dist,
     platform::Platform,
     qemu,
@@ -22,115 +22,21 @@ use crate::{
 
 /// The image label naming the branch of a dev build: two branch names can share a dev tag
 /// (`feature/x`, `feature-x`), and one must never take the other's tag.
-pub(crate) const BRANCH_LABEL: &str = "org.release-pipeline.branch";
+pub const BRANCH_LABEL: &str = "org.release-pipeline.branch";
 /// The commit an image was built from (OCI's annotation key, as a label).
-pub(crate) const REVISION_LABEL: &str = "org.opencontainers.image.revision";
+pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
 /// The version an image was built as.
-pub(crate) const VERSION_LABEL: &str = "org.opencontainers.image.version";
+pub const VERSION_LABEL: &str = "org.opencontainers.image.version";
 /// The context an image was built from: two contexts' images of one version are told apart.
-pub(crate) const CONTEXT_LABEL: &str = "org.release-pipeline.context";
+pub const CONTEXT_LABEL: &str = "org.release-pipeline.context";
 /// The label on the containers `--run` starts: what it may replace on the next `--run`.
-pub(crate) const RUN_LABEL: &str = "org.release-pipeline.run";
-
-/// What the preflight read, for the step planner: the registry (as `BuildAction`s), the cargo
-/// registry, the host and the environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Facts {
-    pub(crate) root: Utf8PathBuf,
-    /// The configured targets and the platform each serves.
-    pub(crate) targets: Vec<TargetConfig>,
-    /// This run's own scratch directory (buildx's metadata files go there).
-    pub(crate) scratch_dir: Utf8PathBuf,
-    /// `CARGO_HOME`, remapped out of the binaries.
-    pub(crate) cargo_home: Option<String>,
-    pub(crate) host_platform: Platform,
-    /// Whether the engine keeps images in containerd (which holds multi-platform images).
-    pub(crate) containerd_store: bool,
-    pub(crate) qemu: qemu::HostQemu,
-    /// The image that registers qemu handlers when the host cannot (`qemu-image`).
-    pub(crate) qemu_image: String,
-    /// The commit's time: the image's creation time and every mtime in the packages.
-    pub(crate) epoch: i64,
-    /// The repository's web address, from the CI environment.
-    pub(crate) source_url: Option<String>,
-    /// The repository's address as the provenance names it (the CI's, else the git remote's,
-    /// without any credential; else the checkout's `file://` path).
-    pub(crate) provenance_repository: String,
-    /// The CI run's address, if any.
-    pub(crate) run_url: Option<String>,
-    /// The registry user when both credentials are in the environment (the password goes on
-    /// stdin and is never part of a step).
-    pub(crate) login_user: Option<String>,
-    /// The run's private docker config (its `config.json` is skopeo's `--authfile`).
-    pub(crate) authfile: Option<Utf8PathBuf>,
-    pub(crate) builder: Option<String>,
-    /// `--run`: the port to publish the started image on.
-    pub(crate) run_port: Option<u16>,
-    /// Per image of the plan: what the registry holds decided (`plan::reconcile`).
-    pub(crate) actions: Vec<BuildAction>,
-    /// Per crate of the plan: what the cargo registry holds decided.
-    pub(crate) crates: Vec<CrateAction>,
-    /// The key and public key a signing plan uses.
-    pub(crate) signing: SigningConfig,
-    /// Per image of the plan: whether the registry already holds the signature and the
-    /// attestations of the digest it holds (a rerun does not sign twice).
-    pub(crate) signed: Vec<bool>,
-    /// `dist/SHA256SUMS` is there without its signature (a run stopped before signing it).
-    pub(crate) sums_unsigned: bool,
-    /// `--part TARGET`: this run does that target's share only.
-    pub(crate) part: Option<String>,
-    /// `merge`: what each image is assembled from, read from the parts' results.
-    pub(crate) merge: Option<Merge>,
-}
-
-/// What `merge` read from the parts: per image, the manifest digest of each platform (in the
-/// plan's order), and the packages the parts built (for the provenance).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Merge {
-    pub(crate) sources: Vec<Vec<(Platform, Digest)>>,
-    pub(crate) packages: Vec<(String, String)>,
-}
-
-/// What the cargo registry holds decided for one crate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CrateAction {
-    pub(crate) krate: String,
-    pub(crate) version: Version,
-    pub(crate) registry: String,
-    pub(crate) state: PublishState,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum PublishState {
-    Publish,
-    /// Published before from this very commit: a rerun.
-    AlreadyThere,
-    /// A dev version published from another commit (two branches at the same distance).
-    SkipDev {
-        theirs: String,
-    },
-}
-
-impl CrateAction {
-    pub(crate) fn describe(&self) -> String {
-        match &self.state {
-            PublishState::Publish => format!("published to `{}`", self.registry),
-            PublishState::AlreadyThere => format!("already in `{}` from this commit", self.registry),
-            PublishState::SkipDev { theirs } => format!(
-                "skipped: `{}` already has {} from commit {} (the branch's image tag is its own handle)",
-                self.registry,
-                self.version,
-                super::short(Some(theirs))
-            ),
-        }
-    }
-}
+pub const RUN_LABEL: &str = "org.release-pipeline.run";
 
 /// The steps, and what stops them (each problem a sentence).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Steps {
-    pub(crate) steps: Vec<Step>,
-    pub(crate) problems: Vec<String>,
+pub struct Steps {
+    pub steps: Vec<Step>,
+    pub problems: Vec<String>,
 }
 
 fn strings<const N: usize>(words: [&str; N]) -> Vec<String> {
@@ -138,7 +44,7 @@ fn strings<const N: usize>(words: [&str; N]) -> Vec<String> {
 }
 
 /// The registry hosts the plan pushes to, each once.
-pub(crate) fn push_hosts(plan: &ReleasePlan) -> Vec<String> {
+pub fn push_hosts(plan: &ReleasePlan) -> Vec<String> {
     let mut hosts: Vec<String> =
         plan.images.iter().filter(|i| i.push).map(|i| reference::registry_host(&i.repository).to_owned()).collect();
     hosts.sort();
@@ -148,7 +54,7 @@ pub(crate) fn push_hosts(plan: &ReleasePlan) -> Vec<String> {
 
 /// The logins a run makes before it reads the registry: one per pushed host, when the
 /// credentials are in the environment (without them, the user's own docker login is used).
-pub(crate) fn logins(plan: &ReleasePlan, user: Option<&str>) -> Vec<Step> {
+pub fn logins(plan: &ReleasePlan, user: Option<&str>) -> Vec<Step> {
     let Some(user) = user else { return Vec::new() };
     push_hosts(plan)
         .into_iter()
@@ -162,7 +68,7 @@ pub(crate) fn logins(plan: &ReleasePlan, user: Option<&str>) -> Vec<Step> {
 
 /// skopeo's options for a registry: this run's login and, for a loopback registry only, plain
 /// HTTP (`tls_flags` turned off).
-pub(crate) fn skopeo_options(authfile: Option<&Utf8Path>, repository: &str, tls_flags: &[&str]) -> Vec<String> {
+pub fn skopeo_options(authfile: Option<&Utf8Path>, repository: &str, tls_flags: &[&str]) -> Vec<String> {
     let mut args = Vec::new();
     if let Some(authfile) = authfile {
         args.extend(["--authfile".to_owned(), authfile.to_string()]);
@@ -176,7 +82,7 @@ pub(crate) fn skopeo_options(authfile: Option<&Utf8Path>, repository: &str, tls_
 /// `skopeo copy` of `repository:from` to `repository:to`, keeping the digest: a multi-platform
 /// index and a single-platform manifest alike are copied as they are (`imagetools create` would
 /// wrap a single manifest in a new index with a new digest).
-pub(crate) fn copy_tag_argv(authfile: Option<&Utf8Path>, repository: &str, from: &str, to: &str) -> Vec<String> {
+pub fn copy_tag_argv(authfile: Option<&Utf8Path>, repository: &str, from: &str, to: &str) -> Vec<String> {
     let mut argv = strings(["skopeo", "copy", "--all", "--preserve-digests"]);
     argv.extend(skopeo_options(authfile, repository, &["--src-tls-verify", "--dest-tls-verify"]));
     argv.push(ImageRef::tag(repository, from).transport());
@@ -185,7 +91,7 @@ pub(crate) fn copy_tag_argv(authfile: Option<&Utf8Path>, repository: &str, from:
 }
 
 /// `skopeo copy` of `repository@digest` to `repository:to`, keeping the digest.
-pub(crate) fn copy_digest_argv(authfile: Option<&Utf8Path>, repository: &str, digest: &str, to: &str) -> Vec<String> {
+pub fn copy_digest_argv(authfile: Option<&Utf8Path>, repository: &str, digest: &str, to: &str) -> Vec<String> {
     let mut argv = strings(["skopeo", "copy", "--all", "--preserve-digests"]);
     argv.extend(skopeo_options(authfile, repository, &["--src-tls-verify", "--dest-tls-verify"]));
     argv.push(format!("docker://{repository}@{digest}"));
@@ -203,23 +109,23 @@ fn copy_digest_args(authfile: Option<&Utf8Path>, repository: &str, digest: &Dige
 }
 
 /// `docker buildx imagetools inspect` of a reference, as JSON.
-pub(crate) fn inspect_argv(reference: &str) -> Vec<String> {
+pub fn inspect_argv(reference: &str) -> Vec<String> {
     strings(["docker", "buildx", "imagetools", "inspect", reference, "--format", "{{json .}}"])
 }
 
 /// `cargo publish` of one crate, run in the staged copy of the workspace (which is why
 /// `--allow-dirty`; `--no-verify`: the release built it already).
-pub(crate) fn publish_argv(registry: &str, krate: &str) -> Vec<String> {
+pub fn publish_argv(registry: &str, krate: &str) -> Vec<String> {
     strings(["cargo", "publish", "--no-verify", "--allow-dirty", "--registry", registry, "-p", krate])
 }
 
 /// `cargo yank` of one crate version.
-pub(crate) fn yank_argv(registry: &str, krate: &str, version: &Version) -> Vec<String> {
+pub fn yank_argv(registry: &str, krate: &str, version: &Version) -> Vec<String> {
     strings(["cargo", "yank", "--version", &version.to_string(), "--registry", registry, krate])
 }
 
 /// The container name `--run` uses for a service's image tag.
-pub(crate) fn run_container(service: &str, tag: &str) -> String {
+pub fn run_container(service: &str, tag: &str) -> String {
     format!("{service}-{tag}")
 }
 
@@ -250,7 +156,7 @@ struct Final {
 /// Every step of a run, in order: log in, package, fill `pkg/`, register qemu, build each
 /// image (each write after a fresh read of its tag), sign, tag, move the moving tags, verify,
 /// publish, the summary, run.
-pub(crate) fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
+pub fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
     let mut p = Planner::default();
     if plan.kind == Kind::Skip {
         return p.out;

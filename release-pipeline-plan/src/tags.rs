@@ -6,16 +6,16 @@ use sha2::{Digest, Sha256};
 use crate::version::{parse_tag, TagKind};
 
 /// Docker's limit for a tag, prefix included.
-pub(crate) const MAX_TAG_LEN: usize = 128;
+pub const MAX_TAG_LEN: usize = 128;
 /// Put before a branch name that would otherwise look like a release tag, a context's tag or
 /// one of cosign's tags.
-pub(crate) const BRANCH_GUARD: &str = "branch-";
+pub const BRANCH_GUARD: &str = "branch-";
 /// What every staging tag starts with: a push no user pulls (`--part`, a signed build).
-pub(crate) use crate::config::STAGING_PREFIX;
+pub use crate::config::STAGING_PREFIX;
 
 /// The tag a part pushes one platform of one image under: `staging-`, the commit, the image's
 /// primary tag and the platform, cut to docker's limit with a hash of the whole.
-pub(crate) fn staging_tag(commit: &str, primary: &str, platform: &str) -> String {
+pub fn staging_tag(commit: &str, primary: &str, platform: &str) -> String {
     let full = format!("{STAGING_PREFIX}{}-{primary}-{}", &commit[..commit.len().min(12)], platform.replace('/', "-"));
     if full.len() <= MAX_TAG_LEN {
         return full;
@@ -25,17 +25,17 @@ pub(crate) fn staging_tag(commit: &str, primary: &str, platform: &str) -> String
 }
 
 /// Whether `name` is a branch name `git check-ref-format --branch` accepts.
-pub(crate) fn is_valid_branch(name: &str) -> bool {
+pub fn is_valid_branch(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('-')
         && name != "HEAD"
-        && git2::Reference::is_valid_name(&format!("refs/heads/{name}"))
+        && gix_validate::reference::name(format!("refs/heads/{name}").as_str().into()).is_ok()
 }
 
 /// The dev tag of `branch` for a context with `prefix`; `all_prefixes` are every context's
 /// prefixes (a name starting with one of them is guarded, so `rpi-latest` never lands on the
 /// ARM context's `rpi-latest`). `version_tag_prefix` is the configured version tag prefix.
-pub(crate) fn dev_tag(branch: &str, prefix: &str, all_prefixes: &[&str], version_tag_prefix: &str) -> String {
+pub fn dev_tag(branch: &str, prefix: &str, all_prefixes: &[&str], version_tag_prefix: &str) -> String {
     let mut name = String::with_capacity(branch.len());
     let mut in_run = false;
     for c in branch.chars() {
@@ -80,7 +80,7 @@ fn looks_like_release(name: &str, version_tag_prefix: &str) -> bool {
 
 /// Whether `tag` is one of cosign's: `sha256-<hex>.sig`, `.att` or `.sbom`, stored beside the
 /// image whose digest it names. Cosign owns these tags: the pipeline never writes or deletes one.
-pub(crate) fn is_cosign_tag(tag: &str) -> bool {
+pub fn is_cosign_tag(tag: &str) -> bool {
     tag.strip_prefix("sha256-").and_then(|rest| rest.rsplit_once('.')).is_some_and(|(hex, kind)| {
         !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) && ["sig", "att", "sbom"].contains(&kind)
     })
@@ -92,7 +92,7 @@ fn short_hash(s: &str) -> String {
 
 #[cfg(test)]
 /// Whether `tag` is a valid image tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub(crate) fn is_valid_image_tag(tag: &str) -> bool {
+pub fn is_valid_image_tag(tag: &str) -> bool {
     let mut chars = tag.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric() || c == '_')
         && tag.len() <= MAX_TAG_LEN
@@ -102,7 +102,7 @@ pub(crate) fn is_valid_image_tag(tag: &str) -> bool {
 /// The tags of a release, unprefixed: the version itself, then the moving tags it may move.
 /// A moving tag moves only if this release is the highest release carrying it among
 /// `releases` (every version tag of the repository); pre-releases get only their own tag.
-pub(crate) fn release_tags(version: &Version, releases: &[Version]) -> (String, Vec<String>) {
+pub fn release_tags(version: &Version, releases: &[Version]) -> (String, Vec<String>) {
     let own = version_tag(version);
     if !version.pre.is_empty() {
         return (own, Vec::new());
@@ -124,7 +124,7 @@ pub(crate) fn release_tags(version: &Version, releases: &[Version]) -> (String, 
 }
 
 /// Whether an unprefixed tag is a moving tag: `latest`, `X` (X > 0) or `X.Y`.
-pub(crate) fn is_moving_tag(tag: &str) -> bool {
+pub fn is_moving_tag(tag: &str) -> bool {
     let numbers: Option<Vec<u64>> = tag.split('.').map(|p| p.parse().ok()).collect();
     tag == "latest"
         || match numbers.as_deref() {
@@ -137,7 +137,7 @@ pub(crate) fn is_moving_tag(tag: &str) -> bool {
 
 /// The moving tags the releases call for (unprefixed): `latest`, each major's `X` (X > 0) and
 /// each `X.Y`, from the releases that are not pre-releases.
-pub(crate) fn moving_tags_of(releases: &[Version]) -> Vec<String> {
+pub fn moving_tags_of(releases: &[Version]) -> Vec<String> {
     let mut tags = std::collections::BTreeSet::new();
     for v in releases.iter().filter(|v| v.pre.is_empty()) {
         tags.insert("latest".to_owned());
@@ -150,7 +150,7 @@ pub(crate) fn moving_tags_of(releases: &[Version]) -> Vec<String> {
 }
 
 /// Whether an unprefixed tag is the version tag of a release (`1.2.3`, `1.3.0-rc.1`).
-pub(crate) fn as_version_tag(tag: &str) -> Option<Version> {
+pub fn as_version_tag(tag: &str) -> Option<Version> {
     match parse_tag(tag, "") {
         TagKind::Version(v) if tag == version_tag(&v) => Some(v),
         _ => None,
@@ -160,7 +160,7 @@ pub(crate) fn as_version_tag(tag: &str) -> Option<Version> {
 /// Where a moving tag (unprefixed: `1.2`, `1`, `latest`) belongs: on the highest release (no
 /// pre-release) among `released` (the versions whose tags the registry holds) that the tag
 /// covers. `None` when no release covers it, or it is not a moving tag.
-pub(crate) fn moving_tag_home<'a>(moving: &str, released: &'a [Version]) -> Option<&'a Version> {
+pub fn moving_tag_home<'a>(moving: &str, released: &'a [Version]) -> Option<&'a Version> {
     let covers: Box<dyn Fn(&Version) -> bool> = if moving == "latest" {
         Box::new(|_| true)
     } else {
@@ -176,7 +176,7 @@ pub(crate) fn moving_tag_home<'a>(moving: &str, released: &'a [Version]) -> Opti
 
 /// The releases (no pre-release) among `released` that the moving tag covers, highest first:
 /// where it may land, best first (`plan::moving` passes over those that do not qualify).
-pub(crate) fn moving_tag_candidates<'a>(moving: &str, released: &'a [Version]) -> Vec<&'a Version> {
+pub fn moving_tag_candidates<'a>(moving: &str, released: &'a [Version]) -> Vec<&'a Version> {
     let mut candidates: Vec<&Version> =
         released.iter().filter(|v| moving_tag_home(moving, std::slice::from_ref(*v)).is_some()).collect();
     candidates.sort_by(|a, b| b.cmp_precedence(a));
@@ -184,7 +184,7 @@ pub(crate) fn moving_tag_candidates<'a>(moving: &str, released: &'a [Version]) -
 }
 
 /// The version tag a release pushes, unprefixed: `1.2.3`, `1.3.0-rc.1` (no build metadata).
-pub(crate) fn version_tag(version: &Version) -> String {
+pub fn version_tag(version: &Version) -> String {
     format!("{}.{}.{}{}", version.major, version.minor, version.patch, pre_suffix(version))
 }
 

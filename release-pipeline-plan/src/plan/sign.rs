@@ -8,28 +8,28 @@ use camino::{Utf8Path, Utf8PathBuf};
 use semver::Version;
 
 use super::{
+    facts::Facts,
     step::{Arg, DigestRef, Packages, ProvenancePlan, Step, StepId, When},
-    steps::Facts,
     ImagePlan, ReleasePlan,
 };
-use crate::{config::SigningConfig, dist, platform::Platform, reference, services::Service};
+use crate::{config::SigningConfig, dist, platform::Platform, reference, service::Service};
 
 /// cosign's predicate types, as `cosign attest --type` names them.
-pub(crate) const SBOM_TYPE: &str = "cyclonedx";
-pub(crate) const PROVENANCE_TYPE: &str = "slsaprovenance1";
+pub const SBOM_TYPE: &str = "cyclonedx";
+pub const PROVENANCE_TYPE: &str = "slsaprovenance1";
 /// A retraction (`retract`): the version and the reason, attested on each of its images, so that
 /// `verify` refuses them without the git tag that records it.
-pub(crate) const RETRACTION_TYPE: &str = "https://release-pipeline.dev/retraction/v1";
+pub const RETRACTION_TYPE: &str = "https://release-pipeline.dev/retraction/v1";
 
 /// What a retraction attestation says.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Retraction {
-    pub(crate) version: String,
-    pub(crate) reason: String,
+pub struct Retraction {
+    pub version: String,
+    pub reason: String,
 }
 
 /// `retract`'s attestation of a retraction on one image (`repository@digest`, read before).
-pub(crate) fn retraction_step(
+pub fn retraction_step(
     signing: &SigningConfig,
     image: usize,
     repository: &str,
@@ -52,17 +52,17 @@ pub(crate) fn retraction_step(
 }
 
 /// `dist/<bin>-<version>-<target>.cdx.json`: the target's SBOM, beside its package.
-pub(crate) fn sbom_path(root: &Utf8Path, bin: &str, version: &Version, target: &str) -> Utf8PathBuf {
+pub fn sbom_path(root: &Utf8Path, bin: &str, version: &Version, target: &str) -> Utf8PathBuf {
     dist::DistLayout::new(root).sbom(bin, version, target)
 }
 
 /// `dist/<bin>-<version>-<context>.provenance.json`: one image's SLSA provenance predicate.
-pub(crate) fn provenance_path(root: &Utf8Path, bin: &str, version: &Version, context: &str) -> Utf8PathBuf {
+pub fn provenance_path(root: &Utf8Path, bin: &str, version: &Version, context: &str) -> Utf8PathBuf {
     dist::DistLayout::new(root).provenance(bin, version, context)
 }
 
 /// The command line whose dependency graph an SBOM describes.
-pub(crate) fn metadata_argv(target: &str) -> Vec<String> {
+pub fn metadata_argv(target: &str) -> Vec<String> {
     ["cargo", "metadata", "--format-version", "1", "--locked", "--filter-platform", target].map(str::to_owned).to_vec()
 }
 
@@ -78,12 +78,12 @@ fn cosign_argv(command: &str, signing: &SigningConfig, repository: Option<&str>)
 }
 
 /// The targets serving an image's platforms, in the configured order.
-pub(crate) fn targets_of<'a>(targets: &'a [crate::config::TargetConfig], platforms: &[Platform]) -> Vec<&'a str> {
+pub fn targets_of<'a>(targets: &'a [crate::config::TargetConfig], platforms: &[Platform]) -> Vec<&'a str> {
     targets.iter().filter(|t| platforms.contains(&t.platform)).map(|t| t.target.as_str()).collect()
 }
 
 /// The SBOM steps for every target the signed images are built for, each once.
-pub(crate) fn sbom_steps(facts: &Facts, service: &Service, version: &Version, images: &[&ImagePlan]) -> Vec<Step> {
+pub fn sbom_steps(facts: &Facts, service: &Service, version: &Version, images: &[&ImagePlan]) -> Vec<Step> {
     let platforms: Vec<Platform> = images.iter().flat_map(|i| i.platforms.iter().cloned()).collect();
     targets_of(&facts.targets, &platforms)
         .into_iter()
@@ -135,7 +135,7 @@ fn provenance_plan(plan: &ReleasePlan, facts: &Facts, image: &ImagePlan) -> Prov
 /// and each platform manifest). A single-platform image is one manifest: it gets the
 /// provenance, its SBOM and the signature. The signature comes last so that a run stopped
 /// half-way leaves no signature, and its rerun attests again.
-pub(crate) fn image_steps(
+pub fn image_steps(
     plan: &ReleasePlan,
     facts: &Facts,
     i: usize,
@@ -203,7 +203,7 @@ pub(crate) fn image_steps(
 }
 
 /// `cosign sign-blob` of `dist/SHA256SUMS` into `dist/SHA256SUMS.sig`.
-pub(crate) fn sums_step(facts: &Facts) -> Step {
+pub fn sums_step(facts: &Facts) -> Step {
     let dist = dist::DistLayout::new(&facts.root);
     let (file, signature) = (dist.sums(), dist.sums_signature());
     let mut argv = cosign_argv("sign-blob", &facts.signing, None);

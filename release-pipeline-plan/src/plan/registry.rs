@@ -15,22 +15,22 @@ use crate::{reference::ImageRef, tags};
 
 /// A tag the registry holds, as the preflight read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct HeldTag {
-    pub(crate) name: String,
-    pub(crate) digest: String,
+pub struct HeldTag {
+    pub name: String,
+    pub digest: String,
     /// The branch label of a dev build (`org.release-pipeline.branch`).
-    pub(crate) branch: Option<String>,
+    pub branch: Option<String>,
     /// The image's `org.opencontainers.image.created` label (RFC 3339, UTC).
-    pub(crate) created: Option<String>,
+    pub created: Option<String>,
     /// The manifests of an index (their digests); none for a single manifest.
-    pub(crate) manifests: Vec<String>,
+    pub manifests: Vec<String>,
 }
 
 /// The releases of one context (its tag prefix) among a repository's tag names, retracted ones
 /// aside: version → its tag. A release counts only once every context holds its version tag
 /// (`all_prefixes`): a release stopped half-way is no moving tag's home until it is finished.
 /// `reconcile` and the release's own tag step both decide with it.
-pub(crate) fn releases<'a>(
+pub fn releases<'a>(
     names: &[&'a str],
     prefix: &str,
     all_prefixes: &[&str],
@@ -47,7 +47,7 @@ pub(crate) fn releases<'a>(
 
 /// The moving tags of one context (`prefix`) that `reconcile` places, unprefixed: those the
 /// releases call for, then any other the registry holds (`names`).
-pub(crate) fn moving_tags_to_place(names: &[&str], prefix: &str, versions: &[Version]) -> Vec<String> {
+pub fn moving_tags_to_place(names: &[&str], prefix: &str, versions: &[Version]) -> Vec<String> {
     let mut moving: Vec<String> = tags::moving_tags_of(versions);
     for bare in names.iter().filter_map(|n| n.strip_prefix(prefix)).filter(|b| tags::is_moving_tag(b)) {
         if !moving.iter().any(|m| m == bare) {
@@ -60,7 +60,7 @@ pub(crate) fn moving_tags_to_place(names: &[&str], prefix: &str, versions: &[Ver
 /// The moving-tag steps of one context (image `index` of `repository`, tags with `prefix`): a
 /// copy for each moving tag not on the highest release it covers, and a `skip` for each that has
 /// no release left to point at (it stays where it is).
-pub(crate) fn reconcile(
+pub fn reconcile(
     repository: &str,
     (index, prefix): (usize, &str),
     all_prefixes: &[&str],
@@ -104,11 +104,11 @@ const COSIGN_OWNS_IT: &str = "cosign's tag (signature, attestation or SBOM): cos
 
 /// What `prune` decides for one tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct PruneDecision {
-    pub(crate) tag: String,
-    pub(crate) digest: String,
-    pub(crate) prune: bool,
-    pub(crate) reason: String,
+pub struct PruneDecision {
+    pub tag: String,
+    pub digest: String,
+    pub prune: bool,
+    pub reason: String,
 }
 
 /// Decides every tag of a repository: the dev builds of branches `remote_branches` no longer
@@ -118,7 +118,7 @@ pub(crate) struct PruneDecision {
 /// manifest would take that tag with it, or break that index). Staging tags (a part's push) go
 /// only with `cutoff`, once created before it: a merge may need them until then, whatever their
 /// branch. Cosign's tags (`sha256-<hex>.sig`, `.att`, `.sbom`) are cosign's: never deleted.
-pub(crate) fn prune(
+pub fn prune(
     held: &[HeldTag],
     prefixes: &[&str],
     remote_branches: &[String],
@@ -206,7 +206,7 @@ pub(crate) fn prune(
 
 /// Whether `prune` decides on a tag by its labels (branch, created): all but version and moving
 /// tags, which it keeps by their name.
-pub(crate) fn needs_labels(name: &str, prefixes: &[&str]) -> bool {
+pub fn needs_labels(name: &str, prefixes: &[&str]) -> bool {
     name.starts_with(tags::STAGING_PREFIX)
         || !prefixes
             .iter()
@@ -215,7 +215,7 @@ pub(crate) fn needs_labels(name: &str, prefixes: &[&str]) -> bool {
 
 /// What the decisions of a fresh read say of a delete planned on `digest`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Recheck {
+pub enum Recheck {
     /// Every tag on the digest still goes.
     Delete,
     /// No tag holds the digest any more (another prune deleted it): done.
@@ -224,7 +224,7 @@ pub(crate) enum Recheck {
     Keep(String),
 }
 
-pub(crate) fn recheck(fresh: &[PruneDecision], digest: &str) -> Recheck {
+pub fn recheck(fresh: &[PruneDecision], digest: &str) -> Recheck {
     let mut on_it = fresh.iter().filter(|d| d.digest == digest).peekable();
     if on_it.peek().is_none() {
         return Recheck::Gone;
@@ -250,7 +250,7 @@ fn is_utc_time(text: &str) -> bool {
 
 /// The delete steps of the decisions that prune: one per digest (the registry deletes a
 /// manifest, and every tag on it goes with it), naming its tags.
-pub(crate) fn prune_steps(repository: &str, decisions: &[PruneDecision], authfile: Option<&Utf8Path>) -> Vec<Step> {
+pub fn prune_steps(repository: &str, decisions: &[PruneDecision], authfile: Option<&Utf8Path>) -> Vec<Step> {
     let mut steps: Vec<Step> = Vec::new();
     for d in decisions.iter().filter(|d| d.prune) {
         if let Some(Step::Delete { tags, .. }) =

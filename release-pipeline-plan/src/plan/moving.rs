@@ -10,27 +10,27 @@ use crate::{platform::Platform, tags};
 
 /// What was read of one release candidate: a version whose tags the registry lists.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Evidence {
+pub struct Evidence {
     /// The commit the version's git tag names, `None` when this repository has no such tag.
-    pub(crate) git_commit: Option<String>,
+    pub git_commit: Option<String>,
     /// Whether a retraction (`retracted/<tag>`, here or on the git remote) names the version.
-    pub(crate) retracted: bool,
+    pub retracted: bool,
     /// Each context: its version tag (`rpi-1.2.3`), what it builds, and what the tag holds.
-    pub(crate) contexts: Vec<ContextEvidence>,
+    pub contexts: Vec<ContextEvidence>,
     /// Whether every context's image verifies with the configured public key; `None` when
     /// signing is off.
-    pub(crate) signed: Option<bool>,
+    pub signed: Option<bool>,
 }
 
 /// One context's version tag of a candidate release.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ContextEvidence {
-    pub(crate) tag: String,
-    pub(crate) dir: String,
-    pub(crate) platforms: Vec<Platform>,
+pub struct ContextEvidence {
+    pub tag: String,
+    pub dir: String,
+    pub platforms: Vec<Platform>,
     /// What the tag holds, as read (its labels are inside its config, so covered by its digest
     /// and signature); `None`: the tag is missing.
-    pub(crate) held: Option<RemoteImage>,
+    pub held: Option<RemoteImage>,
 }
 
 /// Why a release may carry no moving tag, or `None` when it may: it is retracted; no git tag
@@ -38,7 +38,7 @@ pub(crate) struct ContextEvidence {
 /// release stopped half-way); a context's image was built from another commit than the git
 /// tag's, or as another version (a signed image of ours copied to a higher version's tag), or
 /// is a dev build, or is another context's image; it is not signed with the configured key.
-pub(crate) fn disqualified(version: &Version, evidence: &Evidence) -> Option<String> {
+pub fn disqualified(version: &Version, evidence: &Evidence) -> Option<String> {
     if evidence.retracted {
         return Some(format!("{version} is retracted"));
     }
@@ -82,7 +82,7 @@ pub(crate) fn disqualified(version: &Version, evidence: &Evidence) -> Option<Str
 /// The home of `moving`: the highest release among `released` that it covers and that `check`
 /// (a release's disqualification, read when first needed) lets through. Also the higher ones
 /// passed over, each with its reason.
-pub(crate) fn home<'a, E>(
+pub fn home<'a, E>(
     moving: &str,
     released: &'a [Version],
     mut check: impl FnMut(&Version) -> Result<Option<String>, E>,

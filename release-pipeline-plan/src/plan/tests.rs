@@ -5,6 +5,10 @@ use std::cell::RefCell;
 use expect_test::{expect, expect_file, Expect};
 
 use super::*;
+use super::{
+    facts::{CrateAction, Facts, PublishState},
+    step::Step,
+};
 use crate::{ci, qemu::HostQemu};
 
 thread_local! {
@@ -44,6 +48,7 @@ fn facts(plan: &ReleasePlan) -> Facts {
             mounted: true,
             enabled: vec!["qemu-arm".into()],
             update_binfmts: vec!["qemu-arm".into(), "qemu-aarch64".into()],
+            binfmt_dir: "/proc/sys/fs/binfmt_misc".into(),
         },
         qemu_image: "tonistiigi/binfmt".into(),
         epoch: 1_700_000_000,
@@ -88,11 +93,6 @@ fn record(case: &str, plan: &Result<ReleasePlan>) {
             buf.push_str(&format!("## {case}\n{text}\n"));
         }
     });
-}
-
-/// A release plan whose first image is pushed (the executor's tests use it for the summary).
-pub(crate) fn one_image_plan() -> ReleasePlan {
-    release(&on_tag("1.2.3").input, None).unwrap()
 }
 
 fn v(s: &str) -> Version {

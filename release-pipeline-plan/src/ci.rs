@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum CiRef {
+pub enum CiRef {
     Branch(String),
     Tag(String),
 }
@@ -13,7 +13,7 @@ pub(crate) enum CiRef {
 /// Why the job runs. Only a push, a manual run and a scheduled run may push images; every other
 /// event, known (pull requests and their reviews, merge queues) or not, builds only.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum CiEvent {
+pub enum CiEvent {
     Push,
     /// A pull or merge request, built from `source_branch`.
     PullRequest {
@@ -29,22 +29,22 @@ pub(crate) enum CiEvent {
 
 impl CiEvent {
     /// Whether this event may push images and publish crates.
-    pub(crate) fn may_push(&self) -> bool {
+    pub fn may_push(&self) -> bool {
         matches!(self, CiEvent::Push | CiEvent::Manual | CiEvent::Scheduled)
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CiContext {
-    pub(crate) system: &'static str,
-    pub(crate) event: CiEvent,
-    pub(crate) git_ref: CiRef,
+pub struct CiContext {
+    pub system: &'static str,
+    pub event: CiEvent,
+    pub git_ref: CiRef,
     /// `owner/name` of the repository the job runs in.
-    pub(crate) repository: Option<String>,
+    pub repository: Option<String>,
 }
 
 impl CiContext {
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let what = match (&self.event, &self.git_ref) {
             (CiEvent::PullRequest { source_branch }, _) => format!("pull request from {source_branch}"),
             (event, CiRef::Tag(t)) => format!("{} of tag {t}", event_word(event)),
@@ -65,7 +65,7 @@ fn event_word(event: &CiEvent) -> String {
 }
 
 /// The CI context, or `None` outside any CI system this tool knows.
-pub(crate) fn detect(env: &BTreeMap<String, String>) -> Result<Option<CiContext>> {
+pub fn detect(env: &BTreeMap<String, String>) -> Result<Option<CiContext>> {
     let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
     let require = |k: &str, system: &str| -> Result<String> {
         match get(k) {
@@ -148,13 +148,13 @@ pub(crate) fn detect(env: &BTreeMap<String, String>) -> Result<Option<CiContext>
 }
 
 /// The repository's web address, from GitHub Actions' variables (an image's `SOURCE`).
-pub(crate) fn source_url(env: &BTreeMap<String, String>) -> Option<String> {
+pub fn source_url(env: &BTreeMap<String, String>) -> Option<String> {
     let get = |k: &str| env.get(k).filter(|v| !v.is_empty());
     Some(format!("{}/{}", get("GITHUB_SERVER_URL")?, get("GITHUB_REPOSITORY")?))
 }
 
 /// The repository's web address for a provenance: GitHub's or GitLab's, from the CI variables.
-pub(crate) fn repository_url(env: &BTreeMap<String, String>) -> Option<String> {
+pub fn repository_url(env: &BTreeMap<String, String>) -> Option<String> {
     source_url(env).or_else(|| env.get("CI_PROJECT_URL").filter(|v| !v.is_empty()).cloned())
 }
 
@@ -164,7 +164,7 @@ pub(crate) fn repository_url(env: &BTreeMap<String, String>) -> Option<String> {
 /// (`https://ci:TOKEN/abc@host/…`: a password holding `/`; a non-ASCII host, as idna's back end
 /// here is ASCII only). scp-like addresses (`git@host:path`) carry no password, and a local
 /// path no credential: both stay as they are.
-pub(crate) fn without_credentials(remote: &str) -> Option<String> {
+pub fn without_credentials(remote: &str) -> Option<String> {
     if !remote.contains("://") {
         return Some(remote.to_owned());
     }
@@ -178,7 +178,7 @@ pub(crate) fn without_credentials(remote: &str) -> Option<String> {
 }
 
 /// The CI run's web address (a provenance's builder): GitHub Actions' run or GitLab's job.
-pub(crate) fn run_url(env: &BTreeMap<String, String>) -> Option<String> {
+pub fn run_url(env: &BTreeMap<String, String>) -> Option<String> {
     let get = |k: &str| env.get(k).filter(|v| !v.is_empty());
     if let Some(job) = get("CI_JOB_URL") {
         return Some(job.clone());
