@@ -767,3 +767,23 @@ fn commands_run_only_through_exec() {
         }
     }
 }
+
+/// The executor decides nothing: `Real`'s one `match` hands each step kind to one call, and no
+/// arm has an `if`, a `while` or a `for` of its own (a step's condition is its `When`, read by
+/// `run_steps`; a check is a function the arm calls).
+#[test]
+fn the_executor_decides_nothing() {
+    let execute = std::fs::read_to_string(workspace_root().join("release-pipeline/src/execute.rs")).unwrap();
+    let header = "impl Effects for Real<'_> {";
+    let start = execute.find(header).expect("execute.rs implements Effects for Real") + header.len();
+    let body = &execute[start..];
+    let end = body.find("\n}\n").expect("the impl ends");
+    let code = lex(&body[..end]).code;
+    let arms = code.matches("Step::").count();
+    assert!(arms >= 25, "every step kind has its arm: {arms}");
+    for word in ["if ", "while ", "for ", "loop "] {
+        let found: Vec<&str> =
+            code.lines().filter(|l| l.trim_start().starts_with(word) || l.contains(&format!(" {word}"))).collect();
+        assert!(found.is_empty(), "Real decides with `{}`: {found:#?}", word.trim());
+    }
+}
