@@ -104,12 +104,12 @@ fn provenance_plan(plan: &ReleasePlan, facts: &Facts, image: &ImagePlan) -> Prov
     let targets = targets_of(&facts.targets, &image.platforms);
     let version = plan.version.semver.to_string();
     let files: Vec<String> =
-        targets.iter().map(|t| dist::package_name(&plan.service.bin, &version, t, "tar.gz")).collect();
+        targets.iter().map(|t| dist::package_name(&plan.service.bin, &version, t, dist::Format::TarGz.ext())).collect();
     let packages = match &facts.merge {
         Some(merge) => {
             Packages::Known(merge.packages.iter().filter(|(file, _)| files.contains(file)).cloned().collect())
         }
-        None => Packages::Sums { sums: dist::dist_dir(&facts.root).join(dist::SUMS), files },
+        None => Packages::Sums { sums: dist::DistLayout::new(&facts.root).sums(), files },
     };
     ProvenancePlan {
         repository: facts.provenance_repository.clone(),

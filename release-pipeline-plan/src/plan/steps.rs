@@ -426,7 +426,7 @@ fn package_step(plan: &ReleasePlan, facts: &Facts, targets: Vec<String>) -> Step
 
 /// The copy of the packages into the contexts' `pkg/` (a part: its platform's only).
 fn fill_pkg_step(plan: &ReleasePlan, facts: &Facts, contexts: Vec<String>, platform: Option<&Platform>) -> Step {
-    let mut argv = strings(["cargo", "xtask", "distcopy", "--from", "dist"]);
+    let mut argv = strings(["cargo", "xtask", "distcopy", "--from", dist::DistLayout::DIR]);
     if let Some(platform) = platform {
         argv.extend(["--platform".to_owned(), platform.to_string()]);
     }
@@ -603,8 +603,8 @@ fn part_steps(plan: &ReleasePlan, facts: &Facts, target: &str, commit: &str, p: 
     p.push(Step::WritePart {
         target: target.to_owned(),
         platform: platform.clone(),
-        package: dist::package_name(&plan.service.bin, &plan.version.semver.to_string(), target, "tar.gz"),
-        sums: dist::dist_dir(&facts.root).join(dist::SUMS),
+        package: dist::package_name(&plan.service.bin, &plan.version.semver, target, dist::Format::TarGz.ext()),
+        sums: dist::DistLayout::new(&facts.root).sums(),
         images: built,
         path: parts::part_path(&facts.root, target),
         argv: Vec::new(),
