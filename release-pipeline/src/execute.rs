@@ -338,7 +338,7 @@ fn recheck(
         let (ours, expected) = match accept {
             Accept::Exactly(signed) => {
                 let signed = record.digest(signed)?;
-                (digest == signed.as_str(), format!("is not the {signed} this run signed"))
+                (*digest == signed, format!("is not the {signed} this run signed"))
             }
             Accept::SignedByKey | Accept::Reconciled => {
                 let key = ws.root.join(&ws.config.signing.public_key);
@@ -358,7 +358,7 @@ fn recheck(
     }
     match action {
         BuildAction::Build => Ok(Outcome::Done),
-        BuildAction::AlreadyThere { digest } => Ok(Outcome::Found { digest: typed_digest(&digest)? }),
+        BuildAction::AlreadyThere { digest } => Ok(Outcome::Found { digest }),
         BuildAction::Skip { why } => {
             ui::warn(format_args!("{why} (it was pushed while this run was building)"));
             Ok(Outcome::Leave { why })

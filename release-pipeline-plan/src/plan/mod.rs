@@ -740,7 +740,7 @@ pub enum BuildAction {
     Build,
     /// A rerun: the version tag is there, from this very commit.
     AlreadyThere {
-        digest: String,
+        digest: crate::reference::Digest,
     },
     /// The branch tag holds a newer build, or one this run cannot place: left alone.
     Skip {
@@ -817,7 +817,7 @@ pub fn reconcile(plan: &ReleasePlan, image: &ImagePlan, seen: &Observed) -> Resu
             }
             match (&remote.branch, built_as) {
                 (None, Some(v)) if v.cmp_precedence(&plan.version.semver).is_eq() => {
-                    Ok(BuildAction::AlreadyThere { digest: remote.digest.to_string() })
+                    Ok(BuildAction::AlreadyThere { digest: remote.digest.clone() })
                 }
                 (branch, _) => Err(format!(
                     "{}:{tag} holds a build of this commit, but {}, not release {}: delete the tag and run the release again",

@@ -17,7 +17,7 @@ use crate::{
     dist,
     platform::Platform,
     qemu,
-    reference::{self, Digest, ImageRef},
+    reference::{self, ImageRef},
 };
 
 /// The image label naming the branch of a dev build: two branch names can share a dev tag
@@ -255,10 +255,10 @@ pub fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
                     what,
                     why: format!("already released from this commit ({digest}): a rerun resumes after it"),
                     image: Some(i),
-                    digest: Digest::parse(&digest).ok(),
+                    digest: Some(digest.clone()),
                     argv: Vec::new(),
                 });
-                finals[i] = Digest::parse(&digest).ok().map(|d| Final { digest: DigestRef::Known(d), when: None });
+                finals[i] = Some(Final { digest: DigestRef::Known(digest), when: None });
             }
             (BuildAction::Skip { why }, _) => {
                 p.push(Step::Skip { what, why, image: Some(i), digest: None, argv: Vec::new() });

@@ -777,7 +777,7 @@ fn reconcile_decides_from_the_registry() {
     };
     assert_eq!(
         reconcile(&release, image, &released(Some("1.2.3"), None)),
-        Ok(BuildAction::AlreadyThere { digest: crate::reference::Digest::for_test(0xee).to_string() })
+        Ok(BuildAction::AlreadyThere { digest: crate::reference::Digest::for_test(0xee) })
     );
     // The same commit's pre-release, dev build or an image that says nothing: not this release.
     for (version, branch, says) in [
@@ -886,10 +886,10 @@ fn signing_steps() {
     // A rerun: both images there from this commit; the first signed, the second not (a run
     // stopped before signing it): the second's packages are made again and it alone is signed.
     let mut rerun = facts(&release_plan);
-    rerun.actions = vec![BuildAction::AlreadyThere { digest: "sha256:aa".into() }; 2];
+    rerun.actions = vec![BuildAction::AlreadyThere { digest: crate::reference::Digest::for_test(0xaa) }; 2];
     rerun.signed = vec![true, false];
     let steps = steps::steps(&release_plan, &rerun);
-    expect!["login package sbom:armv7 skip skip skip sign-blob summary"].assert_eq(&kinds(&steps.steps));
+    expect!["login package sbom:armv7 skip skip skip provenance:1 attest:1:image:slsaprovenance1 attest:1:image:cyclonedx sign:1 sign-blob move-tags move-tags verify verify summary"].assert_eq(&kinds(&steps.steps));
     record_steps("rerun with the second image unsigned", &release_plan, &rerun);
     rerun.signed = vec![true, true];
     let steps = steps::steps(&release_plan, &rerun);
