@@ -1037,3 +1037,35 @@ fn several_services() {
     // One service is planned exactly as before.
     assert_eq!(release_services(std::slice::from_ref(&alpha)).unwrap(), vec![release(&alpha, None).unwrap()]);
 }
+
+/// `stale_dev_tag` (`dev-release = "changed"` with nothing changed): the branch's tag is current
+/// when it holds a build of this very commit, stale when it holds one of another commit or of
+/// none it names, and nothing is stale where nothing is held.
+#[test]
+fn a_dev_tag_is_stale_when_it_holds_another_commit() {
+    let mut plan = release_plan("1.2.3");
+    let image = plan.images[0].clone();
+    let ours = plan.commit.expect("a commit").to_string();
+    let held = |revision: Option<&str>| RemoteImage {
+        digest: "sha256:1".into(),
+        platforms: image.platforms.iter().map(|p| p.to_string()).collect(),
+        manifests: Default::default(),
+        revision: revision.map(str::to_owned),
+        version: None,
+        context: None,
+        entries: 0,
+        branch: None,
+        created: None,
+    };
+    let other = "0123456789abcdef0123456789abcdef01234567";
+    assert_eq!(stale_dev_tag(&plan, &image, None), None);
+    assert_eq!(stale_dev_tag(&plan, &image, Some(&held(Some(&ours)))), None);
+    let why = stale_dev_tag(&plan, &image, Some(&held(Some(other)))).expect("another commit's build is stale");
+    assert!(why.contains(&format!("{}:{}", image.repository, image.primary_tag())), "{why}");
+    assert!(why.contains("holds a build of another commit (0123456"), "{why}");
+    assert!(stale_dev_tag(&plan, &image, Some(&held(None))).is_some(), "a build naming no commit is stale");
+    // A plan without a commit (no git history) matches no build, not even one naming none.
+    plan.commit = None;
+    assert!(stale_dev_tag(&plan, &image, Some(&held(None))).is_some());
+    assert!(stale_dev_tag(&plan, &image, Some(&held(Some(&ours)))).is_some());
+}
