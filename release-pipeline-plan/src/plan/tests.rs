@@ -1047,8 +1047,8 @@ fn a_dev_tag_is_stale_when_it_holds_another_commit() {
     let image = plan.images[0].clone();
     let ours = plan.commit.expect("a commit").to_string();
     let held = |revision: Option<&str>| RemoteImage {
-        digest: "sha256:1".into(),
-        platforms: image.platforms.iter().map(|p| p.to_string()).collect(),
+        digest: crate::reference::Digest::for_test(1),
+        platforms: image.platforms.clone(),
         manifests: Default::default(),
         revision: revision.map(str::to_owned),
         version: None,
