@@ -330,6 +330,56 @@ mod tests {
         assert!(problems.iter().any(|p| p.contains("lists docker/ more than once")), "{problems:?}");
     }
 
+    /// A part of another kind, of another branch (for a dev merge), pushed to another
+    /// repository, or naming a target the configuration lacks is no source of this merge; a
+    /// release's parts may come from any branch.
+    #[test]
+    fn a_part_of_another_kind_branch_or_repository_is_refused() {
+        let release = plan();
+        let targets = crate::config::Config::default().targets;
+        let parts_of = |plan: &ReleasePlan| {
+            vec![
+                part(plan, "x86_64-unknown-linux-musl", "linux/amd64", 1),
+                part(plan, "aarch64-unknown-linux-gnu", "linux/arm64", 2),
+                part(plan, "armv7-unknown-linux-gnueabihf", "linux/arm/v7", 3),
+            ]
+        };
+        let mut dev = release.clone();
+        dev.kind = Kind::DevRelease;
+        dev.branch = Some("feature/x".into());
+
+        // A release merge takes release parts of any branch.
+        let mut any_branch = parts_of(&release);
+        any_branch[0].branch = Some("elsewhere".into());
+        assert!(sources(&release, &targets, &any_branch).is_ok(), "a release's parts may name any branch");
+        // A dev part in a release merge: refused, whatever its branch.
+        let mut dev_part = parts_of(&release);
+        dev_part[0].kind = Kind::DevRelease;
+        let problems = sources(&release, &targets, &dev_part).unwrap_err();
+        assert!(problems[0].contains("was built from a dev-release of"), "{problems:?}");
+        // A dev merge takes its own branch's parts only.
+        assert!(sources(&dev, &targets, &parts_of(&dev)).is_ok());
+        let mut other_branch = parts_of(&dev);
+        other_branch[1].branch = Some("feature/y".into());
+        let problems = sources(&dev, &targets, &other_branch).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("a dev-release of feature/y (this merge is a dev-release of feature/x)"),
+            "{problems:?}"
+        );
+        // Pushed to another repository.
+        let mut elsewhere = parts_of(&release);
+        elsewhere[2].images[0].repository = "127.0.0.1:5000/acme/other".into();
+        let problems = sources(&release, &targets, &elsewhere).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("pushed docker/ to 127.0.0.1:5000/acme/other"), "{problems:?}");
+        // A target the configuration does not have.
+        let mut unknown = parts_of(&release);
+        unknown[0].target = TargetTriple::parse("riscv64gc-unknown-linux-gnu").unwrap();
+        let problems = sources(&release, &targets, &unknown).unwrap_err();
+        assert!(problems.iter().any(|p| p.contains("names a target the configuration does not have")), "{problems:?}");
+    }
+
     /// What the registry holds at a part's digest decides, not the part's JSON.
     #[test]
     fn a_part_image_is_checked_by_its_content() {
