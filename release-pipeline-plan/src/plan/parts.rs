@@ -416,6 +416,24 @@ mod tests {
         index.platforms.push("linux/amd64".into());
         index.manifests = [("linux/arm64".into(), digest(3))].into();
         assert!(check(&index)[0].contains("is an index of linux/arm64, linux/amd64, not one platform's manifest"));
+        // An index of the one planned platform is an index all the same; so is a listing of two.
+        let mut index_of_one = held("linux/arm64", &commit, "1.2.3", None);
+        index_of_one.manifests = [("linux/arm64".into(), digest(3))].into();
+        assert!(check(&index_of_one)[0].contains("is an index of linux/arm64, not one platform's manifest"));
+        let mut two = held("linux/arm64", &commit, "1.2.3", None);
+        two.platforms.push("linux/amd64".into());
+        assert!(check(&two)[0].contains("is an index of linux/arm64, linux/amd64"), "{:?}", check(&two));
+        // Built from another context.
+        let mut other_context = held("linux/arm64", &commit, "1.2.3", None);
+        other_context.context = Some("rpi-docker".into());
+        assert_eq!(check(&other_context).len(), 1);
+        assert!(
+            check(&other_context)[0].ends_with("was built from rpi-docker/, not docker/"),
+            "{:?}",
+            check(&other_context)
+        );
+        other_context.context = Some("docker".into());
+        assert_eq!(check(&other_context), Vec::<String>::new());
         let mut unlabelled = held("linux/arm64", &commit, "1.2.3", None);
         unlabelled.revision = None;
         assert!(check(&unlabelled)[0].contains("has no commit label"));
