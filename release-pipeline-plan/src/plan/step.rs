@@ -662,3 +662,80 @@ pub fn render(steps: &[Step]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A service's steps among several: every image index moves by the images before it, every
+    /// reference to a step (condition, digest, argument, accepted digest, a part's build) by the
+    /// steps before it; nothing else changes. A step is numbered from 1 where people read it.
+    #[test]
+    fn offset_moves_every_index_and_reference() {
+        let of = |n| DigestRef::of(StepId(n));
+        let arg = |n| Arg::Digest { prefix: "r@".into(), digest: of(n) };
+        let ran = |n| Some(When::Ran(StepId(n)));
+        let steps = vec![
+            Step::Recheck {
+                image: 0,
+                reference: "r:1".into(),
+                accept: Accept::Exactly(of(1)),
+                when: ran(1),
+                argv: vec![],
+            },
+            Step::Inspect { image: 1, digest: of(1), when: ran(1), argv: vec![arg(1)] },
+            Step::Promote { image: 0, reference: "r:1".into(), digest: of(2), when: ran(2), argv: vec![arg(2)] },
+            Step::Verify {
+                image: 1,
+                reference: "r:1".into(),
+                digest: of(3),
+                platforms: vec![],
+                when: Some(When::Digest(StepId(3))),
+                argv: vec![],
+            },
+            Step::Sign {
+                image: 0,
+                reference: "r:1".into(),
+                when: ran(1),
+                argv: vec![Arg::Lit("cosign".into()), arg(1)],
+            },
+            Step::MoveTags { image: 1, repository: "r".into(), tags: vec![], when: None, argv: vec![] },
+            Step::Skip { what: "w".into(), why: "y".into(), image: Some(1), digest: None, argv: vec![] },
+            Step::WritePart {
+                target: "t".into(),
+                platform: "linux/amd64".into(),
+                package: "p".into(),
+                sums: "s".into(),
+                images: vec![PartImageRef {
+                    image: 1,
+                    context: "c".into(),
+                    repository: "r".into(),
+                    staging_tag: "s".into(),
+                    build: StepId(4),
+                }],
+                path: "p".into(),
+                argv: vec![],
+            },
+        ];
+        let moved: Vec<Step> = steps.iter().cloned().map(|s| s.offset(10, 100)).collect();
+        let json = serde_json::to_value(&moved).unwrap();
+        let expected = serde_json::json!([
+            {"kind": "recheck", "image": 10, "reference": "r:1", "accept": {"exactly": {"step": 102}}, "when": {"ran": 102}, "argv": []},
+            {"kind": "inspect", "image": 11, "digest": {"step": 102}, "when": {"ran": 102}, "argv": [{"prefix": "r@", "digest": {"step": 102}}]},
+            {"kind": "promote", "image": 10, "reference": "r:1", "digest": {"step": 103}, "when": {"ran": 103}, "argv": [{"prefix": "r@", "digest": {"step": 103}}]},
+            {"kind": "verify", "image": 11, "reference": "r:1", "digest": {"step": 104}, "platforms": [], "when": {"digest": 104}, "argv": []},
+            {"kind": "sign", "image": 10, "reference": "r:1", "when": {"ran": 102}, "argv": ["cosign", {"prefix": "r@", "digest": {"step": 102}}]},
+            {"kind": "move-tags", "image": 11, "repository": "r", "tags": [], "argv": []},
+            {"kind": "skip", "what": "w", "why": "y", "image": 11, "argv": []},
+            {"kind": "write-part", "target": "t", "platform": "linux/amd64", "package": "p", "sums": "s",
+             "images": [{"image": 11, "context": "c", "repository": "r", "staging_tag": "s", "build": 105}], "path": "p", "argv": []},
+        ]);
+        assert_eq!(json, expected);
+        // The conditions read back as they were written, moved.
+        assert_eq!(moved[3].when(), Some(When::Digest(StepId(103))));
+        assert_eq!(steps[3].when(), Some(When::Digest(StepId(3))));
+        assert_eq!(moved[5].when(), None);
+        assert_eq!(StepId(0).to_string(), "step 1");
+        assert_eq!(moved[1].command_line(), ["r@<digest of step 102>"]);
+    }
+}
