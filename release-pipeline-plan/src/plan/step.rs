@@ -675,7 +675,7 @@ mod tests {
         let of = |n| DigestRef::of(StepId(n));
         let arg = |n| Arg::Digest { prefix: "r@".into(), digest: of(n) };
         let ran = |n| Some(When::Ran(StepId(n)));
-        let steps = vec![
+        let steps = [
             Step::Recheck {
                 image: 0,
                 reference: "r:1".into(),
