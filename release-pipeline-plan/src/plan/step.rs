@@ -738,4 +738,43 @@ mod tests {
         assert_eq!(StepId(0).to_string(), "step 1");
         assert_eq!(moved[1].command_line(), ["r@<digest of step 102>"]);
     }
+
+    /// The race tests' pause points (`RELEASE_PIPELINE_PAUSE_AT`), by step kind: the re-read
+    /// before a build pauses at `build`, the one before a tag at `merge`, so that every read
+    /// deciding a write comes after the pause.
+    #[test]
+    fn each_pause_point_names_its_steps() {
+        let of = DigestRef::of(StepId(0));
+        let recheck = |accept| Step::Recheck { image: 0, reference: "r".into(), accept, when: None, argv: vec![] };
+        let cases = [
+            (
+                Step::Package {
+                    version: Version::new(1, 0, 0),
+                    package: "p".into(),
+                    bin: "b".into(),
+                    targets: vec![],
+                    dist: "d".into(),
+                    format: Format::TarGz,
+                    epoch: 0,
+                    argv: vec![],
+                },
+                Some("dist"),
+            ),
+            (recheck(Accept::Reconciled), Some("build")),
+            (recheck(Accept::SignedByKey), Some("build")),
+            (recheck(Accept::Exactly(of.clone())), Some("merge")),
+            (Step::Sign { image: 0, reference: "r".into(), when: None, argv: vec![] }, Some("sign")),
+            (Step::Promote { image: 0, reference: "r".into(), digest: of, when: None, argv: vec![] }, Some("merge")),
+            (
+                Step::MoveTags { image: 0, repository: "r".into(), tags: vec![], when: None, argv: vec![] },
+                Some("move-tags"),
+            ),
+            (Step::CheckRetraction { version: Version::new(1, 0, 0), argv: vec![] }, Some("publish")),
+            (Step::Delete { tags: vec![], digest: "d".into(), reason: "r".into(), argv: vec![] }, Some("prune")),
+            (Step::Summary { argv: vec![] }, None),
+        ];
+        for (step, point) in cases {
+            assert_eq!(step.pause_point(), point, "{}", step.kind());
+        }
+    }
 }
