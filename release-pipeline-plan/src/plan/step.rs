@@ -245,6 +245,31 @@ pub enum Step {
         when: Option<When>,
         argv: Vec<String>,
     },
+    /// Copy the signatures and attestations of `digest` (the image's, and its platform
+    /// manifests') from the image's repository to a mirror (`mirrors`), before the mirror's tag
+    /// names the image: no tag of a mirror names an unsigned image of ours either.
+    MirrorSignatures {
+        image: usize,
+        /// The mirror's repository.
+        repository: String,
+        digest: DigestRef,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        when: Option<When>,
+        argv: Vec<Arg>,
+    },
+    /// Copy the image's `digest` to a mirror's tag (`reference`), keeping the digest (never
+    /// rebuilt), after a fresh read of the mirror's tag (only an absent tag, an older dev build
+    /// of this branch or exactly this digest is written over), and read it back.
+    Mirror {
+        image: usize,
+        /// The mirror's repository.
+        repository: String,
+        reference: String,
+        digest: DigestRef,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        when: Option<When>,
+        argv: Vec<Arg>,
+    },
     /// Check a pushed primary tag's digest and platforms.
     Verify {
         image: usize,
@@ -410,7 +435,10 @@ impl Step {
                     shift_ref(d)
                 }
             }
-            Step::Inspect { image, digest, argv, .. } | Step::Promote { image, digest, argv, .. } => {
+            Step::Inspect { image, digest, argv, .. }
+            | Step::Promote { image, digest, argv, .. }
+            | Step::MirrorSignatures { image, digest, argv, .. }
+            | Step::Mirror { image, digest, argv, .. } => {
                 *image += images;
                 shift_ref(digest);
                 shift_args(argv);
@@ -466,6 +494,8 @@ impl Step {
             | Step::Inspect { when, .. }
             | Step::Promote { when, .. }
             | Step::MoveTags { when, .. }
+            | Step::MirrorSignatures { when, .. }
+            | Step::Mirror { when, .. }
             | Step::Verify { when, .. }
             | Step::Provenance { when, .. }
             | Step::Sign { when, .. }
@@ -482,6 +512,8 @@ impl Step {
             | Step::Inspect { when, .. }
             | Step::Promote { when, .. }
             | Step::MoveTags { when, .. }
+            | Step::MirrorSignatures { when, .. }
+            | Step::Mirror { when, .. }
             | Step::Verify { when, .. }
             | Step::Provenance { when, .. }
             | Step::Sign { when, .. }
@@ -495,6 +527,8 @@ impl Step {
         match self {
             Step::Inspect { argv, .. }
             | Step::Promote { argv, .. }
+            | Step::MirrorSignatures { argv, .. }
+            | Step::Mirror { argv, .. }
             | Step::Sign { argv, .. }
             | Step::Attest { argv, .. } => argv.iter().map(Arg::to_string).collect(),
             Step::Login { argv, .. }
@@ -541,6 +575,8 @@ impl Step {
             Step::WritePart { .. } => "write-part",
             Step::PointTag { .. } => "point-tag",
             Step::MoveTags { .. } => "move-tags",
+            Step::MirrorSignatures { .. } => "mirror-signatures",
+            Step::Mirror { .. } => "mirror",
             Step::Verify { .. } => "verify",
             Step::CheckRetraction { .. } => "check-retraction",
             Step::StageCrates { .. } => "stage-crates",
@@ -575,9 +611,16 @@ impl Step {
             Step::MoveTags { .. } | Step::PointTag { .. } => Some("move-tags"),
             Step::CheckRetraction { .. } | Step::Publish { .. } => Some("publish"),
             Step::Delete { .. } => Some("prune"),
+            Step::MirrorSignatures { .. } | Step::Mirror { .. } => Some("mirror"),
             _ => None,
         }
     }
+}
+
+/// `docker buildx imagetools inspect` of a reference, as JSON: the read of a recheck, a verify,
+/// and the library's every registry read.
+pub fn inspect_argv(reference: &str) -> Vec<String> {
+    ["docker", "buildx", "imagetools", "inspect", reference, "--format", "{{json .}}"].map(str::to_owned).to_vec()
 }
 
 /// The steps for a person: one line each, its command line after it.
@@ -622,6 +665,10 @@ pub fn render(steps: &[Step]) -> String {
             Step::MoveTags { repository, tags, .. } => {
                 format!("put {repository}'s {} on the highest release each covers", tags.join(", "))
             }
+            Step::MirrorSignatures { repository, digest, .. } => {
+                format!("copy the signatures and attestations of {digest} to {repository}")
+            }
+            Step::Mirror { reference, digest, .. } => format!("mirror {digest} to {reference}"),
             Step::Verify { reference, digest, platforms, .. } => {
                 format!("verify {reference} is {digest} [{}]", platforms.join(", "))
             }

@@ -8,8 +8,9 @@ use camino::Utf8Path;
 use semver::Version;
 
 pub use super::facts::{CrateAction, Facts, Merge, PublishState};
+pub use super::step::inspect_argv;
 use super::{
-    parts, sign,
+    mirror, parts, sign,
     step::{Accept, Arg, DigestRef, PartImageRef, Step, StepId, When},
     BuildAction, ImagePlan, Kind, ReleasePlan,
 };
@@ -56,14 +57,35 @@ pub fn push_hosts(plan: &ReleasePlan) -> Vec<String> {
 /// credentials are in the environment (without them, the user's own docker login is used).
 pub fn logins(plan: &ReleasePlan, user: Option<&str>) -> Vec<Step> {
     let Some(user) = user else { return Vec::new() };
-    push_hosts(plan)
-        .into_iter()
-        .map(|host| Step::Login {
-            argv: strings(["docker", "login", &host, "--username", user, "--password-stdin"]),
-            host,
-            user: user.to_owned(),
-        })
-        .collect()
+    push_hosts(plan).into_iter().map(|host| login_step(host, user)).collect()
+}
+
+/// The login into each mirror's registry with its own credentials, when they are in the
+/// environment (`users`, in the plan's order of mirrors); a host the image's login covers
+/// already is not logged into twice (the configuration gives one host one login).
+pub fn mirror_logins(plan: &ReleasePlan, users: &[Option<String>]) -> Vec<(usize, Step)> {
+    if !plan.pushes() {
+        return Vec::new();
+    }
+    let primary = push_hosts(plan);
+    let mut seen: Vec<&str> = Vec::new();
+    let mut steps = Vec::new();
+    for (m, (mirror, user)) in plan.mirrors.iter().zip(users).enumerate() {
+        let host = reference::registry_host(&mirror.repository);
+        if let (Some(user), false, false) = (user, primary.iter().any(|h| h == host), seen.contains(&host)) {
+            seen.push(host);
+            steps.push((m, login_step(host.to_owned(), user)));
+        }
+    }
+    steps
+}
+
+fn login_step(host: String, user: &str) -> Step {
+    Step::Login {
+        argv: strings(["docker", "login", &host, "--username", user, "--password-stdin"]),
+        host,
+        user: user.to_owned(),
+    }
 }
 
 /// skopeo's options for a registry: this run's login and, for a loopback registry only, plain
@@ -108,11 +130,6 @@ fn copy_digest_args(authfile: Option<&Utf8Path>, repository: &str, digest: &Dige
     argv
 }
 
-/// `docker buildx imagetools inspect` of a reference, as JSON.
-pub fn inspect_argv(reference: &str) -> Vec<String> {
-    strings(["docker", "buildx", "imagetools", "inspect", reference, "--format", "{{json .}}"])
-}
-
 /// `cargo publish` of one crate, run in the staged copy of the workspace (which is why
 /// `--allow-dirty`; `--no-verify`: the release built it already).
 pub fn publish_argv(registry: &str, krate: &str) -> Vec<String> {
@@ -146,7 +163,7 @@ impl Planner {
     }
 }
 
-/// Per image: the digest its later steps (moving tags, verify) take, and when it is there.
+/// Per image: the digest its later steps (moving tags, verify, mirrors) take, and when it is there.
 #[derive(Clone)]
 struct Final {
     digest: DigestRef,
@@ -163,6 +180,9 @@ pub fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
     }
     let commit = plan.commit.map(|c| c.to_string()).unwrap_or_default();
     for login in logins(plan, facts.login_user.as_deref()) {
+        p.push(login);
+    }
+    for (_, login) in mirror_logins(plan, &facts.mirror_users) {
         p.push(login);
     }
     if let Some(target) = &facts.part {
@@ -359,6 +379,15 @@ pub fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
             argv: Vec::new(),
         });
     }
+
+    // The mirrors last: the image's own repository is complete, whatever a mirror does.
+    let pushed: Vec<(usize, DigestRef, Option<When>)> = (0..plan.images.len())
+        .filter(|&i| plan.images[i].push)
+        .filter_map(|i| finals[i].as_ref().map(|done| (i, done.digest.clone(), done.when)))
+        .collect();
+    let (steps, problems) = mirror::steps(plan, facts, &pushed, p.next());
+    p.out.steps.extend(steps);
+    p.out.problems.extend(problems);
 
     // The summary before `--run`: a failed start still leaves the run's record.
     p.push(Step::Summary { argv: Vec::new() });
