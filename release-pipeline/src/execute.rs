@@ -169,6 +169,9 @@ impl Effects for Real<'_> {
                 check_pkg(ws, context, platforms, bin, &version.to_string()).map(|()| Outcome::Done)
             }
             Step::Build { image, .. } => build(docker, &plan.images[*image], step),
+            Step::Push { image, archive, reference, argv, .. } => {
+                push_archive(docker, &plan.images[*image], archive, reference, argv).map(|()| Outcome::Done)
+            }
             Step::Assemble { image: i, reference, sources, argv } => {
                 // A staging tag no user pulls, read back at once: its digest, checked, is what is
                 // signed and tagged after it (by digest: a later write to the staging tag counts
@@ -715,6 +718,23 @@ fn build(docker: &Docker, image: &ImagePlan, step: &Step) -> Result<Outcome> {
     Ok(Outcome::image(typed_digest(&digest)?))
 }
 
+/// Pushes a build's OCI archive to its tag as it is (retried like every registry write), then
+/// removes the archive.
+fn push_archive(
+    docker: &Docker,
+    image: &ImagePlan,
+    archive: &camino::Utf8Path,
+    reference: &str,
+    argv: &[String],
+) -> Result<()> {
+    let progress = ui::step(format!("push {reference}"));
+    registry_write(docker, image, &format!("pushing {reference}"), argv)
+        .context("the push failed; the moving tags were not touched, so a rerun resumes")?;
+    let _ = std::fs::remove_file(archive);
+    progress.done();
+    Ok(())
+}
+
 fn verify(docker: &Docker, reference: &str, digest: &Digest, platforms: &[Platform]) -> Result<()> {
     let Some(remote) = docker.inspect(reference)? else { bail!("verify: {reference} is missing after the push") };
     if remote.digest != *digest {
@@ -892,6 +912,7 @@ mod tests {
                 push: true,
                 staging: false,
                 metadata_file: "m.json".into(),
+                archive: None,
                 epoch: 0,
                 note: None,
                 when: Some(When::Ran(StepId(0))),

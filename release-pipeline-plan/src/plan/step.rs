@@ -186,12 +186,25 @@ pub enum Step {
         push: bool,
         /// A part's push under a staging tag.
         staging: bool,
-        /// Where buildx writes the pushed digest.
+        /// Where buildx writes the built digest.
         metadata_file: Utf8PathBuf,
+        /// A pushed image's OCI archive (its timestamps rewritten to `epoch`), which the `push`
+        /// step after it pushes.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        archive: Option<Utf8PathBuf>,
         /// The commit's time (`SOURCE_DATE_EPOCH`).
         epoch: i64,
         /// Why the step differs from the plan (a platform left out), if it does.
         note: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        when: Option<When>,
+        argv: Vec<String>,
+    },
+    /// Push a build's OCI archive to its tag (`reference`) as it is, digests kept.
+    Push {
+        image: usize,
+        archive: Utf8PathBuf,
+        reference: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         when: Option<When>,
         argv: Vec<String>,
@@ -452,6 +465,7 @@ impl Step {
                 shift_args(argv);
             }
             Step::Build { image, .. }
+            | Step::Push { image, .. }
             | Step::Assemble { image, .. }
             | Step::PointTag { image, .. }
             | Step::MoveTags { image, .. }
@@ -491,6 +505,7 @@ impl Step {
             Step::Recheck { when, .. }
             | Step::CheckPkg { when, .. }
             | Step::Build { when, .. }
+            | Step::Push { when, .. }
             | Step::Inspect { when, .. }
             | Step::Promote { when, .. }
             | Step::MoveTags { when, .. }
@@ -509,6 +524,7 @@ impl Step {
             Step::Recheck { when, .. }
             | Step::CheckPkg { when, .. }
             | Step::Build { when, .. }
+            | Step::Push { when, .. }
             | Step::Inspect { when, .. }
             | Step::Promote { when, .. }
             | Step::MoveTags { when, .. }
@@ -538,6 +554,7 @@ impl Step {
             | Step::Recheck { argv, .. }
             | Step::CheckPkg { argv, .. }
             | Step::Build { argv, .. }
+            | Step::Push { argv, .. }
             | Step::Assemble { argv, .. }
             | Step::WritePart { argv, .. }
             | Step::PointTag { argv, .. }
@@ -569,6 +586,7 @@ impl Step {
             Step::Recheck { .. } => "recheck",
             Step::CheckPkg { .. } => "check-pkg",
             Step::Build { .. } => "build",
+            Step::Push { .. } => "push",
             Step::Assemble { .. } => "assemble",
             Step::Inspect { .. } => "inspect",
             Step::Promote { .. } => "promote",
@@ -601,9 +619,9 @@ impl Step {
     pub fn pause_point(&self) -> Option<&'static str> {
         match self {
             Step::Package { .. } => Some("dist"),
-            Step::Recheck { accept: Accept::Reconciled | Accept::SignedByKey, .. } | Step::Build { .. } => {
-                Some("build")
-            }
+            Step::Recheck { accept: Accept::Reconciled | Accept::SignedByKey, .. }
+            | Step::Build { .. }
+            | Step::Push { .. } => Some("build"),
             Step::Provenance { .. } | Step::Attest { .. } | Step::Sign { .. } => Some("sign"),
             Step::Assemble { .. } | Step::Recheck { accept: Accept::Exactly(_), .. } | Step::Promote { .. } => {
                 Some("merge")
@@ -654,6 +672,7 @@ pub fn render(steps: &[Step]) -> String {
                 if *push { "push" } else { "load into the local engine" },
                 note.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
             ),
+            Step::Push { reference, archive, .. } => format!("push {archive} to {reference}, digests kept"),
             Step::Assemble { reference, sources, .. } => format!(
                 "assemble {reference} from {}",
                 sources.iter().map(|(p, d)| format!("{p} {}", &d.as_str()[..19])).collect::<Vec<_>>().join(", ")

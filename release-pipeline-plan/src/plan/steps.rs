@@ -161,6 +161,33 @@ impl Planner {
     fn next(&self) -> StepId {
         StepId(self.out.steps.len())
     }
+
+    /// A build, and for a pushed image the push of the archive it wrote, once it ran. Returns
+    /// the build's id: its digest is the image's.
+    fn push_build(&mut self, build: Step, facts: &Facts) -> StepId {
+        let push = push_step(&build, facts);
+        let id = self.push(build);
+        if let Some(mut push) = push {
+            if let Step::Push { when, .. } = &mut push {
+                *when = Some(When::Ran(id));
+            }
+            self.push(push);
+        }
+        id
+    }
+}
+
+/// The push of a pushed image's build: its OCI archive copied to its tag as it is (`skopeo copy
+/// --all --preserve-digests`), so the registry holds exactly the digest the build made.
+fn push_step(build: &Step, facts: &Facts) -> Option<Step> {
+    let Step::Build { image, push: true, tags, archive: Some(archive), .. } = build else { return None };
+    let reference = tags.first()?.clone();
+    let repository = reference.rsplit_once(':').map_or(reference.as_str(), |(repository, _)| repository);
+    let mut argv = strings(["skopeo", "copy", "--all", "--preserve-digests"]);
+    argv.extend(skopeo_options(facts.authfile.as_deref(), repository, &["--dest-tls-verify"]));
+    argv.push(format!("oci-archive:{archive}"));
+    argv.push(format!("docker://{reference}"));
+    Some(Step::Push { image: *image, archive: archive.clone(), reference, when: None, argv })
 }
 
 /// Per image: the digest its later steps (moving tags, verify, mirrors) take, and when it is there.
@@ -263,7 +290,7 @@ pub fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
                             when,
                             argv: Vec::new(),
                         });
-                        let id = p.push(build);
+                        let id = p.push_build(build, facts);
                         wrote[i] = Some(id);
                         finals[i] = Some(Final { digest: DigestRef::of(id), when: Some(When::Digest(id)) });
                     }
@@ -542,6 +569,11 @@ fn build_step(
         image.tags().iter().map(|t| ImageRef::tag(&image.repository, t).to_string()).collect()
     };
     let metadata_file = facts.scratch_dir.join(format!("buildx-{}.json", image.context.replace('/', "-")));
+    // A pushed image is written to an OCI archive with every timestamp rewritten to
+    // SOURCE_DATE_EPOCH (the docker driver cannot rewrite them on a push), and pushed as it is
+    // by the step after: the same commit builds the same digest on any machine.
+    let archive =
+        image.push.then(|| facts.scratch_dir.join(format!("image-{}.oci.tar", image.context.replace('/', "-"))));
     let staging = part.is_some();
     let mut argv = strings(["docker", "buildx", "build"]);
     if let Some(b) = &facts.builder {
@@ -556,11 +588,18 @@ fn build_step(
     for (k, v) in &labels {
         argv.extend(["--label".to_owned(), format!("{k}={v}")]);
     }
-    for tag in &tags {
-        argv.extend(["--tag".to_owned(), tag.clone()]);
+    if archive.is_none() {
+        for tag in &tags {
+            argv.extend(["--tag".to_owned(), tag.clone()]);
+        }
     }
     argv.extend(["--metadata-file".to_owned(), metadata_file.to_string()]);
-    argv.push(if image.push { "--push" } else { "--load" }.to_owned());
+    match &archive {
+        Some(archive) => {
+            argv.extend(["--output".to_owned(), format!("type=oci,dest={archive},rewrite-timestamp=true")])
+        }
+        None => argv.push("--load".to_owned()),
+    }
     argv.push(facts.root.join(&image.context).to_string());
     Ok(Step::Build {
         image: i,
@@ -572,6 +611,7 @@ fn build_step(
         push: image.push,
         staging,
         metadata_file,
+        archive,
         epoch: facts.epoch,
         note,
         when,
@@ -613,7 +653,7 @@ fn part_steps(plan: &ReleasePlan, facts: &Facts, target: &str, commit: &str, p: 
                     when: None,
                     argv: Vec::new(),
                 });
-                let build = p.push(build);
+                let build = p.push_build(build, facts);
                 built.push(PartImageRef {
                     image: i,
                     context: image.context.clone(),

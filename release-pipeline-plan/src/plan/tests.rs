@@ -863,7 +863,7 @@ fn signing_steps() {
     assert!(release_plan.signed);
     record("sign = releases, on a version tag", &Ok(release_plan.clone()));
     let steps = steps::steps(&release_plan, &facts(&release_plan)).steps;
-    expect!["login package sbom:x86_64 sbom:aarch64 sbom:armv7 fill-pkg register-qemu recheck check-pkg build recheck check-pkg build inspect provenance:0 attest:0:image:slsaprovenance1 attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:linux/amd64:slsaprovenance1 attest:0:linux/amd64:cyclonedx attest:0:linux/arm64:slsaprovenance1 attest:0:linux/arm64:cyclonedx attest:0:linux/arm/v7:slsaprovenance1 attest:0:linux/arm/v7:cyclonedx sign:0 provenance:1 attest:1:image:slsaprovenance1 attest:1:image:cyclonedx sign:1 recheck promote recheck promote sign-blob move-tags move-tags verify verify summary"]
+    expect!["login package sbom:x86_64 sbom:aarch64 sbom:armv7 fill-pkg register-qemu recheck check-pkg build push recheck check-pkg build push inspect provenance:0 attest:0:image:slsaprovenance1 attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:linux/amd64:slsaprovenance1 attest:0:linux/amd64:cyclonedx attest:0:linux/arm64:slsaprovenance1 attest:0:linux/arm64:cyclonedx attest:0:linux/arm/v7:slsaprovenance1 attest:0:linux/arm/v7:cyclonedx sign:0 provenance:1 attest:1:image:slsaprovenance1 attest:1:image:cyclonedx sign:1 recheck promote recheck promote sign-blob move-tags move-tags verify verify summary"]
         .assert_eq(&kinds(&steps));
     // Neither the key nor its password is in any command line: the key goes by reference.
     let sign = steps.iter().find(|s| s.kind() == "sign").unwrap();
@@ -928,7 +928,7 @@ fn parts_and_merge_steps() {
     part.part = Some("armv7-unknown-linux-gnueabihf".into());
     let steps = steps::steps(&plan, &part);
     assert!(steps.problems.is_empty(), "{:?}", steps.problems);
-    expect!["login package fill-pkg check-pkg build check-pkg build write-part summary"]
+    expect!["login package fill-pkg check-pkg build push check-pkg build push write-part summary"]
         .assert_eq(&kinds(&steps.steps));
     for step in &steps.steps {
         if let Step::Build { tags, platforms, staging, .. } = step {
@@ -940,7 +940,7 @@ fn parts_and_merge_steps() {
     record_steps("--part armv7-unknown-linux-gnueabihf", &plan, &part);
     part.part = Some("x86_64-unknown-linux-musl".into());
     let steps = steps::steps(&plan, &part);
-    expect!["login package fill-pkg check-pkg build write-part summary"].assert_eq(&kinds(&steps.steps));
+    expect!["login package fill-pkg check-pkg build push write-part summary"].assert_eq(&kinds(&steps.steps));
 
     let mut merge = facts(&plan);
     let digest = crate::reference::Digest::for_test;
