@@ -440,6 +440,36 @@ pub fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
     p.out
 }
 
+/// `rebuild`'s steps: the release's packages and every context's image built again from the
+/// version's commit (`facts.root`, a clone), each image into its OCI archive exactly as the
+/// release's build made it, and nothing pushed.
+pub fn rebuild_steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
+    let mut p = Planner::default();
+    let commit = plan.commit.map(|c| c.to_string()).unwrap_or_default();
+    let platforms: Vec<&Platform> = plan.images.iter().flat_map(|i| &i.platforms).collect();
+    let targets: Vec<String> =
+        facts.targets.iter().filter(|t| platforms.contains(&&t.platform)).map(|t| t.target.clone()).collect();
+    p.push(package_step(plan, facts, targets));
+    p.push(fill_pkg_step(plan, facts, plan.images.iter().map(|i| i.context.clone()).collect(), None));
+    match qemu::registrations(&facts.qemu, &facts.host_platform, platforms.iter().copied(), &facts.qemu_image) {
+        Ok(registrations) => {
+            for (handlers, argv) in registrations {
+                p.push(Step::RegisterQemu { handlers, argv });
+            }
+        }
+        Err(problem) => p.out.problems.push(problem),
+    }
+    for i in 0..plan.images.len() {
+        match build_step(plan, facts, i, &commit, None, None) {
+            Ok(build) => {
+                p.push(build);
+            }
+            Err(problem) => p.out.problems.push(problem),
+        }
+    }
+    p.out
+}
+
 /// The read of an image's primary tag right before a write of it.
 fn recheck_step(i: usize, image: &ImagePlan, accept: Accept, when: Option<When>) -> Step {
     let reference = ImageRef::tag(&image.repository, image.primary_tag()).to_string();

@@ -755,6 +755,7 @@ fn remote(commit: &str) -> RemoteImage {
         version: None,
         branch: Some("f".into()),
         created: None,
+        source: None,
         context: None,
         entries: 0,
     }
@@ -1058,6 +1059,7 @@ fn a_dev_tag_is_stale_when_it_holds_another_commit() {
         entries: 0,
         branch: None,
         created: None,
+        source: None,
     };
     let other = "0123456789abcdef0123456789abcdef01234567";
     assert_eq!(stale_dev_tag(&plan, &image, None), None);
