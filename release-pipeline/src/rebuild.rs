@@ -37,10 +37,20 @@ pub(crate) fn run(cmd: flags::Rebuild, ws: &Workspace) -> Result<()> {
     } else {
         println!("{}", table(&rows));
     }
-    let differ: Vec<&Row> = rows.iter().filter(|r| !r.equal).collect();
+    let differ: Vec<&Row> = rows.iter().filter(|r| r.differs()).collect();
+    let unpublished = rows.iter().filter(|r| r.unpublished).count();
+    if unpublished > 0 {
+        ui::warn(format_args!(
+            "{unpublished} package(s) not compared: the release is unsigned, so it published no list of their SHA-256"
+        ));
+    }
     match (differ.first(), cmd.check) {
         (None, _) => {
-            ui::info(format_args!("every artifact of {} was rebuilt bit for bit ({} compared)", cmd.version, rows.len()));
+            ui::info(format_args!(
+                "every artifact of {} was rebuilt bit for bit ({} compared)",
+                cmd.version,
+                rows.len() - unpublished
+            ));
             Ok(())
         }
         (Some(_), true) => Err(error::error_with_help(
@@ -75,7 +85,11 @@ fn table(rows: &[Row]) -> String {
             row.artifact,
             short(&row.published),
             short(&row.rebuilt),
-            if row.equal { "yes" } else { "NO" }
+            match (row.equal, row.unpublished) {
+                (true, _) => "yes",
+                (false, true) => "-",
+                (false, false) => "NO",
+            }
         ));
         if let Some(detail) = &row.detail {
             out.push_str(&format!("  {detail}\n"));

@@ -23,6 +23,8 @@ xflags::xflags! {
     cmd bench {
         /// Small sizes only, no docker rows (CI runs this so the harness never rots).
         optional --quick
+        /// Only the rows of rebuilding and mirroring a release (printed, BENCHMARKS.md left as it is).
+        optional --rebuild-only
     }
 }
 
@@ -44,7 +46,11 @@ pub(crate) fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(flags.quick) {
+    let result = match flags.rebuild_only {
+        true => rebuild_only(),
+        false => run(flags.quick),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -186,6 +192,7 @@ fn run(quick: bool) -> Result<()> {
         rows.push(moving_tags_row(&sh, &work, &xtask, runs)?);
         rows.push(signing_row(&sh, &root, &work, &xtask, runs)?);
         rows.push(parts_row(&sh, &root, &work, &xtask)?);
+        rows.extend(rebuild_and_mirror_rows(&sh, &root, &work, &xtask)?);
     }
 
     let report = report(&rows, quick, &sh)?;
@@ -760,6 +767,94 @@ fn report(rows: &[Row], quick: bool, sh: &Shell) -> Result<String> {
         let _ = writeln!(out, "| {} | {} | {against} | {ratio} | {} | {} |", r.what, r.ours.show(), r.goal, r.note);
     }
     Ok(out)
+}
+
+/// `--rebuild-only`: the rows of `rebuild_and_mirror_rows`, printed.
+fn rebuild_only() -> Result<()> {
+    let sh = Shell::new()?;
+    let (root, target_dir) = workspace(&sh)?;
+    sh.change_dir(&root);
+    let work = target_dir.join("bench");
+    std::fs::create_dir_all(&work)?;
+    let xtask = work.join("xtask");
+    std::fs::copy(std::env::current_exe()?, &xtask).context("copying the xtask binary")?;
+    let rows = rebuild_and_mirror_rows(&sh, &root, &work, &xtask)?;
+    print!("{}", report(&rows, false, &sh)?);
+    Ok(())
+}
+
+/// What proving a release and mirroring it cost. `rebuild VERSION --check` against the release's
+/// own run of that version, each in a target directory of its own: cold (both fresh), then warm
+/// (the next version, both targets warm); the goal is the same work without the push. And a
+/// mirror's copy of the pushed three-platform image (registry to registry, digests kept)
+/// against the push of its archive.
+fn rebuild_and_mirror_rows(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Path) -> Result<Vec<Row>> {
+    let step = measuring("rebuild and mirror: a release against its rebuild, a mirror copy against the push");
+    let registry = bench_registry(sh, work)?;
+    let mirror = bench_registry(sh, &work.join("mirror"))?;
+    let repository = format!("127.0.0.1:{}/bench/rebuild", registry.port);
+    let mirrored = format!("127.0.0.1:{}/bench/rebuild", mirror.port);
+    let clone = work.join("rebuild-clone");
+    let (release_target, rebuild_target) = (work.join("rebuild-release-target"), work.join("rebuild-rebuild-target"));
+    for dir in [&clone, &release_target, &rebuild_target] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    cmd!(sh, "git clone -q {root} {clone}").run()?;
+    let _in = sh.push_dir(&clone);
+    let _repository = sh.push_env("RELEASE_REPOSITORY", &repository);
+    let git = ["-c", "user.name=Bench", "-c", "user.email=bench@example.com"];
+    let mut pairs = Vec::new();
+    for version in ["9.9.0", "9.9.1"] {
+        if version != "9.9.0" {
+            cmd!(sh, "git {git...} commit -q --allow-empty -m {version}").run()?;
+        }
+        cmd!(sh, "git tag {version}").run()?;
+        let release = time(&mut || {
+            let _target = sh.push_env("CARGO_TARGET_DIR", &release_target);
+            Ok(cmd!(sh, "{xtask} -q release").quiet().ignore_stdout().run()?)
+        })?;
+        let rebuild = time(&mut || {
+            let _target = sh.push_env("CARGO_TARGET_DIR", &rebuild_target);
+            Ok(cmd!(sh, "{xtask} -q rebuild {version} --check").quiet().ignore_stdout().ignore_stderr().run()?)
+        })?;
+        pairs.push((release, rebuild));
+    }
+    // The push of a three-platform archive against a mirror's copy of what it pushed.
+    let archive = work.join("rebuild-bench.oci.tar");
+    let output = format!("type=oci,dest={archive},rewrite-timestamp=true");
+    cmd!(sh, "docker buildx build --quiet --platform linux/amd64,linux/arm64,linux/arm/v7 --provenance=false --output {output} docker").quiet().ignore_stdout().run()?;
+    let (mut pushes, mut copies) = (Vec::new(), Vec::new());
+    for n in 0..5 {
+        let (from, to) = (format!("oci-archive:{archive}"), format!("docker://{repository}:push-{n}"));
+        pushes.push(time(&mut || {
+            Ok(cmd!(sh, "skopeo copy --quiet --all --preserve-digests --dest-tls-verify=false {from} {to}").quiet().run()?)
+        })?);
+        let (from, to) = (format!("docker://{repository}:9.9.0"), format!("docker://{mirrored}:copy-{n}"));
+        copies.push(time(&mut || {
+            Ok(cmd!(sh, "skopeo copy --quiet --all --preserve-digests --src-tls-verify=false --dest-tls-verify=false {from} {to}")
+                .quiet()
+                .run()?)
+        })?);
+    }
+    step.done();
+    let row = |what: &str, (release, rebuild): (f64, f64)| Row {
+        what: what.into(),
+        ours: Stats::once(rebuild),
+        theirs: Some(Stats::once(release)),
+        goal: "≤ 1.1× the release's own run".into(),
+        note: String::new(),
+    };
+    Ok(vec![
+        row("`rebuild VERSION --check` vs the release's own run of it, cold target directories (one run each)", pairs[0]),
+        row("`rebuild VERSION --check` vs the release's own run of it, warm target directories (one run each)", pairs[1]),
+        Row {
+            what: "a mirror's copy of a pushed three-platform image (registry to registry, digests kept) vs the push of its archive".into(),
+            ours: Stats::of(copies),
+            theirs: Some(Stats::of(pushes)),
+            goal: "≤ 1.0× the push: never a rebuild".into(),
+            note: "per image per mirror; a signed image adds one `cosign copy` of its signatures".into(),
+        },
+    ])
 }
 
 /// A plain registry of the bench's own on a free loopback port, stopped on drop.

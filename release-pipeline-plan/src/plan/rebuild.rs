@@ -18,12 +18,21 @@ pub struct Row {
     pub equal: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Nothing to compare with: an unsigned release published no list of its packages. Not
+    /// equal, and not a difference either.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unpublished: bool,
 }
 
 impl Row {
     fn new(artifact: String, published: Option<String>, rebuilt: Option<String>) -> Row {
         let equal = published.is_some() && published == rebuilt;
-        Row { artifact, published, rebuilt, equal, detail: None }
+        Row { artifact, published, rebuilt, equal, detail: None, unpublished: false }
+    }
+
+    /// Whether this row fails `--check`: not equal, with something published to compare with.
+    pub fn differs(&self) -> bool {
+        !self.equal && !self.unpublished
     }
 }
 
@@ -65,6 +74,7 @@ pub fn package_rows(published: Option<&BTreeMap<String, String>>, rebuilt: &BTre
                 Row::new(file.clone(), published.and_then(|p| p.get(file)).cloned(), rebuilt.get(file).cloned());
             if published.is_none() {
                 row.detail = Some("the release is unsigned: no provenance lists its packages' SHA-256".to_owned());
+                row.unpublished = true;
             }
             row
         })
@@ -154,6 +164,9 @@ mod tests {
         assert_eq!(equal, [("a.tar.gz", true), ("b.tar.gz", false), ("c.tar.gz", false)]);
         let rows = package_rows(None, &rebuilt);
         assert!(rows.iter().all(|r| !r.equal && r.detail.as_deref().unwrap().contains("unsigned")));
+        assert!(rows.iter().all(|r| !r.differs()), "nothing published is not a difference");
+        let rows = package_rows(Some(&BTreeMap::new()), &rebuilt);
+        assert!(rows.iter().all(Row::differs), "a signed list without them is");
     }
 
     #[test]
