@@ -261,7 +261,12 @@ mod tests {
 
     #[test]
     fn a_service_of_several_is_named_and_no_commits_say_so() {
-        let notes = ReleaseNotes::new(Some("spark".into()), Version::parse("1.2.4-dev.0").unwrap(), Some("spark-v1.2.3".into()), &[]);
+        let notes = ReleaseNotes::new(
+            Some("spark".into()),
+            Version::parse("1.2.4-dev.0").unwrap(),
+            Some("spark-v1.2.3".into()),
+            &[],
+        );
         expect![[r#"
             ## spark 1.2.4-dev.0
 

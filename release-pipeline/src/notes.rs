@@ -5,6 +5,7 @@
 //! with several services, only the commits that change what the service is built from.
 use anstream::{print, println};
 use anyhow::{bail, Context, Result};
+use camino::Utf8Path;
 use semver::Version;
 
 use crate::{
@@ -124,4 +125,15 @@ fn notes(
     let commits = repo.commits_between(end, since.as_ref().map(|(_, c)| *c), paths.as_deref())?;
     let service = several.then(|| view.service().name.clone());
     Ok(ReleaseNotes::new(service, version, since.map(|(name, _)| name), &commits))
+}
+
+/// Writes the notes a `write-notes` step carries: the markdown at `path`, the JSON at `predicate`.
+pub(crate) fn write(path: &Utf8Path, predicate: &Utf8Path, notes: &ReleaseNotes) -> Result<()> {
+    for dir in [path.parent(), predicate.parent()].into_iter().flatten() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
+    }
+    crate::dist::write_atomic(predicate, &serde_json::to_vec_pretty(notes).context("serializing the notes")?)?;
+    crate::dist::write_atomic(path, notes.markdown().as_bytes())?;
+    crate::ui::info(format_args!("wrote {path}: {} commit(s)", notes.commits));
+    Ok(())
 }

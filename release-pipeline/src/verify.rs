@@ -14,6 +14,7 @@ use crate::{
     attest::Provenance, cosign, docker::Docker, error, failure::CosignRefusal, flags, preflight, workspace::Workspace,
 };
 use release_pipeline_plan::{
+    notes::{ReleaseNotes, FIRST_LINES, NOTES_TYPE},
     plan::{
         sign::{Retraction, PROVENANCE_TYPE, RETRACTION_TYPE, SBOM_TYPE},
         Kind,
@@ -235,8 +236,19 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
     }
     checked.push(format!("platforms {} are those of the context {}/", got.join(", "), context.dir));
 
+    // The notes a release attached (images from before notes have none: said, not refused).
+    let notes = release_notes(&docker, &key, &pinned, &digest)?;
     for line in &checked {
         println!("✓ {line}");
+    }
+    match notes {
+        Some(notes) => {
+            println!("✓ release notes attested, {} commit(s); their first lines:", notes.commits);
+            for line in notes.first_lines(FIRST_LINES) {
+                println!("    {line}");
+            }
+        }
+        None => println!("- no release notes are attested on {digest}"),
     }
     println!("verified {image}");
     Ok(())
@@ -292,6 +304,17 @@ fn cosign_verify(docker: &Docker, key: &Utf8PathBuf, pinned: &str, check: cosign
 fn retraction(docker: &Docker, key: &Utf8PathBuf, pinned: &str, digest: &Digest) -> Result<Option<Retraction>> {
     match cosign::verify(docker.envs(), key, pinned, cosign::Check::Attestation(RETRACTION_TYPE))? {
         Ok(out) => Ok(statements_naming::<Retraction>(&out, digest, RETRACTION_TYPE)?
+            .into_iter()
+            .next()
+            .map(|statement| statement.predicate)),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The release notes attested on `pinned` (signed with `key`) naming `digest`, if any.
+fn release_notes(docker: &Docker, key: &Utf8PathBuf, pinned: &str, digest: &Digest) -> Result<Option<ReleaseNotes>> {
+    match cosign::verify(docker.envs(), key, pinned, cosign::Check::Attestation(NOTES_TYPE))? {
+        Ok(out) => Ok(statements_naming::<ReleaseNotes>(&out, digest, NOTES_TYPE)?
             .into_iter()
             .next()
             .map(|statement| statement.predicate)),

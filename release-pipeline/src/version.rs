@@ -153,9 +153,9 @@ pub(crate) fn previous_release(
     version: &Version,
     tags: &[VersionTag],
 ) -> Result<Option<(String, git2::Oid)>> {
-    let earlier = tags.iter().filter(|t| {
-        t.version.cmp_precedence(version).is_lt() && repo.peel_listed(t.target, t.peeled) != Some(commit)
-    });
+    let earlier = tags
+        .iter()
+        .filter(|t| t.version.cmp_precedence(version).is_lt() && repo.peel_listed(t.target, t.peeled) != Some(commit));
     let Some(base) = highest_reachable_tag(repo, commit, earlier)? else { return Ok(None) };
     Ok(tag_commit(repo, tags, &base.name).map(|c| (base.name, c)))
 }

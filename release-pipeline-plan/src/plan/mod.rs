@@ -24,6 +24,7 @@ pub mod moving;
 pub mod outcome;
 pub mod parts;
 pub mod registry;
+pub mod release_notes;
 pub mod sign;
 pub mod step;
 pub mod steps;
