@@ -23,6 +23,9 @@ xflags::xflags! {
     cmd bench {
         /// Small sizes only, no docker rows (CI runs this so the harness never rots).
         optional --quick
+        /// Only the rows of one feature (`notes`: computing the release notes, attaching them),
+        /// written to target/bench/BENCHMARKS-only.md.
+        optional --only feature: String
     }
 }
 
@@ -44,7 +47,12 @@ pub(crate) fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(flags.quick) {
+    let result = match flags.only.as_deref() {
+        None => run(flags.quick),
+        Some("notes") => run_notes(),
+        Some(other) => Err(anyhow::anyhow!("--only {other}: the features are: notes")),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -159,6 +167,7 @@ fn run(quick: bool) -> Result<()> {
     }
 
     rows.push(packaging(&sh, &root, &work, &xtask, runs)?);
+    rows.push(notes_row(&sh, &root, &xtask, runs)?);
 
     let step = measuring("warm `cargo xtask version`");
     let mut samples = Vec::new();
@@ -185,6 +194,7 @@ fn run(quick: bool) -> Result<()> {
         rows.extend(dev_release_rows(&sh, &root, &work, &xtask)?);
         rows.push(moving_tags_row(&sh, &work, &xtask, runs)?);
         rows.push(signing_row(&sh, &root, &work, &xtask, runs)?);
+        rows.push(notes_attest_row(&sh, &root, &work, &xtask, runs)?);
         rows.push(parts_row(&sh, &root, &work, &xtask)?);
     }
 
@@ -196,6 +206,106 @@ fn run(quick: bool) -> Result<()> {
     std::fs::write(&out, format!("{report}{notes}")).with_context(|| format!("writing {out}"))?;
     info(format_args!("wrote {out}"));
     Ok(())
+}
+
+/// `--only notes`: the release notes' rows, into `target/bench/BENCHMARKS-only.md`.
+fn run_notes() -> Result<()> {
+    let sh = Shell::new()?;
+    let (root, target_dir) = workspace(&sh)?;
+    sh.change_dir(&root);
+    let work = target_dir.join("bench");
+    std::fs::create_dir_all(&work)?;
+    let xtask = work.join("xtask");
+    std::fs::copy(std::env::current_exe()?, &xtask).context("copying the xtask binary")?;
+    let rows = vec![notes_row(&sh, &root, &xtask, 7)?, notes_attest_row(&sh, &root, &work, &xtask, 7)?];
+    let report = report(&rows, false, &sh)?;
+    print!("{report}");
+    let out = work.join("BENCHMARKS-only.md");
+    std::fs::write(&out, report).with_context(|| format!("writing {out}"))?;
+    info(format_args!("wrote {out}"));
+    Ok(())
+}
+
+/// What the notes cost a release: `notes` on this repository's own history (every commit: it
+/// has no version tag), which is what a release's preflight reads and its `write-notes` step
+/// writes, against `git log` of the same commits (no grouping, no parsing).
+fn notes_row(sh: &Shell, root: &Utf8Path, xtask: &Utf8Path, runs: usize) -> Result<Row> {
+    let step = measuring("release notes of this repository's history");
+    let _in = sh.push_dir(root);
+    let commits = cmd!(sh, "git rev-list --count --no-merges HEAD").quiet().read()?;
+    let (ours, theirs) = side_by_side(
+        runs,
+        &mut || Ok(cmd!(sh, "{xtask} -q notes").quiet().ignore_stdout().ignore_stderr().run()?),
+        &mut || Ok(cmd!(sh, "git log --no-merges --format=%h%x20%s HEAD").quiet().ignore_stdout().run()?),
+    )?;
+    step.done();
+    Ok(Row {
+        what: format!(
+            "release notes (`notes`) of this repository's history, {commits} commits, vs `git log --no-merges` of them"
+        ),
+        ours,
+        theirs: Some(theirs),
+        goal: "≤ 0.1 s added to a release".into(),
+        note: "the services read included (`cargo metadata`)".into(),
+    })
+}
+
+/// What attaching the notes costs a signed release: `cosign attest` of this repository's notes
+/// (its whole history) on an image's digest, against the same attestation of an empty predicate:
+/// the notes' own size against what any attestation costs.
+fn notes_attest_row(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Path, runs: usize) -> Result<Row> {
+    let step = measuring("the notes' attestation against an empty one");
+    let registry = bench_registry(sh, work)?;
+    let repository = format!("127.0.0.1:{}/bench/notes", registry.port);
+    let dir = work.join("notes-attest");
+    let _ = std::fs::remove_dir_all(&dir);
+    write_tree(
+        &dir,
+        &[
+            ("image/Dockerfile", "FROM scratch\nCOPY v /v\n".into()),
+            ("image/v", "notes".into()),
+            ("empty.json", "{}".into()),
+        ],
+    )?;
+    let notes = {
+        let _in = sh.push_dir(root);
+        cmd!(sh, "{xtask} -q notes --format json").quiet().read()?
+    };
+    std::fs::write(dir.join("notes.json"), &notes)?;
+    let _in = sh.push_dir(&dir);
+    let tag = format!("{repository}:1.0.0");
+    cmd!(sh, "docker buildx build --quiet --platform linux/amd64 --provenance=false --tag {tag} --push image")
+        .quiet()
+        .ignore_stdout()
+        .run()?;
+    let format = "{{.Digest}}";
+    let image = format!("docker://{tag}");
+    let digest = cmd!(sh, "skopeo inspect --tls-verify=false --format {format} {image}").quiet().read()?;
+    let pinned = format!("{repository}@{}", digest.trim());
+    let password = format!("bench-{}", std::process::id());
+    cmd!(sh, "cosign generate-key-pair")
+        .env("COSIGN_PASSWORD", &password)
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()?;
+    let attest = |predicate: &str| -> Result<()> {
+        Ok(cmd!(sh, "cosign attest --yes --key cosign.key --tlog-upload=false --allow-http-registry --type https://release-pipeline.dev/release-notes/v1 --predicate {predicate} {pinned}")
+            .env("COSIGN_PASSWORD", &password)
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()?)
+    };
+    let (ours, theirs) = side_by_side(runs.min(5), &mut || attest("notes.json"), &mut || attest("empty.json"))?;
+    step.done();
+    Ok(Row {
+        what: format!("attaching the notes: `cosign attest` of this repository's notes ({} KiB) on an image vs an empty predicate", notes.len() / 1024),
+        ours,
+        theirs: Some(theirs),
+        goal: "≤ 1 s per image".into(),
+        note: format!("the notes' size adds {}", fmt_secs((ours.median - theirs.median).max(0.0))),
+    })
 }
 
 struct Row {
