@@ -75,7 +75,7 @@ pub(crate) fn of_plan(ws: &Workspace, plan: &ReleasePlan, part: bool) -> Result<
 /// The notes of the release `version` of a service's view: from its version tag back to the
 /// release before it.
 fn of_release(view: &Workspace, several: bool, version: &Version) -> Result<ReleaseNotes> {
-    let repo = view.repo()?;
+    let repo = full_history(view)?;
     let tags = version::version_tags(repo, &view.config.version_tag_prefix)?;
     let mut named: Vec<&VersionTag> = tags.iter().filter(|t| t.version == *version).collect();
     named.sort_by(|a, b| a.name.cmp(&b.name));
@@ -101,7 +101,7 @@ fn of_release(view: &Workspace, several: bool, version: &Version) -> Result<Rele
 /// The notes of the checkout, as a dev release of it writes them: since its base version tag
 /// (HEAD on a release tag, clean: that release's notes).
 fn of_head(view: &Workspace, several: bool) -> Result<ReleaseNotes> {
-    let repo = view.repo()?;
+    let repo = full_history(view)?;
     let tags = version::version_tags(repo, &view.config.version_tag_prefix)?;
     let info = version::compute_with_tags(repo, &tags)?;
     if info.is_release() {
@@ -110,6 +110,19 @@ fn of_head(view: &Workspace, several: bool) -> Result<ReleaseNotes> {
     let head = repo.head()?.context("the repository has no commit yet, so there are no notes")?;
     let since = info.tag.as_deref().and_then(|name| Some((name.to_owned(), version::tag_commit(repo, &tags, name)?)));
     notes(view, repo, several, info.semver, head, since)
+}
+
+/// The view's repository, unless it is a shallow clone: the previous release, or commits since it,
+/// may lie beyond the cut, and notes made there could leave commits out and pass for complete.
+fn full_history(view: &Workspace) -> Result<&Repo> {
+    let repo = view.repo()?;
+    if repo.is_shallow() {
+        return Err(error::error_with_help(
+            "this is a shallow clone, so the commits since the previous release cannot be known for the release notes",
+            "fetch the full history and tags: `git fetch --unshallow --tags` (in CI, check out with full history, e.g. actions/checkout with `fetch-depth: 0`)",
+        ));
+    }
+    Ok(repo)
 }
 
 fn notes(

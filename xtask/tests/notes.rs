@@ -63,6 +63,15 @@ fn notes_between_two_releases_list_exactly_the_commits_between_them() {
     assert_eq!(json["sections"][2]["group"], "other");
     assert_eq!(json["sections"][2]["entries"][0]["type"], serde_json::Value::Null);
 
+    // A shallow clone cannot know the commits since the previous release: an error, not notes
+    // that leave commits out.
+    let clone = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", repo.path().display());
+    git_in(clone.path(), &["clone", "-q", "--depth", "2", "--no-single-branch", &url, "c"]);
+    let out = xtask_in(&clone.path().join("c"), &["notes", "1.1.0"]);
+    assert_fails_with(&out, "this is a shallow clone");
+    assert!(stderr(&out).contains("git fetch --unshallow --tags"), "{}", stderr(&out));
+
     let out = repo.xtask(&["notes", "9.9.9"]);
     assert_fails_with(&out, "no version tag of 9.9.9");
     let out = repo.xtask(&["notes", "--format", "html"]);
