@@ -302,19 +302,25 @@ fn cosign_verify(docker: &Docker, key: &Utf8PathBuf, pinned: &str, check: cosign
 
 /// The retraction attested on `pinned` (`retract` with signing on), verified with `key`.
 fn retraction(docker: &Docker, key: &Utf8PathBuf, pinned: &str, digest: &Digest) -> Result<Option<Retraction>> {
-    match cosign::verify(docker.envs(), key, pinned, cosign::Check::Attestation(RETRACTION_TYPE))? {
-        Ok(out) => Ok(statements_naming::<Retraction>(&out, digest, RETRACTION_TYPE)?
-            .into_iter()
-            .next()
-            .map(|statement| statement.predicate)),
-        Err(_) => Ok(None),
-    }
+    attested(docker, key, pinned, digest, RETRACTION_TYPE)
 }
 
 /// The release notes attested on `pinned` (signed with `key`) naming `digest`, if any.
 fn release_notes(docker: &Docker, key: &Utf8PathBuf, pinned: &str, digest: &Digest) -> Result<Option<ReleaseNotes>> {
-    match cosign::verify(docker.envs(), key, pinned, cosign::Check::Attestation(NOTES_TYPE))? {
-        Ok(out) => Ok(statements_naming::<ReleaseNotes>(&out, digest, NOTES_TYPE)?
+    attested(docker, key, pinned, digest, NOTES_TYPE)
+}
+
+/// The predicate of the first verified attestation of `predicate_type` on `pinned` naming
+/// `digest`; `None` when there is none.
+fn attested<P: serde::de::DeserializeOwned>(
+    docker: &Docker,
+    key: &Utf8PathBuf,
+    pinned: &str,
+    digest: &Digest,
+    predicate_type: &str,
+) -> Result<Option<P>> {
+    match cosign::verify(docker.envs(), key, pinned, cosign::Check::Attestation(predicate_type))? {
+        Ok(out) => Ok(statements_naming::<P>(&out, digest, predicate_type)?
             .into_iter()
             .next()
             .map(|statement| statement.predicate)),

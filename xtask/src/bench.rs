@@ -87,7 +87,9 @@ fn workspace(sh: &Shell) -> Result<(Utf8PathBuf, Utf8PathBuf)> {
     Ok((path("workspace_root")?, path("target_directory")?))
 }
 
-fn run(quick: bool) -> Result<()> {
+/// The shell in the workspace's root, the root, the bench's directory (`target/bench`) and the
+/// copy of this binary the rows run.
+fn setup() -> Result<(Shell, Utf8PathBuf, Utf8PathBuf, Utf8PathBuf)> {
     let sh = Shell::new()?;
     let (root, target_dir) = workspace(&sh)?;
     sh.change_dir(&root);
@@ -96,6 +98,11 @@ fn run(quick: bool) -> Result<()> {
     // A copy of this binary: `cargo xtask` in the warm row may rebuild (and so replace) ours.
     let xtask = work.join("xtask");
     std::fs::copy(std::env::current_exe()?, &xtask).context("copying the xtask binary")?;
+    Ok((sh, root, work, xtask))
+}
+
+fn run(quick: bool) -> Result<()> {
+    let (sh, root, work, xtask) = setup()?;
     let runs = if quick { 3 } else { 7 };
     let mut rows = Vec::new();
 
@@ -210,13 +217,7 @@ fn run(quick: bool) -> Result<()> {
 
 /// `--only notes`: the release notes' rows, into `target/bench/BENCHMARKS-only.md`.
 fn run_notes() -> Result<()> {
-    let sh = Shell::new()?;
-    let (root, target_dir) = workspace(&sh)?;
-    sh.change_dir(&root);
-    let work = target_dir.join("bench");
-    std::fs::create_dir_all(&work)?;
-    let xtask = work.join("xtask");
-    std::fs::copy(std::env::current_exe()?, &xtask).context("copying the xtask binary")?;
+    let (sh, root, work, xtask) = setup()?;
     let rows = vec![notes_row(&sh, &root, &xtask, 7)?, notes_attest_row(&sh, &root, &work, &xtask, 7)?];
     let report = report(&rows, false, &sh)?;
     print!("{report}");
@@ -282,13 +283,7 @@ fn notes_attest_row(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Pa
     let image = format!("docker://{tag}");
     let digest = cmd!(sh, "skopeo inspect --tls-verify=false --format {format} {image}").quiet().read()?;
     let pinned = format!("{repository}@{}", digest.trim());
-    let password = format!("bench-{}", std::process::id());
-    cmd!(sh, "cosign generate-key-pair")
-        .env("COSIGN_PASSWORD", &password)
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()?;
+    let password = key_pair(sh)?;
     let attest = |predicate: &str| -> Result<()> {
         Ok(cmd!(sh, "cosign attest --yes --key cosign.key --tlog-upload=false --allow-http-registry --type https://release-pipeline.dev/release-notes/v1 --predicate {predicate} {pinned}")
             .env("COSIGN_PASSWORD", &password)
@@ -306,6 +301,18 @@ fn notes_attest_row(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Pa
         goal: "≤ 1 s per image".into(),
         note: format!("the notes' size adds {}", fmt_secs((ours.median - theirs.median).max(0.0))),
     })
+}
+
+/// A cosign key pair in the shell's directory (`cosign.key`, `cosign.pub`): its password.
+fn key_pair(sh: &Shell) -> Result<String> {
+    let password = format!("bench-{}", std::process::id());
+    cmd!(sh, "cosign generate-key-pair")
+        .env("COSIGN_PASSWORD", &password)
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()?;
+    Ok(password)
 }
 
 struct Row {
@@ -1000,15 +1007,9 @@ fn signing_row(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Path, r
         let _ = std::fs::remove_dir_all(clone);
         cmd!(sh, "git clone -q {root} {clone}").run()?;
     }
-    let password = format!("bench-{}", std::process::id());
-    let key = {
+    let (password, key) = {
         let _in = sh.push_dir(&signed);
-        cmd!(sh, "cosign generate-key-pair")
-            .env("COSIGN_PASSWORD", &password)
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()?;
+        let password = key_pair(sh)?;
         let key = std::fs::read_to_string(signed.join("cosign.key"))?;
         std::fs::remove_file(signed.join("cosign.key"))?;
         let mut manifest = std::fs::read_to_string(signed.join("Cargo.toml"))?;
@@ -1017,7 +1018,7 @@ fn signing_row(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Path, r
         std::fs::write(signed.join("Cargo.toml"), manifest)?;
         cmd!(sh, "git add Cargo.toml cosign.pub").run()?;
         cmd!(sh, "git -c user.name=Bench -c user.email=bench@example.com commit -q -m signing").run()?;
-        key
+        (password, key)
     };
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for n in 0..=runs.min(3) {

@@ -1,17 +1,14 @@
 //! The release notes' steps: every release and dev release writes its notes
 //! (`dist/RELEASE_NOTES.md`, and their JSON beside), and a signed image carries them as an
-//! attestation on its digest (`cosign attest --type` [`NOTES_TYPE`], before the signature, like
+//! attestation on its digest (`cosign attest --type` `notes::NOTES_TYPE`, before the signature, like
 //! every attestation: a signed digest has them all). An image that is not signed does not carry
 //! them: an unsigned attachment proves nothing (anyone who may push may replace it), `verify`
 //! reads only signed ones, and the registries this pipeline supports store cosign's attestations
 //! by tag (`sha256-<digest>.att`) rather than OCI 1.1 referrers; the step says so (`skip`).
-use super::{
-    facts::Facts,
-    sign,
-    step::{Arg, DigestRef, Step, When},
-    ImagePlan, Kind, ReleasePlan,
-};
-use crate::{dist::DistLayout, notes::NOTES_TYPE};
+use camino::Utf8PathBuf;
+
+use super::{facts::Facts, step::Step, Kind, ReleasePlan};
+use crate::dist::DistLayout;
 
 /// The step writing the notes the preflight read, if this run has any (a release or a dev
 /// release; a part leaves them to its merge).
@@ -27,37 +24,17 @@ pub fn write_step(plan: &ReleasePlan, facts: &Facts) -> Option<Step> {
     }
     Some(Step::WriteNotes {
         path: dist.release_notes(notes.service.as_deref()),
-        predicate: dist.notes_predicate(&plan.service.bin, &plan.version.semver),
+        predicate: predicate(plan, facts)?,
         notes: notes.clone(),
         argv,
     })
 }
 
-/// The notes' attestation on an image being signed (`digest`, once `when` holds).
-pub fn attest_step(
-    plan: &ReleasePlan,
-    facts: &Facts,
-    i: usize,
-    image: &ImagePlan,
-    digest: &DigestRef,
-    when: Option<When>,
-    reference: &str,
-) -> Option<Step> {
+/// Where the notes' JSON goes, when this run has notes: the predicate of their attestation on
+/// each signed image (`sign::image_steps` makes it, before the signature).
+pub fn predicate(plan: &ReleasePlan, facts: &Facts) -> Option<Utf8PathBuf> {
     facts.notes.as_ref()?;
-    let predicate = DistLayout::new(&facts.root).notes_predicate(&plan.service.bin, &plan.version.semver);
-    let mut argv = sign::cosign_argv("attest", &facts.signing, Some(&image.repository));
-    argv.extend(["--type".to_owned(), NOTES_TYPE.to_owned(), "--predicate".to_owned(), predicate.to_string()]);
-    let mut argv = Arg::lits(argv);
-    argv.push(Arg::Digest { prefix: format!("{}@", image.repository), digest: digest.clone() });
-    Some(Step::Attest {
-        image: i,
-        reference: reference.to_owned(),
-        manifest: None,
-        predicate_type: NOTES_TYPE.to_owned(),
-        predicate,
-        when,
-        argv,
-    })
+    Some(DistLayout::new(&facts.root).notes_predicate(&plan.service.bin, &plan.version.semver))
 }
 
 /// For each pushed image of a plan that does not sign: why its notes stay in `dist/` only.

@@ -68,7 +68,7 @@ pub fn metadata_argv(target: &str) -> Vec<String> {
 
 /// The options every cosign command that writes takes: no transparency log (key-based, offline),
 /// and plain HTTP for a loopback registry only.
-pub(super) fn cosign_argv(command: &str, signing: &SigningConfig, repository: Option<&str>) -> Vec<String> {
+fn cosign_argv(command: &str, signing: &SigningConfig, repository: Option<&str>) -> Vec<String> {
     let mut argv: Vec<String> = ["cosign", command, "--yes"].map(str::to_owned).to_vec();
     argv.extend(["--key".to_owned(), format!("env://{}", signing.key_env), "--tlog-upload=false".to_owned()]);
     if repository.is_some_and(|r| reference::is_loopback_registry(reference::registry_host(r))) {
@@ -193,7 +193,10 @@ pub fn image_steps(
             }
         }
     }
-    steps.extend(super::release_notes::attest_step(plan, facts, i, image, digest, when, &reference));
+    // The release notes, when the run has them (`release_notes.rs`).
+    if let Some(notes) = super::release_notes::predicate(plan, facts) {
+        steps.push(attest(None, crate::notes::NOTES_TYPE, &notes));
+    }
     // The signature last: a signed digest has every attestation (what a rerun checks).
     let mut sign = cosign_argv("sign", signing, Some(&image.repository));
     sign.push("--recursive".to_owned());
