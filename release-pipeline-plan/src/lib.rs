@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod dist;
 pub mod error;
 pub mod newtype;
+pub mod notes;
 pub mod plan;
 pub mod platform;
 pub mod qemu;

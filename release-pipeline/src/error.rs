@@ -38,6 +38,7 @@ pub(crate) fn report_error(err: &anyhow::Error) -> ExitCode {
 
 pub(crate) const COMMANDS: &[&str] = &[
     "version",
+    "notes",
     "dist",
     "distcopy",
     "release",

@@ -24,6 +24,18 @@ xflags::xflags! {
             optional --repo repo: PathBuf
         }
 
+        /// Print the release notes of a version (default: of the checkout, as a dev release writes
+        /// them), from git alone: the commits since the previous release tag, grouped by
+        /// Conventional Commits type. Example: cargo xtask notes 1.2.3 --format json
+        cmd notes {
+            /// The released version (as its version tag says it: 1.2.3).
+            optional version: String
+            /// The service whose notes (required with several services).
+            optional --service service: String
+            /// markdown (default) or json.
+            optional --format format: String
+        }
+
         /// Build each service for every configured target and package each build reproducibly
         /// in dist/ (with SHA256SUMS). Example: cargo xtask dist --target x86_64-unknown-linux-musl
         cmd dist {

@@ -17,6 +17,7 @@ mod flags;
 mod gather;
 mod interrupt;
 mod local_run;
+mod notes;
 mod pipeline;
 mod preflight;
 mod prune;
@@ -48,6 +49,7 @@ pub fn main() -> ExitCode {
     let ws = Workspace::current;
     let result = match flags.subcommand {
         flags::XtaskCmd::Version(cmd) => version::run(cmd),
+        flags::XtaskCmd::Notes(cmd) => ws().and_then(|ws| notes::run(cmd, &ws)),
         flags::XtaskCmd::Dist(cmd) => ws().and_then(|ws| dist::run(cmd, &ws)),
         flags::XtaskCmd::Distcopy(cmd) => ws().and_then(|ws| distcopy::run(cmd, &ws)),
         flags::XtaskCmd::Release(cmd) => ws().and_then(|ws| pipeline::run_release(cmd, &ws)),

@@ -260,6 +260,8 @@ fn facts(
         sums_unsigned: false,
         part: None,
         merge: None,
+        // The notes are no artifact of the images or packages: not rebuilt.
+        notes: None,
     })
 }
 

@@ -17,6 +17,7 @@ use crate::{
     workspace::Workspace,
 };
 use release_pipeline_plan::{
+    notes::{ReleaseNotes, FIRST_LINES, NOTES_TYPE},
     plan::{
         sign::{Retraction, PROVENANCE_TYPE, RETRACTION_TYPE, SBOM_TYPE},
         Kind,
@@ -225,8 +226,19 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
     }
     checked.push(format!("platforms {} are those of the context {}/", got.join(", "), context.dir));
 
+    // The notes a release attached (images from before notes have none: said, not refused).
+    let notes = release_notes(&docker, &key, &pinned, &digest)?;
     for line in &checked {
         println!("✓ {line}");
+    }
+    match notes {
+        Some(notes) => {
+            println!("✓ release notes attested, {} commit(s); their first lines:", notes.commits);
+            for line in notes.first_lines(FIRST_LINES) {
+                println!("    {line}");
+            }
+        }
+        None => println!("- no release notes are attested on {digest}"),
     }
     println!("verified {image}");
     if cmd.rebuild {
@@ -286,8 +298,25 @@ fn context_of_tag<'a>(ws: &'a Workspace, tag: &str) -> Option<&'a crate::config:
 
 /// The retraction attested on `pinned` (`retract` with signing on), verified with `key`.
 fn retraction(docker: &Docker, key: &Utf8PathBuf, pinned: &str, digest: &Digest) -> Result<Option<Retraction>> {
-    match cosign::verify(docker.envs(), key, pinned, cosign::Check::Attestation(RETRACTION_TYPE))? {
-        Ok(out) => Ok(statements_naming::<Retraction>(&out, digest, RETRACTION_TYPE)?
+    attested(docker, key, pinned, digest, RETRACTION_TYPE)
+}
+
+/// The release notes attested on `pinned` (signed with `key`) naming `digest`, if any.
+fn release_notes(docker: &Docker, key: &Utf8PathBuf, pinned: &str, digest: &Digest) -> Result<Option<ReleaseNotes>> {
+    attested(docker, key, pinned, digest, NOTES_TYPE)
+}
+
+/// The predicate of the first verified attestation of `predicate_type` on `pinned` naming
+/// `digest`; `None` when there is none.
+fn attested<P: serde::de::DeserializeOwned>(
+    docker: &Docker,
+    key: &Utf8PathBuf,
+    pinned: &str,
+    digest: &Digest,
+    predicate_type: &str,
+) -> Result<Option<P>> {
+    match cosign::verify(docker.envs(), key, pinned, cosign::Check::Attestation(predicate_type))? {
+        Ok(out) => Ok(statements_naming::<P>(&out, digest, predicate_type)?
             .into_iter()
             .next()
             .map(|statement| statement.predicate)),

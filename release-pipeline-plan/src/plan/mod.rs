@@ -26,6 +26,7 @@ pub mod outcome;
 pub mod parts;
 pub mod rebuild;
 pub mod registry;
+pub mod release_notes;
 pub mod sign;
 pub mod step;
 pub mod steps;

@@ -258,6 +258,8 @@ pub fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
         }
     }
 
+    p.out.steps.extend(super::release_notes::write_step(plan, facts));
+
     // Per image: the step that wrote its digest in this run (a build or an assembly), and the
     // digest its later steps take.
     let mut wrote: Vec<Option<StepId>> = vec![None; plan.images.len()];
@@ -339,6 +341,7 @@ pub fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
             });
         }
     }
+    p.out.steps.extend(super::release_notes::unsigned_skips(plan, facts));
     if plan.signed {
         for (i, image) in plan.images.iter().enumerate().filter(|(i, _)| promoted(*i)) {
             promote_steps(facts, i, image, wrote[i], &mut finals[i], &mut p);
