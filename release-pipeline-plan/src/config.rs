@@ -352,22 +352,44 @@ impl Config {
     }
 
     /// Every `mirrors` list (the top level's, each service's): a repository each, an
-    /// environment variable name for each credential, no mirror twice nor the image itself, and
-    /// one login per registry host (a docker login is kept per host, so two repositories on one
-    /// host cannot hold two credentials).
+    /// environment variable name for each credential, no mirror twice nor the image itself. And
+    /// one login per registry host across the whole configuration (every image, every mirror of
+    /// every service, hosts compared as docker keeps their logins: `login_host`): a docker login
+    /// is kept per host, so two repositories on one host cannot hold two credentials.
     fn validate_mirrors(&self) -> Result<()> {
-        let lists =
-            std::iter::once(("mirrors", &self.image, &self.mirrors)).chain(self.service.iter().filter_map(|s| {
-                s.mirrors.as_ref().map(|mirrors| ("service.mirrors", s.image.as_ref().unwrap_or(&self.image), mirrors))
-            }));
-        for (key, image, mirrors) in lists {
-            let mut logins = std::collections::HashMap::new();
-            if !image.is_empty() {
-                logins.insert(
-                    crate::reference::registry_host(image),
-                    (self.registry_user_env.as_str(), self.registry_password_env.as_str()),
-                );
+        let login_host = crate::reference::login_host;
+        let primary = (self.registry_user_env.as_str(), self.registry_password_env.as_str());
+        // Host → (user variable, password variable) and the image that first named it.
+        let mut logins: std::collections::HashMap<String, ((String, String), String)> =
+            std::collections::HashMap::new();
+        let mut claim = |image: &str, login: (&str, &str), key: &str| -> Result<()> {
+            let host = login_host(image);
+            match logins.get(&host) {
+                Some((other, by)) if (other.0.as_str(), other.1.as_str()) != login => bail!(
+                    "`{key}`: `{image}` is on {host}, which {by} logs into with {} / {} already: one registry host has one login; use the same variables",
+                    other.0,
+                    other.1
+                ),
+                Some(_) => Ok(()),
+                None => {
+                    logins.insert(host, ((login.0.to_owned(), login.1.to_owned()), format!("`{image}`")));
+                    Ok(())
+                }
             }
+        };
+        let images = std::iter::once(self.image.as_str())
+            .chain(self.service.iter().filter_map(|s| s.image.as_deref()))
+            .filter(|i| !i.is_empty());
+        for image in images {
+            claim(image, primary, "image")?;
+        }
+        // Each service's view: its image and the mirrors it has (its own, or the top level's).
+        let views =
+            std::iter::once(("mirrors", self.image.as_str(), &self.mirrors)).chain(self.service.iter().map(|s| {
+                let key = if s.mirrors.is_some() { "service.mirrors" } else { "mirrors" };
+                (key, s.image.as_deref().unwrap_or(&self.image), s.mirrors.as_ref().unwrap_or(&self.mirrors))
+            }));
+        for (key, image, mirrors) in views {
             for (i, mirror) in mirrors.iter().enumerate() {
                 crate::reference::ImageRepository::parse(&mirror.image)
                     .map_err(|e| anyhow::anyhow!("`{key}`: `{}` is no image repository: {e}", mirror.image))?;
@@ -376,19 +398,13 @@ impl Config {
                         bail!("`{key}` ({}): `{var}` is not an environment variable name", mirror.image);
                     }
                 }
-                if &mirror.image == image || mirrors[..i].iter().any(|m| m.image == mirror.image) {
+                let same = |a: &str, b: &str| {
+                    a.eq_ignore_ascii_case(b) || (login_host(a) == login_host(b) && path_of(a) == path_of(b))
+                };
+                if same(&mirror.image, image) || mirrors[..i].iter().any(|m| same(&m.image, &mirror.image)) {
                     bail!("`{key}`: `{}` is listed twice (or is the image itself)", mirror.image);
                 }
-                let host = crate::reference::registry_host(&mirror.image);
-                let login = (mirror.user_env.as_str(), mirror.password_env.as_str());
-                if let Some(other) = logins.insert(host, login).filter(|other| *other != login) {
-                    bail!(
-                        "`{key}`: `{}` is on {host}, which is logged into with {} / {} already: one registry host has one login; use the same variables",
-                        mirror.image,
-                        other.0,
-                        other.1
-                    );
-                }
+                claim(&mirror.image, (mirror.user_env.as_str(), mirror.password_env.as_str()), key)?;
             }
         }
         Ok(())
@@ -523,6 +539,12 @@ impl Config {
     pub fn platform_of(&self, target: &str) -> Option<&str> {
         self.targets.iter().find(|t| t.target == target).map(|t| t.platform.as_str())
     }
+}
+
+/// A repository's path below its registry host (`acme/service`), lowercase.
+fn path_of(repository: &str) -> String {
+    let host = crate::reference::registry_host(repository);
+    repository.strip_prefix(host).map_or(repository, |p| p.trim_start_matches('/')).to_ascii_lowercase()
 }
 
 fn check_keys(item: &toml_edit::Item, known: &[&str], within: &str) -> Result<()> {
@@ -673,6 +695,32 @@ platforms = ["linux/amd64"]
             crate::credentials::login_vars_for(&config, "reg.example/acme/s"),
             ("REGISTRY_USER", "REGISTRY_PASSWORD")
         );
+    }
+
+    /// One registry host has one login across the whole configuration (the red team's cases): a
+    /// service whose image is on an inherited mirror's host, a service's own mirror on a host
+    /// the top level's list logs into with other variables, the image under another spelling of
+    /// its host, Docker Hub under two names.
+    #[test]
+    fn one_host_one_login_across_every_list() {
+        let top = "image = 'reg.example/acme/a'\nmirrors = [{ image = 'm.example/acme/a', user-env = 'M_USER', password-env = 'M_PASSWORD' }]\n";
+        let service = "[[workspace.metadata.release-pipeline.service]]\npackage = 'b'\n";
+        check_err(&format!("{top}{service}image = 'm.example/acme/b'\n"), "one registry host has one login");
+        check_err(
+            &format!("{top}{service}image = 'reg.example/acme/b'\nmirrors = [{{ image = 'm.example/acme/b', user-env = 'B_USER', password-env = 'B_PASSWORD' }}]\n"),
+            "one registry host has one login",
+        );
+        check_err(
+            "image = 'reg.example/acme/a'\nmirrors = [{ image = 'REG.example/acme/a', user-env = 'REGISTRY_USER', password-env = 'REGISTRY_PASSWORD' }]",
+            "is listed twice (or is the image itself)",
+        );
+        check_err(
+            "image = 'acme/a'\nmirrors = [{ image = 'index.docker.io/acme/mirror', user-env = 'M_USER', password-env = 'M_PASSWORD' }]",
+            "one registry host has one login",
+        );
+        // The same variables on one host are one login: accepted.
+        let ok = format!("[workspace.metadata.release-pipeline]\n{top}{service}image = 'reg.example/acme/b'\nmirrors = [{{ image = 'm.example/acme/b', user-env = 'M_USER', password-env = 'M_PASSWORD' }}]\n");
+        assert!(Config::parse(&ok).is_ok());
     }
 
     /// Every key set, optional ones included: what `no_value_can_be_an_option` walks.

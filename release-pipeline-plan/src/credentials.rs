@@ -41,10 +41,10 @@ pub fn credentials_in<'a>(
 /// when the repository is on a mirror's host (`mirrors`, the top level's and every service's),
 /// else `registry-user-env` and `registry-password-env`. One host has one login (`Config::parse`).
 pub fn login_vars_for<'a>(config: &'a Config, repository: &str) -> (&'a str, &'a str) {
-    let host = crate::reference::registry_host(repository);
+    let host = crate::reference::login_host(repository);
     let mirrors = config.mirrors.iter().chain(config.service.iter().flat_map(|s| s.mirrors.iter().flatten()));
     mirrors
-        .filter(|m| crate::reference::registry_host(&m.image) == host)
+        .filter(|m| crate::reference::login_host(&m.image) == host)
         .map(|m| (m.user_env.as_str(), m.password_env.as_str()))
         .next()
         .unwrap_or((&config.registry_user_env, &config.registry_password_env))

@@ -50,6 +50,15 @@ pub fn registry_host(reference: &str) -> &str {
     split_host(reference).0.unwrap_or("docker.io")
 }
 
+/// The registry host a docker login of `repository` is kept under: lowercase, and Docker Hub's
+/// names as one (docker keeps their logins under one key).
+pub fn login_host(repository: &str) -> String {
+    match registry_host(repository).to_ascii_lowercase().as_str() {
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => "docker.io".to_owned(),
+        host => host.to_owned(),
+    }
+}
+
 impl fmt::Display for ImageRepository {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

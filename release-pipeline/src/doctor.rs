@@ -150,28 +150,45 @@ fn checks() -> Result<Vec<Check>> {
 
     let image =
         std::env::var("RELEASE_REPOSITORY").ok().filter(|r| !r.is_empty()).unwrap_or_else(|| config.image.clone());
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let docker_config =
+        std::fs::read_to_string(docker::user_docker_config_dir().join("config.json")).unwrap_or_default();
+    let config_json: serde_json::Value = serde_json::from_str(&docker_config).unwrap_or_default();
+    // The image's registry and each mirror's, each with its own variables.
+    let login = |check: &str, image: &str, user_env: &str, password_env: &str| {
+        let host = docker::registry_host(image);
+        let logged_in = config_json.pointer(&format!("/auths/{}", host.replace('/', "~1"))).is_some()
+            || config_json.pointer(&format!("/credHelpers/{}", host.replace('/', "~1"))).is_some();
+        match checks::credentials_in(user_env, password_env, &env) {
+            checks::Credentials::Both { .. } => {
+                pass(check, format!("credentials for {host} in {user_env} / {password_env}"))
+            }
+            checks::Credentials::OnlyOne { missing } => fail(
+                check,
+                format!("only one of {user_env} and {password_env} is set ({missing} is not)"),
+                "set both, or neither to use your existing docker login",
+            ),
+            checks::Credentials::Neither if logged_in => pass(check, format!("logged in to {host}")),
+            checks::Credentials::Neither => fail(
+                check,
+                format!("not logged in to {host}"),
+                format!("docker login {host} (or set {user_env} / {password_env})"),
+            ),
+        }
+    };
     out.push(if image.is_empty() {
         pass("registry login", "no image configured: local mode needs no registry")
     } else {
-        let host = docker::registry_host(&image);
-        let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-        let env_creds = matches!(checks::credentials(&config, &env), checks::Credentials::Both { .. });
-        let docker_config =
-            std::fs::read_to_string(docker::user_docker_config_dir().join("config.json")).unwrap_or_default();
-        let config_json: serde_json::Value = serde_json::from_str(&docker_config).unwrap_or_default();
-        let logged_in = config_json.pointer(&format!("/auths/{}", host.replace('/', "~1"))).is_some()
-            || config_json.pointer(&format!("/credHelpers/{}", host.replace('/', "~1"))).is_some();
-        if env_creds {
-            pass(
-                "registry login",
-                format!("credentials for {host} in {} / {}", config.registry_user_env, config.registry_password_env),
-            )
-        } else if logged_in {
-            pass("registry login", format!("logged in to {host}"))
-        } else {
-            fail("registry login", format!("not logged in to {host}"), format!("docker login {host}"))
-        }
+        login("registry login", &image, &config.registry_user_env, &config.registry_password_env)
     });
+    for mirror in &config.mirrors {
+        out.push(login(
+            &format!("mirror login {}", mirror.image),
+            &mirror.image,
+            &mirror.user_env,
+            &mirror.password_env,
+        ));
+    }
     Ok(out)
 }
 

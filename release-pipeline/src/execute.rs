@@ -147,6 +147,7 @@ impl Effects for Real<'_> {
                     epoch: *epoch,
                     targets: targets.clone(),
                     format: *format,
+                    also_secret: &ws.also_secret,
                 })?;
                 progress.done();
                 Ok(Outcome::Done)

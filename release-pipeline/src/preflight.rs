@@ -83,7 +83,7 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
             }
         }
     }
-    let mirror_users = mirror_logins(ws, plan, docker.as_mut(), &mut problems, &mut unreadable);
+    let mirror_users = mirror_logins(ws, plan, docker.as_mut(), login_user.is_some(), &mut problems, &mut unreadable);
     let repo = ws.repo.as_deref();
     let mut actions = Vec::new();
     for image in &plan.images {
@@ -230,6 +230,7 @@ fn mirror_logins(
     ws: &Workspace,
     plan: &ReleasePlan,
     mut docker: Option<&mut Docker>,
+    image_logs_in: bool,
     problems: &mut Vec<String>,
     unreadable: &mut Vec<String>,
 ) -> Vec<Option<String>> {
@@ -259,6 +260,28 @@ fn mirror_logins(
         };
         users.push(user);
         passwords.push(password);
+    }
+    // A login from the environment makes the run's private docker config, which holds only the
+    // environment's logins: a registry left to the user's own docker login would be read without
+    // any. So it is all from the environment, or none.
+    let from_env = image_logs_in || users.iter().any(Option::is_some);
+    if from_env && plan.pushes() {
+        let config = &ws.config;
+        if !image_logs_in {
+            problems.push(format!(
+                "a mirror logs in from the environment but the image's registry does not ({} / {} are not set): this run's private docker config holds only the environment's logins; set them too",
+                config.registry_user_env, config.registry_password_env
+            ));
+        }
+        for (mirror, user) in plan.mirrors.iter().zip(&users).filter(|(_, user)| user.is_none()) {
+            let vars = (checks::credentials_in(&mirror.user_env, &mirror.password_env, ws.env()), user);
+            if let (checks::Credentials::Neither, None) = vars {
+                problems.push(format!(
+                    "mirror {}: {} / {} are not set, but another registry logs in from the environment: this run's private docker config holds only the environment's logins; set them too",
+                    mirror.repository, mirror.user_env, mirror.password_env
+                ));
+            }
+        }
     }
     for (m, step) in plan::steps::mirror_logins(plan, &users) {
         let (plan::step::Step::Login { host, user, .. }, Some(docker), Some(password)) =

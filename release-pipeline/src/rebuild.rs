@@ -28,17 +28,35 @@ use release_pipeline_plan::{
 };
 
 pub(crate) fn run(cmd: flags::Rebuild, ws: &Workspace) -> Result<()> {
+    let rows = rows(&cmd, ws)?;
+    report(&cmd, &rows)
+}
+
+/// Every artifact of `cmd.version` of each service selected, rebuilt and compared.
+pub(crate) fn rows(cmd: &flags::Rebuild, ws: &Workspace) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for view in ws.services(&cmd.service)? {
-        rows.extend(rebuild(&cmd, &view)?);
+        rows.extend(rebuild(cmd, &view)?);
     }
+    Ok(rows)
+}
+
+/// The table (or `--json`), and with `--check` an error on any difference. Nothing compared is
+/// no proof either.
+pub(crate) fn report(cmd: &flags::Rebuild, rows: &[Row]) -> Result<()> {
     if cmd.json {
-        println!("{}", serde_json::to_string_pretty(&rows).context("serializing the comparison")?);
+        println!("{}", serde_json::to_string_pretty(rows).context("serializing the comparison")?);
     } else {
-        println!("{}", table(&rows));
+        println!("{}", table(rows));
     }
     let differ: Vec<&Row> = rows.iter().filter(|r| r.differs()).collect();
     let unpublished = rows.iter().filter(|r| r.unpublished).count();
+    if rows.len() == unpublished {
+        return Err(error::error_with_help(
+            format!("nothing of {} could be compared", cmd.version),
+            "a release has images or a signed package list to compare with: check the version and the repository",
+        ));
+    }
     if unpublished > 0 {
         ui::warn(format_args!(
             "{unpublished} package(s) not compared: the release is unsigned, so it published no list of their SHA-256"
@@ -98,6 +116,31 @@ fn table(rows: &[Row]) -> String {
     out
 }
 
+/// Where the clone goes: a temporary directory outside any checkout, since cargo and rustup read
+/// `.cargo/config.toml` and `rust-toolchain.toml` in every directory above the one they build in
+/// (a clone under `target/` would build with the work tree's uncommitted settings). Refused when
+/// a directory above it holds one anyway.
+fn scratch_dir() -> Result<Utf8PathBuf> {
+    let temp = Utf8PathBuf::try_from(std::env::temp_dir()).context("the temporary directory is not UTF-8")?;
+    let scratch = temp.join(format!("release-pipeline-rebuild-{}", std::process::id()));
+    for dir in scratch.ancestors() {
+        let found = [".cargo/config.toml", ".cargo/config", "rust-toolchain.toml", "rust-toolchain"]
+            .iter()
+            .map(|f| dir.join(f))
+            .find(|f| f.exists());
+        if let Some(found) = found {
+            return Err(error::error_with_help(
+                format!(
+                    "{found} would apply to the rebuild's clone at {scratch}: it is rebuilt from committed files only"
+                ),
+                "set TMPDIR to a directory with no cargo configuration or toolchain file above it",
+            ));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(scratch)
+}
+
 /// One service's rebuild of `cmd.version`, compared.
 fn rebuild(cmd: &flags::Rebuild, ws: &Workspace) -> Result<Vec<Row>> {
     let version = semver::Version::parse(cmd.version.trim_start_matches('v'))
@@ -116,8 +159,7 @@ fn rebuild(cmd: &flags::Rebuild, ws: &Workspace) -> Result<Vec<Row>> {
     let commit =
         repo.peel_listed(tag.target, tag.peeled).with_context(|| format!("the tag {} names no commit", tag.name))?;
 
-    let scratch = dist::target_dir(&ws.root).join("release-pipeline").join(format!("rebuild-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
+    let scratch = scratch_dir()?;
     let result = rebuild_in(cmd, ws, &repository, &tag.name, commit, &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     result
@@ -136,7 +178,12 @@ fn rebuild_in(
     ui::info(format_args!("rebuilding {tag} ({commit}) in a fresh clone at {src}: nothing is pushed"));
     let clone = Workspace::open(Some(&src))?;
     let service = &ws.service().name;
-    let view = clone.services(std::slice::from_ref(service))?.into_iter().next().context("the service in the clone")?;
+    let mut view =
+        clone.services(std::slice::from_ref(service))?.into_iter().next().context("the service in the clone")?;
+    // The old tag's build scripts get none of today's secrets (a mirror's password added since,
+    // a renamed variable) either.
+    let names: Vec<String> = std::env::vars_os().map(|(name, _)| name.to_string_lossy().into_owned()).collect();
+    view.also_secret = std::rc::Rc::new(ws.config.secret_vars(&names).into_iter().map(str::to_owned).collect());
     let input = gather::plan_input(&view, Some(repository.to_owned()), false, false)?;
     let plan = plan::release(&input, Some(tag))?;
     if !plan.problems.is_empty() {

@@ -260,7 +260,14 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
             repository: Some(repository.clone()),
             key: Some(key.clone().into()),
         };
-        crate::rebuild::run(rebuild, ws)?;
+        // The rebuild reads the version tag again: it must still hold the image verified here.
+        let rows = crate::rebuild::rows(&rebuild, ws)?;
+        if !rows.iter().any(|r| r.published.as_deref() == Some(digest.as_str())) {
+            return Err(anyhow::anyhow!(
+                "{image} is {digest}, but the tags of release {version} no longer hold it: the rebuild compared something else"
+            ));
+        }
+        crate::rebuild::report(&rebuild, &rows)?;
     }
     Ok(())
 }

@@ -25,6 +25,9 @@ pub(crate) struct Workspace {
     pub(crate) env: Rc<OnceCell<BTreeMap<String, String>>>,
     /// The service this view is of (`services`); `None` for the whole workspace.
     pub(crate) service: Option<Service>,
+    /// Variables that are secrets whatever this configuration says: `rebuild` builds an old
+    /// tag's configuration, whose build scripts get none of today's secrets either.
+    pub(crate) also_secret: Rc<Vec<String>>,
 }
 
 impl Workspace {
@@ -47,7 +50,14 @@ impl Workspace {
             None => start.ancestors().find(|d| d.join("Cargo.toml").exists()).unwrap_or(&start).to_owned(),
         };
         let config = crate::config::load(&root)?;
-        Ok(Workspace { root, repo: repo.map(Rc::new), config, env: Rc::default(), service: None })
+        Ok(Workspace {
+            root,
+            repo: repo.map(Rc::new),
+            config,
+            env: Rc::default(),
+            service: None,
+            also_secret: Rc::default(),
+        })
     }
 
     /// One view per service `names` selects (every service when it names none), each with the

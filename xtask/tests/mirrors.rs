@@ -141,3 +141,24 @@ fn a_mirror_whose_login_fails_stops_the_preflight() {
     assert!(env.primary.tags().is_empty(), "nothing was pushed to the image's own registry");
     assert!(env.mirror.tags().is_empty());
 }
+
+/// A mirror whose variables are not set, beside an image whose are (the red team's case): the
+/// run's private docker config holds only the environment's logins, so the user's own docker
+/// login to the mirror would not be used and the mirror read anonymously. The preflight says so,
+/// naming the mirror and its variables, before anything is read or built.
+#[test]
+fn a_mirror_without_variables_beside_an_image_with_them_is_refused() {
+    let env = Env::new("mirror-mixed-login");
+    env.ws.tag("2.1.0");
+    assert_ok(&env.run(&["release", "--dry-run"]));
+    let client = DockerClient::login(&env.mirror);
+    let mut cmd = env.cmd(&env.mirror.password, &["release", "--dry-run"]);
+    cmd.env("DOCKER_CONFIG", client.config_dir()).env_remove("MIRROR_USER").env_remove("MIRROR_PASSWORD");
+    let out = env.checked(cmd.output().unwrap(), &["release", "--dry-run"]);
+    assert!(!out.status.success(), "the mixed logins were not refused:\n{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("mirror {}: MIRROR_USER / MIRROR_PASSWORD are not set", env.mirror.repository())),
+        "{err}"
+    );
+}

@@ -69,6 +69,8 @@ pub(crate) struct DistRequest<'a> {
     pub(crate) epoch: i64,
     pub(crate) targets: Vec<String>,
     pub(crate) format: Format,
+    /// More variables no build script gets (`Workspace::also_secret`).
+    pub(crate) also_secret: &'a [String],
 }
 
 pub(crate) fn run(cmd: flags::Dist, ws: &Workspace) -> Result<()> {
@@ -85,7 +87,18 @@ pub(crate) fn run(cmd: flags::Dist, ws: &Workspace) -> Result<()> {
         };
         let version = info.semver.to_string();
         let service = ws.service();
-        let request = DistRequest { root, service, config, version: &version, commit: &commit, epoch, targets, format };
+        let also_secret = &ws.also_secret;
+        let request = DistRequest {
+            root,
+            service,
+            config,
+            version: &version,
+            commit: &commit,
+            epoch,
+            targets,
+            format,
+            also_secret,
+        };
         for p in dist(&request)? {
             println!("{p}");
         }
@@ -210,7 +223,7 @@ fn build(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
     let mut build = cmd!(sh, "{program} {args...} {quiet...}").quiet();
     // The build runs every dependency's build script: none of them gets a secret.
     let names: Vec<String> = std::env::vars_os().map(|(name, _)| name.to_string_lossy().into_owned()).collect();
-    for name in req.config.secret_vars(&names) {
+    for name in req.config.secret_vars(&names).into_iter().chain(req.also_secret.iter().map(String::as_str)) {
         build = build.env_remove(name);
     }
     exec::stream(build, &format!("building {bin} for {}", req.targets.join(", ")))?;
