@@ -71,6 +71,17 @@ pub(crate) fn usage_error(err: xflags::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// A usage error of the installed `release-pipeline` binary (its help is a success).
+pub(crate) fn tool_usage_error(err: xflags::Error) -> ExitCode {
+    if err.is_help() {
+        println!("{err}");
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("error: {err}");
+    eprintln!("help: run `release-pipeline --help` for the commands");
+    ExitCode::from(2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,7 +89,8 @@ mod tests {
     /// [`COMMANDS`] (for "did you mean") names exactly the commands `flags.rs` declares.
     #[test]
     fn commands_are_the_declared_ones() {
-        let declared: Vec<&str> = include_str!("flags.rs")
+        let (xtask, _tool) = include_str!("flags.rs").split_once("\npub mod tool {").unwrap();
+        let declared: Vec<&str> = xtask
             .lines()
             .filter_map(|l| l.trim().strip_prefix("cmd ")?.split_whitespace().next())
             .filter(|c| *c != "xtask")

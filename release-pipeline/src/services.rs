@@ -73,7 +73,7 @@ pub(crate) struct Dependency {
 }
 
 impl Package {
-    fn bins(&self) -> Vec<&str> {
+    pub(crate) fn bins(&self) -> Vec<&str> {
         self.targets.iter().filter(|t| t.kind.iter().any(|k| k == "bin")).map(|t| t.name.as_str()).collect()
     }
 
