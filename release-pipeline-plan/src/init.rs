@@ -147,11 +147,8 @@ pub struct InitPlan {
 /// Picks the service binaries: `--bin` names them; without it, the one binary the workspace has
 /// (never a question: several binaries and no `--bin` is an error listing them).
 pub fn choose_services(members: &[MemberPackage], bins: &[String]) -> Result<Vec<ChosenService>> {
-    let candidates: Vec<(&MemberPackage, &String)> = members
-        .iter()
-        .filter(|p| p.name != XTASK_DIR)
-        .flat_map(|p| p.bins.iter().map(move |b| (p, b)))
-        .collect();
+    let candidates: Vec<(&MemberPackage, &String)> =
+        members.iter().filter(|p| p.name != XTASK_DIR).flat_map(|p| p.bins.iter().map(move |b| (p, b))).collect();
     let listing = || candidates.iter().map(|(p, b)| format!("{b} (package {})", p.name)).collect::<Vec<_>>().join(", ");
     let chosen: Vec<(&MemberPackage, &String)> = if bins.is_empty() {
         match candidates.as_slice() {
@@ -260,8 +257,7 @@ pub fn plan(
 
     // The workspace's manifest: membership, the configuration, the profile.
     let root_text = current("Cargo.toml").context("the repository has no Cargo.toml at its root")?;
-    let root = workspace_manifest(&root_text, options, &services, &targets, &mut kept)
-        .context("editing Cargo.toml")?;
+    let root = workspace_manifest(&root_text, options, &services, &targets, &mut kept).context("editing Cargo.toml")?;
     write("Cargo.toml", root);
 
     // The xtask: a new package, or exactly what init wrote before.
@@ -463,11 +459,8 @@ fn cargo_config(
 ) -> Result<String> {
     let text = text.unwrap_or_default();
     let mut doc: toml_edit::DocumentMut = text.parse().context("parsing .cargo/config.toml")?;
-    let alias = if options.separate_lockfile {
-        "run --manifest-path xtask/Cargo.toml --"
-    } else {
-        "run --package xtask --"
-    };
+    let alias =
+        if options.separate_lockfile { "run --manifest-path xtask/Cargo.toml --" } else { "run --package xtask --" };
     let aliases = doc.entry("alias").or_insert(toml_edit::table());
     let aliases = aliases.as_table_like_mut().context(".cargo/config.toml: `alias` is not a table")?;
     match aliases.get("xtask").map(|a| a.as_str()) {
@@ -616,7 +609,8 @@ mod tests {
         MemberPackage { name: name.into(), bins: bins.iter().map(|b| (*b).to_owned()).collect() }
     }
 
-    const ONE_PACKAGE: &str = "[package]\nname = \"kv\" # the store\nversion = \"0.4.1\"\nedition = \"2021\"\n\n[dependencies]\n";
+    const ONE_PACKAGE: &str =
+        "[package]\nname = \"kv\" # the store\nversion = \"0.4.1\"\nedition = \"2021\"\n\n[dependencies]\n";
 
     fn files(pairs: &[(&str, &str)]) -> BTreeMap<Utf8PathBuf, String> {
         pairs.iter().map(|(p, t)| (Utf8PathBuf::from(*p), (*t).to_owned())).collect()
@@ -680,12 +674,16 @@ mod tests {
         assert_eq!(plan.writes[4].after, "/target\n# The release pipeline's packages (`cargo xtask dist`) and each image context's copy of them.\ndist/\npkg/\n");
         let cargo_config = &plan.writes[3].after;
         assert!(cargo_config.contains("[alias]\nxtask = \"run --package xtask --\"\n"), "{cargo_config}");
-        assert!(cargo_config.contains("[target.aarch64-unknown-linux-gnu]\nlinker = \"aarch64-linux-gnu-gcc\"\n"), "{cargo_config}");
+        assert!(
+            cargo_config.contains("[target.aarch64-unknown-linux-gnu]\nlinker = \"aarch64-linux-gnu-gcc\"\n"),
+            "{cargo_config}"
+        );
         assert_eq!(plan.lock_manifest, "Cargo.toml");
 
         // A second run changes nothing.
         apply(&mut current, &plan);
-        let again = super::plan(&opts, &[member("kv", &["server", "client"]), member("xtask", &["xtask"])], &current).unwrap();
+        let again =
+            super::plan(&opts, &[member("kv", &["server", "client"]), member("xtask", &["xtask"])], &current).unwrap();
         assert_eq!(again.writes, []);
         let lock = "version = 4\n\n[[package]]\nname = \"xtask\"\nversion = \"0.1.0\"\n";
         assert!(!lock_needed(&again, Some(lock)));
@@ -706,7 +704,10 @@ mod tests {
         opts.ci = CiSystem::GitLab;
         let plan = plan(&opts, &[member("api", &["api"]), member("worker", &["worker"])], &current).unwrap();
         let root = &plan.writes[0].after;
-        assert!(root.starts_with("[workspace]\nmembers = [\"api\", \"worker\", \"xtask\"]  # ours\nresolver = \"2\"\n"), "{root}");
+        assert!(
+            root.starts_with("[workspace]\nmembers = [\"api\", \"worker\", \"xtask\"]  # ours\nresolver = \"2\"\n"),
+            "{root}"
+        );
         assert!(!root.contains("[profile.dev.package.\"*\"]\ndebug = false"), "{root}");
         let config = Config::parse(root).unwrap();
         let contexts: Vec<(&str, Option<&str>)> =
@@ -767,7 +768,10 @@ mod tests {
         assert!(workflow.contains("for tool_package in musl-gcc=musl-tools skopeo=skopeo; do"), "{workflow}");
         let err = format!("{:#}", choose_targets(&["riscv64gc-unknown-linux-gnu".into()]).unwrap_err());
         assert!(err.contains("does not know this target"), "{err}");
-        assert_eq!(relative_path("/w/kv/xtask".into(), "/w/release-pipeline/release-pipeline".into()), "../../release-pipeline/release-pipeline");
+        assert_eq!(
+            relative_path("/w/kv/xtask".into(), "/w/release-pipeline/release-pipeline".into()),
+            "../../release-pipeline/release-pipeline"
+        );
         assert_eq!(relative_path("/w/kv/xtask".into(), "/w/kv/xtask/lib".into()), "lib");
     }
 }

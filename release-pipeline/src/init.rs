@@ -116,7 +116,8 @@ fn crate_path(root: &Utf8Path, path: &std::path::Path) -> Result<Utf8PathBuf> {
     let dir = std::fs::canonicalize(path).with_context(|| format!("--path {}: no such directory", path.display()))?;
     let dir = Utf8PathBuf::try_from(dir).context("--path is not UTF-8")?;
     let manifest = read_optional(&dir.join("Cargo.toml"))?.unwrap_or_default();
-    let doc: toml_edit::DocumentMut = manifest.parse().with_context(|| format!("--path {dir}: reading its Cargo.toml"))?;
+    let doc: toml_edit::DocumentMut =
+        manifest.parse().with_context(|| format!("--path {dir}: reading its Cargo.toml"))?;
     let name = doc.get("package").and_then(|p| p.get("name")).and_then(|n| n.as_str());
     if name != Some(env!("CARGO_PKG_NAME")) {
         bail!("--path {dir}: no package {} there (a checkout's `release-pipeline/` directory)", env!("CARGO_PKG_NAME"));

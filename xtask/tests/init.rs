@@ -54,7 +54,8 @@ fn init(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-const KV_MANIFEST: &str = "[package]\nname = \"kv\"   # a Redis-protocol store\nversion = \"0.4.1\"\nedition = \"2021\"\n\n[dependencies]\n";
+const KV_MANIFEST: &str =
+    "[package]\nname = \"kv\"   # a Redis-protocol store\nversion = \"0.4.1\"\nedition = \"2021\"\n\n[dependencies]\n";
 
 /// The one-package repository, committed. Its Cargo.lock starts as this workspace's (cargo
 /// prunes what `kv` does not use): the xtask's dependencies then resolve to versions already
@@ -132,7 +133,11 @@ fn the_readme_commands_adopt_and_a_second_run_changes_nothing() {
     assert!(commands.len() >= 3, "{commands:?}");
     for words in &commands {
         match words[0].as_str() {
-            "cargo" => assert_eq!(words.join(" "), "cargo install --locked --path release-pipeline", "what release_pipeline() runs"),
+            "cargo" => assert_eq!(
+                words.join(" "),
+                "cargo install --locked --path release-pipeline",
+                "what release_pipeline() runs"
+            ),
             "release-pipeline" => {
                 let mut args: Vec<&str> = words[2..].iter().map(String::as_str).collect();
                 let path = workspace_root().join("release-pipeline");
@@ -166,14 +171,20 @@ fn the_readme_commands_adopt_and_a_second_run_changes_nothing() {
     assert_eq!(tree(repo.path()), after, "the second run changed a file");
 
     // The workflow it wrote passes actionlint (shellcheck included, when installed).
-    let lint = Command::new("actionlint").arg(".github/workflows/release-pipeline.yml").current_dir(repo.path()).output();
+    let lint =
+        Command::new("actionlint").arg(".github/workflows/release-pipeline.yml").current_dir(repo.path()).output();
     let lint = lint.expect("actionlint is installed (scripts/onboard.sh)");
     assert_ok(&lint);
 
     // The cross linkers it wrote are this workspace's own, target for target.
     let targets = |text: &[u8]| {
         let doc: toml_edit::DocumentMut = String::from_utf8(text.to_vec()).unwrap().parse().unwrap();
-        doc["target"].as_table().unwrap().iter().map(|(k, v)| (k.to_owned(), v.to_string().trim().to_owned())).collect::<Vec<_>>()
+        doc["target"]
+            .as_table()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_string().trim().to_owned()))
+            .collect::<Vec<_>>()
     };
     let ours = std::fs::read(workspace_root().join(".cargo/config.toml")).unwrap();
     assert_eq!(targets(&after[".cargo/config.toml"]), targets(&ours));
@@ -184,7 +195,8 @@ fn the_readme_commands_adopt_and_a_second_run_changes_nothing() {
 #[test]
 fn the_profile_init_writes_is_this_workspaces() {
     let tables = |path: &str| {
-        let doc: toml_edit::DocumentMut = std::fs::read_to_string(workspace_root().join(path)).unwrap().parse().unwrap();
+        let doc: toml_edit::DocumentMut =
+            std::fs::read_to_string(workspace_root().join(path)).unwrap().parse().unwrap();
         doc["profile"]["dev"]["package"]
             .as_table()
             .unwrap()
@@ -253,7 +265,8 @@ fn an_existing_file_of_other_content_is_refused() {
 #[test]
 fn a_separate_lockfile_leaves_the_shipped_lockfile_alone() {
     let repo = kv_repo();
-    let out = Command::new(cargo()).args(["update", "--workspace", "--quiet"]).current_dir(repo.path()).output().unwrap();
+    let out =
+        Command::new(cargo()).args(["update", "--workspace", "--quiet"]).current_dir(repo.path()).output().unwrap();
     assert_ok(&out);
     repo.git(&["commit", "-q", "-am", "kv's own lockfile"]);
     let shipped = std::fs::read(repo.path().join("Cargo.lock")).unwrap();
@@ -262,7 +275,11 @@ fn a_separate_lockfile_leaves_the_shipped_lockfile_alone() {
     std::fs::copy(workspace_root().join("Cargo.lock"), repo.path().join("xtask/Cargo.lock")).unwrap();
     let out = init(repo.path(), &["--bin", "server", "--separate-lockfile", "--ci", "none"]);
     assert_ok(&out);
-    assert_eq!(std::fs::read(repo.path().join("Cargo.lock")).unwrap(), shipped, "the shipped binaries' lockfile changed");
+    assert_eq!(
+        std::fs::read(repo.path().join("Cargo.lock")).unwrap(),
+        shipped,
+        "the shipped binaries' lockfile changed"
+    );
     let xtask_lock = std::fs::read_to_string(repo.path().join("xtask/Cargo.lock")).unwrap();
     assert!(xtask_lock.contains("name = \"release-pipeline\"") && !xtask_lock.contains("name = \"kv\""));
     let config = std::fs::read_to_string(repo.path().join(".cargo/config.toml")).unwrap();
@@ -326,16 +343,18 @@ fn a_one_package_repository_adopts_the_pipeline() {
     let out = cargo_xtask(repo.path(), &["dev-release", "--local"]);
     assert_ok(&out);
     // `--local` names the image after the service.
-    let run = Command::new("docker").args(["run", "--rm", "--platform", "linux/amd64", "server:adopt"]).output().unwrap();
+    let run =
+        Command::new("docker").args(["run", "--rm", "--platform", "linux/amd64", "server:adopt"]).output().unwrap();
     assert_ok(&run);
     assert_eq!(stdout(&run).trim(), "0.4.2", "the binary in the image is the tagged build");
     assert_eq!(repo.git(&["status", "--porcelain"]), "", "the runs left the checkout as committed");
     repo.git(&["checkout", "-q", "main"]);
 
     // The GitHub workflow, as a tag push runs it: each `uses:` stands for a tool this machine has.
-    let workflow: serde_norway::Value =
-        serde_norway::from_str(&std::fs::read_to_string(repo.path().join(".github/workflows/release-pipeline.yml")).unwrap())
-            .unwrap();
+    let workflow: serde_norway::Value = serde_norway::from_str(
+        &std::fs::read_to_string(repo.path().join(".github/workflows/release-pipeline.yml")).unwrap(),
+    )
+    .unwrap();
     let steps = workflow["jobs"]["release"]["steps"].as_sequence().unwrap();
     let mut commands = Vec::new();
     let mut step_env = Vec::new();
@@ -348,7 +367,12 @@ fn a_one_package_repository_adopts_the_pipeline() {
                 "sigstore/cosign-installer" => ("cosign", &["version"]),
                 other => panic!("a setup action the test does not stand in for: {other}"),
             };
-            let out = Command::new(tool).args(args).current_dir(repo.path()).env("CARGO_TARGET_DIR", adopter_target()).output().unwrap();
+            let out = Command::new(tool)
+                .args(args)
+                .current_dir(repo.path())
+                .env("CARGO_TARGET_DIR", adopter_target())
+                .output()
+                .unwrap();
             assert_ok(&out);
             continue;
         }
@@ -386,7 +410,10 @@ fn a_one_package_repository_adopts_the_pipeline() {
     env.extend(step_env);
     run_ci_commands(repo.path(), &commands, &env);
     assert_eq!(reg.tags_of("acme/kv"), ["0.4", "0.4.2", "latest"]);
-    let run = client.cmd(&["run", "--rm", "--pull", "always", "--platform", "linux/arm64", &format!("{image}:0.4.2")]).output().unwrap();
+    let run = client
+        .cmd(&["run", "--rm", "--pull", "always", "--platform", "linux/arm64", &format!("{image}:0.4.2")])
+        .output()
+        .unwrap();
     assert_ok(&run);
     assert_eq!(stdout(&run).trim(), "0.4.2", "the arm64 image, under qemu");
 
@@ -430,7 +457,10 @@ fn a_one_package_repository_adopts_the_pipeline() {
     }
     run_ci_commands(repo.path(), &commands, &env);
     assert_eq!(reg.tags_of("acme/kv"), ["0.4", "0.4.2", "0.4.3", "latest"]);
-    let run = client.cmd(&["run", "--rm", "--pull", "always", "--platform", "linux/amd64", &format!("{image}:latest")]).output().unwrap();
+    let run = client
+        .cmd(&["run", "--rm", "--pull", "always", "--platform", "linux/amd64", &format!("{image}:latest")])
+        .output()
+        .unwrap();
     assert_ok(&run);
     assert_eq!(stdout(&run).trim(), "0.4.3", "latest moved to the GitLab release");
 }
