@@ -15,6 +15,8 @@ pub const PROFILE: &str = include_str!("../templates/profile.toml");
 const DOCKERFILE: &str = include_str!("../templates/Dockerfile");
 const GITHUB_WORKFLOW: &str = include_str!("../templates/github-workflow.yml");
 const GITLAB_CI: &str = include_str!("../templates/gitlab-ci.yml");
+/// The xtask's `main`: one line calling the library.
+const XTASK_MAIN: &str = include_str!("../templates/xtask-main.rs");
 
 /// Where the generated GitHub Actions workflow goes (its own file: a `release.yml` of yours stays).
 pub const GITHUB_WORKFLOW_PATH: &str = ".github/workflows/release-pipeline.yml";
@@ -263,7 +265,7 @@ pub fn plan(
     // The xtask: a new package, or exactly what init wrote before.
     for (path, text) in [
         ("xtask/Cargo.toml", xtask_manifest(options)),
-        ("xtask/src/main.rs", "fn main() -> std::process::ExitCode {\n    release_pipeline::main()\n}\n".to_owned()),
+        ("xtask/src/main.rs", XTASK_MAIN.to_owned()),
     ] {
         match current(path) {
             Some(existing) if existing != text => conflicts.push(format!("{path} exists, with other content")),
