@@ -22,6 +22,8 @@ const XTASK_MAIN: &str = include_str!("../templates/xtask-main.rs");
 pub const GITHUB_WORKFLOW_PATH: &str = ".github/workflows/release-pipeline.yml";
 pub const GITLAB_CI_PATH: &str = ".gitlab-ci.yml";
 pub const XTASK_DIR: &str = "xtask";
+/// The pipeline's own package: its binary (`init`) is never a service.
+const PIPELINE_PACKAGE: &str = "release-pipeline";
 
 /// A target `init` knows how to set up: its platform, its cross linker (none: the host's `cc`
 /// links it) and the Debian packages that bring the linker.
@@ -149,8 +151,11 @@ pub struct InitPlan {
 /// Picks the service binaries: `--bin` names them; without it, the one binary the workspace has
 /// (never a question: several binaries and no `--bin` is an error listing them).
 pub fn choose_services(members: &[MemberPackage], bins: &[String]) -> Result<Vec<ChosenService>> {
-    let candidates: Vec<(&MemberPackage, &String)> =
-        members.iter().filter(|p| p.name != XTASK_DIR).flat_map(|p| p.bins.iter().map(move |b| (p, b))).collect();
+    let candidates: Vec<(&MemberPackage, &String)> = members
+        .iter()
+        .filter(|p| ![XTASK_DIR, PIPELINE_PACKAGE].contains(&p.name.as_str()))
+        .flat_map(|p| p.bins.iter().map(move |b| (p, b)))
+        .collect();
     let listing = || candidates.iter().map(|(p, b)| format!("{b} (package {})", p.name)).collect::<Vec<_>>().join(", ");
     let chosen: Vec<(&MemberPackage, &String)> = if bins.is_empty() {
         match candidates.as_slice() {
@@ -263,10 +268,7 @@ pub fn plan(
     write("Cargo.toml", root);
 
     // The xtask: a new package, or exactly what init wrote before.
-    for (path, text) in [
-        ("xtask/Cargo.toml", xtask_manifest(options)),
-        ("xtask/src/main.rs", XTASK_MAIN.to_owned()),
-    ] {
+    for (path, text) in [("xtask/Cargo.toml", xtask_manifest(options)), ("xtask/src/main.rs", XTASK_MAIN.to_owned())] {
         match current(path) {
             Some(existing) if existing != text => conflicts.push(format!("{path} exists, with other content")),
             _ => write(path, text),
@@ -627,7 +629,8 @@ mod tests {
 
     #[test]
     fn one_binary_asks_nothing_several_need_bin() {
-        let one = choose_services(&[member("kv", &["kv"]), member("xtask", &["xtask"])], &[]).unwrap();
+        let others = [member("xtask", &["xtask"]), member("release-pipeline", &["release-pipeline"])];
+        let one = choose_services(&[&others[..], &[member("kv", &["kv"])]].concat(), &[]).unwrap();
         assert_eq!(one, [ChosenService { name: None, package: "kv".into(), bin: "kv".into() }]);
         let several = [member("kv", &["server", "client"])];
         let err = format!("{:#}", choose_services(&several, &[]).unwrap_err());
