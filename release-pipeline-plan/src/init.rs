@@ -319,9 +319,11 @@ pub fn plan(
 /// `--separate-lockfile` a workspace of its own with the profile.
 fn xtask_manifest(options: &InitOptions) -> String {
     let dependency = match &options.source {
-        CrateSource::Version(version) => format!("{:?}", version),
-        CrateSource::Path(path) => format!("{{ path = {:?} }}", path.as_str()),
-        CrateSource::Registry { name, version } => format!("{{ version = {version:?}, registry = {name:?} }}"),
+        CrateSource::Version(version) => quote(version),
+        CrateSource::Path(path) => format!("{{ path = {} }}", quote(path.as_str())),
+        CrateSource::Registry { name, version } => {
+            format!("{{ version = {}, registry = {} }}", quote(version), quote(name))
+        }
     };
     let mut text = format!(
         "[package]\nname = \"xtask\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\nrelease-pipeline = {dependency}\n# `url`'s IDNA back end, ASCII only: about 20 crates fewer in the first `cargo xtask` (a host name\n# outside ASCII in the git remote's URL is left out of the provenance, with a warning).\nidna_adapter = \"~1.0\"\n"
@@ -353,7 +355,7 @@ fn workspace_manifest(
     };
     match doc.get_mut("workspace").and_then(toml_edit::Item::as_table_like_mut) {
         None => {
-            let list = |items: &[&str]| items.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(", ");
+            let list = |items: &[&str]| items.iter().map(|m| quote(m)).collect::<Vec<_>>().join(", ");
             appended.push_str(&format!("\n[workspace]\nmembers = [{}]\n", list(wanted)));
             if options.separate_lockfile {
                 appended.push_str(&format!("exclude = [{}]\n", list(&[XTASK_DIR])));
@@ -415,18 +417,18 @@ fn configuration(options: &InitOptions, services: &[ChosenService], targets: &[K
         "\n# The release pipeline (`cargo xtask …`; written by `release-pipeline init`, every key in its\n# README: \"Configuration\").\n[workspace.metadata.release-pipeline]\ntargets = [\n",
     );
     for t in targets {
-        out.push_str(&format!("  {{ target = {:?}, platform = {:?} }},\n", t.target, t.platform));
+        out.push_str(&format!("  {{ target = {}, platform = {} }},\n", quote(t.target), quote(t.platform)));
     }
     out.push_str("]\n");
     if let Some(image) = &options.image {
         ImageRepository::parse(image).map_err(anyhow::Error::msg)?;
-        out.push_str(&format!("image = {image:?}\n"));
+        out.push_str(&format!("image = {}\n", quote(image)));
     }
     if let Some(repository) = &options.release_repository {
-        out.push_str(&format!("release-repository = {repository:?}\n"));
+        out.push_str(&format!("release-repository = {}\n", quote(repository)));
     }
     let mut platforms: Vec<String> = Vec::new();
-    for quoted in targets.iter().map(|t| format!("{:?}", t.platform)) {
+    for quoted in targets.iter().map(|t| quote(t.platform)) {
         if !platforms.contains(&quoted) {
             platforms.push(quoted);
         }
@@ -434,18 +436,18 @@ fn configuration(options: &InitOptions, services: &[ChosenService], targets: &[K
     for service in services {
         out.push_str("\n[[workspace.metadata.release-pipeline.service]]\n");
         if let Some(name) = &service.name {
-            out.push_str(&format!("name = {name:?}\n"));
+            out.push_str(&format!("name = {}\n", quote(name)));
         }
-        out.push_str(&format!("package = {:?}\nbin = {:?}\n", service.package, service.bin));
+        out.push_str(&format!("package = {}\nbin = {}\n", quote(&service.package), quote(&service.bin)));
     }
     for service in services {
         out.push_str(&format!(
-            "\n[[workspace.metadata.release-pipeline.context]]\ndir = {:?}\nplatforms = [{}]\n",
-            context_dir(services, service).as_str(),
+            "\n[[workspace.metadata.release-pipeline.context]]\ndir = {}\nplatforms = [{}]\n",
+            quote(context_dir(services, service).as_str()),
             platforms.join(", ")
         ));
         if services.len() > 1 {
-            out.push_str(&format!("service = {:?}\n", service.name()));
+            out.push_str(&format!("service = {}\n", quote(service.name())));
         }
     }
     Ok(out)
@@ -538,6 +540,11 @@ fn ci_file(template: &str, targets: &[KnownTarget]) -> String {
     tools.push("skopeo=skopeo");
     tools.dedup();
     template.replace("{targets}", &names.join(" ")).replace("{tools}", &tools.join(" "))
+}
+
+/// `text` as a TOML string, quoted and escaped by TOML's own rules.
+fn quote(text: &str) -> String {
+    toml_edit::Value::from(text).to_string()
 }
 
 /// Two tables of settings with the same keys and values, whatever their comments and layout.
@@ -771,6 +778,12 @@ mod tests {
         let workflow = after(GITHUB_WORKFLOW_PATH);
         assert!(workflow.contains("rustup target add x86_64-unknown-linux-musl\n"), "{workflow}");
         assert!(workflow.contains("for tool_package in musl-gcc=musl-tools skopeo=skopeo; do"), "{workflow}");
+        // A value is quoted by TOML's rules: it stays one value, whatever it holds.
+        let mut hostile = options();
+        hostile.release_repository = Some("acme/kv\"\n[evil]\nx = \"".into());
+        let plan = super::plan(&hostile, &[member("kv", &["kv"])], &files(&[("Cargo.toml", ONE_PACKAGE)])).unwrap();
+        let config = Config::parse(&plan.writes[0].after).unwrap();
+        assert_eq!(config.release_repository, "acme/kv\"\n[evil]\nx = \"");
         let err = format!("{:#}", choose_targets(&["riscv64gc-unknown-linux-gnu".into()]).unwrap_err());
         assert!(err.contains("does not know this target"), "{err}");
         assert_eq!(

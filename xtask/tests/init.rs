@@ -237,6 +237,9 @@ fn dry_run_writes_nothing_and_several_binaries_need_bin() {
         assert!(text.contains(expected), "--dry-run does not show {expected:?}:\n{text}");
     }
     assert_eq!(tree(repo.path()), before, "--dry-run wrote something");
+    let help = Command::new(release_pipeline()).arg("--help").output().unwrap();
+    assert_ok(&help);
+    assert!(stdout(&help).contains("release-pipeline init\n") && stdout(&help).contains("--separate-lockfile"));
 
     // Two binaries and no --bin: an error naming both, no question asked, nothing written.
     let out = init(repo.path(), &[]);
