@@ -24,6 +24,26 @@ pub(crate) fn run(cmd: flags::tool::Init) -> Result<()> {
             "run `release-pipeline init` at the top of the repository, beside its Cargo.toml",
         ));
     }
+    // The pipeline's root is the repository's top, where its workspace's manifest is: init
+    // writes there or nowhere (a member's directory would become a workspace of its own).
+    let sh = Shell::new()?;
+    sh.change_dir(&root);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let workspace = exec::exec(
+        cmd!(sh, "{cargo} locate-project --workspace --message-format plain"),
+        "finding the workspace's manifest (cargo locate-project)",
+    )?;
+    let git_top = crate::repo::Repo::discover(&root)?.map(|repo| repo.root());
+    let tops = [Some(Utf8PathBuf::from(workspace.trim()).with_file_name("")), git_top];
+    for top in tops.into_iter().flatten() {
+        if same_dir(&top, &root)? {
+            continue;
+        }
+        return Err(error::error_with_help(
+            format!("{root} is not the top of the repository and its workspace ({top} is)"),
+            format!("run `release-pipeline init` in {top}"),
+        ));
+    }
     let source = match (&cmd.path, &cmd.registry) {
         (Some(_), Some(_)) => bail!("--path and --registry: give one, or neither for crates.io"),
         (Some(path), None) => CrateSource::Path(crate_path(&root, path)?),
@@ -58,9 +78,6 @@ pub(crate) fn run(cmd: flags::tool::Init) -> Result<()> {
     let lock_text = read_optional(&lockfile)?;
     let lock_needed = decide::lock_needed(&plan, lock_text.as_deref());
 
-    let sh = Shell::new()?;
-    sh.change_dir(&root);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let manifest = root.join(&plan.lock_manifest);
     // With a lockfile, its locked versions are kept where the xtask's requirements allow.
     let lock_cmd = match lock_text {
@@ -125,6 +142,12 @@ fn crate_path(root: &Utf8Path, path: &std::path::Path) -> Result<Utf8PathBuf> {
     let root = std::fs::canonicalize(root).context("reading the repository's path")?;
     let root = Utf8PathBuf::try_from(root).context("the repository's path is not UTF-8")?;
     Ok(decide::relative_path(&root.join(decide::XTASK_DIR), &dir))
+}
+
+/// Whether two paths name one directory (links resolved).
+fn same_dir(a: &Utf8Path, b: &Utf8Path) -> Result<bool> {
+    let canonical = |p: &Utf8Path| std::fs::canonicalize(p).with_context(|| format!("reading {p}"));
+    Ok(canonical(a)? == canonical(b)?)
 }
 
 fn read_optional(path: &Utf8Path) -> Result<Option<String>> {

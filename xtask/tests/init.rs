@@ -263,6 +263,20 @@ fn an_existing_file_of_other_content_is_refused() {
     assert_eq!(tree(repo.path()), before);
 }
 
+/// init writes at the top of the repository and its workspace, or nowhere: run in a member's
+/// directory (which has a Cargo.toml of its own), it names the top and writes nothing.
+#[test]
+fn init_runs_at_the_top_only() {
+    let repo = kv_repo();
+    repo.write("Cargo.toml", &format!("{KV_MANIFEST}\n[workspace]\nmembers = [\".\", \"proto\"]\n"));
+    repo.write("proto/Cargo.toml", "[package]\nname = \"proto\"\nversion = \"0.1.0\"\nedition = \"2021\"\n");
+    repo.write("proto/src/lib.rs", "");
+    let before = tree(repo.path());
+    let out = init(&repo.path().join("proto"), &["--bin", "server"]);
+    assert_fails_with(&out, "is not the top of the repository and its workspace");
+    assert_eq!(tree(repo.path()), before);
+}
+
 /// `--separate-lockfile`: the xtask is a workspace of its own; the repository's Cargo.lock is not
 /// touched, and `cargo xtask version` still prints the tag's version.
 #[test]
@@ -327,6 +341,7 @@ fn a_one_package_repository_adopts_the_pipeline() {
     let image = format!("{}/acme/kv", reg.host());
     let repo = kv_repo();
     let flags = ["--bin", "server", "--image", &image, "--release-repository", "acme/kv"];
+    release_pipeline(); // installed before the clock starts
     let started = std::time::Instant::now();
     assert_ok(&init(repo.path(), &flags));
     eprintln!("init took {:.1?}", started.elapsed());
