@@ -428,12 +428,12 @@ fn a_one_package_repository_adopts_the_pipeline() {
     env.extend(step_env);
     run_ci_commands(repo.path(), &commands, &env);
     assert_eq!(reg.tags_of("acme/kv"), ["0.4", "0.4.2", "latest"]);
-    let run = client
-        .cmd(&["run", "--rm", "--pull", "always", "--platform", "linux/arm64", &format!("{image}:0.4.2")])
-        .output()
-        .unwrap();
-    assert_ok(&run);
-    assert_eq!(stdout(&run).trim(), "0.4.2", "the arm64 image, under qemu");
+    let printed = |platform: &str, reference: &str| {
+        let run = client.cmd(&["run", "--rm", "--pull", "always", "--platform", platform, reference]).output().unwrap();
+        assert_ok(&run);
+        stdout(&run).trim().to_owned()
+    };
+    assert_eq!(printed("linux/arm64", &format!("{image}:0.4.2")), "0.4.2", "the arm64 image, under qemu");
 
     // GitLab: a second init adds its template and nothing else; the next tag is released by it.
     let out = init(repo.path(), &[&flags[..], &["--ci", "gitlab"]].concat());
@@ -475,10 +475,5 @@ fn a_one_package_repository_adopts_the_pipeline() {
     }
     run_ci_commands(repo.path(), &commands, &env);
     assert_eq!(reg.tags_of("acme/kv"), ["0.4", "0.4.2", "0.4.3", "latest"]);
-    let run = client
-        .cmd(&["run", "--rm", "--pull", "always", "--platform", "linux/amd64", &format!("{image}:latest")])
-        .output()
-        .unwrap();
-    assert_ok(&run);
-    assert_eq!(stdout(&run).trim(), "0.4.3", "latest moved to the GitLab release");
+    assert_eq!(printed("linux/amd64", &format!("{image}:latest")), "0.4.3", "latest moved to the GitLab release");
 }
