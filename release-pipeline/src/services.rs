@@ -116,6 +116,7 @@ pub(crate) fn resolve(root: &Utf8Path, config: &Config, metadata: &Metadata) -> 
                 version_tag_prefix: None,
                 image: None,
                 publish: None,
+                mirrors: None,
                 dev_release: DevReleasePolicy::Always,
             }],
             [] => bail!(

@@ -45,7 +45,12 @@ pub(crate) fn run(cmd: flags::Verify, ws: &Workspace) -> Result<()> {
     // The service whose image it is: its prefix and contexts read the provenance.
     let views = ws.all_services()?;
     let repository = image.repository.to_string();
-    let view = match views.iter().find(|v| v.image_repository(None).as_deref() == Some(repository.as_str())) {
+    // A service's image, or one of its mirrors (which hold the same images).
+    let holds = |v: &&Workspace| {
+        v.image_repository(None).as_deref() == Some(repository.as_str())
+            || v.config.mirrors.iter().any(|m| m.image == repository)
+    };
+    let view = match views.iter().find(holds) {
         Some(view) => view,
         None if views.len() == 1 => &views[0],
         None => {
