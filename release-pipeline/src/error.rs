@@ -53,14 +53,15 @@ pub(crate) const COMMANDS: &[&str] = &[
     "merge",
 ];
 
-pub(crate) fn usage_error(err: xflags::Error) -> ExitCode {
+/// A usage error of `args` (the command line without the program's name).
+pub(crate) fn usage_error(err: xflags::Error, args: &[std::ffi::OsString]) -> ExitCode {
     if err.is_help() {
         println!("{err}");
         return ExitCode::SUCCESS;
     }
     eprintln!("error: {err}");
     // xflags names the unknown word; suggest the nearest command for a typo.
-    let first_arg = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let first_arg = args.iter().map(|a| a.to_string_lossy()).find(|a| !a.starts_with('-')).map(|a| a.into_owned());
     if let Some(word) = first_arg.filter(|w| !COMMANDS.contains(&w.as_str())) {
         let nearest = COMMANDS.iter().min_by_key(|c| strsim::levenshtein(c, &word));
         if let Some(c) = nearest.filter(|c| strsim::levenshtein(c, &word) <= 3) {

@@ -73,9 +73,10 @@ where
     I: IntoIterator,
     I::Item: Into<OsString>,
 {
-    let flags = match flags::Xtask::from_vec(args.into_iter().map(Into::into).collect()) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let flags = match flags::Xtask::from_vec(args.clone()) {
         Ok(flags) => flags,
-        Err(err) => return error::usage_error(err),
+        Err(err) => return error::usage_error(err, &args),
     };
     ui::init(flags.quiet, flags.verbose);
     let ws = Workspace::current;

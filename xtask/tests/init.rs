@@ -263,6 +263,37 @@ fn an_existing_file_of_other_content_is_refused() {
     assert_eq!(tree(repo.path()), before);
 }
 
+/// The crate documentation's example is an xtask of its own: its `release` command hands the
+/// rest of its arguments to `release_pipeline::run`, its other commands stay its own.
+#[test]
+fn an_xtask_of_its_own_runs_the_pipeline_from_one_of_its_commands() {
+    let repo = kv_repo();
+    assert_ok(&init(repo.path(), &["--bin", "server", "--ci", "none"]));
+    let lib = std::fs::read_to_string(workspace_root().join("release-pipeline/src/lib.rs")).unwrap();
+    let docs: Vec<&str> =
+        lib.lines().filter_map(|l| l.strip_prefix("//!")).map(|l| l.strip_prefix(' ').unwrap_or(l)).collect();
+    let docs = docs.join("\n");
+    let example = docs.split("```").nth(1).expect("the crate docs' example");
+    let example: String = example
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim_start().starts_with("# ") && l.trim() != "#")
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(example.contains("release_pipeline::run(args)"), "{example}");
+    repo.write("xtask/src/main.rs", &example);
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-q", "-m", "an xtask of our own"]);
+    repo.tag("v1.0.0");
+    let out = cargo_xtask(repo.path(), &["release", "version"]);
+    assert_ok(&out);
+    assert_eq!(stdout(&out).trim(), "1.0.0");
+    assert_ok(&cargo_xtask(repo.path(), &["lint"]));
+    let out = cargo_xtask(repo.path(), &["release", "verison"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("a command with a similar name exists: `version`"), "{}", stderr(&out));
+}
+
 /// init writes at the top of the repository and its workspace, or nowhere: run in a member's
 /// directory (which has a Cargo.toml of its own), it names the top and writes nothing.
 #[test]
