@@ -6,7 +6,7 @@
 //! An existing xtask that keeps its own commands and runs the pipeline as `cargo xtask release …`:
 //!
 //! ```
-//! use std::{ffi::OsString, process::ExitCode};
+//! use std::process::ExitCode;
 //!
 //! fn main() -> ExitCode {
 //!     let mut args = std::env::args_os().skip(1);
