@@ -18,6 +18,11 @@ impl CommitId {
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("checked: ASCII hex digits")
     }
+
+    /// The commit as people read it: its first 12 hex digits (as `plan::short` writes it).
+    pub fn short(&self) -> &str {
+        &self.as_str()[..12]
+    }
 }
 
 string_newtype!(@impls CommitId);

@@ -14,6 +14,8 @@ pub const SUMS: &str = "SHA256SUMS";
 const SBOM: &str = ".cdx.json";
 /// A provenance's ending (`<bin>-<version>-<context>.provenance.json`).
 const PROVENANCE: &str = ".provenance.json";
+/// The notes' JSON ending (`<bin>-<version>.notes.json`).
+const NOTES: &str = ".notes.json";
 
 /// Every path under a `dist/` directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +86,20 @@ impl DistLayout {
     /// SLSA provenance predicate.
     pub fn provenance(&self, bin: &str, version: &(impl fmt::Display + ?Sized), context: &str) -> Utf8PathBuf {
         self.dir.join(format!("{bin}-{version}-{}{PROVENANCE}", context.replace('/', "-")))
+    }
+
+    /// `dist/RELEASE_NOTES.md`: the release's notes; with several services, the service's
+    /// (`dist/RELEASE_NOTES-<service>.md`), since one run may release several.
+    pub fn release_notes(&self, service: Option<&str>) -> Utf8PathBuf {
+        match service {
+            Some(name) => self.dir.join(format!("RELEASE_NOTES-{name}.md")),
+            None => self.dir.join("RELEASE_NOTES.md"),
+        }
+    }
+
+    /// `dist/<bin>-<version>.notes.json`: the notes as JSON, the predicate of their attestation.
+    pub fn notes_predicate(&self, bin: &str, version: &(impl fmt::Display + ?Sized)) -> Utf8PathBuf {
+        self.dir.join(format!("{bin}-{version}{NOTES}"))
     }
 
     /// `dist/<bin>-<version>.retraction.json`: the predicate of `retract`'s attestation.

@@ -12,6 +12,7 @@ pub mod dist;
 pub mod error;
 pub mod init;
 pub mod newtype;
+pub mod notes;
 pub mod plan;
 pub mod platform;
 pub mod qemu;

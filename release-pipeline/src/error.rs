@@ -38,6 +38,7 @@ pub(crate) fn report_error(err: &anyhow::Error) -> ExitCode {
 
 pub(crate) const COMMANDS: &[&str] = &[
     "version",
+    "notes",
     "dist",
     "distcopy",
     "release",
@@ -46,6 +47,7 @@ pub(crate) const COMMANDS: &[&str] = &[
     "qemu",
     "doctor",
     "publish",
+    "rebuild",
     "reconcile",
     "prune",
     "retract",

@@ -254,6 +254,9 @@ impl Effects for Real<'_> {
                 let on = argv.last().map(String::as_str).unwrap_or_default();
                 cosign_step(ws, docker, &plan.images[*i], &format!("attesting {predicate_type} on {on}"), &argv)
             }
+            Step::WriteNotes { path, predicate, notes, .. } => {
+                crate::notes::write(path, predicate, notes).map(|()| Outcome::Done)
+            }
             Step::SignBlob { file, argv, .. } => {
                 let progress = ui::step(format!("sign {file}"));
                 cosign::run(docker.envs(), &ws.config.signing, ws.env(), argv, &format!("signing {file}"), None)?;

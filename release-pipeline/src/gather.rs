@@ -73,19 +73,7 @@ fn unchanged_since(
     changed_files: &[String],
 ) -> Result<Option<String>> {
     let service = ws.service();
-    // A path dependency outside the workspace: its changes are not in this history.
-    if service.sources.iter().any(|p| p.is_absolute()) {
-        return Ok(None);
-    }
-    let mut paths: Vec<String> = service.sources.iter().map(|p| p.to_string()).collect();
-    // The manifest (profiles, features, patches), the lockfile, cargo's and the toolchain's
-    // configuration change every build.
-    paths.extend(["Cargo.toml", "Cargo.lock", ".cargo", "rust-toolchain", "rust-toolchain.toml"].map(str::to_owned));
-    paths.extend(ws.config.context.iter().map(|c| c.dir.clone()));
-    // The whole workspace when the package is at its root.
-    if paths.iter().any(String::is_empty) {
-        return Ok(None);
-    }
+    let Some(paths) = built_from(ws) else { return Ok(None) };
     if repo.first_change_since(base, &paths)?.is_some() {
         return Ok(None);
     }
@@ -98,6 +86,27 @@ fn unchanged_since(
         service.name,
         paths.join(", ")
     )))
+}
+
+/// What a service's build reads, relative to the root: its package's directory and those of its
+/// path dependencies, the workspace's manifest and lockfile, `.cargo/`, the toolchain file, its
+/// contexts. `None`: the whole workspace (a package at the root, or a path dependency outside the
+/// repository, whose changes are not in this history).
+pub(crate) fn built_from(ws: &Workspace) -> Option<Vec<String>> {
+    let service = ws.service();
+    if service.sources.iter().any(|p| p.is_absolute()) {
+        return None;
+    }
+    let mut paths: Vec<String> = service.sources.iter().map(|p| p.to_string()).collect();
+    // The manifest (profiles, features, patches), the lockfile, cargo's and the toolchain's
+    // configuration change every build.
+    paths.extend(["Cargo.toml", "Cargo.lock", ".cargo", "rust-toolchain", "rust-toolchain.toml"].map(str::to_owned));
+    paths.extend(ws.config.context.iter().map(|c| c.dir.clone()));
+    // The whole workspace when the package is at its root.
+    if paths.iter().any(String::is_empty) {
+        return None;
+    }
+    Some(paths)
 }
 
 /// The retracted versions the repository records (`retracted/<version tag>`), with reasons.

@@ -24,6 +24,7 @@
 //! # let _ = release_pipeline::run(["--help"]);
 //! ```
 mod attest;
+mod attestations;
 mod checks;
 mod config;
 mod cosign;
@@ -40,11 +41,13 @@ mod gather;
 mod init;
 mod interrupt;
 mod local_run;
+mod notes;
 mod pipeline;
 mod preflight;
 mod prune;
 mod publish;
 mod qemu;
+mod rebuild;
 mod reconcile;
 mod releases;
 mod repo;
@@ -82,6 +85,7 @@ where
     let ws = Workspace::current;
     let result = match flags.subcommand {
         flags::XtaskCmd::Version(cmd) => version::run(cmd),
+        flags::XtaskCmd::Notes(cmd) => ws().and_then(|ws| notes::run(cmd, &ws)),
         flags::XtaskCmd::Dist(cmd) => ws().and_then(|ws| dist::run(cmd, &ws)),
         flags::XtaskCmd::Distcopy(cmd) => ws().and_then(|ws| distcopy::run(cmd, &ws)),
         flags::XtaskCmd::Release(cmd) => ws().and_then(|ws| pipeline::run_release(cmd, &ws)),
@@ -95,6 +99,7 @@ where
         flags::XtaskCmd::Retract(cmd) => ws().and_then(|ws| retract::run(cmd, &ws)),
         flags::XtaskCmd::Verify(cmd) => ws().and_then(|ws| verify::run(cmd, &ws)),
         flags::XtaskCmd::Merge(cmd) => ws().and_then(|ws| pipeline::run_merge(cmd, &ws)),
+        flags::XtaskCmd::Rebuild(cmd) => ws().and_then(|ws| rebuild::run(cmd, &ws)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

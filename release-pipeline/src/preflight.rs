@@ -143,6 +143,10 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         problems.push(format!("{e:#}"));
         Vec::new()
     });
+    let notes = crate::notes::of_plan(ws, plan, options.part.is_some()).unwrap_or_else(|e| {
+        problems.push(format!("reading the release notes: {e:#}"));
+        None
+    });
     let commit = plan.commit.map(|c| c.to_string());
     let epoch = crate::dist::source_date_epoch(repo, commit.as_deref()).unwrap_or_else(|e| {
         problems.push(format!("{e:#}"));
@@ -180,6 +184,7 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         },
         part: options.part.clone(),
         merge: options.merge.clone(),
+        notes,
     };
     for (image, action) in plan.images.iter().zip(&facts.actions) {
         if let BuildAction::AlreadyThere { .. } = action {

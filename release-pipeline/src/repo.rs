@@ -37,6 +37,20 @@ impl Repo {
         }
     }
 
+    /// A fresh clone of this repository at `dest` (another path: nothing of this work tree
+    /// goes with it, only committed history), with `commit` checked out on a detached HEAD.
+    pub(crate) fn clone_at(&self, dest: &Utf8Path, commit: Oid) -> Result<()> {
+        let source = self.repo.path();
+        let clone = Repository::clone(&source.to_string_lossy(), dest)
+            .with_context(|| format!("cloning {} into {dest}", source.display()))?;
+        let object = clone.find_object(commit, None).with_context(|| format!("commit {commit} in the clone"))?;
+        clone
+            .checkout_tree(&object, Some(git2::build::CheckoutBuilder::new().force()))
+            .with_context(|| format!("checking out {commit} in {dest}"))?;
+        clone.set_head_detached(commit).with_context(|| format!("detaching the clone's HEAD at {commit}"))?;
+        Ok(())
+    }
+
     /// The work tree's root (the repository itself for a bare one).
     pub(crate) fn root(&self) -> Utf8PathBuf {
         let path = self.repo.workdir().unwrap_or_else(|| self.repo.path());
@@ -405,6 +419,58 @@ impl Repo {
     pub(crate) fn contains(&self, descendant: Oid, ancestor: Oid) -> Result<bool> {
         Ok(descendant == ancestor
             || self.repo.graph_descendant_of(descendant, ancestor).context("comparing commits")?)
+    }
+
+    /// `git log SINCE..END` (every commit when `since` is `None`), newest first in a stable
+    /// order (topological, then by time), each with its subject, body and parent count; with
+    /// `paths`, only the commits that change one of them (against their first parent).
+    pub(crate) fn commits_between(
+        &self,
+        end: Oid,
+        since: Option<Oid>,
+        paths: Option<&[String]>,
+    ) -> Result<Vec<release_pipeline_plan::notes::CommitFacts>> {
+        let mut walk = self.repo.revwalk().context("starting a history walk")?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)?;
+        walk.push(end)?;
+        if let Some(since) = since {
+            walk.hide(since)?;
+        }
+        let mut out = Vec::new();
+        for oid in walk {
+            let commit = self.repo.find_commit(oid.context("walking history")?).context("reading a commit")?;
+            if let Some(paths) = paths {
+                if !self.changes_any(&commit, paths)? {
+                    continue;
+                }
+            }
+            out.push(release_pipeline_plan::notes::CommitFacts {
+                id: CommitId::parse(&commit.id().to_string()).map_err(anyhow::Error::msg)?,
+                subject: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default()).into_owned(),
+                body: String::from_utf8_lossy(commit.body_bytes().unwrap_or_default()).into_owned(),
+                parents: commit.parent_count(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Whether `commit` changes one of `paths` (files or directories, relative to the root)
+    /// against its first parent (a root commit: against nothing).
+    fn changes_any(&self, commit: &git2::Commit<'_>, paths: &[String]) -> Result<bool> {
+        let tree = commit.tree().context("reading a commit's tree")?;
+        let parent = match commit.parent(0) {
+            Ok(parent) => Some(parent.tree().context("reading a commit's tree")?),
+            Err(_) => None,
+        };
+        let mut opts = git2::DiffOptions::new();
+        for path in paths {
+            opts.pathspec(path);
+        }
+        let diff = self
+            .repo
+            .diff_tree_to_tree(parent.as_ref(), Some(&tree), Some(&mut opts))
+            .context("comparing a commit with its parent")?;
+        Ok(diff.deltas().next().is_some())
     }
 
     /// The committer time of `commit`, in seconds since the epoch.

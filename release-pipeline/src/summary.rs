@@ -142,6 +142,13 @@ pub(crate) fn summary(plan: &ReleasePlan, crates: &[CrateAction], record: &Recor
             let _ = writeln!(md, "| mirrors | | {} | same digest | verified |", o.mirrored.join(", "));
         }
     }
+    for (step, _) in record.steps.iter().zip(record.outcomes).filter(|(_, o)| matches!(o, Outcome::Done)) {
+        if let Step::WriteNotes { path, notes, .. } = step {
+            let since = notes.since.as_deref().unwrap_or("the first commit");
+            let _ = writeln!(text, "  notes: {path} ({} commit(s) since {since})", notes.commits);
+            let _ = writeln!(md, "| notes | | {} commit(s) since {since} | | `{path}` |", notes.commits);
+        }
+    }
     for p in crates_run(crates, record) {
         let _ = writeln!(text, "  crate {} {}: {}", p.krate, p.version, p.describe());
         let _ = writeln!(md, "| crate `{}` | | {} | | {} |", p.krate, p.version, p.describe());

@@ -126,10 +126,14 @@ pub(crate) fn version_tags(repo: &Repo, prefix: &str) -> Result<Vec<VersionTag>>
 /// Tries tags from the highest down and stops at the first reachable one: on a usual history the
 /// highest tag is reachable, so this is one walk of `TAG..HEAD` (and one pass to find the
 /// highest, rather than a sort of every tag).
-fn highest_reachable_tag(repo: &Repo, head: git2::Oid, tags: &[VersionTag]) -> Result<Option<Base>> {
+fn highest_reachable_tag<'a>(
+    repo: &Repo,
+    head: git2::Oid,
+    tags: impl IntoIterator<Item = &'a VersionTag>,
+) -> Result<Option<Base>> {
     let order =
         |a: &&VersionTag, b: &&VersionTag| a.version.cmp_precedence(&b.version).then_with(|| b.name.cmp(&a.name));
-    let mut candidates: Vec<&VersionTag> = tags.iter().collect();
+    let mut candidates: Vec<&VersionTag> = tags.into_iter().collect();
     while let Some(pos) = candidates.iter().enumerate().max_by(|(_, a), (_, b)| order(a, b)).map(|(i, _)| i) {
         let tag = candidates.swap_remove(pos);
         let Some(commit) = repo.peel_listed(tag.target, tag.peeled) else { continue };
@@ -138,6 +142,27 @@ fn highest_reachable_tag(repo: &Repo, head: git2::Oid, tags: &[VersionTag]) -> R
         }
     }
     Ok(None)
+}
+
+/// The release before the one at `commit` (release notes start after it): by the same rule as
+/// the version's base, the highest version tag reachable from `commit`, the tags on `commit`
+/// itself and those not lower than `version` aside. Its name and commit.
+pub(crate) fn previous_release(
+    repo: &Repo,
+    commit: git2::Oid,
+    version: &Version,
+    tags: &[VersionTag],
+) -> Result<Option<(String, git2::Oid)>> {
+    let earlier = tags
+        .iter()
+        .filter(|t| t.version.cmp_precedence(version).is_lt() && repo.peel_listed(t.target, t.peeled) != Some(commit));
+    let Some(base) = highest_reachable_tag(repo, commit, earlier)? else { return Ok(None) };
+    Ok(tag_commit(repo, tags, &base.name).map(|c| (base.name, c)))
+}
+
+/// The commit the version tag `name` names, if this clone has it.
+pub(crate) fn tag_commit(repo: &Repo, tags: &[VersionTag], name: &str) -> Option<git2::Oid> {
+    tags.iter().find(|t| t.name == name).and_then(|t| repo.peel_listed(t.target, t.peeled))
 }
 
 /// The repository at `path` and the configuration of its work tree.

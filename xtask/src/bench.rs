@@ -23,6 +23,10 @@ xflags::xflags! {
     cmd bench {
         /// Small sizes only, no docker rows (CI runs this so the harness never rots).
         optional --quick
+        /// Only the rows of one feature (`notes`: computing the release notes, attaching them; `rebuild`:
+        /// rebuilding a release against its own run, a mirror's copy against the push),
+        /// written to target/bench/BENCHMARKS-only.md.
+        optional --only feature: String
     }
 }
 
@@ -44,7 +48,13 @@ pub(crate) fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(flags.quick) {
+    let result = match flags.only.as_deref() {
+        None => run(flags.quick),
+        Some("notes") => run_notes(),
+        Some("rebuild") => rebuild_only(),
+        Some(other) => Err(anyhow::anyhow!("--only {other}: the features are: notes, rebuild")),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -79,7 +89,9 @@ fn workspace(sh: &Shell) -> Result<(Utf8PathBuf, Utf8PathBuf)> {
     Ok((path("workspace_root")?, path("target_directory")?))
 }
 
-fn run(quick: bool) -> Result<()> {
+/// The shell in the workspace's root, the root, the bench's directory (`target/bench`) and the
+/// copy of this binary the rows run.
+fn setup() -> Result<(Shell, Utf8PathBuf, Utf8PathBuf, Utf8PathBuf)> {
     let sh = Shell::new()?;
     let (root, target_dir) = workspace(&sh)?;
     sh.change_dir(&root);
@@ -88,6 +100,11 @@ fn run(quick: bool) -> Result<()> {
     // A copy of this binary: `cargo xtask` in the warm row may rebuild (and so replace) ours.
     let xtask = work.join("xtask");
     std::fs::copy(std::env::current_exe()?, &xtask).context("copying the xtask binary")?;
+    Ok((sh, root, work, xtask))
+}
+
+fn run(quick: bool) -> Result<()> {
+    let (sh, root, work, xtask) = setup()?;
     let runs = if quick { 3 } else { 7 };
     let mut rows = Vec::new();
 
@@ -159,6 +176,7 @@ fn run(quick: bool) -> Result<()> {
     }
 
     rows.push(packaging(&sh, &root, &work, &xtask, runs)?);
+    rows.push(notes_row(&sh, &root, &xtask, runs)?);
 
     let step = measuring("warm `cargo xtask version`");
     let mut samples = Vec::new();
@@ -185,7 +203,9 @@ fn run(quick: bool) -> Result<()> {
         rows.extend(dev_release_rows(&sh, &root, &work, &xtask)?);
         rows.push(moving_tags_row(&sh, &work, &xtask, runs)?);
         rows.push(signing_row(&sh, &root, &work, &xtask, runs)?);
+        rows.push(notes_attest_row(&sh, &root, &work, &xtask, runs)?);
         rows.push(parts_row(&sh, &root, &work, &xtask)?);
+        rows.extend(rebuild_and_mirror_rows(&sh, &root, &work, &xtask)?);
     }
 
     let report = report(&rows, quick, &sh)?;
@@ -196,6 +216,106 @@ fn run(quick: bool) -> Result<()> {
     std::fs::write(&out, format!("{report}{notes}")).with_context(|| format!("writing {out}"))?;
     info(format_args!("wrote {out}"));
     Ok(())
+}
+
+/// `--only notes`: the release notes' rows, into `target/bench/BENCHMARKS-only.md`.
+fn run_notes() -> Result<()> {
+    let (sh, root, work, xtask) = setup()?;
+    let rows = vec![notes_row(&sh, &root, &xtask, 7)?, notes_attest_row(&sh, &root, &work, &xtask, 7)?];
+    let report = report(&rows, false, &sh)?;
+    print!("{report}");
+    let out = work.join("BENCHMARKS-only.md");
+    std::fs::write(&out, report).with_context(|| format!("writing {out}"))?;
+    info(format_args!("wrote {out}"));
+    Ok(())
+}
+
+/// What the notes cost a release: `notes` on this repository's own history (every commit: it
+/// has no version tag), which is what a release's preflight reads and its `write-notes` step
+/// writes, against `git log` of the same commits (no grouping, no parsing).
+fn notes_row(sh: &Shell, root: &Utf8Path, xtask: &Utf8Path, runs: usize) -> Result<Row> {
+    let step = measuring("release notes of this repository's history");
+    let _in = sh.push_dir(root);
+    let commits = cmd!(sh, "git rev-list --count --no-merges HEAD").quiet().read()?;
+    let (ours, theirs) = side_by_side(
+        runs,
+        &mut || Ok(cmd!(sh, "{xtask} -q notes").quiet().ignore_stdout().ignore_stderr().run()?),
+        &mut || Ok(cmd!(sh, "git log --no-merges --format=%h%x20%s HEAD").quiet().ignore_stdout().run()?),
+    )?;
+    step.done();
+    Ok(Row {
+        what: format!(
+            "release notes (`notes`) of this repository's history, {commits} commits, vs `git log --no-merges` of them"
+        ),
+        ours,
+        theirs: Some(theirs),
+        goal: "≤ 0.1 s added to a release".into(),
+        note: "the services read included (`cargo metadata`)".into(),
+    })
+}
+
+/// What attaching the notes costs a signed release: `cosign attest` of this repository's notes
+/// (its whole history) on an image's digest, against the same attestation of an empty predicate:
+/// the notes' own size against what any attestation costs.
+fn notes_attest_row(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Path, runs: usize) -> Result<Row> {
+    let step = measuring("the notes' attestation against an empty one");
+    let registry = bench_registry(sh, work)?;
+    let repository = format!("127.0.0.1:{}/bench/notes", registry.port);
+    let dir = work.join("notes-attest");
+    let _ = std::fs::remove_dir_all(&dir);
+    write_tree(
+        &dir,
+        &[
+            ("image/Dockerfile", "FROM scratch\nCOPY v /v\n".into()),
+            ("image/v", "notes".into()),
+            ("empty.json", "{}".into()),
+        ],
+    )?;
+    let notes = {
+        let _in = sh.push_dir(root);
+        cmd!(sh, "{xtask} -q notes --format json").quiet().read()?
+    };
+    std::fs::write(dir.join("notes.json"), &notes)?;
+    let _in = sh.push_dir(&dir);
+    let tag = format!("{repository}:1.0.0");
+    cmd!(sh, "docker buildx build --quiet --platform linux/amd64 --provenance=false --tag {tag} --push image")
+        .quiet()
+        .ignore_stdout()
+        .run()?;
+    let format = "{{.Digest}}";
+    let image = format!("docker://{tag}");
+    let digest = cmd!(sh, "skopeo inspect --tls-verify=false --format {format} {image}").quiet().read()?;
+    let pinned = format!("{repository}@{}", digest.trim());
+    let password = key_pair(sh)?;
+    let attest = |predicate: &str| -> Result<()> {
+        Ok(cmd!(sh, "cosign attest --yes --key cosign.key --tlog-upload=false --allow-http-registry --type https://release-pipeline.dev/release-notes/v1 --predicate {predicate} {pinned}")
+            .env("COSIGN_PASSWORD", &password)
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()?)
+    };
+    let (ours, theirs) = side_by_side(runs.min(5), &mut || attest("notes.json"), &mut || attest("empty.json"))?;
+    step.done();
+    Ok(Row {
+        what: format!("attaching the notes: `cosign attest` of this repository's notes ({} KiB) on an image vs an empty predicate", notes.len() / 1024),
+        ours,
+        theirs: Some(theirs),
+        goal: "≤ 1 s per image".into(),
+        note: format!("the notes' size adds {}", fmt_secs((ours.median - theirs.median).max(0.0))),
+    })
+}
+
+/// A cosign key pair in the shell's directory (`cosign.key`, `cosign.pub`): its password.
+fn key_pair(sh: &Shell) -> Result<String> {
+    let password = format!("bench-{}", std::process::id());
+    cmd!(sh, "cosign generate-key-pair")
+        .env("COSIGN_PASSWORD", &password)
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()?;
+    Ok(password)
 }
 
 struct Row {
@@ -762,6 +882,94 @@ fn report(rows: &[Row], quick: bool, sh: &Shell) -> Result<String> {
     Ok(out)
 }
 
+/// `--only rebuild`: the rows of `rebuild_and_mirror_rows`.
+fn rebuild_only() -> Result<()> {
+    let (sh, root, work, xtask) = setup()?;
+    let rows = rebuild_and_mirror_rows(&sh, &root, &work, &xtask)?;
+    let report = report(&rows, false, &sh)?;
+    print!("{report}");
+    let out = work.join("BENCHMARKS-only.md");
+    std::fs::write(&out, report).with_context(|| format!("writing {out}"))?;
+    info(format_args!("wrote {out}"));
+    Ok(())
+}
+
+/// What proving a release and mirroring it cost. `rebuild VERSION --check` against the release's
+/// own run of that version, each in a target directory of its own: cold (both fresh), then warm
+/// (the next version, both targets warm); the goal is the same work without the push. And a
+/// mirror's copy of the pushed three-platform image (registry to registry, digests kept)
+/// against the push of its archive.
+fn rebuild_and_mirror_rows(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Path) -> Result<Vec<Row>> {
+    let step = measuring("rebuild and mirror: a release against its rebuild, a mirror copy against the push");
+    let registry = bench_registry(sh, work)?;
+    let mirror = bench_registry(sh, &work.join("mirror"))?;
+    let repository = format!("127.0.0.1:{}/bench/rebuild", registry.port);
+    let mirrored = format!("127.0.0.1:{}/bench/rebuild", mirror.port);
+    let clone = work.join("rebuild-clone");
+    let (release_target, rebuild_target) = (work.join("rebuild-release-target"), work.join("rebuild-rebuild-target"));
+    for dir in [&clone, &release_target, &rebuild_target] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    cmd!(sh, "git clone -q {root} {clone}").run()?;
+    let _in = sh.push_dir(&clone);
+    let _repository = sh.push_env("RELEASE_REPOSITORY", &repository);
+    let git = ["-c", "user.name=Bench", "-c", "user.email=bench@example.com"];
+    let mut pairs = Vec::new();
+    for version in ["9.9.0", "9.9.1"] {
+        if version != "9.9.0" {
+            cmd!(sh, "git {git...} commit -q --allow-empty -m {version}").run()?;
+        }
+        cmd!(sh, "git tag {version}").run()?;
+        let release = time(&mut || {
+            let _target = sh.push_env("CARGO_TARGET_DIR", &release_target);
+            Ok(cmd!(sh, "{xtask} -q release").quiet().ignore_stdout().run()?)
+        })?;
+        let rebuild = time(&mut || {
+            let _target = sh.push_env("CARGO_TARGET_DIR", &rebuild_target);
+            Ok(cmd!(sh, "{xtask} -q rebuild {version} --check").quiet().ignore_stdout().ignore_stderr().run()?)
+        })?;
+        pairs.push((release, rebuild));
+    }
+    // The push of a three-platform archive against a mirror's copy of what it pushed.
+    let archive = work.join("rebuild-bench.oci.tar");
+    let output = format!("type=oci,dest={archive},rewrite-timestamp=true");
+    cmd!(sh, "docker buildx build --quiet --platform linux/amd64,linux/arm64,linux/arm/v7 --provenance=false --output {output} docker").quiet().ignore_stdout().run()?;
+    let (mut pushes, mut copies) = (Vec::new(), Vec::new());
+    for n in 0..5 {
+        let (from, to) = (format!("oci-archive:{archive}"), format!("docker://{repository}:push-{n}"));
+        pushes.push(time(&mut || {
+            Ok(cmd!(sh, "skopeo copy --quiet --all --preserve-digests --dest-tls-verify=false {from} {to}")
+                .quiet()
+                .run()?)
+        })?);
+        let (from, to) = (format!("docker://{repository}:9.9.0"), format!("docker://{mirrored}:copy-{n}"));
+        copies.push(time(&mut || {
+            Ok(cmd!(sh, "skopeo copy --quiet --all --preserve-digests --src-tls-verify=false --dest-tls-verify=false {from} {to}")
+                .quiet()
+                .run()?)
+        })?);
+    }
+    step.done();
+    let row = |what: &str, (release, rebuild): (f64, f64)| Row {
+        what: what.into(),
+        ours: Stats::once(rebuild),
+        theirs: Some(Stats::once(release)),
+        goal: "≤ 1.1× the release's own run".into(),
+        note: String::new(),
+    };
+    Ok(vec![
+        row("`rebuild VERSION --check` vs the release's own run of it, cold target directories (one run each)", pairs[0]),
+        row("`rebuild VERSION --check` vs the release's own run of it, warm target directories (one run each)", pairs[1]),
+        Row {
+            what: "a mirror's copy of a pushed three-platform image (registry to registry, digests kept) vs the push of its archive".into(),
+            ours: Stats::of(copies),
+            theirs: Some(Stats::of(pushes)),
+            goal: "≤ 1.0× the push: never a rebuild".into(),
+            note: "per image per mirror; a signed image adds one `cosign copy` of its signatures".into(),
+        },
+    ])
+}
+
 /// A plain registry of the bench's own on a free loopback port, stopped on drop.
 struct BenchRegistry {
     pid: String,
@@ -890,15 +1098,9 @@ fn signing_row(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Path, r
         let _ = std::fs::remove_dir_all(clone);
         cmd!(sh, "git clone -q {root} {clone}").run()?;
     }
-    let password = format!("bench-{}", std::process::id());
-    let key = {
+    let (password, key) = {
         let _in = sh.push_dir(&signed);
-        cmd!(sh, "cosign generate-key-pair")
-            .env("COSIGN_PASSWORD", &password)
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()?;
+        let password = key_pair(sh)?;
         let key = std::fs::read_to_string(signed.join("cosign.key"))?;
         std::fs::remove_file(signed.join("cosign.key"))?;
         let mut manifest = std::fs::read_to_string(signed.join("Cargo.toml"))?;
@@ -907,7 +1109,7 @@ fn signing_row(sh: &Shell, root: &Utf8Path, work: &Utf8Path, xtask: &Utf8Path, r
         std::fs::write(signed.join("Cargo.toml"), manifest)?;
         cmd!(sh, "git add Cargo.toml cosign.pub").run()?;
         cmd!(sh, "git -c user.name=Bench -c user.email=bench@example.com commit -q -m signing").run()?;
-        key
+        (password, key)
     };
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for n in 0..=runs.min(3) {

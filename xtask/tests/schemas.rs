@@ -10,7 +10,7 @@ use std::process::Command;
 
 /// Every schema, `docs/schemas/<name>.schema.json`, with its examples (if any)
 /// `docs/schemas/examples/<name>.json` and `<name>-*.json`: adding one is a line here.
-const SCHEMAS: &[&str] = &["part", "manifest", "plan"];
+const SCHEMAS: &[&str] = &["part", "manifest", "plan", "notes"];
 
 fn examples(name: &str) -> Vec<(String, Value)> {
     let dir = workspace_root().join("docs/schemas/examples");
@@ -100,6 +100,10 @@ fn the_schemas_refuse_what_the_pipeline_does_not_write() {
     check("manifest", &|m| m["commit"] = "c0ffee".into(), "at `/commit`");
     check("manifest", &|m| m["platform"] = "amd64".into(), "at `/platform`");
     check("manifest", &|m| drop(m.as_object_mut().unwrap().remove("sha256")), "\"sha256\" is a required property");
+    check("notes", &|n| n["sections"][0]["group"] = "chores".into(), "at `/sections/0/group`");
+    check("notes", &|n| n["sections"][0]["entries"][0]["commit"] = "abc".into(), "at `/sections/0/entries/0/commit`");
+    check("notes", &|n| n["version"] = "1.3".into(), "at `/version`");
+    check("notes", &|n| n["sections"][0]["entries"] = serde_json::json!([]), "at `/sections/0/entries`");
     // What the readers accept, the schemas accept: a part of a pipeline before services, a
     // package built where there was no commit, a pre-release with build metadata.
     let mut old = example("part");

@@ -151,6 +151,20 @@ fn a_signed_release_verifies_and_what_the_pipeline_did_not_sign_does_not() {
         assert_ok(&out);
         assert!(stdout(&out).contains(&format!("verified {reference}")), "{}", stdout(&out));
     }
+    // The release notes are attested on each image, and `verify` prints their first lines: those
+    // of the dist/RELEASE_NOTES.md the release wrote.
+    let written = std::fs::read_to_string(ws.path().join("dist/RELEASE_NOTES.md")).unwrap();
+    let text = stdout(&verify(&format!("{repo}:1.2.3")));
+    assert!(text.contains("✓ release notes attested, 2 commit(s); their first lines:"), "{text}");
+    for line in written.lines().filter(|l| !l.is_empty()).take(3) {
+        assert!(text.contains(&format!("    {line}\n")), "{line:?} not in:\n{text}");
+    }
+    let notes =
+        attestations(&client, &public, &format!("{repo}:rpi-1.2.3"), "https://release-pipeline.dev/release-notes/v1");
+    assert_eq!(
+        (notes[0]["predicate"]["version"].as_str(), notes[0]["predicate"]["commits"].as_u64()),
+        (Some("1.2.3"), Some(2))
+    );
     let platforms = platform_digests(&client, &format!("{repo}:1.2.3"));
     assert_eq!(platforms.len(), 3, "{platforms:?}");
     for (platform, digest) in &platforms {

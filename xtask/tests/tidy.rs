@@ -372,6 +372,7 @@ fn the_planner_is_pure() {
         "url",
         "gix-validate",
         "shell-words",
+        "git-conventional",
     ];
     let deps: Vec<&str> = manifest["dependencies"].as_table().unwrap().iter().map(|(name, _)| name).collect();
     assert!(deps.len() >= 5, "the plan's dependencies are read: {deps:?}");

@@ -65,6 +65,8 @@ pub struct Facts {
     pub part: Option<String>,
     /// `merge`: what each image is assembled from, read from the parts' results.
     pub merge: Option<Merge>,
+    /// The notes this run writes (read from git: the commits since the previous release).
+    pub notes: Option<crate::notes::ReleaseNotes>,
 }
 
 /// What `merge` read from the parts: per image, the manifest digest of each platform (in the

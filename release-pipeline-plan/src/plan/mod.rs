@@ -24,7 +24,9 @@ pub mod mirror;
 pub mod moving;
 pub mod outcome;
 pub mod parts;
+pub mod rebuild;
 pub mod registry;
+pub mod release_notes;
 pub mod sign;
 pub mod step;
 pub mod steps;
@@ -757,6 +759,8 @@ pub struct RemoteImage {
     pub branch: Option<String>,
     /// The `org.opencontainers.image.created` label (the commit's time, RFC 3339).
     pub created: Option<String>,
+    /// The `org.opencontainers.image.source` label (the repository's web address in CI).
+    pub source: Option<String>,
 }
 
 /// What the registry holds at one image's primary tag (version or branch tag), read right

@@ -193,6 +193,10 @@ pub fn image_steps(
             }
         }
     }
+    // The release notes, when the run has them (`release_notes.rs`).
+    if let Some(notes) = super::release_notes::predicate(plan, facts) {
+        steps.push(attest(None, crate::notes::NOTES_TYPE, &notes));
+    }
     // The signature last: a signed digest has every attestation (what a rerun checks).
     let mut sign = cosign_argv("sign", signing, Some(&image.repository));
     sign.push("--recursive".to_owned());

@@ -8,7 +8,7 @@ use camino::Utf8PathBuf;
 use semver::Version;
 use serde::{Serialize, Serializer};
 
-use crate::{dist::Format, platform::Platform, reference::Digest};
+use crate::{dist::Format, notes::ReleaseNotes, platform::Platform, reference::Digest};
 
 /// A step's place in its run: its number as `--dry-run` shows it (1-based in `--json` too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -367,6 +367,9 @@ pub enum Step {
         when: Option<When>,
         argv: Vec<Arg>,
     },
+    /// Write the release's notes (done in-process): the markdown at `path`
+    /// (`dist/RELEASE_NOTES.md`) and the JSON at `predicate` (what the notes' attestation says).
+    WriteNotes { path: Utf8PathBuf, predicate: Utf8PathBuf, notes: ReleaseNotes, argv: Vec<String> },
     /// Sign `dist/SHA256SUMS`.
     SignBlob { file: Utf8PathBuf, signature: Utf8PathBuf, argv: Vec<String> },
     /// Something the plan names that this run leaves alone, and why.
@@ -494,6 +497,7 @@ impl Step {
             | Step::GitPush { .. }
             | Step::Yank { .. }
             | Step::Sbom { .. }
+            | Step::WriteNotes { .. }
             | Step::SignBlob { .. } => {}
         }
         self
@@ -571,6 +575,7 @@ impl Step {
             | Step::Yank { argv, .. }
             | Step::Sbom { argv, .. }
             | Step::Provenance { argv, .. }
+            | Step::WriteNotes { argv, .. }
             | Step::SignBlob { argv, .. }
             | Step::Skip { argv, .. } => argv.clone(),
         }
@@ -609,6 +614,7 @@ impl Step {
             Step::Provenance { .. } => "provenance",
             Step::Sign { .. } => "sign",
             Step::Attest { .. } => "attest",
+            Step::WriteNotes { .. } => "write-notes",
             Step::SignBlob { .. } => "sign-blob",
             Step::Skip { .. } => "skip",
         }
@@ -711,6 +717,12 @@ pub fn render(steps: &[Step]) -> String {
                     .as_ref()
                     .map(|p| format!("the {p} manifest of {reference}"))
                     .unwrap_or_else(|| reference.clone())
+            ),
+            Step::WriteNotes { path, notes, .. } => format!(
+                "write the notes of {} to {path}: {} commit(s) since {}",
+                notes.version,
+                notes.commits,
+                notes.since.as_deref().unwrap_or("the first commit")
             ),
             Step::SignBlob { file, signature, .. } => format!("sign {file} into {signature}"),
             Step::Skip { what, why, .. } => format!("skip {what}: {why}"),

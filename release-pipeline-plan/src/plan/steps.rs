@@ -258,6 +258,8 @@ pub fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
         }
     }
 
+    p.out.steps.extend(super::release_notes::write_step(plan, facts));
+
     // Per image: the step that wrote its digest in this run (a build or an assembly), and the
     // digest its later steps take.
     let mut wrote: Vec<Option<StepId>> = vec![None; plan.images.len()];
@@ -339,6 +341,7 @@ pub fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
             });
         }
     }
+    p.out.steps.extend(super::release_notes::unsigned_skips(plan, facts));
     if plan.signed {
         for (i, image) in plan.images.iter().enumerate().filter(|(i, _)| promoted(*i)) {
             promote_steps(facts, i, image, wrote[i], &mut finals[i], &mut p);
@@ -435,6 +438,36 @@ pub fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
                 "--run starts the image built for this machine ({}), but no context builds that platform",
                 facts.host_platform
             )),
+        }
+    }
+    p.out
+}
+
+/// `rebuild`'s steps: the release's packages and every context's image built again from the
+/// version's commit (`facts.root`, a clone), each image into its OCI archive exactly as the
+/// release's build made it, and nothing pushed.
+pub fn rebuild_steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
+    let mut p = Planner::default();
+    let commit = plan.commit.map(|c| c.to_string()).unwrap_or_default();
+    let platforms: Vec<&Platform> = plan.images.iter().flat_map(|i| &i.platforms).collect();
+    let targets: Vec<String> =
+        facts.targets.iter().filter(|t| platforms.contains(&&t.platform)).map(|t| t.target.clone()).collect();
+    p.push(package_step(plan, facts, targets));
+    p.push(fill_pkg_step(plan, facts, plan.images.iter().map(|i| i.context.clone()).collect(), None));
+    match qemu::registrations(&facts.qemu, &facts.host_platform, platforms.iter().copied(), &facts.qemu_image) {
+        Ok(registrations) => {
+            for (handlers, argv) in registrations {
+                p.push(Step::RegisterQemu { handlers, argv });
+            }
+        }
+        Err(problem) => p.out.problems.push(problem),
+    }
+    for i in 0..plan.images.len() {
+        match build_step(plan, facts, i, &commit, None, None) {
+            Ok(build) => {
+                p.push(build);
+            }
+            Err(problem) => p.out.problems.push(problem),
         }
     }
     p.out

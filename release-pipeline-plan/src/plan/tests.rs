@@ -77,6 +77,7 @@ fn facts(plan: &ReleasePlan) -> Facts {
         sums_unsigned: false,
         part: None,
         merge: None,
+        notes: None,
     }
 }
 
@@ -755,6 +756,7 @@ fn remote(commit: &str) -> RemoteImage {
         version: None,
         branch: Some("f".into()),
         created: None,
+        source: None,
         context: None,
         entries: 0,
     }
@@ -1058,6 +1060,7 @@ fn a_dev_tag_is_stale_when_it_holds_another_commit() {
         entries: 0,
         branch: None,
         created: None,
+        source: None,
     };
     let other = "0123456789abcdef0123456789abcdef01234567";
     assert_eq!(stale_dev_tag(&plan, &image, None), None);
@@ -1070,6 +1073,70 @@ fn a_dev_tag_is_stale_when_it_holds_another_commit() {
     plan.commit = None;
     assert!(stale_dev_tag(&plan, &image, Some(&held(None))).is_some());
     assert!(stale_dev_tag(&plan, &image, Some(&held(Some(&ours)))).is_some());
+}
+
+/// Every release and dev release writes its notes (`write-notes`, after packaging, before the
+/// builds); a signed image carries them as an attestation before its signature; an image pushed
+/// unsigned does not, and the steps say why. A plan without notes (a part) has neither.
+#[test]
+fn release_notes_steps() {
+    use crate::{
+        config::SignPolicy,
+        notes::{CommitFacts, ReleaseNotes},
+    };
+    let release_plan = release(&signing(SignPolicy::Releases).input, None).unwrap();
+    let commits = [CommitFacts {
+        id: crate::commit::CommitId::parse(&"ab".repeat(20)).unwrap(),
+        subject: "feat: a /metrics route".into(),
+        body: String::new(),
+        parents: 1,
+    }];
+    let mut with_notes = facts(&release_plan);
+    with_notes.notes =
+        Some(ReleaseNotes::new(None, release_plan.version.semver.clone(), Some("v1.2.2".into()), &commits));
+    let steps = steps::steps(&release_plan, &with_notes).steps;
+    expect!["login package sbom:x86_64 sbom:aarch64 sbom:armv7 fill-pkg register-qemu write-notes recheck check-pkg build push recheck check-pkg build push inspect provenance:0 attest:0:image:slsaprovenance1 attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:linux/amd64:slsaprovenance1 attest:0:linux/amd64:cyclonedx attest:0:linux/arm64:slsaprovenance1 attest:0:linux/arm64:cyclonedx attest:0:linux/arm/v7:slsaprovenance1 attest:0:linux/arm/v7:cyclonedx attest:0:image:https://release-pipeline.dev/release-notes/v1 sign:0 provenance:1 attest:1:image:slsaprovenance1 attest:1:image:cyclonedx attest:1:image:https://release-pipeline.dev/release-notes/v1 sign:1 recheck promote recheck promote sign-blob move-tags move-tags verify verify summary"]
+        .assert_eq(&kinds(&steps));
+    let shown = step::render(&steps);
+    let notes_lines: Vec<&str> = shown.lines().filter(|l| l.contains("notes")).collect();
+    expect![[r#"
+        [
+            "step  8: write-notes   write the notes of 1.2.3 to /work/dist/RELEASE_NOTES.md: 1 commit(s) since v1.2.2",
+            "          $ cargo xtask notes 1.2.3",
+            "step 29: attest        attest https://release-pipeline.dev/release-notes/v1 on 127.0.0.1:5000/acme/service:1.2.3 (if step 11 ran)",
+            "          $ cosign attest --yes --key env://COSIGN_PRIVATE_KEY '--tlog-upload=false' --allow-http-registry --type https://release-pipeline.dev/release-notes/v1 --predicate /work/dist/service-1.2.3.notes.json '127.0.0.1:5000/acme/service@<digest of step 11>'",
+            "step 34: attest        attest https://release-pipeline.dev/release-notes/v1 on 127.0.0.1:5000/acme/service:rpi-1.2.3 (if step 15 ran)",
+            "          $ cosign attest --yes --key env://COSIGN_PRIVATE_KEY '--tlog-upload=false' --allow-http-registry --type https://release-pipeline.dev/release-notes/v1 --predicate /work/dist/service-1.2.3.notes.json '127.0.0.1:5000/acme/service@<digest of step 15>'",
+        ]
+    "#]]
+    .assert_debug_eq(&notes_lines);
+
+    // Not signed: the notes are written, and each pushed image's step says why it has none.
+    let unsigned = release(&signing(SignPolicy::None).input, None).unwrap();
+    let mut facts_unsigned = facts(&unsigned);
+    facts_unsigned.notes = with_notes.notes.clone();
+    let steps = steps::steps(&unsigned, &facts_unsigned).steps;
+    let shown: Vec<String> = steps
+        .iter()
+        .filter(|s| matches!(s, Step::WriteNotes { .. } | Step::Skip { .. }))
+        .map(|s| s.kind().to_owned())
+        .collect();
+    assert_eq!(shown, ["write-notes", "skip", "skip"]);
+    assert!(step::render(&steps)
+        .contains("skip attach the release notes to 127.0.0.1:5000/acme/service:1.2.3: signing is off"));
+
+    // A dev release's step names the command that prints the same notes; a plan without notes
+    // (a part, whose merge writes them) has no notes step.
+    let mut git = signing(SignPolicy::None);
+    git.input.version.distance = 3;
+    git.input.head_tags.clear();
+    let dev = dev_release(&git.input, Some("f")).unwrap();
+    let mut dev_facts = facts(&dev);
+    dev_facts.notes = with_notes.notes.clone();
+    let steps = steps::steps(&dev, &dev_facts).steps;
+    let write = steps.iter().find(|s| s.kind() == "write-notes").unwrap();
+    assert_eq!(write.command_line(), ["cargo", "xtask", "notes"]);
+    assert!(!steps::steps(&dev, &facts(&dev)).steps.iter().any(|s| s.kind() == "write-notes"));
 }
 
 fn mirrored(git: &mut Git) {
