@@ -10,6 +10,7 @@ pub mod config;
 pub mod credentials;
 pub mod dist;
 pub mod error;
+pub mod init;
 pub mod newtype;
 pub mod notes;
 pub mod plan;

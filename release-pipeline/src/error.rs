@@ -55,14 +55,15 @@ pub(crate) const COMMANDS: &[&str] = &[
     "merge",
 ];
 
-pub(crate) fn usage_error(err: xflags::Error) -> ExitCode {
+/// A usage error of `args` (the command line without the program's name).
+pub(crate) fn usage_error(err: xflags::Error, args: &[std::ffi::OsString]) -> ExitCode {
     if err.is_help() {
         println!("{err}");
         return ExitCode::SUCCESS;
     }
     eprintln!("error: {err}");
     // xflags names the unknown word; suggest the nearest command for a typo.
-    let first_arg = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let first_arg = args.iter().map(|a| a.to_string_lossy()).find(|a| !a.starts_with('-')).map(|a| a.into_owned());
     if let Some(word) = first_arg.filter(|w| !COMMANDS.contains(&w.as_str())) {
         let nearest = COMMANDS.iter().min_by_key(|c| strsim::levenshtein(c, &word));
         if let Some(c) = nearest.filter(|c| strsim::levenshtein(c, &word) <= 3) {
@@ -73,6 +74,17 @@ pub(crate) fn usage_error(err: xflags::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// A usage error of the installed `release-pipeline` binary (its help is a success).
+pub(crate) fn tool_usage_error(err: xflags::Error) -> ExitCode {
+    if err.is_help() {
+        println!("{err}");
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("error: {err}");
+    eprintln!("help: run `release-pipeline --help` for the commands");
+    ExitCode::from(2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,7 +92,8 @@ mod tests {
     /// [`COMMANDS`] (for "did you mean") names exactly the commands `flags.rs` declares.
     #[test]
     fn commands_are_the_declared_ones() {
-        let declared: Vec<&str> = include_str!("flags.rs")
+        let (xtask, _tool) = include_str!("flags.rs").split_once("\npub mod tool {").unwrap();
+        let declared: Vec<&str> = xtask
             .lines()
             .filter_map(|l| l.trim().strip_prefix("cmd ")?.split_whitespace().next())
             .filter(|c| *c != "xtask")

@@ -248,3 +248,43 @@ xflags::xflags! {
         }
     }
 }
+
+/// The `release-pipeline` binary an adopter installs (`cargo install release-pipeline`).
+pub mod tool {
+    use std::path::PathBuf;
+
+    xflags::xflags! {
+        /// Sets a repository up for the release pipeline. Example: release-pipeline init --dry-run
+        cmd release-pipeline {
+            /// Adopt the pipeline in the repository of the current directory: the `xtask` package,
+            /// the `cargo xtask` alias, the cross linkers, the configuration with the service
+            /// binaries, a Dockerfile per context, .gitignore lines, the dev profile that makes the
+            /// xtask build fast, the CI workflow, and Cargo.lock resolved for the xtask. Changes
+            /// nothing it did not write; a second run changes nothing.
+            /// Example: release-pipeline init --bin server --dry-run
+            cmd init {
+                /// Depend on a checkout of the crate in this directory (like `cargo add --path`).
+                optional --path path: PathBuf
+                /// Depend on the crate from this registry of cargo's configuration, by version.
+                optional --registry registry: String
+                /// A service binary (repeatable; needed when the workspace has several binaries).
+                repeated --bin bin: String
+                /// A Rust target to build (repeatable; default: x86_64-unknown-linux-musl,
+                /// aarch64-unknown-linux-gnu, armv7-unknown-linux-gnueabihf).
+                repeated --target target: String
+                /// The CI system: github (default: .github/workflows/release-pipeline.yml),
+                /// gitlab (.gitlab-ci.yml) or none.
+                optional --ci ci: String
+                /// The xtask in a workspace of its own, with its own Cargo.lock: its dependencies
+                /// never change your binaries' (the alias then uses --manifest-path).
+                optional --separate-lockfile
+                /// The image repository to push to (`image`; default: local images only).
+                optional --image image: String
+                /// The CI repository (owner/name) allowed to push (`release-repository`).
+                optional --release-repository repository: String
+                /// Show every file init would write and the command it would run; change nothing.
+                optional --dry-run
+            }
+        }
+    }
+}

@@ -1,5 +1,28 @@
 //! The release pipeline as a library: a workspace's `xtask` binary calls [`main`], which parses
-//! the command line, opens the workspace and dispatches. Nothing else lives here.
+//! the command line, opens the workspace and dispatches; an xtask with commands of its own hands
+//! one of them the rest of its arguments with [`run`]; the installed `release-pipeline` binary
+//! (`init`) is [`tool`]. Nothing else lives here.
+//!
+//! An existing xtask that keeps its own commands and runs the pipeline as `cargo xtask release …`:
+//!
+//! ```
+//! use std::process::ExitCode;
+//!
+//! fn main() -> ExitCode {
+//!     let mut args = std::env::args_os().skip(1);
+//!     match args.next() {
+//!         // `cargo xtask release dev-release --local`: the pipeline's own command line.
+//!         Some(command) if command == "release" => release_pipeline::run(args),
+//!         Some(command) if command == "lint" => ExitCode::SUCCESS, // one of your own commands
+//!         _ => {
+//!             eprintln!("usage: cargo xtask release <pipeline command> | lint");
+//!             ExitCode::from(2)
+//!         }
+//!     }
+//! }
+//! # // What `cargo xtask release --help` does: prints the pipeline's commands.
+//! # let _ = release_pipeline::run(["--help"]);
+//! ```
 mod attest;
 mod attestations;
 mod checks;
@@ -15,6 +38,7 @@ mod execute;
 mod failure;
 mod flags;
 mod gather;
+mod init;
 mod interrupt;
 mod local_run;
 mod notes;
@@ -35,15 +59,27 @@ mod verify;
 mod version;
 mod workspace;
 
-use std::process::ExitCode;
+use std::{ffi::OsString, process::ExitCode};
 
 use workspace::Workspace;
 
 /// `cargo xtask …`: the whole command line, run in the current directory's workspace.
 pub fn main() -> ExitCode {
-    let flags = match flags::Xtask::from_env() {
+    run(std::env::args_os().skip(1))
+}
+
+/// The pipeline's command line without the program's name (`["dev-release", "--local"]`), run in
+/// the current directory's workspace: what an xtask with commands of its own calls from one of
+/// them (the example above). Errors are printed; the exit code says how it went.
+pub fn run<I>(args: I) -> ExitCode
+where
+    I: IntoIterator,
+    I::Item: Into<OsString>,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let flags = match flags::Xtask::from_vec(args.clone()) {
         Ok(flags) => flags,
-        Err(err) => return error::usage_error(err),
+        Err(err) => return error::usage_error(err, &args),
     };
     ui::init(flags.quiet, flags.verbose);
     let ws = Workspace::current;
@@ -64,6 +100,21 @@ pub fn main() -> ExitCode {
         flags::XtaskCmd::Verify(cmd) => ws().and_then(|ws| verify::run(cmd, &ws)),
         flags::XtaskCmd::Merge(cmd) => ws().and_then(|ws| pipeline::run_merge(cmd, &ws)),
         flags::XtaskCmd::Rebuild(cmd) => ws().and_then(|ws| rebuild::run(cmd, &ws)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => error::report_error(&err),
+    }
+}
+
+/// The installed `release-pipeline` binary (`cargo install release-pipeline`): `init`.
+pub fn tool() -> ExitCode {
+    let flags = match flags::tool::ReleasePipeline::from_env() {
+        Ok(flags) => flags,
+        Err(err) => return error::tool_usage_error(err),
+    };
+    let result = match flags.subcommand {
+        flags::tool::ReleasePipelineCmd::Init(cmd) => init::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

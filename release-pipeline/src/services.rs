@@ -15,6 +15,9 @@ use crate::{
 
 /// The package every workspace's release machinery lives in: never a service.
 const XTASK_PACKAGE: &str = "xtask";
+/// The pipeline's own package, whose binary (`release-pipeline init`) is no service either: a
+/// member of this repository's workspace, a dependency of an adopter's.
+const PIPELINE_PACKAGE: &str = env!("CARGO_PKG_NAME");
 
 /// What `cargo metadata --format-version 1` prints, the part read: the services (with
 /// `--no-deps`) and the SBOMs (`attest.rs`, with the graph resolved for one target).
@@ -73,7 +76,7 @@ pub(crate) struct Dependency {
 }
 
 impl Package {
-    fn bins(&self) -> Vec<&str> {
+    pub(crate) fn bins(&self) -> Vec<&str> {
         self.targets.iter().filter(|t| t.kind.iter().any(|k| k == "bin")).map(|t| t.name.as_str()).collect()
     }
 
@@ -101,8 +104,10 @@ pub(crate) fn resolve(root: &Utf8Path, config: &Config, metadata: &Metadata) -> 
         metadata.packages.iter().filter(|p| metadata.workspace_members.contains(&p.id)).collect();
     let names = || members.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
     let tables = if config.service.is_empty() {
-        let candidates: Vec<&&Package> =
-            members.iter().filter(|p| p.name != XTASK_PACKAGE && !p.bins().is_empty()).collect();
+        let candidates: Vec<&&Package> = members
+            .iter()
+            .filter(|p| ![XTASK_PACKAGE, PIPELINE_PACKAGE].contains(&p.name.as_str()) && !p.bins().is_empty())
+            .collect();
         match candidates.as_slice() {
             [only] => vec![ServiceConfig {
                 name: None,
@@ -260,8 +265,10 @@ mod tests {
 
     #[test]
     fn the_one_binary_package_is_the_service() {
+        // The pipeline's own package is a member where it is developed: its binary is `init`.
         let meta = workspace(vec![
             package("xtask", &["xtask"], &[]),
+            package("release-pipeline", &["release-pipeline"], &[]),
             package("brewbot", &["brewbot"], &["common"]),
             package("common", &[], &[]),
         ]);
