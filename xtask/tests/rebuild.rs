@@ -1,6 +1,6 @@
 //! `rebuild` on the real stack: a signed release of both contexts (three platforms) is rebuilt
 //! from its tag in a fresh clone, by a machine set up otherwise (another time zone, umask,
-//! locale and `CARGO_HOME`), and every digest is equal: each package's SHA-256 with the signed
+//! locale and `CARGO_HOME`; then on a second Docker engine), and every digest is equal: each package's SHA-256 with the signed
 //! provenance's, the index and every platform manifest with the registry's. Then the version
 //! tag is replaced with an image built from a one-line change of the service, and
 //! `rebuild --check` fails, naming the platform and the file that differs.
@@ -104,6 +104,22 @@ fn a_release_is_rebuilt_bit_for_bit_and_a_replaced_image_is_caught() {
         assert_eq!(row["published"], row["rebuilt"], "{row}");
     }
     assert_eq!(rows[0]["published"].as_str().unwrap().len(), 64, "a package's SHA-256: {}", rows[0]);
+    // On another Docker engine (its own data root and BuildKit): the same digests.
+    let engine = SecondEngine::start();
+    let mut on_engine = env.cmd(&["rebuild", "3.1.0", "--check"]);
+    on_engine.env("DOCKER_HOST", engine.host()).env("TZ", "America/Los_Angeles").env("CARGO_HOME", cargo_home.path());
+    on_engine.env_remove("COSIGN_PRIVATE_KEY").env_remove("COSIGN_PASSWORD");
+    let out = on_engine.output().unwrap();
+    assert_ok(&out);
+    // The build ran there: that engine's BuildKit holds a cache now.
+    let df = Command::new("docker")
+        .args(["-H", &engine.host(), "system", "df", "--format", "{{.Type}} {{.TotalCount}}"])
+        .output()
+        .unwrap();
+    let cache = stdout(&df).lines().find_map(|l| l.strip_prefix("Build Cache ").map(str::to_owned)).unwrap_or_default();
+    assert!(cache.trim().parse::<u32>().unwrap_or(0) > 0, "no build on the second engine: {}", stdout(&df));
+    drop(engine);
+
     // `verify --rebuild`: the signature and provenance checks, then the same proof.
     let out = env.rebuild(&["verify", &format!("{repo}:3.1.0"), "--rebuild"], cargo_home.path());
     assert_ok(&out);

@@ -817,3 +817,92 @@ impl Keys {
         self.private.lines().nth(3).unwrap()
     }
 }
+
+/// A second `dockerd` beside the first, on the same containerd, as
+/// `../shared/docs/real-docker-stack.md` says (never `--bridge=none`: it would delete the first
+/// engine's `docker0`).
+pub struct SecondEngine {
+    dir: tempfile::TempDir,
+    bridge: String,
+    pub context: String,
+    child: std::process::Child,
+}
+
+impl SecondEngine {
+    pub fn start() -> SecondEngine {
+        require_docker();
+        let dir = tempfile::tempdir().unwrap();
+        let id = std::process::id() % 100_000;
+        let bridge = format!("br-rp{id}");
+        let context = format!("rp-node2-{id}");
+        let ip = |args: &[&str]| {
+            let out = std::process::Command::new("ip").args(args).output().expect("ip (iproute2)");
+            assert_ok(&out);
+        };
+        let _ = std::process::Command::new("ip").args(["link", "del", &bridge]).output();
+        ip(&["link", "add", &bridge, "type", "bridge"]);
+        ip(&["addr", "add", "172.30.250.1/24", "dev", &bridge]);
+        ip(&["link", "set", &bridge, "up"]);
+        let d = dir.path().display();
+        let log = std::fs::File::create(dir.path().join("dockerd.log")).unwrap();
+        let child = std::process::Command::new("dockerd")
+            .args(["--data-root", &format!("{d}/data"), "--exec-root", &format!("{d}/exec")])
+            .args(["--pidfile", &format!("{d}/docker.pid"), "-H", &format!("unix://{d}/docker.sock")])
+            .args(["--bridge", &bridge, "--iptables=false", "--ip6tables=false"])
+            .args(["--containerd", "/run/containerd/containerd.sock"])
+            .args(["--containerd-namespace", &format!("node2-{id}")])
+            .args(["--containerd-plugins-namespace", &format!("node2-{id}-plugins")])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("dockerd");
+        let engine = SecondEngine { dir, bridge, context, child };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !std::process::Command::new("docker")
+            .args(["-H", &engine.host(), "info"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the second engine did not start: {}",
+                std::fs::read_to_string(engine.dir.path().join("dockerd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        let _ = std::process::Command::new("docker").args(["context", "rm", "--force", &engine.context]).output();
+        let out = std::process::Command::new("docker")
+            .args(["context", "create", &engine.context, "--docker", &format!("host={}", engine.host())])
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        engine
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}/docker.sock", self.dir.path().display())
+    }
+
+    /// The engine's own record of the images it built: what proves a part ran there.
+    pub fn images(&self) -> String {
+        let out =
+            std::process::Command::new("docker").args(["-H", &self.host(), "image", "ls", "--all"]).output().unwrap();
+        stdout(&out)
+    }
+}
+
+impl Drop for SecondEngine {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker").args(["context", "rm", "--force", &self.context]).output();
+        let _ = std::process::Command::new("kill").arg(self.child.id().to_string()).output();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while self.child.try_wait().ok().flatten().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::process::Command::new("ip").args(["link", "del", &self.bridge]).output();
+    }
+}
