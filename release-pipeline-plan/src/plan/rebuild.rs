@@ -194,5 +194,10 @@ mod tests {
         let b = serde_json::json!({"config": {"Labels": {"v": "2", "w": "x"}}, "history": [1, 2]});
         assert_eq!(first_json_difference(&a, &a), None);
         assert_eq!(first_json_difference(&a, &b).unwrap(), r#"/config/Labels/v: published "1", rebuilt "2""#);
+        // Arrays of other lengths differ as wholes (a layer more or less), equal prefixes or not.
+        let longer = serde_json::json!({"config": {"Labels": {"v": "1", "w": "x"}}, "history": [1, 2, 3]});
+        assert_eq!(first_json_difference(&a, &longer).unwrap(), "/history: published [1,2], rebuilt [1,2,3]");
+        let other = serde_json::json!({"config": {"Labels": {"v": "1", "w": "x"}}, "history": [1, 3]});
+        assert_eq!(first_json_difference(&a, &other).unwrap(), "/history/1: published 2, rebuilt 3");
     }
 }
