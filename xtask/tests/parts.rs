@@ -99,7 +99,7 @@ fn a_release_in_three_parts_on_two_engines_is_merged_by_digest() {
     let files = parts(&ws, &reg, &node2, "release", &targets);
     // A part writes no tag a user pulls: only staging tags.
     assert!(reg.tags().iter().all(|t| t.starts_with("staging-")), "{:?}", reg.tags());
-    assert!(node2.images().contains("staging-"), "the ARM parts ran on the second engine:\n{}", node2.images());
+    assert!(node2.build_cache_records() > 0, "the ARM parts ran on the second engine");
 
     let mut args = vec!["merge"];
     args.extend(files.iter().map(|f| f.to_str().unwrap()));

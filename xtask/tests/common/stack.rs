@@ -885,11 +885,14 @@ impl SecondEngine {
         format!("unix://{}/docker.sock", self.dir.path().display())
     }
 
-    /// The engine's own record of the images it built: what proves a part ran there.
-    pub fn images(&self) -> String {
-        let out =
-            std::process::Command::new("docker").args(["-H", &self.host(), "image", "ls", "--all"]).output().unwrap();
-        stdout(&out)
+    /// How many build cache records the engine's BuildKit holds: a build ran there (a pushed
+    /// build goes to an OCI archive, so the engine's image store keeps nothing of it).
+    pub fn build_cache_records(&self) -> u32 {
+        let out = std::process::Command::new("docker")
+            .args(["-H", &self.host(), "system", "df", "--format", "{{.Type}} {{.TotalCount}}"])
+            .output()
+            .unwrap();
+        stdout(&out).lines().find_map(|l| l.strip_prefix("Build Cache ")?.trim().parse().ok()).unwrap_or(0)
     }
 }
 
