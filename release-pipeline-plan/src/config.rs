@@ -482,7 +482,7 @@ mod tests {
     /// later issues add; those are the only keys it may have that the code refuses.
     #[test]
     fn the_contract_lists_every_key_with_its_default() {
-        let contract = include_str!("../../docs/config.md");
+        let contract = include_str!("../docs/config.md");
         let block = contract.split("```toml\n").nth(1).and_then(|b| b.split("```").next()).expect("a toml block");
         let mut doc: toml_edit::DocumentMut = block.parse().expect("the contract's TOML parses");
         let table = doc["workspace"]["metadata"]["release-pipeline"].as_table_mut().expect("the table");
