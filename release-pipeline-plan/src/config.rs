@@ -49,6 +49,82 @@ pub struct ServiceConfig {
     pub publish: Option<Vec<String>>,
     #[serde(default)]
     pub dev_release: DevReleasePolicy,
+    /// How `--run` starts and checks its image; default: [`RunConfig::default`].
+    pub run: Option<RunConfig>,
+}
+
+/// `run = { port = 6379, ready = "tcp", args = ["--bind", "0.0.0.0"] }` of a `[[service]]`: what
+/// `--run` needs to start a service's image and know it is up.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// The port the service listens on in the container (`--port` picks the host's side).
+    pub port: u16,
+    pub ready: Readiness,
+    /// The service's own arguments, after the image reference in `docker run` (so never one of
+    /// docker's options: the one place a value may start with `-`).
+    pub args: Vec<String>,
+}
+
+impl Default for RunConfig {
+    /// The pipeline's HTTP service: port 8080, ready when `GET /health` answers.
+    fn default() -> RunConfig {
+        RunConfig { port: 8080, ready: Readiness::default(), args: Vec::new() }
+    }
+}
+
+/// When a started service is up: `"http:/PATH"` (a GET answers 2xx), `"tcp"` (its port takes a
+/// connection and keeps it open) or `"up:SECONDS"` (it is still running after that long).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Readiness {
+    Http { path: String },
+    Tcp,
+    Up { seconds: u32 },
+}
+
+impl Default for Readiness {
+    fn default() -> Readiness {
+        Readiness::Http { path: "/health".to_owned() }
+    }
+}
+
+/// The longest `up:SECONDS` wait.
+pub const MAX_UP_SECONDS: u32 = 600;
+
+impl TryFrom<String> for Readiness {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Readiness, String> {
+        let path_ok = |p: &str| p.starts_with('/') && p.chars().all(|c| c.is_ascii_graphic());
+        match text.split_once(':') {
+            None if text == "tcp" => Ok(Readiness::Tcp),
+            Some(("http", path)) if path_ok(path) => Ok(Readiness::Http { path: path.to_owned() }),
+            Some(("up", seconds)) => match seconds.parse::<u32>() {
+                Ok(seconds) if (1..=MAX_UP_SECONDS).contains(&seconds) => Ok(Readiness::Up { seconds }),
+                _ => Err(format!("`service.run.ready`: `{text}`: the seconds must be 1 to {MAX_UP_SECONDS}")),
+            },
+            _ => Err(format!(
+                "`service.run.ready`: `{text}` is no readiness check: \"http:/PATH\", \"tcp\" or \"up:SECONDS\""
+            )),
+        }
+    }
+}
+
+impl From<Readiness> for String {
+    fn from(ready: Readiness) -> String {
+        ready.to_string()
+    }
+}
+
+impl std::fmt::Display for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Readiness::Http { path } => write!(f, "http:{path}"),
+            Readiness::Tcp => f.write_str("tcp"),
+            Readiness::Up { seconds } => write!(f, "up:{seconds}"),
+        }
+    }
 }
 
 impl ServiceConfig {
@@ -139,7 +215,9 @@ const KEYS: &[&str] = &[
 ];
 const TARGET_KEYS: &[&str] = &["target", "platform"];
 const CONTEXT_KEYS: &[&str] = &["dir", "platforms", "image-tag-prefix", "service"];
-const SERVICE_KEYS: &[&str] = &["name", "package", "bin", "version-tag-prefix", "image", "publish", "dev-release"];
+const SERVICE_KEYS: &[&str] =
+    &["name", "package", "bin", "version-tag-prefix", "image", "publish", "dev-release", "run"];
+const RUN_KEYS: &[&str] = &["port", "ready", "args"];
 const SIGNING_KEYS: &[&str] = &["sign", "key-env", "password-env", "public-key"];
 pub const TABLE: &str = "workspace.metadata.release-pipeline";
 
@@ -196,7 +274,11 @@ impl Config {
             match table.get(key) {
                 Some(toml_edit::Item::ArrayOfTables(tables)) => {
                     for t in tables {
-                        check_table_keys(t.iter().map(|(k, _)| k), inner_keys, key)?
+                        check_table_keys(t.iter().map(|(k, _)| k), inner_keys, key)?;
+                        if let Some(run) = t.get("run").filter(|_| key == "service") {
+                            let run = run.as_table_like().context("`service.run` must be a table")?;
+                            check_table_keys(run.iter().map(|(k, _)| k), RUN_KEYS, "service.run")?;
+                        }
                     }
                 }
                 Some(toml_edit::Item::Value(toml_edit::Value::Array(values))) => {
@@ -321,9 +403,12 @@ impl Config {
                     "a value starting with `-` would be read as an option by the tool it is handed to (git, docker, skopeo, cosign, cargo)",
                 )),
                 serde_json::Value::Array(items) => items.iter().try_for_each(|item| walk(key, item)),
-                serde_json::Value::Object(fields) => fields.iter().try_for_each(|(k, v)| {
-                    walk(&if key.is_empty() { k.clone() } else { format!("{key}.{k}") }, v)
-                }),
+                // The service's own arguments follow the image reference in `docker run`.
+                serde_json::Value::Object(fields) => {
+                    fields.iter().filter(|(k, _)| !(key == "service.run" && k.as_str() == "args")).try_for_each(
+                        |(k, v)| walk(&if key.is_empty() { k.clone() } else { format!("{key}.{k}") }, v),
+                    )
+                }
                 _ => Ok(()),
             }
         }
@@ -341,6 +426,9 @@ impl Config {
             }
             if s.package.is_empty() {
                 bail!("`service.package` of service `{name}` is empty");
+            }
+            if s.run.as_ref().is_some_and(|run| run.port == 0) {
+                bail!("`service.run.port` of service `{name}` is 0: the port the service listens on in its container");
             }
             if names[..i].contains(&name) {
                 bail!("`service.name`: two services are named `{name}`; give one of them another `name`");
@@ -512,6 +600,37 @@ mod tests {
         assert_eq!(documented, Config::default(), "docs/config.md's defaults are the code's");
     }
 
+    /// `service.run`: typed, each bad value an error naming its key.
+    #[test]
+    fn run_settings_are_typed_and_checked() {
+        let service = |run: &str| {
+            Config::parse(&format!("[[workspace.metadata.release-pipeline.service]]\npackage = \"kv\"\nrun = {run}\n"))
+        };
+        let config = service("{ port = 6379, ready = \"tcp\", args = [\"--bind\", \"0.0.0.0\"] }").unwrap();
+        let run = config.service[0].run.clone().unwrap();
+        assert_eq!(run, RunConfig { port: 6379, ready: Readiness::Tcp, args: vec!["--bind".into(), "0.0.0.0".into()] });
+        let run = service("{ ready = \"up:5\" }").unwrap().service[0].run.clone().unwrap();
+        assert_eq!(run, RunConfig { ready: Readiness::Up { seconds: 5 }, ..RunConfig::default() });
+        let run = service("{ ready = \"http:/ping?x=1\" }").unwrap().service[0].run.clone().unwrap();
+        assert_eq!(run.ready, Readiness::Http { path: "/ping?x=1".into() });
+        assert_eq!(run.ready.to_string(), "http:/ping?x=1");
+        assert_eq!(RunConfig::default().ready.to_string(), "http:/health");
+        for (run, error) in [
+            ("{ ready = \"http:health\" }", "`service.run.ready`: `http:health` is no readiness check"),
+            ("{ ready = \"http:/a b\" }", "`service.run.ready`: `http:/a b` is no readiness check"),
+            ("{ ready = \"udp\" }", "`service.run.ready`: `udp` is no readiness check"),
+            ("{ ready = \"up:0\" }", "`service.run.ready`: `up:0`: the seconds must be 1 to 600"),
+            ("{ ready = \"up:forever\" }", "the seconds must be 1 to 600"),
+            ("{ port = 0 }", "`service.run.port` of service `kv` is 0"),
+            ("{ port = 70000 }", "70000"),
+            ("{ prot = 1 }", "unknown key `prot` in `service.run`"),
+            ("\"tcp\"", "`service.run` must be a table"),
+        ] {
+            let err = format!("{:#}", service(run).unwrap_err());
+            assert!(err.contains(error), "{run}: {err}");
+        }
+    }
+
     #[test]
     fn no_table_gives_defaults() {
         assert_eq!(Config::parse("[package]\nname = 'x'\n").unwrap(), Config::default());
@@ -596,6 +715,7 @@ version-tag-prefix = "service-"
 image = "registry.example/acme/other"
 publish = ["service"]
 dev-release = "changed"
+run = { port = 6379, ready = "tcp", args = ["--bind", "0.0.0.0"] }
 [workspace.metadata.release-pipeline.signing]
 sign = "releases"
 key-env = "KEY"
@@ -633,7 +753,8 @@ public-key = "cosign.pub"
         let mut found = Vec::new();
         strings(&value, "", "", &mut found);
         // Values of a type that holds no `-…` (an enum, a platform) are refused by their type.
-        let typed = ["targets.platform", "context.platforms", "service.dev-release", "signing.sign"];
+        let typed =
+            ["targets.platform", "context.platforms", "service.dev-release", "service.run.ready", "signing.sign"];
         let mut checked = Vec::new();
         for (pointer, key) in &found {
             let mut bad = value.clone();
@@ -641,6 +762,11 @@ public-key = "cosign.pub"
             let parsed: Result<Config, _> = serde_json::from_value(bad);
             if typed.contains(&key.as_str()) {
                 assert!(parsed.is_err(), "`{key}` holds `--upload-pack=touch x`");
+                continue;
+            }
+            if key == "service.run.args" {
+                // The service's own arguments, after the image reference: `-` is theirs.
+                parsed.unwrap().validate().unwrap();
                 continue;
             }
             let err = parsed.unwrap().validate().expect_err(key);
@@ -958,6 +1084,7 @@ public-key = "cosign.pub"
                 image: None,
                 publish: None,
                 dev_release: DevReleasePolicy::Always,
+                run: None,
             };
             let config = Config { service: services.iter().map(service).collect(), ..Config::default() };
             let context = ContextConfig { service: named.map(str::to_owned), ..config.context[0].clone() };

@@ -45,6 +45,7 @@ impl Service {
                 image: None,
                 publish: None,
                 dev_release: DevReleasePolicy::Always,
+                run: None,
             },
         }
     }

@@ -114,6 +114,7 @@ pub(crate) fn resolve(root: &Utf8Path, config: &Config, metadata: &Metadata) -> 
                 image: None,
                 publish: None,
                 dev_release: DevReleasePolicy::Always,
+                run: None,
             }],
             [] => bail!(
                 "the workspace has no binary package besides {XTASK_PACKAGE} to release (its packages are {}): add a [[{TABLE}.service]] table",

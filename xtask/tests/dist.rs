@@ -100,6 +100,10 @@ fn dist_refuses_an_unknown_target_or_format() {
 #[test]
 fn dist_warns_when_a_binary_lacks_its_version() {
     let ws = minimal_workspace();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    assert_ok(&Command::new(cargo).args(["generate-lockfile", "--offline"]).current_dir(ws.path()).output().unwrap());
+    ws.git(&["add", "Cargo.lock"]);
+    ws.git(&["commit", "-q", "-m", "lock"]);
     ws.tag("0.4.1");
     ws.commit("past the tag");
     let target = shared_target_dir().join("version-warning");

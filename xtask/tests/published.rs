@@ -36,15 +36,40 @@ fn the_published_crates_are_adopted_by_version() {
         }
     };
 
-    // Both crates, as `cargo publish` packages them (the plan crate first: the library needs it).
-    let mut publish = Command::new(&cargo);
-    publish
-        .args(["publish", "--registry", "local", "--no-verify", "--allow-dirty", "--quiet"])
+    // Both crates as `cargo package` makes them, published in order (the plan crate first: the
+    // library needs it). The one edit: the library's dependency on the plan crate names the test
+    // registry, as a dependency between two crates of one alternative registry must (on
+    // crates.io, where both go, the packaged manifest is right as it is).
+    let packaged = shared_target_dir().join("published-crates");
+    let out = Command::new(&cargo)
+        .args(["package", "--no-verify", "--allow-dirty", "--quiet"])
         .args(["-p", "release-pipeline-plan", "-p", "release-pipeline"])
         .current_dir(workspace_root())
-        .env("CARGO_TARGET_DIR", shared_target_dir().join("published-crates"));
-    with_registry(&mut publish);
-    assert_ok(&publish.output().unwrap());
+        .env("CARGO_TARGET_DIR", &packaged)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let unpacked = tempfile::tempdir().unwrap();
+    for krate in ["release-pipeline-plan", "release-pipeline"] {
+        let file = packaged.join(format!("package/{krate}-0.1.0.crate"));
+        assert_ok(&Command::new("tar").arg("xzf").arg(&file).arg("-C").arg(unpacked.path()).output().unwrap());
+        let dir = unpacked.path().join(format!("{krate}-0.1.0"));
+        for made_by_cargo in ["Cargo.toml.orig", ".cargo_vcs_info.json"] {
+            std::fs::remove_file(dir.join(made_by_cargo)).unwrap();
+        }
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        let dependency = "[dependencies.release-pipeline-plan]\nversion = \"0.1.0\"\n";
+        assert_eq!(manifest.contains(dependency), krate == "release-pipeline", "{manifest}");
+        let manifest = manifest.replace(dependency, &format!("{dependency}registry = \"local\"\n"));
+        std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+        let mut publish = Command::new(&cargo);
+        publish
+            .args(["publish", "--registry", "local", "--no-verify", "--allow-dirty", "--quiet"])
+            .current_dir(&dir)
+            .env("CARGO_TARGET_DIR", &packaged);
+        with_registry(&mut publish);
+        assert_ok(&publish.output().unwrap());
+    }
     assert_eq!(crates.versions("release-pipeline"), ["0.1.0"]);
     let files = crates.crate_files("release-pipeline", "0.1.0");
     for file in ["LICENSE", "README.md", "docs/schemas/examples/manifest.json"] {
@@ -83,6 +108,14 @@ fn the_published_crates_are_adopted_by_version() {
     );
     ws.write("LICENSE-MIT", "MIT terms");
     ws.write("LICENSE-APACHE", "Apache terms");
+    // Its lockfile, resolved once and committed (`dist` builds `--locked`).
+    let mut lock = Command::new(&cargo);
+    lock.arg("generate-lockfile").current_dir(ws.path());
+    with_registry(&mut lock);
+    assert_ok(&lock.output().unwrap());
+    let locked = std::fs::read_to_string(ws.path().join("Cargo.lock")).unwrap();
+    let entry = locked.split("[[package]]").find(|p| p.contains("name = \"release-pipeline\"")).unwrap();
+    assert!(entry.contains("version = \"0.1.0\"") && entry.contains("source = \"registry+"), "not by version:{entry}");
     ws.git(&["add", "-A"]);
     ws.git(&["commit", "-q", "-m", "adopt the release pipeline"]);
     ws.tag("v0.7.0");
@@ -98,9 +131,6 @@ fn the_published_crates_are_adopted_by_version() {
     let version = cargo_xtask(&["version"]);
     assert_ok(&version);
     assert_eq!(stdout(&version).trim(), "0.7.1-dev.1");
-    let lock = std::fs::read_to_string(ws.path().join("Cargo.lock")).unwrap();
-    let entry = lock.split("[[package]]").find(|p| p.contains("name = \"release-pipeline\"")).unwrap();
-    assert!(entry.contains("version = \"0.1.0\"") && entry.contains("source = \"registry+"), "not by version:{entry}");
 
     let dist = cargo_xtask(&["dist"]);
     assert_ok(&dist);
@@ -121,5 +151,6 @@ fn the_published_crates_are_adopted_by_version() {
     let _ = Command::new("docker").args(["image", "rm", &image]).output();
     assert_ok(&run);
     assert_eq!(stdout(&run).trim(), format!("0.7.1-dev.1 ({})", ws.head()));
-    assert!(ws.git(&["status", "--porcelain"]).is_empty(), "the run left the checkout clean");
+    let status = ws.git(&["status", "--porcelain"]);
+    assert!(status.is_empty(), "the commands changed the checkout:\n{status}");
 }
