@@ -63,9 +63,10 @@ xflags::xflags! {
             optional --local
             /// The buildx builder to use (default: the current one).
             optional --builder builder: String
-            /// After a local build, run the host-platform image and show its /version.
+            /// After a local build, run the host-platform image until it is up (the service's `run`
+            /// settings; default: GET /health) and show its /version.
             optional --run
-            /// Port for --run (default 8080, on 127.0.0.1).
+            /// The host's port for --run (default 8080, on 127.0.0.1).
             optional --port port: u16
             /// One target's share only, for a release spread over machines: package it, build each
             /// context's image for its platform, push it under a staging tag, write
@@ -90,9 +91,10 @@ xflags::xflags! {
             optional --local
             /// The buildx builder to use (default: the current one).
             optional --builder builder: String
-            /// After a local build, run the host-platform image and show its /version.
+            /// After a local build, run the host-platform image until it is up (the service's `run`
+            /// settings; default: GET /health) and show its /version.
             optional --run
-            /// Port for --run (default 8080, on 127.0.0.1).
+            /// The host's port for --run (default 8080, on 127.0.0.1).
             optional --port port: u16
             /// One target's share only, for a release spread over machines: package it, build each
             /// context's image for its platform, push it under a staging tag, write
