@@ -164,9 +164,14 @@ pub(crate) fn links_for(target: &str, machine: &str) -> bool {
     !machine.trim().is_empty() && arch(target) == arch(machine)
 }
 
-/// The Debian cross compiler for `target` (package, command), for a fix.
+/// The Debian compiler that links for `target` (package, command), for a fix: the host's `cc`
+/// for the host's architecture, else a cross gcc.
 fn cross_gcc(target: &str) -> (String, String) {
-    let gnu = match arch_family(target.split('-').next().unwrap_or("")) {
+    let arch = arch_family(target.split('-').next().unwrap_or(""));
+    if arch == arch_family(std::env::consts::ARCH) {
+        return ("gcc".to_owned(), "cc".to_owned());
+    }
+    let gnu = match arch {
         "aarch64" => "aarch64-linux-gnu",
         "arm" => "arm-linux-gnueabihf",
         "x86" => "i686-linux-gnu",
@@ -253,12 +258,16 @@ mod tests {
         let target = "aarch64-unknown-linux-gnu";
         let problem = linker(target, "cc", Some(&ok("x86_64-linux-gnu\n"))).unwrap_err();
         assert_eq!(problem.detail, "cc links for x86_64-linux-gnu, not for aarch64-unknown-linux-gnu");
-        assert!(problem.fix.contains("gcc-aarch64-linux-gnu") && problem.fix.contains("aarch64-linux-gnu-gcc"));
+        if cfg!(target_arch = "x86_64") {
+            // The fixes name the host's own compiler or a cross one, so they depend on the host.
+            assert!(problem.fix.contains("gcc-aarch64-linux-gnu") && problem.fix.contains("aarch64-linux-gnu-gcc"));
+            let arm = cross_gcc("armv7-unknown-linux-gnueabihf");
+            assert_eq!(arm, ("gcc-arm-linux-gnueabihf".to_owned(), "arm-linux-gnueabihf-gcc".to_owned()));
+            assert_eq!(cross_gcc("x86_64-unknown-linux-musl"), ("gcc".to_owned(), "cc".to_owned()));
+        }
         assert!(linker(target, "gone-gcc", None).unwrap_err().detail.contains("is not on PATH"));
         let cross = linker(target, "aarch64-linux-gnu-gcc", Some(&ok("aarch64-linux-gnu\n")));
         assert_eq!(cross.unwrap(), "aarch64-linux-gnu-gcc links for aarch64-linux-gnu");
-        let arm = cross_gcc("armv7-unknown-linux-gnueabihf");
-        assert_eq!(arm, ("gcc-arm-linux-gnueabihf".to_owned(), "arm-linux-gnueabihf-gcc".to_owned()));
     }
 
     #[test]
