@@ -71,6 +71,18 @@ fn the_published_crates_are_adopted_by_version() {
         assert_ok(&publish.output().unwrap());
     }
     assert_eq!(crates.versions("release-pipeline"), ["0.1.0"]);
+    // Each crate's own unit tests, from the `.crate` alone (the library's plan crate from the
+    // registry): nothing they read lies outside the package.
+    for krate in ["release-pipeline-plan", "release-pipeline"] {
+        let mut test = Command::new(&cargo);
+        test.args(["test", "--lib", "--quiet"])
+            .current_dir(unpacked.path().join(format!("{krate}-0.1.0")))
+            .env("CARGO_TARGET_DIR", packaged.join("crate-tests"));
+        with_registry(&mut test);
+        let out = test.output().unwrap();
+        assert_ok(&out);
+        assert!(stdout(&out).contains("test result: ok."), "{krate}: {}", stdout(&out));
+    }
     let files = crates.crate_files("release-pipeline", "0.1.0");
     for file in ["LICENSE", "README.md", "docs/schemas/examples/manifest.json"] {
         assert!(files.contains(&format!("release-pipeline-0.1.0/{file}")), "{file} is not in the crate: {files:?}");
