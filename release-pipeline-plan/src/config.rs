@@ -21,6 +21,8 @@ pub struct Config {
     pub release_repository: String,
     pub registry_user_env: String,
     pub registry_password_env: String,
+    /// More registries that get every pushed image at the same digests, each with its own login.
+    pub mirrors: Vec<MirrorConfig>,
     pub qemu_image: String,
     pub publish: Vec<String>,
     pub cargo_registry: String,
@@ -47,6 +49,8 @@ pub struct ServiceConfig {
     pub image: Option<String>,
     /// Default: the top-level `publish`.
     pub publish: Option<Vec<String>>,
+    /// Default: the top-level `mirrors`.
+    pub mirrors: Option<Vec<MirrorConfig>>,
     #[serde(default)]
     pub dev_release: DevReleasePolicy,
     /// How `--run` starts and checks its image; default: [`RunConfig::default`].
@@ -127,6 +131,16 @@ impl std::fmt::Display for Readiness {
     }
 }
 
+/// One `mirrors` entry: a registry repository that gets every pushed image at the same digest,
+/// with the same tags, logged into with its own credentials (the variables' names).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct MirrorConfig {
+    pub image: String,
+    pub user_env: String,
+    pub password_env: String,
+}
+
 impl ServiceConfig {
     pub fn name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.package)
@@ -205,6 +219,7 @@ const KEYS: &[&str] = &[
     "release-repository",
     "registry-user-env",
     "registry-password-env",
+    "mirrors",
     "qemu-image",
     "publish",
     "cargo-registry",
@@ -216,8 +231,9 @@ const KEYS: &[&str] = &[
 const TARGET_KEYS: &[&str] = &["target", "platform"];
 const CONTEXT_KEYS: &[&str] = &["dir", "platforms", "image-tag-prefix", "service"];
 const SERVICE_KEYS: &[&str] =
-    &["name", "package", "bin", "version-tag-prefix", "image", "publish", "dev-release", "run"];
+    &["name", "package", "bin", "version-tag-prefix", "image", "publish", "mirrors", "dev-release", "run"];
 const RUN_KEYS: &[&str] = &["port", "ready", "args"];
+const MIRROR_KEYS: &[&str] = &["image", "user-env", "password-env"];
 const SIGNING_KEYS: &[&str] = &["sign", "key-env", "password-env", "public-key"];
 pub const TABLE: &str = "workspace.metadata.release-pipeline";
 
@@ -237,6 +253,7 @@ impl Default for Config {
             release_repository: String::new(),
             registry_user_env: "REGISTRY_USER".to_owned(),
             registry_password_env: "REGISTRY_PASSWORD".to_owned(),
+            mirrors: Vec::new(),
             qemu_image: "tonistiigi/binfmt".to_owned(),
             publish: Vec::new(),
             cargo_registry: String::new(),
@@ -270,7 +287,9 @@ impl Config {
             return Ok(Config::default());
         };
         check_keys(table, KEYS, "")?;
-        for (key, inner_keys) in [("targets", TARGET_KEYS), ("context", CONTEXT_KEYS), ("service", SERVICE_KEYS)] {
+        for (key, inner_keys) in
+            [("targets", TARGET_KEYS), ("context", CONTEXT_KEYS), ("service", SERVICE_KEYS), ("mirrors", MIRROR_KEYS)]
+        {
             match table.get(key) {
                 Some(toml_edit::Item::ArrayOfTables(tables)) => {
                     for t in tables {
@@ -375,6 +394,7 @@ impl Config {
                 bail!("`{key}`: `{var}` is not an environment variable name");
             }
         }
+        self.validate_mirrors()?;
         if !self.publish.is_empty() && self.cargo_registry.is_empty() {
             bail!(
                 "`publish` lists {} but `cargo-registry` is empty: name the registry as cargo's [registries] does",
@@ -413,6 +433,49 @@ impl Config {
             }
         }
         walk("", &serde_json::to_value(self).context("reading the configuration's values")?)
+    }
+
+    /// Every `mirrors` list (the top level's, each service's): a repository each, an
+    /// environment variable name for each credential, no mirror twice nor the image itself, and
+    /// one login per registry host (a docker login is kept per host, so two repositories on one
+    /// host cannot hold two credentials).
+    fn validate_mirrors(&self) -> Result<()> {
+        let lists =
+            std::iter::once(("mirrors", &self.image, &self.mirrors)).chain(self.service.iter().filter_map(|s| {
+                s.mirrors.as_ref().map(|mirrors| ("service.mirrors", s.image.as_ref().unwrap_or(&self.image), mirrors))
+            }));
+        for (key, image, mirrors) in lists {
+            let mut logins = std::collections::HashMap::new();
+            if !image.is_empty() {
+                logins.insert(
+                    crate::reference::registry_host(image),
+                    (self.registry_user_env.as_str(), self.registry_password_env.as_str()),
+                );
+            }
+            for (i, mirror) in mirrors.iter().enumerate() {
+                crate::reference::ImageRepository::parse(&mirror.image)
+                    .map_err(|e| anyhow::anyhow!("`{key}`: `{}` is no image repository: {e}", mirror.image))?;
+                for var in [&mirror.user_env, &mirror.password_env] {
+                    if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                        bail!("`{key}` ({}): `{var}` is not an environment variable name", mirror.image);
+                    }
+                }
+                if &mirror.image == image || mirrors[..i].iter().any(|m| m.image == mirror.image) {
+                    bail!("`{key}`: `{}` is listed twice (or is the image itself)", mirror.image);
+                }
+                let host = crate::reference::registry_host(&mirror.image);
+                let login = (mirror.user_env.as_str(), mirror.password_env.as_str());
+                if let Some(other) = logins.insert(host, login).filter(|other| *other != login) {
+                    bail!(
+                        "`{key}`: `{}` is on {host}, which is logged into with {} / {} already: one registry host has one login; use the same variables",
+                        mirror.image,
+                        other.0,
+                        other.1
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The `[[service]]` tables and the contexts' `service` keys, checked without reading the
@@ -513,6 +576,9 @@ impl Config {
         if let Some(publish) = &service.publish {
             view.publish = publish.clone();
         }
+        if let Some(mirrors) = &service.mirrors {
+            view.mirrors = mirrors.clone();
+        }
         view.context.retain(|c| c.service.as_deref().map_or(only_one, |s| s == service.name()));
         view.service = vec![service.clone()];
         view
@@ -528,10 +594,16 @@ impl Config {
             self.signing.password_env.as_str(),
             "COSIGN_PASSWORD",
         ];
+        let mirrors = self.mirrors.iter().chain(self.service.iter().flat_map(|s| s.mirrors.iter().flatten()));
+        let mirror_passwords: Vec<&str> = mirrors.map(|m| m.password_env.as_str()).collect();
         names
             .iter()
             .map(String::as_str)
-            .filter(|n| named.contains(n) || (n.starts_with("CARGO_REGISTRIES_") && n.ends_with("_TOKEN")))
+            .filter(|n| {
+                named.contains(n)
+                    || mirror_passwords.contains(n)
+                    || (n.starts_with("CARGO_REGISTRIES_") && n.ends_with("_TOKEN"))
+            })
             .collect()
     }
 
@@ -688,6 +760,39 @@ platforms = ["linux/amd64"]
         assert_eq!(config.platform_of("riscv64gc-unknown-linux-gnu"), None);
     }
 
+    /// `mirrors`: a repository each, variable names, no mirror twice nor the image itself, one
+    /// login per registry host; a service's own list replaces the top level's.
+    #[test]
+    fn mirrors_are_checked() {
+        let mirror =
+            |image: &str, user: &str| format!("{{ image = '{image}', user-env = '{user}', password-env = 'P' }}");
+        let with = |mirrors: &[String]| format!("image = 'reg.example/acme/s'\nmirrors = [{}]", mirrors.join(", "));
+        check_err(&with(&[mirror("not a repository", "U")]), "`mirrors`: `not a repository` is no image repository");
+        check_err(&with(&[mirror("m.example/a/s", "U S")]), "`U S` is not an environment variable name");
+        check_err(&with(&[mirror("m.example/a/s", "U"), mirror("m.example/a/s", "U")]), "is listed twice");
+        check_err(&with(&[mirror("reg.example/acme/s", "REGISTRY_USER")]), "is listed twice (or is the image itself)");
+        check_err(&with(&[mirror("reg.example/public/s", "U")]), "one registry host has one login");
+        check_err(
+            &with(&[mirror("m.example/a/s", "U"), mirror("m.example/b/s", "V")]),
+            "one registry host has one login",
+        );
+        check_err("mirrors = [{ image = 'm.example/a/s', user = 'U', password-env = 'P' }]", "unknown key `user`");
+        let ok = format!(
+            "[workspace.metadata.release-pipeline]\n{}\n[[workspace.metadata.release-pipeline.service]]\npackage = 'b'\nmirrors = []",
+            with(&[mirror("m.example/a/s", "U"), mirror("m.example/b/s", "U")])
+        );
+        let config = Config::parse(&ok).unwrap();
+        assert_eq!(config.mirrors.len(), 2);
+        let service = config.service[0].clone();
+        assert!(config.for_service(&service, true).mirrors.is_empty(), "a service's own list replaces the top level's");
+        assert!(config.secret_vars(&["P".to_owned(), "U".to_owned()]) == ["P"], "a mirror's password is a secret");
+        assert_eq!(crate::credentials::login_vars_for(&config, "m.example/b/s"), ("U", "P"));
+        assert_eq!(
+            crate::credentials::login_vars_for(&config, "reg.example/acme/s"),
+            ("REGISTRY_USER", "REGISTRY_PASSWORD")
+        );
+    }
+
     /// Every key set, optional ones included: what `no_value_can_be_an_option` walks.
     const EVERY_KEY: &str = r#"
 [workspace.metadata.release-pipeline]
@@ -698,6 +803,7 @@ no-release-branches = ["main"]
 release-repository = "acme/service"
 registry-user-env = "USER_VAR"
 registry-password-env = "PASSWORD_VAR"
+mirrors = [{ image = "mirror.example/acme/service", user-env = "M_USER", password-env = "M_PASSWORD" }]
 qemu-image = "tonistiigi/binfmt"
 publish = ["service"]
 cargo-registry = "local"
@@ -714,6 +820,7 @@ bin = "service"
 version-tag-prefix = "service-"
 image = "registry.example/acme/other"
 publish = ["service"]
+mirrors = [{ image = "mirror.example/acme/other", user-env = "M_USER", password-env = "M_PASSWORD" }]
 dev-release = "changed"
 run = { port = 6379, ready = "tcp", args = ["--bind", "0.0.0.0"] }
 [workspace.metadata.release-pipeline.signing]
@@ -785,6 +892,9 @@ public-key = "cosign.pub"
                 "context.service",
                 "git-remote",
                 "image",
+                "mirrors.image",
+                "mirrors.password-env",
+                "mirrors.user-env",
                 "no-release-branches",
                 "publish",
                 "qemu-image",
@@ -793,6 +903,9 @@ public-key = "cosign.pub"
                 "release-repository",
                 "service.bin",
                 "service.image",
+                "service.mirrors.image",
+                "service.mirrors.password-env",
+                "service.mirrors.user-env",
                 "service.name",
                 "service.package",
                 "service.publish",
@@ -1083,6 +1196,7 @@ public-key = "cosign.pub"
                 version_tag_prefix: None,
                 image: None,
                 publish: None,
+                mirrors: None,
                 dev_release: DevReleasePolicy::Always,
                 run: None,
             };

@@ -44,6 +44,7 @@ impl Service {
                 version_tag_prefix: None,
                 image: None,
                 publish: None,
+                mirrors: None,
                 dev_release: DevReleasePolicy::Always,
                 run: None,
             },

@@ -429,6 +429,7 @@ impl Inspected {
             entries: manifest.manifests.as_ref().map_or(0, Vec::len),
             branch: label(BRANCH_LABEL),
             created: label("org.opencontainers.image.created"),
+            source: label("org.opencontainers.image.source"),
         })
     }
 }
@@ -583,6 +584,7 @@ mod tests {
                 version: None,
                 branch: None,
                 created: None,
+                source: None,
                 context: None,
                 entries: 0,
             }

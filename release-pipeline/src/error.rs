@@ -46,6 +46,7 @@ pub(crate) const COMMANDS: &[&str] = &[
     "qemu",
     "doctor",
     "publish",
+    "rebuild",
     "reconcile",
     "prune",
     "retract",

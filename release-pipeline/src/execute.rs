@@ -169,6 +169,9 @@ impl Effects for Real<'_> {
                 check_pkg(ws, context, platforms, bin, &version.to_string()).map(|()| Outcome::Done)
             }
             Step::Build { image, .. } => build(docker, &plan.images[*image], step),
+            Step::Push { image, archive, reference, argv, .. } => {
+                push_archive(docker, &plan.images[*image], archive, reference, argv).map(|()| Outcome::Done)
+            }
             Step::Assemble { image: i, reference, sources, argv } => {
                 // A staging tag no user pulls, read back at once: its digest, checked, is what is
                 // signed and tagged after it (by digest: a later write to the staging tag counts
@@ -193,27 +196,21 @@ impl Effects for Real<'_> {
                 Ok(Outcome::Done)
             }
             Step::PointTag { .. } => run_command_step(ws, step).map(|()| Outcome::Done),
-            Step::MoveTags { image: i, .. } => {
-                let image = &plan.images[*i];
-                let progress = ui::step(format!("move tags of {}: {}", image.repository, image.moving_tags.join(", ")));
-                // Every context pushing to this repository: a release counts once all are in.
-                let contexts: Vec<releases::Context> = plan
-                    .images
-                    .iter()
-                    .filter(|i| i.repository == image.repository)
-                    .map(|i| releases::Context {
-                        prefix: i.tag_prefix.clone(),
-                        dir: i.context.clone(),
-                        platforms: i.platforms.clone(),
-                    })
-                    .collect();
-                let prefixes: Vec<&str> = contexts.iter().map(|c| c.prefix.as_str()).collect();
-                // Read again now: a retraction made while this run built counts.
-                let retracted = crate::gather::retracted_here_and_remote(ws)?;
-                let mut qualifier = Qualifier::new(ws, docker, &image.repository, contexts.clone(), retracted)?;
-                let moved = move_tags(docker, &plan.version.semver, image, &prefixes, &mut qualifier)?;
+            Step::MoveTags { image: i, repository, .. } => {
+                move_tags_in(ws, docker, plan, &ImagePlan { repository: repository.clone(), ..plan.images[*i].clone() })
+            }
+            Step::MirrorSignatures { image: i, repository, argv, .. } => {
+                let argv = record.argv(argv)?;
+                let what = format!("copying the signatures of {} to {repository}", argv[argv.len() - 2]);
+                let progress = ui::step(&what);
+                let mirror = ImagePlan { repository: repository.clone(), ..plan.images[*i].clone() };
+                registry_write(docker, &mirror, &what, &argv)?;
                 progress.done();
-                Ok(Outcome::Moved(moved))
+                Ok(Outcome::Done)
+            }
+            Step::Mirror { image: i, repository, reference, digest, argv, .. } => {
+                let mirror = ImagePlan { repository: repository.clone(), ..plan.images[*i].clone() };
+                mirror_image(ws, docker, plan, &mirror, reference, record.digest(digest)?, &record.argv(argv)?)
             }
             Step::Verify { reference, digest, platforms, .. } => {
                 verify(docker, reference, &record.digest(digest)?, platforms).map(|()| Outcome::Done)
@@ -279,6 +276,72 @@ fn promote(docker: &Docker, image: &ImagePlan, reference: &str, digest: Digest, 
     let written = docker.inspect(reference)?.map(|r| r.digest);
     if written.as_ref() != Some(&digest) {
         bail!("{reference} is {written:?} after tagging it, not {digest}");
+    }
+    progress.done();
+    Ok(Outcome::image(digest))
+}
+
+/// Moves `image`'s moving tags in its repository (the image's own or a mirror's).
+fn move_tags_in(ws: &Workspace, docker: &Docker, plan: &ReleasePlan, image: &ImagePlan) -> Result<Outcome> {
+    let progress = ui::step(format!("move tags of {}: {}", image.repository, image.moving_tags.join(", ")));
+    // Every context of the plan (they share one repository, and each mirror holds them all): a
+    // release counts once all are in.
+    let contexts: Vec<releases::Context> = plan
+        .images
+        .iter()
+        .map(|i| releases::Context {
+            prefix: i.tag_prefix.clone(),
+            dir: i.context.clone(),
+            platforms: i.platforms.clone(),
+        })
+        .collect();
+    let prefixes: Vec<&str> = contexts.iter().map(|c| c.prefix.as_str()).collect();
+    // Read again now: a retraction made while this run built counts.
+    let retracted = crate::gather::retracted_here_and_remote(ws)?;
+    let mut qualifier = Qualifier::new(ws, docker, &image.repository, contexts.clone(), retracted)?;
+    let moved = move_tags(docker, &plan.version.semver, image, &prefixes, &mut qualifier)?;
+    progress.done();
+    Ok(Outcome::Moved(moved))
+}
+
+/// Writes a mirror's tag (`reference`) with the image's `digest` (`argv`, a copy that keeps the
+/// digest) after a fresh read of it: written only where the image's own tag could be (absent, or
+/// an older build of this branch); exactly this digest there already is a rerun's (`Found`); a
+/// newer build of the branch is left alone; anything else stops the run. Read back after.
+fn mirror_image(
+    ws: &Workspace,
+    docker: &Docker,
+    plan: &ReleasePlan,
+    mirror: &ImagePlan,
+    reference: &str,
+    digest: Digest,
+    argv: &[String],
+) -> Result<Outcome> {
+    let progress = ui::step(format!("mirror {digest} to {reference}"));
+    let seen = preflight::observe(docker, plan, mirror, ws.repo.as_deref(), Some(&ws.config.git_remote))?;
+    match plan::reconcile(plan, mirror, &seen).map_err(anyhow::Error::msg)? {
+        BuildAction::AlreadyThere { digest: there } if there == digest => {
+            progress.done();
+            return Ok(Outcome::Found { digest });
+        }
+        BuildAction::AlreadyThere { digest: there } => {
+            return Err(error::error_with_help(
+                format!(
+                    "{reference} holds {there}, another image of this commit than the {digest} released: left alone"
+                ),
+                "find out who pushed it; delete the mirror's tag and run the release again",
+            ))
+        }
+        BuildAction::Skip { why } => {
+            ui::warn(format_args!("{why} (on the mirror)"));
+            return Ok(Outcome::Leave { why });
+        }
+        BuildAction::Build => {}
+    }
+    registry_write(docker, mirror, &format!("mirroring {digest} to {reference}"), argv)?;
+    let written = docker.inspect(reference)?.map(|r| r.digest);
+    if written.as_ref() != Some(&digest) {
+        bail!("{reference} is {written:?} after mirroring, not {digest}");
     }
     progress.done();
     Ok(Outcome::image(digest))
@@ -655,6 +718,23 @@ fn build(docker: &Docker, image: &ImagePlan, step: &Step) -> Result<Outcome> {
     Ok(Outcome::image(typed_digest(&digest)?))
 }
 
+/// Pushes a build's OCI archive to its tag as it is (retried like every registry write), then
+/// removes the archive.
+fn push_archive(
+    docker: &Docker,
+    image: &ImagePlan,
+    archive: &camino::Utf8Path,
+    reference: &str,
+    argv: &[String],
+) -> Result<()> {
+    let progress = ui::step(format!("push {reference}"));
+    registry_write(docker, image, &format!("pushing {reference}"), argv)
+        .context("the push failed; the moving tags were not touched, so a rerun resumes")?;
+    let _ = std::fs::remove_file(archive);
+    progress.done();
+    Ok(())
+}
+
 fn verify(docker: &Docker, reference: &str, digest: &Digest, platforms: &[Platform]) -> Result<()> {
     let Some(remote) = docker.inspect(reference)? else { bail!("verify: {reference} is missing after the push") };
     if remote.digest != *digest {
@@ -832,6 +912,7 @@ mod tests {
                 push: true,
                 staging: false,
                 metadata_file: "m.json".into(),
+                archive: None,
                 epoch: 0,
                 note: None,
                 when: Some(When::Ran(StepId(0))),

@@ -176,6 +176,8 @@ xflags::xflags! {
             required image_ref: String
             /// The public key to check against (default: `signing.public-key`).
             optional --key key: PathBuf
+            /// Then rebuild the release from its tag and compare every artifact (`rebuild --check`).
+            optional --rebuild
         }
 
         /// In CI: decide from the CI environment (tag push: release; branch push: dev release;
@@ -195,6 +197,25 @@ xflags::xflags! {
             /// context's image for its platform, push it under a staging tag, write
             /// dist/part-<target>.json for `merge`.
             optional --part target: String
+        }
+
+        /// Prove a published release: check out its version tag in a fresh clone, build its
+        /// packages and images again (nothing is pushed) and compare each with what was published
+        /// (packages with the signed provenance, manifests with the registry's).
+        /// Example: cargo xtask rebuild 1.2.3 --check
+        cmd rebuild {
+            /// The version (as its version tag says it: 1.2.3).
+            required version: String
+            /// Fail (exit non-zero) when any artifact differs.
+            optional --check
+            /// Print the comparison as JSON.
+            optional --json
+            /// Only this service (repeatable; default: every service).
+            repeated --service service: String
+            /// The image repository (default: `image`, or RELEASE_REPOSITORY).
+            optional --repository repository: String
+            /// The public key the provenance is checked against (default: `signing.public-key`).
+            optional --key key: PathBuf
         }
 
         /// Put a release spread over machines back together from its parts' results: check that

@@ -1,6 +1,7 @@
 //! The release pipeline as a library: a workspace's `xtask` binary calls [`main`], which parses
 //! the command line, opens the workspace and dispatches. Nothing else lives here.
 mod attest;
+mod attestations;
 mod checks;
 mod config;
 mod cosign;
@@ -21,6 +22,7 @@ mod preflight;
 mod prune;
 mod publish;
 mod qemu;
+mod rebuild;
 mod reconcile;
 mod releases;
 mod repo;
@@ -59,6 +61,7 @@ pub fn main() -> ExitCode {
         flags::XtaskCmd::Retract(cmd) => ws().and_then(|ws| retract::run(cmd, &ws)),
         flags::XtaskCmd::Verify(cmd) => ws().and_then(|ws| verify::run(cmd, &ws)),
         flags::XtaskCmd::Merge(cmd) => ws().and_then(|ws| pipeline::run_merge(cmd, &ws)),
+        flags::XtaskCmd::Rebuild(cmd) => ws().and_then(|ws| rebuild::run(cmd, &ws)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -88,6 +88,7 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
             }
         }
     }
+    let mirror_users = mirror_logins(ws, plan, docker.as_mut(), &mut problems, &mut unreadable);
     let repo = ws.repo.as_deref();
     let mut actions = Vec::new();
     for image in &plan.images {
@@ -110,6 +111,32 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
             BuildAction::Build
         }));
     }
+    let fetch_from = options.may_fetch.then_some(config.git_remote.as_str());
+    let mirrors = plan
+        .images
+        .iter()
+        .map(|image| {
+            plan.mirrors
+                .iter()
+                .map(|mirror| {
+                    let copy = mirror.image(image);
+                    let host = release_pipeline_plan::reference::registry_host(&copy.repository);
+                    let read = match &docker {
+                        _ if !image.push => return BuildAction::Build,
+                        Some(docker) if !unreadable.iter().any(|h| h == host) => {
+                            observe(docker, plan, &copy, repo, fetch_from)
+                                .and_then(|seen| plan::reconcile(plan, &copy, &seen).map_err(anyhow::Error::msg))
+                        }
+                        _ => Err(anyhow::anyhow!("could not read {}:{}", copy.repository, copy.primary_tag())),
+                    };
+                    read.unwrap_or_else(|e| {
+                        problems.push(format!("mirror {}: {e:#}", copy.repository));
+                        BuildAction::Build
+                    })
+                })
+                .collect()
+        })
+        .collect();
     if let Some(merge) = &options.merge {
         problems.extend(merge_sources(docker.as_ref(), plan, merge, &unreadable));
     }
@@ -147,6 +174,8 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         builder: options.builder.clone(),
         run_port: options.run_port,
         actions,
+        mirror_users,
+        mirrors,
         crates,
         signing: config.signing.clone(),
         signed,
@@ -214,6 +243,57 @@ fn merge_sources(
         }
     }
     problems
+}
+
+/// Each mirror's login with its own credentials (`user-env`, `password-env`), into the run's
+/// private docker config, before anything is read. A login that fails is a problem naming the
+/// mirror, and its host counts as unreadable. Returns each mirror's user, if it logged in.
+fn mirror_logins(
+    ws: &Workspace,
+    plan: &ReleasePlan,
+    mut docker: Option<&mut Docker>,
+    problems: &mut Vec<String>,
+    unreadable: &mut Vec<String>,
+) -> Vec<Option<String>> {
+    let mut users = Vec::new();
+    let mut passwords = Vec::new();
+    for mirror in &plan.mirrors {
+        let (user, password) = match checks::credentials_in(&mirror.user_env, &mirror.password_env, ws.env()) {
+            _ if !plan.pushes() => (None, None),
+            checks::Credentials::Both { user, password } => {
+                ui::add_secret(password);
+                (Some(user.to_owned()), Some(password))
+            }
+            checks::Credentials::OnlyOne { missing } => {
+                problems.push(format!(
+                    "mirror {}: only one of {} and {} is set ({missing} is not): set both, or neither to use your existing docker login",
+                    mirror.repository, mirror.user_env, mirror.password_env
+                ));
+                (None, None)
+            }
+            checks::Credentials::Neither => {
+                ui::info(format_args!(
+                    "no {} / {} in the environment: mirror {} uses your existing docker login",
+                    mirror.user_env, mirror.password_env, mirror.repository
+                ));
+                (None, None)
+            }
+        };
+        users.push(user);
+        passwords.push(password);
+    }
+    for (m, step) in plan::steps::mirror_logins(plan, &users) {
+        let (plan::step::Step::Login { host, user, .. }, Some(docker), Some(password)) =
+            (&step, docker.as_deref_mut(), passwords[m])
+        else {
+            continue;
+        };
+        if let Err(e) = docker.login(host, user, password) {
+            problems.push(format!("mirror {}: {e:#}", plan.mirrors[m].repository));
+            unreadable.push(host.clone());
+        }
+    }
+    users
 }
 
 /// A part's staging tags, read before anything is built: one a part of another branch pushed is
@@ -300,17 +380,31 @@ pub(crate) fn repository(ws: &Workspace, flag: Option<String>) -> Result<String>
     Ok(repository)
 }
 
+/// The repositories a registry command (`reconcile`, `prune`) works on: `--repository` alone, or
+/// the image (`image`, RELEASE_REPOSITORY) and each of its mirrors, which hold the same tags.
+pub(crate) fn repositories(ws: &Workspace, flag: Option<String>) -> Result<Vec<String>> {
+    let mirrors = match flag {
+        Some(_) => Vec::new(),
+        None => ws.config.mirrors.iter().map(|m| m.image.clone()).collect(),
+    };
+    Ok(std::iter::once(repository(ws, flag)?).chain(mirrors).collect())
+}
+
 /// The docker CLI logged in to the registry of `repository` with the environment's credentials
-/// (into a private docker config), or with the user's own login when there are none.
+/// for that registry (a mirror's own variables on a mirror's host, `checks::login_vars_for`), into
+/// a private docker config, or with the user's own login when there are none.
 pub(crate) fn registry_session(ws: &Workspace, repository: &str) -> Result<Docker> {
     let mut docker = Docker::connect()?;
-    let config = &ws.config;
-    match checks::credentials(config, ws.env()) {
+    let (user_env, password_env) = checks::login_vars_for(&ws.config, repository);
+    match checks::credentials_in(user_env, password_env, ws.env()) {
         checks::Credentials::Both { user, password } => {
             docker.login(release_pipeline_plan::reference::registry_host(repository), user, password)?;
         }
         checks::Credentials::OnlyOne { missing } => {
-            return Err(checks::only_one_credential(config, missing).into_error())
+            return Err(error::error_with_help(
+                format!("only one of {user_env} and {password_env} is set ({missing} is not)"),
+                "set both, or neither to use your existing docker login",
+            ))
         }
         checks::Credentials::Neither => {}
     }

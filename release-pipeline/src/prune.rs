@@ -20,25 +20,27 @@ struct PruneJson<'a> {
 pub(crate) fn run(cmd: flags::Prune, ws: &Workspace) -> Result<()> {
     // Each service's image, with its own contexts' prefixes.
     for view in ws.all_services()? {
-        prune(&cmd, &view)?;
+        // The image's repository and each mirror's: every registry holds the same tags.
+        for repository in preflight::repositories(&view, cmd.repository.clone())? {
+            prune(&cmd, &view, &repository)?;
+        }
     }
     Ok(())
 }
 
-fn prune(cmd: &flags::Prune, ws: &Workspace) -> Result<()> {
-    let repository = preflight::repository(ws, cmd.repository.clone())?;
+fn prune(cmd: &flags::Prune, ws: &Workspace, repository: &str) -> Result<()> {
     let branches = remote_branches(ws)?;
-    let docker = preflight::registry_session(ws, &repository)?;
+    let docker = preflight::registry_session(ws, repository)?;
     let prefixes: Vec<&str> = ws.config.context.iter().map(|c| c.image_tag_prefix.as_str()).collect();
     let read =
         |name: &str| Some(if registry::needs_labels(name, &prefixes) { TagRead::Labels } else { TagRead::Digests });
-    let held = docker.held_tags(&repository, read)?;
+    let held = docker.held_tags(repository, read)?;
     let cutoff = cmd.keep_days.map(|days| {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         dist::rfc3339(now - i64::from(days) * 86_400)
     });
     let decisions = registry::prune(&held, &prefixes, &branches, cutoff.as_deref());
-    let steps = registry::prune_steps(&repository, &decisions, docker.authfile().as_deref());
+    let steps = registry::prune_steps(repository, &decisions, docker.authfile().as_deref());
     if cmd.json {
         let shown = PruneJson { decisions: &decisions, steps: &steps };
         println!("{}", serde_json::to_string_pretty(&shown).context("serializing the decisions")?);
@@ -61,7 +63,7 @@ fn prune(cmd: &flags::Prune, ws: &Workspace) -> Result<()> {
     // Decide again right before each delete, on a fresh read of the remote's branches and of the
     // registry: a branch pushed again, a tag pushed or moved since, is not deleted on the old
     // decision, and a digest another prune deleted meanwhile counts as done.
-    let mut held = docker.held_tags(&repository, read)?;
+    let mut held = docker.held_tags(repository, read)?;
     let mut deleted = 0;
     for step in &steps {
         let Step::Delete { digest, .. } = step else { continue };
@@ -70,7 +72,7 @@ fn prune(cmd: &flags::Prune, ws: &Workspace) -> Result<()> {
         let on_it: Vec<String> = held.iter().filter(|t| t.digest == *digest).map(|t| t.name.clone()).collect();
         held.retain(|t| t.digest != *digest);
         for name in on_it {
-            held.extend(docker.held_tag(&repository, &name)?);
+            held.extend(docker.held_tag(repository, &name)?);
         }
         let fresh = registry::prune(&held, &prefixes, &branches, cutoff.as_deref());
         match registry::recheck(&fresh, digest) {

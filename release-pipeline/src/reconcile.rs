@@ -16,15 +16,17 @@ use release_pipeline_plan::{
 pub(crate) fn run(cmd: flags::Reconcile, ws: &Workspace) -> Result<()> {
     // Each service's image, with its own version tags and contexts.
     for view in ws.all_services()? {
-        reconcile(&cmd, &view)?;
+        // The image's repository and each mirror's: every registry holds the same tags.
+        for repository in preflight::repositories(&view, cmd.repository.clone())? {
+            reconcile(&cmd, &view, &repository)?;
+        }
     }
     Ok(())
 }
 
-fn reconcile(cmd: &flags::Reconcile, ws: &Workspace) -> Result<()> {
-    let repository = preflight::repository(ws, cmd.repository.clone())?;
+fn reconcile(cmd: &flags::Reconcile, ws: &Workspace, repository: &str) -> Result<()> {
     let retracted = gather::retracted_here_and_remote(ws)?;
-    let docker = preflight::registry_session(ws, &repository)?;
+    let docker = preflight::registry_session(ws, repository)?;
     let prefixes: Vec<&str> = ws.config.context.iter().map(|c| c.image_tag_prefix.as_str()).collect();
     // Only version and moving tags matter here: dev tags are not read.
     let relevant = |name: &str| {
@@ -35,10 +37,10 @@ fn reconcile(cmd: &flags::Reconcile, ws: &Workspace) -> Result<()> {
     };
     // Only a release of ours, complete and (with signing on) signed is a moving tag's home.
     let mut qualifier =
-        Qualifier::new(ws, &docker, &repository, crate::releases::contexts_of(&ws.config), retracted.clone())?;
+        Qualifier::new(ws, &docker, repository, crate::releases::contexts_of(&ws.config), retracted.clone())?;
     // As many rounds as a release's own tag step takes before it gives up on converging.
     for round in 0..MOVE_ROUNDS {
-        let held = docker.held_tags(&repository, relevant)?;
+        let held = docker.held_tags(repository, relevant)?;
         let names: Vec<&str> = held.iter().map(|t| t.name.as_str()).collect();
         let mut passed_over = Vec::new();
         for prefix in &prefixes {
@@ -64,7 +66,7 @@ fn reconcile(cmd: &flags::Reconcile, ws: &Workspace) -> Result<()> {
             .enumerate()
             .flat_map(|(i, c)| {
                 registry::reconcile(
-                    &repository,
+                    repository,
                     (i, &c.image_tag_prefix),
                     &prefixes,
                     &held,
@@ -107,7 +109,7 @@ fn reconcile(cmd: &flags::Reconcile, ws: &Workspace) -> Result<()> {
                     .and_then(|version| qualifier.digest_of(&version, prefix))
                     .with_context(|| format!("{repository}:{from} was not checked"))?
                     .to_owned();
-                docker.copy_digest(&repository, &digest, tag)?;
+                docker.copy_digest(repository, &digest, tag)?;
             }
         }
     }

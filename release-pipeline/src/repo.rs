@@ -37,6 +37,20 @@ impl Repo {
         }
     }
 
+    /// A fresh clone of this repository at `dest` (another path: nothing of this work tree
+    /// goes with it, only committed history), with `commit` checked out on a detached HEAD.
+    pub(crate) fn clone_at(&self, dest: &Utf8Path, commit: Oid) -> Result<()> {
+        let source = self.repo.path();
+        let clone = Repository::clone(&source.to_string_lossy(), dest)
+            .with_context(|| format!("cloning {} into {dest}", source.display()))?;
+        let object = clone.find_object(commit, None).with_context(|| format!("commit {commit} in the clone"))?;
+        clone
+            .checkout_tree(&object, Some(git2::build::CheckoutBuilder::new().force()))
+            .with_context(|| format!("checking out {commit} in {dest}"))?;
+        clone.set_head_detached(commit).with_context(|| format!("detaching the clone's HEAD at {commit}"))?;
+        Ok(())
+    }
+
     /// The work tree's root (the repository itself for a bare one).
     pub(crate) fn root(&self) -> Utf8PathBuf {
         let path = self.repo.workdir().unwrap_or_else(|| self.repo.path());

@@ -113,6 +113,7 @@ pub(crate) fn resolve(root: &Utf8Path, config: &Config, metadata: &Metadata) -> 
                 version_tag_prefix: None,
                 image: None,
                 publish: None,
+                mirrors: None,
                 dev_release: DevReleasePolicy::Always,
                 run: None,
             }],

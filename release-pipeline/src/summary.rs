@@ -24,12 +24,17 @@ pub(crate) struct ImageOutcome {
     pub(crate) moved: Vec<String>,
     /// Moving tags left where they are, with the reason.
     pub(crate) kept: Vec<String>,
+    /// The mirrors' tags it reached, each checked by a verify step.
+    pub(crate) mirrored: Vec<String>,
     pub(crate) note: String,
 }
 
 /// What happened to each image of `plan`, from its steps and what each did: pure.
 pub(crate) fn image_outcomes(plan: &ReleasePlan, record: &Record) -> Vec<ImageOutcome> {
     let mut images: Vec<ImageOutcome> = plan.images.iter().map(|_| ImageOutcome::default()).collect();
+    let on_mirror = |reference: &str| {
+        plan.mirrors.iter().any(|m| reference.strip_prefix(m.repository.as_str()).is_some_and(|r| r.starts_with(':')))
+    };
     for (n, (step, outcome)) in record.steps.iter().zip(record.outcomes).enumerate() {
         let id = StepId(n);
         match (step, outcome) {
@@ -55,6 +60,11 @@ pub(crate) fn image_outcomes(plan: &ReleasePlan, record: &Record) -> Vec<ImageOu
                     None => {}
                 }
             }
+            // A mirror's steps count only as the mirror's tag its check confirmed.
+            (Step::Verify { image: i, reference, .. }, Outcome::Done) if on_mirror(reference) => {
+                images[*i].mirrored.push(reference.clone());
+            }
+            (Step::MoveTags { image: i, repository, .. }, _) if *repository != plan.images[*i].repository => {}
             (Step::MoveTags { image: i, .. }, Outcome::Moved(moved)) => {
                 images[*i].moved.extend(moved.at_home.iter().cloned());
                 images[*i].kept.extend(moved.kept.iter().cloned());
@@ -126,6 +136,10 @@ pub(crate) fn summary(plan: &ReleasePlan, crates: &[CrateAction], record: &Recor
         );
         for kept in &o.kept {
             let _ = writeln!(text, "    kept: {kept}");
+        }
+        if !o.mirrored.is_empty() {
+            let _ = writeln!(text, "    mirrored: {}", o.mirrored.join(", "));
+            let _ = writeln!(md, "| mirrors | | {} | same digest | verified |", o.mirrored.join(", "));
         }
     }
     for p in crates_run(crates, record) {

@@ -6,12 +6,15 @@
 //! those the configuration gives its context.
 use anstream::println;
 use anyhow::{Context, Result};
-use base64::Engine;
 use camino::Utf8PathBuf;
-use serde::Deserialize;
 
 use crate::{
-    attest::Provenance, cosign, docker::Docker, error, failure::CosignRefusal, flags, preflight, workspace::Workspace,
+    attest::Provenance,
+    attestations::{attestations, cosign_verify, statements_naming, Statement},
+    cosign,
+    docker::Docker,
+    error, flags, preflight,
+    workspace::Workspace,
 };
 use release_pipeline_plan::{
     plan::{
@@ -22,30 +25,17 @@ use release_pipeline_plan::{
     reference::{Digest, Selector, UserRef},
 };
 
-/// A DSSE envelope, as `cosign verify-attestation` prints one per line.
-#[derive(Deserialize)]
-struct Envelope {
-    payload: String,
-}
-
-/// The in-toto statement inside an envelope (the part read).
-#[derive(Deserialize)]
-struct Statement<P> {
-    subject: Vec<Subject>,
-    predicate: P,
-}
-
-#[derive(Deserialize)]
-struct Subject {
-    digest: std::collections::BTreeMap<String, String>,
-}
-
 pub(crate) fn run(cmd: flags::Verify, ws: &Workspace) -> Result<()> {
     let image = UserRef::parse(&cmd.image_ref).map_err(anyhow::Error::msg)?;
     // The service whose image it is: its prefix and contexts read the provenance.
     let views = ws.all_services()?;
     let repository = image.repository.to_string();
-    let view = match views.iter().find(|v| v.image_repository(None).as_deref() == Some(repository.as_str())) {
+    // A service's image, or one of its mirrors (which hold the same images).
+    let holds = |v: &&Workspace| {
+        v.image_repository(None).as_deref() == Some(repository.as_str())
+            || v.config.mirrors.iter().any(|m| m.image == repository)
+    };
+    let view = match views.iter().find(holds) {
         Some(view) => view,
         None if views.len() == 1 => &views[0],
         None => {
@@ -239,6 +229,27 @@ fn verify(cmd: flags::Verify, ws: &Workspace, image: UserRef) -> Result<()> {
         println!("✓ {line}");
     }
     println!("verified {image}");
+    if cmd.rebuild {
+        // The signature and provenance hold; now the bytes: the release rebuilt from its tag.
+        let Some(version) = released else {
+            return Err(error::error_with_help(
+                format!(
+                    "{image} is a {} of {}: only a release is rebuilt from its version tag",
+                    parameters.kind, parameters.version
+                ),
+                "verify a release's image with --rebuild",
+            ));
+        };
+        let rebuild = flags::Rebuild {
+            version: version.to_string(),
+            check: true,
+            json: false,
+            service: vec![ws.service().name.clone()],
+            repository: Some(repository.clone()),
+            key: Some(key.clone().into()),
+        };
+        crate::rebuild::run(rebuild, ws)?;
+    }
     Ok(())
 }
 
@@ -273,21 +284,6 @@ fn context_of_tag<'a>(ws: &'a Workspace, tag: &str) -> Option<&'a crate::config:
     ws.config.context.iter().filter(|c| tag.starts_with(&c.image_tag_prefix)).max_by_key(|c| c.image_tag_prefix.len())
 }
 
-/// cosign's check of `pinned`: its stdout, or the one reason the image fails.
-fn cosign_verify(docker: &Docker, key: &Utf8PathBuf, pinned: &str, check: cosign::Check<'_>) -> Result<String> {
-    cosign::verify(docker.envs(), key, pinned, check)?.map_err(|refusal| match (refusal, check) {
-        (CosignRefusal::Unsigned, cosign::Check::Signature) => anyhow::anyhow!("not signed: {pinned} has no signature"),
-        (CosignRefusal::OtherKey, cosign::Check::Signature) => {
-            anyhow::anyhow!("signed by another key: no signature of {pinned} verifies with {key}")
-        }
-        // The signature was verified with this key just before: what fails is the attestation.
-        (_, cosign::Check::Attestation(_)) => {
-            anyhow::anyhow!("not attested: no {check} of {pinned} verifies with {key}")
-        }
-        (_, cosign::Check::Signature) => anyhow::anyhow!("not signed: {pinned} has no signature that verifies"),
-    })
-}
-
 /// The retraction attested on `pinned` (`retract` with signing on), verified with `key`.
 fn retraction(docker: &Docker, key: &Utf8PathBuf, pinned: &str, digest: &Digest) -> Result<Option<Retraction>> {
     match cosign::verify(docker.envs(), key, pinned, cosign::Check::Attestation(RETRACTION_TYPE))? {
@@ -297,49 +293,4 @@ fn retraction(docker: &Docker, key: &Utf8PathBuf, pinned: &str, digest: &Digest)
             .map(|statement| statement.predicate)),
         Err(_) => Ok(None),
     }
-}
-
-/// The verified attestations of `predicate_type` on `pinned` whose statement names `digest`; an
-/// error when there is none.
-fn attestations<P: serde::de::DeserializeOwned>(
-    docker: &Docker,
-    key: &Utf8PathBuf,
-    pinned: &str,
-    digest: &Digest,
-    predicate_type: &str,
-) -> Result<Vec<Statement<P>>> {
-    let out = cosign_verify(docker, key, pinned, cosign::Check::Attestation(predicate_type))?;
-    statements_naming(&out, digest, predicate_type)
-}
-
-/// The statements of `predicate_type` in cosign's verified output `out` that name `digest`; an
-/// error when there is none.
-fn statements_naming<P: serde::de::DeserializeOwned>(
-    out: &str,
-    digest: &Digest,
-    predicate_type: &str,
-) -> Result<Vec<Statement<P>>> {
-    let hex = digest.hex();
-    let mut named = Vec::new();
-    let mut others = Vec::new();
-    for line in out.lines().filter(|l| !l.trim().is_empty()) {
-        let envelope: Envelope = serde_json::from_str(line).context("parsing cosign's attestation envelope")?;
-        let payload = base64::engine::general_purpose::STANDARD
-            .decode(envelope.payload.trim())
-            .context("decoding an attestation's payload")?;
-        let statement: Statement<P> =
-            serde_json::from_slice(&payload).with_context(|| format!("parsing the {predicate_type} statement"))?;
-        match statement.subject.iter().find_map(|s| s.digest.get("sha256")) {
-            Some(sha) if sha == hex => named.push(statement),
-            Some(sha) => others.push(format!("sha256:{sha}")),
-            None => others.push("no digest".to_owned()),
-        }
-    }
-    if named.is_empty() {
-        return Err(anyhow::anyhow!(
-            "the {predicate_type} attestation names {}, not {digest}",
-            if others.is_empty() { "nothing".to_owned() } else { others.join(", ") }
-        ));
-    }
-    Ok(named)
 }

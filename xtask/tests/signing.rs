@@ -7,50 +7,9 @@ mod common;
 use base64::Engine;
 use common::{stack::*, *};
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Output},
 };
-
-/// A cosign key pair made in a temp dir: the private key's contents (its file is removed: the
-/// pipeline gets it from the environment only), its password and the public key's path.
-struct Keys {
-    dir: tempfile::TempDir,
-    private: String,
-    password: String,
-}
-
-impl Keys {
-    /// A key pair whose password is made now: the test's source (copied into every scratch
-    /// workspace) cannot hold it, so finding it on disk means the run left it there.
-    fn generate(label: &str) -> Keys {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        let password = &format!("{label}-{}-{nanos}", std::process::id());
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("cosign")
-            .arg("generate-key-pair")
-            .current_dir(dir.path())
-            .env("COSIGN_PASSWORD", password)
-            .output()
-            .expect("cosign (scripts/onboard.sh installs it)");
-        assert_ok(&out);
-        let private = std::fs::read_to_string(dir.path().join("cosign.key")).unwrap();
-        Keys { dir, private, password: password.to_owned() }
-    }
-
-    /// Removes the private key's file, once whatever needed it as a file is done.
-    fn forget_file(&self) {
-        let _ = std::fs::remove_file(self.dir.path().join("cosign.key"));
-    }
-
-    fn public(&self) -> PathBuf {
-        self.dir.path().join("cosign.pub")
-    }
-
-    /// A line of the key's body: what would show up if the key leaked anywhere.
-    fn body_line(&self) -> &str {
-        self.private.lines().nth(3).unwrap()
-    }
-}
 
 /// A scratch workspace that signs releases, with the public key of `keys` committed.
 fn signing_workspace(keys: &Keys, sign: &str) -> TestRepo {

@@ -47,6 +47,11 @@ pub struct Facts {
     pub run_port: Option<u16>,
     /// Per image of the plan: what the registry holds decided (`plan::reconcile`).
     pub actions: Vec<BuildAction>,
+    /// Per mirror of the plan: its user when both its credentials are in the environment.
+    pub mirror_users: Vec<Option<String>>,
+    /// Per image of the plan, per mirror: what the mirror holds at the image's primary tag
+    /// decided (`plan::reconcile` on the mirror's copy of the image).
+    pub mirrors: Vec<Vec<BuildAction>>,
     /// Per crate of the plan: what the cargo registry holds decided.
     pub crates: Vec<CrateAction>,
     /// The key and public key a signing plan uses.

@@ -20,9 +20,11 @@ use crate::{
 };
 
 pub mod facts;
+pub mod mirror;
 pub mod moving;
 pub mod outcome;
 pub mod parts;
+pub mod rebuild;
 pub mod registry;
 pub mod sign;
 pub mod step;
@@ -125,6 +127,23 @@ impl From<ImagePlan> for ImageJson {
     }
 }
 
+/// A registry repository that gets each pushed image of the plan at the digest the image's own
+/// repository holds, with the same tags, logged into with its own credentials (`mirrors`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mirror {
+    pub repository: String,
+    /// The names of the variables holding its login.
+    pub user_env: String,
+    pub password_env: String,
+}
+
+impl Mirror {
+    /// The image as this mirror holds it: the same context, platforms and tags.
+    pub fn image(&self, image: &ImagePlan) -> ImagePlan {
+        ImagePlan { repository: self.repository.clone(), ..image.clone() }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PublishPlan {
     #[serde(rename = "crate")]
@@ -149,6 +168,8 @@ pub struct ReleasePlan {
     /// Whether every pushed image is signed and attested (`signing.sign`).
     pub signed: bool,
     pub images: Vec<ImagePlan>,
+    /// The registries that get every pushed image at the same digests (none in local mode).
+    pub mirrors: Vec<Mirror>,
     pub publish: Vec<PublishPlan>,
     /// Retracted versions: no moving tag is pointed at them (`cargo xtask retract`).
     #[serde(serialize_with = "display_all")]
@@ -225,6 +246,19 @@ impl PlanInput {
                     SignPolicy::Releases => kind == Kind::Release,
                     SignPolicy::None => false,
                 },
+            mirrors: match self.local() {
+                true => Vec::new(),
+                false => self
+                    .config
+                    .mirrors
+                    .iter()
+                    .map(|m| Mirror {
+                        repository: m.image.clone(),
+                        user_env: m.user_env.clone(),
+                        password_env: m.password_env.clone(),
+                    })
+                    .collect(),
+            },
             images,
             publish: Vec::new(),
             retracted: self.retracted.iter().map(|(v, _)| v.clone()).collect(),
@@ -724,6 +758,8 @@ pub struct RemoteImage {
     pub branch: Option<String>,
     /// The `org.opencontainers.image.created` label (the commit's time, RFC 3339).
     pub created: Option<String>,
+    /// The `org.opencontainers.image.source` label (the repository's web address in CI).
+    pub source: Option<String>,
 }
 
 /// What the registry holds at one image's primary tag (version or branch tag), read right

@@ -118,6 +118,7 @@ mod tests {
             entries: 0,
             branch: None,
             created: None,
+            source: None,
         })
     }
 

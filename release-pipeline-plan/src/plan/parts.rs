@@ -394,6 +394,7 @@ mod tests {
             version: Some(version.into()),
             branch: branch.map(str::to_owned),
             created: None,
+            source: None,
             context: None,
             entries: 0,
         };
@@ -513,6 +514,7 @@ mod tests {
             version: None,
             branch: branch.map(str::to_owned),
             created: None,
+            source: None,
             context: None,
             entries: 0,
         };

@@ -186,12 +186,25 @@ pub enum Step {
         push: bool,
         /// A part's push under a staging tag.
         staging: bool,
-        /// Where buildx writes the pushed digest.
+        /// Where buildx writes the built digest.
         metadata_file: Utf8PathBuf,
+        /// A pushed image's OCI archive (its timestamps rewritten to `epoch`), which the `push`
+        /// step after it pushes.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        archive: Option<Utf8PathBuf>,
         /// The commit's time (`SOURCE_DATE_EPOCH`).
         epoch: i64,
         /// Why the step differs from the plan (a platform left out), if it does.
         note: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        when: Option<When>,
+        argv: Vec<String>,
+    },
+    /// Push a build's OCI archive to its tag (`reference`) as it is, digests kept.
+    Push {
+        image: usize,
+        archive: Utf8PathBuf,
+        reference: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         when: Option<When>,
         argv: Vec<String>,
@@ -244,6 +257,31 @@ pub enum Step {
         #[serde(skip_serializing_if = "Option::is_none")]
         when: Option<When>,
         argv: Vec<String>,
+    },
+    /// Copy the signatures and attestations of `digest` (the image's, and its platform
+    /// manifests') from the image's repository to a mirror (`mirrors`), before the mirror's tag
+    /// names the image: no tag of a mirror names an unsigned image of ours either.
+    MirrorSignatures {
+        image: usize,
+        /// The mirror's repository.
+        repository: String,
+        digest: DigestRef,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        when: Option<When>,
+        argv: Vec<Arg>,
+    },
+    /// Copy the image's `digest` to a mirror's tag (`reference`), keeping the digest (never
+    /// rebuilt), after a fresh read of the mirror's tag (only an absent tag, an older dev build
+    /// of this branch or exactly this digest is written over), and read it back.
+    Mirror {
+        image: usize,
+        /// The mirror's repository.
+        repository: String,
+        reference: String,
+        digest: DigestRef,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        when: Option<When>,
+        argv: Vec<Arg>,
     },
     /// Check a pushed primary tag's digest and platforms.
     Verify {
@@ -419,7 +457,10 @@ impl Step {
                     shift_ref(d)
                 }
             }
-            Step::Inspect { image, digest, argv, .. } | Step::Promote { image, digest, argv, .. } => {
+            Step::Inspect { image, digest, argv, .. }
+            | Step::Promote { image, digest, argv, .. }
+            | Step::MirrorSignatures { image, digest, argv, .. }
+            | Step::Mirror { image, digest, argv, .. } => {
                 *image += images;
                 shift_ref(digest);
                 shift_args(argv);
@@ -433,6 +474,7 @@ impl Step {
                 shift_args(argv);
             }
             Step::Build { image, .. }
+            | Step::Push { image, .. }
             | Step::Assemble { image, .. }
             | Step::PointTag { image, .. }
             | Step::MoveTags { image, .. }
@@ -472,9 +514,12 @@ impl Step {
             Step::Recheck { when, .. }
             | Step::CheckPkg { when, .. }
             | Step::Build { when, .. }
+            | Step::Push { when, .. }
             | Step::Inspect { when, .. }
             | Step::Promote { when, .. }
             | Step::MoveTags { when, .. }
+            | Step::MirrorSignatures { when, .. }
+            | Step::Mirror { when, .. }
             | Step::Verify { when, .. }
             | Step::Provenance { when, .. }
             | Step::Sign { when, .. }
@@ -488,9 +533,12 @@ impl Step {
             Step::Recheck { when, .. }
             | Step::CheckPkg { when, .. }
             | Step::Build { when, .. }
+            | Step::Push { when, .. }
             | Step::Inspect { when, .. }
             | Step::Promote { when, .. }
             | Step::MoveTags { when, .. }
+            | Step::MirrorSignatures { when, .. }
+            | Step::Mirror { when, .. }
             | Step::Verify { when, .. }
             | Step::Provenance { when, .. }
             | Step::Sign { when, .. }
@@ -504,6 +552,8 @@ impl Step {
         match self {
             Step::Inspect { argv, .. }
             | Step::Promote { argv, .. }
+            | Step::MirrorSignatures { argv, .. }
+            | Step::Mirror { argv, .. }
             | Step::Sign { argv, .. }
             | Step::Attest { argv, .. } => argv.iter().map(Arg::to_string).collect(),
             Step::Login { argv, .. }
@@ -513,6 +563,7 @@ impl Step {
             | Step::Recheck { argv, .. }
             | Step::CheckPkg { argv, .. }
             | Step::Build { argv, .. }
+            | Step::Push { argv, .. }
             | Step::Assemble { argv, .. }
             | Step::WritePart { argv, .. }
             | Step::PointTag { argv, .. }
@@ -544,12 +595,15 @@ impl Step {
             Step::Recheck { .. } => "recheck",
             Step::CheckPkg { .. } => "check-pkg",
             Step::Build { .. } => "build",
+            Step::Push { .. } => "push",
             Step::Assemble { .. } => "assemble",
             Step::Inspect { .. } => "inspect",
             Step::Promote { .. } => "promote",
             Step::WritePart { .. } => "write-part",
             Step::PointTag { .. } => "point-tag",
             Step::MoveTags { .. } => "move-tags",
+            Step::MirrorSignatures { .. } => "mirror-signatures",
+            Step::Mirror { .. } => "mirror",
             Step::Verify { .. } => "verify",
             Step::CheckRetraction { .. } => "check-retraction",
             Step::StageCrates { .. } => "stage-crates",
@@ -574,9 +628,9 @@ impl Step {
     pub fn pause_point(&self) -> Option<&'static str> {
         match self {
             Step::Package { .. } => Some("dist"),
-            Step::Recheck { accept: Accept::Reconciled | Accept::SignedByKey, .. } | Step::Build { .. } => {
-                Some("build")
-            }
+            Step::Recheck { accept: Accept::Reconciled | Accept::SignedByKey, .. }
+            | Step::Build { .. }
+            | Step::Push { .. } => Some("build"),
             Step::Provenance { .. } | Step::Attest { .. } | Step::Sign { .. } => Some("sign"),
             Step::Assemble { .. } | Step::Recheck { accept: Accept::Exactly(_), .. } | Step::Promote { .. } => {
                 Some("merge")
@@ -584,9 +638,16 @@ impl Step {
             Step::MoveTags { .. } | Step::PointTag { .. } => Some("move-tags"),
             Step::CheckRetraction { .. } | Step::Publish { .. } => Some("publish"),
             Step::Delete { .. } => Some("prune"),
+            Step::MirrorSignatures { .. } | Step::Mirror { .. } => Some("mirror"),
             _ => None,
         }
     }
+}
+
+/// `docker buildx imagetools inspect` of a reference, as JSON: the read of a recheck, a verify,
+/// and the library's every registry read.
+pub fn inspect_argv(reference: &str) -> Vec<String> {
+    ["docker", "buildx", "imagetools", "inspect", reference, "--format", "{{json .}}"].map(str::to_owned).to_vec()
 }
 
 /// The steps for a person: one line each, its command line after it.
@@ -620,6 +681,7 @@ pub fn render(steps: &[Step]) -> String {
                 if *push { "push" } else { "load into the local engine" },
                 note.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
             ),
+            Step::Push { reference, archive, .. } => format!("push {archive} to {reference}, digests kept"),
             Step::Assemble { reference, sources, .. } => format!(
                 "assemble {reference} from {}",
                 sources.iter().map(|(p, d)| format!("{p} {}", &d.as_str()[..19])).collect::<Vec<_>>().join(", ")
@@ -631,6 +693,10 @@ pub fn render(steps: &[Step]) -> String {
             Step::MoveTags { repository, tags, .. } => {
                 format!("put {repository}'s {} on the highest release each covers", tags.join(", "))
             }
+            Step::MirrorSignatures { repository, digest, .. } => {
+                format!("copy the signatures and attestations of {digest} to {repository}")
+            }
+            Step::Mirror { reference, digest, .. } => format!("mirror {digest} to {reference}"),
             Step::Verify { reference, digest, platforms, .. } => {
                 format!("verify {reference} is {digest} [{}]", platforms.join(", "))
             }

@@ -8,8 +8,9 @@ use camino::Utf8Path;
 use semver::Version;
 
 pub use super::facts::{CrateAction, Facts, Merge, PublishState};
+pub use super::step::inspect_argv;
 use super::{
-    parts, sign,
+    mirror, parts, sign,
     step::{Accept, Arg, DigestRef, PartImageRef, Step, StepId, When},
     BuildAction, ImagePlan, Kind, ReleasePlan,
 };
@@ -56,14 +57,35 @@ pub fn push_hosts(plan: &ReleasePlan) -> Vec<String> {
 /// credentials are in the environment (without them, the user's own docker login is used).
 pub fn logins(plan: &ReleasePlan, user: Option<&str>) -> Vec<Step> {
     let Some(user) = user else { return Vec::new() };
-    push_hosts(plan)
-        .into_iter()
-        .map(|host| Step::Login {
-            argv: strings(["docker", "login", &host, "--username", user, "--password-stdin"]),
-            host,
-            user: user.to_owned(),
-        })
-        .collect()
+    push_hosts(plan).into_iter().map(|host| login_step(host, user)).collect()
+}
+
+/// The login into each mirror's registry with its own credentials, when they are in the
+/// environment (`users`, in the plan's order of mirrors); a host the image's login covers
+/// already is not logged into twice (the configuration gives one host one login).
+pub fn mirror_logins(plan: &ReleasePlan, users: &[Option<String>]) -> Vec<(usize, Step)> {
+    if !plan.pushes() {
+        return Vec::new();
+    }
+    let primary = push_hosts(plan);
+    let mut seen: Vec<&str> = Vec::new();
+    let mut steps = Vec::new();
+    for (m, (mirror, user)) in plan.mirrors.iter().zip(users).enumerate() {
+        let host = reference::registry_host(&mirror.repository);
+        if let (Some(user), false, false) = (user, primary.iter().any(|h| h == host), seen.contains(&host)) {
+            seen.push(host);
+            steps.push((m, login_step(host.to_owned(), user)));
+        }
+    }
+    steps
+}
+
+fn login_step(host: String, user: &str) -> Step {
+    Step::Login {
+        argv: strings(["docker", "login", &host, "--username", user, "--password-stdin"]),
+        host,
+        user: user.to_owned(),
+    }
 }
 
 /// skopeo's options for a registry: this run's login and, for a loopback registry only, plain
@@ -108,11 +130,6 @@ fn copy_digest_args(authfile: Option<&Utf8Path>, repository: &str, digest: &Dige
     argv
 }
 
-/// `docker buildx imagetools inspect` of a reference, as JSON.
-pub fn inspect_argv(reference: &str) -> Vec<String> {
-    strings(["docker", "buildx", "imagetools", "inspect", reference, "--format", "{{json .}}"])
-}
-
 /// `cargo publish` of one crate, run in the staged copy of the workspace (which is why
 /// `--allow-dirty`; `--no-verify`: the release built it already).
 pub fn publish_argv(registry: &str, krate: &str) -> Vec<String> {
@@ -144,9 +161,36 @@ impl Planner {
     fn next(&self) -> StepId {
         StepId(self.out.steps.len())
     }
+
+    /// A build, and for a pushed image the push of the archive it wrote, once it ran. Returns
+    /// the build's id: its digest is the image's.
+    fn push_build(&mut self, build: Step, facts: &Facts) -> StepId {
+        let push = push_step(&build, facts);
+        let id = self.push(build);
+        if let Some(mut push) = push {
+            if let Step::Push { when, .. } = &mut push {
+                *when = Some(When::Ran(id));
+            }
+            self.push(push);
+        }
+        id
+    }
 }
 
-/// Per image: the digest its later steps (moving tags, verify) take, and when it is there.
+/// The push of a pushed image's build: its OCI archive copied to its tag as it is (`skopeo copy
+/// --all --preserve-digests`), so the registry holds exactly the digest the build made.
+fn push_step(build: &Step, facts: &Facts) -> Option<Step> {
+    let Step::Build { image, push: true, tags, archive: Some(archive), .. } = build else { return None };
+    let reference = tags.first()?.clone();
+    let repository = reference.rsplit_once(':').map_or(reference.as_str(), |(repository, _)| repository);
+    let mut argv = strings(["skopeo", "copy", "--all", "--preserve-digests"]);
+    argv.extend(skopeo_options(facts.authfile.as_deref(), repository, &["--dest-tls-verify"]));
+    argv.push(format!("oci-archive:{archive}"));
+    argv.push(format!("docker://{reference}"));
+    Some(Step::Push { image: *image, archive: archive.clone(), reference, when: None, argv })
+}
+
+/// Per image: the digest its later steps (moving tags, verify, mirrors) take, and when it is there.
 #[derive(Clone)]
 struct Final {
     digest: DigestRef,
@@ -163,6 +207,9 @@ pub fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
     }
     let commit = plan.commit.map(|c| c.to_string()).unwrap_or_default();
     for login in logins(plan, facts.login_user.as_deref()) {
+        p.push(login);
+    }
+    for (_, login) in mirror_logins(plan, &facts.mirror_users) {
         p.push(login);
     }
     if let Some(target) = &facts.part {
@@ -243,7 +290,7 @@ pub fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
                             when,
                             argv: Vec::new(),
                         });
-                        let id = p.push(build);
+                        let id = p.push_build(build, facts);
                         wrote[i] = Some(id);
                         finals[i] = Some(Final { digest: DigestRef::of(id), when: Some(When::Digest(id)) });
                     }
@@ -360,6 +407,15 @@ pub fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
         });
     }
 
+    // The mirrors last: the image's own repository is complete, whatever a mirror does.
+    let pushed: Vec<(usize, DigestRef, Option<When>)> = (0..plan.images.len())
+        .filter(|&i| plan.images[i].push)
+        .filter_map(|i| finals[i].as_ref().map(|done| (i, done.digest.clone(), done.when)))
+        .collect();
+    let (steps, problems) = mirror::steps(plan, facts, &pushed, p.next());
+    p.out.steps.extend(steps);
+    p.out.problems.extend(problems);
+
     // The summary before `--run`: a failed start still leaves the run's record.
     p.push(Step::Summary { argv: Vec::new() });
     if let Some(port) = facts.run_port {
@@ -382,6 +438,36 @@ pub fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
                 "--run starts the image built for this machine ({}), but no context builds that platform",
                 facts.host_platform
             )),
+        }
+    }
+    p.out
+}
+
+/// `rebuild`'s steps: the release's packages and every context's image built again from the
+/// version's commit (`facts.root`, a clone), each image into its OCI archive exactly as the
+/// release's build made it, and nothing pushed.
+pub fn rebuild_steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
+    let mut p = Planner::default();
+    let commit = plan.commit.map(|c| c.to_string()).unwrap_or_default();
+    let platforms: Vec<&Platform> = plan.images.iter().flat_map(|i| &i.platforms).collect();
+    let targets: Vec<String> =
+        facts.targets.iter().filter(|t| platforms.contains(&&t.platform)).map(|t| t.target.clone()).collect();
+    p.push(package_step(plan, facts, targets));
+    p.push(fill_pkg_step(plan, facts, plan.images.iter().map(|i| i.context.clone()).collect(), None));
+    match qemu::registrations(&facts.qemu, &facts.host_platform, platforms.iter().copied(), &facts.qemu_image) {
+        Ok(registrations) => {
+            for (handlers, argv) in registrations {
+                p.push(Step::RegisterQemu { handlers, argv });
+            }
+        }
+        Err(problem) => p.out.problems.push(problem),
+    }
+    for i in 0..plan.images.len() {
+        match build_step(plan, facts, i, &commit, None, None) {
+            Ok(build) => {
+                p.push(build);
+            }
+            Err(problem) => p.out.problems.push(problem),
         }
     }
     p.out
@@ -516,6 +602,11 @@ fn build_step(
         image.tags().iter().map(|t| ImageRef::tag(&image.repository, t).to_string()).collect()
     };
     let metadata_file = facts.scratch_dir.join(format!("buildx-{}.json", image.context.replace('/', "-")));
+    // A pushed image is written to an OCI archive with every timestamp rewritten to
+    // SOURCE_DATE_EPOCH (the docker driver cannot rewrite them on a push), and pushed as it is
+    // by the step after: the same commit builds the same digest on any machine.
+    let archive =
+        image.push.then(|| facts.scratch_dir.join(format!("image-{}.oci.tar", image.context.replace('/', "-"))));
     let staging = part.is_some();
     let mut argv = strings(["docker", "buildx", "build"]);
     if let Some(b) = &facts.builder {
@@ -530,11 +621,18 @@ fn build_step(
     for (k, v) in &labels {
         argv.extend(["--label".to_owned(), format!("{k}={v}")]);
     }
-    for tag in &tags {
-        argv.extend(["--tag".to_owned(), tag.clone()]);
+    if archive.is_none() {
+        for tag in &tags {
+            argv.extend(["--tag".to_owned(), tag.clone()]);
+        }
     }
     argv.extend(["--metadata-file".to_owned(), metadata_file.to_string()]);
-    argv.push(if image.push { "--push" } else { "--load" }.to_owned());
+    match &archive {
+        Some(archive) => {
+            argv.extend(["--output".to_owned(), format!("type=oci,dest={archive},rewrite-timestamp=true")])
+        }
+        None => argv.push("--load".to_owned()),
+    }
     argv.push(facts.root.join(&image.context).to_string());
     Ok(Step::Build {
         image: i,
@@ -546,6 +644,7 @@ fn build_step(
         push: image.push,
         staging,
         metadata_file,
+        archive,
         epoch: facts.epoch,
         note,
         when,
@@ -587,7 +686,7 @@ fn part_steps(plan: &ReleasePlan, facts: &Facts, target: &str, commit: &str, p: 
                     when: None,
                     argv: Vec::new(),
                 });
-                let build = p.push(build);
+                let build = p.push_build(build, facts);
                 built.push(PartImageRef {
                     image: i,
                     context: image.context.clone(),

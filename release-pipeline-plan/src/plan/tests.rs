@@ -60,6 +60,8 @@ fn facts(plan: &ReleasePlan) -> Facts {
         builder: None,
         run_port: None,
         actions: plan.images.iter().map(|_| BuildAction::Build).collect(),
+        mirror_users: plan.mirrors.iter().map(|_| Some("mirror-ci".into())).collect(),
+        mirrors: plan.images.iter().map(|_| plan.mirrors.iter().map(|_| BuildAction::Build).collect()).collect(),
         crates: plan
             .publish
             .iter()
@@ -753,6 +755,7 @@ fn remote(commit: &str) -> RemoteImage {
         version: None,
         branch: Some("f".into()),
         created: None,
+        source: None,
         context: None,
         entries: 0,
     }
@@ -861,7 +864,7 @@ fn signing_steps() {
     assert!(release_plan.signed);
     record("sign = releases, on a version tag", &Ok(release_plan.clone()));
     let steps = steps::steps(&release_plan, &facts(&release_plan)).steps;
-    expect!["login package sbom:x86_64 sbom:aarch64 sbom:armv7 fill-pkg register-qemu recheck check-pkg build recheck check-pkg build inspect provenance:0 attest:0:image:slsaprovenance1 attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:linux/amd64:slsaprovenance1 attest:0:linux/amd64:cyclonedx attest:0:linux/arm64:slsaprovenance1 attest:0:linux/arm64:cyclonedx attest:0:linux/arm/v7:slsaprovenance1 attest:0:linux/arm/v7:cyclonedx sign:0 provenance:1 attest:1:image:slsaprovenance1 attest:1:image:cyclonedx sign:1 recheck promote recheck promote sign-blob move-tags move-tags verify verify summary"]
+    expect!["login package sbom:x86_64 sbom:aarch64 sbom:armv7 fill-pkg register-qemu recheck check-pkg build push recheck check-pkg build push inspect provenance:0 attest:0:image:slsaprovenance1 attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:image:cyclonedx attest:0:linux/amd64:slsaprovenance1 attest:0:linux/amd64:cyclonedx attest:0:linux/arm64:slsaprovenance1 attest:0:linux/arm64:cyclonedx attest:0:linux/arm/v7:slsaprovenance1 attest:0:linux/arm/v7:cyclonedx sign:0 provenance:1 attest:1:image:slsaprovenance1 attest:1:image:cyclonedx sign:1 recheck promote recheck promote sign-blob move-tags move-tags verify verify summary"]
         .assert_eq(&kinds(&steps));
     // Neither the key nor its password is in any command line: the key goes by reference.
     let sign = steps.iter().find(|s| s.kind() == "sign").unwrap();
@@ -926,7 +929,7 @@ fn parts_and_merge_steps() {
     part.part = Some("armv7-unknown-linux-gnueabihf".into());
     let steps = steps::steps(&plan, &part);
     assert!(steps.problems.is_empty(), "{:?}", steps.problems);
-    expect!["login package fill-pkg check-pkg build check-pkg build write-part summary"]
+    expect!["login package fill-pkg check-pkg build push check-pkg build push write-part summary"]
         .assert_eq(&kinds(&steps.steps));
     for step in &steps.steps {
         if let Step::Build { tags, platforms, staging, .. } = step {
@@ -938,7 +941,7 @@ fn parts_and_merge_steps() {
     record_steps("--part armv7-unknown-linux-gnueabihf", &plan, &part);
     part.part = Some("x86_64-unknown-linux-musl".into());
     let steps = steps::steps(&plan, &part);
-    expect!["login package fill-pkg check-pkg build write-part summary"].assert_eq(&kinds(&steps.steps));
+    expect!["login package fill-pkg check-pkg build push write-part summary"].assert_eq(&kinds(&steps.steps));
 
     let mut merge = facts(&plan);
     let digest = crate::reference::Digest::for_test;
@@ -1056,6 +1059,7 @@ fn a_dev_tag_is_stale_when_it_holds_another_commit() {
         entries: 0,
         branch: None,
         created: None,
+        source: None,
     };
     let other = "0123456789abcdef0123456789abcdef01234567";
     assert_eq!(stale_dev_tag(&plan, &image, None), None);
@@ -1068,4 +1072,71 @@ fn a_dev_tag_is_stale_when_it_holds_another_commit() {
     plan.commit = None;
     assert!(stale_dev_tag(&plan, &image, Some(&held(None))).is_some());
     assert!(stale_dev_tag(&plan, &image, Some(&held(Some(&ours)))).is_some());
+}
+
+fn mirrored(git: &mut Git) {
+    git.input.config.mirrors = vec![crate::config::MirrorConfig {
+        image: "127.0.0.1:6000/public/service".into(),
+        user_env: "MIRROR_USER".into(),
+        password_env: "MIRROR_PASSWORD".into(),
+    }];
+}
+
+/// `mirrors`: each pushed image reaches every mirror at the digest its own repository holds,
+/// after every step on that repository: the signatures first, then the tag (a copy by digest),
+/// the moving tags and a check; a login of the mirror's own. A rerun that finds the mirror
+/// holding that digest copies nothing; one holding another image is a problem, never written
+/// over; a newer build of the branch there is left alone.
+#[test]
+fn mirror_steps() {
+    use crate::config::SignPolicy;
+    let _s = snapshot("mirror_steps");
+    let mut git = signing(SignPolicy::Releases);
+    mirrored(&mut git);
+    let plan = release(&git.input, None).unwrap();
+    assert_eq!(plan.mirrors.len(), 1);
+    let steps = steps::steps(&plan, &facts(&plan));
+    assert_eq!(steps.problems, Vec::<String>::new());
+    let all = kinds(&steps.steps);
+    let (own, mirror) = all.split_once("verify verify ").unwrap();
+    assert!(own.starts_with("login login "), "a login per registry: {own}");
+    expect!["mirror-signatures mirror mirror-signatures mirror move-tags move-tags verify verify summary"]
+        .assert_eq(mirror);
+    record_steps("a signed release with one mirror", &plan, &facts(&plan));
+
+    // A rerun: the image's own repository holds both images signed; the mirror holds the first.
+    let there = crate::reference::Digest::for_test(0xaa);
+    let mut rerun = facts(&plan);
+    rerun.actions = vec![BuildAction::AlreadyThere { digest: there.clone() }; 2];
+    rerun.signed = vec![true, true];
+    rerun.mirrors = vec![vec![BuildAction::AlreadyThere { digest: there.clone() }], vec![BuildAction::Build]];
+    let steps = steps::steps(&plan, &rerun);
+    expect!["login login skip skip skip skip move-tags move-tags verify verify skip mirror-signatures mirror move-tags move-tags verify verify summary"]
+        .assert_eq(&kinds(&steps.steps));
+    record_steps("a rerun after the mirror failed half-way", &plan, &rerun);
+
+    // The mirror holds another image at the version tag: nothing is written over.
+    rerun.mirrors[1] = vec![BuildAction::AlreadyThere { digest: crate::reference::Digest::for_test(0xbb) }];
+    let problems = steps::steps(&plan, &rerun).problems;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("127.0.0.1:6000/public/service:rpi-1.2.3 holds"), "{problems:?}");
+
+    // A newer build of the branch on the mirror: left alone, nothing else done there.
+    let mut dev_git = past("1.2.3", 2);
+    mirrored(&mut dev_git);
+    let dev = dev_release(&dev_git.input, Some("feature/x")).unwrap();
+    let mut newer = facts(&dev);
+    newer.mirrors = vec![vec![BuildAction::Skip { why: "holds a newer build".into() }]; 2];
+    let kinds_dev = kinds(&steps::steps(&dev, &newer).steps);
+    assert!(kinds_dev.ends_with("verify verify skip skip summary"), "{kinds_dev}");
+
+    // Without credentials in the environment, no login step (the user's own docker login).
+    let mut no_login = facts(&plan);
+    no_login.mirror_users = vec![None];
+    let logins = steps::steps(&plan, &no_login).steps.iter().filter(|s| s.kind() == "login").count();
+    assert_eq!(logins, 1);
+    // Local mode has no mirrors.
+    let mut local = git.clone();
+    local.input.force_local = true;
+    assert!(release(&local.input, None).unwrap().mirrors.is_empty());
 }

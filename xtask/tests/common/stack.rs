@@ -776,3 +776,44 @@ impl StackEnv {
         out
     }
 }
+
+/// A cosign key pair made in a temp dir: the private key's contents (its file is removed: the
+/// pipeline gets it from the environment only), its password and the public key's path.
+pub struct Keys {
+    pub dir: tempfile::TempDir,
+    pub private: String,
+    pub password: String,
+}
+
+impl Keys {
+    /// A key pair whose password is made now: the test's source (copied into every scratch
+    /// workspace) cannot hold it, so finding it on disk means the run left it there.
+    pub fn generate(label: &str) -> Keys {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let password = &format!("{label}-{}-{nanos}", std::process::id());
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("cosign")
+            .arg("generate-key-pair")
+            .current_dir(dir.path())
+            .env("COSIGN_PASSWORD", password)
+            .output()
+            .expect("cosign (scripts/onboard.sh installs it)");
+        assert_ok(&out);
+        let private = std::fs::read_to_string(dir.path().join("cosign.key")).unwrap();
+        Keys { dir, private, password: password.to_owned() }
+    }
+
+    /// Removes the private key's file, once whatever needed it as a file is done.
+    pub fn forget_file(&self) {
+        let _ = std::fs::remove_file(self.dir.path().join("cosign.key"));
+    }
+
+    pub fn public(&self) -> std::path::PathBuf {
+        self.dir.path().join("cosign.pub")
+    }
+
+    /// A line of the key's body: what would show up if the key leaked anywhere.
+    pub fn body_line(&self) -> &str {
+        self.private.lines().nth(3).unwrap()
+    }
+}
