@@ -54,6 +54,9 @@ fn the_published_crates_are_adopted_by_version() {
         let file = packaged.join(format!("package/{krate}-0.1.0.crate"));
         assert_ok(&Command::new("tar").arg("xzf").arg(&file).arg("-C").arg(unpacked.path()).output().unwrap());
         let dir = unpacked.path().join(format!("{krate}-0.1.0"));
+        // A `.crate` dates every file 2006: cargo would take an earlier unpacking's build in the
+        // shared target directory (same name, version and relative paths) for this one's.
+        assert_ok(&Command::new("find").arg(&dir).args(["-type", "f", "-exec", "touch", "{}", "+"]).output().unwrap());
         for made_by_cargo in ["Cargo.toml.orig", ".cargo_vcs_info.json"] {
             std::fs::remove_file(dir.join(made_by_cargo)).unwrap();
         }
