@@ -30,8 +30,13 @@ case "${1:-}" in
 esac
 
 targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
-apt_pkgs=(gcc-arm-linux-gnueabihf gcc-aarch64-linux-gnu libc6-dev-armhf-cross libc6-dev-arm64-cross
-  musl-tools file qemu-user-static binfmt-support skopeo curl ca-certificates pkg-config acl sudo)
+# Tools are checked by running them, not by the package that usually brings them: a machine may
+# have them from elsewhere (GitHub's runners have Docker CE, not Debian's docker.io).
+# "command that must work|packages that bring it"
+tools=("aarch64-linux-gnu-gcc -dumpmachine|gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
+  "arm-linux-gnueabihf-gcc -dumpmachine|gcc-arm-linux-gnueabihf libc6-dev-armhf-cross"
+  "skopeo --version|skopeo" "curl --version|curl")
+apt_pkgs=(musl-tools file qemu-user-static binfmt-support ca-certificates pkg-config acl sudo)
 # What only the tests use: a registry of their own, shell and workflow checks, pip for the rest.
 test_pkgs=(docker-registry apache2-utils shellcheck python3-pip)
 ((release_only)) || apt_pkgs+=("${test_pkgs[@]}")
@@ -69,22 +74,51 @@ done
 
 say "apt packages"
 missing=()
+for tool in "${tools[@]}"; do
+  read -r -a check <<<"${tool%%|*}"
+  if ! "${check[@]}" >/dev/null 2>&1; then
+    read -r -a pkgs <<<"${tool#*|}"
+    missing+=("${pkgs[@]}")
+  fi
+done
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   did "apt-get install ${missing[*]}"
 else
-  ok "${#apt_pkgs[@]} packages"
+  ok "${#tools[@]} tools, ${#apt_pkgs[@]} packages"
 fi
 
 say "docker engine, buildx and cosign"
-# docker.io and docker-buildx come as a pair; cosign signs releases (`signing`).
+# Each is checked by running it. A Docker that is there, wherever it came from (Docker CE, Debian's
+# docker.io, Docker Desktop), is used as it is: never a second one installed over it.
 wanted=()
-if ! dpkg -s docker.io >/dev/null 2>&1 || ! dpkg -s docker-buildx >/dev/null 2>&1; then
+have_docker=0
+if command -v docker >/dev/null 2>&1 || command -v dockerd >/dev/null 2>&1; then
+  have_docker=1
+  ok "docker ($(docker --version 2>/dev/null || echo "CLI missing"))"
+else
   wanted+=(docker.io docker-buildx)
 fi
-dpkg -s cosign >/dev/null 2>&1 || wanted+=(cosign)
+if ((have_docker)) && ! docker buildx version >/dev/null 2>&1; then
+  if dpkg -s docker.io >/dev/null 2>&1; then
+    wanted+=(docker-buildx)
+  else
+    say "error: this Docker has no buildx plugin, and it did not come from Debian's docker.io: install its own (Docker CE: docker-buildx-plugin)"
+    exit 1
+  fi
+elif ((have_docker)); then
+  ok "buildx ($(docker buildx version | head -n1))"
+fi
+if cosign version >/dev/null 2>&1; then
+  ok "cosign"
+elif [ "${ID}" = debian ] && [ "${VERSION_ID:-}" = 12 ] || apt-cache policy cosign 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+  wanted+=(cosign)
+else
+  # Ubuntu 24.04 has no cosign package: only signing needs it (GitHub: sigstore/cosign-installer).
+  say "  warning: cosign is not installed and no apt source here has it; signed releases need it (https://docs.sigstore.dev/cosign/system_config/installation/)"
+fi
 if ((${#wanted[@]})); then
   if [ "${ID}" = debian ] && [ "${VERSION_ID:-}" = 12 ]; then
     # Debian 12 has no buildx and no cosign: take them alone from trixie, pinned low so
@@ -109,16 +143,6 @@ if ((${#wanted[@]})); then
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${wanted[@]}" >/dev/null
   fi
   did "apt-get install ${wanted[*]}"
-else
-  ok "docker.io, docker-buildx, cosign"
-fi
-
-want_daemon_json='{"features":{"containerd-snapshotter":true}}'
-if [ "$(cat /etc/docker/daemon.json 2>/dev/null)" != "$want_daemon_json" ]; then
-  $sudo mkdir -p /etc/docker
-  printf '%s\n' "$want_daemon_json" | $sudo tee /etc/docker/daemon.json >/dev/null
-  did "/etc/docker/daemon.json: containerd image store"
-  restart_daemon=1
 fi
 
 # ok | denied (a daemon runs, this user may not use it) | down (no daemon answers)
@@ -146,6 +170,37 @@ start_engine() {
   $sudo sh -c 'nohup dockerd --containerd /run/containerd/containerd.sock >/var/log/dockerd.log 2>&1 &'
 }
 
+# The containerd image store lets the local engine hold multi-platform images (`--local`). An
+# engine that has it keeps its configuration untouched. One that runs without it gets the feature
+# merged into its daemon.json (every other setting kept) and a restart, except on a release
+# machine (`--release-only`: it pushes, and holds no multi-platform image). An engine not running
+# yet gets it before its start.
+docker_etc="${ONBOARD_DOCKER_ETC:-/etc/docker}"
+has_containerd_store() { $sudo docker info --format '{{json .DriverStatus}}' 2>/dev/null | grep -q io.containerd.snapshotter; }
+# daemon.json with the feature set, on stdout; nothing when it is set already.
+daemon_json_with_store() {
+  local file="$docker_etc/daemon.json"
+  if [ ! -s "$file" ]; then echo '{"features":{"containerd-snapshotter":true}}'; return; fi
+  command -v python3 >/dev/null || { say "error: $file exists and python3 is not here to add features.containerd-snapshotter to it: add it by hand" >&2; exit 1; }
+  python3 - "$file" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+if config.get("features", {}).get("containerd-snapshotter") is not True:
+    config.setdefault("features", {})["containerd-snapshotter"] = True
+    print(json.dumps(config, indent=2))
+PY
+}
+running_state=$(docker_state)
+if [ "$running_state" = down ] || { ((! release_only)) && ! has_containerd_store; }; then
+  merged=$(daemon_json_with_store)
+  if [ -n "$merged" ]; then
+    $sudo mkdir -p "$docker_etc"
+    printf '%s\n' "$merged" | $sudo tee "$docker_etc/daemon.json.tmp" >/dev/null
+    $sudo mv "$docker_etc/daemon.json.tmp" "$docker_etc/daemon.json"
+    did "$docker_etc/daemon.json: containerd image store (other settings kept)"
+    [ "$running_state" = down ] || restart_daemon=1
+  fi
+fi
 if [ -n "${restart_daemon:-}" ] && [ -d /run/systemd/system ]; then
   $sudo systemctl restart docker
 elif [ -n "${restart_daemon:-}" ] && pgrep -x dockerd >/dev/null; then

@@ -53,6 +53,82 @@ pub struct ServiceConfig {
     pub mirrors: Option<Vec<MirrorConfig>>,
     #[serde(default)]
     pub dev_release: DevReleasePolicy,
+    /// How `--run` starts and checks its image; default: [`RunConfig::default`].
+    pub run: Option<RunConfig>,
+}
+
+/// `run = { port = 6379, ready = "tcp", args = ["--bind", "0.0.0.0"] }` of a `[[service]]`: what
+/// `--run` needs to start a service's image and know it is up.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// The port the service listens on in the container (`--port` picks the host's side).
+    pub port: u16,
+    pub ready: Readiness,
+    /// The service's own arguments, after the image reference in `docker run` (so never one of
+    /// docker's options: the one place a value may start with `-`).
+    pub args: Vec<String>,
+}
+
+impl Default for RunConfig {
+    /// The pipeline's HTTP service: port 8080, ready when `GET /health` answers.
+    fn default() -> RunConfig {
+        RunConfig { port: 8080, ready: Readiness::default(), args: Vec::new() }
+    }
+}
+
+/// When a started service is up: `"http:/PATH"` (a GET answers 2xx), `"tcp"` (its port takes a
+/// connection and keeps it open) or `"up:SECONDS"` (it is still running after that long).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Readiness {
+    Http { path: String },
+    Tcp,
+    Up { seconds: u32 },
+}
+
+impl Default for Readiness {
+    fn default() -> Readiness {
+        Readiness::Http { path: "/health".to_owned() }
+    }
+}
+
+/// The longest `up:SECONDS` wait.
+pub const MAX_UP_SECONDS: u32 = 600;
+
+impl TryFrom<String> for Readiness {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Readiness, String> {
+        let path_ok = |p: &str| p.starts_with('/') && p.chars().all(|c| c.is_ascii_graphic());
+        match text.split_once(':') {
+            None if text == "tcp" => Ok(Readiness::Tcp),
+            Some(("http", path)) if path_ok(path) => Ok(Readiness::Http { path: path.to_owned() }),
+            Some(("up", seconds)) => match seconds.parse::<u32>() {
+                Ok(seconds) if (1..=MAX_UP_SECONDS).contains(&seconds) => Ok(Readiness::Up { seconds }),
+                _ => Err(format!("`service.run.ready`: `{text}`: the seconds must be 1 to {MAX_UP_SECONDS}")),
+            },
+            _ => Err(format!(
+                "`service.run.ready`: `{text}` is no readiness check: \"http:/PATH\", \"tcp\" or \"up:SECONDS\""
+            )),
+        }
+    }
+}
+
+impl From<Readiness> for String {
+    fn from(ready: Readiness) -> String {
+        ready.to_string()
+    }
+}
+
+impl std::fmt::Display for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Readiness::Http { path } => write!(f, "http:{path}"),
+            Readiness::Tcp => f.write_str("tcp"),
+            Readiness::Up { seconds } => write!(f, "up:{seconds}"),
+        }
+    }
 }
 
 /// One `mirrors` entry: a registry repository that gets every pushed image at the same digest,
@@ -155,7 +231,8 @@ const KEYS: &[&str] = &[
 const TARGET_KEYS: &[&str] = &["target", "platform"];
 const CONTEXT_KEYS: &[&str] = &["dir", "platforms", "image-tag-prefix", "service"];
 const SERVICE_KEYS: &[&str] =
-    &["name", "package", "bin", "version-tag-prefix", "image", "publish", "mirrors", "dev-release"];
+    &["name", "package", "bin", "version-tag-prefix", "image", "publish", "mirrors", "dev-release", "run"];
+const RUN_KEYS: &[&str] = &["port", "ready", "args"];
 const MIRROR_KEYS: &[&str] = &["image", "user-env", "password-env"];
 const SIGNING_KEYS: &[&str] = &["sign", "key-env", "password-env", "public-key"];
 pub const TABLE: &str = "workspace.metadata.release-pipeline";
@@ -216,7 +293,11 @@ impl Config {
             match table.get(key) {
                 Some(toml_edit::Item::ArrayOfTables(tables)) => {
                     for t in tables {
-                        check_table_keys(t.iter().map(|(k, _)| k), inner_keys, key)?
+                        check_table_keys(t.iter().map(|(k, _)| k), inner_keys, key)?;
+                        if let Some(run) = t.get("run").filter(|_| key == "service") {
+                            let run = run.as_table_like().context("`service.run` must be a table")?;
+                            check_table_keys(run.iter().map(|(k, _)| k), RUN_KEYS, "service.run")?;
+                        }
                     }
                 }
                 Some(toml_edit::Item::Value(toml_edit::Value::Array(values))) => {
@@ -342,9 +423,12 @@ impl Config {
                     "a value starting with `-` would be read as an option by the tool it is handed to (git, docker, skopeo, cosign, cargo)",
                 )),
                 serde_json::Value::Array(items) => items.iter().try_for_each(|item| walk(key, item)),
-                serde_json::Value::Object(fields) => fields.iter().try_for_each(|(k, v)| {
-                    walk(&if key.is_empty() { k.clone() } else { format!("{key}.{k}") }, v)
-                }),
+                // The service's own arguments follow the image reference in `docker run`.
+                serde_json::Value::Object(fields) => {
+                    fields.iter().filter(|(k, _)| !(key == "service.run" && k.as_str() == "args")).try_for_each(
+                        |(k, v)| walk(&if key.is_empty() { k.clone() } else { format!("{key}.{k}") }, v),
+                    )
+                }
                 _ => Ok(()),
             }
         }
@@ -421,6 +505,9 @@ impl Config {
             }
             if s.package.is_empty() {
                 bail!("`service.package` of service `{name}` is empty");
+            }
+            if s.run.as_ref().is_some_and(|run| run.port == 0) {
+                bail!("`service.run.port` of service `{name}` is 0: the port the service listens on in its container");
             }
             if names[..i].contains(&name) {
                 bail!("`service.name`: two services are named `{name}`; give one of them another `name`");
@@ -577,7 +664,7 @@ mod tests {
     /// later issues add; those are the only keys it may have that the code refuses.
     #[test]
     fn the_contract_lists_every_key_with_its_default() {
-        let contract = include_str!("../../docs/config.md");
+        let contract = include_str!("../docs/config.md");
         let block = contract.split("```toml\n").nth(1).and_then(|b| b.split("```").next()).expect("a toml block");
         let mut doc: toml_edit::DocumentMut = block.parse().expect("the contract's TOML parses");
         let table = doc["workspace"]["metadata"]["release-pipeline"].as_table_mut().expect("the table");
@@ -605,6 +692,37 @@ mod tests {
             Config::parse(&manifest.replace("[context]", "[[workspace.metadata.release-pipeline.context]]"))
                 .unwrap_or_else(|e| panic!("{e:#}\n{manifest}"));
         assert_eq!(documented, Config::default(), "docs/config.md's defaults are the code's");
+    }
+
+    /// `service.run`: typed, each bad value an error naming its key.
+    #[test]
+    fn run_settings_are_typed_and_checked() {
+        let service = |run: &str| {
+            Config::parse(&format!("[[workspace.metadata.release-pipeline.service]]\npackage = \"kv\"\nrun = {run}\n"))
+        };
+        let config = service("{ port = 6379, ready = \"tcp\", args = [\"--bind\", \"0.0.0.0\"] }").unwrap();
+        let run = config.service[0].run.clone().unwrap();
+        assert_eq!(run, RunConfig { port: 6379, ready: Readiness::Tcp, args: vec!["--bind".into(), "0.0.0.0".into()] });
+        let run = service("{ ready = \"up:5\" }").unwrap().service[0].run.clone().unwrap();
+        assert_eq!(run, RunConfig { ready: Readiness::Up { seconds: 5 }, ..RunConfig::default() });
+        let run = service("{ ready = \"http:/ping?x=1\" }").unwrap().service[0].run.clone().unwrap();
+        assert_eq!(run.ready, Readiness::Http { path: "/ping?x=1".into() });
+        assert_eq!(run.ready.to_string(), "http:/ping?x=1");
+        assert_eq!(RunConfig::default().ready.to_string(), "http:/health");
+        for (run, error) in [
+            ("{ ready = \"http:health\" }", "`service.run.ready`: `http:health` is no readiness check"),
+            ("{ ready = \"http:/a b\" }", "`service.run.ready`: `http:/a b` is no readiness check"),
+            ("{ ready = \"udp\" }", "`service.run.ready`: `udp` is no readiness check"),
+            ("{ ready = \"up:0\" }", "`service.run.ready`: `up:0`: the seconds must be 1 to 600"),
+            ("{ ready = \"up:forever\" }", "the seconds must be 1 to 600"),
+            ("{ port = 0 }", "`service.run.port` of service `kv` is 0"),
+            ("{ port = 70000 }", "70000"),
+            ("{ prot = 1 }", "unknown key `prot` in `service.run`"),
+            ("\"tcp\"", "`service.run` must be a table"),
+        ] {
+            let err = format!("{:#}", service(run).unwrap_err());
+            assert!(err.contains(error), "{run}: {err}");
+        }
     }
 
     #[test]
@@ -752,6 +870,7 @@ image = "registry.example/acme/other"
 publish = ["service"]
 mirrors = [{ image = "mirror.example/acme/other", user-env = "M_USER", password-env = "M_PASSWORD" }]
 dev-release = "changed"
+run = { port = 6379, ready = "tcp", args = ["--bind", "0.0.0.0"] }
 [workspace.metadata.release-pipeline.signing]
 sign = "releases"
 key-env = "KEY"
@@ -789,7 +908,8 @@ public-key = "cosign.pub"
         let mut found = Vec::new();
         strings(&value, "", "", &mut found);
         // Values of a type that holds no `-…` (an enum, a platform) are refused by their type.
-        let typed = ["targets.platform", "context.platforms", "service.dev-release", "signing.sign"];
+        let typed =
+            ["targets.platform", "context.platforms", "service.dev-release", "service.run.ready", "signing.sign"];
         let mut checked = Vec::new();
         for (pointer, key) in &found {
             let mut bad = value.clone();
@@ -797,6 +917,11 @@ public-key = "cosign.pub"
             let parsed: Result<Config, _> = serde_json::from_value(bad);
             if typed.contains(&key.as_str()) {
                 assert!(parsed.is_err(), "`{key}` holds `--upload-pack=touch x`");
+                continue;
+            }
+            if key == "service.run.args" {
+                // The service's own arguments, after the image reference: `-` is theirs.
+                parsed.unwrap().validate().unwrap();
                 continue;
             }
             let err = parsed.unwrap().validate().expect_err(key);
@@ -1121,6 +1246,7 @@ public-key = "cosign.pub"
                 publish: None,
                 mirrors: None,
                 dev_release: DevReleasePolicy::Always,
+                run: None,
             };
             let config = Config { service: services.iter().map(service).collect(), ..Config::default() };
             let context = ContextConfig { service: named.map(str::to_owned), ..config.context[0].clone() };

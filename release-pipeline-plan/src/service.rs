@@ -15,6 +15,9 @@ pub struct Service {
     pub bin: String,
     /// The package's directory, relative to the root (its README goes into the packages).
     pub dir: Utf8PathBuf,
+    /// The package's `license-file`, as its manifest writes it (relative to `dir`): packaged
+    /// with the license files the directory holds.
+    pub license_file: Option<Utf8PathBuf>,
     /// What its build reads, relative to the root: its package's directory and those of its path
     /// dependencies (`dev-release = "changed"` looks for changes there).
     pub sources: Vec<Utf8PathBuf>,
@@ -31,6 +34,7 @@ impl Service {
             package: name.to_owned(),
             bin: name.to_owned(),
             dir: name.into(),
+            license_file: None,
             sources: vec![name.into()],
             dev_release: DevReleasePolicy::Always,
             table: ServiceConfig {
@@ -42,6 +46,7 @@ impl Service {
                 publish: None,
                 mirrors: None,
                 dev_release: DevReleasePolicy::Always,
+                run: None,
             },
         }
     }

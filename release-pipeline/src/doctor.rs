@@ -106,21 +106,30 @@ fn checks() -> Result<Vec<Check>> {
         } else {
             fail(&format!("rust target {target}"), "not installed", format!("rustup target add {target}"))
         });
-        let linker = linker_for(&root, target);
-        out.push(if found(&linker) {
-            pass(&format!("linker for {target}"), format!("{linker} found"))
-        } else {
-            let pkg = match target.as_str() {
-                t if t.starts_with("aarch64") => "gcc-aarch64-linux-gnu",
-                t if t.starts_with("armv7") => "gcc-arm-linux-gnueabihf",
-                _ => "gcc",
-            };
-            fail(
-                &format!("linker for {target}"),
-                format!("{linker} not on PATH"),
-                format!("sudo apt-get install {pkg}"),
-            )
-        });
+        let linker = checks::linker_for(&root, target);
+        let answer = if found(&linker) { exec::silent(cmd!(sh, "{linker} -dumpmachine")).ok() } else { None };
+        out.push(from(&format!("linker for {target}"), checks::linker(target, &linker, answer.as_ref())));
+    }
+    out.push(from(
+        "services",
+        crate::services::metadata(&root)
+            .and_then(|metadata| crate::services::resolve(&root, &config, &metadata))
+            .map(|services| {
+                services
+                    .iter()
+                    .map(|s| format!("{} (binary {} of package {})", s.name, s.bin, s.package))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .map_err(|e| {
+                checks::Problem::new(
+                    format!("{e:#}"),
+                    "fix the [[service]] tables or the packages named above (README: \"Several services\")",
+                )
+            }),
+    ));
+    for context in &config.context {
+        out.push(from(&format!("context {}", context.dir), checks::context(&root, &context.dir)));
     }
 
     let cli = checks::docker_cli();
@@ -190,16 +199,4 @@ fn checks() -> Result<Vec<Check>> {
         ));
     }
     Ok(out)
-}
-
-/// The linker cargo uses for `target`: `[target.T] linker` in .cargo/config.toml, else `cc`.
-fn linker_for(root: &camino::Utf8Path, target: &str) -> String {
-    let text = std::fs::read_to_string(root.join(".cargo/config.toml")).unwrap_or_default();
-    let doc: toml_edit::DocumentMut = text.parse().unwrap_or_default();
-    doc.get("target")
-        .and_then(|t| t.get(target))
-        .and_then(|t| t.get("linker"))
-        .and_then(|l| l.as_str())
-        .unwrap_or("cc")
-        .to_owned()
 }

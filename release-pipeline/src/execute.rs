@@ -230,8 +230,8 @@ impl Effects for Real<'_> {
                 summary::summary(plan, self.crates, record, self.started);
                 Ok(Outcome::Done)
             }
-            Step::Run { reference, container, argv, port, .. } => {
-                crate::local_run::run_local(docker, reference, container, argv, *port).map(|()| Outcome::Done)
+            Step::Run { reference, container, argv, port, ready, .. } => {
+                crate::local_run::run_local(docker, reference, container, argv, *port, ready).map(|()| Outcome::Done)
             }
             Step::Delete { .. } | Step::GitTag { .. } | Step::GitPush { .. } | Step::Yank { .. } => {
                 run_command_step(ws, step).map(|()| Outcome::Done)

@@ -16,7 +16,7 @@ xflags::xflags! {
         /// Print the version of the checkout, derived from git tags (last line of stdout).
         /// Example: cargo xtask version --format pep440
         cmd version {
-            /// Only this service (repeatable; default: every service, README: "Several services").
+            /// Only this service (repeatable; default: every service; see the README, Several services).
             repeated --service service: String
             /// semver (default), pep440 or json.
             optional --format format: String
@@ -39,7 +39,7 @@ xflags::xflags! {
         /// Build each service for every configured target and package each build reproducibly
         /// in dist/ (with SHA256SUMS). Example: cargo xtask dist --target x86_64-unknown-linux-musl
         cmd dist {
-            /// Only this service (repeatable; default: every service, README: "Several services").
+            /// Only this service (repeatable; default: every service; see the README, Several services).
             repeated --service service: String
             /// Build only this target (repeatable).
             repeated --target target: String
@@ -50,7 +50,7 @@ xflags::xflags! {
         /// Copy the packages into each image context's pkg/, by platform, verified.
         /// Example: cargo xtask distcopy --from dist/ docker/pkg/ rpi-docker/pkg/
         cmd distcopy {
-            /// Only this service (repeatable; default: every service, README: "Several services").
+            /// Only this service (repeatable; default: every service; see the README, Several services).
             repeated --service service: String
             /// Where the packages are (default: dist/).
             optional --from from: PathBuf
@@ -63,7 +63,7 @@ xflags::xflags! {
         /// Release the version tag at HEAD: build, package, push the version tags, then move
         /// X.Y, X and latest where this is the highest release. Example: cargo xtask release --dry-run
         cmd release {
-            /// Only this service (repeatable; default: every service, README: "Several services").
+            /// Only this service (repeatable; default: every service; see the README, Several services).
             repeated --service service: String
             /// Print the plan and do nothing.
             optional --dry-run
@@ -75,9 +75,10 @@ xflags::xflags! {
             optional --local
             /// The buildx builder to use (default: the current one).
             optional --builder builder: String
-            /// After a local build, run the host-platform image and show its /version.
+            /// After a local build, run the host-platform image until it is up (the service's `run`
+            /// settings; default: GET /health) and show its /version.
             optional --run
-            /// Port for --run (default 8080, on 127.0.0.1).
+            /// The host's port for --run (default 8080, on 127.0.0.1).
             optional --port port: u16
             /// One target's share only, for a release spread over machines: package it, build each
             /// context's image for its platform, push it under a staging tag, write
@@ -88,7 +89,7 @@ xflags::xflags! {
         /// Release the current branch as a dev build: images tagged with the branch name, never
         /// a version or latest. Example: cargo xtask dev-release --local --run
         cmd dev-release {
-            /// Only this service (repeatable; default: every service, README: "Several services").
+            /// Only this service (repeatable; default: every service; see the README, Several services).
             repeated --service service: String
             /// Print the plan and do nothing.
             optional --dry-run
@@ -102,9 +103,10 @@ xflags::xflags! {
             optional --local
             /// The buildx builder to use (default: the current one).
             optional --builder builder: String
-            /// After a local build, run the host-platform image and show its /version.
+            /// After a local build, run the host-platform image until it is up (the service's `run`
+            /// settings; default: GET /health) and show its /version.
             optional --run
-            /// Port for --run (default 8080, on 127.0.0.1).
+            /// The host's port for --run (default 8080, on 127.0.0.1).
             optional --port port: u16
             /// One target's share only, for a release spread over machines: package it, build each
             /// context's image for its platform, push it under a staging tag, write
@@ -126,7 +128,7 @@ xflags::xflags! {
         /// Publish the crates listed in `publish` to the cargo registry, with the computed
         /// version (the publish step of release/dev-release alone). Example: cargo xtask publish --dry-run
         cmd publish {
-            /// Only this service (repeatable; default: every service, README: "Several services").
+            /// Only this service (repeatable; default: every service; see the README, Several services).
             repeated --service service: String
             /// Show what would be published and do nothing.
             optional --dry-run
@@ -162,7 +164,7 @@ xflags::xflags! {
 
         /// Retract a released version: an annotated tag `retracted/<version tag>` records the
         /// reason, moving tags skip it from now on, its crates are yanked, and it is never
-        /// released again. Example: cargo xtask retract 1.3.0 --reason "corrupts the cache"
+        /// released again. Example: cargo xtask retract 1.3.0 --reason 'corrupts the cache'
         cmd retract {
             /// The version (as its version tag says it: 1.3.0).
             required version: String
@@ -193,7 +195,7 @@ xflags::xflags! {
         /// In CI: decide from the CI environment (tag push: release; branch push: dev release;
         /// master/main: nothing; pull request: build only) and do it. Example: cargo xtask ci --dry-run
         cmd ci {
-            /// Only this service (repeatable; default: every service, README: "Several services").
+            /// Only this service (repeatable; default: every service; see the README, Several services).
             repeated --service service: String
             /// Print the plan and do nothing.
             optional --dry-run

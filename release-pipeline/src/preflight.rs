@@ -47,6 +47,11 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
     if let (Some(builder), Some(docker)) = (&options.builder, &docker) {
         problems.extend(docker.check_builder(builder).err());
     }
+    // What the build will need on disk, checked as `doctor` checks it (`checks.rs`); a merge
+    // builds nothing.
+    if options.merge.is_none() {
+        problems.extend(build_problems(ws, plan, options.part.as_deref()));
+    }
     if plan.images.iter().any(|i| i.push && !i.moving_tags.is_empty()) {
         if let Err(p) = checks::skopeo() {
             problems.push(format!("{} ({})", p.detail, p.fix));
@@ -196,6 +201,28 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         }
     }
     Ok(Preflight { docker, facts, problems })
+}
+
+/// Each context the plan builds (its directory, its Dockerfile, the Dockerfile's use of
+/// `pkg/${TARGETPLATFORM}`) and the linker of each target it builds (asked `-dumpmachine`).
+fn build_problems(ws: &Workspace, plan: &ReleasePlan, part: Option<&str>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut contexts: Vec<&str> = plan.images.iter().map(|i| i.context.as_str()).collect();
+    contexts.dedup();
+    for dir in contexts {
+        problems.extend(checks::context(&ws.root, dir).err().map(|p| format!("{} ({})", p.detail, p.fix)));
+    }
+    let Ok(sh) = xshell::Shell::new() else { return problems };
+    for target in ws.config.targets.iter().map(|t| t.target.as_str()).filter(|t| part.is_none_or(|p| p == *t)) {
+        let linker = checks::linker_for(&ws.root, target);
+        let answer = which::which(&linker)
+            .ok()
+            .and_then(|_| crate::exec::silent(xshell::cmd!(sh, "{linker} -dumpmachine")).ok());
+        problems.extend(
+            checks::linker(target, &linker, answer.as_ref()).err().map(|p| format!("{} ({})", p.detail, p.fix)),
+        );
+    }
+    problems
 }
 
 /// `merge`'s read of every part's manifest and config, checked against the plan

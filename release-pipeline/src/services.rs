@@ -35,6 +35,8 @@ pub(crate) struct Package {
     pub(crate) name: String,
     pub(crate) version: String,
     pub(crate) license: Option<String>,
+    /// `license-file`, as the manifest writes it (relative to the package's directory).
+    pub(crate) license_file: Option<Utf8PathBuf>,
     pub(crate) manifest_path: Utf8PathBuf,
     pub(crate) targets: Vec<Target>,
     pub(crate) dependencies: Vec<Dependency>,
@@ -118,6 +120,7 @@ pub(crate) fn resolve(root: &Utf8Path, config: &Config, metadata: &Metadata) -> 
                 publish: None,
                 mirrors: None,
                 dev_release: DevReleasePolicy::Always,
+                run: None,
             }],
             [] => bail!(
                 "the workspace has no binary package besides {XTASK_PACKAGE} to release (its packages are {}): add a [[{TABLE}.service]] table",
@@ -173,6 +176,7 @@ pub(crate) fn resolve(root: &Utf8Path, config: &Config, metadata: &Metadata) -> 
             bin,
             sources: sources(root, package, &members),
             dir,
+            license_file: package.license_file.clone(),
             dev_release: table.dev_release,
             table,
         });
@@ -242,6 +246,7 @@ mod tests {
             name: name.to_owned(),
             version: "0.1.0".to_owned(),
             license: None,
+            license_file: None,
             manifest_path: format!("/w/{name}/Cargo.toml").into(),
             targets: bins.iter().map(|b| Target { name: (*b).to_owned(), kind: vec!["bin".to_owned()] }).collect(),
             dependencies: path_deps.iter().map(|d| Dependency { path: Some(format!("/w/{d}").into()) }).collect(),

@@ -15,6 +15,12 @@ fn help_lists_every_command_with_an_example() {
     assert!(help.matches("Example: cargo xtask").count() >= COMMANDS.len(), "{help}");
     let out = xtask_in(&workspace_root(), &["dev-release", "--help"]);
     assert!(stdout(&out).contains("--branch <branch>"), "{}", stdout(&out));
+    // xflags prints a doc comment's double quotes escaped: `\"Several services\"`.
+    let more = ["reconcile", "prune", "retract", "verify", "merge"];
+    for command in COMMANDS.iter().chain(&more).map(|c| vec![*c, "--help"]).chain([vec!["--help"]]) {
+        let help = stdout(&xtask_in(&workspace_root(), &command));
+        assert!(!help.contains("\\\""), "`{}` prints an escaped quote:\n{help}", command.join(" "));
+    }
 }
 
 /// `bench` is this repository's own command: the library's help (what every adopter's

@@ -94,3 +94,42 @@ fn dist_refuses_an_unknown_target_or_format() {
     );
     assert_fails_with(&ws.xtask_shared(&["dist", "--format", "rar"]), "unknown --format `rar`");
 }
+
+/// A binary that does not read `SERVICE_VERSION` would report another version than its package
+/// says: `dist` warns, naming it and the three lines that fix it; with them, no warning.
+#[test]
+fn dist_warns_when_a_binary_lacks_its_version() {
+    let ws = minimal_workspace();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    assert_ok(&Command::new(cargo).args(["generate-lockfile", "--offline"]).current_dir(ws.path()).output().unwrap());
+    ws.git(&["add", "Cargo.lock"]);
+    ws.git(&["commit", "-q", "-m", "lock"]);
+    ws.tag("0.4.1");
+    ws.commit("past the tag");
+    let target = shared_target_dir().join("version-warning");
+    let dist = || {
+        xtask_cmd(ws.path())
+            .env("CARGO_TARGET_DIR", &target)
+            .args(["dist", "--target", "x86_64-unknown-linux-musl"])
+            .output()
+            .unwrap()
+    };
+    let out = dist();
+    assert_ok(&out);
+    let warning = "service for x86_64-unknown-linux-musl does not contain its version 0.4.2-dev.1";
+    assert!(stderr(&out).contains(warning), "{}", stderr(&out));
+    assert!(stderr(&out).contains("option_env!(\"SERVICE_VERSION\")"), "{}", stderr(&out));
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let section = readme.split("## The version in the binary").nth(1).expect("the README section");
+    let lines = section.split("```rust\n").nth(1).and_then(|b| b.split("```").next()).expect("a rust block");
+    let indented: String = lines.lines().map(|l| format!("    {l}\n")).collect();
+    ws.write("service/src/main.rs", &format!("fn main() {{\n{indented}}}\n"));
+    ws.git(&["commit", "-q", "-am", "print the version"]);
+    let out = dist();
+    assert_ok(&out);
+    assert!(!stderr(&out).contains("does not contain its version"), "{}", stderr(&out));
+    let package = ws.path().join("dist/service-0.4.2-dev.2-x86_64-unknown-linux-musl.tar.gz");
+    let dir = unpack(&package);
+    let printed = Command::new(dir.path().join("bin/service")).arg("--version").output().unwrap();
+    assert_eq!(stdout(&printed).trim(), format!("0.4.2-dev.2 ({})", ws.head()));
+}

@@ -150,3 +150,53 @@ fn the_release_only_mode_leaves_the_test_tools_out() {
     let out = run(&["--what"]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
 }
+
+/// GitHub's runners have Docker CE, not Debian's `docker.io`: the package query says "not
+/// installed" while the engine works. The script uses that engine as it is: it installs no Docker
+/// (before, it installed `docker.io` over it), restarts nothing, and leaves the daemon's
+/// configuration alone, since the engine already has the containerd image store. `dpkg`,
+/// `apt-get`, `systemctl`, `pkill` and the daemon's configuration directory are stand-ins that
+/// record what they are asked: the real engine is never touched.
+#[test]
+fn a_docker_from_elsewhere_is_used_as_it_is() {
+    require_docker();
+    let info = Command::new("docker").args(["info", "--format", "{{json .DriverStatus}}"]).output().unwrap();
+    assert!(stdout(&info).contains("io.containerd.snapshotter"), "the engine here has the containerd store");
+    let fakes = tempfile::tempdir().unwrap();
+    let calls = fakes.path().join("calls");
+    let fake = |name: &str, body: &str| {
+        let path = fakes.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\necho \"{name} $*\" >> {}\n{body}\n", calls.display())).unwrap();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(&path).unwrap().permissions(), 0o755);
+        assert_ok(&Command::new("chmod").arg("755").arg(&path).output().unwrap());
+    };
+    fake("dpkg", "echo \"dpkg-query: package '$2' is not installed\" >&2; exit 1");
+    for recorded in ["apt-get", "apt-cache", "systemctl", "pkill", "dockerd", "containerd", "usermod", "setfacl"] {
+        fake(recorded, "exit 0");
+    }
+    let etc = tempfile::tempdir().unwrap();
+    let daemon_json = "{\"log-level\": \"warn\"}\n";
+    std::fs::write(etc.path().join("daemon.json"), daemon_json).unwrap();
+    let path = format!("{}:{}", fakes.path().display(), std::env::var("PATH").unwrap());
+    let out = Command::new("bash")
+        .arg(workspace_root().join("scripts/onboard.sh"))
+        .env("PATH", path)
+        .env("ONBOARD_SKIP_DOCTOR", "1")
+        .env("ONBOARD_DOCKER_ETC", etc.path())
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let calls = std::fs::read_to_string(&calls).unwrap_or_default();
+    assert!(calls.contains("dpkg -s"), "the stand-in dpkg was asked: {calls}");
+    let engines = ["docker.io", "docker-buildx", "docker-ce", "docker-ce-cli", "containerd", "containerd.io"];
+    for call in calls.lines().filter(|c| c.starts_with("apt-get ")) {
+        let engine = call.split_whitespace().find(|w| engines.contains(&w.trim_end_matches("/trixie")));
+        assert_eq!(engine, None, "a second Docker installed: {call}\n{}", stdout(&out));
+    }
+    for untouched in ["systemctl", "pkill", "dockerd", "containerd"] {
+        assert!(!calls.lines().any(|c| c.starts_with(untouched)), "{untouched} called:\n{calls}");
+    }
+    assert_eq!(std::fs::read_to_string(etc.path().join("daemon.json")).unwrap(), daemon_json, "daemon.json rewritten");
+    assert!(stdout(&out).contains("ok docker (Docker version"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("started dockerd"), "{}", stdout(&out));
+}

@@ -10,10 +10,20 @@ image = "127.0.0.1:5000/acme/service"
 release-repository = "acme/service"
 "#;
 
+/// A workspace whose run would go through: the default contexts with their Dockerfiles and this
+/// repository's cross linkers (the preflight checks both).
 fn repo() -> TestRepo {
     let repo = TestRepo::new();
     repo.write("Cargo.toml", CONFIG);
     write_service_package(&repo);
+    for context in ["docker", "rpi-docker"] {
+        repo.write(
+            &format!("{context}/Dockerfile"),
+            "FROM scratch\nARG TARGETPLATFORM\nADD pkg/${TARGETPLATFORM}/*.tar.gz /\n",
+        );
+    }
+    let linkers = std::fs::read_to_string(workspace_root().join(".cargo/config.toml")).unwrap();
+    repo.write(".cargo/config.toml", &linkers);
     repo.git(&["add", "-A"]);
     repo.commit("a");
     repo

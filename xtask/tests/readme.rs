@@ -228,3 +228,51 @@ fn the_mutation_command_kills_a_small_functions_mutants() {
     assert_ok(&out);
     eprintln!("{} mutants tested and caught in {:.0?}", summaries.len(), started.elapsed());
 }
+
+/// The first ```toml block of `text` after `marker`, its release-pipeline table parsed.
+fn config_block(text: &str, marker: &str) -> toml_edit::DocumentMut {
+    let after = text.split(marker).nth(1).unwrap_or_else(|| panic!("no {marker}"));
+    let block = after.split("```toml\n").nth(1).and_then(|b| b.split("```").next()).expect("a toml block");
+    block.parse().expect("the block parses")
+}
+
+/// README's configuration and the contract (`docs/config.md`) say the same of each key they
+/// both comment on (they once described `git-remote` differently).
+#[test]
+fn the_readme_and_the_contract_describe_each_key_alike() {
+    let readme = config_block(&readme(), "## Configuration");
+    let contract = config_block(
+        &std::fs::read_to_string(workspace_root().join("docs/config.md")).unwrap(),
+        "# Release configuration",
+    );
+    let table =
+        |doc: &toml_edit::DocumentMut| doc["workspace"]["metadata"]["release-pipeline"].as_table().unwrap().clone();
+    let (readme, contract) = (table(&readme), table(&contract));
+    let comment = |t: &toml_edit::Table, key: &str| -> String {
+        let decor =
+            t.key(key).map(|k| k.leaf_decor().prefix().and_then(|p| p.as_str()).unwrap_or("").trim().to_owned());
+        decor.unwrap_or_default()
+    };
+    let mut compared = 0;
+    for (key, _) in readme.iter() {
+        let (ours, theirs) = (comment(&readme, key), comment(&contract, key));
+        if !ours.is_empty() && !theirs.is_empty() {
+            assert_eq!(ours, theirs, "README and docs/config.md describe `{key}` differently");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 5, "{compared}");
+}
+
+/// The three lines that print the version are the same in this README and in the library
+/// crate's (whose unit test checks them against the code's).
+#[test]
+fn both_readmes_show_the_same_version_lines() {
+    let lines = |text: &str| -> String {
+        let section = text.split("## The version in the binary").nth(1).expect("the section");
+        section.split("```rust\n").nth(1).and_then(|b| b.split("```").next()).expect("a rust block").to_owned()
+    };
+    let library = std::fs::read_to_string(workspace_root().join("release-pipeline/README.md")).unwrap();
+    assert_eq!(lines(&readme()), lines(&library));
+    assert!(lines(&library).contains("option_env!(\"SERVICE_VERSION\")"));
+}

@@ -467,7 +467,7 @@ mod tests {
     fn a_part_result_is_the_documented_json() {
         let result = part(&plan(), "aarch64-unknown-linux-gnu", "linux/arm64", 7);
         let json = String::from_utf8(serde_json::to_vec_pretty(&result).unwrap()).unwrap();
-        expect_test::expect_file!["../../../docs/schemas/examples/part.json"].assert_eq(&json);
+        expect_test::expect_file!["../../docs/schemas/examples/part.json"].assert_eq(&json);
         // A result of a pipeline before services (no `service`) is read as well.
         let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
         old.as_object_mut().unwrap().remove("service");

@@ -320,8 +320,17 @@ pub enum Step {
     },
     /// Print the run's summary (and write GitHub's job summary): from the plan and what each step did.
     Summary { argv: Vec<String> },
-    /// Start the image from the local engine and show its `/version`.
-    Run { image: usize, reference: String, container: String, port: u16, argv: Vec<String> },
+    /// Start the image from the local engine on 127.0.0.1:`port`, wait until it is `ready` (the
+    /// service's `run` settings), and show its `/version` when it serves HTTP; a service that
+    /// does not come up is stopped.
+    Run {
+        image: usize,
+        reference: String,
+        container: String,
+        port: u16,
+        ready: crate::config::Readiness,
+        argv: Vec<String>,
+    },
     /// Delete a manifest from the registry, and so every tag on it (`prune`).
     Delete { tags: Vec<String>, digest: String, reason: String, argv: Vec<String> },
     /// Record a retraction: an annotated git tag with the reason.
@@ -701,7 +710,7 @@ pub fn render(steps: &[Step]) -> String {
             Step::StageCrates { crates, dir, .. } => format!("stage {} in {dir}", crates.join(", ")),
             Step::Publish { krate, version, registry, .. } => format!("publish {krate} {version} to `{registry}`"),
             Step::Summary { .. } => "print the summary".to_owned(),
-            Step::Run { reference, port, .. } => format!("run {reference} on 127.0.0.1:{port}"),
+            Step::Run { reference, port, ready, .. } => format!("run {reference} on 127.0.0.1:{port} (ready: {ready})"),
             Step::Delete { tags, reason, .. } => format!("delete {}: {reason}", tags.join(", ")),
             Step::GitTag { name, commit, message, .. } => {
                 format!("tag {} as {name}: {message}", &commit[..commit.len().min(12)])

@@ -427,12 +427,15 @@ pub fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
                 let image = &plan.images[i];
                 let reference = ImageRef::tag(&image.repository, image.primary_tag()).to_string();
                 let container = run_container(&plan.service.name, image.primary_tag());
+                let run = plan.service.table.run.clone().unwrap_or_default();
                 let mut argv = strings(["docker", "run", "--detach", "--rm", "--name", &container, "--label"]);
                 argv.push(format!("{RUN_LABEL}=1"));
                 argv.push("--publish".to_owned());
-                argv.push(format!("127.0.0.1:{port}:8080"));
+                argv.push(format!("127.0.0.1:{port}:{}", run.port));
                 argv.push(reference.clone());
-                p.push(Step::Run { image: i, reference, container, port, argv });
+                // The service's own arguments: after the image, never docker's options.
+                argv.extend(run.args);
+                p.push(Step::Run { image: i, reference, container, port, ready: run.ready, argv });
             }
             None => p.out.problems.push(format!(
                 "--run starts the image built for this machine ({}), but no context builds that platform",

@@ -51,6 +51,35 @@ mod commit_or_unknown {
     }
 }
 
+/// The variables `dist` sets while it builds a service, with what each holds (README: "The
+/// version in the binary"): a service reads the first two with `option_env!`.
+pub(crate) const BUILD_VARS: [(&str, &str); 3] = [
+    ("SERVICE_VERSION", "the version computed from git, as `cargo xtask version` prints it"),
+    ("SERVICE_COMMIT", "the commit's full id (`unknown` outside git)"),
+    ("SOURCE_DATE_EPOCH", "the commit's time in seconds, for reproducible builds"),
+];
+
+/// The three lines a service adds to print the version and commit `dist` built it with (a plain
+/// `cargo build` falls back to `Cargo.toml`'s version). `init` prints them; both READMEs show
+/// them verbatim (a unit test and `xtask/tests/readme.rs` check it).
+pub(crate) const VERSION_LINES: &str = r#"const VERSION: &str = match option_env!("SERVICE_VERSION") { Some(v) => v, None => env!("CARGO_PKG_VERSION") };
+const COMMIT: &str = match option_env!("SERVICE_COMMIT") { Some(c) => c, None => "unknown" };
+if std::env::args().any(|a| a == "--version") { println!("{VERSION} ({COMMIT})"); return; }
+"#;
+
+/// The warning for a built binary that does not contain its version string: the service would
+/// report another version than its package's name says (it does not read `SERVICE_VERSION`).
+pub(crate) fn missing_version(binary_name: &str, target: &str, version: &str, binary: &[u8]) -> Option<String> {
+    if memchr::memmem::find(binary, version.as_bytes()).is_some() {
+        return None;
+    }
+    let lines: String = VERSION_LINES.lines().map(|line| format!("\n    {line}")).collect();
+    Some(format!(
+        "{binary_name} for {target} does not contain its version {version}: it does not print the version `dist` \
+         computed. Three lines print it (README: \"The version in the binary\"):{lines}"
+    ))
+}
+
 /// One file in a package.
 pub(crate) struct Entry {
     pub(crate) path: String,
@@ -141,11 +170,14 @@ pub(crate) fn dist(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
     let bin = &req.service.bin;
     remove_stale(dist_dir, bin, req.version)?;
     let readme = read_optional(&req.root.join(&req.service.dir).join("README.md"))?;
-    let license = read_optional(&req.root.join("LICENSE"))?;
+    let licenses = license_files(req.root, req.service)?;
     let mut packages = Vec::new();
     let mut known_sums = Sha256Sums::default();
     for ((target, platform), binary) in targets.into_iter().zip(binaries) {
         let data = std::fs::read(&binary).with_context(|| format!("reading the built binary {binary}"))?;
+        if let Some(warning) = missing_version(bin, target.as_str(), req.version, &data) {
+            ui::warn(warning);
+        }
         let path = dist.package(bin, req.version, &target, req.format);
         let manifest = Manifest {
             name: bin.clone(),
@@ -162,8 +194,8 @@ pub(crate) fn dist(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
         if let Some(readme) = &readme {
             entries.push(Entry { path: "README.md".to_owned(), mode: 0o644, data: readme.clone() });
         }
-        if let Some(license) = &license {
-            entries.push(Entry { path: "LICENSE".to_owned(), mode: 0o644, data: license.clone() });
+        for (name, data) in &licenses {
+            entries.push(Entry { path: name.clone(), mode: 0o644, data: data.clone() });
         }
         let bytes = match req.format {
             Format::TarGz => tar_gz(entries, req.epoch)?,
@@ -178,6 +210,67 @@ pub(crate) fn dist(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
     }
     write_sums(&dist, known_sums)?;
     Ok(packages)
+}
+
+/// Whether a file name is a license file by the Rust convention (what crates ship):
+/// `LICENSE`, `LICENSE-MIT`, `LICENSE-APACHE`, `LICENCE.md`, `COPYING`, …
+pub(crate) fn is_license_file(name: &str) -> bool {
+    ["LICENSE", "LICENCE", "COPYING"].iter().any(|prefix| name.starts_with(prefix))
+}
+
+/// The license files a service's packages carry, by name, sorted: those of its package's
+/// directory and its `license-file`; when the package has none, the workspace root's. A
+/// `license-file` outside the workspace is refused.
+fn license_files(root: &Utf8Path, service: &Service) -> Result<Vec<(String, Vec<u8>)>> {
+    let package_dir = root.join(&service.dir);
+    let mut found = std::collections::BTreeMap::new();
+    if let Some(file) = &service.license_file {
+        let path = inside(root, &package_dir.join(file)).ok_or_else(|| {
+            anyhow::anyhow!("`license-file = \"{file}\"` of package `{}` is outside the workspace", service.package)
+        })?;
+        let name = path.file_name().with_context(|| format!("`license-file = \"{file}\"` names no file"))?;
+        let data = std::fs::read(&path).with_context(|| format!("reading the license file {path}"))?;
+        found.insert(name.to_owned(), data);
+    }
+    for dir in [&package_dir, root] {
+        for (name, data) in license_files_in(dir)? {
+            found.entry(name).or_insert(data);
+        }
+        if !found.is_empty() {
+            break;
+        }
+    }
+    Ok(found.into_iter().collect())
+}
+
+/// The license files directly in `dir` (regular files, or links to them).
+fn license_files_in(dir: &Utf8Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    for entry in dir.read_dir_utf8().with_context(|| format!("reading {dir}"))? {
+        let entry = entry?;
+        if is_license_file(entry.file_name()) && entry.path().is_file() {
+            let data = std::fs::read(entry.path()).with_context(|| format!("reading {}", entry.path()))?;
+            files.push((entry.file_name().to_owned(), data));
+        }
+    }
+    Ok(files)
+}
+
+/// `path` with `.` and `..` resolved by its text, when that lies inside `root`.
+fn inside(root: &Utf8Path, path: &Utf8Path) -> Option<Utf8PathBuf> {
+    let mut out = Utf8PathBuf::new();
+    for part in path.components() {
+        match part {
+            camino::Utf8Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            camino::Utf8Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out.starts_with(root).then_some(out)
 }
 
 fn read_optional(path: &Utf8Path) -> Result<Option<Vec<u8>>> {
@@ -208,9 +301,10 @@ pub(crate) fn target_dir(root: &Utf8Path) -> Utf8PathBuf {
 fn build(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
     let sh = Shell::new()?;
     sh.change_dir(req.root);
-    let _v = sh.push_env("SERVICE_VERSION", req.version);
-    let _c = sh.push_env("SERVICE_COMMIT", req.commit);
-    let _e = sh.push_env("SOURCE_DATE_EPOCH", req.epoch.to_string());
+    let [(version_var, _), (commit_var, _), (epoch_var, _)] = BUILD_VARS;
+    let _v = sh.push_env(version_var, req.version);
+    let _c = sh.push_env(commit_var, req.commit);
+    let _e = sh.push_env(epoch_var, req.epoch.to_string());
     let Service { package, bin, .. } = req.service;
     let argv = cargo_build_argv(package, bin, &req.targets, cargo_home().as_deref());
     let (program, args) = argv.split_first().expect("cargo build argv starts with cargo");
@@ -447,7 +541,7 @@ mod tests {
     fn a_manifest_is_the_documented_json() {
         let written = manifest(Some("0123456789abcdef0123456789abcdef01234567"));
         let json = String::from_utf8(serde_json::to_vec_pretty(&written).unwrap()).unwrap();
-        expect_test::expect_file!["../../../docs/schemas/examples/manifest.json"].assert_eq(&json);
+        expect_test::expect_file!["../../docs/schemas/examples/manifest.json"].assert_eq(&json);
         assert_eq!(serde_json::from_str::<Manifest>(&json).unwrap(), written);
         // Built where there is no commit: `unknown`, both ways.
         let unknown = serde_json::to_value(manifest(None)).unwrap();
@@ -472,6 +566,67 @@ mod tests {
             let err = serde_json::from_value::<Manifest>(edited).unwrap_err().to_string();
             assert!(err.contains(why), "{field}: {err}");
         }
+    }
+
+    /// A binary holds its version string when the service reads `SERVICE_VERSION`; one that does
+    /// not is named with the variable to read.
+    #[test]
+    fn a_binary_without_its_version_is_warned_about() {
+        let binary = b"\x7fELF\0\0prefix 0.4.2-dev.3\0 and more";
+        assert_eq!(missing_version("app", "x86_64-unknown-linux-musl", "0.4.2-dev.3", binary), None);
+        let warning = missing_version("app", "x86_64-unknown-linux-musl", "0.4.2-dev.0", binary).unwrap();
+        assert!(warning.starts_with("app for x86_64-unknown-linux-musl does not contain its version 0.4.2-dev.0"));
+        assert!(warning.contains("\n    const VERSION: &str = match option_env!(\"SERVICE_VERSION\")"), "{warning}");
+        assert!(missing_version("app", "t", "1.0.0", b"").is_some(), "an empty binary holds nothing");
+    }
+
+    /// The crate's README shows the three lines and every variable `dist` sets.
+    #[test]
+    fn the_readme_shows_the_version_contract() {
+        let readme = include_str!("../../README.md");
+        assert!(readme.contains(&format!("```rust\n{VERSION_LINES}```")), "README.md lacks:\n{VERSION_LINES}");
+        for (var, _) in BUILD_VARS {
+            assert!(readme.contains(&format!("| `{var}` |")), "README.md's table lacks {var}");
+        }
+    }
+
+    #[test]
+    fn license_files_by_the_rust_convention() {
+        for name in ["LICENSE", "LICENSE-MIT", "LICENSE-APACHE", "LICENSE.md", "LICENCE", "COPYING", "COPYING.LESSER"] {
+            assert!(is_license_file(name), "{name}");
+        }
+        for name in ["README.md", "license", "Cargo.toml", "NOTICE", "src"] {
+            assert!(!is_license_file(name), "{name}");
+        }
+    }
+
+    /// The package's own license files win over the root's; its `license-file` joins them;
+    /// a `license-file` outside the workspace is refused.
+    #[test]
+    fn license_files_of_the_package_else_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8PathBuf::try_from(dir.path().to_owned()).unwrap();
+        let write = |path: &str, text: &str| {
+            std::fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
+            std::fs::write(root.join(path), text).unwrap();
+        };
+        write("LICENSE", "root");
+        write("app/src/main.rs", "");
+        let mut service = Service::named("app");
+        let names = |service: &Service| -> Vec<String> {
+            license_files(&root, service).unwrap().into_iter().map(|(name, _)| name).collect()
+        };
+        assert_eq!(names(&service), ["LICENSE"], "the root's when the package has none");
+        write("app/LICENSE-MIT", "mit");
+        write("app/LICENSE-APACHE", "apache");
+        write("app/COPYING", "gpl");
+        assert_eq!(names(&service), ["COPYING", "LICENSE-APACHE", "LICENSE-MIT"], "sorted, the root's left out");
+        service.license_file = Some("../legal/TERMS.txt".into());
+        write("legal/TERMS.txt", "terms");
+        assert_eq!(names(&service), ["COPYING", "LICENSE-APACHE", "LICENSE-MIT", "TERMS.txt"]);
+        service.license_file = Some("../../outside.txt".into());
+        let err = format!("{:#}", license_files(&root, &service).unwrap_err());
+        assert!(err.contains("is outside the workspace"), "{err}");
     }
 
     #[test]
