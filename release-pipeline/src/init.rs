@@ -125,6 +125,16 @@ pub(crate) fn run(cmd: flags::tool::Init) -> Result<()> {
         "done. Next: commit it all (Cargo.lock too), tag a version, and `cargo xtask version` prints it; `cargo xtask dev-release --local` builds the image{}",
         if services.len() > 1 { "s" } else { "" }
     ));
+    // The version contract: what `dist` sets while building, and the lines a service adds to
+    // print it (`dist` warns about a binary that does not).
+    let vars: Vec<&str> = crate::dist::BUILD_VARS.iter().map(|(name, _)| *name).collect();
+    println!(
+        "The version in the binary: `dist` builds with {} set; to print them, a service's main adds:",
+        vars.join(", ")
+    );
+    for line in crate::dist::VERSION_LINES.lines() {
+        println!("    {line}");
+    }
     Ok(())
 }
 

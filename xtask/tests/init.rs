@@ -163,6 +163,10 @@ fn the_readme_commands_adopt_and_a_second_run_changes_nothing() {
                 assert_ok(&out);
                 if args.contains(&"--dry-run") {
                     assert_eq!(tree(repo.path()), before, "{words:?} wrote something");
+                } else {
+                    // The version contract, with the lines to add, is in what init says.
+                    let said = stdout(&out);
+                    assert!(said.contains("SERVICE_VERSION") && said.contains("option_env!"), "{said}");
                 }
             }
             other => panic!("a README command no test runs: {other}"),
