@@ -178,11 +178,9 @@ fn checks() -> Result<Vec<Check>> {
                 "set both, or neither to use your existing docker login",
             ),
             checks::Credentials::Neither if logged_in => pass(check, format!("logged in to {host}")),
-            checks::Credentials::Neither => fail(
-                check,
-                format!("not logged in to {host}"),
-                format!("docker login {host} (or set {user_env} / {password_env})"),
-            ),
+            checks::Credentials::Neither => {
+                fail(check, format!("not logged in to {host}"), format!("docker login {host}"))
+            }
         }
     };
     out.push(if image.is_empty() {
