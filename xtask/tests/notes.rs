@@ -129,6 +129,8 @@ fn two_services_notes_do_not_mix() {
 fn the_notes_are_a_step_of_the_plan() {
     require_docker();
     let repo = minimal_workspace();
+    write_contexts_and_linkers(&repo);
+    repo.git(&["add", "-A"]);
     repo.commit("feat: a route");
     repo.tag("1.0.0");
     let out = repo.xtask(&["release", "--dry-run", "--json"]);

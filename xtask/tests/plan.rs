@@ -16,14 +16,7 @@ fn repo() -> TestRepo {
     let repo = TestRepo::new();
     repo.write("Cargo.toml", CONFIG);
     write_service_package(&repo);
-    for context in ["docker", "rpi-docker"] {
-        repo.write(
-            &format!("{context}/Dockerfile"),
-            "FROM scratch\nARG TARGETPLATFORM\nADD pkg/${TARGETPLATFORM}/*.tar.gz /\n",
-        );
-    }
-    let linkers = std::fs::read_to_string(workspace_root().join(".cargo/config.toml")).unwrap();
-    repo.write(".cargo/config.toml", &linkers);
+    write_contexts_and_linkers(&repo);
     repo.git(&["add", "-A"]);
     repo.commit("a");
     repo

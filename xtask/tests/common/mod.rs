@@ -208,6 +208,19 @@ pub fn minimal_workspace() -> TestRepo {
     repo
 }
 
+/// What a run's preflight checks besides the packages: the default contexts, each with a
+/// Dockerfile that adds `pkg/${TARGETPLATFORM}`, and this repository's cross linkers.
+pub fn write_contexts_and_linkers(repo: &TestRepo) {
+    for context in ["docker", "rpi-docker"] {
+        repo.write(
+            &format!("{context}/Dockerfile"),
+            "FROM scratch\nARG TARGETPLATFORM\nADD pkg/${TARGETPLATFORM}/*.tar.gz /\n",
+        );
+    }
+    let linkers = std::fs::read_to_string(workspace_root().join(".cargo/config.toml")).unwrap();
+    repo.write(".cargo/config.toml", &linkers);
+}
+
 /// The binary package `service/` (a workspace's `members` must name it).
 pub fn write_service_package(repo: &TestRepo) {
     repo.write("service/Cargo.toml", "[package]\nname = \"service\"\nversion = \"0.1.0\"\nedition = \"2021\"\n");
