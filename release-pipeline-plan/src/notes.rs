@@ -281,7 +281,7 @@ mod tests {
     fn the_json_form_reads_back() {
         let notes = ReleaseNotes::new(Some("service".into()), Version::new(1, 3, 0), Some("v1.2.3".into()), &history());
         let json = serde_json::to_string_pretty(&notes).unwrap();
-        expect_file!["../../docs/schemas/examples/notes.json"].assert_eq(&(json.clone() + "\n"));
+        expect_file!["../docs/schemas/examples/notes.json"].assert_eq(&(json.clone() + "\n"));
         let back: ReleaseNotes = serde_json::from_str(&json).unwrap();
         assert_eq!(back, notes);
     }
