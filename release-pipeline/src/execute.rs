@@ -198,19 +198,19 @@ impl Effects for Real<'_> {
             }
             Step::PointTag { .. } => run_command_step(ws, step).map(|()| Outcome::Done),
             Step::MoveTags { image: i, repository, .. } => {
-                move_tags_in(ws, docker, plan, &ImagePlan { repository: repository.clone(), ..plan.images[*i].clone() })
+                move_tags_in(ws, docker, plan, &plan.images[*i].in_repository(repository))
             }
             Step::MirrorSignatures { image: i, repository, argv, .. } => {
                 let argv = record.argv(argv)?;
                 let what = format!("copying the signatures of {} to {repository}", argv[argv.len() - 2]);
                 let progress = ui::step(&what);
-                let mirror = ImagePlan { repository: repository.clone(), ..plan.images[*i].clone() };
+                let mirror = plan.images[*i].in_repository(repository);
                 registry_write(docker, &mirror, &what, &argv)?;
                 progress.done();
                 Ok(Outcome::Done)
             }
             Step::Mirror { image: i, repository, reference, digest, argv, .. } => {
-                let mirror = ImagePlan { repository: repository.clone(), ..plan.images[*i].clone() };
+                let mirror = plan.images[*i].in_repository(repository);
                 mirror_image(ws, docker, plan, &mirror, reference, record.digest(digest)?, &record.argv(argv)?)
             }
             Step::Verify { reference, digest, platforms, .. } => {

@@ -218,10 +218,16 @@ fn run(quick: bool) -> Result<()> {
     Ok(())
 }
 
-/// `--only notes`: the release notes' rows, into `target/bench/BENCHMARKS-only.md`.
+/// `--only notes`: the release notes' rows.
 fn run_notes() -> Result<()> {
+    only(|sh, root, work, xtask| Ok(vec![notes_row(sh, root, xtask, 7)?, notes_attest_row(sh, root, work, xtask, 7)?]))
+}
+
+/// `--only FEATURE`: its rows, printed and written to `target/bench/BENCHMARKS-only.md`
+/// (BENCHMARKS.md is left as it is).
+fn only(rows: impl FnOnce(&Shell, &Utf8Path, &Utf8Path, &Utf8Path) -> Result<Vec<Row>>) -> Result<()> {
     let (sh, root, work, xtask) = setup()?;
-    let rows = vec![notes_row(&sh, &root, &xtask, 7)?, notes_attest_row(&sh, &root, &work, &xtask, 7)?];
+    let rows = rows(&sh, &root, &work, &xtask)?;
     let report = report(&rows, false, &sh)?;
     print!("{report}");
     let out = work.join("BENCHMARKS-only.md");
@@ -884,14 +890,7 @@ fn report(rows: &[Row], quick: bool, sh: &Shell) -> Result<String> {
 
 /// `--only rebuild`: the rows of `rebuild_and_mirror_rows`.
 fn rebuild_only() -> Result<()> {
-    let (sh, root, work, xtask) = setup()?;
-    let rows = rebuild_and_mirror_rows(&sh, &root, &work, &xtask)?;
-    let report = report(&rows, false, &sh)?;
-    print!("{report}");
-    let out = work.join("BENCHMARKS-only.md");
-    std::fs::write(&out, report).with_context(|| format!("writing {out}"))?;
-    info(format_args!("wrote {out}"));
-    Ok(())
+    only(rebuild_and_mirror_rows)
 }
 
 /// What proving a release and mirroring it cost. `rebuild VERSION --check` against the release's

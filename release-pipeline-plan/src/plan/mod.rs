@@ -96,6 +96,11 @@ impl ImagePlan {
         &self.tag
     }
 
+    /// The same image (context, platforms, tags) in another repository: a mirror's.
+    pub fn in_repository(&self, repository: &str) -> ImagePlan {
+        ImagePlan { repository: repository.to_owned(), ..self.clone() }
+    }
+
     /// Every tag, the immutable one first.
     pub fn tags(&self) -> Vec<&str> {
         std::iter::once(self.tag.as_str()).chain(self.moving_tags.iter().map(String::as_str)).collect()
@@ -141,7 +146,7 @@ pub struct Mirror {
 impl Mirror {
     /// The image as this mirror holds it: the same context, platforms and tags.
     pub fn image(&self, image: &ImagePlan) -> ImagePlan {
-        ImagePlan { repository: self.repository.clone(), ..image.clone() }
+        image.in_repository(&self.repository)
     }
 }
 
