@@ -5,7 +5,10 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
 
-use crate::{error, platform::Platform};
+use crate::{
+    error,
+    platform::{Platform, TargetTriple},
+};
 
 /// What every staging tag starts with (a part's push, a signed build before its tag): the
 /// pipeline's own, so no context's `image-tag-prefix` may start with it (`tags` uses it).
@@ -195,7 +198,7 @@ pub enum SignPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct TargetConfig {
-    pub target: String,
+    pub target: TargetTriple,
     pub platform: Platform,
 }
 
@@ -239,8 +242,10 @@ pub const TABLE: &str = "workspace.metadata.release-pipeline";
 
 impl Default for Config {
     fn default() -> Config {
-        let target =
-            |target: &str, platform: &str| TargetConfig { target: target.to_owned(), platform: platform.into() };
+        let target = |target: &str, platform: &str| TargetConfig {
+            target: TargetTriple::parse(target).unwrap(),
+            platform: platform.into(),
+        };
         Config {
             version_tag_prefix: String::new(),
             targets: vec![
@@ -623,8 +628,8 @@ impl Config {
             .collect()
     }
 
-    pub fn platform_of(&self, target: &str) -> Option<&str> {
-        self.targets.iter().find(|t| t.target == target).map(|t| t.platform.as_str())
+    pub fn platform_of(&self, target: &str) -> Option<&Platform> {
+        self.targets.iter().find(|t| t.target == target).map(|t| &t.platform)
     }
 }
 
@@ -777,8 +782,8 @@ platforms = ["linux/amd64"]
         check_err("cargo-registry = 'my registry'", "is not a registry name");
         assert!(Config::parse("[workspace.metadata.release-pipeline]\ncargo-registry = 'my-registry_2'").is_ok());
         let config = Config::default();
-        assert_eq!(config.platform_of("armv7-unknown-linux-gnueabihf"), Some("linux/arm/v7"));
-        assert_eq!(config.platform_of("x86_64-unknown-linux-musl"), Some("linux/amd64"));
+        assert_eq!(config.platform_of("armv7-unknown-linux-gnueabihf").map(Platform::as_str), Some("linux/arm/v7"));
+        assert_eq!(config.platform_of("x86_64-unknown-linux-musl").map(Platform::as_str), Some("linux/amd64"));
         assert_eq!(config.platform_of("riscv64gc-unknown-linux-gnu"), None);
     }
 
@@ -908,8 +913,14 @@ public-key = "cosign.pub"
         let mut found = Vec::new();
         strings(&value, "", "", &mut found);
         // Values of a type that holds no `-…` (an enum, a platform) are refused by their type.
-        let typed =
-            ["targets.platform", "context.platforms", "service.dev-release", "service.run.ready", "signing.sign"];
+        let typed = [
+            "targets.target",
+            "targets.platform",
+            "context.platforms",
+            "service.dev-release",
+            "service.run.ready",
+            "signing.sign",
+        ];
         let mut checked = Vec::new();
         for (pointer, key) in &found {
             let mut bad = value.clone();
@@ -961,7 +972,6 @@ public-key = "cosign.pub"
                 "signing.key-env",
                 "signing.password-env",
                 "signing.public-key",
-                "targets.target",
                 "version-tag-prefix",
             ]
         );

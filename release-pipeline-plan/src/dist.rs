@@ -6,7 +6,10 @@ use std::{collections::BTreeMap, fmt};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::newtype::{is_lower_hex, string_newtype};
+use crate::{
+    newtype::{is_lower_hex, string_newtype},
+    platform::TargetTriple,
+};
 
 /// The checksum list's file name.
 pub const SUMS: &str = "SHA256SUMS";
@@ -265,14 +268,14 @@ pub fn dist_dir(root: &Utf8Path) -> Utf8PathBuf {
 /// The one `cargo build` of a service's binary for `targets`. Registry sources are compiled from
 /// `cargo_home`; it is remapped so the binary (and so the package) is the same on every machine.
 /// Workspace paths are relative already, std's are remapped.
-pub fn cargo_build_argv(package: &str, bin: &str, targets: &[String], cargo_home: Option<&str>) -> Vec<String> {
+pub fn cargo_build_argv(package: &str, bin: &str, targets: &[TargetTriple], cargo_home: Option<&str>) -> Vec<String> {
     let mut argv: Vec<String> = ["cargo", "build", "--release", "--locked", "-p", package, "--bin", bin]
         .iter()
         .map(|w| (*w).to_owned())
         .collect();
     for t in targets {
         argv.push("--target".to_owned());
-        argv.push(t.clone());
+        argv.push(t.to_string());
         if let Some(home) = cargo_home {
             let flag = serde_json::Value::from(format!("--remap-path-prefix={home}=/cargo"));
             argv.push("--config".to_owned());

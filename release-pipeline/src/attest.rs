@@ -206,7 +206,7 @@ pub(crate) struct ProvenanceInput {
     /// `Cargo.lock`'s SHA-256.
     pub(crate) lockfile: Option<String>,
     /// (package file name, SHA-256) of each package the image holds.
-    pub(crate) packages: Vec<(String, String)>,
+    pub(crate) packages: Vec<(String, release_pipeline_plan::dist::Sha256)>,
     pub(crate) builder: String,
     pub(crate) started: i64,
     pub(crate) finished: i64,
@@ -232,7 +232,11 @@ impl ProvenanceInput {
             });
         }
         for (name, sha) in &self.packages {
-            resolved.push(ResourceDescriptor { uri: None, name: Some(name.clone()), digest: digest("sha256", sha) });
+            resolved.push(ResourceDescriptor {
+                uri: None,
+                name: Some(name.clone()),
+                digest: digest("sha256", sha.as_str()),
+            });
         }
         Provenance {
             build_definition: BuildDefinition {
@@ -321,7 +325,10 @@ mod tests {
             context: "docker".to_owned(),
             platforms: vec!["linux/amd64".into()],
             lockfile: Some("aa".to_owned()),
-            packages: vec![("service-1.2.3-x86_64-unknown-linux-musl.tar.gz".to_owned(), "bb".to_owned())],
+            packages: vec![(
+                "service-1.2.3-x86_64-unknown-linux-musl.tar.gz".to_owned(),
+                release_pipeline_plan::dist::Sha256::parse(&"bb".repeat(32)).unwrap(),
+            )],
             builder: "local".to_owned(),
             started: 60,
             finished: 120,
@@ -341,7 +348,7 @@ mod tests {
             "the same text as when they were strings"
         );
         assert_eq!(definition["resolvedDependencies"][1]["name"], "Cargo.lock");
-        assert_eq!(definition["resolvedDependencies"][2]["digest"]["sha256"], "bb");
+        assert_eq!(definition["resolvedDependencies"][2]["digest"]["sha256"], "bb".repeat(32));
         assert_eq!(json["runDetails"]["metadata"]["finishedOn"], "1970-01-01T00:02:00Z");
         let back: Provenance = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(back, input.provenance());

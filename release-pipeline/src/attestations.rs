@@ -48,7 +48,7 @@ pub(crate) fn cosign_verify(
     pinned: &str,
     check: cosign::Check<'_>,
 ) -> Result<String> {
-    cosign::verify(docker.envs(), key, pinned, check)?.map_err(|refusal| match (refusal, check) {
+    cosign::verify(docker, key, pinned, check)?.map_err(|refusal| match (refusal, check) {
         (CosignRefusal::Unsigned, cosign::Check::Signature) => anyhow::anyhow!("not signed: {pinned} has no signature"),
         (CosignRefusal::OtherKey, cosign::Check::Signature) => {
             anyhow::anyhow!("signed by another key: no signature of {pinned} verifies with {key}")

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use camino::Utf8Path;
-use xshell::{cmd, Shell};
+use xshell::cmd;
 
-use crate::{checks::Problem, config::SigningConfig, exec, failure, ui};
+use crate::{checks::Problem, config::SigningConfig, docker::Docker, exec::Exec, failure, ui};
 
 /// The key's and the password's values, when both are set (both are added to the secrets the
 /// output is masked for).
@@ -44,6 +44,7 @@ fn key_and_password<'a>(
 /// in the environment, the password opening the key, and the key being the one whose public half
 /// is committed (what `verify` checks against). The detail, for `doctor`, when all is well.
 pub(crate) fn check(
+    exec: &Exec,
     signing: &SigningConfig,
     env: &BTreeMap<String, String>,
     root: &Utf8Path,
@@ -62,12 +63,14 @@ pub(crate) fn check(
             "commit the cosign.pub `cosign generate-key-pair` wrote, or point `signing.public-key` at it",
         )
     })?;
-    let sh = Shell::new().map_err(|e| Problem::new(format!("{e}"), "check the current directory"))?;
     let key_ref = format!("env://{}", signing.key_env);
-    let out = exec::silent(
-        cmd!(sh, "cosign public-key --key {key_ref}").env(&signing.key_env, key).env("COSIGN_PASSWORD", password),
-    )
-    .map_err(|e| Problem::new(format!("running cosign: {e:#}"), "check the cosign installation"))?;
+    let out = exec
+        .silent(
+            cmd!(exec.sh, "cosign public-key --key {key_ref}")
+                .env(&signing.key_env, key)
+                .env("COSIGN_PASSWORD", password),
+        )
+        .map_err(|e| Problem::new(format!("running cosign: {e:#}"), "check the cosign installation"))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let detail = if failure::cosign_wrong_password(&stderr) {
@@ -110,10 +113,9 @@ fn same_pem(a: &str, b: &str) -> bool {
 }
 
 /// Runs a signing step's cosign command line with the registry login of the run's docker CLI
-/// (`docker_env`: cosign reads the same docker config) and the key's password in cosign's
-/// environment. A shell of its own, so attestations on different digests run side by side.
+/// (cosign reads the same docker config) and the key's password in cosign's environment.
 pub(crate) fn run(
-    docker_env: &[(String, String)],
+    docker: &Docker,
     signing: &SigningConfig,
     env: &BTreeMap<String, String>,
     argv: &[String],
@@ -122,10 +124,10 @@ pub(crate) fn run(
 ) -> Result<()> {
     let (key, password) = key_and_password(signing, env).map_err(Problem::into_error)?;
     let (program, args) = argv.split_first().ok_or_else(|| anyhow::anyhow!("{what}: no command line"))?;
-    let sh = Shell::new()?;
-    let out = failure::exec_retrying(what, || {
-        let mut cmd = cmd!(sh, "{program} {args...}").env(&signing.key_env, key).env("COSIGN_PASSWORD", password);
-        for (k, v) in docker_env {
+    let exec = &docker.exec;
+    let out = exec.retrying(what, || {
+        let mut cmd = cmd!(exec.sh, "{program} {args...}").env(&signing.key_env, key).env("COSIGN_PASSWORD", password);
+        for (k, v) in docker.envs() {
             cmd = cmd.env(k, v);
         }
         cmd
@@ -158,7 +160,7 @@ impl std::fmt::Display for Check<'_> {
 /// `cosign verify` (or `verify-attestation --type T`) of `pinned` against the public key `key`,
 /// offline: its stdout (the verified payloads, one per line), or why cosign refused.
 pub(crate) fn verify(
-    docker_env: &[(String, String)],
+    docker: &Docker,
     key: &Utf8Path,
     pinned: &str,
     check: Check<'_>,
@@ -172,12 +174,11 @@ pub(crate) fn verify(
         args.push("--allow-http-registry".to_owned());
     }
     args.push(pinned.to_owned());
-    let sh = Shell::new()?;
-    let mut cmd = cmd!(sh, "cosign {args...}");
-    for (k, v) in docker_env {
+    let mut cmd = cmd!(docker.exec.sh, "cosign {args...}");
+    for (k, v) in docker.envs() {
         cmd = cmd.env(k, v);
     }
-    let out = exec::exec_output(cmd)?;
+    let out = docker.exec.output(cmd)?;
     if out.status.success() {
         return Ok(Ok(String::from_utf8_lossy(&out.stdout).into_owned()));
     }

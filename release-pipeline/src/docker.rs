@@ -5,10 +5,11 @@ use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 use serde::Deserialize;
 use std::sync::Mutex;
-use xshell::{cmd, Shell};
+use xshell::cmd;
 
 use crate::{
-    checks, error, exec,
+    checks, error,
+    exec::Exec,
     failure::{self, Failure},
     ui,
 };
@@ -22,7 +23,8 @@ use release_pipeline_plan::{
 /// `DOCKER_CONFIG` (removed on drop), so no password is left on disk; the user's buildx
 /// builders, plugins and contexts stay reachable.
 pub(crate) struct Docker {
-    pub(crate) sh: Shell,
+    /// How its commands run (the workspace's).
+    pub(crate) exec: Exec,
     envs: Vec<(String, String)>,
     /// The config.json holding this run's login, for skopeo's `--authfile`.
     authfile: Option<Utf8PathBuf>,
@@ -38,32 +40,48 @@ pub(crate) use release_pipeline_plan::plan::steps::BRANCH_LABEL;
 
 impl Docker {
     /// Checks the CLI, the daemon and buildx (`checks.rs`); each missing piece is one clear error.
-    pub(crate) fn connect() -> Result<Docker> {
+    pub(crate) fn connect(exec: &Exec) -> Result<Docker> {
         checks::docker_cli().map_err(checks::Problem::into_error)?;
         let mut docker = Docker {
-            sh: Shell::new()?,
+            exec: exec.clone(),
             envs: Vec::new(),
             authfile: None,
             _temp: None,
             containerd_store: false,
             labels: Labels::default(),
         };
-        let info = exec::exec_output(docker.cmd(&checks::DOCKER_INFO))?;
+        let info = docker.exec.output(docker.cmd(&checks::DOCKER_INFO))?;
         docker.containerd_store = checks::docker_daemon(&info).map_err(checks::Problem::into_error)?;
-        let version = exec::exec_output(docker.cmd(&["buildx", "version"]))?;
+        let version = docker.exec.output(docker.cmd(&["buildx", "version"]))?;
         checks::buildx(&version).map_err(checks::Problem::into_error)?;
         Ok(docker)
+    }
+
+    /// A CLI whose commands only `exec` sees (a test's recording runner): nothing is checked.
+    #[cfg(test)]
+    pub(crate) fn offline(exec: &Exec) -> Docker {
+        Docker {
+            exec: exec.clone(),
+            envs: Vec::new(),
+            authfile: None,
+            _temp: None,
+            containerd_store: true,
+            labels: Labels::default(),
+        }
     }
 
     /// Whether buildx knows the builder `name` (an unknown one is refused before `dist`).
     pub(crate) fn check_builder(&self, name: &str) -> Result<(), String> {
         // buildx refuses a docker context as a builder ("use `docker --context=…`"): say how to
         // reach that engine instead.
-        let is_context = exec::silent(self.cmd(&["context", "inspect", name])).is_ok_and(|out| out.status.success());
-        let current = exec::silent(self.cmd(&["context", "show"]))
+        let is_context =
+            self.exec.silent(self.cmd(&["context", "inspect", name])).is_ok_and(|out| out.status.success());
+        let current = self
+            .exec
+            .silent(self.cmd(&["context", "show"]))
             .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
             .unwrap_or_default();
-        match exec::exec_output(self.cmd(&["buildx", "inspect", name])) {
+        match self.exec.output(self.cmd(&["buildx", "inspect", name])) {
             Ok(_) if is_context && name != current => Err(format!(
                 "--builder {name}: `{name}` is a docker context, and buildx's docker driver builds only on the engine of the current context: run with DOCKER_CONTEXT={name} instead (a part on another engine: DOCKER_CONTEXT={name} cargo xtask release --part TARGET)"
             )),
@@ -78,7 +96,7 @@ impl Docker {
 
     /// `docker ARGS…` with this run's environment.
     pub(crate) fn cmd(&self, args: &[&str]) -> xshell::Cmd<'_> {
-        let mut c = cmd!(self.sh, "docker {args...}");
+        let mut c = cmd!(self.exec.sh, "docker {args...}");
         for (k, v) in &self.envs {
             c = c.env(k, v);
         }
@@ -92,7 +110,7 @@ impl Docker {
 
     /// Any program (skopeo) with this run's environment.
     pub(crate) fn tool(&self, program: &str, args: &[String]) -> xshell::Cmd<'_> {
-        let mut c = cmd!(self.sh, "{program} {args...}");
+        let mut c = cmd!(self.exec.sh, "{program} {args...}");
         for (k, v) in &self.envs {
             c = c.env(k, v);
         }
@@ -145,7 +163,7 @@ impl Docker {
         if self._temp.is_none() {
             self.private_config()?;
         }
-        let out = failure::exec_retrying(&format!("logging in to {host}"), || {
+        let out = self.exec.retrying(&format!("logging in to {host}"), || {
             self.cmd(&["login", host, "--username", user, "--password-stdin"]).stdin(password)
         })?;
         if !out.status.success() {
@@ -182,7 +200,7 @@ impl Docker {
     }
 
     fn copy(&self, repository: &str, argv: &[String], what: &str) -> Result<()> {
-        let out = failure::exec_retrying(what, || self.argv(argv))?;
+        let out = self.exec.retrying(what, || self.argv(argv))?;
         if !out.status.success() {
             return Err(tool_error(registry_host(repository), what, &out));
         }
@@ -201,7 +219,7 @@ impl Docker {
         argv.extend(steps::skopeo_options(self.authfile().as_deref(), repository, &["--tls-verify"]));
         argv.push(format!("docker://{repository}"));
         let what = format!("listing the tags of {repository}");
-        let out = failure::exec_retrying(&what, || self.argv(&argv))?;
+        let out = self.exec.retrying(&what, || self.argv(&argv))?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if failure::classify(&stderr) == Failure::NotFound {
@@ -229,12 +247,12 @@ impl Docker {
         let authfile = authfile.as_deref();
         let store = |i: usize, tag| results.lock().expect("no reader panics")[i] = Some(tag);
         // A shell per reader: a `Shell` is not shared between threads.
-        let shells = (0..READERS.min(names.len())).map(|_| Shell::new()).collect::<Result<Vec<_>, _>>()?;
+        let execs = (0..READERS.min(names.len())).map(|_| self.exec.clone());
         std::thread::scope(|scope| {
-            for sh in shells {
+            for exec in execs {
                 let (names, next, failed, store) = (&names, &next, &failed, &store);
                 scope.spawn(move || {
-                    let reader = TagReader { sh: &sh, envs, authfile, labels };
+                    let reader = TagReader { exec: &exec, envs, authfile, labels };
                     while !failed.load(Ordering::Relaxed) {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some((name, read)) = names.get(i) else { break };
@@ -256,7 +274,8 @@ impl Docker {
     /// One tag of `repository` with its digest, manifests and labels; `None` when it is not there.
     pub(crate) fn held_tag(&self, repository: &str, name: &str) -> Result<Option<HeldTag>> {
         let authfile = self.authfile();
-        let reader = TagReader { sh: &self.sh, envs: &self.envs, authfile: authfile.as_deref(), labels: &self.labels };
+        let reader =
+            TagReader { exec: &self.exec, envs: &self.envs, authfile: authfile.as_deref(), labels: &self.labels };
         reader.held_tag(repository, name, TagRead::Labels)
     }
 
@@ -264,7 +283,7 @@ impl Docker {
     /// `{{json .}}` holds both the manifest and the image config(s).
     pub(crate) fn inspect(&self, reference: &str) -> Result<Option<RemoteImage>> {
         let argv = steps::inspect_argv(reference);
-        let out = failure::exec_retrying(&format!("reading {reference}"), || self.argv(&argv))?;
+        let out = self.exec.retrying(&format!("reading {reference}"), || self.argv(&argv))?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if failure::classify(&stderr) == Failure::NotFound {
@@ -290,12 +309,12 @@ pub(crate) enum TagRead {
 }
 
 /// The labels read so far, by the digest of the manifest whose config holds them.
-type Labels = Mutex<std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>>;
+type Labels = Mutex<std::collections::BTreeMap<Digest, std::collections::BTreeMap<String, String>>>;
 
 /// One reader thread's tools: its own shell (a `Shell` is not shared between threads), this
 /// run's environment and login, and the labels all readers have read.
 struct TagReader<'a> {
-    sh: &'a Shell,
+    exec: &'a Exec,
     envs: &'a [(String, String)],
     authfile: Option<&'a camino::Utf8Path>,
     labels: &'a Labels,
@@ -307,15 +326,15 @@ impl TagReader<'_> {
             return Ok(None);
         };
         // The digest of a manifest is that of its bytes as the registry holds them.
-        let digest = format!("sha256:{:x}", <sha2::Sha256 as sha2::Digest>::digest(&raw));
+        let digest = Digest::of(&raw);
         let manifest: RawManifest =
             serde_json::from_slice(&raw).with_context(|| format!("parsing the manifest of {repository}:{name}"))?;
-        let manifests: Vec<String> = manifest
+        let manifests: Vec<Digest> = manifest
             .manifests
             .into_iter()
             .flatten()
             .filter(|m| m.platform.as_ref().is_none_or(|p| p.os != "unknown"))
-            .map(|m| m.digest.to_string())
+            .map(|m| m.digest)
             .collect();
         let mut held = HeldTag { name: name.to_owned(), digest, branch: None, created: None, manifests };
         if read == TagRead::Labels {
@@ -351,14 +370,14 @@ impl TagReader<'_> {
         argv.push(transport.to_owned());
         let argv = &argv;
         let make = || {
-            let mut c = cmd!(self.sh, "skopeo {argv...}");
+            let mut c = cmd!(self.exec.sh, "skopeo {argv...}");
             for (k, v) in self.envs {
                 c = c.env(k, v);
             }
             c
         };
         let what = format!("reading {transport}");
-        let out = failure::exec_retrying(&what, make)?;
+        let out = self.exec.retrying(&what, make)?;
         if out.status.success() {
             return Ok(Some(out.stdout));
         }

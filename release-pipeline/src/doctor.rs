@@ -3,9 +3,9 @@
 use anstream::println;
 use anyhow::Result;
 use serde::Serialize;
-use xshell::{cmd, Shell};
+use xshell::cmd;
 
-use crate::{checks, config::Config, cosign, docker, error, exec, flags, repo::Repo, ui, version};
+use crate::{checks, config::Config, cosign, docker, error, exec::Exec, flags, repo::Repo, ui, version};
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Check {
@@ -32,8 +32,8 @@ fn from(check: &str, result: Result<String, checks::Problem>) -> Check {
     }
 }
 
-pub(crate) fn run(cmd: flags::Doctor) -> Result<()> {
-    let checks = checks()?;
+pub(crate) fn run(cmd: flags::Doctor, exec: &Exec) -> Result<()> {
+    let checks = checks(exec)?;
     if cmd.json {
         println!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
@@ -58,8 +58,8 @@ pub(crate) fn run(cmd: flags::Doctor) -> Result<()> {
     Ok(())
 }
 
-fn checks() -> Result<Vec<Check>> {
-    let sh = Shell::new()?;
+fn checks(exec: &Exec) -> Result<Vec<Check>> {
+    let sh = &exec.sh;
     let mut out = Vec::new();
     let found = |tool: &str| which::which(tool).is_ok();
 
@@ -69,7 +69,7 @@ fn checks() -> Result<Vec<Check>> {
         fail("git", "not on PATH", "sudo apt-get install git")
     });
 
-    let (repo, root, config) = match version::open(None) {
+    let (repo, root, config) = match version::open(None, exec) {
         Ok((repo, root, config)) => {
             out.push(pass("configuration", format!("[{}] in {root}/Cargo.toml is valid", crate::config::TABLE)));
             (repo, root, config)
@@ -93,7 +93,7 @@ fn checks() -> Result<Vec<Check>> {
     });
 
     let installed = if found("rustup") {
-        exec::silent(cmd!(sh, "rustup target list --installed"))
+        exec.silent(cmd!(sh, "rustup target list --installed"))
             .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
             .unwrap_or_default()
     } else {
@@ -101,18 +101,18 @@ fn checks() -> Result<Vec<Check>> {
     };
     for t in &config.targets {
         let target = &t.target;
-        out.push(if installed.lines().any(|l| l.trim() == target) {
+        out.push(if installed.lines().any(|l| *target == *l.trim()) {
             pass(&format!("rust target {target}"), "installed")
         } else {
             fail(&format!("rust target {target}"), "not installed", format!("rustup target add {target}"))
         });
-        let linker = checks::linker_for(&root, target);
-        let answer = if found(&linker) { exec::silent(cmd!(sh, "{linker} -dumpmachine")).ok() } else { None };
-        out.push(from(&format!("linker for {target}"), checks::linker(target, &linker, answer.as_ref())));
+        let linker = checks::linker_for(&root, target.as_str());
+        let answer = if found(&linker) { exec.silent(cmd!(sh, "{linker} -dumpmachine")).ok() } else { None };
+        out.push(from(&format!("linker for {target}"), checks::linker(target.as_str(), &linker, answer.as_ref())));
     }
     out.push(from(
         "services",
-        crate::services::metadata(&root)
+        crate::services::metadata(exec, &root)
             .and_then(|metadata| crate::services::resolve(&root, &config, &metadata))
             .map(|services| {
                 services
@@ -140,9 +140,9 @@ fn checks() -> Result<Vec<Check>> {
     } else {
         let info_args = checks::DOCKER_INFO;
         // Read quietly: doctor's report is its only output.
-        let info = exec::silent(cmd!(sh, "docker {info_args...}"))?;
+        let info = exec.silent(cmd!(sh, "docker {info_args...}"))?;
         out.push(from("docker daemon", checks::docker_daemon(&info).map(|_| "reachable".to_owned())));
-        let version = exec::silent(cmd!(sh, "docker buildx version"))?;
+        let version = exec.silent(cmd!(sh, "docker buildx version"))?;
         out.push(from("buildx", checks::buildx(&version).map(|v| format!("{}.{}", v.0, v.1))));
     }
 
@@ -154,7 +154,7 @@ fn checks() -> Result<Vec<Check>> {
     out.push(from("skopeo", checks::skopeo().map(|()| "installed (moves tags keeping digests)".to_owned())));
     if config.signing.sign != crate::config::SignPolicy::None {
         let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-        out.push(from("signing", cosign::check(&config.signing, &env, &root)));
+        out.push(from("signing", cosign::check(exec, &config.signing, &env, &root)));
     }
 
     let image =

@@ -15,7 +15,9 @@ use crate::{
     dist::{self, DistRequest},
     distcopy,
     docker::{self, Docker},
-    error, exec, failure,
+    error,
+    exec::Exec,
+    failure,
     preflight::{self, Preflight},
     publish, qemu,
     releases::{self, Qualifier},
@@ -148,6 +150,7 @@ impl Effects for Real<'_> {
                     targets: targets.clone(),
                     format: *format,
                     also_secret: &ws.also_secret,
+                    exec: &ws.exec,
                 })?;
                 progress.done();
                 Ok(Outcome::Done)
@@ -161,7 +164,7 @@ impl Effects for Real<'_> {
             }
             Step::RegisterQemu { handlers, argv } => {
                 let progress = ui::step(format!("qemu: register {}", handlers.join(", ")));
-                qemu::register(handlers, argv)?;
+                qemu::register(&ws.exec, handlers, argv)?;
                 progress.done();
                 Ok(Outcome::Done)
             }
@@ -192,7 +195,7 @@ impl Effects for Real<'_> {
                 promote(docker, &plan.images[*i], reference, record.digest(digest)?, &record.argv(argv)?)
             }
             Step::WritePart { target, platform, package, sums, images, path, .. } => {
-                write_part(plan, record, target, platform, package, sums, images, path)?;
+                write_part(plan, record, target.as_str(), platform, package, sums, images, path)?;
                 ui::info(format_args!("wrote {path}: pass it to `cargo xtask merge`"));
                 Ok(Outcome::Done)
             }
@@ -222,7 +225,7 @@ impl Effects for Real<'_> {
             }
             Step::Publish { krate, version, registry, dir, argv } => {
                 let progress = ui::step(format!("publish {krate} {version} to `{registry}`"));
-                publish::publish_one(dir, krate, version, registry, argv)?;
+                publish::publish_one(&ws.exec, dir, krate, version, registry, argv)?;
                 progress.done();
                 Ok(Outcome::Done)
             }
@@ -238,7 +241,7 @@ impl Effects for Real<'_> {
             }
             Step::Sbom { target, package, epoch, path, argv } => {
                 let progress = ui::step(format!("sbom: {target}"));
-                write_sbom(&ws.root, package, target, *epoch, path, argv)?;
+                write_sbom(&ws.exec, &ws.root, package, target.as_str(), *epoch, path, argv)?;
                 progress.done();
                 Ok(Outcome::Done)
             }
@@ -260,7 +263,7 @@ impl Effects for Real<'_> {
             }
             Step::SignBlob { file, argv, .. } => {
                 let progress = ui::step(format!("sign {file}"));
-                cosign::run(docker.envs(), &ws.config.signing, ws.env(), argv, &format!("signing {file}"), None)?;
+                cosign::run(docker, &ws.config.signing, ws.env(), argv, &format!("signing {file}"), None)?;
                 progress.done();
                 Ok(Outcome::Done)
             }
@@ -367,7 +370,7 @@ fn check_not_retracted(ws: &Workspace, version: &Version) -> Result<()> {
 fn cosign_step(ws: &Workspace, docker: &Docker, image: &ImagePlan, what: &str, argv: &[String]) -> Result<Outcome> {
     let progress = ui::step(what);
     let host = docker::registry_host(&image.repository);
-    cosign::run(docker.envs(), &ws.config.signing, ws.env(), argv, what, Some(host))?;
+    cosign::run(docker, &ws.config.signing, ws.env(), argv, what, Some(host))?;
     progress.done();
     Ok(Outcome::Done)
 }
@@ -410,7 +413,7 @@ fn recheck(
             Accept::SignedByKey | Accept::Reconciled => {
                 let key = ws.root.join(&ws.config.signing.public_key);
                 let pinned = format!("{}@{digest}", image.repository);
-                let ours = cosign::verify(docker.envs(), &key, &pinned, cosign::Check::Signature)?.is_ok();
+                let ours = cosign::verify(docker, &key, &pinned, cosign::Check::Signature)?.is_ok();
                 (ours, "no signature of the configured key covers".to_owned())
             }
         };
@@ -487,7 +490,7 @@ fn write_provenance(input: &ProvenancePlan, started: i64, path: &camino::Utf8Pat
                 .iter()
                 .map(|file| {
                     let sum = sums.get(file).with_context(|| format!("{sums_path} does not list {file}"))?;
-                    Ok((file.clone(), sum.to_string()))
+                    Ok((file.clone(), sum.clone()))
                 })
                 .collect::<Result<_>>()?
         }
@@ -602,16 +605,9 @@ pub(crate) fn move_tags(
 fn registry_write(docker: &Docker, image: &ImagePlan, what: &str, argv: &[String]) -> Result<()> {
     let (program, args) = argv.split_first().context("a registry step without a command line")?;
     let out =
-        failure::exec_retrying(
-            what,
-            || {
-                if program == "docker" {
-                    docker.argv(argv)
-                } else {
-                    docker.tool(program, args)
-                }
-            },
-        )?;
+        docker
+            .exec
+            .retrying(what, || if program == "docker" { docker.argv(argv) } else { docker.tool(program, args) })?;
     if !out.status.success() {
         return Err(docker::tool_error(docker::registry_host(&image.repository), what, &out));
     }
@@ -704,7 +700,7 @@ fn build(docker: &Docker, image: &ImagePlan, step: &Step) -> Result<Outcome> {
     }
     let _ = std::fs::remove_file(metadata_file);
     let what = format!("building {context}/");
-    let out = failure::exec_retrying(&what, || docker.argv(argv).env("SOURCE_DATE_EPOCH", epoch.to_string()))?;
+    let out = docker.exec.retrying(&what, || docker.argv(argv).env("SOURCE_DATE_EPOCH", epoch.to_string()))?;
     if !out.status.success() {
         let host = docker::registry_host(&image.repository);
         if *push {
@@ -756,6 +752,7 @@ fn verify(docker: &Docker, reference: &str, digest: &Digest, platforms: &[Platfo
 
 /// Runs the SBOM step's `cargo metadata` and writes the target's CycloneDX document.
 pub(crate) fn write_sbom(
+    exec: &Exec,
     root: &camino::Utf8Path,
     package: &str,
     target: &str,
@@ -763,11 +760,10 @@ pub(crate) fn write_sbom(
     path: &camino::Utf8Path,
     argv: &[String],
 ) -> Result<()> {
-    let sh = xshell::Shell::new()?;
-    sh.change_dir(root);
+    let exec = exec.in_dir(root);
     let (program, args) = argv.split_first().context("a step without a command line")?;
     let metadata =
-        exec::exec(xshell::cmd!(sh, "{program} {args...}"), &format!("reading the dependencies of {target}"))?;
+        exec.exec(xshell::cmd!(exec.sh, "{program} {args...}"), &format!("reading the dependencies of {target}"))?;
     let bom = attest::sbom(metadata.as_bytes(), package, target, epoch)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {dir}"))?;
@@ -778,12 +774,11 @@ pub(crate) fn write_sbom(
 /// Runs a step that is its command line and nothing more (`delete`, `git-tag`, `git-push`,
 /// `yank`), in the workspace's root. A registry's refusal to delete is one clear error.
 pub(crate) fn run_command_step(ws: &Workspace, step: &Step) -> Result<()> {
-    let sh = xshell::Shell::new()?;
-    sh.change_dir(&ws.root);
+    let exec = &ws.exec;
     let argv = step.command_line();
     let (program, args) = argv.split_first().context("a step without a command line")?;
     let what = format!("the {} step", step.kind());
-    let out = exec::exec_output(xshell::cmd!(sh, "{program} {args...}"))?;
+    let out = exec.output(xshell::cmd!(exec.sh, "{program} {args...}"))?;
     if out.status.success() {
         return Ok(());
     }
@@ -854,6 +849,134 @@ mod tests {
             self.paused.push(point);
             self.ran.push(format!("pause {point}"));
         }
+    }
+
+    /// What `imagetools inspect --format '{{json .}}'` prints of a one-platform image.
+    fn inspected(digest: &Digest) -> String {
+        format!(r#"{{"manifest":{{"digest":"{digest}"}},"image":{{"os":"linux","architecture":"amd64"}}}}"#)
+    }
+
+    /// A staging tag assembled from one part's manifest, tagged, verified, and the git tag:
+    /// each step's command line, with the digests the steps before it read.
+    fn assemble_promote_verify_tag(d: &Digest) -> Vec<Step> {
+        let assembled = DigestRef::of(StepId(0));
+        vec![
+            Step::Assemble {
+                image: 0,
+                reference: "r/s:staging".into(),
+                sources: vec![("linux/amd64".into(), d.clone())],
+                argv: lit(&["docker", "buildx", "imagetools", "create", "--tag", "r/s:staging", &format!("r/s@{d}")]),
+            },
+            Step::Promote {
+                image: 0,
+                reference: "r/s:1.0.0".into(),
+                digest: assembled.clone(),
+                when: None,
+                argv: vec![
+                    Arg::Lit("skopeo".into()),
+                    Arg::Lit("copy".into()),
+                    Arg::Digest { prefix: "docker://r/s@".into(), digest: assembled },
+                    Arg::Lit("docker://r/s:1.0.0".into()),
+                ],
+            },
+            Step::Verify {
+                image: 0,
+                reference: "r/s:1.0.0".into(),
+                digest: DigestRef::of(StepId(1)),
+                platforms: vec!["linux/amd64".into()],
+                when: Some(When::Digest(StepId(1))),
+                argv: Vec::new(),
+            },
+            Step::GitTag {
+                name: "1.0.0".into(),
+                commit: "c0ffee".into(),
+                message: "1.0.0".into(),
+                argv: lit(&["git", "tag", "1.0.0", "c0ffee"]),
+            },
+        ]
+    }
+
+    /// `Real` over `steps` with a recording runner, pausing at `pause` (the race tests' hook,
+    /// its file already there so the run goes on at once).
+    fn run_real(steps: &[Step], exec: &Exec, pause: &str) -> (Result<Vec<Outcome>>, Option<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+        let go_on = root.join("go-on");
+        std::fs::write(&go_on, "").unwrap();
+        let env: BTreeMap<String, String> = [
+            ("RELEASE_PIPELINE_PAUSE_AT".to_owned(), pause.to_owned()),
+            ("RELEASE_PIPELINE_PAUSE_FILE".to_owned(), go_on.to_string()),
+        ]
+        .into();
+        let ws = Workspace::fake(root, crate::config::Config::default(), env, exec);
+        let docker = Docker::offline(exec);
+        let plan = one_image_plan();
+        let mut real = Real {
+            ws: &ws,
+            docker: &docker,
+            plan: &plan,
+            crates: &[],
+            started: Instant::now(),
+            started_on: 0,
+            pause: PauseHook::from_env(ws.env()),
+        };
+        let outcomes = run_steps(steps, &mut real);
+        (outcomes, std::fs::read_to_string(format!("{go_on}.paused")).ok())
+    }
+
+    #[test]
+    fn the_real_effects_run_each_steps_command_line_and_retry_a_transient_failure() {
+        let (recording, exec) = crate::exec::fake::Recording::exec();
+        let d = digest(1);
+        recording.answer("inspect r/s:staging", 0, &inspected(&d), "");
+        recording.answer("skopeo copy", 1, "", "received unexpected HTTP status: 503 Service Unavailable");
+        recording.answer("inspect r/s:1.0.0", 0, &inspected(&d), "");
+        recording.answer("inspect r/s:1.0.0", 0, &inspected(&d), "");
+        let steps = assemble_promote_verify_tag(&d);
+        let (outcomes, paused) = run_real(&steps, &exec, "merge");
+        let inspect = |r: &str| format!("docker buildx imagetools inspect {r} --format \"{{{{json .}}}}\"");
+        let copy = format!("skopeo copy docker://r/s@{d} docker://r/s:1.0.0");
+        assert_eq!(
+            recording.ran(),
+            [
+                format!("docker buildx imagetools create --tag r/s:staging r/s@{d}"),
+                inspect("r/s:staging"),
+                copy.clone(),
+                copy,
+                inspect("r/s:1.0.0"),
+                inspect("r/s:1.0.0"),
+                "git tag 1.0.0 c0ffee".to_owned(),
+            ]
+        );
+        assert_eq!(recording.slept(), [crate::failure::backoff(2)], "one pause, before the second copy");
+        assert_eq!(outcomes.unwrap(), [Outcome::image(d.clone()), Outcome::image(d), Outcome::Done, Outcome::Done]);
+        assert_eq!(paused.as_deref(), Some("merge"), "the pause hook ran at the first merge step");
+    }
+
+    #[test]
+    fn a_refused_write_stops_the_real_run_at_that_step() {
+        let (recording, exec) = crate::exec::fake::Recording::exec();
+        let d = digest(1);
+        recording.answer("inspect r/s:staging", 0, &inspected(&d), "");
+        recording.answer("skopeo copy", 1, "", "writing manifest: unauthorized: 401 Unauthorized");
+        let steps = assemble_promote_verify_tag(&d);
+        let (outcomes, paused) = run_real(&steps, &exec, "publish");
+        let error = format!("{:#}", outcomes.unwrap_err());
+        assert!(error.contains("tagging r/s:1.0.0") && error.contains("401"), "{error}");
+        assert_eq!(recording.ran().len(), 3, "nothing after the refused copy: {:?}", recording.ran());
+        assert!(recording.slept().is_empty(), "a refusal is not retried");
+        assert_eq!(paused, None, "no step of the `publish` pause point ran");
+    }
+
+    #[test]
+    fn an_assembled_tag_holding_something_else_is_never_tagged() {
+        let (recording, exec) = crate::exec::fake::Recording::exec();
+        recording.answer("inspect r/s:staging", 0, &inspected(&digest(7)), "");
+        let steps = assemble_promote_verify_tag(&digest(1));
+        let (outcomes, _) = run_real(&steps, &exec, "merge");
+        let error = format!("{:#}", outcomes.unwrap_err());
+        assert!(error.contains("not the parts' manifests"), "{error}");
+        assert_eq!(recording.ran().len(), 2, "{:?}", recording.ran());
     }
 
     /// A release of 1.2.3 whose first image is pushed: what the summary is read against.

@@ -2,11 +2,6 @@
 //! a cargo registry): what kind of failure it is, and whether running the tool again can help.
 use std::time::Duration;
 
-use anyhow::Result;
-
-use crate::exec;
-use crate::ui;
-
 /// What a failed registry call means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Failure {
@@ -146,34 +141,9 @@ pub(crate) const ATTEMPTS: u32 = 4;
 
 /// The pause before attempt `n` (2, 3, …): 1 s, 2 s, 4 s. `RELEASE_PIPELINE_RETRY_MS` sets the
 /// first pause (tests use a short one).
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let first = std::env::var("RELEASE_PIPELINE_RETRY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000u64);
     Duration::from_millis(first << (attempt - 2).min(6))
-}
-
-/// Runs a registry call (a fresh command from `make` each time) until it succeeds, fails for a
-/// reason other than a transient one, or has been tried [`ATTEMPTS`] times. Returns the last
-/// attempt's output; the caller reads its status.
-pub(crate) fn exec_retrying<'a>(what: &str, make: impl Fn() -> xshell::Cmd<'a>) -> Result<std::process::Output> {
-    let mut attempt = 1;
-    loop {
-        let out = exec::exec_output(make())?;
-        if out.status.success() || attempt == ATTEMPTS {
-            return Ok(out);
-        }
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if classify(&stderr) != Failure::Transient {
-            return Ok(out);
-        }
-        attempt += 1;
-        let pause = backoff(attempt);
-        ui::warn(format_args!(
-            "{what}: transient registry error ({}); retrying in {:.1}s (attempt {attempt} of {ATTEMPTS})",
-            stderr.trim().lines().last().unwrap_or("no message"),
-            pause.as_secs_f64()
-        ));
-        std::thread::sleep(pause);
-    }
 }
 
 #[cfg(test)]

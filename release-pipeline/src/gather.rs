@@ -137,7 +137,12 @@ fn remote_retractions(ws: &Workspace) -> Result<Vec<semver::Version>> {
         return Ok(Vec::new());
     }
     let names = repo
-        .remote_refs(remote, "refs/tags/retracted/", &format!("reading the retractions of the git remote `{remote}`"))
+        .remote_refs(
+            &ws.exec,
+            remote,
+            "refs/tags/retracted/",
+            &format!("reading the retractions of the git remote `{remote}`"),
+        )
         .context("a retraction missed would put a moving tag on it or publish it: the remote's are needed")?;
     Ok(names
         .iter()

@@ -8,14 +8,14 @@ use anstream::println;
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use release_pipeline_plan::init::{self as decide, CiSystem, CrateSource, FileWrite, InitOptions, MemberPackage};
-use xshell::{cmd, Shell};
+use xshell::cmd;
 
-use crate::{error, exec, flags, services, ui};
+use crate::{error, exec::Exec, flags, services, ui};
 
 /// The version of the crate this binary belongs to: the xtask depends on exactly it.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-pub(crate) fn run(cmd: flags::tool::Init) -> Result<()> {
+pub(crate) fn run(cmd: flags::tool::Init, exec: &Exec) -> Result<()> {
     let root = Utf8PathBuf::try_from(std::env::current_dir().context("reading the current directory")?)
         .context("the current directory is not UTF-8")?;
     if !root.join("Cargo.toml").is_file() {
@@ -26,10 +26,10 @@ pub(crate) fn run(cmd: flags::tool::Init) -> Result<()> {
     }
     // The pipeline's root is the repository's top, where its workspace's manifest is: init
     // writes there or nowhere (a member's directory would become a workspace of its own).
-    let sh = Shell::new()?;
-    sh.change_dir(&root);
+    let exec = exec.in_dir(&root);
+    let sh = &exec.sh;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let workspace = exec::exec(
+    let workspace = exec.exec(
         cmd!(sh, "{cargo} locate-project --workspace --message-format plain"),
         "finding the workspace's manifest (cargo locate-project)",
     )?;
@@ -59,7 +59,7 @@ pub(crate) fn run(cmd: flags::tool::Init) -> Result<()> {
         image: cmd.image,
         release_repository: cmd.release_repository,
     };
-    let metadata = services::metadata(&root)?;
+    let metadata = services::metadata(&exec, &root)?;
     let members: Vec<MemberPackage> = metadata
         .packages
         .iter()
@@ -118,7 +118,7 @@ pub(crate) fn run(cmd: flags::tool::Init) -> Result<()> {
         println!("  kept: {note}");
     }
     if lock_needed {
-        exec::exec(lock_cmd, "resolving Cargo.lock for the xtask")?;
+        exec.exec(lock_cmd, "resolving Cargo.lock for the xtask")?;
         println!("  resolved {}", lockfile.strip_prefix(&root).unwrap_or(&lockfile));
     }
     ui::info(format!(

@@ -82,17 +82,22 @@ where
         Err(err) => return error::usage_error(err, &args),
     };
     ui::init(flags.quiet, flags.verbose);
-    let ws = Workspace::current;
+    // Built once: every command of this run goes through it.
+    let exec = match exec::Exec::processes() {
+        Ok(exec) => exec,
+        Err(err) => return error::report_error(&err),
+    };
+    let ws = || Workspace::current(&exec);
     let result = match flags.subcommand {
-        flags::XtaskCmd::Version(cmd) => version::run(cmd),
+        flags::XtaskCmd::Version(cmd) => version::run(cmd, &exec),
         flags::XtaskCmd::Notes(cmd) => ws().and_then(|ws| notes::run(cmd, &ws)),
         flags::XtaskCmd::Dist(cmd) => ws().and_then(|ws| dist::run(cmd, &ws)),
         flags::XtaskCmd::Distcopy(cmd) => ws().and_then(|ws| distcopy::run(cmd, &ws)),
         flags::XtaskCmd::Release(cmd) => ws().and_then(|ws| pipeline::run_release(cmd, &ws)),
         flags::XtaskCmd::DevRelease(cmd) => ws().and_then(|ws| pipeline::run_dev_release(cmd, &ws)),
         flags::XtaskCmd::Ci(cmd) => ws().and_then(|ws| pipeline::run_ci(cmd, &ws)),
-        flags::XtaskCmd::Qemu(cmd) => ws().and_then(|ws| qemu::run(cmd, &ws.config)),
-        flags::XtaskCmd::Doctor(cmd) => doctor::run(cmd),
+        flags::XtaskCmd::Qemu(cmd) => ws().and_then(|ws| qemu::run(cmd, &ws)),
+        flags::XtaskCmd::Doctor(cmd) => doctor::run(cmd, &exec),
         flags::XtaskCmd::Publish(cmd) => ws().and_then(|ws| publish::run(cmd, &ws)),
         flags::XtaskCmd::Reconcile(cmd) => ws().and_then(|ws| reconcile::run(cmd, &ws)),
         flags::XtaskCmd::Prune(cmd) => ws().and_then(|ws| prune::run(cmd, &ws)),
@@ -113,9 +118,9 @@ pub fn tool() -> ExitCode {
         Ok(flags) => flags,
         Err(err) => return error::tool_usage_error(err),
     };
-    let result = match flags.subcommand {
-        flags::tool::ReleasePipelineCmd::Init(cmd) => init::run(cmd),
-    };
+    let result = exec::Exec::processes().and_then(|exec| match flags.subcommand {
+        flags::tool::ReleasePipelineCmd::Init(cmd) => init::run(cmd, &exec),
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => error::report_error(&err),

@@ -11,7 +11,7 @@ use std::{
 use anstream::println;
 use anyhow::{bail, Result};
 
-use crate::{docker::Docker, error, exec, ui};
+use crate::{docker::Docker, error, ui};
 use release_pipeline_plan::{config::Readiness, plan::steps::RUN_LABEL};
 
 /// How long an HTTP or TCP check waits for the service to come up.
@@ -29,7 +29,7 @@ pub(crate) fn run_local(
     let name = container;
     // Replace only a container an earlier `--run` started (it carries our label), never another.
     let label = format!("{{{{index .Config.Labels \"{RUN_LABEL}\"}}}}");
-    let existing = exec::exec_output(docker.cmd(&["container", "inspect", "--format", &label, name]))?;
+    let existing = docker.exec.output(docker.cmd(&["container", "inspect", "--format", &label, name]))?;
     if existing.status.success() {
         if String::from_utf8_lossy(&existing.stdout).trim() != "1" {
             return Err(error::error_with_help(
@@ -37,21 +37,21 @@ pub(crate) fn run_local(
                 format!("stop or rename it (`docker rm --force {name}`), or run with another branch"),
             ));
         }
-        exec::exec(docker.cmd(&["rm", "--force", name]), &format!("removing the earlier {name}"))?;
+        docker.exec.exec(docker.cmd(&["rm", "--force", name]), &format!("removing the earlier {name}"))?;
     }
-    exec::exec(docker.argv(argv), &format!("starting {reference}"))?;
+    docker.exec.exec(docker.argv(argv), &format!("starting {reference}"))?;
     // From here on the container is this run's: one that does not come up is stopped.
     if let Err(err) = wait_until_ready(docker, name, port, ready) {
-        let logs = exec::exec_output(docker.cmd(&["logs", name])).map(|o| o.stderr).unwrap_or_default();
-        let stopped = exec::exec(docker.cmd(&["rm", "--force", name]), &format!("stopping {name}"));
+        let logs = docker.exec.output(docker.cmd(&["logs", name])).map(|o| o.stderr).unwrap_or_default();
+        let stopped = docker.exec.exec(docker.cmd(&["rm", "--force", name]), &format!("stopping {name}"));
         let stopped = if stopped.is_ok() { "stopped it" } else { "could not stop it" };
         bail!("{reference} {err}; {stopped}. Its log:\n{}", String::from_utf8_lossy(&logs));
     }
     let url = format!("http://127.0.0.1:{port}");
     if let Readiness::Http { path } = ready {
-        let sh = &docker.sh;
+        let exec = &docker.exec;
         let version_url = format!("{url}/version");
-        match exec::silent(xshell::cmd!(sh, "curl --silent --fail {version_url}")) {
+        match exec.silent(xshell::cmd!(exec.sh, "curl --silent --fail {version_url}")) {
             Ok(out) if out.status.success() => println!("{}", String::from_utf8_lossy(&out.stdout).trim_end()),
             _ => ui::info(format_args!("{reference} answers GET {path} but not GET /version")),
         }
@@ -75,9 +75,10 @@ fn wait_until_ready(docker: &Docker, name: &str, port: u16, ready: &Readiness) -
         }
         Readiness::Http { path } => {
             let url = format!("http://127.0.0.1:{port}{path}");
-            let sh = &docker.sh;
+            let exec = &docker.exec;
             while Instant::now() < deadline {
-                if exec::silent(xshell::cmd!(sh, "curl --silent --fail --max-time 1 {url}"))
+                if exec
+                    .silent(xshell::cmd!(exec.sh, "curl --silent --fail --max-time 1 {url}"))
                     .is_ok_and(|o| o.status.success())
                 {
                     return Ok(());
@@ -122,6 +123,8 @@ fn takes_a_connection(port: u16) -> bool {
 
 /// Whether the container is still running.
 fn running(docker: &Docker, name: &str) -> bool {
-    exec::silent(docker.cmd(&["container", "inspect", "--format", "{{.State.Running}}", name]))
+    docker
+        .exec
+        .silent(docker.cmd(&["container", "inspect", "--format", "{{.State.Running}}", name]))
         .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "true")
 }

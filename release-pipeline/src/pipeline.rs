@@ -234,7 +234,7 @@ pub(crate) fn run_merge(cmd: flags::Merge, ws: &Workspace) -> Result<()> {
     let merge = match plan::parts::sources(&plan, &ws.config.targets, &parts) {
         Ok(sources) => Some(plan::steps::Merge {
             sources,
-            packages: parts.iter().map(|p| (p.package.file.clone(), p.package.sha256.to_string())).collect(),
+            packages: parts.iter().map(|p| (p.package.file.clone(), p.package.sha256.clone())).collect(),
         }),
         Err(problems) => {
             plan.problems.extend(problems);

@@ -37,7 +37,7 @@ pub(crate) struct RunOptions {
 pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions) -> Result<Preflight> {
     let config = &ws.config;
     let mut problems = Vec::new();
-    let mut docker = match Docker::connect() {
+    let mut docker = match Docker::connect(&ws.exec) {
         Ok(docker) => Some(docker),
         Err(e) => {
             problems.push(format!("{e:#}"));
@@ -212,12 +212,11 @@ fn build_problems(ws: &Workspace, plan: &ReleasePlan, part: Option<&str>) -> Vec
     for dir in contexts {
         problems.extend(checks::context(&ws.root, dir).err().map(|p| format!("{} ({})", p.detail, p.fix)));
     }
-    let Ok(sh) = xshell::Shell::new() else { return problems };
+    let exec = &ws.exec;
     for target in ws.config.targets.iter().map(|t| t.target.as_str()).filter(|t| part.is_none_or(|p| p == *t)) {
         let linker = checks::linker_for(&ws.root, target);
-        let answer = which::which(&linker)
-            .ok()
-            .and_then(|_| crate::exec::silent(xshell::cmd!(sh, "{linker} -dumpmachine")).ok());
+        let answer =
+            which::which(&linker).ok().and_then(|_| exec.silent(xshell::cmd!(exec.sh, "{linker} -dumpmachine")).ok());
         problems.extend(
             checks::linker(target, &linker, answer.as_ref()).err().map(|p| format!("{} ({})", p.detail, p.fix)),
         );
@@ -333,7 +332,9 @@ fn staging_problems(
     target: &str,
     unreadable: &[String],
 ) -> Vec<String> {
-    let (Ok(platform), Some(commit)) = (plan::parts::part_platform(plan, targets, target), plan.commit) else {
+    let (Ok(crate::config::TargetConfig { platform, .. }), Some(commit)) =
+        (plan::parts::part_platform(plan, targets, target), plan.commit)
+    else {
         return Vec::new();
     };
     let commit = commit.to_string();
@@ -363,7 +364,7 @@ fn signing(
     actions: &[BuildAction],
     problems: &mut Vec<String>,
 ) -> Vec<bool> {
-    if let Err(problem) = cosign::check(&ws.config.signing, ws.env(), &ws.root) {
+    if let Err(problem) = cosign::check(&ws.exec, &ws.config.signing, ws.env(), &ws.root) {
         problems.push(format!("{}: {}", problem.detail, problem.fix));
     }
     let public_key = ws.root.join(&ws.config.signing.public_key);
@@ -374,7 +375,7 @@ fn signing(
             continue;
         };
         let pinned = format!("{}@{digest}", image.repository);
-        let verified = match cosign::verify(docker.envs(), &public_key, &pinned, cosign::Check::Signature) {
+        let verified = match cosign::verify(docker, &public_key, &pinned, cosign::Check::Signature) {
             Ok(verified) => verified.is_ok(),
             Err(e) => {
                 problems.push(format!("{e:#}"));
@@ -422,7 +423,7 @@ pub(crate) fn repositories(ws: &Workspace, flag: Option<String>) -> Result<Vec<S
 /// for that registry (a mirror's own variables on a mirror's host, `checks::login_vars_for`), into
 /// a private docker config, or with the user's own login when there are none.
 pub(crate) fn registry_session(ws: &Workspace, repository: &str) -> Result<Docker> {
-    let mut docker = Docker::connect()?;
+    let mut docker = Docker::connect(&ws.exec)?;
     let (user_env, password_env) = checks::login_vars_for(&ws.config, repository);
     match checks::credentials_in(user_env, password_env, ws.env()) {
         checks::Credentials::Both { user, password } => {
@@ -459,7 +460,7 @@ pub(crate) fn observe(
         (Some(theirs), Some(ours), _) if theirs == ours => Some(Lineage::Same),
         (Some(theirs), Some(ours), Some(repo)) => {
             if let (false, Some(remote)) = (repo.has_commit(theirs), remote) {
-                repo.fetch_commit(remote, theirs);
+                repo.fetch_commit(&docker.exec, remote, theirs);
             }
             Some(if !repo.has_commit(theirs) {
                 Lineage::Unknown

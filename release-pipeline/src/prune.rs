@@ -99,8 +99,12 @@ fn prune(cmd: &flags::Prune, ws: &Workspace, repository: &str) -> Result<()> {
 /// every dev tag would count as gone.
 fn remote_branches(ws: &Workspace) -> Result<Vec<String>> {
     let remote = &ws.config.git_remote;
-    let branches =
-        ws.repo()?.remote_refs(remote, "refs/heads/", &format!("listing the branches of the git remote `{remote}`"))?;
+    let branches = ws.repo()?.remote_refs(
+        &ws.exec,
+        remote,
+        "refs/heads/",
+        &format!("listing the branches of the git remote `{remote}`"),
+    )?;
     if branches.is_empty() {
         return Err(error::error_with_help(
             format!("the git remote `{remote}` lists no branches: every dev tag would count as gone"),

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
-use xshell::{cmd, Shell};
+use xshell::cmd;
 
-use crate::{config::Config, error, exec, flags, gather, ui, workspace::Workspace};
+use crate::{config::Config, error, exec::Exec, flags, gather, ui, workspace::Workspace};
 use release_pipeline_plan::plan::{self, steps::CrateAction, steps::PublishState, Kind, ReleasePlan};
 
 /// cargo's own token variable for a registry: `CARGO_REGISTRIES_<NAME>_TOKEN`.
@@ -110,7 +110,7 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan) -> Result<Vec<CrateA
     let mut actions = Vec::new();
     let mut problems = Vec::new();
     for p in &plan.publish {
-        let state = match published_commit(root, &p.krate, &p.version.to_string(), &p.registry)? {
+        let state = match published_commit(&ws.exec, root, &p.krate, &p.version.to_string(), &p.registry)? {
             None => PublishState::Publish,
             Some(theirs) if theirs == ours => PublishState::AlreadyThere,
             Some(theirs) if plan.kind == Kind::Release => {
@@ -148,8 +148,13 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan) -> Result<Vec<CrateA
 /// The commit recorded in `krate@version` in the registry, `Some("")` when it has none, `None`
 /// when that version is not published. Asks cargo: a probe package depending on exactly that
 /// version, and `cargo metadata` (which reads the published manifest).
-fn published_commit(root: &Utf8Path, krate: &str, version: &str, registry: &str) -> Result<Option<String>> {
-    let sh = Shell::new()?;
+fn published_commit(
+    exec: &Exec,
+    root: &Utf8Path,
+    krate: &str,
+    version: &str,
+    registry: &str,
+) -> Result<Option<String>> {
     let probe = staging_dir(root, "probe")?;
     let mut manifest = toml_edit::DocumentMut::new();
     manifest["package"]["name"] = toml_edit::value("release-pipeline-probe");
@@ -164,8 +169,8 @@ fn published_commit(root: &Utf8Path, krate: &str, version: &str, registry: &str)
     std::fs::create_dir_all(probe.join("src"))?;
     std::fs::write(probe.join("Cargo.toml"), manifest.to_string())?;
     std::fs::write(probe.join("src/lib.rs"), "")?;
-    sh.change_dir(&probe);
-    let out = exec::exec_output(cmd!(sh, "cargo metadata --format-version 1"))?;
+    let exec = exec.in_dir(&probe);
+    let out = exec.output(cmd!(exec.sh, "cargo metadata --format-version 1"))?;
     let _ = std::fs::remove_dir_all(&probe);
     if !out.status.success() {
         if crate::failure::cargo_version_missing(&String::from_utf8_lossy(&out.stderr)) {
@@ -226,7 +231,14 @@ pub(crate) fn publish(ws: &Workspace, plan: &ReleasePlan, actions: &[CrateAction
     let stage = staging_dir(&ws.root, "publish")?;
     stage_crates(ws, &ws.config.publish, &plan.version.semver, plan.commit, &stage)?;
     for a in to_publish {
-        publish_one(&stage, &a.krate, &a.version, &a.registry, &plan::steps::publish_argv(&a.registry, &a.krate))?;
+        publish_one(
+            &ws.exec,
+            &stage,
+            &a.krate,
+            &a.version,
+            &a.registry,
+            &plan::steps::publish_argv(&a.registry, &a.krate),
+        )?;
     }
     let _ = std::fs::remove_dir_all(&stage);
     Ok(())
@@ -302,16 +314,16 @@ pub(crate) fn stage_crates(
 
 /// Runs one crate's `cargo publish` command line in the staged copy.
 pub(crate) fn publish_one(
+    exec: &Exec,
     stage: &Utf8Path,
     krate: &str,
     version: &semver::Version,
     registry: &str,
     argv: &[String],
 ) -> Result<()> {
-    let sh = Shell::new()?;
-    sh.change_dir(stage);
+    let exec = exec.in_dir(stage);
     let (program, args) = argv.split_first().context("an empty command line")?;
-    let out = exec::exec_output(cmd!(sh, "{program} {args...}"))?;
+    let out = exec.output(cmd!(exec.sh, "{program} {args...}"))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         if crate::failure::classify(&stderr) == crate::failure::Failure::Refused {

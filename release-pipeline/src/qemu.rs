@@ -3,11 +3,11 @@
 //! `docker run --rm --privileged multiarch/qemu-user-static:register --reset`.
 use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
-use xshell::{cmd, Shell};
+use xshell::cmd;
 
 pub(crate) use release_pipeline_plan::qemu::*;
 
-use crate::{config::Config, error, exec, flags, ui};
+use crate::{error, flags, ui, workspace::Workspace};
 
 /// Overrides `/proc/sys/fs/binfmt_misc` (for tests).
 pub(crate) const BINFMT_DIR_VAR: &str = "RELEASE_BINFMT_DIR";
@@ -39,7 +39,8 @@ pub(crate) fn read_host() -> HostQemu {
     }
 }
 
-pub(crate) fn run(_cmd: flags::Qemu, config: &Config) -> Result<()> {
+pub(crate) fn run(_cmd: flags::Qemu, ws: &Workspace) -> Result<()> {
+    let config = &ws.config;
     let platforms: Vec<release_pipeline_plan::platform::Platform> =
         config.context.iter().flat_map(|c| c.platforms.clone()).collect();
     let registrations = registrations(&read_host(), host_platform(), &platforms, &config.qemu_image)
@@ -53,14 +54,13 @@ pub(crate) fn run(_cmd: flags::Qemu, config: &Config) -> Result<()> {
         }
     }
     for (handlers, argv) in &registrations {
-        register(handlers, argv)?;
+        register(&ws.exec, handlers, argv)?;
     }
     Ok(())
 }
 
 /// Runs one registration and checks that its handlers are enabled afterwards.
-pub(crate) fn register(handlers: &[String], argv: &[String]) -> Result<()> {
-    let sh = Shell::new()?;
+pub(crate) fn register(exec: &crate::exec::Exec, handlers: &[String], argv: &[String]) -> Result<()> {
     let (program, args) = argv.split_first().context("an empty registration")?;
     if program == "docker" && which::which("docker").is_err() {
         return Err(error::error_with_help(
@@ -68,7 +68,7 @@ pub(crate) fn register(handlers: &[String], argv: &[String]) -> Result<()> {
             "install qemu-user-static and binfmt-support (scripts/onboard.sh does it)",
         ));
     }
-    let out = exec::exec_output(cmd!(sh, "{program} {args...}"))?;
+    let out = exec.output(cmd!(exec.sh, "{program} {args...}"))?;
     // update-binfmts only warns when the handler is already enabled: the check below decides.
     if program == "docker" && !out.status.success() {
         let image = args.get(3).map(String::as_str).unwrap_or("the image");

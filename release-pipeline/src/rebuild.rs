@@ -176,7 +176,7 @@ fn rebuild_in(
     let src = scratch.join("src");
     ws.repo()?.clone_at(&src, commit)?;
     ui::info(format_args!("rebuilding {tag} ({commit}) in a fresh clone at {src}: nothing is pushed"));
-    let clone = Workspace::open(Some(&src))?;
+    let clone = Workspace::open(Some(&src), &ws.exec)?;
     let service = &ws.service().name;
     let mut view =
         clone.services(std::slice::from_ref(service))?.into_iter().next().context("the service in the clone")?;
@@ -348,8 +348,7 @@ fn explain(
     argv.extend(plan::steps::skopeo_options(docker.authfile().as_deref(), repository, &["--src-tls-verify"]));
     argv.push(format!("docker://{repository}@{theirs}"));
     argv.push(format!("oci-archive:{fetched}"));
-    let out =
-        crate::failure::exec_retrying(&format!("fetching {repository}@{theirs}"), || docker.tool("skopeo", &argv))?;
+    let out = docker.exec.retrying(&format!("fetching {repository}@{theirs}"), || docker.tool("skopeo", &argv))?;
     if !out.status.success() {
         return Err(crate::docker::tool_error(
             crate::docker::registry_host(repository),

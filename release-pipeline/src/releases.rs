@@ -50,6 +50,7 @@ pub(crate) struct Context {
 /// The git remote's version tags, read when first needed.
 struct RemoteTags<'a> {
     repo: &'a crate::repo::Repo,
+    exec: &'a crate::exec::Exec,
     remote: String,
     prefix: String,
     read: Option<BTreeMap<Version, String>>,
@@ -59,7 +60,7 @@ impl RemoteTags<'_> {
     fn commit_of(&mut self, version: &Version) -> Result<Option<String>> {
         if self.read.is_none() {
             let what = format!("reading the version tags of the git remote `{}`", self.remote);
-            let listed = self.repo.remote_tags(&self.remote, &what)?;
+            let listed = self.repo.remote_tags(self.exec, &self.remote, &what)?;
             self.read = Some(
                 listed
                     .into_iter()
@@ -103,6 +104,7 @@ impl<'a> Qualifier<'a> {
         qualifier.remote =
             ws.repo.as_deref().filter(|repo| repo.has_remote(&ws.config.git_remote)).map(|repo| RemoteTags {
                 repo,
+                exec: &ws.exec,
                 remote: ws.config.git_remote.clone(),
                 prefix: ws.config.version_tag_prefix.clone(),
                 read: None,
@@ -208,7 +210,7 @@ impl<'a> Qualifier<'a> {
                         break;
                     }
                     let pinned = format!("{}@{digest}", self.repository);
-                    all = cosign::verify(self.docker.envs(), key, &pinned, cosign::Check::Signature)?.is_ok();
+                    all = cosign::verify(self.docker, key, &pinned, cosign::Check::Signature)?.is_ok();
                 }
                 Some(all)
             }

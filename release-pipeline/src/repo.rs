@@ -4,6 +4,8 @@ use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use git2::{Oid, Repository, StatusOptions};
 
+use crate::exec::Exec;
+
 pub(crate) use release_pipeline_plan::commit::CommitId;
 
 /// A commit id as libgit2 takes it.
@@ -359,11 +361,10 @@ impl Repo {
 
     /// Tries to fetch `commit` from `remote` (`git fetch -- REMOTE SHA`; libgit2 is built without
     /// network). Failure is not an error: the caller then treats the commit as unknown.
-    pub(crate) fn fetch_commit(&self, remote: &str, commit: Oid) {
-        let Ok(sh) = xshell::Shell::new() else { return };
+    pub(crate) fn fetch_commit(&self, exec: &Exec, remote: &str, commit: Oid) {
         let dir = self.root();
         let sha = commit.to_string();
-        let _ = crate::exec::exec_output(xshell::cmd!(sh, "git -C {dir} fetch --quiet --no-tags -- {remote} {sha}"));
+        let _ = exec.output(xshell::cmd!(exec.sh, "git -C {dir} fetch --quiet --no-tags -- {remote} {sha}"));
     }
 
     /// The URL of the remote `name`, if there is one.
@@ -379,11 +380,10 @@ impl Repo {
     /// The refs the git remote `remote` holds under `prefix` (`refs/heads/`,
     /// `refs/tags/retracted/`), named without it: `git ls-remote -- REMOTE` (libgit2 is built without
     /// network). `what` names the read in its error.
-    pub(crate) fn remote_refs(&self, remote: &str, prefix: &str, what: &str) -> Result<Vec<String>> {
-        let sh = xshell::Shell::new()?;
+    pub(crate) fn remote_refs(&self, exec: &Exec, remote: &str, prefix: &str, what: &str) -> Result<Vec<String>> {
         let dir = self.root();
         let pattern = format!("{prefix}*");
-        let listed = crate::exec::exec(xshell::cmd!(sh, "git -C {dir} ls-remote -- {remote} {pattern}"), what)?;
+        let listed = exec.exec(xshell::cmd!(exec.sh, "git -C {dir} ls-remote -- {remote} {pattern}"), what)?;
         // Each line: `<object>\t<ref>`; an annotated tag adds a `<ref>^{}` line for its commit.
         Ok(listed
             .lines()
@@ -395,10 +395,9 @@ impl Repo {
 
     /// The tags the git remote `remote` holds, each with the commit it names (an annotated tag
     /// peeled): `git ls-remote --tags -- REMOTE`.
-    pub(crate) fn remote_tags(&self, remote: &str, what: &str) -> Result<Vec<(String, Oid)>> {
-        let sh = xshell::Shell::new()?;
+    pub(crate) fn remote_tags(&self, exec: &Exec, remote: &str, what: &str) -> Result<Vec<(String, Oid)>> {
         let dir = self.root();
-        let listed = crate::exec::exec(xshell::cmd!(sh, "git -C {dir} ls-remote --tags -- {remote}"), what)?;
+        let listed = exec.exec(xshell::cmd!(exec.sh, "git -C {dir} ls-remote --tags -- {remote}"), what)?;
         let mut tags: std::collections::BTreeMap<String, Oid> = std::collections::BTreeMap::new();
         for (object, name) in listed.lines().filter_map(|l| l.split_once('\t')) {
             let (Ok(object), Some(name)) = (Oid::from_str(object), name.strip_prefix("refs/tags/")) else { continue };
@@ -548,8 +547,12 @@ mod tests {
         let repo = open(&root);
         let marker = dir.path().join("ran");
         let remote = format!("--upload-pack=touch {}", marker.display());
-        assert!(repo.remote_refs(&remote, "refs/heads/", "listing").is_err());
-        repo.fetch_commit(&remote, repo.repo.head().unwrap().target().unwrap());
+        assert!(repo.remote_refs(&crate::exec::Exec::processes().unwrap(), &remote, "refs/heads/", "listing").is_err());
+        repo.fetch_commit(
+            &crate::exec::Exec::processes().unwrap(),
+            &remote,
+            repo.repo.head().unwrap().target().unwrap(),
+        );
         assert!(!marker.exists(), "git ran the remote's value as an option");
     }
 

@@ -6,9 +6,7 @@ use anstream::{print, println};
 use anyhow::{Context, Result};
 use semver::Version;
 
-use crate::{
-    config::SignPolicy, cosign, dist, error, exec, execute, flags, preflight, publish, ui, workspace::Workspace,
-};
+use crate::{config::SignPolicy, cosign, dist, error, execute, flags, preflight, publish, ui, workspace::Workspace};
 use release_pipeline_plan::plan::{sign, step::Step, steps};
 
 /// `git tag --annotate`; where git knows no identity (a CI runner), the tag is made by
@@ -26,9 +24,8 @@ fn git_tag_argv(identity: bool, reason: &str, name: &str, commit: &str) -> Vec<S
 
 /// Whether `git tag` would know who tags (git's answer: its configuration and environment).
 fn git_knows_identity(ws: &Workspace) -> Result<bool> {
-    let sh = xshell::Shell::new()?;
-    sh.change_dir(&ws.root);
-    Ok(exec::silent(xshell::cmd!(sh, "git var GIT_COMMITTER_IDENT"))?.status.success())
+    let exec = &ws.exec;
+    Ok(exec.silent(xshell::cmd!(exec.sh, "git var GIT_COMMITTER_IDENT"))?.status.success())
 }
 
 pub(crate) fn run(cmd: flags::Retract, ws: &Workspace) -> Result<()> {
@@ -136,7 +133,7 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
     // The git tag is the retraction; the attestation is extra evidence for deployers. Without the
     // signing key here (an emergency retraction away from CI) it is left out, with a warning.
     let can_attest = plan.iter().any(|s| matches!(s, Step::Attest { .. }))
-        && match cosign::check(signing, ws.env(), &ws.root) {
+        && match cosign::check(&ws.exec, signing, ws.env(), &ws.root) {
             Ok(_) => true,
             Err(problem) => {
                 ui::warn(format_args!(
@@ -156,7 +153,7 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
             (Step::Attest { reference, .. }, Some(docker)) => {
                 let host = release_pipeline_plan::reference::registry_host(reference);
                 cosign::run(
-                    docker.envs(),
+                    docker,
                     signing,
                     ws.env(),
                     &step.command_line(),

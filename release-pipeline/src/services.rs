@@ -4,13 +4,14 @@
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
-use xshell::{cmd, Shell};
+use xshell::cmd;
 
 pub(crate) use release_pipeline_plan::service::Service;
 
 use crate::{
     config::{Config, DevReleasePolicy, ServiceConfig, TABLE},
-    error, exec,
+    error,
+    exec::Exec,
 };
 
 /// The package every workspace's release machinery lives in: never a service.
@@ -88,13 +89,12 @@ impl Package {
 }
 
 /// `cargo metadata --no-deps` of the workspace at `root` (no dependency resolution, no network).
-pub(crate) fn metadata(root: &Utf8Path) -> Result<Metadata> {
-    let sh = Shell::new()?;
-    sh.change_dir(root);
+pub(crate) fn metadata(exec: &Exec, root: &Utf8Path) -> Result<Metadata> {
+    let exec = exec.in_dir(root);
     // The cargo that runs `cargo xtask` (it sets CARGO), so one toolchain reads and builds.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let json = exec::exec(
-        cmd!(sh, "{cargo} metadata --format-version 1 --no-deps"),
+    let json = exec.exec(
+        cmd!(exec.sh, "{cargo} metadata --format-version 1 --no-deps"),
         "reading the workspace's packages (cargo metadata)",
     )?;
     serde_json::from_str(&json).context("parsing cargo metadata")

@@ -322,7 +322,7 @@ fn attested<P: serde::de::DeserializeOwned>(
     digest: &Digest,
     predicate_type: &str,
 ) -> Result<Option<P>> {
-    match cosign::verify(docker.envs(), key, pinned, cosign::Check::Attestation(predicate_type))? {
+    match cosign::verify(docker, key, pinned, cosign::Check::Attestation(predicate_type))? {
         Ok(out) => Ok(statements_naming::<P>(&out, digest, predicate_type)?
             .into_iter()
             .next()

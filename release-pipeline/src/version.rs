@@ -166,8 +166,11 @@ pub(crate) fn tag_commit(repo: &Repo, tags: &[VersionTag], name: &str) -> Option
 }
 
 /// The repository at `path` and the configuration of its work tree.
-pub(crate) fn open(path: Option<&Utf8Path>) -> Result<(Option<std::rc::Rc<Repo>>, Utf8PathBuf, Config)> {
-    let ws = crate::workspace::Workspace::open(path)?;
+pub(crate) fn open(
+    path: Option<&Utf8Path>,
+    exec: &crate::exec::Exec,
+) -> Result<(Option<std::rc::Rc<Repo>>, Utf8PathBuf, Config)> {
+    let ws = crate::workspace::Workspace::open(path, exec)?;
     Ok((ws.repo, ws.root, ws.config))
 }
 
@@ -275,13 +278,13 @@ fn answer(ws: &Workspace, format: Format) -> Result<String> {
     }
 }
 
-pub(crate) fn run(cmd: flags::Version) -> Result<()> {
+pub(crate) fn run(cmd: flags::Version, exec: &crate::exec::Exec) -> Result<()> {
     let format = Format::parse(cmd.format.as_deref())?;
     let repo = cmd.repo.map(Utf8PathBuf::try_from).transpose().context("--repo is not UTF-8")?;
     if let Some(path) = repo.as_deref().filter(|p| !p.is_dir()) {
         bail!("--repo {path}: no such directory");
     }
-    let views = version_views(Workspace::open(repo.as_deref())?, &cmd.service)?;
+    let views = version_views(Workspace::open(repo.as_deref(), exec)?, &cmd.service)?;
     let printed = print(&views, format);
     // The process ends with this command. Dropping the views would have libgit2 free its caches
     // and unmap its pack files one by one, which costs `version` more than the exit that

@@ -1,6 +1,6 @@
 //! The one value every command works on: the workspace's root, its repository (opened once),
-//! its configuration and the environment (read once, when a command first asks for it), handed
-//! to the command.
+//! its configuration, the environment (read once, when a command first asks for it) and how
+//! commands run (`exec.rs`, built once in `lib.rs`), handed to the command.
 use std::{cell::OnceCell, collections::BTreeMap, rc::Rc};
 
 use anyhow::{Context, Result};
@@ -9,6 +9,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::{
     config::Config,
     error,
+    exec::Exec,
     repo::Repo,
     services::{self, Service},
 };
@@ -28,17 +29,19 @@ pub(crate) struct Workspace {
     /// Variables that are secrets whatever this configuration says: `rebuild` builds an old
     /// tag's configuration, whose build scripts get none of today's secrets either.
     pub(crate) also_secret: Rc<Vec<String>>,
+    /// How every external command runs; its shell is in `root`.
+    pub(crate) exec: Exec,
 }
 
 impl Workspace {
     /// The workspace of the current directory.
-    pub(crate) fn current() -> Result<Workspace> {
-        Workspace::open(None)
+    pub(crate) fn current(exec: &Exec) -> Result<Workspace> {
+        Workspace::open(None, exec)
     }
 
     /// The workspace at `path` (or the current directory's): the repository that holds it and
     /// the configuration of its work tree.
-    pub(crate) fn open(path: Option<&Utf8Path>) -> Result<Workspace> {
+    pub(crate) fn open(path: Option<&Utf8Path>, exec: &Exec) -> Result<Workspace> {
         let start = match path {
             Some(p) => p.to_owned(),
             None => Utf8PathBuf::try_from(std::env::current_dir().context("reading the current directory")?)
@@ -51,13 +54,29 @@ impl Workspace {
         };
         let config = crate::config::load(&root)?;
         Ok(Workspace {
-            root,
             repo: repo.map(Rc::new),
             config,
             env: Rc::default(),
             service: None,
             also_secret: Rc::default(),
+            exec: exec.in_dir(&root),
+            root,
         })
+    }
+
+    /// A workspace at `root` that nothing was read for: the unit tests' (with a recording
+    /// `exec`), with this configuration and environment.
+    #[cfg(test)]
+    pub(crate) fn fake(root: &Utf8Path, config: Config, env: BTreeMap<String, String>, exec: &Exec) -> Workspace {
+        Workspace {
+            root: root.to_owned(),
+            repo: None,
+            config,
+            env: Rc::new(OnceCell::from(env)),
+            service: None,
+            also_secret: Rc::default(),
+            exec: exec.in_dir(root),
+        }
     }
 
     /// One view per service `names` selects (every service when it names none), each with the
@@ -69,7 +88,7 @@ impl Workspace {
     /// One view per service of the workspace. The services are resolved against the packages
     /// (`cargo metadata`) here, and only here.
     pub(crate) fn all_services(&self) -> Result<Vec<Workspace>> {
-        let metadata = services::metadata(&self.root)?;
+        let metadata = services::metadata(&self.exec, &self.root)?;
         let all = services::resolve(&self.root, &self.config, &metadata)?;
         let only_one = all.len() == 1;
         Ok(all

@@ -24,7 +24,8 @@ xflags::xflags! {
         /// Small sizes only, no docker rows (CI runs this so the harness never rots).
         optional --quick
         /// Only the rows of one feature (`notes`: computing the release notes, attaching them; `rebuild`:
-        /// rebuilding a release against its own run, a mirror's copy against the push),
+        /// rebuilding a release against its own run, a mirror's copy against the push; `cold`: the
+        /// cold builds of this workspace's xtask and of an adopter's),
         /// written to target/bench/BENCHMARKS-only.md.
         optional --only feature: String
     }
@@ -52,7 +53,10 @@ pub(crate) fn main() -> ExitCode {
         None => run(flags.quick),
         Some("notes") => run_notes(),
         Some("rebuild") => rebuild_only(),
-        Some(other) => Err(anyhow::anyhow!("--only {other}: the features are: notes, rebuild")),
+        Some("cold") => {
+            only(|sh, root, work, _| Ok(vec![cold_build(sh, root, work)?, adopter_cold_build(sh, root, work)?]))
+        }
+        Some(other) => Err(anyhow::anyhow!("--only {other}: the features are: notes, rebuild, cold")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -695,8 +699,8 @@ fn cold_build(sh: &Shell, root: &Utf8Path, work: &Utf8Path) -> Result<Row> {
 
 /// An adopter's xtask built from an empty target directory: a fresh workspace holding only the
 /// `xtask` README's "Adopting the pipeline in another workspace" writes (the library by path, a
-/// `main` that calls it), with this workspace's `[profile.dev…]` tables copied as an adopter
-/// would. Its dependencies are resolved afresh, the newest each requirement allows, as an
+/// `main` that calls it), with this workspace's `[profile.dev…]` tables copied and
+/// `idna_adapter = "~1.0"` added, as that section says (and `init` writes). Its dependencies are resolved afresh, the newest each requirement allows, as an
 /// adopter gets them, and fetched before the clock starts.
 fn adopter_cold_build(sh: &Shell, root: &Utf8Path, work: &Utf8Path) -> Result<Row> {
     let step = measuring("an adopter's xtask cold build (a fresh workspace, the library by path)");
@@ -707,7 +711,7 @@ fn adopter_cold_build(sh: &Shell, root: &Utf8Path, work: &Utf8Path) -> Result<Ro
         &ws,
         &[
             ("Cargo.toml", format!("[workspace]\nmembers = [\"xtask\"]\nresolver = \"2\"\n\n{}", dev_profiles(&manifest))),
-            ("xtask/Cargo.toml", format!("[package]\nname = \"xtask\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\nrelease-pipeline = {{ path = \"{library}\" }}\n")),
+            ("xtask/Cargo.toml", format!("[package]\nname = \"xtask\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\nrelease-pipeline = {{ path = \"{library}\" }}\nidna_adapter = \"~1.0\"\n")),
             ("xtask/src/main.rs", "fn main() -> std::process::ExitCode {\n    release_pipeline::main()\n}\n".into()),
         ],
     )?;

@@ -767,15 +767,18 @@ fn help_lists_every_command() {
     }
 }
 
-/// External commands run through one module: only `exec.rs` starts them (commands are built with
-/// `xshell::cmd!` anywhere).
+/// External commands run through one module: only `exec.rs` starts them, through its `Runner`
+/// (the seam the unit tests' recording fake takes), and only it makes a shell: every command
+/// line is built (`xshell::cmd!`) in the shell of the one `Exec` that `lib.rs` builds.
 #[test]
 fn commands_run_only_through_exec() {
     for (name, text) in sources().iter().filter(|(n, _)| n != "exec.rs") {
-        for needle in [".run()", ".read()", ".output()", ".read_stderr()", ".spawn()"] {
+        for needle in [".run()", ".read()", ".output()", ".read_stderr()", ".spawn()", "Shell::new"] {
             assert!(!non_test(text).contains(needle), "{name} runs a command itself ({needle}); use exec.rs");
         }
     }
+    let lib = std::fs::read_to_string(workspace_root().join("release-pipeline/src/lib.rs")).unwrap();
+    assert_eq!(lib.matches("Exec::processes()").count(), 2, "lib.rs builds one Exec for `run` and one for `tool`");
 }
 
 /// The executor decides nothing: `Real`'s one `match` hands each step kind to one call, and no

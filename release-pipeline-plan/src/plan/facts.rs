@@ -74,7 +74,7 @@ pub struct Facts {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Merge {
     pub sources: Vec<Vec<(Platform, Digest)>>,
-    pub packages: Vec<(String, String)>,
+    pub packages: Vec<(String, crate::dist::Sha256)>,
 }
 
 /// What the cargo registry holds decided for one crate.

@@ -63,7 +63,7 @@ pub fn part_platform<'a>(
     plan: &ReleasePlan,
     targets: &'a [TargetConfig],
     target: &str,
-) -> Result<&'a Platform, String> {
+) -> Result<&'a TargetConfig, String> {
     let Some(config) = targets.iter().find(|t| t.target == target) else {
         let known: Vec<&str> = targets.iter().map(|t| t.target.as_str()).collect();
         return Err(format!("--part {target}: not a configured target (the targets are {})", known.join(", ")));
@@ -76,7 +76,7 @@ pub fn part_platform<'a>(
     if !plan.images.iter().any(|i| i.platforms.contains(&config.platform)) {
         return Err(format!("--part {target}: no context builds {}, so this part has nothing to do", config.platform));
     }
-    Ok(&config.platform)
+    Ok(config)
 }
 
 /// The images a part for `platform` builds: those whose context builds that platform.
@@ -533,7 +533,10 @@ mod tests {
     fn a_part_needs_a_known_target_a_push_and_a_context_for_its_platform() {
         let plan = plan();
         let targets = crate::config::Config::default().targets;
-        assert_eq!(part_platform(&plan, &targets, "aarch64-unknown-linux-gnu").unwrap().as_str(), "linux/arm64");
+        assert_eq!(
+            part_platform(&plan, &targets, "aarch64-unknown-linux-gnu").unwrap().platform.as_str(),
+            "linux/arm64"
+        );
         assert!(part_platform(&plan, &targets, "riscv64gc-unknown-linux-gnu")
             .unwrap_err()
             .contains("not a configured target"));

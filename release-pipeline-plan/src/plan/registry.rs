@@ -7,6 +7,8 @@ use camino::Utf8Path;
 use semver::Version;
 use serde::Serialize;
 
+use crate::reference::Digest;
+
 use super::{
     step::Step,
     steps::{copy_tag_argv, skopeo_options},
@@ -17,13 +19,13 @@ use crate::{reference::ImageRef, tags};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldTag {
     pub name: String,
-    pub digest: String,
+    pub digest: Digest,
     /// The branch label of a dev build (`org.release-pipeline.branch`).
     pub branch: Option<String>,
     /// The image's `org.opencontainers.image.created` label (RFC 3339, UTC).
     pub created: Option<String>,
     /// The manifests of an index (their digests); none for a single manifest.
-    pub manifests: Vec<String>,
+    pub manifests: Vec<Digest>,
 }
 
 /// The releases of one context (its tag prefix) among a repository's tag names, retracted ones
@@ -106,7 +108,7 @@ const COSIGN_OWNS_IT: &str = "cosign's tag (signature, attestation or SBOM): cos
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PruneDecision {
     pub tag: String,
-    pub digest: String,
+    pub digest: Digest,
     pub prune: bool,
     pub reason: String,
 }
@@ -224,8 +226,8 @@ pub enum Recheck {
     Keep(String),
 }
 
-pub fn recheck(fresh: &[PruneDecision], digest: &str) -> Recheck {
-    let mut on_it = fresh.iter().filter(|d| d.digest == digest).peekable();
+pub fn recheck(fresh: &[PruneDecision], digest: &Digest) -> Recheck {
+    let mut on_it = fresh.iter().filter(|d| d.digest == *digest).peekable();
     if on_it.peek().is_none() {
         return Recheck::Gone;
     }
@@ -277,10 +279,17 @@ pub fn prune_steps(repository: &str, decisions: &[PruneDecision], authfile: Opti
 mod tests {
     use super::*;
 
+    /// `sha256:LABEL` as a whole digest: the label's bytes in hex, padded to 64 digits.
+    fn d(label: &str) -> Digest {
+        let label = label.strip_prefix("sha256:").unwrap_or(label);
+        let hex: String = label.bytes().map(|b| format!("{b:02x}")).collect();
+        Digest::parse(&format!("sha256:{hex:0>64}")).unwrap()
+    }
+
     fn held(name: &str, digest: &str, branch: Option<&str>, created: Option<&str>) -> HeldTag {
         HeldTag {
             name: name.into(),
-            digest: digest.into(),
+            digest: d(digest),
             branch: branch.map(str::to_owned),
             created: created.map(str::to_owned),
             manifests: Vec::new(),
@@ -383,8 +392,8 @@ mod tests {
         assert_eq!(
             argv,
             [
-                "skopeo delete --tls-verify=false docker://127.0.0.1:5000/acme/service@sha256:a",
-                "skopeo delete --tls-verify=false docker://127.0.0.1:5000/acme/service@sha256:bo",
+                format!("skopeo delete --tls-verify=false docker://127.0.0.1:5000/acme/service@{}", d("a")),
+                format!("skopeo delete --tls-verify=false docker://127.0.0.1:5000/acme/service@{}", d("bo")),
             ]
         );
     }
@@ -400,7 +409,10 @@ mod tests {
         let decisions = prune(&registry, &[""], &["main".to_owned()], None);
         let argv: Vec<String> =
             prune_steps("r/s", &decisions, None).iter().map(|s| s.command_line().join(" ")).collect();
-        assert_eq!(argv, ["skopeo delete docker://r/s@sha256:a", "skopeo delete docker://r/s@sha256:c"]);
+        assert_eq!(
+            argv,
+            [format!("skopeo delete docker://r/s@{}", d("a")), format!("skopeo delete docker://r/s@{}", d("c"))]
+        );
     }
 
     /// A staging tag goes only with `--keep-days`, once older than the cutoff, and never
@@ -427,7 +439,7 @@ mod tests {
     fn staging_tags_follow_their_own_rule() {
         let old = Some("2025-01-01T00:00:00Z");
         let mut release = held("1.0.0", "sha256:index", None, old);
-        release.manifests = vec!["sha256:merged".into()];
+        release.manifests = vec![d("merged")];
         let registry = [
             release,
             held("staging-c0ffeec0ffee-1.0.0-linux-amd64", "sha256:merged", None, old),
@@ -476,14 +488,14 @@ mod tests {
         assert!(planned[0].prune);
         // The branch came back: the tag stays.
         let back = prune(&[held("a", "sha256:a", Some("a"), None)], &[""], &["main".to_owned(), "a".to_owned()], None);
-        assert_eq!(recheck(&back, "sha256:a"), Recheck::Keep("a: branch a exists on the remote".to_owned()));
+        assert_eq!(recheck(&back, &d("a")), Recheck::Keep("a: branch a exists on the remote".to_owned()));
         // Another prune deleted it meanwhile: done.
-        assert_eq!(recheck(&prune(&[], &[""], &["main".to_owned()], None), "sha256:a"), Recheck::Gone);
+        assert_eq!(recheck(&prune(&[], &[""], &["main".to_owned()], None), &d("a")), Recheck::Gone);
         // Still gone, and a new tag on the digest that is kept keeps it.
-        assert_eq!(recheck(&planned, "sha256:a"), Recheck::Delete);
+        assert_eq!(recheck(&planned, &d("a")), Recheck::Delete);
         let twin = [held("a", "sha256:a", Some("a"), None), held("mine", "sha256:a", None, None)];
         assert_eq!(
-            recheck(&prune(&twin, &[""], &["main".to_owned()], None), "sha256:a"),
+            recheck(&prune(&twin, &[""], &["main".to_owned()], None), &d("a")),
             Recheck::Keep("a: shares its digest with mine, which stays".to_owned())
         );
     }

@@ -12,7 +12,13 @@ use super::{
     step::{Arg, DigestRef, Packages, ProvenancePlan, Step, StepId, When},
     ImagePlan, ReleasePlan,
 };
-use crate::{config::SigningConfig, dist, platform::Platform, reference, service::Service};
+use crate::{
+    config::SigningConfig,
+    dist,
+    platform::{Platform, TargetTriple},
+    reference,
+    service::Service,
+};
 
 /// cosign's predicate types, as `cosign attest --type` names them.
 pub const SBOM_TYPE: &str = "cyclonedx";
@@ -78,8 +84,8 @@ fn cosign_argv(command: &str, signing: &SigningConfig, repository: Option<&str>)
 }
 
 /// The targets serving an image's platforms, in the configured order.
-pub fn targets_of<'a>(targets: &'a [crate::config::TargetConfig], platforms: &[Platform]) -> Vec<&'a str> {
-    targets.iter().filter(|t| platforms.contains(&t.platform)).map(|t| t.target.as_str()).collect()
+pub fn targets_of<'a>(targets: &'a [crate::config::TargetConfig], platforms: &[Platform]) -> Vec<&'a TargetTriple> {
+    targets.iter().filter(|t| platforms.contains(&t.platform)).map(|t| &t.target).collect()
 }
 
 /// The SBOM steps for every target the signed images are built for, each once.
@@ -88,11 +94,11 @@ pub fn sbom_steps(facts: &Facts, service: &Service, version: &Version, images: &
     targets_of(&facts.targets, &platforms)
         .into_iter()
         .map(|target| Step::Sbom {
-            target: target.to_owned(),
+            target: target.clone(),
             package: service.package.clone(),
             epoch: facts.epoch,
-            path: sbom_path(&facts.root, &service.bin, version, target),
-            argv: metadata_argv(target),
+            path: sbom_path(&facts.root, &service.bin, version, target.as_str()),
+            argv: metadata_argv(target.as_str()),
         })
         .collect()
 }
@@ -103,8 +109,10 @@ pub fn sbom_steps(facts: &Facts, service: &Service, version: &Version, images: &
 fn provenance_plan(plan: &ReleasePlan, facts: &Facts, image: &ImagePlan) -> ProvenancePlan {
     let targets = targets_of(&facts.targets, &image.platforms);
     let version = plan.version.semver.to_string();
-    let files: Vec<String> =
-        targets.iter().map(|t| dist::package_name(&plan.service.bin, &version, t, dist::Format::TarGz.ext())).collect();
+    let files: Vec<String> = targets
+        .iter()
+        .map(|t| dist::package_name(&plan.service.bin, &version, t.as_str(), dist::Format::TarGz.ext()))
+        .collect();
     let packages = match &facts.merge {
         Some(merge) => {
             Packages::Known(merge.packages.iter().filter(|(file, _)| files.contains(file)).cloned().collect())
@@ -183,13 +191,13 @@ pub fn image_steps(
     };
     steps.push(attest(None, PROVENANCE_TYPE, &provenance));
     for target in targets_of(&facts.targets, &image.platforms) {
-        steps.push(attest(None, SBOM_TYPE, &sbom_path(root, bin, version, target)));
+        steps.push(attest(None, SBOM_TYPE, &sbom_path(root, bin, version, target.as_str())));
     }
     if several {
         for platform in &image.platforms {
             steps.push(attest(Some(platform), PROVENANCE_TYPE, &provenance));
             for target in targets_of(&facts.targets, std::slice::from_ref(platform)) {
-                steps.push(attest(Some(platform), SBOM_TYPE, &sbom_path(root, bin, version, target)));
+                steps.push(attest(Some(platform), SBOM_TYPE, &sbom_path(root, bin, version, target.as_str())));
             }
         }
     }

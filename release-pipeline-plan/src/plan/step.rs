@@ -8,7 +8,12 @@ use camino::Utf8PathBuf;
 use semver::Version;
 use serde::{Serialize, Serializer};
 
-use crate::{dist::Format, notes::ReleaseNotes, platform::Platform, reference::Digest};
+use crate::{
+    dist::Format,
+    notes::ReleaseNotes,
+    platform::{Platform, TargetTriple},
+    reference::Digest,
+};
 
 /// A step's place in its run: its number as `--dry-run` shows it (1-based in `--json` too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -132,7 +137,7 @@ pub enum Step {
         /// The cargo package and its binary (`dist/<bin>-<version>-<target>.tar.gz`).
         package: String,
         bin: String,
-        targets: Vec<String>,
+        targets: Vec<TargetTriple>,
         dist: Utf8PathBuf,
         format: Format,
         /// The commit's time: every mtime in the packages.
@@ -234,7 +239,7 @@ pub enum Step {
     },
     /// Write what this part pushed to `dist/part-<target>.json` (done in-process).
     WritePart {
-        target: String,
+        target: TargetTriple,
         platform: Platform,
         /// The package this part built, as `SHA256SUMS` in `sums` lists it.
         package: String,
@@ -332,7 +337,7 @@ pub enum Step {
         argv: Vec<String>,
     },
     /// Delete a manifest from the registry, and so every tag on it (`prune`).
-    Delete { tags: Vec<String>, digest: String, reason: String, argv: Vec<String> },
+    Delete { tags: Vec<String>, digest: Digest, reason: String, argv: Vec<String> },
     /// Record a retraction: an annotated git tag with the reason.
     GitTag { name: String, commit: String, message: String, argv: Vec<String> },
     /// Push a git tag to the remote.
@@ -346,7 +351,7 @@ pub enum Step {
         argv: Vec<String>,
     },
     /// Write a target's SBOM (CycloneDX) from the dependency graph `cargo metadata` resolves.
-    Sbom { target: String, package: String, epoch: i64, path: Utf8PathBuf, argv: Vec<String> },
+    Sbom { target: TargetTriple, package: String, epoch: i64, path: Utf8PathBuf, argv: Vec<String> },
     /// Write an image's SLSA provenance predicate (done in-process).
     Provenance {
         image: usize,
@@ -430,7 +435,7 @@ pub enum Packages {
     /// These files, as `sums` (this run's `SHA256SUMS`) lists them.
     Sums { sums: Utf8PathBuf, files: Vec<String> },
     /// What a merge's parts reported (file, SHA-256).
-    Known(Vec<(String, String)>),
+    Known(Vec<(String, crate::dist::Sha256)>),
 }
 
 impl Step {
@@ -789,7 +794,7 @@ mod tests {
             Step::MoveTags { image: 1, repository: "r".into(), tags: vec![], when: None, argv: vec![] },
             Step::Skip { what: "w".into(), why: "y".into(), image: Some(1), digest: None, argv: vec![] },
             Step::WritePart {
-                target: "t".into(),
+                target: TargetTriple::parse("x86_64-unknown-linux-musl").unwrap(),
                 platform: "linux/amd64".into(),
                 package: "p".into(),
                 sums: "s".into(),
@@ -814,7 +819,7 @@ mod tests {
             {"kind": "sign", "image": 10, "reference": "r:1", "when": {"ran": 102}, "argv": ["cosign", {"prefix": "r@", "digest": {"step": 102}}]},
             {"kind": "move-tags", "image": 11, "repository": "r", "tags": [], "argv": []},
             {"kind": "skip", "what": "w", "why": "y", "image": 11, "argv": []},
-            {"kind": "write-part", "target": "t", "platform": "linux/amd64", "package": "p", "sums": "s",
+            {"kind": "write-part", "target": "x86_64-unknown-linux-musl", "platform": "linux/amd64", "package": "p", "sums": "s",
              "images": [{"image": 11, "context": "c", "repository": "r", "staging_tag": "s", "build": 105}], "path": "p", "argv": []},
         ]);
         assert_eq!(json, expected);
@@ -857,7 +862,15 @@ mod tests {
                 Some("move-tags"),
             ),
             (Step::CheckRetraction { version: Version::new(1, 0, 0), argv: vec![] }, Some("publish")),
-            (Step::Delete { tags: vec![], digest: "d".into(), reason: "r".into(), argv: vec![] }, Some("prune")),
+            (
+                Step::Delete {
+                    tags: vec![],
+                    digest: Digest::parse(&format!("sha256:{}", "d".repeat(64))).unwrap(),
+                    reason: "r".into(),
+                    argv: vec![],
+                },
+                Some("prune"),
+            ),
             (Step::Summary { argv: vec![] }, None),
         ];
         for (step, point) in cases {

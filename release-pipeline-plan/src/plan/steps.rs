@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     dist,
-    platform::Platform,
+    platform::{Platform, TargetTriple},
     qemu,
     reference::{self, ImageRef},
 };
@@ -238,7 +238,7 @@ pub fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
             p.push(step);
         }
     } else if !packaged.is_empty() {
-        let targets: Vec<String> =
+        let targets: Vec<TargetTriple> =
             facts.targets.iter().filter(|t| packaged.contains(&&t.platform)).map(|t| t.target.clone()).collect();
         p.push(package_step(plan, facts, targets));
         for step in sign::sbom_steps(facts, &plan.service, &plan.version.semver, &signed) {
@@ -453,7 +453,7 @@ pub fn rebuild_steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
     let mut p = Planner::default();
     let commit = plan.commit.map(|c| c.to_string()).unwrap_or_default();
     let platforms: Vec<&Platform> = plan.images.iter().flat_map(|i| &i.platforms).collect();
-    let targets: Vec<String> =
+    let targets: Vec<TargetTriple> =
         facts.targets.iter().filter(|t| platforms.contains(&&t.platform)).map(|t| t.target.clone()).collect();
     p.push(package_step(plan, facts, targets));
     p.push(fill_pkg_step(plan, facts, plan.images.iter().map(|i| i.context.clone()).collect(), None));
@@ -502,7 +502,7 @@ fn promote_steps(
 }
 
 /// The one `cargo build` of the plan's service for `targets`, packaged into `dist/`.
-fn package_step(plan: &ReleasePlan, facts: &Facts, targets: Vec<String>) -> Step {
+fn package_step(plan: &ReleasePlan, facts: &Facts, targets: Vec<TargetTriple>) -> Step {
     let service = &plan.service;
     Step::Package {
         version: plan.version.semver.clone(),
@@ -659,12 +659,12 @@ fn build_step(
 /// register qemu for it, build each of those contexts for that platform and push it under a
 /// staging tag, then write the result for `merge`. No version, moving or branch tag.
 fn part_steps(plan: &ReleasePlan, facts: &Facts, target: &str, commit: &str, p: &mut Planner) {
-    let platform = match parts::part_platform(plan, &facts.targets, target) {
-        Ok(platform) => platform,
+    let (triple, platform) = match parts::part_platform(plan, &facts.targets, target) {
+        Ok(config) => (&config.target, &config.platform),
         Err(problem) => return p.out.problems.push(problem),
     };
     let images: Vec<usize> = parts::part_images(plan, platform).map(|(i, _)| i).collect();
-    p.push(package_step(plan, facts, vec![target.to_owned()]));
+    p.push(package_step(plan, facts, vec![triple.clone()]));
     let contexts: Vec<String> = images.iter().map(|&i| plan.images[i].context.clone()).collect();
     p.push(fill_pkg_step(plan, facts, contexts, Some(platform)));
     match qemu::registrations(&facts.qemu, &facts.host_platform, [platform], &facts.qemu_image) {
@@ -706,7 +706,7 @@ fn part_steps(plan: &ReleasePlan, facts: &Facts, target: &str, commit: &str, p: 
         return;
     }
     p.push(Step::WritePart {
-        target: target.to_owned(),
+        target: triple.clone(),
         platform: platform.clone(),
         package: dist::package_name(&plan.service.bin, &plan.version.semver, target, dist::Format::TarGz.ext()),
         sums: dist::DistLayout::new(&facts.root).sums(),

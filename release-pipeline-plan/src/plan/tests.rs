@@ -848,7 +848,7 @@ fn kinds(steps: &[Step]) -> String {
             }
             Step::Sign { image, .. } => format!("sign:{image}"),
             Step::Provenance { image, .. } => format!("provenance:{image}"),
-            Step::Sbom { target, .. } => format!("sbom:{}", target.split('-').next().unwrap_or_default()),
+            Step::Sbom { target, .. } => format!("sbom:{}", target.as_str().split('-').next().unwrap_or_default()),
             other => other.kind().to_owned(),
         })
         .collect::<Vec<_>>()

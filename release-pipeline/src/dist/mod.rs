@@ -6,9 +6,9 @@ use std::io::{Read, Write};
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
-use xshell::{cmd, Shell};
+use xshell::cmd;
 
-use crate::{config::Config, exec, flags, repo::CommitId, services::Service, ui, version, workspace::Workspace};
+use crate::{config::Config, exec::Exec, flags, repo::CommitId, services::Service, ui, version, workspace::Workspace};
 use release_pipeline_plan::platform::{Platform, TargetTriple};
 
 pub(crate) use release_pipeline_plan::dist::*;
@@ -96,10 +96,12 @@ pub(crate) struct DistRequest<'a> {
     pub(crate) commit: &'a str,
     /// Seconds since the epoch for every mtime in the archives.
     pub(crate) epoch: i64,
-    pub(crate) targets: Vec<String>,
+    pub(crate) targets: Vec<TargetTriple>,
     pub(crate) format: Format,
     /// More variables no build script gets (`Workspace::also_secret`).
     pub(crate) also_secret: &'a [String],
+    /// How the build runs (`Workspace::exec`).
+    pub(crate) exec: &'a Exec,
 }
 
 pub(crate) fn run(cmd: flags::Dist, ws: &Workspace) -> Result<()> {
@@ -112,7 +114,10 @@ pub(crate) fn run(cmd: flags::Dist, ws: &Workspace) -> Result<()> {
         let targets = if cmd.target.is_empty() {
             config.targets.iter().map(|t| t.target.clone()).collect()
         } else {
-            cmd.target.clone()
+            cmd.target
+                .iter()
+                .map(|t| TargetTriple::parse(t).map_err(|why| anyhow::anyhow!("--target {t}: {why}")))
+                .collect::<Result<_>>()?
         };
         let version = info.semver.to_string();
         let service = ws.service();
@@ -127,6 +132,7 @@ pub(crate) fn run(cmd: flags::Dist, ws: &Workspace) -> Result<()> {
             targets,
             format,
             also_secret,
+            exec: &ws.exec,
         };
         for p in dist(&request)? {
             println!("{p}");
@@ -151,12 +157,11 @@ pub(crate) fn dist(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
     // What every manifest says, checked before anything is built.
     let mut targets = Vec::new();
     for t in &req.targets {
-        let Some(platform) = req.config.platform_of(t) else {
+        let Some(platform) = req.config.platform_of(t.as_str()) else {
             let known: Vec<&str> = req.config.targets.iter().map(|t| t.target.as_str()).collect();
             bail!("target `{t}` is not in the configuration's `targets` ({})", known.join(", "));
         };
-        let triple = TargetTriple::parse(t).map_err(|why| anyhow::anyhow!("`targets`: {why}"))?;
-        targets.push((triple, Platform::parse(platform).expect("the configuration's platforms are checked")));
+        targets.push((t.clone(), platform.clone()));
     }
     let version = semver::Version::parse(req.version).with_context(|| format!("version `{}`", req.version))?;
     let commit = match req.commit {
@@ -299,8 +304,8 @@ pub(crate) fn target_dir(root: &Utf8Path) -> Utf8PathBuf {
 /// One `cargo build` for every target (cargo builds them in parallel), with the version and
 /// commit injected.
 fn build(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
-    let sh = Shell::new()?;
-    sh.change_dir(req.root);
+    let exec = req.exec.in_dir(req.root);
+    let sh = &exec.sh;
     let [(version_var, _), (commit_var, _), (epoch_var, _)] = BUILD_VARS;
     let _v = sh.push_env(version_var, req.version);
     let _c = sh.push_env(commit_var, req.commit);
@@ -320,9 +325,9 @@ fn build(req: &DistRequest<'_>) -> Result<Vec<Utf8PathBuf>> {
     for name in req.config.secret_vars(&names).into_iter().chain(req.also_secret.iter().map(String::as_str)) {
         build = build.env_remove(name);
     }
-    exec::stream(build, &format!("building {bin} for {}", req.targets.join(", ")))?;
+    exec.stream(build, &format!("building {bin} for {}", req.targets.join(", ")))?;
     let dir = target_dir(req.root);
-    Ok(req.targets.iter().map(|t| dir.join(t).join("release").join(bin)).collect())
+    Ok(req.targets.iter().map(|t| dir.join(t.as_str()).join("release").join(bin)).collect())
 }
 
 /// `CARGO_HOME`, where registry sources are compiled from.
