@@ -4,7 +4,7 @@
 //! [`Problem`]: what is wrong and what fixes it; `doctor` shows it as ✗, a run as `error:`/`help:`.
 pub(crate) use release_pipeline_plan::credentials::*;
 
-use crate::{config::Config, error, qemu};
+use crate::{error, qemu};
 
 /// Oldest buildx with `--provenance` and `--metadata-file` as used here.
 pub(crate) const MIN_BUILDX: (u64, u64) = (0, 10);
@@ -117,13 +117,12 @@ pub(crate) fn qemu_handlers<'a>(
         .collect()
 }
 
-/// The problem of a half-set pair of credentials: `missing` is the one that is not set.
-pub(crate) fn only_one_credential(config: &Config, missing: &str) -> Problem {
+/// The problem of a half-set pair of credentials (`user_env`, `password_env`: the image's or a
+/// mirror's): `missing` is the one that is not set. The preflight, `doctor` and the commands
+/// that log in on their own all say it so.
+pub(crate) fn only_one_credential(user_env: &str, password_env: &str, missing: &str) -> Problem {
     Problem::new(
-        format!(
-            "only one of {} and {} is set ({missing} is not)",
-            config.registry_user_env, config.registry_password_env
-        ),
+        format!("only one of {user_env} and {password_env} is set ({missing} is not)"),
         "set both, or neither to use your existing docker login",
     )
 }
@@ -298,7 +297,7 @@ mod tests {
 
     #[test]
     fn credentials_from_the_environment() {
-        let config = Config::default();
+        let config = crate::config::Config::default();
         let env = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let both = env(&[("REGISTRY_USER", "u"), ("REGISTRY_PASSWORD", "p")]);
         assert_eq!(credentials(&config, &both), Credentials::Both { user: "u", password: "p" });

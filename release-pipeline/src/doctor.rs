@@ -172,11 +172,9 @@ fn checks(exec: &Exec) -> Result<Vec<Check>> {
             checks::Credentials::Both { .. } => {
                 pass(check, format!("credentials for {host} in {user_env} / {password_env}"))
             }
-            checks::Credentials::OnlyOne { missing } => fail(
-                check,
-                format!("only one of {user_env} and {password_env} is set ({missing} is not)"),
-                "set both, or neither to use your existing docker login",
-            ),
+            checks::Credentials::OnlyOne { missing } => {
+                from(check, Err(checks::only_one_credential(user_env, password_env, missing)))
+            }
             checks::Credentials::Neither if logged_in => pass(check, format!("logged in to {host}")),
             checks::Credentials::Neither => {
                 fail(check, format!("not logged in to {host}"), format!("docker login {host}"))

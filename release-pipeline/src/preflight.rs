@@ -63,7 +63,8 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
             Some((user.to_owned(), password.to_owned()))
         }
         checks::Credentials::OnlyOne { missing } if plan.pushes() => {
-            let problem = checks::only_one_credential(config, missing);
+            let problem =
+                checks::only_one_credential(&config.registry_user_env, &config.registry_password_env, missing);
             problems.push(format!("{}: {}", problem.detail, problem.fix));
             None
         }
@@ -157,31 +158,20 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         problems.push(format!("{e:#}"));
         0
     });
+    // One per process: runs sharing a target dir never read each other's files.
+    let scratch_dir =
+        crate::dist::target_dir(&ws.root).join("release-pipeline").join(format!("run-{}", std::process::id()));
     let facts = Facts {
-        root: ws.root.clone(),
-        targets: config.targets.clone(),
-        // One per process: runs sharing a target dir never read each other's files.
-        scratch_dir: crate::dist::target_dir(&ws.root)
-            .join("release-pipeline")
-            .join(format!("run-{}", std::process::id())),
-        cargo_home: crate::dist::cargo_home(),
-        host_platform: qemu::host_platform().into(),
-        containerd_store: docker.as_ref().is_some_and(Docker::has_containerd_store),
-        qemu: qemu::read_host(),
-        qemu_image: config.qemu_image.clone(),
-        epoch,
         source_url: ci::source_url(ws.env()),
         provenance_repository: provenance_repository(ws),
         run_url: ci::run_url(ws.env()),
         login_user: login_user.map(|(user, _)| user),
-        authfile: docker.as_ref().and_then(Docker::authfile),
         builder: options.builder.clone(),
         run_port: options.run_port,
         actions,
         mirror_users,
         mirrors,
         crates,
-        signing: config.signing.clone(),
         signed,
         sums_unsigned: {
             let dist = crate::dist::DistLayout::new(&ws.root);
@@ -190,6 +180,7 @@ pub(crate) fn preflight(ws: &Workspace, plan: &ReleasePlan, options: &RunOptions
         part: options.part.clone(),
         merge: options.merge.clone(),
         notes,
+        ..host_facts(ws, docker.as_ref(), scratch_dir, epoch)
     };
     for (image, action) in plan.images.iter().zip(&facts.actions) {
         if let BuildAction::AlreadyThere { .. } = action {
@@ -270,10 +261,8 @@ fn mirror_logins(
                 (Some(user.to_owned()), Some(password))
             }
             checks::Credentials::OnlyOne { missing } => {
-                problems.push(format!(
-                    "mirror {}: only one of {} and {} is set ({missing} is not): set both, or neither to use your existing docker login",
-                    mirror.repository, mirror.user_env, mirror.password_env
-                ));
+                let problem = checks::only_one_credential(&mirror.user_env, &mirror.password_env, missing);
+                problems.push(format!("mirror {}: {}: {}", mirror.repository, problem.detail, problem.fix));
                 (None, None)
             }
             checks::Credentials::Neither => {
@@ -419,6 +408,45 @@ pub(crate) fn repositories(ws: &Workspace, flag: Option<String>) -> Result<Vec<S
     Ok(std::iter::once(repository(ws, flag)?).chain(mirrors).collect())
 }
 
+/// What the plan reads of this workspace, this host and its engine (`docker`), with this scratch
+/// directory and build time: the rest left empty (nothing read of the registry, the CI or the
+/// user's flags), for the preflight and `rebuild` to fill in what each knows.
+pub(crate) fn host_facts(
+    ws: &Workspace,
+    docker: Option<&Docker>,
+    scratch_dir: camino::Utf8PathBuf,
+    epoch: i64,
+) -> Facts {
+    Facts {
+        root: ws.root.clone(),
+        targets: ws.config.targets.clone(),
+        scratch_dir,
+        cargo_home: crate::dist::cargo_home(),
+        host_platform: qemu::host_platform().into(),
+        containerd_store: docker.is_some_and(Docker::has_containerd_store),
+        qemu: qemu::read_host(),
+        qemu_image: ws.config.qemu_image.clone(),
+        epoch,
+        source_url: None,
+        provenance_repository: String::new(),
+        run_url: None,
+        login_user: None,
+        authfile: docker.and_then(Docker::authfile),
+        builder: None,
+        run_port: None,
+        actions: Vec::new(),
+        mirror_users: Vec::new(),
+        mirrors: Vec::new(),
+        crates: Vec::new(),
+        signing: ws.config.signing.clone(),
+        signed: Vec::new(),
+        sums_unsigned: false,
+        part: None,
+        merge: None,
+        notes: None,
+    }
+}
+
 /// The docker CLI logged in to the registry of `repository` with the environment's credentials
 /// for that registry (a mirror's own variables on a mirror's host, `checks::login_vars_for`), into
 /// a private docker config, or with the user's own login when there are none.
@@ -430,10 +458,7 @@ pub(crate) fn registry_session(ws: &Workspace, repository: &str) -> Result<Docke
             docker.login(release_pipeline_plan::reference::registry_host(repository), user, password)?;
         }
         checks::Credentials::OnlyOne { missing } => {
-            return Err(error::error_with_help(
-                format!("only one of {user_env} and {password_env} is set ({missing} is not)"),
-                "set both, or neither to use your existing docker login",
-            ))
+            return Err(checks::only_one_credential(user_env, password_env, missing).into_error())
         }
         checks::Credentials::Neither => {}
     }

@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
 
-use crate::{dist, docker::Docker, error, execute, flags, gather, preflight, qemu, ui, version, workspace::Workspace};
+use crate::{dist, docker::Docker, error, execute, flags, gather, preflight, ui, version, workspace::Workspace};
 use release_pipeline_plan::{
     plan::{
         self,
@@ -281,34 +281,12 @@ fn facts(
     commit: git2::Oid,
     scratch: &Utf8Path,
 ) -> Result<Facts> {
+    let epoch = dist::source_date_epoch(view.repo.as_deref(), Some(&commit.to_string()))?;
+    // The notes are no artifact of the images or packages: not rebuilt (`notes: None`).
     Ok(Facts {
-        root: view.root.clone(),
-        targets: view.config.targets.clone(),
-        scratch_dir: scratch.join("run"),
-        cargo_home: dist::cargo_home(),
-        host_platform: qemu::host_platform().into(),
-        containerd_store: docker.has_containerd_store(),
-        qemu: qemu::read_host(),
-        qemu_image: view.config.qemu_image.clone(),
-        epoch: dist::source_date_epoch(view.repo.as_deref(), Some(&commit.to_string()))?,
         source_url: published.iter().flatten().find_map(|p| p.source.clone()).filter(|s| !s.is_empty()),
-        provenance_repository: String::new(),
-        run_url: None,
-        login_user: None,
-        authfile: docker.authfile(),
-        builder: None,
-        run_port: None,
         actions: plan.images.iter().map(|_| plan::BuildAction::Build).collect(),
-        mirror_users: Vec::new(),
-        mirrors: Vec::new(),
-        crates: Vec::new(),
-        signing: view.config.signing.clone(),
-        signed: Vec::new(),
-        sums_unsigned: false,
-        part: None,
-        merge: None,
-        // The notes are no artifact of the images or packages: not rebuilt.
-        notes: None,
+        ..preflight::host_facts(view, Some(docker), scratch.join("run"), epoch)
     })
 }
 

@@ -5,7 +5,7 @@
 //! fails leaves that repository complete, and its rerun finds only the mirror to do. Pure.
 use super::{
     facts::Facts,
-    step::{inspect_argv, Arg, DigestRef, Step, StepId, When},
+    step::{inspect_argv, Arg, DigestRef, Step, StepId, Steps, When},
     BuildAction, ImagePlan, ReleasePlan,
 };
 use crate::reference::{self, ImageRef};
@@ -15,13 +15,8 @@ use crate::reference::{self, ImageRef};
 /// on the image's own repository: every image's tag first, then the moving tags (a release
 /// counts once all its contexts are in), then a check of each tag. The steps are numbered from
 /// `first` on; what stops them is in the problems.
-pub fn steps(
-    plan: &ReleasePlan,
-    facts: &Facts,
-    done: &[(usize, DigestRef, Option<When>)],
-    first: StepId,
-) -> (Vec<Step>, Vec<String>) {
-    let mut out = Out { steps: Vec::new(), problems: Vec::new() };
+pub fn steps(plan: &ReleasePlan, facts: &Facts, done: &[(usize, DigestRef, Option<When>)], first: StepId) -> Steps {
+    let mut out = Steps::default();
     for (m, mirror) in plan.mirrors.iter().enumerate() {
         let mut there = Vec::new();
         for (i, digest, when) in done {
@@ -94,13 +89,7 @@ pub fn steps(
             });
         }
     }
-    (out.steps, out.problems)
-}
-
-/// The steps and problems as they are made.
-struct Out {
-    steps: Vec<Step>,
-    problems: Vec<String>,
+    out
 }
 
 /// A mirror's step passed over (no digest: the summary's digest is the image's own).

@@ -655,6 +655,13 @@ impl Step {
     }
 }
 
+/// Steps, and what stops them (each problem a sentence): what a planner returns.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Steps {
+    pub steps: Vec<Step>,
+    pub problems: Vec<String>,
+}
+
 /// `docker buildx imagetools inspect` of a reference, as JSON: the read of a recheck, a verify,
 /// and the library's every registry read.
 pub fn inspect_argv(reference: &str) -> Vec<String> {

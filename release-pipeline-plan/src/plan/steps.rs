@@ -33,12 +33,7 @@ pub const CONTEXT_LABEL: &str = "org.release-pipeline.context";
 /// The label on the containers `--run` starts: what it may replace on the next `--run`.
 pub const RUN_LABEL: &str = "org.release-pipeline.run";
 
-/// The steps, and what stops them (each problem a sentence).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Steps {
-    pub steps: Vec<Step>,
-    pub problems: Vec<String>,
-}
+pub use super::step::Steps;
 
 fn strings<const N: usize>(words: [&str; N]) -> Vec<String> {
     words.iter().map(|w| (*w).to_owned()).collect()
@@ -415,9 +410,9 @@ pub fn steps(plan: &ReleasePlan, facts: &Facts) -> Steps {
         .filter(|&i| plan.images[i].push)
         .filter_map(|i| finals[i].as_ref().map(|done| (i, done.digest.clone(), done.when)))
         .collect();
-    let (steps, problems) = mirror::steps(plan, facts, &pushed, p.next());
-    p.out.steps.extend(steps);
-    p.out.problems.extend(problems);
+    let mirrored = mirror::steps(plan, facts, &pushed, p.next());
+    p.out.steps.extend(mirrored.steps);
+    p.out.problems.extend(mirrored.problems);
 
     // The summary before `--run`: a failed start still leaves the run's record.
     p.push(Step::Summary { argv: Vec::new() });
