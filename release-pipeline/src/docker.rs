@@ -282,8 +282,13 @@ impl Docker {
     /// The image at `reference`, or `None` when the tag does not exist. One registry read:
     /// `{{json .}}` holds both the manifest and the image config(s).
     pub(crate) fn inspect(&self, reference: &str) -> Result<Option<RemoteImage>> {
-        let argv = steps::inspect_argv(reference);
-        let out = self.exec.retrying(&format!("reading {reference}"), || self.argv(&argv))?;
+        self.inspect_with(&steps::inspect_argv(reference), reference)
+    }
+
+    /// [`Docker::inspect`] with a step's own command line (`argv`, an `inspect_argv` of
+    /// `reference`): what the plan shows is what runs.
+    pub(crate) fn inspect_with(&self, argv: &[String], reference: &str) -> Result<Option<RemoteImage>> {
+        let out = self.exec.retrying(&format!("reading {reference}"), || self.argv(argv))?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if failure::classify(&stderr) == Failure::NotFound {

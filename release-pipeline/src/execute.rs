@@ -186,9 +186,11 @@ impl Effects for Real<'_> {
                 progress.done();
                 Ok(Outcome::image(digest))
             }
-            Step::Inspect { image, digest, .. } => {
+            Step::Inspect { image, digest, argv, .. } => {
                 let reference = format!("{}@{}", plan.images[*image].repository, record.digest(digest)?);
-                let remote = docker.inspect(&reference)?.with_context(|| format!("{reference} vanished"))?;
+                let remote = docker
+                    .inspect_with(&record.argv(argv)?, &reference)?
+                    .with_context(|| format!("{reference} vanished"))?;
                 Ok(Outcome::Image { digest: remote.digest, manifests: remote.manifests })
             }
             Step::Promote { image: i, reference, digest, argv, .. } => {
@@ -216,8 +218,8 @@ impl Effects for Real<'_> {
                 let mirror = plan.images[*i].in_repository(repository);
                 mirror_image(ws, docker, plan, &mirror, reference, record.digest(digest)?, &record.argv(argv)?)
             }
-            Step::Verify { reference, digest, platforms, .. } => {
-                verify(docker, reference, &record.digest(digest)?, platforms).map(|()| Outcome::Done)
+            Step::Verify { reference, digest, platforms, argv, .. } => {
+                verify(docker, argv, reference, &record.digest(digest)?, platforms).map(|()| Outcome::Done)
             }
             Step::CheckRetraction { version, .. } => check_not_retracted(ws, version).map(|()| Outcome::Done),
             Step::StageCrates { crates, version, dir, .. } => {
@@ -735,8 +737,12 @@ fn push_archive(
     Ok(())
 }
 
-fn verify(docker: &Docker, reference: &str, digest: &Digest, platforms: &[Platform]) -> Result<()> {
-    let Some(remote) = docker.inspect(reference)? else { bail!("verify: {reference} is missing after the push") };
+/// Reads `reference` back with the step's command line (`argv`): it must hold `digest`, with
+/// these platforms.
+fn verify(docker: &Docker, argv: &[String], reference: &str, digest: &Digest, platforms: &[Platform]) -> Result<()> {
+    let Some(remote) = docker.inspect_with(argv, reference)? else {
+        bail!("verify: {reference} is missing after the push")
+    };
     if remote.digest != *digest {
         bail!("verify: {reference} is {}, expected {digest}", remote.digest);
     }
@@ -885,7 +891,7 @@ mod tests {
                 digest: DigestRef::of(StepId(1)),
                 platforms: vec!["linux/amd64".into()],
                 when: Some(When::Digest(StepId(1))),
-                argv: Vec::new(),
+                argv: release_pipeline_plan::plan::step::inspect_argv("r/s:1.0.0"),
             },
             Step::GitTag {
                 name: "1.0.0".into(),
@@ -900,12 +906,22 @@ mod tests {
     /// its file already there so the run goes on at once).
     fn run_real(steps: &[Step], exec: &Exec, pause: &str) -> (Result<Vec<Outcome>>, Option<String>) {
         let dir = tempfile::tempdir().unwrap();
-        let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+        run_real_in(camino::Utf8Path::from_path(dir.path()).unwrap(), steps, exec, pause)
+    }
+
+    fn run_real_in(
+        root: &camino::Utf8Path,
+        steps: &[Step],
+        exec: &Exec,
+        pause: &str,
+    ) -> (Result<Vec<Outcome>>, Option<String>) {
         let go_on = root.join("go-on");
         std::fs::write(&go_on, "").unwrap();
         let env: BTreeMap<String, String> = [
             ("RELEASE_PIPELINE_PAUSE_AT".to_owned(), pause.to_owned()),
             ("RELEASE_PIPELINE_PAUSE_FILE".to_owned(), go_on.to_string()),
+            ("COSIGN_PRIVATE_KEY".to_owned(), "the key".to_owned()),
+            ("COSIGN_PASSWORD".to_owned(), "its password".to_owned()),
         ]
         .into();
         let ws = Workspace::fake(root, crate::config::Config::default(), env, exec);
@@ -951,6 +967,95 @@ mod tests {
         assert_eq!(recording.slept(), [crate::failure::backoff(2)], "one pause, before the second copy");
         assert_eq!(outcomes.unwrap(), [Outcome::image(d.clone()), Outcome::image(d), Outcome::Done, Outcome::Done]);
         assert_eq!(paused.as_deref(), Some("merge"), "the pause hook ran at the first merge step");
+    }
+
+    /// The steps that are their command line, each run once through the runner as planned (the
+    /// digests filled in), in order; the ones that are no command run none.
+    #[test]
+    fn each_command_step_runs_its_command_line_through_the_runner() {
+        let (recording, exec) = crate::exec::fake::Recording::exec();
+        let dir = tempfile::tempdir().unwrap();
+        let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+        let archive = root.join("image.tar");
+        std::fs::write(&archive, "an OCI archive").unwrap();
+        let d = digest(1);
+        recording.answer("imagetools inspect", 0, &inspected(&d), "");
+        let known = || DigestRef::Known(d.clone());
+        let pinned = |prefix: &str| Arg::Digest { prefix: prefix.to_owned(), digest: known() };
+        let version = semver::Version::new(1, 0, 0);
+        let steps = vec![
+            Step::Push {
+                image: 0,
+                archive: archive.clone(),
+                reference: "r/s:1.0.0".into(),
+                when: None,
+                argv: lit(&["skopeo", "copy", &format!("oci-archive:{archive}"), "docker://r/s:1.0.0"]),
+            },
+            Step::Inspect {
+                image: 0,
+                digest: known(),
+                when: None,
+                argv: vec![
+                    Arg::Lit("docker".into()),
+                    Arg::Lit("imagetools".into()),
+                    Arg::Lit("inspect".into()),
+                    pinned("r/s@"),
+                    Arg::Lit("--format".into()),
+                    Arg::Lit("{{json .}}".into()),
+                ],
+            },
+            Step::MirrorSignatures {
+                image: 0,
+                repository: "m/s".into(),
+                digest: known(),
+                when: None,
+                argv: vec![Arg::Lit("cosign".into()), Arg::Lit("copy".into()), pinned("r/s@"), pinned("m/s@")],
+            },
+            Step::Sign {
+                image: 0,
+                reference: "r/s:1.0.0".into(),
+                when: None,
+                argv: vec![Arg::Lit("cosign".into()), Arg::Lit("sign".into()), pinned("r/s@")],
+            },
+            Step::Skip { what: "w".into(), why: "y".into(), image: Some(0), digest: None, argv: Vec::new() },
+            Step::Delete {
+                tags: vec!["gone".into()],
+                digest: d.clone(),
+                reason: "branch gone".into(),
+                argv: lit(&["skopeo", "delete", &format!("docker://r/s@{d}")]),
+            },
+            Step::GitPush { name: "retracted/1.0.0".into(), argv: lit(&["git", "push", "origin", "retracted/1.0.0"]) },
+            Step::Yank {
+                krate: "k".into(),
+                version: version.clone(),
+                registry: "local".into(),
+                argv: lit(&["cargo", "yank", "--version", "1.0.0", "k"]),
+            },
+            Step::Publish {
+                krate: "k".into(),
+                version,
+                registry: "local".into(),
+                dir: root.to_owned(),
+                argv: lit(&["cargo", "publish", "-p", "k"]),
+            },
+        ];
+        let (outcomes, paused) = run_real_in(root, &steps, &exec, "publish");
+        assert_eq!(outcomes.unwrap().len(), steps.len());
+        assert_eq!(
+            recording.ran(),
+            [
+                format!("skopeo copy oci-archive:{archive} docker://r/s:1.0.0"),
+                format!("docker imagetools inspect r/s@{d} --format \"{{{{json .}}}}\""),
+                format!("cosign copy r/s@{d} m/s@{d}"),
+                format!("cosign sign r/s@{d}"),
+                format!("skopeo delete docker://r/s@{d}"),
+                "git push origin retracted/1.0.0".to_owned(),
+                "cargo yank --version 1.0.0 k".to_owned(),
+                "cargo publish -p k".to_owned(),
+            ]
+        );
+        assert!(!archive.exists(), "a pushed archive is removed");
+        assert_eq!(paused.as_deref(), Some("publish"));
     }
 
     #[test]
