@@ -199,7 +199,8 @@ impl Docker {
         self.copy(repository, &argv, &format!("pointing {repository}:{to} at {digest}"))
     }
 
-    fn copy(&self, repository: &str, argv: &[String], what: &str) -> Result<()> {
+    /// Runs a copy's command line (`argv`: skopeo), retried like every registry write.
+    pub(crate) fn copy(&self, repository: &str, argv: &[String], what: &str) -> Result<()> {
         let out = self.exec.retrying(what, || self.argv(argv))?;
         if !out.status.success() {
             return Err(tool_error(registry_host(repository), what, &out));

@@ -100,16 +100,21 @@ fn reconcile(cmd: &flags::Reconcile, ws: &Workspace, repository: &str) -> Result
             return Ok(());
         }
         for step in copies {
-            if let Step::PointTag { image, tag, from, .. } = step {
-                // The digest the rule checked, by digest: the version tag may have changed since.
+            if let Step::PointTag { image, tag, from, digest, argv } = step {
+                // The step copies the digest this round read; the qualifier checked that release
+                // (complete, ours, signed): a version tag written over in between is left to the
+                // next round's read.
                 let prefix = &ws.config.context[*image].image_tag_prefix;
-                let digest = from
+                let checked = from
                     .strip_prefix(prefix.as_str())
                     .and_then(tags::as_version_tag)
                     .and_then(|version| qualifier.digest_of(&version, prefix))
-                    .with_context(|| format!("{repository}:{from} was not checked"))?
-                    .to_owned();
-                docker.copy_digest(repository, &digest, tag)?;
+                    .with_context(|| format!("{repository}:{from} was not checked"))?;
+                if checked != digest {
+                    ui::warn(format_args!("{repository}:{from} changed while it was read; read again"));
+                    continue;
+                }
+                docker.copy(repository, argv, &format!("pointing {repository}:{tag} at {from} ({digest})"))?;
             }
         }
     }

@@ -7,20 +7,7 @@ use anyhow::{Context, Result};
 use semver::Version;
 
 use crate::{config::SignPolicy, cosign, dist, error, execute, flags, preflight, publish, ui, workspace::Workspace};
-use release_pipeline_plan::plan::{sign, step::Step, steps};
-
-/// `git tag --annotate`; where git knows no identity (a CI runner), the tag is made by
-/// `release-pipeline` rather than failing.
-fn git_tag_argv(identity: bool, reason: &str, name: &str, commit: &str) -> Vec<String> {
-    let mut argv = vec!["git".to_owned()];
-    if !identity {
-        argv.extend(
-            ["-c", "user.name=release-pipeline", "-c", "user.email=release-pipeline@localhost"].map(str::to_owned),
-        );
-    }
-    argv.extend(["tag", "--annotate", "--message", reason, name, commit].map(str::to_owned));
-    argv
-}
+use release_pipeline_plan::plan::{retract, sign, step::Step};
 
 /// Whether `git tag` would know who tags (git's answer: its configuration and environment).
 fn git_knows_identity(ws: &Workspace) -> Result<bool> {
@@ -56,69 +43,44 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
     if reason.is_empty() {
         return Err(error::error_with_help("the reason is empty", "say why in a sentence: it stays in the tag"));
     }
-    let name = format!("retracted/{}", tag.name);
     let commit = repo.peel_listed(tag.target, tag.peeled).context("the version tag names no commit")?.to_string();
-    let mut plan: Vec<Step> = Vec::new();
-    match repo.retractions()?.into_iter().find(|(t, _)| *t == tag.name) {
-        Some((_, why)) => plan.push(Step::Skip {
-            what: format!("the tag {name}"),
-            why: format!("{} is retracted already ({why})", tag.name),
-            image: None,
-            digest: None,
-            argv: Vec::new(),
-        }),
-        None => plan.push(Step::GitTag {
-            argv: git_tag_argv(git_knows_identity(ws)?, reason, &name, &commit),
-            name: name.clone(),
-            commit,
-            message: reason.to_owned(),
-        }),
-    }
-    if cmd.push {
-        let remote = ws.config.git_remote.as_str();
-        plan.push(Step::GitPush {
-            argv: ["git", "push", remote, &format!("refs/tags/{name}")].map(str::to_owned).to_vec(),
-            name: name.clone(),
-        });
-    }
-    let registry = &ws.config.cargo_registry;
-    if !ws.config.publish.is_empty() && !registry.is_empty() {
-        for krate in &ws.config.publish {
-            plan.push(Step::Yank {
-                argv: steps::yank_argv(registry, krate, &wanted),
-                krate: krate.clone(),
-                version: wanted.clone(),
-                registry: registry.clone(),
-            });
-        }
-    }
+    let already = repo.retractions()?.into_iter().find(|(t, _)| *t == tag.name).map(|(_, why)| why);
     // With signing on, each of the version's images gets a signed retraction attestation: a
-    // deployer's `verify` refuses it without the git tag.
+    // deployer's `verify` refuses it without the git tag. What the registry holds, and whether
+    // the key is here, are read before anything is shown.
     let signing = &ws.config.signing;
-    let plans_attestation = signing.sign != SignPolicy::None && ws.image_repository(None).is_some();
     let predicate = crate::dist::DistLayout::new(&ws.root).retraction(&ws.service().bin, &wanted);
-    let mut docker = None;
-    if plans_attestation {
+    let (mut images, mut docker, mut cannot_attest) = (Vec::new(), None, None);
+    if signing.sign != SignPolicy::None && ws.image_repository(None).is_some() {
         let repository = preflight::repository(ws, None)?;
         let session = preflight::registry_session(ws, &repository)?;
-        for (i, context) in ws.config.context.iter().enumerate() {
+        for (image, context) in ws.config.context.iter().enumerate() {
             let tag = format!("{}{}", context.image_tag_prefix, release_pipeline_plan::tags::version_tag(&wanted));
             let reference = release_pipeline_plan::reference::ImageRef::tag(&repository, &tag).to_string();
-            match session.inspect(&reference)? {
-                Some(held) => {
-                    plan.push(sign::retraction_step(signing, i, &repository, held.digest.as_str(), &predicate))
-                }
-                None => plan.push(Step::Skip {
-                    what: format!("attest the retraction on {reference}"),
-                    why: "the registry does not hold it".to_owned(),
-                    image: None,
-                    digest: None,
-                    argv: Vec::new(),
-                }),
-            }
+            let digest = session.inspect(&reference)?.map(|held| held.digest);
+            images.push(retract::HeldRelease { image, repository: repository.clone(), tag, digest });
         }
+        cannot_attest = cosign::check(&ws.exec, signing, ws.env(), &ws.root)
+            .err()
+            .map(|problem| format!("the key is not here ({}: {})", problem.detail, problem.fix));
         docker = Some(session);
     }
+    let registry = &ws.config.cargo_registry;
+    let plan = retract::steps(&retract::Retraction {
+        tag: &tag.name,
+        version: &wanted,
+        commit: &commit,
+        reason,
+        already: already.as_deref(),
+        identity: git_knows_identity(ws)?,
+        push: cmd.push.then_some(ws.config.git_remote.as_str()),
+        crates: &ws.config.publish,
+        cargo_registry: (!registry.is_empty()).then_some(registry.as_str()),
+        signing,
+        images,
+        cannot_attest,
+        predicate: &predicate,
+    });
     if cmd.json {
         println!("{}", serde_json::to_string_pretty(&plan).context("serializing the steps")?);
     } else {
@@ -130,36 +92,18 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
     if plan.iter().any(|s| matches!(s, Step::Yank { .. })) {
         publish::check_token(&ws.config, ws.env())?;
     }
-    // The git tag is the retraction; the attestation is extra evidence for deployers. Without the
-    // signing key here (an emergency retraction away from CI) it is left out, with a warning.
-    let can_attest = plan.iter().any(|s| matches!(s, Step::Attest { .. }))
-        && match cosign::check(&ws.exec, signing, ws.env(), &ws.root) {
-            Ok(_) => true,
-            Err(problem) => {
-                ui::warn(format_args!(
-                    "the retraction is not attested on the images ({}: {}); run retract again where the key is to attest it",
-                    problem.detail, problem.fix
-                ));
-                false
-            }
-        };
-    if can_attest {
+    if plan.iter().any(|s| matches!(s, Step::Attest { .. })) {
         let retraction = sign::Retraction { version: wanted.to_string(), reason: reason.to_owned() };
         dist::write_atomic(&predicate, &serde_json::to_vec_pretty(&retraction).context("serializing the retraction")?)?;
     }
-    for step in plan.iter().filter(|s| !matches!(s, Step::Skip { .. })) {
+    // One call per step, as planned.
+    for step in &plan {
         match (step, &docker) {
-            (Step::Attest { .. }, _) if !can_attest => {}
+            (Step::Skip { what, why, .. }, _) => ui::info(format_args!("skipped {what}: {why}")),
             (Step::Attest { reference, .. }, Some(docker)) => {
                 let host = release_pipeline_plan::reference::registry_host(reference);
-                cosign::run(
-                    docker,
-                    signing,
-                    ws.env(),
-                    &step.command_line(),
-                    &format!("attesting the retraction on {reference}"),
-                    Some(host),
-                )?;
+                let what = format!("attesting the retraction on {reference}");
+                cosign::run(docker, signing, ws.env(), &step.command_line(), &what, Some(host))?;
             }
             _ => execute::run_command_step(ws, step)?,
         }

@@ -27,6 +27,7 @@ pub mod parts;
 pub mod rebuild;
 pub mod registry;
 pub mod release_notes;
+pub mod retract;
 pub mod sign;
 pub mod step;
 pub mod steps;

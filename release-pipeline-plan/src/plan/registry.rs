@@ -11,7 +11,7 @@ use crate::reference::Digest;
 
 use super::{
     step::Step,
-    steps::{copy_tag_argv, skopeo_options},
+    steps::{copy_digest_argv, skopeo_options},
 };
 use crate::{reference::ImageRef, tags};
 
@@ -73,20 +73,23 @@ pub fn reconcile(
     let names: Vec<&str> = held.iter().map(|t| t.name.as_str()).collect();
     let released = releases(&names, prefix, all_prefixes, retracted);
     let versions: Vec<Version> = released.keys().cloned().collect();
-    let digest_of = |tag: &str| held.iter().find(|t| t.name == tag).map(|t| t.digest.as_str());
+    let digest_of = |tag: &str| held.iter().find(|t| t.name == tag).map(|t| &t.digest);
     let mut steps = Vec::new();
     for bare in moving_tags_to_place(&names, prefix, &versions) {
         let tag = format!("{prefix}{bare}");
         match tags::moving_tag_home(&bare, &versions) {
             Some(home) => {
                 let from = released[home];
-                if digest_of(&tag) != digest_of(from) {
-                    steps.push(Step::PointTag {
+                // Copied by the digest read here: a version tag written over since moves nothing.
+                match (digest_of(from), digest_of(&tag)) {
+                    (Some(digest), now) if now != Some(digest) => steps.push(Step::PointTag {
                         image: index,
-                        argv: copy_tag_argv(authfile, repository, from, &tag),
+                        argv: copy_digest_argv(authfile, repository, digest.as_str(), &tag),
                         tag,
                         from: from.to_owned(),
-                    });
+                        digest: digest.clone(),
+                    }),
+                    _ => {}
                 }
             }
             None => steps.push(Step::Skip {

@@ -250,7 +250,7 @@ pub enum Step {
         argv: Vec<String>,
     },
     /// Point a moving tag at the highest release it covers, keeping the digest (`reconcile`).
-    PointTag { image: usize, tag: String, from: String, argv: Vec<String> },
+    PointTag { image: usize, tag: String, from: String, digest: Digest, argv: Vec<String> },
     /// Put an image's moving tags on the highest release each covers: read the registry, write
     /// what is not there, and again until a whole round changes nothing (a concurrent release
     /// is converged with). Never backwards; only onto a complete, qualified release of ours
@@ -707,7 +707,7 @@ pub fn render(steps: &[Step]) -> String {
             Step::Inspect { digest, .. } => format!("read the platform manifests of {digest}"),
             Step::Promote { reference, digest, .. } => format!("tag {reference} with {digest}"),
             Step::WritePart { target, path, .. } => format!("write what the part for {target} pushed to {path}"),
-            Step::PointTag { tag, from, .. } => format!("point {tag} at {from} (or the higher release it covers)"),
+            Step::PointTag { tag, from, digest, .. } => format!("point {tag} at {from} ({digest})"),
             Step::MoveTags { repository, tags, .. } => {
                 format!("put {repository}'s {} on the highest release each covers", tags.join(", "))
             }

@@ -96,18 +96,9 @@ pub fn skopeo_options(authfile: Option<&Utf8Path>, repository: &str, tls_flags: 
     args
 }
 
-/// `skopeo copy` of `repository:from` to `repository:to`, keeping the digest: a multi-platform
+/// `skopeo copy` of `repository@digest` to `repository:to`, keeping the digest: a multi-platform
 /// index and a single-platform manifest alike are copied as they are (`imagetools create` would
 /// wrap a single manifest in a new index with a new digest).
-pub fn copy_tag_argv(authfile: Option<&Utf8Path>, repository: &str, from: &str, to: &str) -> Vec<String> {
-    let mut argv = strings(["skopeo", "copy", "--all", "--preserve-digests"]);
-    argv.extend(skopeo_options(authfile, repository, &["--src-tls-verify", "--dest-tls-verify"]));
-    argv.push(ImageRef::tag(repository, from).transport());
-    argv.push(ImageRef::tag(repository, to).transport());
-    argv
-}
-
-/// `skopeo copy` of `repository@digest` to `repository:to`, keeping the digest.
 pub fn copy_digest_argv(authfile: Option<&Utf8Path>, repository: &str, digest: &str, to: &str) -> Vec<String> {
     let mut argv = strings(["skopeo", "copy", "--all", "--preserve-digests"]);
     argv.extend(skopeo_options(authfile, repository, &["--src-tls-verify", "--dest-tls-verify"]));
