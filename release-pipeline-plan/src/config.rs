@@ -428,12 +428,14 @@ impl Config {
                     "a value starting with `-` would be read as an option by the tool it is handed to (git, docker, skopeo, cosign, cargo)",
                 )),
                 serde_json::Value::Array(items) => items.iter().try_for_each(|item| walk(key, item)),
-                // The service's own arguments follow the image reference in `docker run`.
-                serde_json::Value::Object(fields) => {
-                    fields.iter().filter(|(k, _)| !(key == "service.run" && k.as_str() == "args")).try_for_each(
-                        |(k, v)| walk(&if key.is_empty() { k.clone() } else { format!("{key}.{k}") }, v),
-                    )
-                }
+                serde_json::Value::Object(fields) => fields.iter().try_for_each(|(k, v)| {
+                    let key = if key.is_empty() { k.clone() } else { format!("{key}.{k}") };
+                    // The service's own arguments follow the image reference in `docker run`.
+                    if key == "service.run.args" {
+                        return Ok(());
+                    }
+                    walk(&key, v)
+                }),
                 _ => Ok(()),
             }
         }
@@ -487,9 +489,9 @@ impl Config {
                         bail!("`{key}` ({}): `{var}` is not an environment variable name", mirror.image);
                     }
                 }
-                let same = |a: &str, b: &str| {
-                    a.eq_ignore_ascii_case(b) || (login_host(a) == login_host(b) && path_of(a) == path_of(b))
-                };
+                // A repository's path is lowercase (`ImageRepository`); its host is compared as
+                // docker keys its logins.
+                let same = |a: &str, b: &str| login_host(a) == login_host(b) && path_of(a) == path_of(b);
                 if same(&mirror.image, image) || mirrors[..i].iter().any(|m| same(&m.image, &mirror.image)) {
                     bail!("`{key}`: `{}` is listed twice (or is the image itself)", mirror.image);
                 }

@@ -275,6 +275,16 @@ fn as_refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> 
     v.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
+/// A kind reads the same in text (the summary, messages) as in `--json`.
+#[test]
+fn each_kind_has_one_name() {
+    for kind in [Kind::Release, Kind::DevRelease, Kind::BuildOnly, Kind::Skip] {
+        let json = serde_json::to_value(kind).unwrap();
+        assert_eq!(Some(kind.to_string().as_str()), json.as_str());
+        assert_eq!(kind.to_string(), kind.as_str());
+    }
+}
+
 #[test]
 fn triggers_github() {
     let _snapshot = snapshot("triggers_github");
