@@ -154,3 +154,47 @@ fn segment_number<'a>(joined: &str, tail: &'a [&'a str]) -> Option<(u64, &'a [&'
         _ => Some((0, tail)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each rule of a tag name, on both sides of its line: a version, a near-version worth a
+    /// warning, or another name.
+    #[test]
+    fn tag_names_are_read_by_the_rules() {
+        let version = |s: &str| TagKind::Version(Version::parse(s).unwrap());
+        let cases = [
+            ("1.2.3", "", version("1.2.3")),
+            ("v1.2.3-rc.1", "", version("1.2.3-rc.1")),
+            ("ignore-0.4.1", "ignore-", version("0.4.1")),
+            ("ignore-0.4.1", "", TagKind::Other),
+            ("1.2.3", "svc-", TagKind::Other),
+            // A capital V before a version: almost one.
+            ("V1.2.3", "", TagKind::NotSemver),
+            ("Vv1.2.3", "", TagKind::NotSemver),
+            ("V1.2", "", TagKind::Other),
+            ("Vfoo", "", TagKind::Other),
+            ("v", "", TagKind::Other),
+            ("vx1", "", TagKind::Other),
+            // Digits and dots, not SemVer.
+            ("1.2", "", TagKind::NotSemver),
+            ("v1.2.3.4", "", TagKind::NotSemver),
+            // X.Y.Z with a pre-release or build part SemVer refuses.
+            ("9.0.2-", "", TagKind::NotSemver),
+            ("9.0.0+", "", TagKind::NotSemver),
+            ("9.0.0-x/y", "", TagKind::NotSemver),
+            ("9.0.0+x/y", "", TagKind::NotSemver),
+            // Not X.Y.Z before the suffix.
+            ("1-2", "", TagKind::Other),
+            ("1.2-x", "", TagKind::Other),
+            ("1.2.3.4-x", "", TagKind::Other),
+            ("1..2-x", "", TagKind::Other),
+            ("1.a.2-x", "", TagKind::Other),
+            ("2024-01-01", "", TagKind::Other),
+        ];
+        for (name, prefix, want) in cases {
+            assert_eq!(parse_tag(name, prefix), want, "{prefix}: {name}");
+        }
+    }
+}
