@@ -1,8 +1,9 @@
 //! Every external command runs through here, and only here (the tidy test
 //! `only_exec_runs_processes`): [`Exec`] is built once (`lib.rs`) and handed to every command with
-//! its workspace; it shows each command line (secrets masked) and hands the command to a
-//! [`Runner`]. [`Processes`] runs it (output captured, a live elapsed time on a terminal); the
-//! unit tests' recording fake answers instead, so the executor runs without Docker.
+//! its workspace; it shows each command line (secrets masked) and a live elapsed time on a
+//! terminal (not for a silent check), and hands the command to a [`Runner`]. [`Processes`] runs
+//! it, output captured; the unit tests' recording fake answers instead, so the executor runs
+//! without Docker.
 use std::{
     process::Output,
     sync::Arc,
@@ -34,10 +35,7 @@ pub(crate) struct Processes;
 
 impl Runner for Processes {
     fn output(&self, cmd: xshell::Cmd<'_>) -> Result<Output> {
-        let ticker = Ticker::start();
-        let out = cmd.quiet().ignore_status().output().context("starting the command");
-        drop(ticker);
-        out
+        cmd.quiet().ignore_status().output().context("starting the command")
     }
 
     fn stream(&self, cmd: xshell::Cmd<'_>) -> Result<()> {
@@ -91,7 +89,10 @@ impl Exec {
         if !quiet() {
             eprintln!("$ {}", mask(&cmd.to_string()));
         }
-        let out = self.runner.output(cmd)?;
+        let ticker = Ticker::start();
+        let out = self.runner.output(cmd);
+        drop(ticker);
+        let out = out?;
         if verbose() {
             eprint!("{}", mask(&String::from_utf8_lossy(&out.stdout)));
             eprint!("{}", mask(&String::from_utf8_lossy(&out.stderr)));

@@ -891,7 +891,8 @@ mod tests {
                 digest: DigestRef::of(StepId(1)),
                 platforms: vec!["linux/amd64".into()],
                 when: Some(When::Digest(StepId(1))),
-                argv: release_pipeline_plan::plan::step::inspect_argv("r/s:1.0.0"),
+                // Not what the executor would make of the reference: the planned line is what runs.
+                argv: lit(&["docker", "imagetools", "inspect", "r/s:1.0.0", "--format", "{{json .}}"]),
             },
             Step::GitTag {
                 name: "1.0.0".into(),
@@ -960,7 +961,7 @@ mod tests {
                 copy.clone(),
                 copy,
                 inspect("r/s:1.0.0"),
-                inspect("r/s:1.0.0"),
+                inspect("r/s:1.0.0").replace("docker buildx", "docker"),
                 "git tag 1.0.0 c0ffee".to_owned(),
             ]
         );

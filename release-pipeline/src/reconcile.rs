@@ -105,13 +105,17 @@ fn reconcile(cmd: &flags::Reconcile, ws: &Workspace, repository: &str) -> Result
                 // (complete, ours, signed): a version tag written over in between is left to the
                 // next round's read.
                 let prefix = &ws.config.context[*image].image_tag_prefix;
-                let checked = from
+                let version = from
                     .strip_prefix(prefix.as_str())
                     .and_then(tags::as_version_tag)
-                    .and_then(|version| qualifier.digest_of(&version, prefix))
+                    .with_context(|| format!("{repository}:{from} is no version tag"))?;
+                let checked = qualifier
+                    .digest_of(&version, prefix)
                     .with_context(|| format!("{repository}:{from} was not checked"))?;
                 if checked != digest {
-                    ui::warn(format_args!("{repository}:{from} changed while it was read; read again"));
+                    // Checked again in the next round, from a fresh read of the registry.
+                    ui::warn(format_args!("{repository}:{from} changed since it was checked; checking it again"));
+                    qualifier.forget(&version);
                     continue;
                 }
                 docker.copy(repository, argv, &format!("pointing {repository}:{tag} at {from} ({digest})"))?;

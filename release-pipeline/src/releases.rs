@@ -149,6 +149,14 @@ impl<'a> Qualifier<'a> {
         self.digests.get(&bare(version))?.get(prefix)
     }
 
+    /// Forgets what was read and decided of `version`: its next `check` reads the registry again
+    /// (a version tag found holding another digest than the one checked).
+    pub(crate) fn forget(&mut self, version: &Version) {
+        let version = bare(version);
+        self.decided.remove(&version);
+        self.digests.remove(&version);
+    }
+
     /// Why `version` may not carry a moving tag, or `None` when it may (read once, then kept).
     pub(crate) fn check(&mut self, version: &Version) -> Result<Option<String>> {
         let version = &bare(version);

@@ -3,7 +3,7 @@
 //! included) knows it: moving tags skip that version (`reconcile`, the next release), its crates
 //! are yanked from the cargo registry, and a release of it stops in the preflight.
 use anstream::{print, println};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use semver::Version;
 
 use crate::{config::SignPolicy, cosign, dist, error, execute, flags, preflight, publish, ui, workspace::Workspace};
@@ -62,7 +62,10 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
         }
         cannot_attest = cosign::check(&ws.exec, signing, ws.env(), &ws.root)
             .err()
-            .map(|problem| format!("the key is not here ({}: {})", problem.detail, problem.fix));
+            .map(|problem| format!("it cannot be signed here ({}: {})", problem.detail, problem.fix));
+        if let Some(why) = &cannot_attest {
+            ui::warn(format_args!("the retraction is not attested on the images: {why}"));
+        }
         docker = Some(session);
     }
     let registry = &ws.config.cargo_registry;
@@ -105,6 +108,7 @@ fn retract(cmd: &flags::Retract, ws: &Workspace) -> Result<()> {
                 let what = format!("attesting the retraction on {reference}");
                 cosign::run(docker, signing, ws.env(), &step.command_line(), &what, Some(host))?;
             }
+            (Step::Attest { reference, .. }, None) => bail!("no registry session to attest on {reference}"),
             _ => execute::run_command_step(ws, step)?,
         }
     }
