@@ -197,4 +197,33 @@ mod tests {
             assert_eq!(parse_tag(name, prefix), want, "{prefix}: {name}");
         }
     }
+
+    /// Each PEP 440 segment rule: the labels and their spellings, a number joined, next or
+    /// absent, the dev segment, what has no PEP 440 form, the local part.
+    #[test]
+    fn pep440_forms() {
+        let cases = [
+            ("1.2.3", Some("1.2.3")),
+            ("1.2.3-alpha", Some("1.2.3a0")),
+            ("1.2.3-a.1", Some("1.2.3a1")),
+            ("1.2.3-beta.2", Some("1.2.3b2")),
+            ("1.2.3-b1", Some("1.2.3b1")),
+            ("1.2.3-rc.1", Some("1.2.3rc1")),
+            ("1.2.3-c1", Some("1.2.3rc1")),
+            ("1.2.3-pre.2", Some("1.2.3rc2")),
+            ("1.2.3-preview", Some("1.2.3rc0")),
+            ("1.2.4-dev.5", Some("1.2.4.dev5")),
+            ("1.2.4-dev5", Some("1.2.4.dev5")),
+            ("1.2.4-rc.2.dev.3", Some("1.2.4rc2.dev3")),
+            // A label with no number, then the dev segment.
+            ("1.2.4-rc.dev.3", Some("1.2.4rc0.dev3")),
+            ("1.2.3+Build-7", Some("1.2.3+build.7")),
+            ("1.0.0-foo.1", None),
+            ("1.2.3-rc.x", None),
+            ("1.2.3-rcx", None),
+        ];
+        for (semver, want) in cases {
+            assert_eq!(pep440(&Version::parse(semver).unwrap()).as_deref(), want, "{semver}");
+        }
+    }
 }

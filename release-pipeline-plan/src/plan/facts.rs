@@ -111,3 +111,21 @@ impl CrateAction {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the summary says of each crate.
+    #[test]
+    fn each_crate_state_is_said() {
+        let action =
+            |state| CrateAction { krate: "k".into(), version: Version::new(1, 2, 4), registry: "local".into(), state };
+        assert_eq!(action(PublishState::Publish).describe(), "published to `local`");
+        assert_eq!(action(PublishState::AlreadyThere).describe(), "already in `local` from this commit");
+        assert_eq!(
+            action(PublishState::SkipDev { theirs: "0123456789abcdef".into() }).describe(),
+            "skipped: `local` already has 1.2.4 from commit 0123456789ab (the branch's image tag is its own handle)"
+        );
+    }
+}
