@@ -878,6 +878,27 @@ mod tests {
                 },
                 Some("prune"),
             ),
+            (
+                Step::Mirror {
+                    image: 0,
+                    repository: "m".into(),
+                    reference: "m:1".into(),
+                    digest: DigestRef::of(StepId(0)),
+                    when: None,
+                    argv: vec![],
+                },
+                Some("mirror"),
+            ),
+            (
+                Step::MirrorSignatures {
+                    image: 0,
+                    repository: "m".into(),
+                    digest: DigestRef::of(StepId(0)),
+                    when: None,
+                    argv: vec![],
+                },
+                Some("mirror"),
+            ),
             (Step::Summary { argv: vec![] }, None),
         ];
         for (step, point) in cases {
