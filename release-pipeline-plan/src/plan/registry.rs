@@ -335,6 +335,15 @@ mod tests {
             summary(&reconcile("r/s", (0, ""), &both, &registry, &[], None)),
             ["1 → 1.3.0", "latest → 1.3.0", "r/s:1.2 stays"]
         );
+        // Each copy is of the digest read at the release's version tag, not of the tag (which
+        // may be written over before the copy).
+        let steps = reconcile("r/s", (0, ""), &both, &registry, &[], None);
+        let Step::PointTag { digest, argv, .. } = &steps[0] else { panic!("{steps:?}") };
+        assert_eq!(digest, &d("b"));
+        assert_eq!(
+            argv.join(" "),
+            format!("skopeo copy --all --preserve-digests docker://r/s@{} docker://r/s:1", d("b"))
+        );
         // The rpi- context is its own.
         assert_eq!(
             summary(&reconcile("r/s", (1, "rpi-"), &both, &registry, &[], None)),

@@ -723,7 +723,18 @@ fn problems_are_found_in_the_plan() {
     );
     let mut local_run = run.clone();
     local_run.input.force_local = true;
-    assert!(dev_release(&local_run.input, Some("f")).unwrap().problems.is_empty(), "--run --local is fine");
+    let local = dev_release(&local_run.input, Some("f")).unwrap();
+    assert!(local.problems.is_empty(), "--run --local is fine");
+    // The container is named after the service and the tag, and labelled as `--run`'s.
+    let mut with_port = facts(&local);
+    with_port.run_port = Some(8080);
+    let steps = steps::steps(&local, &with_port).steps;
+    let Some(Step::Run { container, argv, .. }) = steps.last() else { panic!("no run step: {steps:?}") };
+    assert_eq!(container, "service-f");
+    assert_eq!(
+        argv[..9].join(" "),
+        format!("docker run --detach --rm --name service-f --label {}=1 --publish", steps::RUN_LABEL)
+    );
 
     let mut dirty = past("1.2.3", 5).dirty();
     dirty.input.changed_files = vec!["service/src/main.rs".into()];
