@@ -1226,3 +1226,92 @@ fn mirror_steps() {
     local.input.force_local = true;
     assert!(release(&local.input, None).unwrap().mirrors.is_empty());
 }
+
+/// Without the containerd image store the local engine holds one platform per tag: a local
+/// build is of the host's platform only (its `pkg/` check alike), a context that does not build
+/// the host's platform cannot be loaded, and a pushed build is not affected.
+#[test]
+fn an_engine_without_the_containerd_store() {
+    let local = release(&on_tag("1.2.3").image("").input, None).unwrap();
+    let mut no_store = facts(&local);
+    no_store.containerd_store = false;
+    let planned = steps::steps(&local, &no_store);
+    let platforms_of = |kind: &str| -> Vec<String> {
+        planned
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Build { platforms, .. } | Step::CheckPkg { platforms, .. } if s.kind() == kind => {
+                    Some(platforms.join(","))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(platforms_of("build"), ["linux/amd64"], "docker/ for the host only; rpi-docker/ refused");
+    assert_eq!(platforms_of("check-pkg"), ["linux/amd64"]);
+    let Some(Step::Build { note, .. }) = planned.steps.iter().find(|s| s.kind() == "build") else { panic!() };
+    assert!(note.as_deref().is_some_and(|n| n.contains("loading linux/amd64 only")), "{note:?}");
+    assert!(
+        planned
+            .problems
+            .iter()
+            .any(|p| p.contains("cannot hold linux/arm/v7 images without the containerd image store")),
+        "{:?}",
+        planned.problems
+    );
+    // With the store, every platform; pushed, the engine's store does not matter.
+    let with_store = steps::steps(&local, &facts(&local));
+    assert!(with_store.problems.is_empty(), "{:?}", with_store.problems);
+    let pushed = release(&on_tag("1.2.3").input, None).unwrap();
+    let mut pushed_facts = facts(&pushed);
+    pushed_facts.containerd_store = false;
+    let pushed_steps = steps::steps(&pushed, &pushed_facts);
+    assert!(pushed_steps.problems.is_empty(), "{:?}", pushed_steps.problems);
+    let builds: Vec<String> = pushed_steps
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Build { platforms, note, .. } => Some(format!("{} {note:?}", platforms.join(","))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(builds, ["linux/amd64,linux/arm64,linux/arm/v7 None", "linux/arm/v7 None"]);
+}
+
+/// An image a newer build holds (`Skip`) has no digest of this run's: nothing of it is signed,
+/// tagged or verified.
+#[test]
+fn an_image_left_to_a_newer_build_is_not_signed() {
+    let plan = release(&signing(crate::config::SignPolicy::Releases).input, None).unwrap();
+    let mut facts = facts(&plan);
+    facts.actions[1] = BuildAction::Skip { why: "a newer build".into() };
+    let steps = steps::steps(&plan, &facts).steps;
+    let signed: Vec<usize> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Sign { image, .. } => Some(*image),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(signed, [0]);
+    assert!(!steps.iter().any(|s| matches!(s, Step::Verify { image: 1, .. } | Step::Promote { image: 1, .. })));
+}
+
+/// `rebuild`'s steps: the packages and every image built again into its archive, nothing pushed,
+/// tagged or signed.
+#[test]
+fn rebuild_builds_everything_and_pushes_nothing() {
+    let plan = release(&signing(crate::config::SignPolicy::Releases).input, None).unwrap();
+    let planned = steps::rebuild_steps(&plan, &facts(&plan));
+    assert!(planned.problems.is_empty(), "{:?}", planned.problems);
+    expect!["package fill-pkg register-qemu build build"].assert_eq(&kinds(&planned.steps));
+    for step in &planned.steps {
+        // Built as a pushed build is (into its OCI archive, the bytes the release pushed); no
+        // step above pushes the archive.
+        if let Step::Build { archive, argv, .. } = step {
+            assert!(archive.is_some(), "{step:?}");
+            assert!(argv.iter().any(|a| a.starts_with("type=oci,dest=")), "{argv:?}");
+        }
+    }
+}
