@@ -5,6 +5,7 @@
 //! it, output captured; the unit tests' recording fake answers instead, so the executor runs
 //! without Docker.
 use std::{
+    path::Path,
     process::Output,
     sync::Arc,
     time::{Duration, Instant},
@@ -21,11 +22,13 @@ use crate::{
 };
 
 /// What runs a command line: the one seam between the pipeline and the processes it starts.
+/// `dir` is where `cmd` runs (the directory of the shell it was built in), for a runner that
+/// does not start it.
 pub(crate) trait Runner: Send + Sync {
     /// Runs `cmd` to its end, its output captured and its status left to the caller.
-    fn output(&self, cmd: xshell::Cmd<'_>) -> Result<Output>;
+    fn output(&self, dir: &Path, cmd: xshell::Cmd<'_>) -> Result<Output>;
     /// Runs `cmd` with its output on the terminal (a cargo build's progress).
-    fn stream(&self, cmd: xshell::Cmd<'_>) -> Result<()>;
+    fn stream(&self, dir: &Path, cmd: xshell::Cmd<'_>) -> Result<()>;
     /// Waits before a retry.
     fn sleep(&self, pause: Duration);
 }
@@ -34,11 +37,11 @@ pub(crate) trait Runner: Send + Sync {
 pub(crate) struct Processes;
 
 impl Runner for Processes {
-    fn output(&self, cmd: xshell::Cmd<'_>) -> Result<Output> {
+    fn output(&self, _: &Path, cmd: xshell::Cmd<'_>) -> Result<Output> {
         cmd.quiet().ignore_status().output().context("starting the command")
     }
 
-    fn stream(&self, cmd: xshell::Cmd<'_>) -> Result<()> {
+    fn stream(&self, _: &Path, cmd: xshell::Cmd<'_>) -> Result<()> {
         Ok(cmd.quiet().run()?)
     }
 
@@ -90,7 +93,7 @@ impl Exec {
             eprintln!("$ {}", mask(&cmd.to_string()));
         }
         let ticker = Ticker::start();
-        let out = self.runner.output(cmd);
+        let out = self.runner.output(&self.sh.current_dir(), cmd);
         drop(ticker);
         let out = out?;
         if verbose() {
@@ -106,13 +109,13 @@ impl Exec {
         if !quiet() {
             eprintln!("$ {}", mask(&cmd.to_string()));
         }
-        self.runner.stream(cmd).with_context(|| format!("{what} failed"))
+        self.runner.stream(&self.sh.current_dir(), cmd).with_context(|| format!("{what} failed"))
     }
 
     /// A command run silently, its output captured, its status left to the caller: for checks
     /// whose report is the only output (`doctor`, a health probe).
     pub(crate) fn silent(&self, cmd: xshell::Cmd<'_>) -> Result<Output> {
-        self.runner.output(cmd)
+        self.runner.output(&self.sh.current_dir(), cmd)
     }
 
     /// Runs a registry call (a fresh command from `make` each time) until it succeeds, fails for
@@ -192,6 +195,7 @@ impl Drop for Ticker {
 pub(crate) mod fake {
     use std::{
         os::unix::process::ExitStatusExt,
+        path::{Path, PathBuf},
         process::{ExitStatus, Output},
         sync::{Arc, Mutex},
         time::Duration,
@@ -205,7 +209,7 @@ pub(crate) mod fake {
     /// command line contains is given (once); a command nothing answers succeeds with no output.
     #[derive(Default)]
     pub(crate) struct Recording {
-        ran: Mutex<Vec<String>>,
+        ran: Mutex<Vec<(PathBuf, String)>>,
         slept: Mutex<Vec<Duration>>,
         answers: Mutex<Vec<(String, i32, String, String)>>,
     }
@@ -223,8 +227,14 @@ pub(crate) mod fake {
             self.answers.lock().unwrap().push((needle.to_owned(), code, stdout.to_owned(), stderr.to_owned()));
         }
 
+        /// The command lines, in order.
         pub(crate) fn ran(&self) -> Vec<String> {
-            self.ran.lock().unwrap().clone()
+            self.ran.lock().unwrap().iter().map(|(_, line)| line.clone()).collect()
+        }
+
+        /// Where the command line holding `needle` ran (the first such).
+        pub(crate) fn dir_of(&self, needle: &str) -> Option<PathBuf> {
+            self.ran.lock().unwrap().iter().find(|(_, line)| line.contains(needle)).map(|(dir, _)| dir.clone())
         }
 
         pub(crate) fn slept(&self) -> Vec<Duration> {
@@ -233,9 +243,9 @@ pub(crate) mod fake {
     }
 
     impl Runner for Recording {
-        fn output(&self, cmd: xshell::Cmd<'_>) -> Result<Output> {
+        fn output(&self, dir: &Path, cmd: xshell::Cmd<'_>) -> Result<Output> {
             let line = cmd.to_string();
-            self.ran.lock().unwrap().push(line.clone());
+            self.ran.lock().unwrap().push((dir.to_owned(), line.clone()));
             let mut answers = self.answers.lock().unwrap();
             let (code, stdout, stderr) = match answers.iter().position(|(needle, ..)| line.contains(needle.as_str())) {
                 Some(n) => {
@@ -251,8 +261,8 @@ pub(crate) mod fake {
             })
         }
 
-        fn stream(&self, cmd: xshell::Cmd<'_>) -> Result<()> {
-            let out = self.output(cmd)?;
+        fn stream(&self, dir: &Path, cmd: xshell::Cmd<'_>) -> Result<()> {
+            let out = self.output(dir, cmd)?;
             anyhow::ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             Ok(())
         }
@@ -317,5 +327,6 @@ mod tests {
         assert_ne!(exec.sh.current_dir(), there.sh.current_dir(), "the copy moved, not the original");
         there.exec(xshell::cmd!(there.sh, "git status"), "status").unwrap();
         assert_eq!(recording.ran(), ["git status"]);
+        assert_eq!(recording.dir_of("git status").as_deref(), Some(std::path::Path::new("/tmp")));
     }
 }

@@ -979,6 +979,7 @@ mod tests {
         let root = camino::Utf8Path::from_path(dir.path()).unwrap();
         let archive = root.join("image.tar");
         std::fs::write(&archive, "an OCI archive").unwrap();
+        let stage = root.join("stage");
         let d = digest(1);
         recording.answer("imagetools inspect", 0, &inspected(&d), "");
         let known = || DigestRef::Known(d.clone());
@@ -1036,7 +1037,7 @@ mod tests {
                 krate: "k".into(),
                 version,
                 registry: "local".into(),
-                dir: root.to_owned(),
+                dir: stage.clone(),
                 argv: lit(&["cargo", "publish", "-p", "k"]),
             },
         ];
@@ -1056,6 +1057,9 @@ mod tests {
             ]
         );
         assert!(!archive.exists(), "a pushed archive is removed");
+        // A crate is published from its staged copy; git runs in the workspace.
+        assert_eq!(recording.dir_of("cargo publish").as_deref(), Some(stage.as_std_path()));
+        assert_eq!(recording.dir_of("git push").as_deref(), Some(root.as_std_path()));
         assert_eq!(paused.as_deref(), Some("publish"));
     }
 
