@@ -103,8 +103,7 @@ string_newtype!(
 impl Digest {
     /// The digest of `bytes` (a manifest's, as the registry holds it).
     pub fn of(bytes: &[u8]) -> Digest {
-        use sha2::Digest as _;
-        Digest(format!("sha256:{:x}", sha2::Sha256::digest(bytes)))
+        Digest(format!("sha256:{}", crate::dist::Sha256::of(bytes)))
     }
 
     /// The 64 hex digits after `sha256:` (an in-toto subject's `sha256`).

@@ -99,29 +99,40 @@ impl PauseHook {
 pub(crate) fn execute(ws: &Workspace, plan: &ReleasePlan, preflight: Preflight, steps: &[Step]) -> Result<()> {
     let Preflight { docker, facts, .. } = preflight;
     let docker = docker.context("the preflight found no docker")?;
-    let mut real = Real {
-        ws,
-        docker: &docker,
-        plan,
-        crates: &facts.crates,
-        started: Instant::now(),
-        started_on: unix_now(),
-        pause: PauseHook::from_env(ws.env()),
-    };
-    let result = run_steps(steps, &mut real);
+    let result = run_steps(steps, &mut Real::new(ws, &docker, plan, &facts.crates));
     let _ = std::fs::remove_dir_all(&facts.scratch_dir);
     result.map(drop)
 }
 
 /// The effects of a run on a workspace: each step kind, one call.
 pub(crate) struct Real<'a> {
-    pub(crate) ws: &'a Workspace,
-    pub(crate) docker: &'a Docker,
-    pub(crate) plan: &'a ReleasePlan,
-    pub(crate) crates: &'a [CrateAction],
-    pub(crate) started: Instant,
-    pub(crate) started_on: i64,
-    pub(crate) pause: PauseHook,
+    ws: &'a Workspace,
+    docker: &'a Docker,
+    plan: &'a ReleasePlan,
+    crates: &'a [CrateAction],
+    started: Instant,
+    started_on: i64,
+    pause: PauseHook,
+}
+
+impl<'a> Real<'a> {
+    /// The effects of a run starting now, pausing where the environment says (`PauseHook`).
+    pub(crate) fn new(
+        ws: &'a Workspace,
+        docker: &'a Docker,
+        plan: &'a ReleasePlan,
+        crates: &'a [CrateAction],
+    ) -> Real<'a> {
+        Real {
+            ws,
+            docker,
+            plan,
+            crates,
+            started: Instant::now(),
+            started_on: unix_now(),
+            pause: PauseHook::from_env(ws.env()),
+        }
+    }
 }
 
 impl Effects for Real<'_> {
@@ -928,16 +939,7 @@ mod tests {
         let ws = Workspace::fake(root, crate::config::Config::default(), env, exec);
         let docker = Docker::offline(exec);
         let plan = one_image_plan();
-        let mut real = Real {
-            ws: &ws,
-            docker: &docker,
-            plan: &plan,
-            crates: &[],
-            started: Instant::now(),
-            started_on: 0,
-            pause: PauseHook::from_env(ws.env()),
-        };
-        let outcomes = run_steps(steps, &mut real);
+        let outcomes = run_steps(steps, &mut Real::new(&ws, &docker, &plan, &[]));
         (outcomes, std::fs::read_to_string(format!("{go_on}.paused")).ok())
     }
 

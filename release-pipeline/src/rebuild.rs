@@ -209,16 +209,7 @@ fn rebuild_in(
             "fix the problems above (`cargo xtask doctor`)",
         ));
     }
-    let mut real = execute::Real {
-        ws: &view,
-        docker: &docker,
-        plan: &plan,
-        crates: &[],
-        started: std::time::Instant::now(),
-        started_on: 0,
-        pause: execute::PauseHook::from_env(ws.env()),
-    };
-    execute::run_steps(&steps.steps, &mut real)?;
+    execute::run_steps(&steps.steps, &mut execute::Real::new(&view, &docker, &plan, &[]))?;
 
     // The packages: the rebuild's SHA256SUMS against the signed provenances' lists.
     let sums = dist::read_sums(&dist::DistLayout::new(&src).sums())?;
